@@ -1,0 +1,4 @@
+"""Everything that talks to Microsoft identity and Microsoft Graph: auth, HTTP, retry, $batch, paging, clouds.
+
+This package knows nothing of rosters or of ``provisioning``.
+"""

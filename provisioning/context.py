@@ -1,0 +1,23 @@
+"""What every command receives from ``provision.py``: its streams, verbosity and (when it needs a tenant) settings."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """The command's world. Commands write user-facing text to ``out``/``err``, never with ``print()``.
+
+    ``settings`` is a :class:`provisioning.settings.Settings` for commands with ``NEEDS_TENANT``, else None.
+    ``command_line`` is how the user invoked the tool (``python provision.py --sandbox``), so messages can show the
+    exact command to resume or retry.
+    """
+
+    out: TextIO
+    err: TextIO
+    verbosity: int = 0
+    settings: Any = None
+    interactive: bool = False
+    command_line: str = "python provision.py"
+    extra: dict[str, Any] = field(default_factory=dict)

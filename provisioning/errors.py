@@ -1,0 +1,43 @@
+"""The one exception root of ``provisioning``.
+
+Data problems in a row are :class:`provisioning.models.Issue` values, never exceptions. Exceptions are for
+conditions that stop a command; each carries the exit status it maps to and a message that says what to do.
+"""
+from __future__ import annotations
+
+from .exitcodes import ExitStatus
+
+
+class ProvisionError(Exception):
+    """Root of every error this package raises. ``str(err)`` is one actionable line for the user."""
+
+    exit_status: ExitStatus = ExitStatus.USAGE
+
+
+class UsageError(ProvisionError):
+    """The command line asks for something that cannot be done."""
+
+    exit_status = ExitStatus.USAGE
+
+
+class RosterError(ProvisionError):
+    """The roster as a whole cannot be used (unreadable, no header, required columns missing, ...)."""
+
+    exit_status = ExitStatus.USAGE
+
+    def __init__(self, path: object, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.detail = message
+
+
+class ConfigError(ProvisionError):
+    """Configuration is missing or inconsistent (tenant, client id, credential, cloud, CA bundle)."""
+
+    exit_status = ExitStatus.CONFIG
+
+
+class RunFolderError(ProvisionError):
+    """A run folder cannot be used for resume/retry (missing journal, roster changed, ...)."""
+
+    exit_status = ExitStatus.USAGE
