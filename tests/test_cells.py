@@ -1,0 +1,56 @@
+"""Formula neutralisation, checked by writing and re-reading real files."""
+from __future__ import annotations
+
+import csv
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from provisioning.cells import csv_safe, looks_like_formula, make_xlsx_text_safe
+
+HOSTILE = ["=HYPERLINK(\"http://x\",\"y\")", "+1 555 0100", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_formula_triggers(text):
+    assert looks_like_formula(text)
+    assert csv_safe(text) == "'" + text
+
+
+@pytest.mark.parametrize("text", ["", "Adele", "1+1", " =x", "a@b.com"])
+def test_plain_text_is_left_alone(text):
+    assert not looks_like_formula(text)
+    assert csv_safe(text) == text
+
+
+def test_csv_cells_read_back_prefixed(tmp_path):
+    path = tmp_path / "out.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerow([csv_safe(v) for v in HOSTILE])
+    with path.open(newline="", encoding="utf-8") as fh:
+        assert next(csv.reader(fh)) == ["'" + v for v in HOSTILE]
+
+
+@pytest.mark.parametrize("write_only", [False, True])
+def test_xlsx_cells_are_text_with_quote_prefix(tmp_path, write_only):
+    from openpyxl.cell import WriteOnlyCell
+
+    path = tmp_path / "out.xlsx"
+    wb = openpyxl.Workbook(write_only=write_only)
+    ws = wb.create_sheet("S") if write_only else wb.active
+    if write_only:
+        ws.append([make_xlsx_text_safe(WriteOnlyCell(ws, value=v)) for v in HOSTILE])
+    else:
+        ws.append(HOSTILE)
+        for cell in ws[1]:
+            make_xlsx_text_safe(cell)
+    wb.save(path)
+    back = openpyxl.load_workbook(path)
+    cells = list(back.worksheets[0].iter_rows(values_only=False))[0]
+    # XML parsers normalise a bare CR to LF (XML 1.0 section 2.11), so "\rx" reads back as "\nx".
+    expected = [v.replace("\r", "\n") for v in HOSTILE]
+    assert [c.value for c in cells] == expected
+    assert all(c.data_type == "s" and c.quotePrefix for c in cells)
+    frame = pd.read_excel(path, engine="calamine", header=None, dtype=str)
+    assert list(frame.iloc[0]) == expected
