@@ -24,6 +24,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import Cell
 from openpyxl.chart import BarChart, Reference
+from openpyxl.chart.data_source import AxDataSource, StrRef
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -284,6 +285,7 @@ def _write_summary(ws: Any, s: ReportSummary) -> None:
     chart.y_axis.delete = False
     data = Reference(ws, min_col=2, min_row=first_count - 1, max_row=last_count)
     chart.add_data(data, titles_from_data=True)
-    chart.set_categories(Reference(ws, min_col=1, min_row=first_count, max_row=last_count))
+    categories = Reference(ws, min_col=1, min_row=first_count, max_row=last_count)
+    chart.series[0].cat = AxDataSource(strRef=StrRef(f=str(categories)))  # text labels, not numbers
     chart.height, chart.width = 7.5, 15
     ws.add_chart(chart, "D2")
