@@ -1,5 +1,12 @@
-"""The one exception root of ``graph``: every failure talking to Entra ID or Graph is a :class:`GraphError`."""
+"""The one exception root of ``graph``: every failure talking to Entra ID or Graph is a :class:`GraphError`.
+
+``str(err)`` is one line a person can act on: status, Graph's error code and message, and the request-id and date
+that Microsoft support asks for. No token, secret or Authorization header ever goes into a message.
+"""
 from __future__ import annotations
+
+import json
+from typing import Any, Mapping
 
 
 class GraphError(Exception):
@@ -8,6 +15,9 @@ class GraphError(Exception):
     ``status`` is the HTTP status (0 when no answer arrived), ``code`` Graph's error code, ``message`` Graph's
     message, ``request_id`` and ``date`` from ``innerError`` or the response headers, for support tickets.
     """
+
+    #: True when this failure leaves a write's outcome unknown (it may have taken effect): reconcile, don't re-send.
+    ambiguous: bool = False
 
     def __init__(
         self,
@@ -25,10 +35,123 @@ class GraphError(Exception):
         self.request_id = request_id
         self.date = date
 
+    def __str__(self) -> str:
+        head = " ".join(p for p in (str(self.status) if self.status else "", self.code) if p)
+        text = f"{head}: {self.message}" if head else self.message
+        support = ", ".join(p for p in (f"request-id {self.request_id}" if self.request_id else "",
+                                         f"date {self.date}" if self.date else "") if p)
+        return f"{text} ({support})" if support else text
+
 
 class AuthError(GraphError):
     """The token could not be acquired or was refused; the message names the AADSTS code and the fix."""
 
+    def __str__(self) -> str:  # the message is already complete and actionable
+        return self.message
+
+
+class TLSVerificationError(AuthError):
+    """The server's TLS certificate could not be verified. Fixed in configuration (the CA bundle), hence AuthError."""
+
 
 class ServiceUnavailableError(GraphError):
     """The service kept failing (5xx, resets, timeouts, throttling) past the retry budget."""
+
+
+class ThrottledError(ServiceUnavailableError):
+    """429 Too Many Requests past the retry budget; ``retry_after`` is the server's last hint in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class TransportError(ServiceUnavailableError):
+    """No (complete) answer: connection refused or reset, timeout. ``ambiguous``: a write may have taken effect."""
+
+    def __init__(self, message: str, *, ambiguous: bool = False, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.ambiguous = ambiguous
+
+
+class BadRequestError(GraphError):
+    """400: the request was refused as invalid (Request_BadRequest, Request_UnsupportedQuery, ...)."""
+
+
+class ConflictError(BadRequestError):
+    """The object already exists (Graph answers 400 ObjectConflict / "Another object with the same value ...")."""
+
+
+class UnauthorizedError(AuthError):
+    """401 from Graph: the token was missing, expired or invalid (InvalidAuthenticationToken)."""
+
+
+class PermissionDeniedError(AuthError):
+    """403: the app lacks an application permission (Authorization_RequestDenied) or a quota was hit."""
+
+
+class NotFoundError(GraphError):
+    """404 Request_ResourceNotFound (also what replication lag looks like right after a create)."""
+
+
+_CONFLICT_TEXT = "another object with the same value for property"
+
+
+def _error_class(status: int, code: str, message: str, details: Any) -> type[GraphError]:
+    if status == 400:
+        detail_codes = {str(d.get("code", "")) for d in details or () if isinstance(d, Mapping)}
+        if "ObjectConflict" in detail_codes or _CONFLICT_TEXT in message.lower() or status == 409:
+            return ConflictError
+        return BadRequestError
+    return {401: UnauthorizedError, 403: PermissionDeniedError, 404: NotFoundError, 409: ConflictError,
+            429: ThrottledError}.get(status) or (ServiceUnavailableError if status >= 500 else GraphError)
+
+
+def _lower(headers: Mapping[str, Any] | None) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+
+
+def error_from_parts(status: int, headers: Mapping[str, Any] | None, body: Any) -> GraphError:
+    """Build the right :class:`GraphError` subclass from a status, headers and a (parsed or raw) error body.
+
+    Works for whole responses and for ``$batch`` items alike.
+    """
+    hdrs = _lower(headers)
+    if isinstance(body, (bytes, str)):
+        try:
+            body = json.loads(body or b"null")
+        except ValueError:
+            body = {"error": {"message": (body.decode("utf-8", "replace") if isinstance(body, bytes)
+                                          else body)[:300]}}
+    err = body.get("error") if isinstance(body, Mapping) else None
+    err = err if isinstance(err, Mapping) else {}
+    inner = err.get("innerError") or err.get("innererror") or {}
+    inner = inner if isinstance(inner, Mapping) else {}
+    code = str(err.get("code") or "")
+    message = str(err.get("message") or "").strip() or _default_message(status)
+    request_id = str(inner.get("request-id") or hdrs.get("request-id") or hdrs.get("client-request-id") or "")
+    date = str(inner.get("date") or hdrs.get("date") or "")
+    cls = _error_class(status, code, message, err.get("details"))
+    kw: dict[str, Any] = dict(status=status, code=code, request_id=request_id, date=date)
+    if cls is ThrottledError:
+        from .retry import parse_retry_after
+
+        kw["retry_after"] = parse_retry_after(hdrs.get("retry-after"))
+    error = cls(message, **kw)
+    error.details = err.get("details") or []  # type: ignore[attr-defined]
+    return error
+
+
+def error_from_response(response: Any) -> GraphError:
+    """A :class:`GraphError` for a non-2xx ``requests.Response``."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.content
+    return error_from_parts(response.status_code, response.headers, body)
+
+
+def _default_message(status: int) -> str:
+    return {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+            429: "Too many requests", 500: "Internal server error", 502: "Bad gateway",
+            503: "Service unavailable", 504: "Gateway timeout"}.get(status, f"HTTP {status}")

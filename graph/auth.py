@@ -1,0 +1,248 @@
+"""App-only tokens through one long-lived MSAL ``ConfidentialClientApplication`` per run.
+
+MSAL's own cache serves an app token while more than 5 minutes remain (graph-facts 7.4.7). This module keeps the
+last token in front of it as well, reused until a margin before its expiry (the smaller of 5 minutes and a quarter
+of its lifetime), so that short-lived tokens are also reused and renewed just in time. MSAL's error dict becomes an
+:class:`AuthError` that names the AADSTS code and says what to fix. The MSAL app is built on first use: building it
+contacts the authority (OIDC discovery), which must not happen for a configuration that is only inspected.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import msal
+import requests
+
+from .config import GraphConfig
+from .errors import AuthError, GraphError, TLSVerificationError, TransportError
+
+log = logging.getLogger(__name__)
+
+_PEM_KEY = re.compile(r"-----BEGIN ((?:ENCRYPTED |RSA |EC )?PRIVATE KEY)-----.+?-----END \1-----", re.S)
+_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """An access token and when it expires (``time.time()`` seconds). ``repr`` never shows the token."""
+
+    value: str
+    expires_at: float
+    lifetime: float
+
+    def __repr__(self) -> str:
+        return f"Token(expires_at={self.expires_at:.0f}, lifetime={self.lifetime:.0f})"
+
+    def claims(self) -> dict[str, Any]:
+        """The token's JWT payload, decoded without verification (for display: roles, tid, appid)."""
+        try:
+            payload = self.value.split(".")[1]
+            return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except (IndexError, ValueError):
+            return {}
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateInfo:
+    """What was loaded from the certificate PEM: the pieces MSAL needs and the thumbprints for display."""
+
+    private_key_pem: str
+    certificate_pem: str
+    sha1_thumbprint: str
+    sha256_thumbprint: str
+
+
+def load_certificate(config: GraphConfig) -> CertificateInfo:
+    """Read the PEM file of ``config.certificate``; check that the key opens with the password; compute thumbprints."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    cert_cfg = config.certificate
+    assert cert_cfg is not None
+    try:
+        text = cert_cfg.path.read_text("ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AuthError(f"cannot read the certificate file {cert_cfg.path}: {getattr(exc, 'strerror', None) or exc}; "
+                        "set AZURE_CLIENT_CERTIFICATE_PATH to a PEM file with the certificate and its private key") from None
+    key_match, cert_match = _PEM_KEY.search(text), _PEM_CERT.search(text)
+    if not key_match or not cert_match:
+        missing = "private key" if not key_match else "certificate"
+        raise AuthError(f"{cert_cfg.path} has no PEM {missing}; AZURE_CLIENT_CERTIFICATE_PATH must name one PEM file "
+                        "holding both the certificate and its private key")
+    password = cert_cfg.password.reveal().encode() if cert_cfg.password else None
+    try:
+        serialization.load_pem_private_key(key_match.group(0).encode(), password)
+    except TypeError:
+        hint = "it is encrypted: set AZURE_CLIENT_CERTIFICATE_PASSWORD" if password is None else \
+            "it is not encrypted: unset AZURE_CLIENT_CERTIFICATE_PASSWORD"
+        raise AuthError(f"cannot open the private key in {cert_cfg.path}: {hint}") from None
+    except ValueError:
+        raise AuthError(f"cannot open the private key in {cert_cfg.path}: wrong AZURE_CLIENT_CERTIFICATE_PASSWORD "
+                        "or not a supported key") from None
+    cert = x509.load_pem_x509_certificate(cert_match.group(0).encode())
+    return CertificateInfo(key_match.group(0), cert_match.group(0),
+                           cert.fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303 - a thumbprint, not security
+                           cert.fingerprint(hashes.SHA256()).hex().upper())
+
+
+class TokenProvider:
+    """Thread-safe source of Graph access tokens for one app in one tenant.
+
+    ``clock`` (epoch seconds) is injectable so tests can age tokens without waiting; ``http_session`` is the
+    session MSAL uses (its own, trusting the CA bundle), separate from the Graph session.
+    """
+
+    def __init__(self, config: GraphConfig, *, clock: Callable[[], float] = time.time,
+                 http_session: requests.Session | None = None) -> None:
+        self.config = config
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._app: msal.ConfidentialClientApplication | None = None
+        self._token: Token | None = None
+        self._session = http_session
+        self.certificate: CertificateInfo | None = None
+        self.acquisitions = 0  # tokens that came from the identity provider (not from a cache)
+
+    def _credential(self) -> str | dict[str, str]:
+        if self.config.client_secret is not None:
+            return self.config.client_secret.reveal()
+        self.certificate = load_certificate(self.config)
+        cred = {"private_key": self.certificate.private_key_pem,
+                "public_certificate": self.certificate.certificate_pem}  # MSAL derives the SHA-256 thumbprint (PS256)
+        if self.config.certificate and self.config.certificate.password:
+            cred["passphrase"] = self.config.certificate.password.reveal()
+        return cred
+
+    def _build_app(self) -> msal.ConfidentialClientApplication:
+        cfg = self.config
+        if self._session is None:
+            self._session = requests.Session()
+            self._session.verify = cfg.verify
+        try:
+            return msal.ConfidentialClientApplication(
+                cfg.client_id, client_credential=self._credential(), authority=cfg.authority,
+                http_client=self._session, instance_discovery=False,
+                timeout=(cfg.timeouts.connect, cfg.timeouts.read), token_cache=msal.TokenCache())
+        except requests.exceptions.SSLError as exc:
+            raise _tls_error(cfg.authority_host, exc) from None
+        except requests.exceptions.RequestException as exc:
+            raise TransportError(f"cannot reach the authority {cfg.authority_host}: {type(exc).__name__}; "
+                                 "check AZURE_AUTHORITY_HOST and the network") from None
+        except ValueError as exc:
+            raise self._discovery_error(exc) from None
+
+    def _discovery_error(self, exc: ValueError) -> AuthError:
+        """MSAL refused the authority (OIDC discovery failed): find out why from the discovery document itself."""
+        cfg = self.config
+        url = f"{cfg.authority}/v2.0/.well-known/openid-configuration"
+        detail: dict[str, Any] = {}
+        try:
+            assert self._session is not None
+            resp = self._session.get(url, timeout=(cfg.timeouts.connect, cfg.timeouts.read))
+            detail = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
+        except (requests.RequestException, ValueError):
+            pass
+        if detail.get("error"):
+            return auth_error_from_msal(detail, cfg)
+        return AuthError(f"the authority {cfg.authority} did not answer OIDC discovery ({str(exc)[:120]}); "
+                         "check AZURE_TENANT_ID and AZURE_AUTHORITY_HOST / PROVISION_CLOUD")
+
+    def token(self) -> Token:
+        """A valid access token: the held one while comfortably before expiry, else a fresh one from MSAL."""
+        with self._lock:
+            now = self._clock()
+            tok = self._token
+            if tok is not None and now < tok.expires_at - min(300.0, tok.lifetime / 4):
+                return tok
+            return self._acquire(now, drop_cached=tok is not None)
+
+    def invalidate(self, rejected: str | None = None) -> None:
+        """Forget the held token (Graph answered 401 for it) so the next :meth:`token` gets a new one."""
+        with self._lock:
+            if rejected is None or (self._token is not None and self._token.value == rejected):
+                self._token = None
+                if self._app is not None:
+                    self._app.remove_tokens_for_client()
+
+    def _acquire(self, now: float, *, drop_cached: bool) -> Token:
+        if self._app is None:
+            self._app = self._build_app()
+        elif drop_cached:
+            # Ours is near expiry: MSAL would still serve it while > 5 min remain; ask the IdP instead.
+            self._app.remove_tokens_for_client()
+        try:
+            result = self._app.acquire_token_for_client(scopes=[self.config.scope])
+        except requests.exceptions.SSLError as exc:
+            raise _tls_error(self.config.authority_host, exc) from None
+        except requests.exceptions.RequestException as exc:
+            status = getattr(getattr(exc, "response", None), "status_code", 0) or 0
+            raise TransportError(f"the token endpoint of {self.config.authority_host} failed: "
+                                 f"{status or type(exc).__name__}; try again later", status=status) from None
+        if "access_token" not in result:
+            raise auth_error_from_msal(result, self.config)
+        if result.get("token_source") != "cache":
+            self.acquisitions += 1
+        lifetime = float(result.get("expires_in") or 600)
+        self._token = Token(result["access_token"], now + lifetime, lifetime)
+        log.debug("access token acquired (source %s, lifetime %.0f s)", result.get("token_source"), lifetime)
+        return self._token
+
+
+def _tls_error(host: str, exc: Exception) -> TLSVerificationError:
+    return TLSVerificationError(f"TLS verification of {host} failed ({type(exc).__name__}); set PROVISION_CA_BUNDLE "
+                                "to the CA certificate that signed it (the sandbox prints its own)")
+
+
+#: AADSTS code -> what to fix. {client_id}, {tenant}, {cred} are filled in.
+_FIXES: dict[int, str] = {
+    7000215: "the client secret is wrong: set AZURE_CLIENT_SECRET to the secret's Value (shown once when it was "
+             "created), not its Secret ID",
+    7000222: "the client secret has expired: create a new one under App registrations > Certificates & secrets "
+             "and set AZURE_CLIENT_SECRET to its Value",
+    700016: "application {client_id} is not registered in (or consented to by) tenant {tenant}: check "
+            "AZURE_CLIENT_ID and AZURE_TENANT_ID, and that they belong to the same tenant and cloud",
+    90002: "tenant {tenant} does not exist in this cloud: check AZURE_TENANT_ID and PROVISION_CLOUD",
+    900023: "{tenant} is not a valid tenant identifier: set AZURE_TENANT_ID to the tenant's GUID or domain name",
+    7000216: "no credential was sent: set AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH",
+    7000218: "no credential was sent: set AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH",
+    700027: "the certificate's signature was not accepted: upload the certificate {cred} to the app registration "
+            "(Certificates & secrets) or point AZURE_CLIENT_CERTIFICATE_PATH at the registered one",
+    700024: "the client assertion is outside its valid time range: check this machine's clock",
+    1002012: "the scope must be the Graph root followed by /.default: check GRAPH_ENDPOINT",
+    70011: "the scope is not valid: check GRAPH_ENDPOINT and PROVISION_CLOUD",
+    7000112: "application {client_id} is disabled in tenant {tenant}: enable it (Enterprise applications)",
+    50034: "the user or app does not exist in tenant {tenant}: check AZURE_CLIENT_ID and AZURE_TENANT_ID",
+}
+
+
+def auth_error_from_msal(result: dict[str, Any], config: GraphConfig) -> AuthError:
+    """Turn MSAL's (or the token endpoint's) error dict into one actionable :class:`AuthError` line."""
+    error = str(result.get("error") or "error")
+    description = str(result.get("error_description") or "")
+    codes = result.get("error_codes") or []
+    match = re.search(r"AADSTS(\d+)", description)
+    code = int(codes[0]) if codes else int(match.group(1)) if match else 0
+    first_line = description.splitlines()[0].strip() if description else ""
+    first_line = re.sub(r"^AADSTS\d+:\s*", "", first_line)
+    cred = config.certificate.path.name if config.certificate else "secret"
+    fix = _FIXES.get(code, "")
+    fix = fix.format(client_id=config.client_id, tenant=config.tenant_id, cred=cred) if fix else ""
+    label = f"AADSTS{code}" if code else error
+    message = f"authentication failed ({label}, {error})"
+    message += f": {fix}" if fix else f": {first_line or 'no detail given'}"
+    if fix and first_line:
+        message += f" [server said: {first_line[:200]}]"
+    request_id = str(result.get("correlation_id") or result.get("trace_id") or "")
+    return AuthError(message, code=label, request_id=request_id, date=str(result.get("timestamp") or ""),
+                     status=int(result.get("status", 0) or 0) if str(result.get("status", "")).isdigit() else 0)
+
+
+__all__ = ["AuthError", "CertificateInfo", "GraphError", "Token", "TokenProvider", "auth_error_from_msal",
+           "load_certificate"]

@@ -1,0 +1,157 @@
+"""The Graph client facade: one object per run, owning the session, the token provider and the write governor.
+
+Reads (``get``, paging, users, domains, organization, SKUs) retry transient failures on their own; writes go through
+``run_batches`` (or ``request`` for a single one) and come back ambiguous when their outcome is unknown.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import requests
+
+from .auth import Token, TokenProvider
+from .batch import BatchRequest, BatchResponse, BatchRunner
+from .config import GraphConfig
+from .errors import GraphError
+from .governor import WriteGovernor
+from .http import GraphTransport, make_session
+from .odata import in_, query_string, user_path
+
+log = logging.getLogger(__name__)
+
+#: What ``iter_users`` selects by default (non-default properties only come back when selected).
+DEFAULT_USER_SELECT: tuple[str, ...] = (
+    "id", "userPrincipalName", "displayName", "givenName", "surname", "mail", "jobTitle", "department",
+    "officeLocation", "mobilePhone", "businessPhones", "usageLocation", "accountEnabled", "employeeId",
+    "createdDateTime")
+#: Values per ``in (...)`` filter in :meth:`GraphClient.find_users_by_upn` (Graph caps ``in`` lists at 15).
+UPN_CHUNK = 15
+PAGE_SIZE = 999
+
+
+class GraphClient:
+    """Microsoft Graph for one app in one tenant. Use as a context manager, or call :meth:`close`.
+
+    ``sleep``/``clock``/``wall_clock``/``rng`` drive retries and the governor; ``token_clock`` ages tokens (tests).
+    """
+
+    def __init__(self, config: GraphConfig, *, session: requests.Session | None = None,
+                 tokens: TokenProvider | None = None, governor: WriteGovernor | None = None,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time, rng: random.Random | None = None,
+                 token_clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.tokens = tokens or TokenProvider(config, clock=token_clock)
+        self.governor = governor or WriteGovernor(config.governor, clock=clock, sleep=sleep)
+        self.transport = GraphTransport(config, self.tokens, session=session or make_session(config),
+                                        governor=self.governor, sleep=sleep, clock=clock, wall_clock=wall_clock,
+                                        rng=rng)
+        self.batches = BatchRunner(self.transport)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.transport.session.close()
+
+    def __enter__(self) -> GraphClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- tokens ------------------------------------------------------------------------------------------------
+    def token(self) -> Token:
+        """A valid access token (acquired now if needed); raises :class:`AuthError` with the fix."""
+        return self.tokens.token()
+
+    def granted_roles(self) -> list[str]:
+        """The application permissions (``roles`` claim) in the current token, sorted."""
+        return sorted(str(r) for r in self.token().claims().get("roles", []))
+
+    # -- single requests ---------------------------------------------------------------------------------------
+    def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
+                headers: Mapping[str, str] | None = None) -> requests.Response:
+        """One request with the retry policy; a write is paced by the governor and never blindly re-sent."""
+        if method.upper() not in ("GET", "HEAD") and self.governor is not None:
+            self.governor.acquire(1)
+        return self.transport.request(method, path, json=json, params=params, headers=headers)
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """GET a JSON resource (retried on throttling and transient failures)."""
+        return self.transport.request("GET", path, params=params).json()
+
+    def iter_pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Yield each page's ``value`` list, following ``@odata.nextLink`` until it is absent."""
+        url: str | None = path
+        query: Mapping[str, Any] | None = params
+        while url:
+            page = self.transport.request("GET", url, params=query).json()
+            yield list(page.get("value", []))
+            url, query = page.get("@odata.nextLink"), None  # the link carries the whole query (skip token)
+
+    # -- users -------------------------------------------------------------------------------------------------
+    def iter_users(self, filter: str | None = None, select: Sequence[str] | None = DEFAULT_USER_SELECT,
+                   top: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
+        """Every user (optionally ``$filter``-ed), ``top`` per page (max 999), with the ``$select``-ed properties."""
+        params: dict[str, Any] = {"$top": str(top)}
+        if select:
+            params["$select"] = ",".join(select)
+        if filter:
+            params["$filter"] = filter
+        for page in self.iter_pages("/users", params):
+            yield from page
+
+    def get_user(self, id_or_upn: str, select: Sequence[str] | None = None) -> dict[str, Any]:
+        """One user by object id or UPN; raises :class:`NotFoundError` when absent (or not yet replicated)."""
+        return self.get(user_path(id_or_upn), {"$select": ",".join(select)} if select else None)
+
+    def find_users_by_upn(self, upns: Iterable[str], select: Sequence[str] = ("id", "userPrincipalName"),
+                          ) -> dict[str, dict[str, Any]]:
+        """Look many UPNs up at once: ``$filter=userPrincipalName in (...)`` items (15 UPNs each) inside ``$batch``.
+
+        Returns the users found, keyed by lower-cased UPN. Raises the item's :class:`GraphError` if a lookup fails.
+        """
+        unique = list(dict.fromkeys(u for u in upns if u))
+        fields = list(dict.fromkeys(["userPrincipalName", *select]))
+        reqs = [BatchRequest(str(n), "GET", "/users?" + query_string({
+            "$filter": in_("userPrincipalName", unique[i:i + UPN_CHUNK]), "$select": ",".join(fields),
+            "$top": str(UPN_CHUNK)})) for n, i in enumerate(range(0, len(unique), UPN_CHUNK))]
+        found: dict[str, dict[str, Any]] = {}
+        for answer in self.batches.send_batch(reqs):
+            if answer.error is not None:
+                raise answer.error
+            for user in (answer.body or {}).get("value", []):
+                found[str(user.get("userPrincipalName", "")).lower()] = user
+        return found
+
+    # -- tenant ------------------------------------------------------------------------------------------------
+    def domains(self) -> list[dict[str, Any]]:
+        """The tenant's domains (``id``, ``isVerified``, ``isDefault``, ``authenticationType``, ...)."""
+        return [d for page in self.iter_pages("/domains") for d in page]
+
+    def organization(self) -> dict[str, Any]:
+        """The tenant's organization object (display name, id, verifiedDomains)."""
+        values = self.get("/organization").get("value", [])
+        return values[0] if values else {}
+
+    def subscribed_skus(self) -> list[dict[str, Any]]:
+        """The tenant's licence subscriptions (``skuPartNumber``, ``skuId``, ``prepaidUnits``, ``consumedUnits``)."""
+        return [s for page in self.iter_pages("/subscribedSkus") for s in page]
+
+    # -- batches -----------------------------------------------------------------------------------------------
+    def run_batches(self, requests_: Iterable[BatchRequest], *, on_send: Callable[[list[BatchRequest]], None],
+                    on_result: Callable[[BatchResponse], None],
+                    stop: threading.Event | None = None) -> list[BatchRequest]:
+        """See :meth:`graph.batch.BatchRunner.run_batches`."""
+        return self.batches.run_batches(requests_, on_send=on_send, on_result=on_result, stop=stop)
+
+    def send_batch(self, requests_: Iterable[BatchRequest]) -> list[BatchResponse]:
+        """See :meth:`graph.batch.BatchRunner.send_batch`."""
+        return self.batches.send_batch(requests_)
+
+
+__all__ = ["DEFAULT_USER_SELECT", "GraphClient", "GraphError"]
