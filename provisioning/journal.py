@@ -258,6 +258,13 @@ class Journal:
                     [(i.row, i.column, i.code, getattr(i.severity, "value", str(i.severity)), i.message)
                      for i in s.issues])
 
+    def add_issues(self, issues: Iterable[Issue]) -> None:
+        """Record issues not tied to a seeded row (the roster as a whole: row 0)."""
+        with self._tx() as cur:
+            cur.executemany("INSERT INTO issues(row, col, code, severity, message) VALUES (?,?,?,?,?)",
+                            [(i.row, i.column, i.code, getattr(i.severity, "value", str(i.severity)), i.message)
+                             for i in issues])
+
     def mark_sending(self, rows: Sequence[int]) -> None:
         """Before a request leaves: the rows become ``sending`` and their attempt count goes up."""
         if not rows:

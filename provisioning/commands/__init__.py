@@ -11,4 +11,6 @@ from __future__ import annotations
 
 COMMANDS: tuple[tuple[str, str], ...] = (
     # (command name, module under provisioning.commands)
+    ("run", "run"),
+    ("resume", "resume"),
 )

@@ -1,0 +1,356 @@
+"""Apply a plan's creates through Graph ``$batch``, journaled row by row, with ambiguous outcomes reconciled.
+
+The engine hands the graph client a lazy stream of ``POST /users`` batch items (``run_batches``: chunks of at most
+20, several in flight, paced by the client's write governor, 429 items re-queued after their own Retry-After). For
+each chunk ``on_send`` marks the rows *sending* in the journal (after writing any generated password to
+``passwords.csv``), and ``on_result`` records each row's answer as soon as it arrives:
+
+- 201: *created*, with the object id;
+- an answer whose effect is unknown (reset, timeout, 5xx: ``ambiguous``): *unknown*, then looked up by UPN in
+  bulk before anything is re-sent: found = created by this run, not found = sent again in the next round;
+- "Another object with the same value for property userPrincipalName already exists." to a create that this run
+  had sent before: looked up and reconciled as *created* (when the user found is the one we sent); to a first
+  send: the user appeared after pre-flight, so it is a *skip* (or a failure with ``--existing fail``), never a
+  "created";
+- any other refusal: *failed*, with Graph's status, code, message and request-id; the run goes on;
+- 401/403 (credentials revoked, permission removed) or the service unavailable past the retry budget: the run
+  stops sending, waits for the answers in flight, records them and reports the fatal condition.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from graph.errors import AuthError, GraphError, ServiceUnavailableError
+
+from .exitcodes import ExitStatus
+from .journal import Journal, Outcome, RowState
+from .outputs import PasswordFile
+from .preflight import find_users
+
+log = logging.getLogger(__name__)
+
+CONFLICT_TEXT = "another object with the same value for property userprincipalname already exists"
+
+
+@dataclass(frozen=True, slots=True)
+class CreateItem:
+    """One user to create: its roster row, UPN and the exact body (with the password, hence not in any repr)."""
+
+    row: int
+    upn: str
+    body: Mapping[str, Any] = field(repr=False)
+    password_generated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """What happened to the creates of this session."""
+
+    created: int
+    failed: int
+    skipped: int
+    unknown: int
+    pending: int
+    fatal: ExitStatus | None
+    fatal_message: str
+    interrupted: bool
+    duration_s: float
+    rounds: int
+
+
+def is_conflict(status: int, body: Any, error: GraphError | None) -> bool:
+    """True for Graph's duplicate-UPN answer (400 with the ObjectConflict text)."""
+    if status not in (400, 409):
+        return False
+    texts = [str(getattr(error, "message", "") or "")]
+    if isinstance(body, Mapping):
+        err = body.get("error")
+        if isinstance(err, Mapping):
+            texts.append(str(err.get("message", "")))
+    return any(CONFLICT_TEXT in t.lower() for t in texts)
+
+
+def same_person(found: Any, body: Mapping[str, Any]) -> bool:
+    """Whether a user found by UPN is the one this run sent (displayName, and employeeId when we sent one)."""
+    if found is None:
+        return False
+    if getattr(found, "displayName", None) not in (None, body.get("displayName")):
+        return False
+    sent_emp = body.get("employeeId")
+    return not sent_emp or getattr(found, "employeeId", None) in (None, sent_emp)
+
+
+def _error_fields(status: int, body: Any, error: GraphError | None, headers: Mapping[str, Any]) -> dict[str, Any]:
+    code = getattr(error, "code", "") or ""
+    message = getattr(error, "message", "") or ""
+    request_id = getattr(error, "request_id", "") or ""
+    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+        err = body["error"]
+        code = code or str(err.get("code", ""))
+        message = message or str(err.get("message", ""))
+        inner = err.get("innerError") or err.get("innererror") or {}
+        if isinstance(inner, Mapping):
+            request_id = request_id or str(inner.get("request-id", ""))
+    if not request_id:
+        lower = {str(k).lower(): v for k, v in (headers or {}).items()}
+        request_id = str(lower.get("request-id", "") or "")
+    return {"http_status": status or None, "error_code": code, "message": message or f"HTTP {status}",
+            "request_id": request_id}
+
+
+class Progress:
+    """The counters shown by the progress bar; a no-op unless a tqdm bar is attached."""
+
+    def __init__(self, bar: Any = None) -> None:
+        self.bar = bar
+        self.created = self.failed = self.throttled = 0
+        self._lock = threading.Lock()
+
+    def done(self, state: RowState) -> None:
+        with self._lock:
+            if state is RowState.CREATED:
+                self.created += 1
+            elif state is RowState.FAILED:
+                self.failed += 1
+            if self.bar is not None:
+                self.bar.update(1)
+                self.bar.set_postfix(created=self.created, failed=self.failed, throttled=self.throttled,
+                                     refresh=False)
+
+    def set_throttled(self, n: int) -> None:
+        with self._lock:
+            self.throttled = n
+
+
+class ApplyEngine:
+    """Creates users through ``client.run_batches`` with the journal as the source of truth."""
+
+    def __init__(self, client: Any, journal: Journal, *, passwords: PasswordFile | None = None,
+                 stop: threading.Event | None = None, progress: Progress | None = None,
+                 fail_on_existing: bool = False, max_rounds: int = 8, conflict_lookup_s: float = 30.0,
+                 throttled_count: Callable[[], int] | None = None) -> None:
+        self.client = client
+        self.journal = journal
+        self.passwords = passwords
+        self.stop = stop or threading.Event()
+        self.progress = progress or Progress()
+        self.fail_on_existing = fail_on_existing
+        self.max_rounds = max_rounds
+        self.conflict_lookup_s = conflict_lookup_s
+        self.throttled_count = throttled_count
+        self._lock = threading.Lock()
+        self._items: dict[int, CreateItem] = {}
+        self._sends: dict[int, int] = {}
+        self._written_pw: dict[int, str] = {}
+        self._recheck: dict[int, str] = {}  # row -> "ambiguous" | "conflict-retried" | "conflict-first"
+        self._counts = {"created": 0, "failed": 0, "skipped": 0}
+        self.fatal: ExitStatus | None = None
+        self.fatal_message = ""
+
+    # -- callbacks from the graph client's threads --------------------------------------------------------------
+    def _on_send(self, chunk: Sequence[Any]) -> None:
+        rows = [int(r.id) for r in chunk]
+        new_pw = []
+        with self._lock:
+            for row in rows:
+                self._sends[row] = self._sends.get(row, 0) + 1
+                item = self._items[row]
+                if item.password_generated:
+                    pw = item.body["passwordProfile"]["password"]
+                    if self._written_pw.get(row) != pw:
+                        self._written_pw[row] = pw
+                        new_pw.append((row, item.upn, pw))
+        if self.passwords is not None and new_pw:
+            self.passwords.add(new_pw)  # durable before the request can take effect
+        self.journal.mark_sending(rows)
+        log.debug("sending rows %s", rows)
+
+    def _on_result(self, resp: Any) -> None:
+        row = int(resp.id)
+        status = int(getattr(resp, "status", 0) or 0)
+        body = getattr(resp, "body", None)
+        error = getattr(resp, "error", None)
+        headers = getattr(resp, "headers", None) or {}
+        item = self._items[row]
+        if status in (200, 201) and isinstance(body, Mapping) and body.get("id") and error is None:
+            rid = _error_fields(status, body, None, headers)["request_id"]
+            self._final(row, Outcome(RowState.CREATED, str(body["id"]), status, request_id=rid))
+            log.info("row %d created %s id=%s request-id=%s", row, item.upn, body["id"], rid)
+            return
+        info = _error_fields(status, body, error, headers)
+        if getattr(resp, "ambiguous", False):
+            with self._lock:
+                self._recheck[row] = "ambiguous"
+            self.journal.record(row, Outcome(RowState.UNKNOWN, **info))
+            log.info("row %d %s: outcome unknown (%s %s), will look it up before re-sending; request-id=%s",
+                     row, item.upn, status, info["message"], info["request_id"])
+            return
+        if is_conflict(status, body, error):
+            with self._lock:
+                retried = self._sends.get(row, 0) > 1 or int(getattr(resp, "attempts", 1) or 1) > 1
+                self._recheck[row] = "conflict-retried" if retried else "conflict-first"
+            self.journal.record(row, Outcome(RowState.UNKNOWN, **info))
+            log.info("row %d %s: already exists (%s send), reconciling by lookup; request-id=%s", row, item.upn,
+                     "retried" if retried else "first", info["request_id"])
+            return
+        if isinstance(error, AuthError) or status in (401, 403):
+            self._set_fatal(ExitStatus.CONFIG, f"Graph refused the credentials: {error or status}")
+            self.journal.record(row, Outcome(RowState.PENDING, **info))
+            return
+        if isinstance(error, ServiceUnavailableError) or status == 429 or status >= 500 or status == 0:
+            self._set_fatal(ExitStatus.UNAVAILABLE, f"Graph stayed unavailable after retries: {error or status}")
+            self.journal.record(row, Outcome(RowState.PENDING, **info))
+            return
+        self._final(row, Outcome(RowState.FAILED, **info))
+        log.info("row %d %s failed: %s %s %s request-id=%s", row, item.upn, status, info["error_code"],
+                 info["message"], info["request_id"])
+
+    def _final(self, row: int, outcome: Outcome) -> None:
+        self.journal.record(row, outcome)
+        with self._lock:
+            self._recheck.pop(row, None)
+            key = {RowState.CREATED: "created", RowState.FAILED: "failed", RowState.SKIPPED: "skipped"}.get(
+                outcome.state)
+            if key:
+                self._counts[key] += 1
+        self.progress.done(outcome.state)
+        if self.throttled_count is not None:
+            self.progress.set_throttled(self.throttled_count())
+
+    def _set_fatal(self, status: ExitStatus, message: str) -> None:
+        with self._lock:
+            if self.fatal is None:
+                self.fatal, self.fatal_message = status, message
+                log.error("stopping the run: %s", message)
+        self.stop.set()
+
+    # -- the rounds ---------------------------------------------------------------------------------------------
+    def _requests(self, rows: Sequence[int]) -> Iterator[Any]:
+        from graph.batch import BatchRequest
+
+        for row in rows:
+            if self.stop.is_set():
+                return
+            item = self._items[row]
+            yield BatchRequest(id=str(row), method="POST", url="/users", body=dict(item.body),
+                               headers={"Content-Type": "application/json"})
+
+    def run(self, items: Sequence[CreateItem], *, in_doubt: Sequence[int] = (),
+            previous_sends: Mapping[int, int] | None = None,
+            written_passwords: Mapping[int, str] | None = None) -> ApplyResult:
+        """Create ``items``; return when each has a final state or the run must stop.
+
+        Resume passes ``in_doubt``: rows found *sending*/*unknown* in the journal, looked up by UPN before anything
+        is sent (found = created by this run; not found = sent like the pending ones). ``previous_sends`` says how
+        often each row was sent by earlier sessions, so an "already exists" answer to its first send in this
+        session is still recognised as the answer to a retried create; ``written_passwords`` are the generated
+        passwords already in passwords.csv.
+        """
+        start = time.monotonic()
+        self._items = {i.row: i for i in items}
+        self._sends = dict(previous_sends or {})
+        self._written_pw = dict(written_passwords or {})
+        doubt = set(in_doubt)
+        todo = [i.row for i in items if i.row not in doubt]
+        if doubt:
+            with self._lock:
+                self._recheck = {r: "ambiguous" for r in sorted(doubt)}
+            resend = self.reconcile()
+            if resend:
+                self.journal.set_rows_state(resend, RowState.PENDING)
+            todo = sorted(set(todo) | set(resend))
+        rounds = 0
+        while todo and not self.stop.is_set() and rounds < self.max_rounds:
+            rounds += 1
+            log.info("round %d: sending %d creates", rounds, len(todo))
+            try:
+                left = self.client.run_batches(self._requests(todo), on_send=self._on_send,
+                                               on_result=self._on_result, stop=self.stop)
+                # Stopped while these waited out a 429: Graph did not execute them, so they are simply pending.
+                waiting = [int(r.id) for r in left or ()]
+                if waiting:
+                    self.journal.set_rows_state(waiting, RowState.PENDING)
+            except AuthError as exc:
+                self._set_fatal(ExitStatus.CONFIG, str(exc))
+            except ServiceUnavailableError as exc:
+                self._set_fatal(ExitStatus.UNAVAILABLE, str(exc))
+            if self.stop.is_set():
+                break
+            todo = self.reconcile()
+            if todo:
+                self.journal.set_rows_state(todo, RowState.PENDING)
+        if todo and not self.stop.is_set() and rounds >= self.max_rounds:
+            self._set_fatal(ExitStatus.UNAVAILABLE, f"{len(todo)} creates still had no answer after {rounds} rounds")
+        return self._result(time.monotonic() - start, rounds)
+
+    def reconcile(self) -> list[int]:
+        """Look up every row whose outcome is in doubt; record what is found; return the rows to send again."""
+        with self._lock:
+            recheck = dict(self._recheck)
+        if not recheck:
+            return []
+        resend: list[int] = []
+        waiting = dict(recheck)
+        deadline = time.monotonic() + self.conflict_lookup_s
+        delay = 0.25
+        while waiting:
+            try:
+                found = find_users(self.client, [self._items[r].upn for r in waiting])
+            except AuthError as exc:
+                self._set_fatal(ExitStatus.CONFIG, str(exc))
+                return []
+            except ServiceUnavailableError as exc:
+                self._set_fatal(ExitStatus.UNAVAILABLE, str(exc))
+                return []
+            for row, why in list(waiting.items()):
+                item = self._items[row]
+                user = found.get(item.upn.lower())
+                if user is not None:
+                    del waiting[row]
+                    self._settle_found(row, why, user)
+                elif why == "ambiguous":
+                    del waiting[row]  # not there: the create did not happen (or is not visible yet: a re-send
+                    resend.append(row)  # then answers "already exists" and is reconciled as a retried create)
+                    with self._lock:
+                        self._recheck.pop(row, None)
+            if not waiting:
+                break
+            # "already exists" but not found yet: replication lag; Graph's uniqueness check is immediate, reads lag.
+            if time.monotonic() >= deadline or self.stop.is_set():
+                for row in waiting:
+                    self.journal.record(row, Outcome(RowState.UNKNOWN, message="Graph says the user exists but a "
+                                                     "lookup by userPrincipalName did not find it yet; resume to "
+                                                     "check again"))
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 4.0)
+        return sorted(resend)
+
+    def _settle_found(self, row: int, why: str, user: Any) -> None:
+        item = self._items[row]
+        ours = why in ("ambiguous", "conflict-retried") and same_person(user, item.body)
+        if ours:
+            self._final(row, Outcome(RowState.CREATED, user.id, 201, message="reconciled: found by "
+                                     "userPrincipalName after an unconfirmed create"))
+            log.info("row %d %s reconciled as created by this run, id=%s", row, item.upn, user.id)
+        elif self.fail_on_existing:
+            self._final(row, Outcome(RowState.FAILED, user.id, 400, "UserExists", "a user with this "
+                                     "userPrincipalName already exists (--existing fail)"))
+        else:
+            self._final(row, Outcome(RowState.SKIPPED, user.id, message="a user with this userPrincipalName "
+                                     "already exists (it appeared after pre-flight)"))
+            log.info("row %d %s already existed, skipped, id=%s", row, item.upn, user.id)
+
+    def _result(self, duration: float, rounds: int) -> ApplyResult:
+        rows = [self.journal.get(r) for r in self._items]
+        states = [r.state for r in rows if r is not None]
+        return ApplyResult(
+            created=sum(s is RowState.CREATED for s in states), failed=sum(s is RowState.FAILED for s in states),
+            skipped=sum(s is RowState.SKIPPED for s in states),
+            unknown=sum(s in (RowState.UNKNOWN, RowState.SENDING) for s in states),
+            pending=sum(s is RowState.PENDING for s in states), fatal=self.fatal, fatal_message=self.fatal_message,
+            interrupted=self.stop.is_set() and self.fatal is None, duration_s=duration, rounds=rounds)

@@ -1,0 +1,154 @@
+"""``run ROSTER``: validate the roster against the tenant, plan, and create the users (journaled, resumable)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..apply import CreateItem
+from ..context import CommandContext
+from ..errors import UsageError
+from ..exitcodes import ExitStatus
+from ..journal import Journal, RowSeed, RowState
+from ..outputs import PasswordFile, SecretFilter
+from ..plan import ActionKind, Plan, make_plan, upn_of
+from ..preflight import GraphTenantView
+from ..runfolder import RunFolder, new_run_folder
+from ..runner import execute, finish, make_client, run_log, settings_public, settings_secrets
+
+HELP = "validate a roster against the tenant, then create its users through Graph $batch (journaled, resumable)"
+NEEDS_TENANT = True
+
+log = logging.getLogger(__name__)
+
+
+def _batch_size(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 20:
+        raise argparse.ArgumentTypeError("must be between 1 and 20 (the Graph $batch limit)")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number of writes per second")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``run`` options."""
+    parser.add_argument("roster", type=Path, metavar="ROSTER", help="the roster file (.csv, .xlsx, .xlsm)")
+    parser.add_argument("--sheet", metavar="S", help="the Excel sheet to read (default: the first with a header)")
+    parser.add_argument("--mapping", type=Path, metavar="M", help="a column-mapping JSON file for HR exports")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="validate and plan against the tenant, write the run folder, send no write")
+    parser.add_argument("--existing", choices=("skip", "fail"), default="skip",
+                        help="a user whose userPrincipalName already exists: skip it (default) or report it as "
+                             "failed")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="the run folder (default: runs/<YYYYmmdd-HHMMSS>-<roster name>/)")
+    parser.add_argument("--batch-size", type=_batch_size, metavar="N", default=None,
+                        help="requests per $batch, 1..20 (default 20)")
+    parser.add_argument("--max-writes-per-s", type=_rate, metavar="R", default=None,
+                        help="ceiling of the write governor (default 20/s: Graph's 3,000 writes per 150 s)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def resume_hint(ctx: CommandContext, folder: RunFolder) -> str:
+    """The exact command that continues this run."""
+    return f"to continue: {ctx.command_line} resume {shlex.quote(str(folder.path))}"
+
+
+def seeds(plan: Plan, *, dry_run: bool) -> list[RowSeed]:
+    """The journal's initial record of every row."""
+    out = []
+    for a in plan.actions:
+        user = a.user
+        body = user.graph_body() if a.kind is ActionKind.CREATE and user is not None else None
+        display = str(user.fields.get("displayName", "") or "") if user is not None else ""
+        if dry_run:
+            state = RowState.INVALID if a.kind is ActionKind.INVALID else RowState.PLANNED
+        else:
+            state = {ActionKind.CREATE: RowState.PENDING, ActionKind.SKIP: RowState.SKIPPED,
+                     ActionKind.EXISTS: RowState.FAILED, ActionKind.INVALID: RowState.INVALID}[a.kind]
+        out.append(RowSeed(
+            row=a.row, upn=a.upn, action=a.kind.value, state=state,
+            password_source=("generated" if user.password_generated else "roster") if body is not None else "",
+            body=body, display_name=display, object_id=a.object_id, message=a.message, issues=a.issues))
+    return out
+
+
+def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
+    """Run the roster: pre-flight, plan, journal, apply, report."""
+    from ..roster import load_roster
+
+    started = time.monotonic()
+    roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping)
+    if not roster.rows:
+        raise UsageError(f"{args.roster}: the roster has no data rows")
+    folder = new_run_folder(args.roster, args.out)
+    secrets = SecretFilter(settings_secrets(ctx.settings))
+    with run_log(folder, secrets):
+        log.info("run %s: roster %s (sha256 %s, %d rows)%s", folder.path, args.roster, roster.sha256,
+                 len(roster.rows), " [dry run]" if args.dry_run else "")
+        client = make_client(ctx.settings, batch_size=args.batch_size, max_writes_per_s=args.max_writes_per_s)
+        try:
+            return _run(ctx, args, client, roster, folder, secrets, started)
+        finally:
+            close = getattr(client, "close", None)
+            if callable(close):
+                close()
+
+
+def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any, folder: RunFolder,
+         secrets: SecretFilter, started: float) -> ExitStatus:
+    from ..validate import validate_roster
+
+    tenant = GraphTenantView(client)
+    validation = validate_roster(roster, tenant=tenant)
+    secrets.add_secrets(r.password for r in validation.rows if getattr(r, "password", ""))
+    valid_upns = [upn_of(r) for r in validation.rows if not r.has_errors and upn_of(r)]
+    existing = tenant.lookup(valid_upns)
+    plan = make_plan(validation.rows, existing, issues=validation.issues, existing_mode=args.existing)
+    log.info("plan: %s", plan.counts())
+    meta = {
+        "roster_path": str(Path(args.roster).resolve()), "roster_sha256": roster.sha256,
+        "sheet": getattr(roster, "sheet", None) or args.sheet,
+        "mapping": str(Path(args.mapping).resolve()) if args.mapping else None,
+        "dry_run": bool(args.dry_run), "existing": args.existing, "batch_size": args.batch_size,
+        "max_writes_per_s": args.max_writes_per_s, "settings": settings_public(ctx.settings),
+        "command_line": ctx.command_line,
+    }
+    journal = Journal.create(folder.path, meta)
+    try:
+        journal.add_rows(seeds(plan, dry_run=args.dry_run))
+        journal.add_issues(i for i in validation.issues if i.row == 0)
+        if args.dry_run:
+            return finish(ctx, journal, folder, passwords=None, apply=None, started=started, client=client,
+                          dry_run=True).status
+        items = [CreateItem(a.row, a.upn, a.user.graph_body(), bool(a.user.password_generated))
+                 for a in plan.creates]
+        passwords = PasswordFile(folder.passwords_csv)
+        stop = threading.Event()
+        result = execute(ctx, client, journal, folder, items, passwords=passwords, stop=stop,
+                         no_progress=args.no_progress, fail_on_existing=args.existing == "fail")
+        session = finish(ctx, journal, folder, passwords=passwords, apply=result, started=started,
+                         client=client)
+        report_stop(ctx, folder, result)
+        return session.status
+    finally:
+        journal.close()
+
+
+def report_stop(ctx: CommandContext, folder: RunFolder, result: Any) -> None:
+    """After a fatal stop or Ctrl-C: say why and how to continue."""
+    if result.fatal is not None:
+        ctx.err.write(f"error: {result.fatal_message}\n")
+    if result.fatal is not None or result.interrupted:
+        ctx.err.write(("interrupted; " if result.interrupted else "") + "the journal is consistent.\n")
+        ctx.err.write(resume_hint(ctx, folder) + "\n")

@@ -1,0 +1,234 @@
+"""The run's session machinery shared by ``run`` and ``resume``: Ctrl-C as a stop signal, the progress bar, the
+run log, executing the creates and writing the outputs."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping, Sequence, TextIO
+
+from .apply import ApplyEngine, ApplyResult, CreateItem, Progress
+from .exitcodes import ExitStatus
+from .journal import Journal, RowState, utcnow
+from .outputs import PasswordFile, SecretFilter, close_run_log, open_run_log, write_results_csv, write_summary_json
+from .runfolder import RunFolder
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def stop_on_sigint(stop: threading.Event, err: TextIO) -> Iterator[None]:
+    """The first Ctrl-C sets ``stop`` (finish in-flight work, record it); a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        err.write("\nstopping: waiting for the requests in flight (Ctrl-C again to abort at once)\n")
+        err.flush()
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def run_log(folder: RunFolder, secrets: SecretFilter) -> Iterator[None]:
+    """``run.log`` for the duration of a session."""
+    handler = open_run_log(folder.log, secrets)
+    try:
+        yield
+    finally:
+        close_run_log(handler)
+
+
+def settings_secrets(settings: Any) -> list[str]:
+    """Secret values held by settings (to keep them out of run.log whatever happens)."""
+    found: list[str] = []
+    for obj in (settings, getattr(settings, "graph", None)):
+        for name in ("client_secret", "secret", "certificate_password"):
+            value = getattr(obj, name, None)
+            reveal = getattr(value, "reveal", None)
+            if callable(reveal):
+                value = reveal()
+            if isinstance(value, str) and value:
+                found.append(value)
+        cert = getattr(obj, "certificate", None)
+        pw = getattr(cert, "password", None)
+        if pw is not None and callable(getattr(pw, "reveal", None)):
+            found.append(pw.reveal())
+    return found
+
+
+def settings_public(settings: Any) -> dict[str, Any]:
+    """The settings worth recording in the journal, without secrets."""
+    keep = ("authority_host", "tenant_id", "client_id", "graph_endpoint", "scope", "cloud", "ca_bundle",
+            "batch_size", "concurrency", "max_writes_per_s")
+    out: dict[str, Any] = {}
+    for obj in (getattr(settings, "graph", None), settings):
+        for name in keep:
+            if name not in out and hasattr(obj, name):
+                value = getattr(obj, name)
+                out[name] = value if isinstance(value, (int, float, bool)) or value is None else str(value)
+    out["credential"] = ("certificate" if getattr(getattr(settings, "graph", settings), "certificate", None)
+                         else "secret")
+    return out
+
+
+def progress_bar(ctx: Any, total: int, no_progress: bool) -> Any:
+    """A tqdm bar on the error stream when it is a terminal, else None."""
+    if no_progress or not getattr(ctx, "interactive", False) or total <= 0:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, file=ctx.err, unit="user", desc="creating", dynamic_ncols=True, smoothing=0.1)
+
+
+def throttle_counter(client: Any) -> Any:
+    """A callable giving the number of 429 answers the client has seen, if the client keeps count."""
+    for path in (("stats",), ("governor",)):
+        obj = getattr(client, path[0], None)
+        if obj is None:
+            continue
+        if callable(obj) and path[0] == "stats":
+            def from_stats(obj: Any = obj) -> int:
+                s = obj()
+                return int(s.get("throttled", s.get("429", 0)) if isinstance(s, Mapping) else
+                           getattr(s, "throttled", 0))
+            return from_stats
+        if hasattr(obj, "throttle_events"):
+            return lambda obj=obj: int(obj.throttle_events)
+    return None
+
+
+def make_client(settings: Any, *, batch_size: int | None = None, max_writes_per_s: float | None = None) -> Any:
+    """The Graph client for a run, with the run's ``--batch-size`` and ``--max-writes-per-s`` applied."""
+    from dataclasses import replace
+
+    from graph.client import GraphClient
+
+    config = graph_config(settings)
+    changes: dict[str, Any] = {}
+    if batch_size:
+        changes["batch_size"] = int(batch_size)
+    if max_writes_per_s:
+        gov = config.governor
+        changes["governor"] = replace(gov, rate_per_s=float(max_writes_per_s),
+                                      burst=max(gov.burst, min(float(max_writes_per_s), 20.0)))
+    return GraphClient(replace(config, **changes) if changes else config)
+
+
+def graph_config(settings: Any) -> Any:
+    """The :class:`graph.config.GraphConfig` inside the settings."""
+    from graph.config import GraphConfig
+
+    if isinstance(settings, GraphConfig):
+        return settings
+    for name in ("graph", "graph_config"):
+        value = getattr(settings, name, None)
+        value = value() if callable(value) else value
+        if isinstance(value, GraphConfig):
+            return value
+    raise TypeError(f"cannot find the Graph configuration in {type(settings).__name__}")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionResult:
+    """The outcome of one ``run``/``resume`` session."""
+
+    status: ExitStatus
+    apply: ApplyResult | None
+    counts: Mapping[str, int]
+
+
+def execute(ctx: Any, client: Any, journal: Journal, folder: RunFolder, items: Sequence[CreateItem], *,
+            passwords: PasswordFile, stop: threading.Event, no_progress: bool, fail_on_existing: bool,
+            in_doubt: Sequence[int] = (), previous_sends: Mapping[int, int] | None = None,
+            written_passwords: Mapping[int, str] | None = None) -> ApplyResult:
+    """Send the creates of this session; progress on stderr when interactive."""
+    bar = progress_bar(ctx, len(items), no_progress)
+    counter = throttle_counter(client)
+    engine = ApplyEngine(client, journal, passwords=passwords, stop=stop, progress=Progress(bar),
+                         fail_on_existing=fail_on_existing, throttled_count=counter)
+    try:
+        with stop_on_sigint(stop, ctx.err):
+            result = engine.run(items, in_doubt=in_doubt, previous_sends=previous_sends,
+                                    written_passwords=written_passwords)
+    finally:
+        if bar is not None:
+            bar.close()
+    return result
+
+
+def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
+           apply: ApplyResult | None, started: float, client: Any = None, dry_run: bool = False) -> SessionResult:
+    """Write results.csv, summary.json and the final passwords.csv; print the summary; choose the exit status."""
+    records = journal.rows()
+    write_results_csv(folder.results_csv, records, journal.issues())
+    created_rows = [r.row for r in records if r.state is RowState.CREATED]
+    if passwords is not None:
+        passwords.finalize(created_rows)
+    counts = journal.counts()
+    status = exit_status(counts, apply, dry_run)
+    counter = throttle_counter(client) if client is not None else None
+    duration = time.monotonic() - started
+    meta = journal.meta()
+    ended = utcnow()
+    journal.set_meta({"ended": ended, "exit_status": int(status)})
+    summary = {
+        "run_dir": str(folder.path), "roster": meta.get("roster_path"), "roster_sha256": meta.get("roster_sha256"),
+        "dry_run": dry_run, "started": meta.get("started"), "ended": ended, "rows": len(records),
+        "counts": {s: counts.get(s, 0) for s in ("created", "skipped", "failed", "invalid", "pending", "unknown",
+                                                  "sending", "planned") if counts.get(s, 0) or s in
+                   ("created", "skipped", "failed", "invalid")},
+        "session_duration_s": round(duration, 3),
+        "apply_duration_s": round(apply.duration_s, 3) if apply else 0.0,
+        "created_this_session": apply.created if apply else 0,
+        "users_per_s": round(apply.created / apply.duration_s, 2) if apply and apply.duration_s > 0 else 0.0,
+        "throttled_429": counter() if counter else None,
+        "rounds": apply.rounds if apply else 0,
+        "exit_status": int(status),
+        "fatal": apply.fatal_message if apply and apply.fatal else "",
+    }
+    if dry_run:
+        summary["planned"] = {a: sum(1 for r in records if r.action == a) for a in ("create", "skip", "exists",
+                                                                                   "invalid")}
+    write_summary_json(folder.summary_json, summary)
+    _print_summary(ctx, folder, summary, dry_run)
+    return SessionResult(status, apply, counts)
+
+
+def exit_status(counts: Mapping[str, int], apply: ApplyResult | None, dry_run: bool) -> ExitStatus:
+    """0 all created/skipped; 1 some invalid/failed; 3/4 fatal; 130 interrupted."""
+    if apply is not None and apply.fatal is not None:
+        return apply.fatal
+    if apply is not None and apply.interrupted:
+        return ExitStatus.INTERRUPTED
+    bad = counts.get("failed", 0) + counts.get("invalid", 0) + counts.get("unknown", 0)
+    if not dry_run:
+        bad += counts.get("pending", 0) + counts.get("sending", 0)
+    return ExitStatus.ROWS_FAILED if bad else ExitStatus.OK
+
+
+def _print_summary(ctx: Any, folder: RunFolder, summary: Mapping[str, Any], dry_run: bool) -> None:
+    if getattr(ctx, "verbosity", 0) < 0:
+        return
+    counts = summary["counts"]
+    if dry_run:
+        p = summary.get("planned", {})
+        ctx.out.write(f"dry run: would create {p.get('create', 0)}, would skip {p.get('skip', 0)}, "
+                      f"would fail {p.get('exists', 0)}, invalid {p.get('invalid', 0)}; nothing was sent\n")
+    else:
+        parts = ", ".join(f"{k} {v}" for k, v in counts.items())
+        rate = f" ({summary['users_per_s']} users/s)" if summary.get("created_this_session") else ""
+        ctx.out.write(f"{parts}{rate}\n")
+    ctx.out.write(f"run folder: {folder.path}\n")
