@@ -11,6 +11,8 @@ from __future__ import annotations
 
 COMMANDS: tuple[tuple[str, str], ...] = (
     # (command name, module under provisioning.commands)
+    ("check", "check"),
+    ("export-users", "export_users"),
     ("run", "run"),
     ("resume", "resume"),
 )
