@@ -1,0 +1,135 @@
+"""``sandbox serve`` and ``sandbox reset`` (also reachable as ``python provision.py sandbox ...`` and
+``python -m sandbox ...``). The only module of the package that writes to its streams.
+
+Options of ``serve`` (defaults are Graph's own figures and no faults):
+``--port P`` ``--state D`` ``--write-quota N/SECONDS`` ``--ru-quota N/SECONDS`` ``--tenant-wide-write-quota
+N/SECONDS`` ``--tenant-size S|M|L`` ``--latency-ms MEAN[:JITTER]`` ``--replication-lag-ms MS``
+``--token-lifetime SECONDS`` ``--fault KIND=RATE`` (repeatable; KIND 503, reset, slow, lost) ``--slow-ms MS``
+``--users N`` ``--seed N`` ``--roles R1,R2``.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from pathlib import Path
+from typing import Any, TextIO
+
+from .config import FAULT_KINDS, make_knobs
+
+DEFAULT_STATE = Path(".sandbox")
+
+
+def _fault(text: str) -> tuple[str, float]:
+    kind, sep, rate = text.partition("=")
+    if not sep or kind not in FAULT_KINDS:
+        raise argparse.ArgumentTypeError(f"expected KIND=RATE with KIND one of {', '.join(FAULT_KINDS)}")
+    try:
+        value = float(rate)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"rate must be a number between 0 and 1, got {rate!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("rate must be between 0 and 1")
+    return kind, value
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    """The argument parser of the sandbox commands."""
+    p = argparse.ArgumentParser(prog=prog, description="The local sandbox tenant (Entra ID + Microsoft Graph).")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    s = sub.add_parser("serve", help="serve HTTPS on loopback until SIGTERM/SIGINT")
+    s.add_argument("--port", type=int, default=0, help="port to bind (default: a free one)")
+    s.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
+    s.add_argument("--state", type=Path, default=DEFAULT_STATE, metavar="D", help="state folder (default .sandbox)")
+    s.add_argument("--write-quota", metavar="N/SECONDS", help="per app+tenant writes (default 3000/150)")
+    s.add_argument("--ru-quota", metavar="N/SECONDS", help="per app+tenant resource units (default by tenant size)")
+    s.add_argument("--tenant-wide-write-quota", metavar="N/SECONDS", help="tenant-wide writes (default 18000/300)")
+    s.add_argument("--tenant-size", choices=["S", "M", "L"], help="tenant size (default: by user count)")
+    s.add_argument("--latency-ms", metavar="MEAN[:JITTER]", help="added latency per Graph answer")
+    s.add_argument("--replication-lag-ms", type=float, metavar="MS", help="new users invisible to reads for MS")
+    s.add_argument("--token-lifetime", type=int, metavar="SECONDS", help="access token lifetime (default 3599)")
+    s.add_argument("--fault", type=_fault, action="append", default=[], metavar="KIND=RATE",
+                   help="inject faults: 503, reset, slow or lost, with a probability per request")
+    s.add_argument("--slow-ms", type=float, metavar="MS", help="delay of a 'slow' answer (default 30000)")
+    s.add_argument("--users", type=int, metavar="N", help="pre-seeded users")
+    s.add_argument("--seed", type=int, metavar="N", help="random seed for faults and latency")
+    s.add_argument("--roles", metavar="R1,R2", help="application permissions granted (comma-separated)")
+    r = sub.add_parser("reset", help="empty the sandbox's state (users)")
+    r.add_argument("--state", type=Path, default=DEFAULT_STATE, metavar="D", help="state folder (default .sandbox)")
+    return p
+
+
+def knobs_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Knob keyword arguments from parsed ``serve`` options (only those given)."""
+    knobs: dict[str, Any] = {}
+    for name in ("write_quota", "ru_quota", "tenant_wide_write_quota", "tenant_size", "latency_ms",
+                 "replication_lag_ms", "token_lifetime", "slow_ms", "users", "seed"):
+        value = getattr(args, name)
+        if value is not None:
+            knobs[name] = value
+    if args.fault:
+        knobs["faults"] = dict(args.fault)
+    if args.roles is not None:
+        knobs["roles"] = tuple(r.strip() for r in args.roles.split(",") if r.strip())
+    return knobs
+
+
+def _serve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from .app import Sandbox
+
+    knobs = knobs_from_args(args)
+    try:
+        make_knobs(None, **knobs)
+    except (ValueError, TypeError) as exc:
+        stderr.write(f"error: {exc}\n")
+        return 2
+    stop = threading.Event()
+    previous: dict[int, Any] = {}
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        with Sandbox.start(args.state, port=args.port, host=args.host, **knobs) as sb:
+            stdout.write(f"sandbox listening on {sb.base_url} (tenant {sb.tenant_id}); "
+                         f"env file {args.state / 'sandbox.env'}\n")
+            stdout.flush()
+            while not stop.wait(0.2):
+                pass
+    except OSError as exc:
+        stderr.write(f"error: cannot serve: {exc}\n")
+        return 3
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _reset(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from .app import DB_FILE
+    from .store import Store
+
+    path = args.state / DB_FILE
+    if not path.exists():
+        stdout.write(f"nothing to reset in {args.state}\n")
+        return 0
+    store = Store(path)
+    try:
+        n = store.count()
+        store.clear()
+    finally:
+        store.close()
+    stdout.write(f"sandbox state in {args.state} reset ({n} users removed)\n")
+    return 0
+
+
+def main(argv: list[str], *, stdout: TextIO, stderr: TextIO, prog: str) -> int:
+    """Run a sandbox sub-command; returns the exit status."""
+    parser = build_parser(prog)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already wrote usage/help to sys.stderr / sys.stdout
+        return int(exc.code or 0)
+    if args.command == "serve":
+        return _serve(args, stdout, stderr)
+    return _reset(args, stdout, stderr)

@@ -1,0 +1,143 @@
+"""Fixed tenant data and the knobs (frozen configuration) of the sandbox.
+
+Knob semantics (Python names; the CLI options of ``sandbox serve`` map onto them):
+
+- ``write_quota=(3000, 150)``: per app+tenant write bucket, N writes per SECONDS (graph-facts 3.2).
+- ``ru_quota=None``: per app+tenant resource-unit bucket; ``None`` means Graph's figure for the tenant size
+  (S 3,500 / M 5,000 / L 8,000 RU per 10 s).
+- ``tenant_wide_write_quota=(18000, 300)``: the tenant-wide (all apps) write bucket.
+- ``tenant_size=None``: ``"S"``, ``"M"`` or ``"L"``; ``None`` derives it from the user count
+  (S < 50, M 50-500, L > 500).
+- ``latency_ms=(0, 0)``: mean and jitter (uniform +-jitter) added to every Graph answer, outside any lock.
+- ``replication_lag_ms=0``: a user created less than this long ago is invisible to reads and PATCH
+  (404) while POST uniqueness is immediate (graph-facts 5; UNCONFIRMED duration, hence a knob).
+- ``token_lifetime=3599``: ``expires_in`` and the JWT ``exp`` of issued tokens.
+- ``faults={"503": 0.0, "reset": 0.0, "slow": 0.0, "lost": 0.0}``: per-request probabilities (Graph paths only).
+- ``slow_ms=30000``: delay of a "slow" answer.
+- ``users=0``: pre-seeded users (``seed.user00001@contoso.com`` ...), added at start when missing.
+- ``seed=None``: seed of the fault/latency RNG.
+- ``roles``: application permissions put in issued tokens.
+- ``object_quota=300000``: directory object quota (graph-facts 3.6) -> 403 Directory_QuotaExceeded.
+- ``throttle_code="TooManyRequests"``: code of 429 bodies (UNCONFIRMED item 3: may be set to
+  ``"Request_ThrottledTemporarily"``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+TENANT_ID = "8a6f2c1e-3b4d-4e5f-9a7b-0c1d2e3f4a5b"
+TENANT_NAME = "Contoso (sandbox)"
+CLIENT_ID = "5c2b9e7a-1d3f-4a6b-8c9d-e0f1a2b3c4d5"
+APP_NAME = "Bulk provisioning (sandbox)"
+SP_OBJECT_ID = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+GRAPH_ROOT = "https://graph.microsoft.com"
+
+#: (id, authenticationType, isDefault, isInitial, isVerified)
+DOMAINS: tuple[tuple[str, str, bool, bool, bool], ...] = (
+    ("contoso.onmicrosoft.com", "Managed", False, True, True),
+    ("contoso.com", "Managed", True, False, True),
+    ("fabrikam.com", "Managed", False, False, True),
+    ("unverified.contoso.net", "Managed", False, False, False),
+    ("federated.contoso.com", "Federated", False, False, True),
+)
+
+DEFAULT_ROLES: tuple[str, ...] = (
+    "User.ReadWrite.All", "Domain.Read.All", "Organization.Read.All",
+    "GroupMember.ReadWrite.All", "Group.Read.All", "Mail.Send",
+)
+FAULT_KINDS: tuple[str, ...] = ("503", "reset", "slow", "lost")
+RU_BY_SIZE: dict[str, int] = {"S": 3500, "M": 5000, "L": 8000}
+RU_WINDOW_S = 10.0
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """Runtime knobs of a sandbox; see the module docstring for their meaning."""
+
+    write_quota: tuple[int, float] = (3000, 150.0)
+    ru_quota: tuple[int, float] | None = None
+    tenant_wide_write_quota: tuple[int, float] = (18000, 300.0)
+    tenant_size: str | None = None
+    latency_ms: tuple[float, float] = (0.0, 0.0)
+    replication_lag_ms: float = 0.0
+    token_lifetime: int = 3599
+    faults: Mapping[str, float] = field(default_factory=lambda: {k: 0.0 for k in FAULT_KINDS})
+    slow_ms: float = 30000.0
+    users: int = 0
+    seed: int | None = None
+    roles: tuple[str, ...] = DEFAULT_ROLES
+    object_quota: int = 300000
+    throttle_code: str = "TooManyRequests"
+
+    def ru_for_size(self, user_count: int) -> tuple[int, float]:
+        """The RU bucket (capacity, window seconds) for the current tenant."""
+        if self.ru_quota is not None:
+            return self.ru_quota
+        size = self.tenant_size or ("S" if user_count < 50 else "M" if user_count <= 500 else "L")
+        return RU_BY_SIZE[size], RU_WINDOW_S
+
+    def fault_rate(self, kind: str) -> float:
+        """Probability of fault ``kind`` per request."""
+        return float(self.faults.get(kind, 0.0))
+
+
+def _quota(value: Any, name: str) -> tuple[int, float]:
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*", value)
+        if not m:
+            raise ValueError(f"{name}: expected N/SECONDS, got {value!r}")
+        value = (int(m.group(1)), float(m.group(2)))
+    n, s = value
+    if int(n) < 1 or float(s) <= 0:
+        raise ValueError(f"{name}: N and SECONDS must be positive")
+    return int(n), float(s)
+
+
+def make_knobs(base: Knobs | None = None, **changes: Any) -> Knobs:
+    """Validate and normalise knob values (strings as on the command line are accepted too)."""
+    base = base or Knobs()
+    fields = {f.name for f in dataclasses.fields(Knobs)}
+    unknown = set(changes) - fields
+    if unknown:
+        raise TypeError(f"unknown sandbox knob(s): {', '.join(sorted(unknown))}")
+    out: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key in ("write_quota", "tenant_wide_write_quota"):
+            value = _quota(value, key)
+        elif key == "ru_quota":
+            value = None if value is None else _quota(value, key)
+        elif key == "tenant_size":
+            if value is not None and str(value).upper() not in RU_BY_SIZE:
+                raise ValueError("tenant_size must be S, M or L")
+            value = None if value is None else str(value).upper()
+        elif key == "latency_ms":
+            if isinstance(value, str):
+                mean, _, jitter = value.partition(":")
+                value = (float(mean), float(jitter or 0))
+            elif isinstance(value, (int, float)):
+                value = (float(value), 0.0)
+            value = (max(0.0, float(value[0])), max(0.0, float(value[1])))
+        elif key == "faults":
+            merged = dict(base.faults)
+            for kind, rate in dict(value).items():
+                if kind not in FAULT_KINDS:
+                    raise ValueError(f"unknown fault kind {kind!r} (expected one of {', '.join(FAULT_KINDS)})")
+                rate = float(rate)
+                if not 0.0 <= rate <= 1.0:
+                    raise ValueError(f"fault rate for {kind} must be between 0 and 1")
+                merged[kind] = rate
+            value = merged
+        elif key == "roles":
+            value = tuple(value)
+        elif key in ("replication_lag_ms", "slow_ms"):
+            value = max(0.0, float(value))
+        elif key in ("token_lifetime", "users", "object_quota"):
+            value = int(value)
+            if value < 0:
+                raise ValueError(f"{key} must not be negative")
+        out[key] = value
+    return dataclasses.replace(base, **out)

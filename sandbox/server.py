@@ -1,0 +1,225 @@
+"""The HTTPS transport: a threaded HTTP/1.1 (keep-alive) server on loopback with TLS from the state folder.
+
+Paths: ``/{tenant}/v2.0/.well-known/openid-configuration``, ``/{tenant}/oauth2/v2.0/token`` and
+``/{tenant}/discovery/v2.0/keys`` (Entra); ``/v1.0/...`` (Graph); ``/_sandbox/stats`` and ``/_sandbox/reset``.
+
+Transport faults, drawn per HTTP request on Graph paths only (never on the token endpoint or ``/_sandbox/``):
+``reset`` closes the connection with a TCP RST before anything is done; ``slow`` delays the answer by ``slow_ms``;
+``lost`` (write methods only) carries out and commits the request (a whole ``$batch`` included), then resets the
+connection instead of answering. Latency is slept before handling, without holding any lock, and is cut short
+when the server stops.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+import ssl
+import struct
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from .service import Service
+from .wire import Request, Response
+
+log = logging.getLogger("sandbox")
+WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
+GRAPH_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+OIDC_RE = re.compile(r"/([^/]+)/v2\.0/\.well-known/openid-configuration")
+TOKEN_RE = re.compile(r"/([^/]+)/oauth2/v2\.0/token")
+KEYS_RE = re.compile(r"/([^/]+)/discovery/v2\.0/keys")
+_INVALID_JSON = object()
+
+
+class SandboxHTTPServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer that does the TLS handshake in the connection's own thread and tracks connections."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], ssl_ctx: ssl.SSLContext, service: Service):
+        super().__init__(address, Handler)
+        self.ssl_ctx = ssl_ctx
+        self.service = service
+        self.stopping = threading.Event()
+        self._conns: set[socket.socket] = set()
+        self._workers: set[threading.Thread] = set()
+        self._conn_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        t = threading.Thread(target=self.process_request_thread, args=(request, client_address), daemon=True)
+        with self._conn_lock:
+            self._workers.add(t)
+        t.start()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._conn_lock:
+                self._workers.discard(threading.current_thread())
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        with self._conn_lock:
+            self._conns.add(request)
+        try:
+            request.settimeout(15)
+            try:
+                conn = self.ssl_ctx.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                log.debug("TLS handshake failed: %s", exc)
+                return
+            with self._conn_lock:
+                self._conns.discard(request)
+                self._conns.add(conn)
+            try:
+                conn.settimeout(None)
+                self.RequestHandlerClass(conn, client_address, self)
+            except OSError:
+                pass
+            finally:
+                with self._conn_lock:
+                    self._conns.discard(conn)
+                try:
+                    conn.close()
+                except OSError:
+                    pass
+        finally:
+            with self._conn_lock:
+                self._conns.discard(request)
+
+    def close_all(self, join_timeout: float = 2.0) -> None:
+        """Shut open connections down and wait for their threads."""
+        self.stopping.set()
+        with self._conn_lock:
+            conns, threads = list(self._conns), list(self._workers)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for t in threads:
+            t.join(join_timeout)
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One connection; HTTP/1.1 keep-alive."""
+
+    protocol_version = "HTTP/1.1"
+    server: SandboxHTTPServer
+
+    def version_string(self) -> str:
+        return "Microsoft-IIS/10.0"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+        log.debug("%s " + format, self.client_address[0], *args)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        self._handle()
+
+    do_POST = do_PATCH = do_PUT = do_DELETE = do_GET
+
+    def _abort(self) -> None:
+        """Drop the connection with a TCP RST and no answer."""
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.close_connection = True
+        try:
+            self.connection.close()
+        except OSError:
+            pass
+
+    def _send(self, resp: Response, req: Request | None, graph: bool) -> None:
+        data = b"" if resp.body is None else json.dumps(resp.body, separators=(",", ":")).encode()
+        self.send_response(resp.status)
+        if resp.body is not None:
+            self.send_header("Content-Type", GRAPH_JSON if graph else "application/json; charset=utf-8")
+        if req is not None and graph:
+            self.send_header("request-id", req.request_id)
+            self.send_header("client-request-id", req.client_request_id)
+            self.send_header("x-ms-ags-diagnostic",
+                             '{"ServerInfo":{"DataCenter":"Sandbox","Slice":"E","Ring":"5","ScaleUnit":"000",'
+                             '"RoleInstance":"SBX"}}')
+            self.send_header("OData-Version", "4.0")
+            self.send_header("Strict-Transport-Security", "max-age=31536000")
+        for key, value in resp.headers.items():
+            self.send_header(key, value)
+        if resp.status != 204:
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if data and self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _handle(self) -> None:
+        svc = self.server.service
+        parts = urlsplit(self.path)
+        path = unquote(parts.path)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        raw = self.rfile.read(length) if length > 0 else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        req = Request(method=self.command, path=path, query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+                      headers=headers, raw_body=raw)
+        if path == "/v1.0" or path.startswith("/v1.0/"):
+            self._graph(req, svc)
+        elif path.startswith("/_sandbox/"):
+            self._admin(req, svc)
+        else:
+            resp = self._entra(req, svc)
+            svc.count_response(resp.status, token=TOKEN_RE.fullmatch(path) is not None)
+            self._send(resp, req, graph=False)
+
+    def _graph(self, req: Request, svc: Service) -> None:
+        if svc.draw("reset"):
+            svc.count("requests")
+            self._abort()
+            return
+        slow = svc.draw("slow")
+        lost = req.method in WRITE_METHODS and svc.draw("lost")
+        delay = svc.latency_s() + (svc.knobs.slow_ms / 1000.0 if slow else 0.0)
+        if delay and self.server.stopping.wait(delay):
+            self._abort()
+            return
+        if req.raw_body:
+            try:
+                req.body = json.loads(req.raw_body)
+            except (ValueError, UnicodeDecodeError):
+                req.body = _INVALID_JSON
+        resp = svc.handle_graph(req)
+        if lost:
+            svc.count("requests")
+            self._abort()
+            return
+        svc.count_response(resp.status)
+        self._send(resp, req, graph=True)
+
+    def _entra(self, req: Request, svc: Service) -> Response:
+        auth = svc.authority
+        m = OIDC_RE.fullmatch(req.path)
+        if m and req.method == "GET":
+            return auth.openid_configuration(m.group(1), req.headers.get("client-request-id"))
+        m = KEYS_RE.fullmatch(req.path)
+        if m and req.method == "GET":
+            return auth.jwks(m.group(1))
+        m = TOKEN_RE.fullmatch(req.path)
+        if m and req.method == "POST":
+            return auth.token(m.group(1), req, svc.knobs.roles, svc.knobs.token_lifetime)
+        return Response(404, {"error": "not_found", "error_description": f"No endpoint at {req.path}."})
+
+    def _admin(self, req: Request, svc: Service) -> None:
+        if req.path == "/_sandbox/stats" and req.method == "GET":
+            resp = Response(200, svc.stats())
+        elif req.path == "/_sandbox/reset" and req.method == "POST":
+            self.server.sandbox_reset()  # type: ignore[attr-defined]
+            resp = Response(200, {"reset": True, "users": svc.store.count()})
+        else:
+            resp = Response(404, {"error": {"code": "NotFound", "message": f"No sandbox endpoint {req.path}."}})
+        self._send(resp, None, graph=False)

@@ -1,0 +1,164 @@
+"""Durable state: SQLite (WAL) as the store, in-memory indexes for speed.
+
+All access goes through one re-entrant lock. Writes are executed immediately and committed once per HTTP
+request (or per ``$batch``) by :meth:`Store.commit`, not per row. Users are kept as full JSON documents plus a
+creation timestamp (wall clock, for replication lag) and an insertion sequence (for stable paging).
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    upn_key TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL,
+    seeded INTEGER NOT NULL DEFAULT 0,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass
+class UserRow:
+    """One user in memory: its sequence number, creation time and full property document."""
+
+    seq: int
+    created: float
+    seeded: bool
+    data: dict[str, Any]
+
+
+class Store:
+    """Users of the tenant, durable in ``state/sandbox.sqlite``."""
+
+    def __init__(self, path: Path):
+        self.lock = threading.RLock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level="DEFERRED")
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._dirty = False
+        self.by_id: dict[str, UserRow] = {}
+        self.by_upn: dict[str, str] = {}
+        self.ordered: list[UserRow] = []
+        self._next_seq = 1
+        for seq, created, seeded, data in self._db.execute(
+                "SELECT seq, created, seeded, data FROM users ORDER BY seq"):
+            self._index(UserRow(seq, created, bool(seeded), json.loads(data)))
+
+    def _index(self, row: UserRow) -> None:
+        self.by_id[row.data["id"]] = row
+        self.by_upn[row.data["userPrincipalName"].lower()] = row.data["id"]
+        self.ordered.append(row)
+        self._next_seq = max(self._next_seq, row.seq + 1)
+
+    # -- users -------------------------------------------------------------------------------------------
+    def count(self) -> int:
+        """Number of users."""
+        return len(self.by_id)
+
+    def add_user(self, data: dict[str, Any], *, seeded: bool = False, created: float | None = None) -> UserRow:
+        """Insert a user (caller has checked uniqueness); committed by :meth:`commit`."""
+        with self.lock:
+            row = UserRow(self._next_seq, time.time() if created is None else created, seeded, data)
+            self._db.execute("INSERT INTO users (seq, id, upn_key, created, seeded, data) VALUES (?,?,?,?,?,?)",
+                             (row.seq, data["id"], data["userPrincipalName"].lower(), row.created, int(seeded),
+                              json.dumps(data)))
+            self._index(row)
+            self._dirty = True
+            return row
+
+    def add_users(self, docs: list[dict[str, Any]]) -> None:
+        """Bulk insert of pre-seeded users (visible immediately)."""
+        with self.lock:
+            rows = []
+            for data in docs:
+                row = UserRow(self._next_seq, 0.0, True, data)
+                self._index(row)
+                rows.append((row.seq, data["id"], data["userPrincipalName"].lower(), 0.0, 1, json.dumps(data)))
+            self._db.executemany(
+                "INSERT INTO users (seq, id, upn_key, created, seeded, data) VALUES (?,?,?,?,?,?)", rows)
+            self._db.commit()
+
+    def update_user(self, row: UserRow, changes: dict[str, Any]) -> None:
+        """Apply property changes to a user (caller validated them)."""
+        with self.lock:
+            old_key = row.data["userPrincipalName"].lower()
+            row.data.update(changes)
+            new_key = row.data["userPrincipalName"].lower()
+            if new_key != old_key:
+                del self.by_upn[old_key]
+                self.by_upn[new_key] = row.data["id"]
+            self._db.execute("UPDATE users SET upn_key=?, data=? WHERE seq=?",
+                             (new_key, json.dumps(row.data), row.seq))
+            self._dirty = True
+
+    def find(self, key: str) -> UserRow | None:
+        """A user by object id or UPN (case-insensitive), regardless of replication lag."""
+        with self.lock:
+            row = self.by_id.get(key)
+            if row is None:
+                uid = self.by_upn.get(key.lower())
+                row = self.by_id.get(uid) if uid else None
+            return row
+
+    def iter_from(self, after_seq: int) -> Iterator[UserRow]:
+        """Users with ``seq > after_seq`` in insertion order (call with the lock held)."""
+        lo, hi = 0, len(self.ordered)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.ordered[mid].seq <= after_seq:
+                lo = mid + 1
+            else:
+                hi = mid
+        return iter(self.ordered[lo:])
+
+    def seeded_count(self) -> int:
+        """Number of pre-seeded users present."""
+        with self.lock:
+            return sum(1 for r in self.ordered if r.seeded)
+
+    # -- meta, lifecycle ---------------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        """A value of the meta table."""
+        with self.lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+            return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a meta value (committed by :meth:`commit`)."""
+        with self.lock:
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+            self._dirty = True
+
+    def commit(self) -> None:
+        """Commit pending writes (once per request or batch)."""
+        with self.lock:
+            if self._dirty:
+                self._db.commit()
+                self._dirty = False
+
+    def clear(self) -> None:
+        """Delete every user (``sandbox reset``)."""
+        with self.lock:
+            self._db.execute("DELETE FROM users")
+            self._db.commit()
+            self._dirty = False
+            self.by_id.clear()
+            self.by_upn.clear()
+            self.ordered.clear()
+
+    def close(self) -> None:
+        """Commit and close the database."""
+        with self.lock:
+            self._db.commit()
+            self._db.close()
