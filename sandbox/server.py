@@ -68,6 +68,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
             self._conns.add(request)
         try:
             request.settimeout(15)
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
                 conn = self.ssl_ctx.wrap_socket(request, server_side=True)
             except (ssl.SSLError, OSError) as exc:
@@ -152,9 +153,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         if resp.status != 204:
             self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
+        # headers and body leave in one write (two small TLS records would meet delayed ACKs: ~40 ms each)
+        self._headers_buffer.append(b"\r\n")  # type: ignore[attr-defined]
         if data and self.command != "HEAD":
-            self.wfile.write(data)
+            self._headers_buffer.append(data)  # type: ignore[attr-defined]
+        self.flush_headers()
 
     def _handle(self) -> None:
         svc = self.server.service

@@ -39,8 +39,8 @@ def register(router: Router) -> None:
     """Add the users routes."""
     router.add("POST", r"/users", WRITE, create_user)
     router.add("GET", r"/users", READ, list_users)
-    router.add("GET", r"/users/(?:\('(.+)'\)|([^/]+))", READ, get_user)
-    router.add("PATCH", r"/users/(?:\('(.+)'\)|([^/]+))", WRITE, patch_user)
+    router.add("GET", r"/users(?:\('(.+)'\)|/([^/]+))", READ, get_user)
+    router.add("PATCH", r"/users(?:\('(.+)'\)|/([^/]+))", WRITE, patch_user)
 
 
 def now_iso() -> str:
@@ -126,7 +126,7 @@ def create_user(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
 
 
 def _key(groups: tuple[str, ...]) -> str:
-    return groups[0] if groups[0] is not None else groups[1]
+    return groups[0].replace("''", "'") if groups[0] is not None else groups[1]
 
 
 def get_user(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
