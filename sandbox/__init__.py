@@ -2,6 +2,32 @@
 
 ``from sandbox import Sandbox``; see :mod:`sandbox.app` for the API, :mod:`sandbox.config` for the knobs and
 ``python -m sandbox serve --help`` for the command line. Imports nothing from ``graph`` or ``provisioning``.
+
+Modules: ``app`` (Sandbox), ``server`` (HTTPS transport, transport faults, latency), ``service`` (dispatcher,
+503 fault, throttling, roles, stats), ``auth`` (OIDC, token endpoint, bearer checks), ``users`` + ``userrules``
+(/users), ``directory`` (/domains, /organization), ``batch`` ($batch), ``throttle``, ``odata`` ($filter),
+``store`` (SQLite + indexes), ``keys`` (key material), ``config`` (tenant constants, knobs), ``cli``.
+New resource families (groups, subscribedSkus, assignLicense, manager/$ref, sendMail) go in their own module with
+a ``register(router)`` function called from ``Service.__init__``.
+
+graph-facts behaviours implemented: 1.1-1.8 (POST /users permissions, required properties, length limits,
+UPN characters/lengths/verified domain, federated domain needs onPremisesImmutableId, mailNickname rules, 201
+body with @odata.context/@odata.id and default properties, error envelope with innerError date/request-id/
+client-request-id, ObjectConflict details, the catalogue's messages); 2 (password 8-256 ASCII, 3 of 4 classes,
+DisableStrongPassword); 3 (RU bucket by tenant size, 3,000 writes/150 s, tenant 18,000/300 s, costs and
+modifiers, x-ms-resource-unit, x-ms-throttle-limit-percentage > 80 %, 429 + Retry-After + scope/information);
+3.6 object quota; 4 ($batch: 20 max, relative URLs, per-item throttling, dependsOn/424, shuffled order); 5
+(replication lag, immediate uniqueness; ConsistencyLevel advanced queries); 6.1 (filters, $select, $top 1-999,
+nextLink paging); 6.2 (domains); 7.1-7.3 and 7.5 (client credentials with secret, Basic or certificate
+assertion; AADSTS errors and shape); 1.8 401/403 for tokens and roles.
+
+UNCONFIRMED items and what the sandbox does: (1) >20 batch -> 400 BadRequest, own text; (2) inner header spelled
+``Retry-After``; (3) 429 code ``TooManyRequests``, knob ``throttle_code``; (4) no extra per-second write limit;
+(5) no Location header; (6) usageLocation -> "Invalid value specified ..." pattern, empty header -> "Access token
+is empty.", "Password cannot contain username." -> 400 Request_BadRequest; (7) group mailNickname character rules
+applied, mailNickname not unique, UPN unique case-insensitively; (8) legacy Directory_QuotaExceeded text, knob
+``object_quota``; (9) Domain.Read.All accepted for domains; (11) lag duration knob ``replication_lag_ms``;
+(13) AADSTS7000216 answered 401.
 """
 from __future__ import annotations
 

@@ -178,3 +178,22 @@ def test_serve_subprocess_and_reset(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "sandbox", "serve", "--fault", "boom=1"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "KIND=RATE" in bad.stderr
+
+
+def test_clean_shutdown_with_open_keepalive_connections(tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    from sandbox import Sandbox
+    before = {t.ident for t in threading.enumerate()}
+    with Sandbox.start(tmp_path, latency_ms=(5, 0)) as sb:
+        g = Graph(sb)
+        assert g.get("/domains").status_code == 200  # the connection stays open (keep-alive)
+        port = sb.port
+        started = time.monotonic()
+    assert time.monotonic() - started < 2
+    leftover = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+    assert leftover == []
+    with socket.socket() as s:  # the port is free again
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
