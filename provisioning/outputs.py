@@ -55,7 +55,7 @@ def result_lines(records: Iterable[RowRecord], issues: Mapping[int, Sequence[Iss
         if r.state is RowState.INVALID or (r.state is RowState.PLANNED and r.action == "invalid"):
             errors = [i for i in issues.get(r.row, ()) if i.severity is Severity.ERROR]
             code = code or ";".join(dict.fromkeys(i.code for i in errors))
-            message = message or "; ".join(f"{i.column + ': ' if i.column else ''}{i.message}" for i in errors)
+            message = message or "; ".join(i.message for i in errors)
         lines.append({
             "row": r.row, "userPrincipalName": r.upn, "displayName": r.display_name, "status": status_of(r),
             "objectId": r.object_id, "httpStatus": "" if r.http_status is None else r.http_status,

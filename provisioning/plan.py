@@ -78,7 +78,7 @@ def upn_of(user: PlannedRow) -> str:
 
 def _issue_text(issues: Sequence[Issue]) -> str:
     errors = [i for i in issues if i.severity is Severity.ERROR] or list(issues)
-    return "; ".join(f"{i.column + ': ' if i.column else ''}{i.message}" for i in errors)
+    return "; ".join(i.message for i in errors)
 
 
 def make_plan(rows: Iterable[PlannedRow], existing: Mapping[str, Any], *,

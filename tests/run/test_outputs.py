@@ -39,7 +39,7 @@ def test_results_csv_statuses_and_formula_safety(tmp_path: Path) -> None:
     assert [r["status"] for r in lines] == ["created", "skipped", "invalid", "failed", "unknown"]
     assert got[2]["displayName"] == "'=HYPERLINK(\"x\")"
     assert got[2]["objectId"] == "id-a" and got[2]["requestId"] == "r-a" and got[2]["attempts"] == "1"
-    assert got[4]["errorCode"] == "upn.missing" and got[4]["message"] == "UPN: required"
+    assert got[4]["errorCode"] == "upn.missing" and got[4]["message"] == "required"
     assert got[5]["message"] == "'-weak password" and got[5]["httpStatus"] == "400"
 
 

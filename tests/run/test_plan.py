@@ -39,7 +39,7 @@ def test_one_action_per_row_in_order() -> None:
     assert [(a.row, a.kind) for a in plan.actions] == [
         (2, ActionKind.CREATE), (3, ActionKind.SKIP), (4, ActionKind.INVALID), (5, ActionKind.INVALID)]
     assert plan.actions[1].object_id == "id-old"
-    assert plan.actions[2].message == "UPN: domain not verified"
+    assert plan.actions[2].message == "domain not verified"
     assert plan.actions[0].issues == (ISSUES[1],)  # warnings travel with the row
     assert plan.counts() == {"create": 1, "skip": 1, "exists": 0, "invalid": 2}
     assert [a.row for a in plan.creates] == [2]
