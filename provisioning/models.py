@@ -1,8 +1,11 @@
 """Typed, frozen values that cross module boundaries inside ``provisioning``."""
 from __future__ import annotations
 
+import dataclasses as _dc
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any, Protocol, runtime_checkable
 
 
 class Severity(str, Enum):
@@ -27,3 +30,165 @@ class Issue:
     code: str
     severity: Severity
     message: str
+
+
+# --- Roster and validation (step 3). The run engine codes against these; see docs/architecture.md. ----------------
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """One data row of the roster as read: ``row`` is the Excel row number; ``cells`` the original texts, aligned
+    with :attr:`Roster.headers` (missing trailing cells are ``""``)."""
+
+    row: int
+    cells: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """A roster file as read by :func:`provisioning.roster.load_roster` (no rule applied yet).
+
+    ``kind`` is ``"csv"``, ``"entra-csv"`` (admin center bulk-create template), ``"m365-csv"`` (Microsoft 365 admin
+    center "add multiple users"), ``"xlsx"`` or ``"entra-xlsx"``. ``headers`` are the original header texts in
+    order; ``header_row`` their Excel row number; ``column_map`` maps each original header to its canonical field
+    (``None`` for an unknown column, kept and reported). ``sha256`` is of the file's bytes (resume/retry use it).
+    ``warnings`` are roster-level issues (row 0), e.g. ``unknown-column``. ``constants``, ``naming_template`` and
+    ``domain`` come from the ``--mapping`` file, if any.
+    """
+
+    path: str
+    sheet: str | None
+    kind: str
+    headers: tuple[str, ...]
+    header_row: int
+    rows: tuple[SourceRow, ...]
+    column_map: Mapping[str, str | None]
+    sha256: str
+    warnings: tuple[Issue, ...] = ()
+    constants: Mapping[str, str] = _dc.field(default_factory=dict)
+    naming_template: str | None = None
+    display_name_template: str | None = None
+    domain: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    columns: tuple[tuple[str, ...], ...] = _dc.field(default=(), repr=False, compare=False)
+    """The same cells column-wise (``columns[j][i] == rows[i].cells[j]``), kept for fast columnar validation;
+    may be empty when a Roster is built by hand (validation then transposes ``rows``)."""
+
+
+#: Fields of :attr:`UserRow.fields` that are not Graph user properties and stay out of :meth:`UserRow.graph_body`.
+FOLLOW_UP_FIELDS = frozenset({"groups", "licenses", "manager"})
+_ORG_DATA = ("division", "costCenter")
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    """One roster row after derivation and validation (valid or not).
+
+    ``fields``: canonical Graph property -> value (``str``; ``bool`` for ``accountEnabled``; ``list[str]`` for
+    ``businessPhones``/``otherMails``/``groups``/``licenses``; ``manager`` is a UPN). Neither ``password`` nor
+    ``forceChangePasswordNextSignIn`` is in ``fields``: see ``password`` (never in repr/str/logs),
+    ``password_generated`` and ``force_change_password``. ``derived`` names the fields this tool filled in;
+    ``extras`` holds the unknown columns (original header -> text). ``has_errors`` excludes the row from a run.
+    """
+
+    row: int
+    fields: Mapping[str, Any]
+    password: str = _dc.field(repr=False, compare=False)
+    password_generated: bool = False
+    force_change_password: bool = True
+    derived: frozenset[str] = frozenset()
+    extras: Mapping[str, str] = _dc.field(default_factory=dict)
+    has_errors: bool = False
+
+    @property
+    def upn(self) -> str:
+        """The userPrincipalName ("" when it could not be derived)."""
+        return str(self.fields.get("userPrincipalName", ""))
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """Group names or ids to add the user to (follow-up step)."""
+        return tuple(self.fields.get("groups", ()))
+
+    @property
+    def licenses(self) -> tuple[str, ...]:
+        """SKU part numbers or ids to assign (follow-up step)."""
+        return tuple(self.fields.get("licenses", ()))
+
+    @property
+    def manager(self) -> str | None:
+        """The manager's UPN, or None (follow-up step)."""
+        return self.fields.get("manager") or None
+
+    def graph_body(self) -> dict[str, Any]:
+        """The exact JSON body for ``POST /users``: every provided Graph property plus ``passwordProfile``.
+
+        ``groups``, ``licenses`` and ``manager`` are left out (follow-up calls); ``division``/``costCenter`` go
+        into ``employeeOrgData``; ``employeeHireDate`` becomes a DateTimeOffset at midnight UTC.
+        """
+        body: dict[str, Any] = {}
+        org: dict[str, str] = {}
+        for name, value in self.fields.items():
+            if name in FOLLOW_UP_FIELDS:
+                continue
+            if name in _ORG_DATA:
+                org[name] = value
+            elif isinstance(value, list):
+                body[name] = list(value)
+            elif name == "employeeHireDate" and len(value) == 10:
+                body[name] = f"{value}T00:00:00Z"
+            else:
+                body[name] = value
+        if org:
+            body["employeeOrgData"] = org
+        body["passwordProfile"] = {"password": self.password,
+                                   "forceChangePasswordNextSignIn": self.force_change_password}
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    """Result of :func:`provisioning.validate.validate_roster`: one :class:`UserRow` per source row (same order,
+    valid or not) and every issue (roster-level first, then by row)."""
+
+    rows: tuple[UserRow, ...]
+    issues: tuple[Issue, ...]
+
+    @property
+    def error_count(self) -> int:
+        """Number of issues of severity error."""
+        return sum(1 for i in self.issues if i.severity is Severity.ERROR)
+
+    @property
+    def valid_rows(self) -> tuple[UserRow, ...]:
+        """The rows without errors."""
+        return tuple(r for r in self.rows if not r.has_errors)
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingUser:
+    """A user already in the tenant, as returned by :meth:`TenantView.lookup`."""
+
+    id: str
+    userPrincipalName: str
+    displayName: str | None = None
+    employeeId: str | None = None
+    mail: str | None = None
+
+
+@runtime_checkable
+class TenantView(Protocol):
+    """What validation may ask of a tenant. Domains are lower-case.
+
+    ``lookup`` takes UPNs (any case) and returns the ones that exist, keyed by lower-case UPN; it is called in bulk
+    (once per round of candidates), never once per row.
+    """
+
+    verified_domains: frozenset[str]
+    federated_domains: frozenset[str]
+    default_domain: str
+
+    def lookup(self, upns: Collection[str]) -> Mapping[str, ExistingUser]:
+        """Existing users among ``upns``, keyed by lower-case UPN."""
+        ...

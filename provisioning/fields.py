@@ -1,0 +1,194 @@
+"""Canonical roster fields and how roster headers map onto them.
+
+Canonical names are the Microsoft Graph ``user`` property names (``givenName``, ``userPrincipalName``...), plus
+``password`` and ``forceChangePasswordNextSignIn`` (which become ``passwordProfile``), ``division``/``costCenter``
+(``employeeOrgData``) and the three follow-up columns ``groups``, ``licenses`` and ``manager``.
+
+Headers match case-, space- and punctuation-insensitively (``User Principal Name`` = ``userPrincipalName`` =
+``user_principal_name``). Also understood: the Entra admin center bulk-create template (``Name [displayName]
+Required``: the property in brackets wins; its legacy names ``physicalDeliveryOfficeName``, ``telephoneNumber``,
+``mobile``; the inverted ``Block sign in (Yes/No) [accountEnabled]``), the Microsoft 365 admin center "add multiple
+users" CSV headings, and a ``--mapping`` JSON file (see :func:`load_mapping` and ``templates/README.md``).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import RosterError
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One canonical field: its Graph name, kind, documented maximum length and a one-line note for templates."""
+
+    name: str
+    kind: str = "str"  # "str" | "bool" | "list" | "date" | "extra"
+    max_len: int | None = None
+    note: str = ""
+    example: str = ""
+
+
+FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("givenName", max_len=64, note="First name.", example="Ann"),
+    FieldSpec("surname", max_len=64, note="Last name.", example="Lee"),
+    FieldSpec("displayName", max_len=256, note="Required by Graph; derived as 'givenName surname' when empty.",
+              example="Ann Lee"),
+    FieldSpec("userPrincipalName", max_len=113,
+              note="Sign-in name alias@domain; derived from the naming template when empty. Characters "
+                   "A-Z a-z 0-9 ' . - _ ! # ^ ~; at most 64 before @, 48 after, 113 in all; no '.' before '@'.",
+              example="ann.lee@contoso.com"),
+    FieldSpec("mailNickname", max_len=64, note="Mail alias; derived from the UPN's local part when empty.",
+              example="ann.lee"),
+    FieldSpec("password", max_len=256,
+              note="Initial password; generated when empty. 8-256 ASCII characters, 3 of: lower, upper, digit, "
+                   "symbol.", example=""),
+    FieldSpec("forceChangePasswordNextSignIn", kind="bool", note="Yes/No; default Yes.", example="Yes"),
+    FieldSpec("accountEnabled", kind="bool", note="Yes/No; default Yes.", example="Yes"),
+    FieldSpec("jobTitle", max_len=128, note="Job title.", example="Engineer"),
+    FieldSpec("department", max_len=64, note="Department.", example="Engineering"),
+    FieldSpec("companyName", max_len=64, note="Company name.", example="Contoso"),
+    FieldSpec("employeeId", max_len=16, note="Employee number; unique in the roster.", example="00123"),
+    FieldSpec("employeeType", max_len=None, note="Employee, Contractor, ...", example="Employee"),
+    FieldSpec("employeeHireDate", kind="date", note="Hire date, YYYY-MM-DD.", example="2024-09-01"),
+    FieldSpec("division", max_len=None, note="employeeOrgData.division.", example=""),
+    FieldSpec("costCenter", max_len=None, note="employeeOrgData.costCenter.", example=""),
+    FieldSpec("officeLocation", max_len=128, note="Office.", example="Building 4"),
+    FieldSpec("businessPhones", kind="list", max_len=64, note="Office phone (only one number).",
+              example="+1 555 0100"),
+    FieldSpec("mobilePhone", max_len=64, note="Mobile phone.", example="+1 555 0101"),
+    FieldSpec("faxNumber", max_len=None, note="Fax number.", example=""),
+    FieldSpec("streetAddress", max_len=1024, note="Street address.", example="1 Main St"),
+    FieldSpec("city", max_len=128, note="City.", example="Seattle"),
+    FieldSpec("state", max_len=128, note="State or province.", example="WA"),
+    FieldSpec("postalCode", max_len=40, note="ZIP or postal code.", example="98052"),
+    FieldSpec("country", max_len=128, note="Country or region (free text).", example="United States"),
+    FieldSpec("usageLocation", max_len=2, note="Two-letter ISO 3166 country code; needed for licences.",
+              example="US"),
+    FieldSpec("preferredLanguage", max_len=None, note="Language tag such as en-US.", example="en-US"),
+    FieldSpec("mail", max_len=None, note="SMTP address (ASCII).", example=""),
+    FieldSpec("otherMails", kind="list", note="Other email addresses, ';'-separated.", example=""),
+    FieldSpec("onPremisesImmutableId", max_len=None,
+              note="Required when the UPN's domain is federated; no '$' or '_'.", example=""),
+    FieldSpec("passwordPolicies", max_len=None, note="DisablePasswordExpiration and/or DisableStrongPassword.",
+              example=""),
+    FieldSpec("groups", kind="extra", note="Groups to join: names or ids, ';'-separated.", example=""),
+    FieldSpec("licenses", kind="extra", note="Licences: SKU part numbers or ids, ';'-separated.", example=""),
+    FieldSpec("manager", kind="extra", note="Manager's UPN (may be another row of this roster).", example=""),
+)
+FIELD_BY_NAME: Mapping[str, FieldSpec] = {f.name: f for f in FIELDS}
+BOOL_FIELDS = frozenset(f.name for f in FIELDS if f.kind == "bool")
+EXTRA_FIELDS = frozenset(f.name for f in FIELDS if f.kind == "extra")
+
+#: Pseudo-field of the Entra template: "Block sign in" is accountEnabled inverted (Yes -> disabled).
+BLOCK_SIGN_IN = "!blockSignIn"
+
+_ALIASES: dict[str, str] = {
+    # Entra admin center bulk-create template and legacy Azure AD names
+    "physicaldeliveryofficename": "officeLocation", "office": "officeLocation",
+    "telephonenumber": "businessPhones", "officephone": "businessPhones", "businessphone": "businessPhones",
+    "mobile": "mobilePhone", "mobilephone": "mobilePhone",
+    "passwordprofile": "password", "initialpassword": "password",
+    "blocksignin": BLOCK_SIGN_IN, "blocksigninyesno": BLOCK_SIGN_IN,
+    "name": "displayName", "username": "userPrincipalName", "upn": "userPrincipalName",
+    "firstname": "givenName", "lastname": "surname", "familyname": "surname",
+    "usagelocation": "usageLocation", "zippostalcode": "postalCode", "ziporpostalcode": "postalCode",
+    "stateorprovince": "state", "countryorregion": "country",
+    # Microsoft 365 admin center "add multiple users" CSV
+    "officenumber": "officeLocation", "fax": "faxNumber", "alternateemailaddress": "otherMails",
+    "address": "streetAddress", "displayname": "displayName",
+    # common spellings
+    "emailaddress": "mail", "email": "mail", "alias": "mailNickname", "mailnickname": "mailNickname",
+    "title": "jobTitle", "employeenumber": "employeeId", "hiredate": "employeeHireDate",
+    "enabled": "accountEnabled", "group": "groups", "license": "licenses", "licences": "licenses",
+    "licence": "licenses", "managerupn": "manager", "mustchangepassword": "forceChangePasswordNextSignIn",
+    "forcechangepassword": "forceChangePasswordNextSignIn",
+}
+_NORMAL = {f.name.lower(): f.name for f in FIELDS}
+_BRACKET = re.compile(r"\[([A-Za-z]+)\]")
+_NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
+_REQUIRED_SUFFIX = re.compile(r"(required|optional)$")
+
+
+def normalise_header(text: str) -> str:
+    """``'User Principal Name '`` -> ``'userprincipalname'``: lower-case, letters and digits only."""
+    return _NON_ALNUM.sub("", text).lower()
+
+
+def canonical_field(header: str, renames: Mapping[str, str] | None = None) -> str | None:
+    """The canonical field a roster header stands for, or None when it is unknown.
+
+    ``renames`` (from a mapping file, keys already normalised) wins over everything else; then the property in
+    square brackets of an Entra template heading; then canonical names and the alias table.
+    """
+    key = normalise_header(header)
+    if renames and key in renames:
+        return renames[key]
+    if normalise_header(header).startswith("blocksignin"):
+        return BLOCK_SIGN_IN
+    m = _BRACKET.search(header)
+    if m:
+        return canonical_field(m.group(1))
+    if key in _NORMAL:
+        return _NORMAL[key]
+    if key in _ALIASES:
+        return _ALIASES[key]
+    stripped = _REQUIRED_SUFFIX.sub("", key)
+    return _NORMAL.get(stripped) or _ALIASES.get(stripped)
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnMapping:
+    """What a ``--mapping`` JSON file says (all parts optional).
+
+    ``columns``: roster header -> canonical field (``null`` to mark a column as known but unused);
+    ``constants``: canonical field -> value used when the row's cell is empty or the column is absent;
+    ``naming_template``: UPN template such as ``{givenName:.1}{surname}@{domain}``;
+    ``display_name_template``: such as ``{surname}, {givenName}``; ``domain``: the UPN domain for derivation.
+    """
+
+    columns: Mapping[str, str | None] = field(default_factory=dict)
+    constants: Mapping[str, str] = field(default_factory=dict)
+    naming_template: str | None = None
+    display_name_template: str | None = None
+    domain: str | None = None
+    source: str = ""
+
+    @property
+    def renames(self) -> dict[str, str | None]:
+        """``columns`` keyed by normalised header."""
+        return {normalise_header(k): v for k, v in self.columns.items()}
+
+
+_MAPPING_KEYS = {"columns", "constants", "naming_template", "display_name_template", "domain", "description"}
+
+
+def load_mapping(path: str | Path) -> ColumnMapping:
+    """Read a ``--mapping`` JSON file; raise :class:`RosterError` with what to fix when it is not valid."""
+    p = Path(path)
+    try:
+        data: Any = json.loads(p.read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise RosterError(p, f"cannot read the mapping file: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise RosterError(p, f"the mapping file is not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+    if not isinstance(data, dict):
+        raise RosterError(p, "the mapping file must hold a JSON object with 'columns', 'constants', ...")
+    unknown = sorted(set(data) - _MAPPING_KEYS)
+    if unknown:
+        raise RosterError(p, f"unknown key(s) {', '.join(map(repr, unknown))} in the mapping file; "
+                             f"use {', '.join(sorted(_MAPPING_KEYS))}")
+    columns = data.get("columns") or {}
+    constants = data.get("constants") or {}
+    for where, names in (("columns", [v for v in columns.values() if v is not None]), ("constants", constants)):
+        bad = [n for n in names if n not in FIELD_BY_NAME and n != BLOCK_SIGN_IN]
+        if bad:
+            raise RosterError(p, f"{where}: unknown field(s) {', '.join(map(repr, bad))}; "
+                                 f"use Graph property names such as {', '.join(f.name for f in FIELDS[:4])}")
+    return ColumnMapping(columns=dict(columns), constants={k: str(v) for k, v in constants.items()},
+                         naming_template=data.get("naming_template"),
+                         display_name_template=data.get("display_name_template"),
+                         domain=(data.get("domain") or None), source=str(p))

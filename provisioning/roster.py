@@ -1,0 +1,288 @@
+"""Read a roster file (CSV or Excel) into a :class:`~provisioning.models.Roster`: every cell as typed text.
+
+CSV: the encoding (UTF-8 with or without BOM, UTF-16, cp1252) and delimiter (``,`` ``;`` tab) are detected, and
+pandas reads every cell as ``str`` with no NA guessing, so ``00123``, ``+1 555 0100``, ``TRUE`` and ``1e5`` stay as
+typed. Excel (``.xlsx``/``.xlsm``): pandas with the calamine engine; numbers Excel stores as numbers come back as
+Excel shows them (``123``, not ``123.0``), dates as ``YYYY-MM-DD``, booleans as ``TRUE``/``FALSE``.
+Blank rows are skipped; every row keeps its Excel row number. Roster-level problems raise
+:class:`~provisioning.errors.RosterError` (exit status 2).
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import hashlib
+import io
+import logging
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from .errors import RosterError
+from .fields import BLOCK_SIGN_IN, ColumnMapping, canonical_field, load_mapping
+from .models import Issue, Roster, Severity, SourceRow
+
+log = logging.getLogger(__name__)
+
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+CSV_SUFFIXES = (".csv", ".txt", ".tsv")
+_DELIMITERS = (",", ";", "\t")
+
+
+def load_roster(path: str | Path, *, sheet: str | None = None,
+                mapping: ColumnMapping | str | Path | None = None) -> Roster:
+    """Read ``path`` (CSV or Excel) into a :class:`Roster`; raise :class:`RosterError` if it cannot be used.
+
+    ``sheet`` picks an Excel sheet by name (default: the first sheet whose first non-blank row has a known header).
+    ``mapping`` is a :class:`ColumnMapping` or the path of a mapping JSON file.
+    """
+    p = Path(path)
+    if mapping is not None and not isinstance(mapping, ColumnMapping):
+        mapping = load_mapping(mapping)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise RosterError(p, f"cannot read the roster: {exc.strerror or exc}") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    suffix = p.suffix.lower()
+    encoding = delimiter = None
+    if suffix in EXCEL_SUFFIXES or data[:4] == b"PK\x03\x04":
+        sheet_name, grid = _read_excel(p, sheet)
+        kind = "xlsx"
+    elif suffix == ".xls":
+        raise RosterError(p, "old .xls workbooks are not supported; save it as .xlsx or .csv")
+    else:
+        if sheet is not None:
+            raise RosterError(p, "--sheet applies to Excel workbooks only")
+        sheet_name = None
+        encoding, delimiter, grid = _read_csv(p, data)
+        kind = "csv"
+    return _build(p, sheet_name, kind, grid, digest, mapping, encoding, delimiter)
+
+
+# ---- CSV -----------------------------------------------------------------------------------------------------
+
+
+def detect_encoding(data: bytes) -> str:
+    """The encoding of CSV bytes: a BOM decides; else UTF-16 when NULs abound; else UTF-8 if it decodes; else
+    cp1252 (what Excel on Windows writes for "CSV")."""
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    head = data[:4096]
+    if head and head.count(0) > len(head) // 4:
+        return "utf-16-le" if head[1:2] == b"\x00" else "utf-16-be"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8"
+
+
+def detect_delimiter(line: str) -> str:
+    """The delimiter among ``,`` ``;`` tab that occurs most often (outside quotes) in the header line."""
+    counts = dict.fromkeys(_DELIMITERS, 0)
+    quoted = False
+    for ch in line:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    best = max(_DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _read_csv(p: Path, data: bytes) -> tuple[str, str, list[list[str]]]:
+    if not data.strip():
+        raise RosterError(p, "the roster is empty; it needs a header row and one row per user")
+    encoding = detect_encoding(data)
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise RosterError(p, f"cannot decode the file as {encoding}; save it as UTF-8 CSV") from exc
+    lines = text.lstrip("\ufeff").splitlines()[:50]
+    skip = 0  # blank lines and the Entra template's "version:v1.0" line ahead of the header
+    while skip < len(lines) and (not lines[skip].strip() or lines[skip].lower().startswith("version:")):
+        skip += 1
+    version_line = next((ln for ln in lines[:skip] if ln.lower().startswith("version:")), None)
+    delimiter = detect_delimiter(lines[skip] if skip < len(lines) else "")
+    options: dict[str, Any] = dict(sep=delimiter, encoding=encoding, header=None, dtype=str, na_filter=False,
+                                   keep_default_na=False, skip_blank_lines=False, engine="c", skiprows=skip)
+    try:
+        try:
+            frame = pd.read_csv(p, **options)
+        except pd.errors.ParserError:  # a row longer than the header: size the frame to the widest row
+            width = max(len(r) for r in csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter))
+            frame = pd.read_csv(p, names=list(range(width)), **options)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise RosterError(p, f"cannot read the file as CSV ({str(exc).strip().splitlines()[0]})") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise RosterError(p, "the roster is empty; it needs a header row and one row per user") from exc
+    columns = [frame[c].tolist() for c in frame.columns]
+    if skip:  # keep Excel row numbers: put the skipped lines back as rows (the version line in column A)
+        lead = [[""] * skip for _ in columns]
+        if version_line is not None and lead:
+            lead[0][lines.index(version_line)] = version_line.split(delimiter)[0]
+        columns = [head + col for head, col in zip(lead, columns)]
+    return encoding, delimiter, columns
+
+
+# ---- Excel ---------------------------------------------------------------------------------------------------
+
+
+def _excel_text(value: Any) -> str:
+    """A calamine cell value as the text Excel shows (the common cases)."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    return str(value)
+
+
+def _read_excel(p: Path, sheet: str | None) -> tuple[str, list[list[str]]]:
+    try:
+        book = pd.ExcelFile(p, engine="calamine")
+    except Exception as exc:  # calamine raises its own types for corrupt files
+        raise RosterError(p, f"cannot open the workbook ({type(exc).__name__}: {exc})") from exc
+    with book:
+        names = [str(n) for n in book.sheet_names]
+        if sheet is not None and sheet not in names:
+            raise RosterError(p, f"no sheet named {sheet!r}; the workbook has {', '.join(map(repr, names))}")
+        candidates = [sheet] if sheet is not None else names
+        for name in candidates:
+            frame = book.parse(name, header=None, dtype=object)
+            columns = [[_excel_text(v) for v in frame[c].tolist()] for c in frame.columns]
+            if sheet is not None or _has_known_header(columns):
+                return name, columns
+    raise RosterError(p, "no sheet has a header row with known column names such as givenName, surname, "
+                         "userPrincipalName; pick one with --sheet or use `provision.py template`")
+
+
+def _has_known_header(columns: Sequence[Sequence[str]]) -> bool:
+    for r in range(min(len(columns[0]) if columns else 0, 5)):
+        if any(canonical_field(col[r]) for col in columns if col[r]):
+            return True
+    return False
+
+
+# ---- Both ----------------------------------------------------------------------------------------------------
+
+
+def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], digest: str,
+           mapping: ColumnMapping | None, encoding: str | None, delimiter: str | None) -> Roster:
+    """Find the header row, drop blank rows, map headers, and check the roster as a whole."""
+    nrows = len(columns[0]) if columns else 0
+    # drop trailing all-empty columns (Excel "used range" padding, trailing delimiters)
+    while columns and not any(columns[-1]):
+        columns.pop()
+    if not columns:
+        raise RosterError(p, "the roster is empty; it needs a header row and one row per user")
+    header_idx = 0
+    while header_idx < nrows and not any(col[header_idx].strip() for col in columns):
+        header_idx += 1
+    first = columns[0][header_idx].strip().lower() if header_idx < nrows else ""
+    entra = first.startswith("version:")
+    if entra:
+        header_idx += 1
+    if header_idx >= nrows:
+        raise RosterError(p, "no header row; the first row must name the columns (run `provision.py template`)")
+    headers = tuple(col[header_idx].strip() for col in columns)
+    renames = mapping.renames if mapping else {}
+    column_map: dict[str, str | None] = {}
+    seen: dict[str, str] = {}
+    warnings: list[Issue] = []
+    for i, header in enumerate(headers):
+        if not header:
+            if any(v.strip() for v in columns[i][header_idx + 1:]):
+                raise RosterError(p, f"column {_letter(i)} has values but no header; give it a name")
+            column_map[header] = None
+            continue
+        if header in column_map:
+            raise RosterError(p, f"the header {header!r} appears twice (columns {_letter(headers.index(header))} "
+                                 f"and {_letter(i)}); rename or remove one")
+        target = canonical_field(header, renames)
+        column_map[header] = target
+        if target is not None:
+            key = "accountEnabled" if target == BLOCK_SIGN_IN else target
+            if key in seen:
+                raise RosterError(p, f"columns {seen[key]!r} and {header!r} both mean {key}; remove one")
+            seen[key] = header
+    if "[" in "".join(headers) and any("[userprincipalname]" in h.lower() for h in headers):
+        kind = "entra-" + kind
+    elif any(h.lower() == "user name" for h in headers) and any(h.lower() == "first name" for h in headers):
+        kind = "m365-" + kind
+    unknown = [h for h in headers if h and column_map[h] is None]
+    if unknown:
+        warnings.append(Issue(0, ", ".join(unknown), "unknown-column", Severity.WARNING,
+                              f"column(s) {', '.join(map(repr, unknown))} are not roster fields; they are kept and "
+                              f"carried to the report but not sent to Entra ID (map them with --mapping if needed)"))
+    _check_required(p, set(seen), mapping)
+    rows, by_column = _rows(columns, header_idx, len(headers))
+    log.info("%s: %d rows, %d columns (%s)", p, len(rows), len(headers), kind)
+    return Roster(path=str(p), sheet=sheet, kind=kind, headers=headers, header_row=header_idx + 1, rows=rows,
+                  column_map=column_map, sha256=digest, warnings=tuple(warnings),
+                  constants=dict(mapping.constants) if mapping else {},
+                  naming_template=mapping.naming_template if mapping else None,
+                  display_name_template=mapping.display_name_template if mapping else None,
+                  domain=mapping.domain if mapping else None, encoding=encoding, delimiter=delimiter,
+                  columns=by_column)
+
+
+def _rows(columns: list[list[str]], header_idx: int, width: int) \
+        -> tuple[tuple[SourceRow, ...], tuple[tuple[str, ...], ...]]:
+    """Non-blank data rows with their Excel row numbers, and the same cells column-wise."""
+    body = [col[header_idx + 1:] for col in columns[:width]]
+    while len(body) < width:
+        body.append([""] * (len(body[0]) if body else 0))
+    tuples = list(zip(*body))
+    start = header_idx + 2
+    keep = [i for i, cells in enumerate(tuples) if any(cells) and "".join(cells).strip()]
+    if len(keep) == len(tuples):
+        rows = tuple(map(SourceRow, range(start, start + len(tuples)), tuples))
+        return rows, tuple(map(tuple, body))
+    rows = tuple(SourceRow(start + i, tuples[i]) for i in keep)
+    return rows, tuple(tuple(col[i] for i in keep) for col in body)
+
+
+def _check_required(p: Path, present: set[str], mapping: ColumnMapping | None) -> None:
+    """Raise when a required field has no column and cannot be derived."""
+    from .derive import template_fields  # local: derive imports fields only
+
+    constants = set(mapping.constants) if mapping else set()
+    have = present | constants
+    missing: list[str] = []
+    name_parts = {"givenName", "surname"} & have
+    if "displayName" not in have and not name_parts:
+        missing.append("displayName (or givenName and surname to derive it)")
+    if "userPrincipalName" not in have:
+        template = (mapping.naming_template if mapping else None) or "{givenName}.{surname}@{domain}"
+        needed = template_fields(template) - {"domain"}
+        if not needed <= have:
+            missing.append(f"userPrincipalName (or {' and '.join(sorted(needed - have))} to derive it)")
+    if missing:
+        raise RosterError(p, f"required column(s) missing: {'; '.join(missing)}. "
+                             f"Add them, or map your headers with --mapping")
+
+
+def _letter(index: int) -> str:
+    """Excel column letter of a 0-based index."""
+    s = ""
+    index += 1
+    while index:
+        index, r = divmod(index - 1, 26)
+        s = chr(65 + r) + s
+    return s

@@ -1,0 +1,233 @@
+"""The validation rules: a registry of stable codes, and pure checks of single values.
+
+Every rule has a stable ``code`` (scripts and the report key on it), a severity (an error excludes the row, a
+warning does not) and a one-line description; :data:`RULES` is the one table the README, the ``validate`` output and
+the tests use. The checks here look at one value and return ``(code, message)`` pairs; messages say what is wrong
+and what to do, name the column as written in the roster, and never repeat a password. Row/column bookkeeping,
+cross-row checks (duplicates) and the tenant checks live in :mod:`provisioning.validate`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+import pycountry
+
+from .cells import looks_like_formula
+from .models import Issue, Severity
+
+E, W = Severity.ERROR, Severity.WARNING
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One validation rule: its stable code, severity and a one-line description."""
+
+    code: str
+    severity: Severity
+    description: str
+
+
+RULES: Mapping[str, Rule] = {r.code: r for r in (
+    Rule("unknown-column", W, "A column that is no roster field; kept and carried to the report, not sent."),
+    Rule("whitespace-trimmed", W, "Leading/trailing blanks were removed from a cell."),
+    Rule("formula-cell", E, "A cell a spreadsheet would run as a formula (starts with = + - @, tab or CR; phone "
+                            "numbers such as +1 555 0100 are fine)."),
+    Rule("display-name-missing", E, "displayName is empty and cannot be derived from givenName/surname."),
+    Rule("upn-missing", E, "userPrincipalName is empty and the naming template gives nothing for the row."),
+    Rule("upn-no-domain", E, "userPrincipalName must be derived but no domain is known (--domain, mapping "
+                             "'domain', or a tenant)."),
+    Rule("upn-at-sign", E, "userPrincipalName must have exactly one '@' with text on both sides."),
+    Rule("upn-invalid-chars", E, "userPrincipalName has characters outside A-Z a-z 0-9 ' . - _ ! # ^ ~."),
+    Rule("upn-dot-before-at", E, "userPrincipalName has a '.' right before '@'."),
+    Rule("upn-local-too-long", E, "userPrincipalName has more than 64 characters before '@'."),
+    Rule("upn-domain-too-long", E, "userPrincipalName has more than 48 characters after '@'."),
+    Rule("upn-too-long", E, "userPrincipalName has more than 113 characters."),
+    Rule("upn-domain-invalid", E, "The domain after '@' is not a domain name (labels of letters, digits, '-')."),
+    Rule("upn-suffixed", W, "A derived userPrincipalName was taken (in the file or tenant); a number was added."),
+    Rule("upn-domain-unverified", E, "The UPN's domain is not a verified domain of the tenant (tenant checks)."),
+    Rule("immutable-id-required", E, "The UPN's domain is federated, so onPremisesImmutableId is required."),
+    Rule("immutable-id-invalid", E, "onPremisesImmutableId must not contain '$' or '_'."),
+    Rule("user-exists", W, "The derived UPN already belongs to this person in the tenant; the run skips the row."),
+    Rule("mail-nickname-invalid", E, "mailNickname has characters Entra rejects (non-ASCII, space, @ ( ) \\ [ ] "
+                                     "\" ; : < > ,)."),
+    Rule("field-too-long", E, "A value is longer than Graph allows for that property."),
+    Rule("boolean-invalid", E, "A Yes/No cell holds something else (accepted: yes/no, true/false, y/n, 1/0)."),
+    Rule("usage-location-invalid", E, "usageLocation is not a two-letter ISO 3166 country code."),
+    Rule("usage-location-required", E, "licenses are given but usageLocation is empty (licences need it)."),
+    Rule("phone-multiple", E, "businessPhones holds more than one number; Graph takes only one."),
+    Rule("mail-invalid", E, "mail / otherMails is not a plain ASCII email address."),
+    Rule("date-invalid", E, "employeeHireDate is not a date (YYYY-MM-DD)."),
+    Rule("language-invalid", E, "preferredLanguage is not a language tag such as en-US."),
+    Rule("password-policies-invalid", E, "passwordPolicies is not DisablePasswordExpiration and/or "
+                                         "DisableStrongPassword."),
+    Rule("manager-invalid", E, "manager is not a UPN (alias@domain), or is the user itself."),
+    Rule("password-too-short", E, "The password has fewer than 8 characters."),
+    Rule("password-too-long", E, "The password has more than 256 characters."),
+    Rule("password-non-ascii", E, "The password has non-ASCII characters."),
+    Rule("password-invalid-char", E, "The password has a control character or tab."),
+    Rule("password-weak", E, "The password does not mix 3 of: lower-case, upper-case, digits, symbols."),
+    Rule("password-contains-name", E, "The password contains the user's name."),
+    Rule("duplicate-upn", E, "Two rows have the same userPrincipalName (case-insensitive)."),
+    Rule("duplicate-mail-nickname", E, "Two rows have the same mailNickname (case-insensitive)."),
+    Rule("duplicate-employee-id", E, "Two rows have the same employeeId."),
+)}
+
+#: Roster-level problems: not issues but a RosterError (exit status 2). Listed for the README.
+ROSTER_ERRORS: Mapping[str, str] = {
+    "roster-unreadable": "The file cannot be read or decoded, or is not CSV/xlsx/xlsm.",
+    "roster-no-header": "The file is empty or has no header row (no sheet with known headers).",
+    "roster-missing-columns": "A required field has no column and cannot be derived.",
+    "roster-duplicate-header": "A header appears twice, or two headers mean the same field.",
+}
+
+
+def issue(row: int, column: str, code: str, message: str) -> Issue:
+    """An :class:`Issue` with the severity the registry gives ``code``."""
+    return Issue(row, column, code, RULES[code].severity, message)
+
+
+BOOLEANS: Mapping[str, bool] = {"true": True, "yes": True, "y": True, "1": True,
+                                "false": False, "no": False, "n": False, "0": False}
+COUNTRY_CODES = frozenset(c.alpha_2 for c in pycountry.countries)
+UPN_ALLOWED = re.compile(r"[A-Za-z0-9'.\-_!#^~]*")
+_UPN_OK = re.compile(r"[A-Za-z0-9'.\-_!#^~]{1,64}(?<!\.)@(?=.{1,48}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
+_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
+_EMAIL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
+_PHONE = re.compile(r"[+-]?[\d\s().\-/]+(?:\s*(?:x|ext\.?)\s*\d+)?")
+_NICK_BAD = re.compile(r"[^\x21-\x7e]|[@()\\\[\]\";:<>,]")
+PASSWORD_POLICIES = frozenset({"disablepasswordexpiration", "disablestrongpassword"})
+
+
+def _bad_chars(text: str, allowed: re.Pattern[str]) -> str:
+    """The distinct characters of ``text`` not matched by ``allowed`` (a one-character class), quoted."""
+    seen = sorted({ch for ch in text if not allowed.fullmatch(ch)})
+    return " ".join(repr(ch) if ch != " " else "' ' (space)" for ch in seen)
+
+
+def upn_problems(upn: str, column: str) -> list[tuple[str, str]]:
+    """Every way a UPN breaks the documented rules (graph-facts 1.4); empty when it is valid."""
+    if _UPN_OK.fullmatch(upn) and len(upn) <= 113:
+        return []
+    out: list[tuple[str, str]] = []
+    head = f"{column} {upn!r}"
+    if upn.count("@") != 1 or upn.startswith("@") or upn.endswith("@"):
+        return [("upn-at-sign", f"{head}: needs exactly one '@' between the user name and the domain, like "
+                                f"ann.lee@contoso.com; fix the value")]
+    local, _, domain = upn.partition("@")
+    bad = _bad_chars(local, UPN_ALLOWED)
+    if bad:
+        out.append(("upn-invalid-chars", f"{head}: {bad} not allowed before '@' (only A-Z a-z 0-9 ' . - _ ! # ^ ~; "
+                                         f"no accents or spaces); remove or replace them"))
+    if local.endswith("."):
+        out.append(("upn-dot-before-at", f"{head}: a '.' cannot stand right before '@'; remove it"))
+    if len(local) > 64:
+        out.append(("upn-local-too-long", f"{head}: {len(local)} characters before '@', at most 64 allowed; "
+                                          f"shorten it"))
+    if len(domain) > 48:
+        out.append(("upn-domain-too-long", f"{head}: {len(domain)} characters after '@', at most 48 allowed; "
+                                           f"use a shorter domain"))
+    elif not _DOMAIN.fullmatch(domain):
+        out.append(("upn-domain-invalid", f"{head}: {domain!r} is not a domain name; use one of the tenant's "
+                                          f"domains such as contoso.com"))
+    if len(upn) > 113:
+        out.append(("upn-too-long", f"{head}: {len(upn)} characters, at most 113 allowed; shorten it"))
+    return out
+
+
+def formula_problem(text: str, column: str) -> tuple[str, str] | None:
+    """``formula-cell`` when a spreadsheet would run ``text`` as a formula (phone-like numbers are fine)."""
+    if looks_like_formula(text) and not _PHONE.fullmatch(text):
+        return ("formula-cell", f"{column} {text!r}: a spreadsheet would run this as a formula; remove the "
+                                f"leading {text[:1]!r} (or type the value as plain text)")
+    return None
+
+
+def too_long(value: str, column: str, field: str, limit: int) -> tuple[str, str]:
+    """``field-too-long`` message."""
+    shown = value if len(value) <= 40 else value[:37] + "..."
+    return ("field-too-long", f"{column} {shown!r}: {len(value)} characters, {field} allows at most {limit}; "
+                              f"shorten it")
+
+
+def boolean_problem(value: str, column: str) -> tuple[str, str]:
+    """``boolean-invalid`` message."""
+    return ("boolean-invalid", f"{column} {value!r}: not a Yes/No value; write Yes or No (also accepted: "
+                               f"true/false, y/n, 1/0)")
+
+
+def usage_location_problem(value: str, column: str) -> tuple[str, str] | None:
+    """``usage-location-invalid`` unless ``value`` is a two-letter ISO 3166 code (any case)."""
+    if value.upper() in COUNTRY_CODES:
+        return None
+    hint = ""
+    if len(value) > 2:
+        try:
+            hint = f" (for {value!r} that is {pycountry.countries.lookup(value).alpha_2!r})"
+        except LookupError:
+            pass
+    return ("usage-location-invalid", f"{column} {value!r}: not a two-letter ISO 3166 country code; use e.g. US, "
+                                      f"GB, DE{hint}")
+
+
+def mail_problem(value: str, column: str) -> tuple[str, str] | None:
+    """``mail-invalid`` unless ``value`` is a plain ASCII address."""
+    if _EMAIL.fullmatch(value):
+        return None
+    return ("mail-invalid", f"{column} {value!r}: not a plain email address (ASCII, name@domain); fix it")
+
+
+def date_problem(value: str, column: str) -> tuple[str, str] | None:
+    """``date-invalid`` unless ``value`` is an ISO date (``YYYY-MM-DD``, optionally with a time)."""
+    try:
+        dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return None
+    except ValueError:
+        return ("date-invalid", f"{column} {value!r}: not a date; write it as YYYY-MM-DD, e.g. 2024-09-01")
+
+
+def language_problem(value: str, column: str) -> tuple[str, str] | None:
+    """``language-invalid`` unless ``value`` looks like a language tag."""
+    if _LANGUAGE.fullmatch(value):
+        return None
+    return ("language-invalid", f"{column} {value!r}: not a language tag; use e.g. en-US or fr-FR")
+
+
+def policies_problem(value: str, column: str) -> tuple[str, str] | None:
+    """``password-policies-invalid`` unless ``value`` lists known password policies."""
+    parts = {p.strip().lower() for p in value.split(",") if p.strip()}
+    if parts and parts <= PASSWORD_POLICIES:
+        return None
+    return ("password-policies-invalid", f"{column} {value!r}: use DisablePasswordExpiration, "
+                                         f"DisableStrongPassword, or both separated by a comma")
+
+
+def mail_nickname_problem(value: str, column: str) -> tuple[str, str] | None:
+    """``mail-nickname-invalid`` when ``value`` has characters a mailNickname cannot hold."""
+    if not _NICK_BAD.search(value):
+        return None
+    bad = " ".join(sorted({repr(ch) if ch != " " else "' ' (space)" for ch in value if _NICK_BAD.match(ch)}))
+    return ("mail-nickname-invalid", f"{column} {value!r}: {bad} not allowed (ASCII only; no spaces or "
+                                     f"@ ( ) \\ [ ] \" ; : < > ,); remove them or leave the cell empty to derive it")
+
+
+def immutable_id_problem(value: str, column: str) -> tuple[str, str] | None:
+    """``immutable-id-invalid`` when ``value`` has ``$`` or ``_``."""
+    if "$" in value or "_" in value:
+        return ("immutable-id-invalid", f"{column} {value!r}: '$' and '_' are not allowed; fix the value")
+    return None
+
+
+def manager_problem(value: str, column: str, own_upn: str) -> tuple[str, str] | None:
+    """``manager-invalid`` unless ``value`` looks like a UPN other than the user's own."""
+    if value.count("@") != 1 or not _DOMAIN.fullmatch(value.partition("@")[2]):
+        return ("manager-invalid", f"{column} {value!r}: give the manager's userPrincipalName, like "
+                                   f"ann.lee@contoso.com")
+    if own_upn and value.lower() == own_upn.lower():
+        return ("manager-invalid", f"{column} {value!r}: a user cannot be their own manager; fix or clear it")
+    return None
