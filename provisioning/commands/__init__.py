@@ -15,4 +15,6 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("export-users", "export_users"),
     ("run", "run"),
     ("resume", "resume"),
+    ("validate", "validate"),
+    ("template", "template"),
 )

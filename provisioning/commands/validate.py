@@ -1,0 +1,90 @@
+"""``validate ROSTER``: offline checks of a roster, no credentials needed.
+
+A summary goes to stderr, every issue as a table to stdout, and the issues as CSV next to the roster
+(``<roster>.issues.csv``) or to ``--out``. Exit 0 when no row has an error (warnings allowed), 1 when some row
+has one, 2 when the roster cannot be used at all (raised as :class:`~provisioning.errors.RosterError`).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+from pathlib import Path
+from typing import Sequence, TextIO
+
+from ..cells import csv_safe
+from ..context import CommandContext
+from ..exitcodes import ExitStatus
+from ..models import Issue, Severity
+from ..roster import load_roster
+from ..validate import check_roster
+
+HELP = "check a roster offline (no credentials): every issue of every row, as a table and a CSV"
+NEEDS_TENANT = False
+log = logging.getLogger(__name__)
+ISSUE_COLUMNS = ("file", "row", "column", "severity", "code", "message")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``validate``."""
+    parser.add_argument("roster", type=Path, metavar="ROSTER", help="the roster: .csv, .xlsx or .xlsm")
+    parser.add_argument("--sheet", metavar="S", help="the Excel sheet to read (default: the first with headers)")
+    parser.add_argument("--mapping", type=Path, metavar="M", help="column mapping JSON for HR exports "
+                                                                  "(see templates/README.md)")
+    parser.add_argument("--out", type=Path, metavar="CSV", help="where to write the issues CSV "
+                                                                "(default: ROSTER.issues.csv beside the roster)")
+    parser.add_argument("--domain", metavar="D", help="domain for derived userPrincipalNames, e.g. contoso.com")
+
+
+def issues_csv_path(roster: Path) -> Path:
+    """Default issues CSV for a roster: ``people.xlsx`` -> ``people.issues.csv``."""
+    return roster.with_name(roster.stem + ".issues.csv")
+
+
+def write_issues_csv(path: Path, roster_name: str, issues: Sequence[Issue]) -> None:
+    """The issues as CSV (UTF-8 with BOM so Excel shows accents), every cell neutralised with ``csv_safe``."""
+    with path.open("w", newline="", encoding="utf-8-sig") as f:
+        writer = csv.writer(f)
+        writer.writerow(ISSUE_COLUMNS)
+        for i in issues:
+            writer.writerow([csv_safe(v) for v in (roster_name, i.row or "", i.column, i.severity.value, i.code,
+                                                   i.message)])
+
+
+def write_table(stream: TextIO, issues: Sequence[Issue]) -> None:
+    """Issues as an aligned text table (message column unwrapped)."""
+    head = ("Row", "Column", "Severity", "Code", "Message")
+    cells = [(str(i.row) if i.row else "-", _short(i.column, 30), i.severity.value, i.code, i.message)
+             for i in issues]
+    widths = [max([len(head[k])] + [len(c[k]) for c in cells]) for k in range(4)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}\n"
+    stream.write(fmt.format(*head))
+    stream.write(fmt.format(*("-" * w for w in widths), "-" * 7))
+    for c in cells:
+        stream.write(fmt.format(*c))
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
+    """Validate ``args.roster``; see the module docstring for outputs and exit status."""
+    roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping)
+    checked = check_roster(roster, default_domain=args.domain)
+    issues = checked.issues
+    out_path = args.out or issues_csv_path(args.roster)
+    write_issues_csv(out_path, args.roster.name, issues)
+    errors = sum(1 for i in issues if i.severity is Severity.ERROR)
+    warnings = len(issues) - errors
+    bad_rows = len(checked.error_rows)
+    n = len(roster.rows)
+    if issues:
+        write_table(ctx.out, issues)
+    where = f"{args.roster}" + (f" [sheet {roster.sheet}]" if roster.sheet else "")
+    if ctx.verbosity >= 0:
+        ctx.err.write(f"{where}: {n} row{'s' * (n != 1)} ({roster.kind}, header on row {roster.header_row}); "
+                      f"{n - bad_rows} valid, {bad_rows} with errors; {errors} error{'s' * (errors != 1)}, "
+                      f"{warnings} warning{'s' * (warnings != 1)}\n")
+        ctx.err.write(f"issues written to {out_path}\n" if issues else f"no issues (empty list in {out_path})\n")
+    return ExitStatus.ROWS_FAILED if errors else ExitStatus.OK
