@@ -123,8 +123,9 @@ class TokenProvider:
     def _build_app(self) -> msal.ConfidentialClientApplication:
         cfg = self.config
         if self._session is None:
-            self._session = requests.Session()
-            self._session.verify = cfg.verify
+            from .http import PinnedCASession  # noqa: PLC0415 - http imports this module
+
+            self._session = PinnedCASession(str(cfg.ca_bundle) if cfg.ca_bundle else None)
         try:
             return msal.ConfidentialClientApplication(
                 cfg.client_id, client_credential=self._credential(), authority=cfg.authority,

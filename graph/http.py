@@ -26,14 +26,34 @@ from .retry import RETRYABLE_READ_STATUSES, header, is_read
 log = logging.getLogger(__name__)
 
 
+class PinnedCASession(requests.Session):
+    """A session whose configured CA bundle wins over ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``.
+
+    requests lets those environment variables override ``session.verify``; with ``PROVISION_CA_BUNDLE`` set, the
+    tool must trust exactly that bundle (the sandbox's CA), whatever the machine's environment says.
+    """
+
+    def __init__(self, ca_bundle: str | None = None) -> None:
+        super().__init__()
+        self.pinned_ca = ca_bundle
+        if ca_bundle:
+            self.verify = ca_bundle
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+        """As requests does, then put the pinned CA bundle back."""
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if self.pinned_ca and verify in (None, True):
+            settings["verify"] = self.pinned_ca
+        return settings
+
+
 def make_session(config: GraphConfig) -> requests.Session:
     """One session for all Graph calls, its pool sized to the concurrency (plus room for paging and lookups)."""
-    session = requests.Session()
+    session = PinnedCASession(str(config.ca_bundle) if config.ca_bundle else None)
     size = config.concurrency + 4
     adapter = HTTPAdapter(pool_connections=2, pool_maxsize=size, max_retries=0, pool_block=False)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    session.verify = config.verify
     session.headers.update({"User-Agent": config.user_agent, "Accept": "application/json"})
     return session
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from graph.client import GraphClient
-from graph.errors import AuthError, GraphError
+from graph.errors import AuthError, BadRequestError, NotFoundError
 
 from ..context import CommandContext
 from ..exitcodes import ExitStatus
@@ -102,11 +102,9 @@ def _section(out: Any, title: str, fetch: Callable[[], list[dict[str, Any]]],
              render: Callable[[list[dict[str, Any]]], list[str]]) -> None:
     try:
         items = fetch()
-    except AuthError as exc:  # 403 for an optional permission: report, keep going
+    except (AuthError, BadRequestError, NotFoundError) as exc:  # optional: report, keep going
         out.write(f"{title}: not readable ({exc})\n")
         return
-    except GraphError:
-        raise
     lines = render(items)
     out.write(f"{title}:" + ("\n" + "\n".join(f"  {line}" for line in lines) if lines else " none") + "\n")
 
