@@ -118,14 +118,14 @@ def normalise_header(text: str) -> str:
     return _NON_ALNUM.sub("", text).lower()
 
 
-def canonical_field(header: str, renames: Mapping[str, str] | None = None) -> str | None:
+def canonical_field(header: str, renames: Mapping[str, str | None] | None = None) -> str | None:
     """The canonical field a roster header stands for, or None when it is unknown.
 
     ``renames`` (from a mapping file, keys already normalised) wins over everything else; then the property in
     square brackets of an Entra template heading; then canonical names and the alias table.
     """
     key = normalise_header(header)
-    if renames and key in renames:
+    if renames is not None and key in renames:
         return renames[key]
     if normalise_header(header).startswith("blocksignin"):
         return BLOCK_SIGN_IN

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from .errors import RosterError
-from .fields import BLOCK_SIGN_IN, ColumnMapping, canonical_field, load_mapping
+from .fields import BLOCK_SIGN_IN, ColumnMapping, canonical_field, load_mapping, normalise_header
 from .models import Issue, Roster, Severity, SourceRow
 
 log = logging.getLogger(__name__)
@@ -225,7 +225,8 @@ def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], dige
         kind = "entra-" + kind
     elif any(h.lower() == "user name" for h in headers) and any(h.lower() == "first name" for h in headers):
         kind = "m365-" + kind
-    unknown = [h for h in headers if h and column_map[h] is None]
+    ignored = {k for k, v in renames.items() if v is None}  # mapped to null: known, deliberately unused
+    unknown = [h for h in headers if h and column_map[h] is None and normalise_header(h) not in ignored]
     if unknown:
         warnings.append(Issue(0, ", ".join(unknown), "unknown-column", Severity.WARNING,
                               f"column(s) {', '.join(map(repr, unknown))} are not roster fields; they are kept and "

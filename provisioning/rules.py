@@ -99,7 +99,7 @@ _DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](
 _EMAIL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
-_PHONE = re.compile(r"[+-]?[\d\s().\-/]+(?:\s*(?:x|ext\.?)\s*\d+)?")
+_PHONE = re.compile(r"[+-]?[\d\s().\-/;,+]+(?:\s*(?:x|ext\.?)\s*\d+)?")
 _NICK_BAD = re.compile(r"[^\x21-\x7e]|[@()\\\[\]\";:<>,]")
 PASSWORD_POLICIES = frozenset({"disablepasswordexpiration", "disablestrongpassword"})
 
