@@ -55,7 +55,7 @@ SKIPPED_COLUMNS: tuple[str, ...] = (
 RESULT_COLUMNS: tuple[str, ...] = ("Status", "Error code", "Message", "Request id", "Attempts", "Roster row")
 
 PASSWORD_GENERATED_NOTE = "generated: see passwords.csv"
-_PASSWORD_HEADER = re.compile(r"pass\W*word|passwordprofile", re.IGNORECASE)
+_NON_ALNUM = re.compile(r"[\W_]+")
 
 
 def sheet_for_status(status: str) -> str:
@@ -70,7 +70,9 @@ def is_password_header(header: str) -> bool:
     Such columns keep their header in the Failed and Invalid sheets (so ``retry`` can be given a new password)
     but never their content: a password given in the roster is never copied anywhere.
     """
-    return bool(_PASSWORD_HEADER.search(header or ""))
+    key = _NON_ALNUM.sub("", header or "").casefold()
+    # "Force change password" / "Must change password" are flags, not secrets
+    return "password" in key and "change" not in key and "policies" not in key
 
 
 @dataclass(frozen=True, slots=True)

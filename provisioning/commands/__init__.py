@@ -15,6 +15,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("export-users", "export_users"),
     ("run", "run"),
     ("resume", "resume"),
+    ("retry", "retry"),
     ("validate", "validate"),
     ("template", "template"),
 )

@@ -1,0 +1,141 @@
+"""``results.xlsx`` of a run folder, from its journal and its roster: the adapter between the run engine and the
+workbook writer.
+
+``write_run_workbook(run_dir)`` is called at the end of every ``run``/``resume``/``retry`` session (dry runs
+included), after ``summary.json`` and the final ``passwords.csv`` are written. It reads ``journal.sqlite`` (one
+record per roster row, with the validation issues) and the roster file (for the original cells of the Failed and
+Invalid sheets), and streams the rows to :func:`provisioning.workbook.write_results_workbook`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from .journal import Journal, RowRecord, RowState
+from .models import Issue, Severity
+from .outputs import PASSWORDS_NAME, SUMMARY_NAME, status_of
+from .report_model import ReportRow, ReportSummary
+from .retrysource import RESULTS_XLSX, read_retry_link
+from .workbook import write_results_workbook
+
+log = logging.getLogger(__name__)
+
+
+def write_run_workbook(run_dir: str | Path, *, command_line: str | None = None) -> Path:
+    """Write ``RUN_DIR/results.xlsx`` from the run's journal and roster; return its path.
+
+    ``command_line`` (how the user invokes the tool, e.g. ``python provision.py --sandbox``) is used for the
+    retry/resume commands the Summary shows; by default the one recorded in the journal.
+    """
+    folder = Path(run_dir)
+    path = folder / RESULTS_XLSX
+    with Journal.open(folder) as journal:
+        meta = journal.meta()
+        records = journal.rows()
+        issues = journal.issues()
+    headers, cells = _roster_cells(meta)
+    redact = tuple(h for h in headers if (_column_map(meta, headers).get(h) == "password"))
+    summary = _summary(folder, meta, records, issues, command_line or meta.get("command_line") or
+                       "python provision.py")
+    write_results_workbook(path, headers=headers, rows=_rows(records, issues, cells), summary=summary,
+                           redact=redact)
+    return path
+
+
+def _roster_cells(meta: Mapping[str, Any]) -> tuple[tuple[str, ...], dict[int, tuple[str, ...]]]:
+    """The roster's headers and each row's original cells, if the roster is still there unchanged."""
+    from .roster import load_roster
+
+    roster_path = Path(str(meta.get("roster_path") or ""))
+    if not roster_path.is_file():
+        log.warning("%s is not there any more: the Failed and Invalid sheets will lack the roster's columns",
+                    roster_path)
+        return (), {}
+    try:
+        roster = load_roster(roster_path, sheet=meta.get("sheet"), mapping=meta.get("mapping"))
+    except Exception as exc:  # noqa: BLE001 - a report must still be written without the roster's columns
+        log.warning("cannot re-read the roster %s for the report: %s", roster_path, exc)
+        return (), {}
+    if meta.get("roster_sha256") and roster.sha256 != meta.get("roster_sha256"):
+        log.warning("%s changed since the run started: the Failed and Invalid sheets will lack its columns",
+                    roster_path)
+        return (), {}
+    return tuple(roster.headers), {r.row: tuple(r.cells) for r in roster.rows}
+
+
+def _column_map(meta: Mapping[str, Any], headers: Sequence[str]) -> dict[str, str | None]:
+    from .fields import canonical_field, load_mapping
+
+    renames = load_mapping(meta["mapping"]).renames if meta.get("mapping") else None
+    return {h: canonical_field(h, renames) for h in headers if h}
+
+
+def _rows(records: Sequence[RowRecord], issues: Mapping[int, Sequence[Issue]],
+          cells: Mapping[int, tuple[str, ...]]) -> Iterator[ReportRow]:
+    for r in records:
+        created = r.state is RowState.CREATED
+        yield ReportRow(
+            row=r.row, status=status_of(r), upn=r.upn, display_name=r.display_name, object_id=r.object_id,
+            http_status=r.http_status, error_code=r.error_code, message=r.message, request_id=r.request_id,
+            attempts=r.attempts, cells=cells.get(r.row, ()), issues=tuple(issues.get(r.row, ())),
+            password_generated=created and r.password_source == "generated")
+
+
+def _error_counts(records: Sequence[RowRecord], issues: Mapping[int, Sequence[Issue]]) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for r in records:
+        if r.error_code:
+            counts[r.error_code] += 1
+        elif r.state is RowState.INVALID or r.action == "invalid":
+            for code in dict.fromkeys(i.code for i in issues.get(r.row, ()) if i.severity is Severity.ERROR):
+                counts[code] += 1
+    return dict(counts)
+
+
+def _when(text: Any) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _summary(folder: Path, meta: Mapping[str, Any], records: Sequence[RowRecord],
+             issues: Mapping[int, Sequence[Issue]], command_line: str) -> ReportSummary:
+    started, ended = _when(meta.get("started")), _when(meta.get("ended"))
+    duration = (ended - started).total_seconds() if started and ended else None
+    session: dict[str, Any] = {}
+    if (folder / SUMMARY_NAME).is_file():
+        try:
+            session = json.loads((folder / SUMMARY_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            session = {}
+    counts = Counter(status_of(r) for r in records)
+    rate = session.get("users_per_s")
+    if rate is None and duration:
+        rate = counts.get("created", 0) / duration
+    settings = meta.get("settings") or {}
+    tenant = str(settings.get("tenant_id") or "")
+    endpoint = settings.get("graph_endpoint")
+    if endpoint:
+        tenant = f"{tenant} ({endpoint})" if tenant else str(endpoint)
+    link = read_retry_link(folder)
+    dry_run = bool(meta.get("dry_run"))
+    quoted = shlex.quote(str(folder))
+    open_rows = any(r.state in (RowState.PENDING, RowState.SENDING, RowState.UNKNOWN) for r in records)
+    resume = f"{command_line} resume {quoted}" if open_rows and not dry_run else (
+        "(nothing to resume)" if not dry_run else "(a dry run is not resumed: start a real run)")
+    passwords = folder / PASSWORDS_NAME
+    return ReportSummary(
+        roster=str(meta.get("roster_path") or ""), tenant=tenant, started=started, ended=ended,
+        duration_s=duration, users_per_s=rate, counts=dict(counts), error_counts=_error_counts(records, issues),
+        retry_command=f"{command_line} retry {quoted}", resume_command=resume,
+        retried_from=str(link.get("retried_from", "")) if link else "",
+        passwords_file=f"{PASSWORDS_NAME} beside this workbook" if passwords.is_file() else "",
+        dry_run=dry_run, run_dir=str(folder))
