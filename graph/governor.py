@@ -3,7 +3,8 @@
 Graph allows 3,000 writes per 150 s per app and tenant (graph-facts 3.2), i.e. 20 writes/s sustained, and keeps
 counting while a client is throttled. Pacing writes below that line means a long run spends its time writing
 instead of waiting out 429 penalties. The governor adapts AIMD-style: a 429 (or a throttle-limit percentage at
-or above 1.0) pauses it until ``Retry-After`` and halves its rate; a percentage between 0.8 and 1.0 slows it
+or above 1.0) pauses it until ``Retry-After`` and halves its rate (once per
+throttling episode, however many items of a batch were refused); a percentage between 0.8 and 1.0 slows it
 proportionally; each successful chunk adds back a little rate, up to the configured ceiling.
 """
 from __future__ import annotations
@@ -27,6 +28,8 @@ class GovernorConfig:
     decrease_factor: float = 0.5
     increase_per_success: float = 0.25
     warn_percentage: float = 0.8
+    #: 429s closer together than this are one throttling episode: the rate is cut once, not once per item.
+    decrease_cooldown_s: float = 2.0
 
     def __post_init__(self) -> None:
         if self.rate_per_s <= 0:
@@ -50,6 +53,7 @@ class WriteGovernor:
         self._tokens = min(config.burst, max(1.0, config.rate_per_s))
         self._updated = clock()
         self._paused_until = 0.0
+        self._last_decrease = float("-inf")
         self.throttle_events = 0
 
     @property
@@ -99,7 +103,8 @@ class WriteGovernor:
             self.throttle_events += 1
             if retry_after_s:
                 self._paused_until = max(self._paused_until, now + retry_after_s)
-            self._decrease(now)
+            if now - self._last_decrease >= self.config.decrease_cooldown_s:
+                self._decrease(now)
         log.info("write governor: throttled, rate now %.2f writes/s", self._rate)
 
     def on_limit_percentage(self, percentage: float) -> None:
@@ -108,7 +113,8 @@ class WriteGovernor:
         with self._lock:
             now = self._clock()
             if percentage >= 1.0:
-                self._decrease(now)
+                if now - self._last_decrease >= cfg.decrease_cooldown_s:
+                    self._decrease(now)
             elif percentage >= cfg.warn_percentage:
                 # 0.8 -> full ceiling, 1.0 -> half of it: slow down before Graph starts refusing.
                 span = 1.0 - cfg.warn_percentage
@@ -123,6 +129,7 @@ class WriteGovernor:
                 self._set_rate(self._clock(), min(cfg.rate_per_s, self._rate + cfg.increase_per_success * writes))
 
     def _decrease(self, now: float) -> None:
+        self._last_decrease = now
         self._set_rate(now, max(self.config.min_rate_per_s, self._rate * self.config.decrease_factor))
 
     def _set_rate(self, now: float, rate: float) -> None:

@@ -65,10 +65,21 @@ def test_429_pauses_until_retry_after_and_halves_the_rate():
 
 
 def test_rate_never_drops_below_the_floor():
-    gov, _ = make(rate_per_s=20, min_rate_per_s=2)
+    gov, clock = make(rate_per_s=20, min_rate_per_s=2)
     for _ in range(10):
         gov.on_throttled(None)
+        clock.now += 2.0
     assert gov.rate == 2
+
+
+def test_many_429s_of_one_batch_cut_the_rate_once():
+    gov, clock = make(rate_per_s=20, decrease_cooldown_s=2.0)
+    for _ in range(20):
+        gov.on_throttled(1.0)
+    assert gov.rate == 10.0 and gov.throttle_events == 20
+    clock.now += 2.0
+    gov.on_throttled(1.0)
+    assert gov.rate == 5.0
 
 
 def test_additive_recovery_up_to_the_ceiling():

@@ -1,0 +1,163 @@
+"""HTTP core, paging, lookups and $batch against the sandbox over HTTPS (no mocks)."""
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import pytest
+
+from graph.batch import BatchRequest
+from graph.errors import NotFoundError, BadRequestError
+from sbclient import FAST_RETRY, client_for, new_user
+
+
+class RecordingSleep:
+    """Real sleep (the sandbox's buckets refill in real time), recorded for assertions."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        import time
+
+        self.calls.append(seconds)
+        time.sleep(seconds)
+
+
+def domain(client) -> str:
+    return next(d["id"] for d in client.domains() if d.get("isDefault"))
+
+
+def test_graph_error_fields_for_a_missing_user(sandbox):
+    with client_for(sandbox) as client:
+        with pytest.raises(NotFoundError) as exc:
+            client.get_user("nobody@contoso.com")
+    err = exc.value
+    assert (err.status, err.code) == (404, "Request_ResourceNotFound")
+    assert err.message.startswith("Resource 'nobody@contoso.com' does not exist")
+    assert len(err.request_id) == 36 and err.date.startswith("20")
+    assert str(err) == f"404 Request_ResourceNotFound: {err.message} (request-id {err.request_id}, date {err.date})"
+
+
+def test_bad_filter_is_a_bad_request(sandbox):
+    with client_for(sandbox) as client:
+        with pytest.raises(BadRequestError) as exc:
+            list(client.iter_users(filter="nosuchprop eq 'x'"))
+    assert exc.value.status == 400 and exc.value.code
+
+
+def test_paging_over_2500_users_with_top_999(sandbox_factory):
+    sb = sandbox_factory(users=2500)
+    before = sb.stats()["by_status"].get("200", 0)
+    with client_for(sb) as client:
+        users = list(client.iter_users(select=("id", "userPrincipalName")))
+    assert len(users) == 2500 and len({u["id"] for u in users}) == 2500
+    assert set(users[0]) >= {"id", "userPrincipalName"} and "displayName" not in users[0]
+    assert sb.stats()["by_status"]["200"] - before == 3 + 2  # 999 + 999 + 502, plus OIDC discovery and token
+
+
+def test_throttled_reads_are_retried_after_retry_after(sandbox_factory):
+    sb = sandbox_factory(ru_quota=(12, 2))  # GET /users costs 1-2 RU: a burst of reads runs out
+    sleep = RecordingSleep()
+    with client_for(sb, sleep=sleep) as client:
+        for _ in range(15):
+            client.get("/users", {"$top": "5", "$select": "id"})
+    stats = sb.stats()
+    assert stats["throttled"] >= 1 and stats["by_status"].get("429") == stats["throttled"]
+    assert sleep.calls and all(1.0 <= s <= 5.0 and float(s).is_integer() for s in sleep.calls)
+
+
+def test_batch_partly_throttled_completes_exactly_once_per_item(sandbox_factory):
+    sb = sandbox_factory(write_quota=(15, 1.5))
+    with client_for(sb) as client:
+        dom = domain(client)
+        reqs = [BatchRequest(f"r{i}", "POST", "/users", new_user(f"bulk{i:03}@{dom}")) for i in range(60)]
+        sent: list[str] = []
+        results = {}
+        caller = threading.get_ident()
+
+        def on_result(resp):
+            assert threading.get_ident() == caller and resp.id not in results
+            results[resp.id] = resp
+
+        def on_send(chunk):
+            assert threading.get_ident() == caller and len(chunk) <= 20
+            sent.extend(r.id for r in chunk)
+
+        assert client.run_batches(reqs, on_send=on_send, on_result=on_result) == []
+    assert sorted(results) == sorted(r.id for r in reqs)
+    assert all(r.status == 201 and r.error is None and not r.ambiguous for r in results.values())
+    stats = sb.stats()
+    assert stats["users_created"] == 60 and stats["batch_by_status"].get("429", 0) >= 1
+    retried = [r for r in results.values() if r.attempts > 1]
+    assert retried and len(sent) == 60 + sum(r.attempts - 1 for r in results.values())
+
+
+def test_batch_item_errors_are_final_and_typed(sandbox):
+    with client_for(sandbox) as client:
+        dom = domain(client)
+        first = client.send_batch([BatchRequest("a", "POST", "/users", new_user(f"dup@{dom}"))])[0]
+        assert first.status == 201
+        again, bad = client.send_batch([BatchRequest("a", "POST", "/users", new_user(f"dup@{dom}")),
+                                        BatchRequest("b", "GET", "/users/nobody@contoso.com")])
+    assert again.status == 400 and type(again.error).__name__ == "ConflictError" and not again.ambiguous
+    assert again.error.message == "Another object with the same value for property userPrincipalName already exists."
+    assert bad.status == 404 and isinstance(bad.error, NotFoundError) and bad.error.request_id
+
+
+def test_lost_write_batch_is_ambiguous_and_not_resent(sandbox_factory):
+    sb = sandbox_factory(faults={"lost": 1.0})
+    with client_for(sb) as client:
+        dom = domain(client)
+        (resp,) = client.send_batch([BatchRequest("x", "POST", "/users", new_user(f"lost@{dom}"))])
+        assert resp.ambiguous and resp.status == 0 and resp.attempts == 1 and resp.error.ambiguous
+        sb.set_knobs(faults={"lost": 0.0})
+        assert client.find_users_by_upn([f"lost@{dom}"])  # it was created: the caller reconciles by UPN
+    assert sb.stats()["users_created"] == 1
+
+
+def test_transient_503_on_reads_is_retried(sandbox_factory):
+    sb = sandbox_factory(faults={"503": 0.5}, seed=7)
+    sleep = RecordingSleep()
+    # Retry-After (the sandbox says 503 + a few seconds) is clamped to max_retry_after_s: 0.1 s here.
+    with client_for(sb, sleep=sleep, retry=replace(FAST_RETRY, max_retry_after_s=0.1)) as client:
+        for _ in range(6):
+            assert client.domains()
+    assert sb.stats()["by_status"].get("503", 0) == len(sleep.calls) >= 1
+    assert set(sleep.calls) == {0.1}
+
+
+def test_find_users_by_upn_uses_batched_in_filters_and_quotes(sandbox):
+    with client_for(sandbox) as client:
+        dom = domain(client)
+        upns = [f"o'brien@{dom}"] + [f"u{i}@{dom}" for i in range(19)]
+        created = client.send_batch([BatchRequest(str(i), "POST", "/users", new_user(u)) for i, u in enumerate(upns)])
+        assert [r.status for r in created] == [201] * 20
+        before = sandbox.stats()["requests"]
+        found = client.find_users_by_upn(upns + ["missing@" + dom, upns[0].upper()])
+        assert sandbox.stats()["requests"] - before == 1  # two `in` filters inside one $batch
+    assert set(found) == {u.lower() for u in upns}
+    assert found[f"o'brien@{dom}"]["userPrincipalName"] == f"o'brien@{dom}"
+
+
+def test_stop_sends_no_new_chunks(sandbox):
+    stop = threading.Event()
+    with client_for(sandbox) as client:
+        dom = domain(client)
+        reqs = (BatchRequest(str(i), "POST", "/users", new_user(f"s{i}@{dom}")) for i in range(100))
+        results = []
+
+        def on_result(r):
+            results.append(r)
+            stop.set()
+
+        client.run_batches(reqs, on_send=lambda c: None, on_result=on_result, stop=stop)
+    assert 1 <= len(results) <= 20 * client.config.concurrency
+    assert sandbox.stats()["users_created"] == len(results)
+
+
+def test_next_link_outside_graph_is_refused(sandbox):
+    with client_for(sandbox) as client:
+        with pytest.raises(Exception) as exc:
+            client.transport.send_once("GET", "https://example.invalid/v1.0/users")
+    assert str(exc.value).startswith("refusing to follow a link outside")
