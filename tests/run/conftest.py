@@ -1,0 +1,69 @@
+"""Helpers for the run/resume end-to-end tests: point the CLI at a sandbox, write rosters, read results."""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+import provision
+
+HEADER = "givenName,surname,displayName,userPrincipalName,password,employeeId\n"
+
+#: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a Session's ``verify``; MSAL's discovery calls do not
+#: pass ``verify`` per request, so with those set the sandbox CA is ignored (reported to graph/). Tests unset them.
+CA_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def write_roster(path: Path, n: int, *, prefix: str = "user", start: int = 0, extra: str = "") -> Path:
+    """A CSV roster of ``n`` valid users (generated passwords) plus ``extra`` raw lines."""
+    lines = [HEADER]
+    for i in range(start, start + n):
+        lines.append(f"Given{i},Sur{i},Given{i} Sur{i},{prefix}{i:05d}@contoso.com,,E{i:06d}\n")
+    path.write_text("".join(lines) + extra, encoding="utf-8")
+    return path
+
+
+def read_results(run_dir: Path) -> dict[int, dict[str, str]]:
+    """results.csv keyed by row number."""
+    with open(run_dir / "results.csv", encoding="utf-8-sig", newline="") as fh:
+        return {int(r["row"]): r for r in csv.DictReader(fh)}
+
+
+def sandbox_env(sb: Any) -> dict[str, str]:
+    """The environment for a subprocess client of ``sb`` (or of a sandbox.env file's values)."""
+    env = {k: v for k, v in os.environ.items() if k not in CA_ENV}
+    env.update(sb if isinstance(sb, dict) else sb.env())
+    return env
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., tuple[int, str, str]]:
+    """Run provision.py in-process against a sandbox: ``cli(sb, "run", roster, ...)``."""
+    monkeypatch.chdir(tmp_path)
+    for name in CA_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+    def run(sb: Any, *argv: Any) -> tuple[int, str, str]:
+        for key, value in sb.env().items():
+            monkeypatch.setenv(key, value)
+        out, err = io.StringIO(), io.StringIO()
+        code = provision.main([str(a) for a in argv], stdout=out, stderr=err)
+        return code, out.getvalue(), err.getvalue()
+
+    return run
+
+
+def tenant_users(sb: Any) -> dict[str, dict[str, Any]]:
+    """Every user in the sandbox tenant keyed by lower-case UPN (paged GET /users over HTTPS)."""
+    from provisioning.settings import load_settings
+    from provisioning.runner import make_client
+
+    settings = load_settings(flags={}, environ={}, env_file=None, config_file=None,
+                             sandbox_env=sb if isinstance(sb, dict) else sb.env())
+    with make_client(settings) as client:
+        return {u["userPrincipalName"].lower(): u
+                for u in client.iter_users(select=("id", "userPrincipalName", "displayName", "employeeId"))}

@@ -1,0 +1,154 @@
+"""``run`` end to end against the sandbox over real HTTPS: exact per-row statuses, dry run, faults, throttling,
+short-lived tokens, fatal permission errors; journal == results.csv == tenant."""
+from __future__ import annotations
+
+import stat
+import time
+from pathlib import Path
+from typing import Any
+
+from provisioning.exitcodes import ExitStatus
+from provisioning.journal import Journal, RowState
+
+from .conftest import HEADER, read_results, tenant_users, write_roster
+
+MIXED = HEADER + "".join([
+    "Ada,Lovelace,Ada Lovelace,ada.lovelace@contoso.com,,E1\n",               # 2 create (generated password)
+    "Alan,Turing,,alan.turing@contoso.com,Tur1ng!Machine-x,E2\n",              # 3 create (roster password)
+    "Bad,Domain,Bad Domain,bad.domain@unverified.contoso.net,,E3\n",           # 4 invalid: unverified domain
+    "Fed,User,Fed User,fed.user@federated.contoso.com,,E4\n",                  # 5 invalid: federated domain
+    "Old,Timer,Old Timer,old.timer@contoso.com,,E5\n",                         # 6 skip: exists in the tenant
+    "Grace,Hopper,Grace Hopper,,,E6\n",                                        # 7 create, UPN derived
+    "Weak,Pw,Weak Pw,weak.pw@contoso.com,abc,E7\n",                            # 8 invalid: weak password
+    "Dup,Licate,Dup Licate,ada.lovelace@contoso.com,,E8\n",                    # 9 invalid: duplicate UPN in file
+])
+
+
+def _precreate(sb: Any, upn: str) -> str:
+    from provisioning.runner import make_client
+    from provisioning.settings import load_settings
+
+    settings = load_settings(flags={}, environ={}, env_file=None, config_file=None, sandbox_env=sb.env())
+    with make_client(settings) as client:
+        resp = client.request("POST", "/users", json={
+            "accountEnabled": True, "displayName": "Old Timer", "mailNickname": "old.timer",
+            "userPrincipalName": upn, "passwordProfile": {"password": "Pre-Existing-9x"}})
+        return resp.json()["id"]
+
+
+def test_mixed_roster_exact_statuses_then_all_skipped(sandbox: Any, cli: Any, tmp_path: Path) -> None:
+    old_id = _precreate(sandbox, "old.timer@contoso.com")
+    roster = tmp_path / "mixed.csv"
+    roster.write_text(MIXED, encoding="utf-8")
+    code, out, err = cli(sandbox, "run", roster, "--out", tmp_path / "run1", "--no-progress")
+    assert code == ExitStatus.ROWS_FAILED, err
+    res = read_results(tmp_path / "run1")
+    assert {r: v["status"] for r, v in res.items()} == {
+        2: "created", 3: "created", 4: "invalid", 5: "invalid", 6: "skipped", 7: "created", 8: "invalid",
+        9: "invalid"}
+    assert res[6]["objectId"] == old_id
+    assert res[7]["userPrincipalName"] == "grace.hopper@contoso.com"
+    assert res[4]["errorCode"] and res[8]["errorCode"] and res[9]["errorCode"]
+    assert "created 3, skipped 1" in out and "invalid 4" in out
+
+    # journal == results.csv == tenant
+    users = tenant_users(sandbox)
+    with Journal.open(tmp_path / "run1") as j:
+        for rec in j.rows():
+            assert res[rec.row]["objectId"] == rec.object_id
+            if rec.state is RowState.CREATED:
+                assert users[rec.upn.lower()]["id"] == rec.object_id
+    assert set(users) == {"old.timer@contoso.com", "ada.lovelace@contoso.com", "alan.turing@contoso.com",
+                          "grace.hopper@contoso.com"}
+    assert sandbox.stats()["users_created"] == 4  # 3 by the run + the pre-existing one
+
+    # secrets: generated passwords only in passwords.csv (0600); the roster password nowhere
+    pw = tmp_path / "run1" / "passwords.csv"
+    assert stat.S_IMODE(pw.stat().st_mode) == 0o600
+    lines = pw.read_text().splitlines()
+    assert [ln.split(",")[0] for ln in lines] == ["row", "2", "7"]
+    generated = [ln.split(",", 2)[2] for ln in lines[1:]]
+    for name in ("journal.sqlite", "results.csv", "summary.json", "run.log"):
+        data = (tmp_path / "run1" / name).read_bytes()
+        assert b"Tur1ng!Machine-x" not in data
+        assert not any(g.encode() in data for g in generated), name
+
+    # second run: nothing to create
+    code, out, err = cli(sandbox, "run", roster, "--out", tmp_path / "run2", "--no-progress")
+    res2 = read_results(tmp_path / "run2")
+    assert {r for r, v in res2.items() if v["status"] == "skipped"} == {2, 3, 6, 7}
+    assert sandbox.stats()["users_created"] == 4
+    assert not (tmp_path / "run2" / "passwords.csv").exists()
+
+
+def test_dry_run_sends_no_write(sandbox: Any, cli: Any, tmp_path: Path) -> None:
+    roster = write_roster(tmp_path / "r.csv", 30)
+    before = sandbox.stats()["writes"]
+    code, out, _ = cli(sandbox, "run", roster, "--dry-run", "--out", tmp_path / "dry")
+    assert code == ExitStatus.OK
+    assert sandbox.stats()["writes"] == before == 0 and sandbox.stats()["users"] == 0
+    assert {v["status"] for v in read_results(tmp_path / "dry").values()} == {"would create"}
+    assert "would create 30" in out
+    assert not (tmp_path / "dry" / "passwords.csv").exists()
+
+
+def test_faults_end_with_no_duplicates_and_no_spurious_failures(sandbox_factory: Any, cli: Any,
+                                                               tmp_path: Path) -> None:
+    sb = sandbox_factory(faults={"503": 0.08, "reset": 0.04, "lost": 0.08}, replication_lag_ms=300,
+                         latency_ms=(5, 3), seed=7)
+    roster = write_roster(tmp_path / "r.csv", 200)
+    code, _, err = cli(sb, "run", roster, "--out", tmp_path / "run", "--max-writes-per-s", "400")
+    assert code == ExitStatus.OK, err
+    res = read_results(tmp_path / "run")
+    assert {v["status"] for v in res.values()} == {"created"}
+    ids = {v["objectId"] for v in res.values()}
+    stats = sb.stats()
+    assert len(ids) == 200 and stats["users"] == 200 and stats["users_created"] == 200
+    assert sum(stats["faults"].values()) > 0, stats  # the faults did happen
+    time.sleep(0.4)  # replication lag: the newest users are not readable yet
+    users = tenant_users(sb)
+    assert {u["id"] for u in users.values()} == ids
+
+
+def test_throttled_run_completes(sandbox_factory: Any, cli: Any, tmp_path: Path) -> None:
+    # 10 writes/s allowed (bucket of 20), the client asks for 40/s: some items get 429 and are retried.
+    sb = sandbox_factory(write_quota=(20, 2), latency_ms=(10, 5), seed=3)
+    roster = write_roster(tmp_path / "r.csv", 40)
+    code, out, err = cli(sb, "run", roster, "--out", tmp_path / "run", "--max-writes-per-s", "40")
+    assert code == ExitStatus.OK, err
+    stats = sb.stats()
+    assert stats["throttled"] > 0 and stats["users_created"] == 40 == stats["users"]
+    assert {v["status"] for v in read_results(tmp_path / "run").values()} == {"created"}
+
+
+def test_token_lifetime_shorter_than_the_run(sandbox_factory: Any, cli: Any, tmp_path: Path) -> None:
+    sb = sandbox_factory(token_lifetime=20, latency_ms=(10, 5), seed=4)
+    roster = write_roster(tmp_path / "r.csv", 230)
+    code, out, err = cli(sb, "run", roster, "--out", tmp_path / "run", "--max-writes-per-s", "10")
+    assert code == ExitStatus.OK, err
+    stats = sb.stats()
+    assert stats["users_created"] == 230 and stats["token_requests"] >= 2, stats
+    assert {v["status"] for v in read_results(tmp_path / "run").values()} == {"created"}
+
+
+def test_permission_denied_stops_cleanly_then_resume(sandbox_factory: Any, cli: Any, tmp_path: Path) -> None:
+    read_only = ("User.Read.All", "Domain.Read.All", "Organization.Read.All")
+    sb = sandbox_factory(roles=read_only)
+    roster = write_roster(tmp_path / "r.csv", 50)
+    code, _, err = cli(sb, "run", roster, "--out", tmp_path / "run")
+    assert code == ExitStatus.CONFIG, err
+    assert "Insufficient privileges" in err or "403" in err
+    assert "to continue: python provision.py resume" in err
+    with Journal.open(tmp_path / "run") as j:
+        counts = j.counts()
+    assert counts == {"pending": 50}, counts
+    assert sb.stats()["users_created"] == 0
+
+    from sandbox.config import DEFAULT_ROLES
+
+    sb.set_knobs(roles=DEFAULT_ROLES)
+    code, out, err = cli(sb, "resume", tmp_path / "run")
+    assert code == ExitStatus.OK, err
+    assert {v["status"] for v in read_results(tmp_path / "run").values()} == {"created"}
+    assert sb.stats()["users_created"] == 50
+    assert len((tmp_path / "run" / "passwords.csv").read_text().splitlines()) == 51
