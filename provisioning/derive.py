@@ -85,12 +85,19 @@ def make_upn_maker(template: str, domain: str | None) -> tuple[tuple[str, ...], 
             value = cache[text] = upn_part(text)
         return value
 
+    literals = "".join(lit for lit, *_ in _formatter.parse(template.rpartition("@")[0] or template))
+    literal_ok = not _UPN_DISALLOWED.search(literals.replace("{", "").replace("}", ""))
+    has_spec = any(spec for _, _, spec, _ in _formatter.parse(template))
+
     def make(*values: str) -> str:
         raw = fmt(*[part(v) for v in values])
         local, at, dom = raw.rpartition("@")
         if not at:
             local, dom = raw, ""
-        local = clean_local(_UPN_DISALLOWED.sub("", local))
+        if not literal_ok or has_spec:
+            local = _UPN_DISALLOWED.sub("", local)
+        if ".." in local or local[:1] == "." or local[-1:] == "." or len(local) > UPN_LOCAL_MAX:
+            local = clean_local(local)
         return f"{local}@{dom}" if local else ""
 
     return fields, make

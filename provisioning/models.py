@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses as _dc
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
@@ -49,11 +49,15 @@ class Roster:
     """A roster file as read by :func:`provisioning.roster.load_roster` (no rule applied yet).
 
     ``kind`` is ``"csv"``, ``"entra-csv"`` (admin center bulk-create template), ``"m365-csv"`` (Microsoft 365 admin
-    center "add multiple users"), ``"xlsx"`` or ``"entra-xlsx"``. ``headers`` are the original header texts in
-    order; ``header_row`` their Excel row number; ``column_map`` maps each original header to its canonical field
-    (``None`` for an unknown column, kept and reported). ``sha256`` is of the file's bytes (resume/retry use it).
-    ``warnings`` are roster-level issues (row 0), e.g. ``unknown-column``. ``constants``, ``naming_template`` and
-    ``domain`` come from the ``--mapping`` file, if any.
+    center "add multiple users"), ``"xlsx"``, ``"entra-xlsx"`` or ``"m365-xlsx"``. ``headers`` are the original
+    header texts in order; ``header_row`` their Excel row number; ``column_map`` maps each original header to its
+    canonical field (``None`` for an unknown column, kept and reported). ``sha256`` is of the file's bytes.
+    ``warnings`` are roster-level issues (row 0), e.g. ``unknown-column``. ``constants``, ``naming_template``,
+    ``display_name_template`` and ``domain`` come from the ``--mapping`` file, if any.
+
+    The cells are stored column-wise (``columns[j][i]`` is data row ``i``'s cell under ``headers[j]``, whose Excel
+    row number is ``row_numbers[i]``), which is what validation works on; :attr:`rows` gives the same data as
+    :class:`SourceRow` tuples, built on first use.
     """
 
     path: str
@@ -61,9 +65,10 @@ class Roster:
     kind: str
     headers: tuple[str, ...]
     header_row: int
-    rows: tuple[SourceRow, ...]
-    column_map: Mapping[str, str | None]
-    sha256: str
+    row_numbers: tuple[int, ...]
+    columns: tuple[tuple[str, ...], ...] = _dc.field(repr=False)
+    column_map: Mapping[str, str | None] = _dc.field(default_factory=dict)
+    sha256: str = ""
     warnings: tuple[Issue, ...] = ()
     constants: Mapping[str, str] = _dc.field(default_factory=dict)
     naming_template: str | None = None
@@ -71,9 +76,25 @@ class Roster:
     domain: str | None = None
     encoding: str | None = None
     delimiter: str | None = None
-    columns: tuple[tuple[str, ...], ...] = _dc.field(default=(), repr=False, compare=False)
-    """The same cells column-wise (``columns[j][i] == rows[i].cells[j]``), kept for fast columnar validation;
-    may be empty when a Roster is built by hand (validation then transposes ``rows``)."""
+    _cache: dict[str, Any] = _dc.field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def rows(self) -> tuple[SourceRow, ...]:
+        """One :class:`SourceRow` per non-blank data row, in file order (built once, then cached)."""
+        rows = self._cache.get("rows")
+        if rows is None:
+            width = len(self.headers)
+            cols = list(self.columns) + [("",) * len(self.row_numbers)] * (width - len(self.columns))
+            rows = self._cache["rows"] = tuple(map(SourceRow, self.row_numbers, zip(*cols))) if width else \
+                tuple(SourceRow(n, ()) for n in self.row_numbers)
+        return rows
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[SourceRow], **fields: Any) -> Roster:
+        """A Roster from row tuples (tests, retry sources): ``Roster.from_rows(rows, path=..., headers=...)``."""
+        width = len(fields["headers"])
+        columns = tuple(zip(*(r.cells for r in rows))) if rows else tuple(() for _ in range(width))
+        return cls(row_numbers=tuple(r.row for r in rows), columns=columns, **fields)
 
 
 #: Fields of :attr:`UserRow.fields` that are not Graph user properties and stay out of :meth:`UserRow.graph_body`.

@@ -100,10 +100,7 @@ def _read_csv(p: Path, data: bytes) -> tuple[str, str, list[list[str]]]:
     if not data.strip():
         raise RosterError(p, "the roster is empty; it needs a header row and one row per user")
     encoding = detect_encoding(data)
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise RosterError(p, f"cannot decode the file as {encoding}; save it as UTF-8 CSV") from exc
+    text = data[:65536].decode(encoding, errors="ignore")  # the head is enough to find the header line
     lines = text.lstrip("\ufeff").splitlines()[:50]
     skip = 0  # blank lines and the Entra template's "version:v1.0" line ahead of the header
     while skip < len(lines) and (not lines[skip].strip() or lines[skip].lower().startswith("version:")):
@@ -116,7 +113,8 @@ def _read_csv(p: Path, data: bytes) -> tuple[str, str, list[list[str]]]:
         try:
             frame = pd.read_csv(p, **options)
         except pd.errors.ParserError:  # a row longer than the header: size the frame to the widest row
-            width = max(len(r) for r in csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter))
+            full = data.decode(encoding).lstrip("\ufeff")
+            width = max(len(r) for r in csv.reader(io.StringIO(full), delimiter=delimiter))
             frame = pd.read_csv(p, names=list(range(width)), **options)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise RosterError(p, f"cannot read the file as CSV ({str(exc).strip().splitlines()[0]})") from exc
@@ -232,9 +230,9 @@ def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], dige
                               f"column(s) {', '.join(map(repr, unknown))} are not roster fields; they are kept and "
                               f"carried to the report but not sent to Entra ID (map them with --mapping if needed)"))
     _check_required(p, set(seen), mapping)
-    rows, by_column = _rows(columns, header_idx, len(headers))
-    log.info("%s: %d rows, %d columns (%s)", p, len(rows), len(headers), kind)
-    return Roster(path=str(p), sheet=sheet, kind=kind, headers=headers, header_row=header_idx + 1, rows=rows,
+    row_numbers, by_column = _rows(columns, header_idx, len(headers))
+    log.info("%s: %d rows, %d columns (%s)", p, len(row_numbers), len(headers), kind)
+    return Roster(path=str(p), sheet=sheet, kind=kind, headers=headers, header_row=header_idx + 1, row_numbers=row_numbers,
                   column_map=column_map, sha256=digest, warnings=tuple(warnings),
                   constants=dict(mapping.constants) if mapping else {},
                   naming_template=mapping.naming_template if mapping else None,
@@ -244,19 +242,22 @@ def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], dige
 
 
 def _rows(columns: list[list[str]], header_idx: int, width: int) \
-        -> tuple[tuple[SourceRow, ...], tuple[tuple[str, ...], ...]]:
-    """Non-blank data rows with their Excel row numbers, and the same cells column-wise."""
+        -> tuple[tuple[int, ...], tuple[tuple[str, ...], ...]]:
+    """Excel row numbers of the non-blank data rows, and their cells column-wise (work stays in C)."""
     body = [col[header_idx + 1:] for col in columns[:width]]
+    count = len(body[0]) if body else 0
     while len(body) < width:
-        body.append([""] * (len(body[0]) if body else 0))
-    tuples = list(zip(*body))
+        body.append([""] * count)
     start = header_idx + 2
-    keep = [i for i, cells in enumerate(tuples) if any(cells) and "".join(cells).strip()]
-    if len(keep) == len(tuples):
-        rows = tuple(map(SourceRow, range(start, start + len(tuples)), tuples))
-        return rows, tuple(map(tuple, body))
-    rows = tuple(SourceRow(start + i, tuples[i]) for i in keep)
-    return rows, tuple(tuple(col[i] for i in keep) for col in body)
+    # a row is blank when every cell is empty or blanks only
+    filled = [False] * count
+    for col in body:
+        stripped = list(map(str.strip, col))
+        filled = list(map(bool.__or__, filled, map(bool, stripped)))
+    if all(filled):
+        return tuple(range(start, start + count)), tuple(map(tuple, body))
+    keep = [i for i, f in enumerate(filled) if f]
+    return tuple(start + i for i in keep), tuple(tuple(col[i] for i in keep) for col in body)
 
 
 def _check_required(p: Path, present: set[str], mapping: ColumnMapping | None) -> None:

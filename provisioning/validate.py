@@ -21,7 +21,7 @@ from .passwords import generate_password, password_problems
 log = logging.getLogger(__name__)
 
 _SEP = "\x00"
-_WS_EDGE = re.compile(r"\x00\s|\s\x00")
+_PHONES = re.compile(r"(?:\x00(?:[+-]?[\d \-().,;/+]*))*\x00")  # a column of phone-like cells only
 _VALUE_RULES: dict[str, Callable[[str, str], tuple[str, str] | None]] = {
     "usageLocation": rules.usage_location_problem, "mail": rules.mail_problem,
     "employeeHireDate": rules.date_problem, "preferredLanguage": rules.language_problem,
@@ -46,7 +46,7 @@ class _Collector:
     """Issues for one roster, with the column name as written and Excel row numbers."""
 
     def __init__(self, roster: Roster) -> None:
-        self.rownums = [r.row for r in roster.rows]
+        self.rownums = roster.row_numbers
         self.issues: list[Issue] = list(roster.warnings)
         self.error_rows: set[int] = set()
 
@@ -63,9 +63,9 @@ class _Collector:
 def check_roster(roster: Roster, *, tenant: TenantView | None = None, naming_template: str | None = None,
                  default_domain: str | None = None) -> Checked:
     """Derive empty fields and run every rule, column-wise; see :func:`validate_roster` for the arguments."""
-    n = len(roster.rows)
+    n = len(roster.row_numbers)
     out = _Collector(roster)
-    columns = roster.columns or tuple(zip(*(r.cells for r in roster.rows))) or tuple(() for _ in roster.headers)
+    columns = roster.columns
     header_of: dict[str, str] = {}
     values: dict[str, list[str]] = {}
     for j, header in enumerate(roster.headers):
@@ -114,8 +114,10 @@ def check_roster(roster: Roster, *, tenant: TenantView | None = None, naming_tem
     missing = [i for i, v in enumerate(nick) if not v]
     if missing:
         nick = list(nick)
-        for i in missing:
-            nick[i] = derive.mail_nickname_from(upns[i]) if upns[i] else ""
+        upn_derived = derived.get("userPrincipalName", set())
+        for i in missing:  # a derived UPN's local part is already a valid mailNickname
+            u = upns[i]
+            nick[i] = u.rpartition("@")[0] if i in upn_derived else derive.mail_nickname_from(u) if u else ""
         derived["mailNickname"] = {i for i in missing if nick[i]}
         values["mailNickname"] = nick
 
@@ -134,21 +136,19 @@ def check_roster(roster: Roster, *, tenant: TenantView | None = None, naming_tem
 def _check_cells(col: list[str], label: str, out: _Collector) -> None:
     """Formula-looking cells and leading/trailing whitespace (trimmed in place, with a warning)."""
     joined = _SEP + _SEP.join(col) + _SEP
-    if any(_SEP + t in joined for t in FORMULA_TRIGGERS):
+    found = [t for t in FORMULA_TRIGGERS if _SEP + t in joined]
+    if found and not (set(found) <= {"+", "-"} and _PHONES.fullmatch(joined)):
         for i, v in enumerate(col):
             if v[:1] and v[0] in "=+-@\t\r":
                 out.add(i, label, rules.formula_problem(v, label))
-    if _WS_EDGE.search(joined):
-        for i, v in enumerate(col):
-            s = v.strip()
-            if s != v:
+    stripped = list(map(str.strip, col))
+    if stripped != col:
+        for i, (v, s) in enumerate(zip(col, stripped)):
+            if s is not v and s != v:
                 col[i] = s
-                if s or v.strip(" "):
-                    out.add(i, label, ("whitespace-trimmed", f"{label} {v!r}: leading/trailing blanks removed "
-                                                             f"(now {s!r}); check the cell"))
-                elif s != v:
-                    out.add(i, label, ("whitespace-trimmed", f"{label} {v!r}: a cell of blanks only was "
-                                                             f"treated as empty"))
+                out.add(i, label, ("whitespace-trimmed", f"{label} {v!r}: leading/trailing blanks removed "
+                                                         f"(now {s!r}); check the cell") if s else
+                        ("whitespace-trimmed", f"{label} {v!r}: a cell of blanks only was treated as empty"))
 
 
 def _check_field(name: str, col: list[str], label: str, out: _Collector) -> None:
@@ -208,7 +208,7 @@ def _derive_upns(roster: Roster, values: dict[str, list[str]], derived: dict[str
                  label: Callable[[str, str], str], out: _Collector, tenant: TenantView | None,
                  naming_template: str | None, default_domain: str | None) -> None:
     """Fill empty UPNs from the naming template, with numeric suffixes on collision (file, then tenant)."""
-    n = len(roster.rows)
+    n = len(roster.row_numbers)
     upns = list(values.get("userPrincipalName") or [""] * n)
     values["userPrincipalName"] = upns
     missing = [i for i, v in enumerate(upns) if not v]
@@ -246,7 +246,10 @@ def _derive_upns(roster: Roster, values: dict[str, list[str]], derived: dict[str
             if upn != candidates[i]:
                 out.add(i, column, ("upn-suffixed", f"userPrincipalName {candidates[i]!r} is already taken; "
                                                     f"derived {upn!r} instead (fill in userPrincipalName to choose)"))
-    for i in got:
+    # derived UPNs are valid by construction apart from the domain: check it once, report on each row
+    sample = next((upns[i] for i in got), None)
+    problems = rules.upn_problems(sample, column) if sample else []
+    for i in got if problems else ():
         for found in rules.upn_problems(upns[i], column):
             out.add(i, column, found)
 
@@ -304,9 +307,10 @@ def _check_relations(values: dict[str, list[str]], label: Callable[[str, str], s
     managers = values.get("manager")
     if managers:
         column = label("manager", "manager")
-        for i, m in enumerate(managers):
-            if m:
-                out.add(i, column, rules.manager_problem(m, column, upns[i]))
+        verdict = {m: rules.manager_problem(m, column, "") for m in set(managers) if m}
+        for i, (m, u) in enumerate(zip(managers, upns)):
+            if m and (verdict[m] or m.lower() == u.lower()):
+                out.add(i, column, verdict[m] or rules.manager_problem(m, column, u))
     lic = values.get("licenses")
     if lic:
         loc = values.get("usageLocation") or [""] * len(lic)
