@@ -26,18 +26,21 @@ from .workbook import write_results_workbook
 log = logging.getLogger(__name__)
 
 
-def write_run_workbook(run_dir: str | Path, *, command_line: str | None = None) -> Path:
+def write_run_workbook(run_dir: str | Path, *, command_line: str | None = None,
+                       journal: Journal | None = None) -> Path:
     """Write ``RUN_DIR/results.xlsx`` from the run's journal and roster; return its path.
 
     ``command_line`` (how the user invokes the tool, e.g. ``python provision.py --sandbox``) is used for the
-    retry/resume commands the Summary shows; by default the one recorded in the journal.
+    retry/resume commands the Summary shows; by default the one recorded in the journal. ``journal`` is the
+    run's open journal, if the caller has one (else it is opened and closed here).
     """
     folder = Path(run_dir)
     path = folder / RESULTS_XLSX
-    with Journal.open(folder) as journal:
-        meta = journal.meta()
-        records = journal.rows()
-        issues = journal.issues()
+    if journal is None:
+        with Journal.open(folder) as opened:
+            meta, records, issues = opened.meta(), opened.rows(), opened.issues()
+    else:
+        meta, records, issues = journal.meta(), journal.rows(), journal.issues()
     headers, cells = _roster_cells(meta)
     redact = tuple(h for h in headers if (_column_map(meta, headers).get(h) == "password"))
     summary = _summary(folder, meta, records, issues, command_line or meta.get("command_line") or
