@@ -162,7 +162,7 @@ def _read_excel(p: Path, sheet: str | None) -> tuple[str, list[list[str]]]:
             raise RosterError(p, f"no sheet named {sheet!r}; the workbook has {', '.join(map(repr, names))}")
         candidates = [sheet] if sheet is not None else names
         for name in candidates:
-            frame = book.parse(name, header=None, dtype=object)
+            frame = pd.read_excel(book, sheet_name=name, header=None, dtype=object)
             columns = [[_excel_text(v) for v in frame[c].tolist()] for c in frame.columns]
             if sheet is not None or _has_known_header(columns):
                 return name, columns
