@@ -1,0 +1,130 @@
+"""`check` and `export-users` end to end through provision.main, against sandboxes over HTTPS."""
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from openpyxl import load_workbook
+
+import provision
+from provisioning.exitcodes import ExitStatus
+
+ENV_NAMES = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
+             "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_AUTHORITY_HOST", "GRAPH_ENDPOINT", "PROVISION_CLOUD",
+             "PROVISION_CA_BUNDLE")
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = provision.main(list(argv), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def use_env(monkeypatch, tmp_path):
+    """Point the tool at a sandbox through the environment (as for a real tenant)."""
+    monkeypatch.chdir(tmp_path)
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+
+    def apply(sb, **override: str) -> None:
+        for key, value in {**sb.env(), **override}.items():
+            monkeypatch.setenv(key, str(value))
+
+    return apply
+
+
+def test_check_with_sandbox_flag(tmp_path):
+    code, out, err = run_cli("--sandbox", "--sandbox-dir", str(tmp_path / "sb"), "check")
+    assert (code, err) == (ExitStatus.OK, "")
+    assert "Token:        acquired, valid for" in out
+    assert "  ok       create users             User.ReadWrite.All\n" in out
+    assert "Verified domains:\n  contoso.com (default)\n" in out
+    assert out.endswith("Ready: the app can provision users in this tenant.\n")
+
+
+def test_check_bad_credentials_exit_3_one_line(sandbox, use_env):
+    use_env(sandbox, AZURE_CLIENT_SECRET="definitely-wrong")
+    code, out, err = run_cli("check")
+    assert code == ExitStatus.CONFIG
+    assert err.count("\n") == 1 and err.startswith(
+        "error: authentication failed (AADSTS7000215, invalid_client): the client secret is wrong: set "
+        "AZURE_CLIENT_SECRET to the secret's Value")
+    assert "definitely-wrong" not in out + err
+
+
+def test_check_missing_required_role_exit_3(sandbox_factory, use_env):
+    sb = sandbox_factory(roles=("User.Read.All", "Domain.Read.All"))
+    use_env(sb)
+    code, out, err = run_cli("check")
+    assert code == ExitStatus.CONFIG
+    assert "Granted application permissions: Domain.Read.All, User.Read.All\n" in out
+    assert "  MISSING  create users             needs one of User.ReadWrite.All, Directory.ReadWrite.All\n" in out
+    assert "  missing  add to groups            needs one of GroupMember.ReadWrite.All" in out
+    assert err == ("error: the app lacks required application permissions (create users: User.ReadWrite.All); "
+                   "grant them under App registrations > API permissions > Microsoft Graph > Application "
+                   "permissions, then grant admin consent\n")
+
+
+def test_check_with_certificate(sandbox, use_env):
+    use_env(sandbox, AZURE_CLIENT_SECRET="")
+    import os
+
+    os.environ.pop("AZURE_CLIENT_SECRET")
+    os.environ["AZURE_CLIENT_CERTIFICATE_PATH"] = str(sandbox.certificate_path)
+    if sandbox.certificate_password:
+        os.environ["AZURE_CLIENT_CERTIFICATE_PASSWORD"] = sandbox.certificate_password
+    code, out, err = run_cli("check")
+    assert (code, err) == (ExitStatus.OK, "")
+    assert "Certificate:  SHA-1 thumbprint " in out
+
+
+def test_export_users_xlsx(sandbox_factory, use_env, tmp_path):
+    sb = sandbox_factory(users=1200)
+    use_env(sb)
+    target = tmp_path / "users.xlsx"
+    code, out, err = run_cli("export-users", str(target))
+    assert (code, out, err) == (ExitStatus.OK, f"exported 1200 users to {target}\n", "")
+    ws = load_workbook(target)["Users"]
+    header = [c.value for c in ws[1]]
+    assert header[:15] == ["id", "userPrincipalName", "displayName", "givenName", "surname", "mail", "jobTitle",
+                           "department", "officeLocation", "mobilePhone", "businessPhones", "usageLocation",
+                           "accountEnabled", "employeeId", "createdDateTime"][:len(header)]
+    assert all(c.font.bold for c in ws[1])
+    assert ws.freeze_panes == "A2" and ws.auto_filter.ref == f"A1:{ws.cell(1, len(header)).column_letter}1201"
+    assert ws.max_row == 1201 and ws.column_dimensions["B"].width >= len("seed.user00001@contoso.com")
+    upns = [ws.cell(r, 2).value for r in range(2, 1202)]
+    assert len(set(upns)) == 1200 and "seed.user00001@contoso.com" in upns
+
+
+def test_export_users_csv_with_filter_and_formula_safety(sandbox, use_env, tmp_path):
+    use_env(sandbox)
+    from graph.batch import BatchRequest
+    from graph.client import GraphClient
+    from provisioning.settings import load_settings
+    import os
+
+    settings = load_settings(flags={}, environ=os.environ, env_file=None, config_file=None, sandbox_env=None)
+    body = {"accountEnabled": True, "displayName": "=HYPERLINK(\"x\")", "mailNickname": "evil",
+            "userPrincipalName": "o'evil@contoso.com", "department": "Sales", "businessPhones": ["+1 555 0100"],
+            "passwordProfile": {"password": "Xy9!kq2#Lm7z"}}
+    with GraphClient(settings.graph_config()) as client:
+        assert client.send_batch([BatchRequest("1", "POST", "/users", body)])[0].status == 201
+    target = tmp_path / "sales.csv"
+    code, out, err = run_cli("export-users", str(target), "--filter", "userPrincipalName eq 'o''evil@contoso.com'")
+    assert (code, out, err) == (ExitStatus.OK, f"exported 1 user to {target}\n", "")
+    rows = list(csv.DictReader(target.open(encoding="utf-8-sig")))
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["userPrincipalName"] == "o'evil@contoso.com"
+    assert row["displayName"] == "'=HYPERLINK(\"x\")"
+    assert row["businessPhones"] == "'+1 555 0100" and row["accountEnabled"] == "true"
+    assert row["department"] == "Sales"  # non-default property: returned because it is $select-ed
+
+
+def test_export_users_rejects_other_extensions(sandbox, use_env, tmp_path):
+    use_env(sandbox)
+    code, _, err = run_cli("export-users", str(tmp_path / "users.txt"))
+    assert code == ExitStatus.USAGE
+    assert err == f"error: {tmp_path / 'users.txt'}: the output must end in .xlsx or .csv\n"
