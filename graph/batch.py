@@ -213,9 +213,11 @@ class BatchRunner:
             return
         if resp.status_code == 401:
             self.t.tokens.invalidate(getattr(resp, "token_used", None))
-            for item in chunk:
-                self._requeue(item, 0.0, state) if item.attempts < 2 else on_result(
-                    self._final(item, 401, dict(resp.headers), None, error_from_response(resp)))
+            for item in chunk:  # not executed: re-send once with a fresh token
+                if item.attempts < 2:
+                    self._requeue(item, 0.0, state)
+                else:
+                    on_result(self._final(item, 401, dict(resp.headers), None, error_from_response(resp)))
             return
         if resp.status_code != 200:
             err = error_from_response(resp)

@@ -161,3 +161,24 @@ def test_next_link_outside_graph_is_refused(sandbox):
         with pytest.raises(Exception) as exc:
             client.transport.send_once("GET", "https://example.invalid/v1.0/users")
     assert str(exc.value).startswith("refusing to follow a link outside")
+
+
+def test_lost_read_batches_are_retried(sandbox_factory):
+    sb = sandbox_factory(faults={"lost": 0.5}, seed=3)
+    with client_for(sb) as client:
+        for _ in range(4):
+            assert client.find_users_by_upn(["nobody@contoso.com"]) == {}
+    assert sb.stats()["requests"] > sb.stats()["by_status"].get("200", 0)  # some answers were lost, then re-asked
+
+
+def test_single_write_with_5xx_is_ambiguous_and_sent_once(sandbox_factory):
+    from graph.errors import ServiceUnavailableError
+
+    sb = sandbox_factory(faults={"503": 1.0})
+    with client_for(sb) as client:
+        client.token()
+        before = sb.stats()["requests"]
+        with pytest.raises(ServiceUnavailableError) as exc:
+            client.request("POST", "/users", json=new_user("once@contoso.com"))
+    assert exc.value.ambiguous and exc.value.status == 503 and exc.value.code == "Request_ThrottledTemporarily"
+    assert sb.stats()["requests"] - before == 1
