@@ -48,6 +48,27 @@ def _earlier(run_dir: Path) -> tuple[dict[str, Any], set[int], set[str]]:
         return journal.meta(), {r.row for r in created}, {r.upn for r in created if r.upn}
 
 
+def _run_arguments(run: Any, meta: dict[str, Any], roster: Path, out: Path,
+                   args: argparse.Namespace) -> argparse.Namespace:
+    """The ``run`` command's arguments for the retry roster, parsed by ``run``'s own parser (so every option has
+    its default), with the earlier run's choices (mapping, --existing, batch size, write rate) carried over."""
+    argv = [str(roster), "--out", str(out), "--existing", str(meta.get("existing") or "skip")]
+    mapping = meta.get("mapping")
+    if mapping and Path(mapping).is_file():
+        argv += ["--mapping", str(mapping)]
+    if meta.get("batch_size"):
+        argv += ["--batch-size", str(meta["batch_size"])]
+    if meta.get("max_writes_per_s"):
+        argv += ["--max-writes-per-s", str(meta["max_writes_per_s"])]
+    if args.dry_run:
+        argv.append("--dry-run")
+    if args.no_progress:
+        argv.append("--no-progress")
+    parser = argparse.ArgumentParser(prog="retry", add_help=False)
+    run.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Build the retry roster, then run it as a new run folder linked to the earlier one."""
     from . import run
@@ -68,13 +89,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     log.info("retry of %s: %d rows, %d excluded, new run %s", source.earlier_run, len(mapping), len(excluded),
              folder.path)
 
-    mapping_file = meta.get("mapping")
-    run_args = argparse.Namespace(
-        roster=roster_path, sheet=None,
-        mapping=Path(mapping_file) if mapping_file and Path(mapping_file).is_file() else None,
-        dry_run=bool(args.dry_run), existing=meta.get("existing") or "skip", out=folder.path,
-        batch_size=meta.get("batch_size"), max_writes_per_s=meta.get("max_writes_per_s"),
-        no_progress=bool(args.no_progress))
+    run_args = _run_arguments(run, meta, roster_path, folder.path, args)
     status = run.main(ctx, run_args)
     if not (folder.path / RESULTS_XLSX).is_file() and (folder.path / JOURNAL_NAME).is_file():
         write_run_workbook(folder.path, command_line=ctx.command_line)
