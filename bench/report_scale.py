@@ -4,12 +4,19 @@
 Both writers run in the same process, on the same prebuilt rows, and both save a complete workbook. The
 ratio (ours / raw) is printed beside the target; the exit status is non-zero when the target is missed.
 
-    python bench/report_scale.py [--rows N] [--target 1.5] [--keep DIR]
+    python bench/report_scale.py [--rows N] [--target 1.5] [--keep DIR] [--libreoffice]
+
+``--libreoffice`` (a dev check, not part of the test suite) also opens the written workbook with LibreOffice
+(``soffice --headless --convert-to csv``, every sheet), checks each sheet's row count and that no formula was
+evaluated.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import gc
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +46,7 @@ def make_rows(n: int) -> list[ReportRow]:
         row = i + 2
         given, surname = f"Given{i}", f"Surname{i}"
         upn = f"given{i}.surname{i}@contoso.example"
-        cells = (given, surname, f"{given} {surname}", upn, "=HYPERLINK(\"x\")" if i % 100 == 7 else "Finance",
+        cells = (given, surname, f"{given} {surname}", upn, "=HYPERLINK(\"x\")" if i % 100 in (7, 95) else "Finance",
                  "Analyst", f"{i:06d}", "+44 20 7946 0000", "GB", "London", "Staff;All", "")
         kind = i % 100
         if kind < 90:
@@ -98,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", type=float, default=1.5)
     parser.add_argument("--repeat", type=int, default=2, help="best of N for each writer")
     parser.add_argument("--keep", type=Path, help="keep the written workbooks in this folder")
+    parser.add_argument("--libreoffice", action="store_true", help="also open the workbook with LibreOffice")
     args = parser.parse_args(argv)
 
     rows = make_rows(args.rows)
@@ -141,7 +149,36 @@ def main(argv: list[str] | None = None) -> int:
         f"ratio: {ratio:.2f}x (target <= {args.target:.2f}x) {'OK' if ok else 'MISSED'}\n"
         f"writer peak traced memory: {peak / 1e6:.1f} MB (rows prebuilt outside)\n"
         f"files: {out}\n")
+    if args.libreoffice:
+        ok = libreoffice_check(out / "results.xlsx", {name: len(lines) for name, lines in sheets.items()}) and ok
     return 0 if ok else 1
+
+
+def libreoffice_check(path: Path, expected_rows: dict[str, int]) -> bool:
+    """Convert every sheet to CSV with LibreOffice; compare row counts; look for evaluated formulas."""
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice is None:
+        sys.stdout.write("libreoffice: not installed (apt-get install libreoffice-calc-nogui); skipped\n")
+        return True
+    target = path.parent / "lo"
+    target.mkdir(exist_ok=True)
+    t0 = time.perf_counter()
+    # filter options: comma, quote, UTF-8, from line 1, ..., and the last token -1 = every sheet to its own file
+    subprocess.run([soffice, "--headless", "--convert-to",
+                    "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1",
+                    "--outdir", str(target), str(path)], check=True, capture_output=True, timeout=900)
+    good = True
+    for name, rows in expected_rows.items():
+        sheet_csv = target / f"{path.stem}-{name}.csv"
+        with open(sheet_csv, newline="", encoding="utf-8") as fh:
+            lines = list(csv.reader(fh))
+        hostile = sum(1 for line in lines for cell in line if cell[:1] in ("=", "+", "-", "@"))
+        fine = len(lines) == rows
+        good = good and fine
+        sys.stdout.write(f"libreoffice {name}: {len(lines):,} rows (expected {rows:,}) "
+                         f"{'OK' if fine else 'MISMATCH'}; formula-looking cells kept as text: {hostile:,}\n")
+    sys.stdout.write(f"libreoffice: opened and converted in {time.perf_counter() - t0:.1f} s\n")
+    return good
 
 
 if __name__ == "__main__":
