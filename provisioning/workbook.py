@@ -124,7 +124,7 @@ class _DataSheet:
         self.ws.auto_filter.ref = f"A1:{last}{self.rows + 1}"
 
 
-def _header_cell(ws: Any, text: str) -> WriteOnlyCell:
+def _header_cell(ws: Any, text: str) -> Cell:
     cell = make_xlsx_text_safe(WriteOnlyCell(ws, value=_clean(text)))
     cell.font = BOLD
     return cell
