@@ -4,6 +4,9 @@
 with Sandbox.start(state_dir, **knobs) as sb:   # binds 127.0.0.1, port 0 unless port= is given
     sb.base_url, sb.tenant_id, sb.client_id, sb.client_secret, sb.certificate_path, sb.certificate_password
     sb.authority_host, sb.graph_endpoint, sb.ca_bundle, sb.env(), sb.stats(), sb.reset(), sb.set_knobs(...)
+    sb.mail()                                   # messages recorded by sendMail (as GET /_sandbox/mail)
+    sb.groups                                   # the predefined groups {displayName: id}
+    sb.sku_ids                                  # {skuPartNumber: skuId} of GET /subscribedSkus
 ```
 The state folder holds the key material (:mod:`sandbox.keys`), ``sandbox.sqlite`` and ``sandbox.env``.
 """
@@ -18,7 +21,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .config import CLIENT_ID, TENANT_ID, Knobs, make_knobs
+from .groups import GROUPS
 from .keys import load_or_create
+from .licenses import sku_id
 from .server import SandboxHTTPServer
 from .service import Service
 from .store import Store
@@ -110,8 +115,23 @@ class Sandbox:
         """Counters, as ``GET /_sandbox/stats``."""
         return self._service.stats()
 
+    def mail(self) -> list[dict[str, Any]]:
+        """The messages recorded by ``sendMail``, oldest first (``GET /_sandbox/mail``)."""
+        return self._store.list_mail()
+
+    @property
+    def groups(self) -> dict[str, str]:
+        """The tenant's predefined groups: displayName -> id."""
+        return {g["displayName"]: g["id"] for g in GROUPS}
+
+    @property
+    def sku_ids(self) -> dict[str, str]:
+        """The tenant's SKUs: skuPartNumber -> skuId."""
+        return {part: sku_id(part) for part in self._service.knobs.skus}
+
     def reset(self) -> None:
-        """Delete every user, refill the throttling buckets and zero the counters (``POST /_sandbox/reset``)."""
+        """Delete every user with their memberships, licences and managers, and the recorded mail; refill the
+        throttling buckets and zero the counters (``POST /_sandbox/reset``). Groups and SKUs stay as defined."""
         self._store.clear()
         self._service.throttle.reset()
         self._service.reset_stats()

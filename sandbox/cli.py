@@ -5,7 +5,9 @@ Options of ``serve`` (defaults are Graph's own figures and no faults):
 ``--port P`` ``--state D`` ``--write-quota N/SECONDS`` ``--ru-quota N/SECONDS`` ``--tenant-wide-write-quota
 N/SECONDS`` ``--tenant-size S|M|L`` ``--latency-ms MEAN[:JITTER]`` ``--replication-lag-ms MS``
 ``--token-lifetime SECONDS`` ``--fault KIND=RATE`` (repeatable; KIND 503, reset, slow, lost) ``--slow-ms MS``
-``--users N`` ``--seed N`` ``--roles R1,R2``.
+``--users N`` ``--seed N`` ``--roles R1,R2`` ``--sku PART=SEATS`` (repeatable: seats of a SKU of
+``GET /subscribedSkus``; an unknown part number adds a SKU) ``--mailbox-requires-license``
+``--lenient-assign-license`` (accept assignLicense bodies without ``removeLicenses``/``addLicenses``).
 """
 from __future__ import annotations
 
@@ -33,6 +35,13 @@ def _fault(text: str) -> tuple[str, float]:
     return kind, value
 
 
+def _sku(text: str) -> tuple[str, int]:
+    part, sep, seats = text.partition("=")
+    if not sep or not part.strip() or not seats.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected PART=SEATS (e.g. ENTERPRISEPACK=50), got {text!r}")
+    return part.strip().upper(), int(seats)
+
+
 def build_parser(prog: str) -> argparse.ArgumentParser:
     """The argument parser of the sandbox commands."""
     p = argparse.ArgumentParser(prog=prog, description="The local sandbox tenant (Entra ID + Microsoft Graph).")
@@ -54,7 +63,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     s.add_argument("--users", type=int, metavar="N", help="pre-seeded users")
     s.add_argument("--seed", type=int, metavar="N", help="random seed for faults and latency")
     s.add_argument("--roles", metavar="R1,R2", help="application permissions granted (comma-separated)")
-    r = sub.add_parser("reset", help="empty the sandbox's state (users)")
+    s.add_argument("--sku", type=_sku, action="append", default=[], metavar="PART=SEATS",
+                   help="seats of a subscribed SKU, e.g. ENTERPRISEPACK=50 (repeatable; new part numbers add SKUs)")
+    s.add_argument("--mailbox-requires-license", action="store_true", default=None,
+                   help="sendMail needs a sender holding an Exchange licence")
+    s.add_argument("--lenient-assign-license", action="store_true",
+                   help="accept assignLicense without removeLicenses/addLicenses")
+    r = sub.add_parser("reset", help="empty the sandbox's state (users, memberships, licences, managers, mail)")
     r.add_argument("--state", type=Path, default=DEFAULT_STATE, metavar="D", help="state folder (default .sandbox)")
     return p
 
@@ -69,6 +84,12 @@ def knobs_from_args(args: argparse.Namespace) -> dict[str, Any]:
             knobs[name] = value
     if args.fault:
         knobs["faults"] = dict(args.fault)
+    if args.sku:
+        knobs["skus"] = dict(args.sku)
+    if args.mailbox_requires_license:
+        knobs["mailbox_requires_license"] = True
+    if args.lenient_assign_license:
+        knobs["assign_license_requires_both"] = False
     if args.roles is not None:
         knobs["roles"] = tuple(r.strip() for r in args.roles.split(",") if r.strip())
     return knobs

@@ -20,6 +20,13 @@ Knob semantics (Python names; the CLI options of ``sandbox serve`` map onto them
 - ``object_quota=300000``: directory object quota (graph-facts 3.6) -> 403 Directory_QuotaExceeded.
 - ``throttle_code="TooManyRequests"``: code of 429 bodies (UNCONFIRMED item 3: may be set to
   ``"Request_ThrottledTemporarily"``).
+- ``skus={"ENTERPRISEPACK": 25, "SPE_E5": 5, "EXCHANGESTANDARD": 10, "FLOW_FREE": 10000}``: seats
+  (``prepaidUnits.enabled``) per SKU part number of ``GET /subscribedSkus``; given values are merged into the
+  defaults, an unknown part number adds a SKU (skuId derived from the name); ``"PART=SEATS"`` strings accepted.
+- ``assign_license_requires_both=True``: ``assignLicense`` without ``addLicenses`` or ``removeLicenses`` -> 400
+  (UNCONFIRMED item 10; False accepts a missing array as empty).
+- ``mailbox_requires_license=False``: when True, ``sendMail`` from a user holding no SKU with an Exchange plan
+  -> 404 MailboxNotEnabledForRESTAPI (real mailboxes need an Exchange licence and some provisioning time).
 """
 from __future__ import annotations
 
@@ -50,6 +57,7 @@ DEFAULT_ROLES: tuple[str, ...] = (
     "GroupMember.ReadWrite.All", "Group.Read.All", "Mail.Send",
 )
 FAULT_KINDS: tuple[str, ...] = ("503", "reset", "slow", "lost")
+DEFAULT_SKU_SEATS: dict[str, int] = {"ENTERPRISEPACK": 25, "SPE_E5": 5, "EXCHANGESTANDARD": 10, "FLOW_FREE": 10000}
 RU_BY_SIZE: dict[str, int] = {"S": 3500, "M": 5000, "L": 8000}
 RU_WINDOW_S = 10.0
 
@@ -72,6 +80,9 @@ class Knobs:
     roles: tuple[str, ...] = DEFAULT_ROLES
     object_quota: int = 300000
     throttle_code: str = "TooManyRequests"
+    skus: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_SKU_SEATS))
+    assign_license_requires_both: bool = True
+    mailbox_requires_license: bool = False
 
     def ru_for_size(self, user_count: int) -> tuple[int, float]:
         """The RU bucket (capacity, window seconds) for the current tenant."""
@@ -95,6 +106,24 @@ def _quota(value: Any, name: str) -> tuple[int, float]:
     if int(n) < 1 or float(s) <= 0:
         raise ValueError(f"{name}: N and SECONDS must be positive")
     return int(n), float(s)
+
+
+def _skus(value: Any, base: Mapping[str, int]) -> dict[str, int]:
+    items = value.items() if isinstance(value, Mapping) else (
+        str(v).partition("=")[::2] if isinstance(v, str) else v for v in value)
+    merged = dict(base)
+    for part, seats in items:
+        part = str(part).strip().upper()
+        if not re.fullmatch(r"[A-Z0-9_]+", part):
+            raise ValueError(f"skus: invalid SKU part number {part!r}")
+        try:
+            n = int(seats)
+        except (TypeError, ValueError):
+            raise ValueError(f"skus: seats for {part} must be a whole number, got {seats!r}") from None
+        if n < 0:
+            raise ValueError(f"skus: seats for {part} must not be negative")
+        merged[part] = n
+    return merged
 
 
 def make_knobs(base: Knobs | None = None, **changes: Any) -> Knobs:
@@ -133,6 +162,10 @@ def make_knobs(base: Knobs | None = None, **changes: Any) -> Knobs:
             value = merged
         elif key == "roles":
             value = tuple(value)
+        elif key == "skus":
+            value = _skus(value, base.skus)
+        elif key in ("assign_license_requires_both", "mailbox_requires_license"):
+            value = bool(value)
         elif key in ("replication_lag_ms", "slow_ms"):
             value = max(0.0, float(value))
         elif key in ("token_lifetime", "users", "object_quota"):

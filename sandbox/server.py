@@ -1,7 +1,8 @@
 """The HTTPS transport: a threaded HTTP/1.1 (keep-alive) server on loopback with TLS from the state folder.
 
 Paths: ``/{tenant}/v2.0/.well-known/openid-configuration``, ``/{tenant}/oauth2/v2.0/token`` and
-``/{tenant}/discovery/v2.0/keys`` (Entra); ``/v1.0/...`` (Graph); ``/_sandbox/stats`` and ``/_sandbox/reset``.
+``/{tenant}/discovery/v2.0/keys`` (Entra); ``/v1.0/...`` (Graph); ``/_sandbox/stats``, ``/_sandbox/reset`` and
+``/_sandbox/mail`` (GET: the messages recorded by sendMail, ``{"value": [...]}``; DELETE: forget them).
 
 Transport faults, drawn per HTTP request on Graph paths only (never on the token endpoint or ``/_sandbox/``):
 ``reset`` closes the connection with a TCP RST before anything is done; ``slow`` delays the answer by ``slow_ms``;
@@ -220,6 +221,10 @@ class Handler(BaseHTTPRequestHandler):
     def _admin(self, req: Request, svc: Service) -> None:
         if req.path == "/_sandbox/stats" and req.method == "GET":
             resp = Response(200, svc.stats())
+        elif req.path == "/_sandbox/mail" and req.method == "GET":
+            resp = Response(200, {"value": svc.store.list_mail()})
+        elif req.path == "/_sandbox/mail" and req.method == "DELETE":
+            resp = Response(200, {"deleted": svc.store.clear_mail()})
         elif req.path == "/_sandbox/reset" and req.method == "POST":
             self.server.sandbox_reset()  # type: ignore[attr-defined]
             resp = Response(200, {"reset": True, "users": svc.store.count()})

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from . import directory, users
+from . import directory, groups, licenses, mail, manager, users
 from .auth import Authority
 from .batch import handle_batch
 from .config import CLIENT_ID, FAULT_KINDS, TENANT_ID, Knobs
@@ -42,6 +42,10 @@ class Service:
         self.router = Router()
         users.register(self.router)
         directory.register(self.router)
+        groups.register(self.router)
+        licenses.register(self.router)
+        manager.register(self.router)
+        mail.register(self.router)
         self.authority = Authority(keys, base_url)
         self.throttle = Throttle(lambda: self.knobs.ru_for_size(self.store.count()),
                                  lambda: self.knobs.write_quota, lambda: self.knobs.tenant_wide_write_quota,
@@ -129,6 +133,8 @@ class Service:
                 "users": self.store.count(), "faults": {k: self._faults[k] for k in FAULT_KINDS},
                 "token_requests": c["token_requests"], "batch_items": c["batch_items"],
                 "batch_by_status": dict(sorted(self._batch_by_status.items())),
+                "members_added": c["members_added"], "licenses_assigned": c["licenses_assigned"],
+                "managers_set": c["managers_set"], "mail_sent": c["mail_sent"],
             }
 
     def visible(self, row: UserRow) -> bool:

@@ -3,6 +3,11 @@
 All access goes through one re-entrant lock. Writes are executed immediately and committed once per HTTP
 request (or per ``$batch``) by :meth:`Store.commit`, not per row. Users are kept as full JSON documents plus a
 creation timestamp (wall clock, for replication lag) and an insertion sequence (for stable paging).
+
+Relations live in their own tables: group ``members`` (the groups themselves are fixed, see
+:mod:`sandbox.groups`), ``managers`` and the recorded ``mail``. Licences are the users' ``assignedLicenses``
+property; the seats consumed per SKU are counted in memory (:attr:`Store.consumed`). :meth:`Store.clear` empties
+all of it.
 """
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,6 +30,14 @@ CREATE TABLE IF NOT EXISTS users (
     data TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS members (
+    group_id TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    added REAL NOT NULL,
+    PRIMARY KEY (group_id, member_id)
+);
+CREATE TABLE IF NOT EXISTS managers (user_id TEXT PRIMARY KEY, manager_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS mail (seq INTEGER PRIMARY KEY AUTOINCREMENT, sent REAL NOT NULL, data TEXT NOT NULL);
 """
 
 
@@ -50,16 +64,28 @@ class Store:
         self.by_id: dict[str, UserRow] = {}
         self.by_upn: dict[str, str] = {}
         self.ordered: list[UserRow] = []
+        self.consumed: Counter[str] = Counter()
+        self.members: dict[str, dict[str, float]] = {}
+        self.managers: dict[str, str] = {}
         self._next_seq = 1
         for seq, created, seeded, data in self._db.execute(
                 "SELECT seq, created, seeded, data FROM users ORDER BY seq"):
             self._index(UserRow(seq, created, bool(seeded), json.loads(data)))
+        for group_id, member_id, added in self._db.execute(
+                "SELECT group_id, member_id, added FROM members ORDER BY added, rowid"):
+            self.members.setdefault(group_id, {})[member_id] = added
+        self.managers.update(self._db.execute("SELECT user_id, manager_id FROM managers"))
 
     def _index(self, row: UserRow) -> None:
         self.by_id[row.data["id"]] = row
         self.by_upn[row.data["userPrincipalName"].lower()] = row.data["id"]
         self.ordered.append(row)
+        self._count_licenses(row.data, 1)
         self._next_seq = max(self._next_seq, row.seq + 1)
+
+    def _count_licenses(self, data: dict[str, Any], sign: int) -> None:
+        for lic in data.get("assignedLicenses") or ():
+            self.consumed[str(lic.get("skuId")).lower()] += sign
 
     # -- users -------------------------------------------------------------------------------------------
     def count(self) -> int:
@@ -93,7 +119,9 @@ class Store:
         """Apply property changes to a user (caller validated them)."""
         with self.lock:
             old_key = row.data["userPrincipalName"].lower()
+            self._count_licenses(row.data, -1)
             row.data.update(changes)
+            self._count_licenses(row.data, 1)
             new_key = row.data["userPrincipalName"].lower()
             if new_key != old_key:
                 del self.by_upn[old_key]
@@ -127,6 +155,65 @@ class Store:
         with self.lock:
             return sum(1 for r in self.ordered if r.seeded)
 
+    # -- relations: group members, managers, recorded mail -------------------------------------------------
+    def add_member(self, group_id: str, member_id: str) -> bool:
+        """Add a member; False when it already is one (committed by :meth:`commit`)."""
+        with self.lock:
+            members = self.members.setdefault(group_id, {})
+            if member_id in members:
+                return False
+            members[member_id] = time.time()
+            self._db.execute("INSERT INTO members (group_id, member_id, added) VALUES (?,?,?)",
+                             (group_id, member_id, members[member_id]))
+            self._dirty = True
+            return True
+
+    def remove_member(self, group_id: str, member_id: str) -> bool:
+        """Remove a member; False when it was not one."""
+        with self.lock:
+            if self.members.get(group_id, {}).pop(member_id, None) is None:
+                return False
+            self._db.execute("DELETE FROM members WHERE group_id=? AND member_id=?", (group_id, member_id))
+            self._dirty = True
+            return True
+
+    def member_ids(self, group_id: str) -> list[str]:
+        """Member ids of a group in the order they were added."""
+        with self.lock:
+            return list(self.members.get(group_id, {}))
+
+    def set_manager(self, user_id: str, manager_id: str | None) -> None:
+        """Set (or with ``None`` remove) a user's manager."""
+        with self.lock:
+            if manager_id is None:
+                self.managers.pop(user_id, None)
+                self._db.execute("DELETE FROM managers WHERE user_id=?", (user_id,))
+            else:
+                self.managers[user_id] = manager_id
+                self._db.execute("INSERT OR REPLACE INTO managers (user_id, manager_id) VALUES (?,?)",
+                                 (user_id, manager_id))
+            self._dirty = True
+
+    def add_mail(self, doc: dict[str, Any]) -> int:
+        """Record a sent message; returns its sequence number."""
+        with self.lock:
+            cur = self._db.execute("INSERT INTO mail (sent, data) VALUES (?, ?)", (time.time(), json.dumps(doc)))
+            self._dirty = True
+            return int(cur.lastrowid or 0)
+
+    def list_mail(self) -> list[dict[str, Any]]:
+        """Every recorded message, oldest first."""
+        with self.lock:
+            return [json.loads(d) for (d,) in self._db.execute("SELECT data FROM mail ORDER BY seq")]
+
+    def clear_mail(self) -> int:
+        """Forget the recorded mail; returns how many messages there were."""
+        with self.lock:
+            n = self._db.execute("SELECT COUNT(*) FROM mail").fetchone()[0]
+            self._db.execute("DELETE FROM mail")
+            self._db.commit()
+            return int(n)
+
     # -- meta, lifecycle ---------------------------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         """A value of the meta table."""
@@ -148,14 +235,18 @@ class Store:
                 self._dirty = False
 
     def clear(self) -> None:
-        """Delete every user (``sandbox reset``)."""
+        """Delete every user, membership, manager link, licence and recorded message (``sandbox reset``)."""
         with self.lock:
-            self._db.execute("DELETE FROM users")
+            for table in ("users", "members", "managers", "mail"):
+                self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             self._db.commit()
             self._dirty = False
             self.by_id.clear()
             self.by_upn.clear()
             self.ordered.clear()
+            self.consumed.clear()
+            self.members.clear()
+            self.managers.clear()
 
     def close(self) -> None:
         """Commit and close the database."""

@@ -68,7 +68,7 @@ def request_cost(method: str, path: str, query: dict[str, str]) -> Cost:
     segments = [s for s in path.split("/") if s]
     if segments[-1:] == ["users"]:
         ru = 2
-    elif segments[-1:] == ["subscribedSkus"] or segments[-2:-1] == ["groups"] and segments[-1:] == ["members"]:
+    elif segments[-1:] == ["subscribedSkus"] or segments[-3:-2] == ["groups"] and segments[-1:] == ["members"]:
         ru = 3
     else:
         ru = 1

@@ -6,7 +6,9 @@ Behaviour (graph-facts 1, 5, 6.1):
   :mod:`sandbox.userrules`. Duplicate UPN (case-insensitive, UNCONFIRMED item 7 assumed) -> 400 with
   ``details: [{"target": "userPrincipalName", "code": "ObjectConflict"}]``. mailNickname uniqueness is not
   enforced (UNCONFIRMED item 7). Object quota -> 403 Directory_QuotaExceeded (legacy wording, item 8).
-- Replication lag: users younger than ``replication_lag_ms`` are invisible to GET, list and PATCH (404).
+- Replication lag: users younger than ``replication_lag_ms`` are invisible to GET, list and PATCH (404); a
+  usageLocation PATCHed onto a user that had none is remembered with its time, for ``assignLicense``.
+- ``$select=assignedLicenses`` shows the licences of :mod:`sandbox.licenses` (``[]`` when none).
 - ``GET /users`` pages of 100 by default, ``$top`` 1..999, ``@odata.nextLink`` with an opaque ``$skiptoken``.
 """
 from __future__ import annotations
@@ -27,6 +29,8 @@ DEFAULT_PROPERTIES = ("businessPhones", "displayName", "givenName", "id", "jobTi
                       "officeLocation", "preferredLanguage", "surname", "userPrincipalName")
 READ = ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
 WRITE = ("User.ReadWrite.All", "Directory.ReadWrite.All")
+LIST_PROPERTIES = (*rules.COLLECTIONS, "assignedLicenses", "proxyAddresses", "imAddresses")
+USAGE_SET_AT = "@sandbox.usageLocationSetAt"  # when a missing usageLocation was set (assignLicense sees it late)
 MSG_PAGE_SIZE = "Invalid page size specified: '{0}'. Must be between 1 and 999 inclusive."
 MSG_FILTER_PROP = "Unsupported or invalid query filter clause specified for property '{0}' of resource 'User'."
 MSG_SELECT = "Could not find a property named '{0}' on type 'microsoft.graph.user'."
@@ -53,7 +57,7 @@ def shape(doc: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for prop in select or DEFAULT_PROPERTIES:
         value = doc.get(prop)
-        out[prop] = [] if value is None and prop in rules.COLLECTIONS else value
+        out[prop] = [] if value is None and prop in LIST_PROPERTIES else value
     if select is not None and "id" not in select:
         out["id"] = doc["id"]
     return out
@@ -179,6 +183,8 @@ def patch_user(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
         changes["passwordProfile"] = profile
     if changes.get("usageLocation"):
         changes["usageLocation"] = changes["usageLocation"].upper()
+        if not row.data.get("usageLocation"):
+            changes[USAGE_SET_AT] = time.time()
     with svc.store.lock:
         if upn is not None:
             other = svc.store.by_upn.get(upn.lower())
