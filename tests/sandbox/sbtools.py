@@ -47,6 +47,12 @@ class Graph:
     def patch(self, path: str, body: Any = None, **kw: Any) -> requests.Response:
         return self.s.patch(self.url(path), json=body, **kw)
 
+    def put(self, path: str, body: Any = None, **kw: Any) -> requests.Response:
+        return self.s.put(self.url(path), json=body, **kw)
+
+    def delete(self, path: str, **kw: Any) -> requests.Response:
+        return self.s.delete(self.url(path), **kw)
+
     def close(self) -> None:
         self.s.close()
 
