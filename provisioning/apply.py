@@ -346,8 +346,8 @@ class ApplyEngine:
             log.info("row %d %s already existed, skipped, id=%s", row, item.upn, user.id)
 
     def _result(self, duration: float, rounds: int) -> ApplyResult:
-        rows = [self.journal.get(r) for r in self._items]
-        states = [r.state for r in rows if r is not None]
+        mine = self._items
+        states = [r.state for r in self.journal.rows() if r.row in mine]
         return ApplyResult(
             created=sum(s is RowState.CREATED for s in states), failed=sum(s is RowState.FAILED for s in states),
             skipped=sum(s is RowState.SKIPPED for s in states),

@@ -134,7 +134,7 @@ class PasswordFile:
         return self._fh
 
     def add(self, entries: Sequence[tuple[int, str, str]]) -> None:
-        """Append ``(row, upn, password)`` lines and flush them to disk."""
+        """Append ``(row, upn, password)`` lines and flush them to the operating system."""
         if not entries:
             return
         with self._lock:
@@ -143,8 +143,7 @@ class PasswordFile:
             for row, upn, password in entries:
                 writer.writerow((row, csv_safe(upn), password))
                 self._known[row] = (upn, password)
-            fh.flush()
-            os.fsync(fh.fileno())
+            fh.flush()  # in the OS before the request leaves: survives a killed process, like the WAL journal
 
     def close(self) -> None:
         """Close the file (idempotent)."""

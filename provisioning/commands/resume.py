@@ -63,7 +63,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
                 return finish(ctx, journal, folder, passwords=None, apply=None, started=started).status
             items = _items(open_rows, roster_path, meta, folder, secrets)
             client = make_client(ctx.settings, batch_size=meta.get("batch_size"),
-                                 max_writes_per_s=meta.get("max_writes_per_s"))
+                                 max_writes_per_s=meta.get("max_writes_per_s"), write_burst=meta.get("write_burst"))
             try:
                 passwords = PasswordFile(folder.passwords_csv)
                 known = passwords.load()

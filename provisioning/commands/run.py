@@ -56,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="requests per $batch, 1..20 (default 20)")
     parser.add_argument("--max-writes-per-s", type=_rate, metavar="R", default=None,
                         help="ceiling of the write governor (default 20/s: Graph's 3,000 writes per 150 s)")
+    parser.add_argument("--write-burst", type=_rate, metavar="N", default=None,
+                        help="writes the governor may send at once before pacing at --max-writes-per-s "
+                             "(default 20); Graph's bucket holds 3,000, so a tenant the app has not written to "
+                             "for 150 s accepts up to that many at once")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
@@ -96,7 +100,8 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     with run_log(folder, secrets):
         log.info("run %s: roster %s (sha256 %s, %d rows)%s", folder.path, args.roster, roster.sha256,
                  len(roster.rows), " [dry run]" if args.dry_run else "")
-        client = make_client(ctx.settings, batch_size=args.batch_size, max_writes_per_s=args.max_writes_per_s)
+        client = make_client(ctx.settings, batch_size=args.batch_size, max_writes_per_s=args.max_writes_per_s,
+                             write_burst=args.write_burst)
         try:
             return _run(ctx, args, client, roster, folder, secrets, started)
         finally:
@@ -121,7 +126,7 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
         "sheet": getattr(roster, "sheet", None) or args.sheet,
         "mapping": str(Path(args.mapping).resolve()) if args.mapping else None,
         "dry_run": bool(args.dry_run), "existing": args.existing, "batch_size": args.batch_size,
-        "max_writes_per_s": args.max_writes_per_s, "settings": settings_public(ctx.settings),
+        "max_writes_per_s": args.max_writes_per_s, "write_burst": args.write_burst, "settings": settings_public(ctx.settings),
         "command_line": ctx.command_line,
     }
     journal = Journal.create(folder.path, meta)
