@@ -178,7 +178,8 @@ def write_retry_roster(path: str | os.PathLike[str], headers: Sequence[str], row
     """Write the rows as a roster workbook (one sheet, header on row 1); return ``{new row number: RetryRow}``.
 
     Every cell is written as text (formula-looking text quoted, never evaluated), so the roster reader reads back
-    exactly what the user left in the Failed/Invalid sheets.
+    exactly what the user left in the Failed/Invalid sheets. The file is created 0600, like ``passwords.csv``:
+    a password the user typed into the sheet is part of this roster.
     """
     path = Path(path)
     wb = Workbook(write_only=True)
@@ -189,6 +190,8 @@ def write_retry_roster(path: str | os.PathLike[str], headers: Sequence[str], row
         ws.append([_cell(ws, v) for v in r.cells])
         mapping[number] = r
     tmp = path.with_name(f".{path.name}.tmp")
+    os.close(os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
+    os.chmod(tmp, 0o600)
     wb.save(tmp)
     os.replace(tmp, path)
     return mapping

@@ -80,6 +80,8 @@ def test_user_edits_are_read_and_written_as_a_loadable_roster(tmp_path):
     out.mkdir()
     mapping = write_retry_roster(out / "retry-roster.xlsx", source.headers, source.rows)
     assert {n: r.earlier_row for n, r in mapping.items()} == {2: 3, 3: None, 4: 4}
+    # a password the user typed into the sheet lands in this file: only its owner may read it
+    assert ((out / "retry-roster.xlsx").stat().st_mode & 0o777) == 0o600
     roster = load_roster(out / "retry-roster.xlsx")
     assert roster.headers == HEADERS + ("Note",)
     assert [(r.row, r.cells) for r in roster.rows] == [(n, r.cells) for n, r in mapping.items()]
