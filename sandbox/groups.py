@@ -184,7 +184,7 @@ def list_members(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
         for member_id in svc.store.member_ids(group["id"]):
             row = svc.store.by_id.get(member_id)
             if row is not None:
-                docs.append(directory_object(row.data, users.shape(row.data, select)))
+                docs.append(directory_object(users.shape(row.data, select)))
     return _page(req, svc, docs, f"/groups/{group['id']}/members", f"{GRAPH_CONTEXT}#directoryObjects")
 
 

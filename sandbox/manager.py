@@ -78,7 +78,7 @@ def get_manager(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
     if isinstance(manager, Response):
         return manager
     body = {"@odata.context": entity_context("directoryObjects")}
-    body.update(directory_object(manager.data, users.shape(manager.data, select)))
+    body.update(directory_object(users.shape(manager.data, select)))
     return Response(200, body)
 
 

@@ -67,7 +67,7 @@ def read_ref(req: Request, prop: str) -> str | Response:
     return target
 
 
-def directory_object(doc: dict[str, Any], shaped: dict[str, Any]) -> dict[str, Any]:
+def directory_object(shaped: dict[str, Any]) -> dict[str, Any]:
     """A user as a directoryObject in a collection (``@odata.type`` first)."""
     return {"@odata.type": USER_ODATA_TYPE, **shaped}
 

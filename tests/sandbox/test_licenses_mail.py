@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 from pathlib import Path
 from typing import Any
@@ -233,7 +234,6 @@ def test_cli_sku_options() -> None:
                                      "assign_license_requires_both": False}
     assert knobs_from_args(parser.parse_args(["serve"])) == {}
     err = io.StringIO()
-    import contextlib
     with contextlib.redirect_stderr(err):
         assert cli_main(["serve", "--sku", "E3"], stdout=io.StringIO(), stderr=err, prog="sandbox") == 2
     assert "expected PART=SEATS" in err.getvalue()
