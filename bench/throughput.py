@@ -113,14 +113,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="tenant-wide bucket, scaled like Graph's (3x the app rate, 2x its window)")
     p.add_argument("--latency-ms", default="80:20")
     p.add_argument("--max-writes-per-s", type=float, default=None,
-                   help="the tool's write ceiling (default: the app quota's sustained rate N/S)")
+                   help="the tool's write ceiling (default 1.1 x the app quota's sustained rate N/S: the governor's "
+                        "throttle-percentage feedback holds it at the quota)")
     p.add_argument("--write-burst", type=float, default=None,
-                   help="the tool's governor burst (default: the app quota's bucket size N)")
+                   help="the tool's governor burst (default: the tool's own default, 20)")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = p.parse_args(argv)
     n_quota = quota(args.write_quota)
-    rate = args.max_writes_per_s or n_quota[0] / n_quota[1]
-    burst = args.write_burst or n_quota[0]
+    rate = args.max_writes_per_s or round(1.1 * n_quota[0] / n_quota[1], 2)
+    burst = args.write_burst or 20
 
     work = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     sb, env = start_sandbox(work / "sandbox", args)

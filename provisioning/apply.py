@@ -346,8 +346,8 @@ class ApplyEngine:
             log.info("row %d %s already existed, skipped, id=%s", row, item.upn, user.id)
 
     def _result(self, duration: float, rounds: int) -> ApplyResult:
-        mine = self._items
-        states = [r.state for r in self.journal.rows() if r.row in mine]
+        every = self.journal.states()
+        states = [every[r] for r in self._items if r in every]
         return ApplyResult(
             created=sum(s is RowState.CREATED for s in states), failed=sum(s is RowState.FAILED for s in states),
             skipped=sum(s is RowState.SKIPPED for s in states),

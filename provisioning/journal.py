@@ -253,10 +253,11 @@ class Journal:
                     " display_name, first_at, last_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (s.row, s.upn, s.action, RowState(s.state).value, s.object_id, s.message, s.password_source,
                      body, s.display_name, now, now))
-                cur.executemany(
-                    "INSERT INTO issues(row, col, code, severity, message) VALUES (?,?,?,?,?)",
-                    [(i.row, i.column, i.code, getattr(i.severity, "value", str(i.severity)), i.message)
-                     for i in s.issues])
+                if s.issues:
+                    cur.executemany(
+                        "INSERT INTO issues(row, col, code, severity, message) VALUES (?,?,?,?,?)",
+                        [(i.row, i.column, i.code, getattr(i.severity, "value", str(i.severity)), i.message)
+                         for i in s.issues])
 
     def add_issues(self, issues: Iterable[Issue]) -> None:
         """Record issues not tied to a seeded row (the roster as a whole: row 0)."""
@@ -309,6 +310,12 @@ class Journal:
         with self._lock:
             found = self._conn.execute(sql + " ORDER BY row", params).fetchall()
         return [_record(r) for r in found]
+
+    def states(self) -> dict[int, RowState]:
+        """Every row's state (a light query: no bodies decoded)."""
+        with self._lock:
+            found = self._conn.execute("SELECT row, state FROM rows").fetchall()
+        return {r["row"]: RowState(r["state"]) for r in found}
 
     def get(self, row: int) -> RowRecord | None:
         """One row, or None."""

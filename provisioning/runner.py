@@ -197,7 +197,9 @@ def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: Password
     created_rows = [r.row for r in records if r.state is RowState.CREATED]
     if passwords is not None:
         passwords.finalize(created_rows)
-    counts = journal.counts()
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r.state.value] = counts.get(r.state.value, 0) + 1
     status = exit_status(counts, apply, dry_run)
     counter = throttle_counter(client) if client is not None else None
     duration = time.monotonic() - started

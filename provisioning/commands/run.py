@@ -68,12 +68,14 @@ def resume_hint(ctx: CommandContext, folder: RunFolder) -> str:
     return f"to continue: {ctx.command_line} resume {shlex.quote(str(folder.path))}"
 
 
-def seeds(plan: Plan, *, dry_run: bool) -> list[RowSeed]:
-    """The journal's initial record of every row."""
+def seeds(plan: Plan, *, dry_run: bool, bodies: dict[int, dict[str, Any]] | None = None) -> list[RowSeed]:
+    """The journal's initial record of every row (``bodies``: the create bodies already built, by row)."""
     out = []
     for a in plan.actions:
         user = a.user
-        body = user.graph_body() if a.kind is ActionKind.CREATE and user is not None else None
+        body = None
+        if a.kind is ActionKind.CREATE and user is not None:
+            body = bodies[a.row] if bodies and a.row in bodies else user.graph_body()
         display = str(user.fields.get("displayName", "") or "") if user is not None else ""
         if dry_run:
             state = RowState.INVALID if a.kind is ActionKind.INVALID else RowState.PLANNED
@@ -131,12 +133,13 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
     }
     journal = Journal.create(folder.path, meta)
     try:
-        journal.add_rows(seeds(plan, dry_run=args.dry_run))
+        bodies = {a.row: a.user.graph_body() for a in plan.creates}
+        journal.add_rows(seeds(plan, dry_run=args.dry_run, bodies=bodies))
         journal.add_issues(i for i in validation.issues if i.row == 0)
         if args.dry_run:
             return finish(ctx, journal, folder, passwords=None, apply=None, started=started, client=client,
                           dry_run=True).status
-        items = [CreateItem(a.row, a.upn, a.user.graph_body(), bool(a.user.password_generated))
+        items = [CreateItem(a.row, a.upn, bodies[a.row], bool(a.user.password_generated))
                  for a in plan.creates]
         passwords = PasswordFile(folder.passwords_csv)
         stop = threading.Event()

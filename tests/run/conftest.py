@@ -13,8 +13,8 @@ import provision
 
 HEADER = "givenName,surname,displayName,userPrincipalName,password,employeeId\n"
 
-#: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a Session's ``verify``; MSAL's discovery calls do not
-#: pass ``verify`` per request, so with those set the sandbox CA is ignored (reported to graph/). Tests unset them.
+#: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a Session's ``verify`` unless trust_env is off; graph/
+#: handles that now, the tests still run without them so that they exercise only the configured CA bundle.
 CA_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 

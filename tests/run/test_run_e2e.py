@@ -152,3 +152,22 @@ def test_permission_denied_stops_cleanly_then_resume(sandbox_factory: Any, cli: 
     assert {v["status"] for v in read_results(tmp_path / "run").values()} == {"created"}
     assert sb.stats()["users_created"] == 50
     assert len((tmp_path / "run" / "passwords.csv").read_text().splitlines()) == 51
+
+
+def test_sample_roster_with_in_process_sandbox_twice(cli: Any, tmp_path: Path) -> None:
+    """The README's first command: the sample users are created, and skipped the second time."""
+    sample = Path(__file__).resolve().parents[2] / "samples" / "roster.csv"
+
+    class NoEnv:
+        @staticmethod
+        def env() -> dict[str, str]:
+            return {}
+
+    sbdir = tmp_path / "sbstate"
+    code, out, err = cli(NoEnv, "run", sample, "--sandbox", "--sandbox-dir", sbdir, "--out", tmp_path / "a")
+    assert code == ExitStatus.OK, err
+    first = read_results(tmp_path / "a")
+    assert first and {v["status"] for v in first.values()} == {"created"}
+    code, out, err = cli(NoEnv, "run", sample, "--sandbox", "--sandbox-dir", sbdir, "--out", tmp_path / "b")
+    assert code == ExitStatus.OK, err
+    assert {v["status"] for v in read_results(tmp_path / "b").values()} == {"skipped"}
