@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 import string
+from itertools import compress, repeat
+from operator import itemgetter
 from typing import Callable, Collection, Iterable, Sequence
 
 from anyascii import anyascii
@@ -70,6 +72,27 @@ def mail_nickname_from(upn: str) -> str:
     return _NICK_DISALLOWED.sub("", local)[:MAIL_NICKNAME_MAX]
 
 
+def mail_nicknames(upns: Sequence[str], derived: Collection[int]) -> list[str]:
+    """mailNicknames for a column of UPNs: the local part as is where the UPN was derived (already valid),
+    :func:`mail_nickname_from` elsewhere (``""`` for an empty UPN). Column-wise: one regex decides whether any
+    given local part needs cleaning."""
+    locals_ = list(map(itemgetter(0), map(str.rpartition, upns, repeat("@"))))
+    given = [i for i in range(len(upns)) if i not in derived] if len(derived) < len(upns) else []
+    if not given:
+        return locals_
+    sample = [locals_[i] or upns[i] for i in given]
+    if _NICK_OR_NEWLINE.search("\n".join(sample)) or max(map(len, sample)) > MAIL_NICKNAME_MAX:
+        for i in given:
+            locals_[i] = mail_nickname_from(upns[i]) if upns[i] else ""
+    else:
+        for i, v in zip(given, sample):
+            locals_[i] = v if upns[i] else ""
+    return locals_
+
+
+_NICK_OR_NEWLINE = re.compile(r"[^\x21-\x7e\n]|[@()\\\[\]\";:<>,]")
+
+
 def make_upn_maker(template: str, domain: str | None) -> tuple[tuple[str, ...], Callable[..., str]]:
     """``(fields, make)`` where ``make(*values)`` builds the UPN for one row from raw cell texts of ``fields``.
 
@@ -108,13 +131,66 @@ def display_names(template: str, columns: dict[str, Sequence[str]], n: int) -> l
     fields = tuple(sorted(template_fields(template)))
     fmt = _positional(template, fields, {}).format
     cols = [columns.get(f) or [""] * n for f in fields]
-    out = []
-    for values in zip(*cols):
-        name = fmt(*values).strip(" ,")
-        if "  " in name:
-            name = _SPACES.sub(" ", name)
-        out.append(name)
+    out = list(map(str.strip, map(fmt, *cols), repeat(" ,", n))) if cols else [fmt().strip(" ,")] * n
+    if any(map(str.__contains__, out, repeat("  ", n))):
+        out = [_SPACES.sub(" ", name) if "  " in name else name for name in out]
     return out
+
+
+def upn_parts(values: Sequence[str]) -> list[str]:
+    """:func:`upn_part` of every value of a column (same result), computed once per distinct value.
+
+    Non-ASCII values are transliterated through one translation table built from their distinct characters
+    (``anyascii`` works character by character, so this is the same transliteration, without a call per value).
+    """
+    distinct = set(values)
+    foreign = [v for v in distinct if not v.isascii()]
+    cache = {v: _UPN_DISALLOWED.sub("", v.lower()) for v in distinct if v.isascii()}
+    if foreign:
+        table = {ord(ch): anyascii(ch) for ch in set("".join(foreign)) if ord(ch) > 0x7F}
+        for v in foreign:
+            cache[v] = _UPN_DISALLOWED.sub("", v.translate(table).lower())
+    return list(map(cache.__getitem__, values))
+
+
+_PRECISION = re.compile(r"\.\d+")
+
+
+def make_upns(template: str, domain: str | None, columns: dict[str, Sequence[str]], rows: Sequence[int]) \
+        -> list[str]:
+    """UPNs for the rows ``rows`` (indexes) from the template's columns; same results as :func:`make_upn_maker`.
+
+    Column-wise: each column is cleaned once per distinct value (:func:`upn_parts`), the template is applied with
+    ``map``, and only the rare results that need it (dots to collapse, a local part over 64 characters, an empty
+    one, unusual templates) are cleaned one by one.
+    """
+    fields, make = make_upn_maker(template, domain)
+    if not rows:
+        return []
+    pick = itemgetter(*rows)
+    parts = []
+    for f in fields:
+        col = columns.get(f)
+        cleaned = upn_parts(col) if col is not None else [""] * (max(rows) + 1)
+        parts.append(list(pick(cleaned)) if len(rows) > 1 else [pick(cleaned)])
+    fmt = _positional(template, fields, {"domain": domain or ""}).format
+    raws = list(map(fmt, *parts)) if parts else [fmt()] * len(rows)
+    specs = [spec for _, _, spec, _ in _formatter.parse(template) if spec]
+    literals = "".join(lit for lit, *_ in _formatter.parse(template.rpartition("@")[0] or template))
+    simple = ("@" in template and not _UPN_DISALLOWED.search(literals.replace("{", "").replace("}", ""))
+              and all(_PRECISION.fullmatch(spec) for spec in specs))
+    if not simple:  # unusual template: exactly the row-by-row rules
+        return [make(*values) for values in zip(*parts)] if parts else [make()] * len(rows)
+    joined = "\n" + "\n".join(raws)
+    suspect = ".." in joined or "\n." in joined or ".@" in joined or "\n@" in joined
+    long = max(map(len, map(itemgetter(0), map(str.rpartition, raws, repeat("@"))))) > UPN_LOCAL_MAX
+    if suspect or long:
+        for k, raw in enumerate(raws):
+            local, _, dom = raw.rpartition("@")
+            if ".." in local or local[:1] == "." or local[-1:] == "." or len(local) > UPN_LOCAL_MAX or not local:
+                local = clean_local(local)
+                raws[k] = f"{local}@{dom}" if local else ""
+    return raws
 
 
 def with_suffix(upn: str, number: int) -> str:
@@ -128,24 +204,27 @@ def with_suffix(upn: str, number: int) -> str:
 def assign_suffixes(candidates: Sequence[str | None], taken: set[str]) -> list[str | None]:
     """Give each derived candidate (None: not derived) a UPN not in ``taken`` (lower-case), adding it there.
 
-    The first holder keeps the plain name; later ones get 2, 3, ... in file order.
+    The first holder keeps the plain name; later ones get 2, 3, ... in file order. When no candidate collides
+    (the usual case) this is a few set operations; otherwise one tight pass in file order.
     """
-    out: list[str | None] = []
+    index = list(compress(range(len(candidates)), candidates))
+    keys = list(map(str.lower, map(candidates.__getitem__, index)))
+    distinct = set(keys)
+    out = list(candidates)
+    if len(distinct) == len(keys) and taken.isdisjoint(distinct):
+        taken |= distinct
+        return out
     next_number: dict[str, int] = {}
-    for upn in candidates:
-        if not upn:
-            out.append(upn)
-            continue
-        key = upn.lower()
+    add = taken.add
+    for i, key in zip(index, keys):
         if key in taken:
             n = next_number.get(key, 2)
             while with_suffix(key, n) in taken:
                 n += 1
             next_number[key] = n + 1
-            upn = with_suffix(upn, n)
+            upn = out[i] = with_suffix(out[i], n)  # type: ignore[arg-type]
             key = upn.lower()
-        taken.add(key)
-        out.append(upn)
+        add(key)
     return out
 
 

@@ -67,17 +67,17 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
 
 
 def detect_encoding(data: bytes) -> str:
-    """The encoding of CSV bytes: a BOM decides; else UTF-16 when NULs abound; else UTF-8 if it decodes; else
-    cp1252 (what Excel on Windows writes for "CSV")."""
+    """The encoding of CSV bytes: a BOM decides; else UTF-16 when NULs abound; else UTF-8 if the head decodes
+    (the reader falls back to cp1252 if a later byte does not); else cp1252 (what Excel on Windows writes)."""
     if data.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    head = data[:4096]
+    head = data[:65536]
     if head and head.count(0) > len(head) // 4:
         return "utf-16-le" if head[1:2] == b"\x00" else "utf-16-be"
     try:
-        data.decode("utf-8")
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(data) <= len(head))
     except UnicodeDecodeError:
         return "cp1252"
     return "utf-8"
@@ -97,6 +97,7 @@ def detect_delimiter(line: str) -> str:
 
 
 def _read_csv(p: Path, data: bytes) -> tuple[str, str, list[list[str]]]:
+    """Decode and parse CSV bytes once with pandas' C parser (every cell a ``str``); columns as lists."""
     if not data.strip():
         raise RosterError(p, "the roster is empty; it needs a header row and one row per user")
     encoding = detect_encoding(data)
@@ -107,15 +108,14 @@ def _read_csv(p: Path, data: bytes) -> tuple[str, str, list[list[str]]]:
         skip += 1
     version_line = next((ln for ln in lines[:skip] if ln.lower().startswith("version:")), None)
     delimiter = detect_delimiter(lines[skip] if skip < len(lines) else "")
-    options: dict[str, Any] = dict(sep=delimiter, encoding=encoding, header=None, dtype=str, na_filter=False,
-                                   keep_default_na=False, skip_blank_lines=False, engine="c", skiprows=skip)
     try:
         try:
-            frame = pd.read_csv(p, **options)
-        except pd.errors.ParserError:  # a row longer than the header: size the frame to the widest row
-            full = data.decode(encoding).lstrip("\ufeff")
-            width = max(len(r) for r in csv.reader(io.StringIO(full), delimiter=delimiter))
-            frame = pd.read_csv(p, names=list(range(width)), **options)
+            frame = _parse_csv(data, encoding, delimiter, skip)
+        except UnicodeDecodeError:
+            if encoding != "utf-8":
+                raise
+            encoding = "cp1252"  # the head was UTF-8 but a later byte is not: Excel's Windows "CSV"
+            frame = _parse_csv(data, encoding, delimiter, skip)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise RosterError(p, f"cannot read the file as CSV ({str(exc).strip().splitlines()[0]})") from exc
     except pd.errors.EmptyDataError as exc:
@@ -127,6 +127,18 @@ def _read_csv(p: Path, data: bytes) -> tuple[str, str, list[list[str]]]:
             lead[0][lines.index(version_line)] = version_line.split(delimiter)[0]
         columns = [head + col for head, col in zip(lead, columns)]
     return encoding, delimiter, columns
+
+
+def _parse_csv(data: bytes, encoding: str, delimiter: str, skip: int) -> pd.DataFrame:
+    """pandas.read_csv of ``data``: strings only, no NA guessing, blank lines kept (row numbers stay right)."""
+    options: dict[str, Any] = dict(sep=delimiter, encoding=encoding, header=None, dtype=object, na_filter=False,
+                                   keep_default_na=False, skip_blank_lines=False, engine="c", skiprows=skip)
+    try:
+        return pd.read_csv(io.BytesIO(data), **options)
+    except pd.errors.ParserError:  # a row longer than the header: size the frame to the widest row
+        full = data.decode(encoding).lstrip("\ufeff")
+        width = max(len(r) for r in csv.reader(io.StringIO(full), delimiter=delimiter))
+        return pd.read_csv(io.BytesIO(data), names=list(range(width)), **options)
 
 
 # ---- Excel ---------------------------------------------------------------------------------------------------
@@ -243,21 +255,37 @@ def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], dige
 
 def _rows(columns: list[list[str]], header_idx: int, width: int) \
         -> tuple[tuple[int, ...], tuple[tuple[str, ...], ...]]:
-    """Excel row numbers of the non-blank data rows, and their cells column-wise (work stays in C)."""
+    """Excel row numbers of the non-blank data rows, and their cells column-wise.
+
+    A row is blank when every cell is empty or blanks only. Usually some column is filled on every row (an
+    employee number, a name), which proves no row is blank at the cost of one scan of that column; otherwise the
+    candidates (empty in the emptiest column) are narrowed column by column, so the per-cell work stays small.
+    """
     body = [col[header_idx + 1:] for col in columns[:width]]
     count = len(body[0]) if body else 0
     while len(body) < width:
         body.append([""] * count)
     start = header_idx + 2
-    # a row is blank when every cell is empty or blanks only
-    filled = [False] * count
-    for col in body:
-        stripped = list(map(str.strip, col))
-        filled = list(map(bool.__or__, filled, map(bool, stripped)))
-    if all(filled):
+    blank = _blank_rows(body, count)
+    if not blank:
         return tuple(range(start, start + count)), tuple(map(tuple, body))
-    keep = [i for i, f in enumerate(filled) if f]
+    keep = [i for i in range(count) if i not in blank]
     return tuple(start + i for i in keep), tuple(tuple(col[i] for i in keep) for col in body)
+
+
+def _blank_rows(body: list[list[str]], count: int) -> set[int]:
+    """Indexes of the rows whose cells are all empty or blanks only."""
+    if not body or not count:
+        return set()
+    for col in body:
+        if "" not in col and "" not in map(str.strip, col):
+            return set()
+    emptiest = max(body, key=lambda col: col.count(""))
+    candidates = [i for i, v in enumerate(emptiest) if not v or v.isspace()]
+    for col in body:
+        if col is not emptiest and candidates:
+            candidates = [i for i in candidates if not col[i] or col[i].isspace()]
+    return set(candidates)
 
 
 def _check_required(p: Path, present: set[str], mapping: ColumnMapping | None) -> None:

@@ -1,34 +1,33 @@
 """Roster -> validated rows: derivation, every rule of :mod:`provisioning.rules`, duplicates, tenant checks.
 
-:func:`check_roster` does the work column by column (each check touches a column once, mostly in C: joins,
-``max(map(len, ...))``, sets of distinct values; per-cell Python runs only on columns where a cheap test found
-something), so it is linear and fast on 100,000 rows. :func:`validate_roster` adds the per-row
-:class:`~provisioning.models.UserRow` objects (with generated passwords) that the run engine needs.
+:func:`check_roster` does the work column by column: each check asks a cheap whole-column question in C first
+(see :mod:`provisioning.checks`), derivation cleans each distinct value once and applies the naming template with
+``map`` (see :func:`provisioning.derive.make_upns`), and per-cell Python runs only on the rows where something was
+found, so it is linear and fast on 100,000 rows. :func:`validate_roster` adds the per-row
+:class:`~provisioning.models.UserRow` objects (with generated passwords) that the run engine needs; both run the
+same rules.
 """
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import itemgetter, ne, not_
 from typing import Any, Callable, Collection
 
 from . import derive, rules
-from .cells import FORMULA_TRIGGERS
-from .fields import BLOCK_SIGN_IN, FIELD_BY_NAME
-from .models import Issue, Roster, Severity, TenantView, UserRow, Validation
-from .passwords import generate_password, password_problems
+from .checks import (Collector, check_cells, check_field, check_passwords, check_relations, duplicates,
+                     invert_block, split_list, tenant_domains)
+from .fields import BLOCK_SIGN_IN
+from .models import Issue, Roster, TenantView, UserRow, Validation
+from .passwords import generate_password
 
 log = logging.getLogger(__name__)
 
-_SEP = "\x00"
-_PHONES = re.compile(r"(?:\x00(?:[+-]?[\d \-().,;/+]*))*\x00")  # a column of phone-like cells only
-_VALUE_RULES: dict[str, Callable[[str, str], tuple[str, str] | None]] = {
-    "usageLocation": rules.usage_location_problem, "mail": rules.mail_problem,
-    "employeeHireDate": rules.date_problem, "preferredLanguage": rules.language_problem,
-    "passwordPolicies": rules.policies_problem, "onPremisesImmutableId": rules.immutable_id_problem,
-    "mailNickname": rules.mail_nickname_problem,
-}
 _LIST_FIELDS = ("businessPhones", "otherMails", "groups", "licenses")
+_Collector = Collector  # backward-compatible name
+_split = split_list
+_GIVEN_UPNS = "\x00given userPrincipalName"  # scratch key in ``values`` while checking
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,42 +41,29 @@ class Checked:
     error_rows: frozenset[int]  # row indexes (not Excel numbers) with at least one error
 
 
-class _Collector:
-    """Issues for one roster, with the column name as written and Excel row numbers."""
-
-    def __init__(self, roster: Roster) -> None:
-        self.rownums = roster.row_numbers
-        self.issues: list[Issue] = list(roster.warnings)
-        self.error_rows: set[int] = set()
-
-    def add(self, index: int, column: str, found: tuple[str, str] | None) -> None:
-        if found is None:
-            return
-        code, message = found
-        item = rules.issue(self.rownums[index], column, code, message)
-        if item.severity is Severity.ERROR:
-            self.error_rows.add(index)
-        self.issues.append(item)
+def _empty(col: list[str]) -> list[int]:
+    """Indexes of the empty cells of a column."""
+    return list(compress(range(len(col)), map(not_, col)))
 
 
 def check_roster(roster: Roster, *, tenant: TenantView | None = None, naming_template: str | None = None,
                  default_domain: str | None = None) -> Checked:
     """Derive empty fields and run every rule, column-wise; see :func:`validate_roster` for the arguments."""
     n = len(roster.row_numbers)
-    out = _Collector(roster)
+    out = Collector(roster)
     columns = roster.columns
     header_of: dict[str, str] = {}
     values: dict[str, list[str]] = {}
     for j, header in enumerate(roster.headers):
         col = list(columns[j]) if j < len(columns) else [""] * n
         label = header or f"column {j + 1}"
-        _check_cells(col, label, out)
+        check_cells(col, label, out)
         field = roster.column_map.get(header)
         if field is not None:
             values[field] = col
             header_of[field] = header
     if BLOCK_SIGN_IN in values:
-        values["accountEnabled"] = _invert_block(values.pop(BLOCK_SIGN_IN), header_of[BLOCK_SIGN_IN], out)
+        values["accountEnabled"] = invert_block(values.pop(BLOCK_SIGN_IN), header_of[BLOCK_SIGN_IN], out)
         header_of["accountEnabled"] = header_of.pop(BLOCK_SIGN_IN)
     for name, constant in roster.constants.items():
         col = values.get(name)
@@ -86,24 +72,28 @@ def check_roster(roster: Roster, *, tenant: TenantView | None = None, naming_tem
     derived: dict[str, set[int]] = {}
 
     for name, col in values.items():
-        _check_field(name, col, label(name, name), out)
+        check_field(name, col, label(name, name), out)
 
     # displayName
     dn = values.get("displayName") or [""] * n
-    missing = [i for i, v in enumerate(dn) if not v]
+    missing = _empty(dn)
     if missing:
+        pick = itemgetter(*missing)
+        parts = {k: (list(pick(values[k])) if len(missing) > 1 else [pick(values[k])])
+                 for k in ("givenName", "surname") if k in values}
         made = derive.display_names(roster.display_name_template or derive.DEFAULT_DISPLAY_NAME_TEMPLATE,
-                                    {k: [values[k][i] for i in missing] for k in ("givenName", "surname")
-                                     if k in values}, len(missing))
+                                    parts, len(missing))
         dn = list(dn)
+        got = set()
         for i, v in zip(missing, made):
             if v:
                 dn[i] = v
+                got.add(i)
             else:
                 out.add(i, label("displayName", "displayName"),
                         ("display-name-missing", "displayName is empty and givenName/surname are too; fill in "
                                                  "displayName or givenName and surname"))
-        derived["displayName"] = {i for i in missing if dn[i]}
+        derived["displayName"] = got
         values["displayName"] = dn
 
     _derive_upns(roster, values, derived, label, out, tenant, naming_template, default_domain)
@@ -111,107 +101,41 @@ def check_roster(roster: Roster, *, tenant: TenantView | None = None, naming_tem
 
     # mailNickname
     nick = values.get("mailNickname") or [""] * n
-    missing = [i for i, v in enumerate(nick) if not v]
+    missing = _empty(nick)
     if missing:
-        nick = list(nick)
-        upn_derived = derived.get("userPrincipalName", set())
-        for i in missing:  # a derived UPN's local part is already a valid mailNickname
-            u = upns[i]
-            nick[i] = u.rpartition("@")[0] if i in upn_derived else derive.mail_nickname_from(u) if u else ""
-        derived["mailNickname"] = {i for i in missing if nick[i]}
+        made = derive.mail_nicknames(upns, derived.get("userPrincipalName", set()))
+        if len(missing) < n:
+            for i in compress(range(n), nick):
+                made[i] = nick[i]
+        nick = made
+        derived["mailNickname"] = set(missing).difference(_empty(nick))
         values["mailNickname"] = nick
 
-    _check_passwords(values, label, out)
-    _check_relations(values, label, out)
-    for name, code in (("userPrincipalName", "duplicate-upn"), ("mailNickname", "duplicate-mail-nickname"),
-                       ("employeeId", "duplicate-employee-id")):
+    check_passwords(values, label, out)
+    check_relations(values, label, out)
+    # derived UPNs are unique by construction (every UPN of the file is taken before suffixing): only the given
+    # ones can repeat each other
+    given_upns = values.pop(_GIVEN_UPNS)
+    duplicates(given_upns, label("userPrincipalName", "userPrincipalName"), "duplicate-upn", out, casefold=True)
+    for name, code in (("mailNickname", "duplicate-mail-nickname"), ("employeeId", "duplicate-employee-id")):
         if name in values:
-            _duplicates(values[name], label(name, name), code, out, casefold=name != "employeeId")
+            duplicates(values[name], label(name, name), code, out, casefold=name != "employeeId")
     if tenant is not None:
-        _tenant_domains(values, label, out, tenant)
+        tenant_domains(values, label, out, tenant)
     issues = sorted(out.issues, key=lambda i: i.row)
     return Checked(roster, values, derived, tuple(issues), frozenset(out.error_rows))
 
 
-def _check_cells(col: list[str], label: str, out: _Collector) -> None:
-    """Formula-looking cells and leading/trailing whitespace (trimmed in place, with a warning)."""
-    joined = _SEP + _SEP.join(col) + _SEP
-    found = [t for t in FORMULA_TRIGGERS if _SEP + t in joined]
-    if found and not (set(found) <= {"+", "-"} and _PHONES.fullmatch(joined)):
-        for i, v in enumerate(col):
-            if v[:1] and v[0] in "=+-@\t\r":
-                out.add(i, label, rules.formula_problem(v, label))
-    stripped = list(map(str.strip, col))
-    if stripped != col:
-        for i, (v, s) in enumerate(zip(col, stripped)):
-            if s is not v and s != v:
-                col[i] = s
-                out.add(i, label, ("whitespace-trimmed", f"{label} {v!r}: leading/trailing blanks removed "
-                                                         f"(now {s!r}); check the cell") if s else
-                        ("whitespace-trimmed", f"{label} {v!r}: a cell of blanks only was treated as empty"))
-
-
-def _check_field(name: str, col: list[str], label: str, out: _Collector) -> None:
-    """Length, booleans and per-value rules of one canonical field (distinct values checked once)."""
-    spec = FIELD_BY_NAME.get(name)
-    limit = spec.max_len if spec else None
-    if limit and name not in ("userPrincipalName", "password") and col and max(map(len, col)) > limit:
-        for i, v in enumerate(col):
-            if len(v) > limit and not (name == "businessPhones" and ";" in v):
-                out.add(i, label, rules.too_long(v, label, name, limit))
-    if spec is not None and spec.kind == "bool":
-        bad = {v for v in set(col) if v and v.lower() not in rules.BOOLEANS}
-        for i, v in enumerate(col):
-            if v in bad:
-                out.add(i, label, rules.boolean_problem(v, label))
-    check = _VALUE_RULES.get(name)
-    if check is not None:
-        verdict = {v: check(v, label) for v in set(col) if v}
-        if any(verdict.values()):
-            for i, v in enumerate(col):
-                if v:
-                    out.add(i, label, verdict[v])
-    if name == "userPrincipalName":
-        for i, v in enumerate(col):
-            if v:
-                for found in rules.upn_problems(v, label):
-                    out.add(i, label, found)
-    elif name == "businessPhones":
-        if any(";" in v or "," in v for v in set(col)):
-            for i, v in enumerate(col):
-                if ";" in v or "," in v:
-                    out.add(i, label, ("phone-multiple", f"{label} {v!r}: Graph takes only one office phone "
-                                                         f"number; keep one"))
-    elif name == "otherMails":
-        for v in {v for v in set(col) if v}:
-            bad = [m for m in _split(v) if rules.mail_problem(m, label)]
-            if bad:
-                for i, w in enumerate(col):
-                    if w == v:
-                        out.add(i, label, rules.mail_problem(bad[0], label))
-
-
-def _invert_block(col: list[str], label: str, out: _Collector) -> list[str]:
-    """The Entra template's "Block sign in" (Yes = blocked) as accountEnabled texts."""
-    res = []
-    for i, v in enumerate(col):
-        b = rules.BOOLEANS.get(v.lower()) if v else None
-        if v and b is None:
-            out.add(i, label, rules.boolean_problem(v, label))
-            res.append(v)
-        else:
-            res.append("" if b is None else ("false" if b else "true"))
-    return res
-
-
 def _derive_upns(roster: Roster, values: dict[str, list[str]], derived: dict[str, set[int]],
-                 label: Callable[[str, str], str], out: _Collector, tenant: TenantView | None,
+                 label: Callable[[str, str], str], out: Collector, tenant: TenantView | None,
                  naming_template: str | None, default_domain: str | None) -> None:
     """Fill empty UPNs from the naming template, with numeric suffixes on collision (file, then tenant)."""
     n = len(roster.row_numbers)
-    upns = list(values.get("userPrincipalName") or [""] * n)
+    given = values.get("userPrincipalName") or [""] * n
+    values[_GIVEN_UPNS] = given
+    upns = list(given)
     values["userPrincipalName"] = upns
-    missing = [i for i, v in enumerate(upns) if not v]
+    missing = _empty(upns)
     if not missing:
         return
     column = label("userPrincipalName", "userPrincipalName")
@@ -223,13 +147,13 @@ def _derive_upns(roster: Roster, values: dict[str, list[str]], derived: dict[str
                                                  "it; fill in userPrincipalName, or give a domain with --domain or "
                                                  "a mapping file's \"domain\" setting"))
         return
-    fields, make = derive.make_upn_maker(template, domain)
-    cols = [values.get(f) or [""] * n for f in fields]
+    fields = sorted(derive.template_fields(template) - {"domain"})
+    made = derive.make_upns(template, domain, {f: values[f] for f in fields if f in values}, missing)
     candidates: list[str | None] = [None] * n
-    for i in missing:
-        candidates[i] = make(*[c[i] for c in cols]) or None
-    for i in missing:
-        if candidates[i] is None:
+    for i, upn in zip(missing, made):
+        if upn:
+            candidates[i] = upn
+        else:
             out.add(i, column, ("upn-missing", f"userPrincipalName is empty and the naming template {template!r} "
                                                f"gives nothing for this row; fill in userPrincipalName or "
                                                f"{' / '.join(fields)}"))
@@ -237,15 +161,15 @@ def _derive_upns(roster: Roster, values: dict[str, list[str]], derived: dict[str
     final = derive.assign_suffixes(candidates, taken)
     if tenant is not None:
         _tenant_suffixes(final, candidates, values, taken, tenant, out, column)
+    got_idx = list(compress(missing, map(final.__getitem__, missing)))
+    for i in got_idx:
+        upns[i] = final[i]  # type: ignore[assignment]
     got = derived.setdefault("userPrincipalName", set())
-    for i in missing:
-        upn = final[i]
-        if upn:
-            upns[i] = upn
-            got.add(i)
-            if upn != candidates[i]:
-                out.add(i, column, ("upn-suffixed", f"userPrincipalName {candidates[i]!r} is already taken; "
-                                                    f"derived {upn!r} instead (fill in userPrincipalName to choose)"))
+    got.update(got_idx)
+    for i in compress(range(n), map(ne, final, candidates)):
+        if final[i]:
+            out.add(i, column, ("upn-suffixed", f"userPrincipalName {candidates[i]!r} is already taken; "
+                                                f"derived {final[i]!r} instead (fill in userPrincipalName to choose)"))
     # derived UPNs are valid by construction apart from the domain: check it once, report on each row
     sample = next((upns[i] for i in got), None)
     problems = rules.upn_problems(sample, column) if sample else []
@@ -255,7 +179,7 @@ def _derive_upns(roster: Roster, values: dict[str, list[str]], derived: dict[str
 
 
 def _tenant_suffixes(final: list[str | None], base: list[str | None], values: dict[str, list[str]],
-                     taken: set[str], tenant: TenantView, out: _Collector, column: str) -> None:
+                     taken: set[str], tenant: TenantView, out: Collector, column: str) -> None:
     """Re-suffix derived UPNs that exist in the tenant for someone else; keep those of the same person."""
     pending = {i: u for i, u in enumerate(final) if u}
     numbers = {i: 1 for i in pending}
@@ -285,77 +209,6 @@ def _tenant_suffixes(final: list[str | None], base: list[str | None], values: di
             taken.add(new.lower())
             final[i] = nxt[i] = new
         pending = nxt
-
-
-def _check_passwords(values: dict[str, list[str]], label: Callable[[str, str], str], out: _Collector) -> None:
-    col = values.get("password")
-    if not col:
-        return
-    policies = values.get("passwordPolicies")
-    column = label("password", "password")
-    for i, pw in enumerate(col):
-        if pw:
-            strong = not (policies and "disablestrongpassword" in policies[i].lower())
-            local = values["userPrincipalName"][i].partition("@")[0]
-            for code, message in password_problems(pw, user_names=(local,), strong=strong):
-                out.add(i, column, (code, f"{column}: {message}"))
-
-
-def _check_relations(values: dict[str, list[str]], label: Callable[[str, str], str], out: _Collector) -> None:
-    """manager shape and self-reference; licences need usageLocation."""
-    upns = values["userPrincipalName"]
-    managers = values.get("manager")
-    if managers:
-        column = label("manager", "manager")
-        verdict = {m: rules.manager_problem(m, column, "") for m in set(managers) if m}
-        for i, (m, u) in enumerate(zip(managers, upns)):
-            if m and (verdict[m] or m.lower() == u.lower()):
-                out.add(i, column, verdict[m] or rules.manager_problem(m, column, u))
-    lic = values.get("licenses")
-    if lic:
-        loc = values.get("usageLocation") or [""] * len(lic)
-        column = label("usageLocation", "usageLocation")
-        for i, v in enumerate(lic):
-            if v and not loc[i]:
-                out.add(i, column, ("usage-location-required", f"licenses {v!r} are given but usageLocation is "
-                                                               f"empty; licences need it (e.g. US, GB)"))
-
-
-def _duplicates(col: list[str], column: str, code: str, out: _Collector, *, casefold: bool) -> None:
-    """Flag every row after the first that repeats a non-empty value."""
-    keys = [v.lower() for v in col] if casefold else col
-    if len(set(keys)) == len(keys):
-        return
-    first: dict[str, int] = {}
-    for i, k in enumerate(keys):
-        if not k:
-            continue
-        j = first.setdefault(k, i)
-        if j != i:
-            out.add(i, column, (code, f"{column} {col[i]!r} is already used in row {out.rownums[j]}; each user "
-                                      f"needs their own"))
-
-
-def _tenant_domains(values: dict[str, list[str]], label: Callable[[str, str], str], out: _Collector,
-                    tenant: TenantView) -> None:
-    column = label("userPrincipalName", "userPrincipalName")
-    verified = ", ".join(sorted(tenant.verified_domains))
-    immutable = values.get("onPremisesImmutableId")
-    for i, upn in enumerate(values["userPrincipalName"]):
-        domain = upn.rpartition("@")[2].lower()
-        if not domain:
-            continue
-        if domain not in tenant.verified_domains:
-            out.add(i, column, ("upn-domain-unverified", f"{column} {upn!r}: {domain!r} is not a verified domain "
-                                                         f"of the tenant; use one of: {verified}"))
-        elif domain in tenant.federated_domains and not (immutable and immutable[i]):
-            out.add(i, column, ("immutable-id-required", f"{column} {upn!r}: {domain!r} is federated, so "
-                                                         f"onPremisesImmutableId is required; add it or use a "
-                                                         f"managed domain"))
-
-
-def _split(text: str) -> list[str]:
-    return [p.strip() for p in re.split(r"[;,]", text) if p.strip()]
 
 
 def validate_roster(roster: Roster, *, tenant: TenantView | None = None, naming_template: str | None = None,

@@ -78,7 +78,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     errors = sum(1 for i in issues if i.severity is Severity.ERROR)
     warnings = len(issues) - errors
     bad_rows = len(checked.error_rows)
-    n = len(roster.rows)
+    n = len(roster.row_numbers)
     if issues:
         write_table(ctx.out, issues)
     where = f"{args.roster}" + (f" [sheet {roster.sheet}]" if roster.sheet else "")
