@@ -18,4 +18,5 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("retry", "retry"),
     ("validate", "validate"),
     ("template", "template"),
+    ("watch", "watch"),
 )

@@ -1,0 +1,167 @@
+"""``watch INBOX [--interval S] [--once]``: a daemon that runs each roster dropped in INBOX, one run each.
+
+A roster (.csv, .xlsx, .xlsm) is taken once its size and mtime hold still across two polls, run in-process through
+``run`` (its run folder under ``INBOX/.runs/``), then moved with its run folder to ``INBOX/done/<stem>-<stamp>/``
+(exit 0) or ``INBOX/failed/<stem>-<stamp>/`` (exit 1/2 or any error, with ``<roster>.error.txt``). Exit 3/4
+(configuration, authentication, service unavailable) leave the roster in place and retry it later with a back-off.
+SIGTERM or Ctrl-C stop the current run the way Ctrl-C stops ``run`` (in-flight requests are answered and
+journaled); the next start resumes that run from its journal (``INBOX/.processing/<roster>.json`` marks it).
+
+Exit status: 0 when stopped while idle (or after a run finished); 130 when a run was interrupted (it resumes at the
+next start). With ``--once``: the worst exit status of the rosters processed in that pass (0 when none).
+See :mod:`provisioning.watcher`.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import signal
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..context import CommandContext
+from ..errors import UsageError
+from ..exitcodes import ExitStatus
+from ..watcher import RunOutcome, WatchConfig, Watcher
+
+HELP = "daemon: run each roster dropped in INBOX (then move it to done/ or failed/); resumes after a restart"
+NEEDS_TENANT = True
+
+log = logging.getLogger(__name__)
+
+
+def _interval(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``watch`` options."""
+    parser.add_argument("inbox", type=Path, metavar="INBOX", help="the drop folder to watch")
+    parser.add_argument("--interval", type=_interval, default=30.0, metavar="S",
+                        help="seconds between polls (default 30); a file is taken once it is unchanged for one poll")
+    parser.add_argument("--once", action="store_true",
+                        help="process what is there (and interrupted or due runs) and exit: for cron and tests")
+
+
+def _child_ctx(ctx: CommandContext) -> tuple[CommandContext, io.StringIO]:
+    """A context for one run: its output is captured (the daemon logs one line per event instead)."""
+    buffer = io.StringIO()
+    return CommandContext(out=buffer, err=buffer, verbosity=ctx.verbosity, settings=ctx.settings,
+                          interactive=False, command_line=ctx.command_line), buffer
+
+
+def _outcome(status: int, run_dir: Path, captured: str) -> RunOutcome:
+    """The run's status, its counts from summary.json and (when not OK) its error lines."""
+    counts: dict[str, int] = {}
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        counts = dict(json.loads((run_dir / "summary.json").read_text(encoding="utf-8")).get("counts") or {})
+    message = ""
+    if status != ExitStatus.OK:
+        message = "\n".join(ln for ln in captured.splitlines()
+                            if ln.startswith(("error", "warning")) or "interrupted" in ln)
+    return RunOutcome(ExitStatus(status), message, counts)
+
+
+class _Engine:
+    """``run``/``resume`` in-process, and whether one is in progress (for the signal forwarding)."""
+
+    def __init__(self, ctx: CommandContext) -> None:
+        self.ctx = ctx
+        self.active = threading.Event()
+
+    def _parse(self, module: Any, argv: list[str]) -> argparse.Namespace:
+        parser = argparse.ArgumentParser(prog=module.__name__, add_help=False)
+        module.add_arguments(parser)
+        return parser.parse_args(argv)
+
+    def run_roster(self, roster: Path, run_dir: Path) -> RunOutcome:
+        from . import run
+
+        args = self._parse(run, [str(roster.resolve()), "--out", str(run_dir), "--no-progress"])
+        return self._call(run, args, run_dir)
+
+    def resume_run(self, run_dir: Path) -> RunOutcome:
+        from . import resume
+
+        return self._call(resume, self._parse(resume, [str(run_dir), "--no-progress"]), run_dir)
+
+    def _call(self, module: Any, args: argparse.Namespace, run_dir: Path) -> RunOutcome:
+        child, buffer = _child_ctx(self.ctx)
+        self.active.set()
+        try:
+            status = module.main(child, args)
+        finally:
+            self.active.clear()
+        return _outcome(int(status), run_dir, buffer.getvalue())
+
+
+@contextlib.contextmanager
+def _signals(stop: threading.Event, engine: _Engine, err: Any) -> Iterator[None]:
+    """SIGINT/SIGTERM set ``stop``; during a run they also reach the run's own Ctrl-C handler (which sets the run's
+    stop event): at once when it is installed, else as soon as the run installs it (after its pre-flight)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ours(signum: int, frame: Any) -> None:
+        if not stop.is_set():
+            err.write("stopping: the current run (if any) finishes its requests in flight and is journaled\n")
+            err.flush()
+        stop.set()
+        if engine.active.is_set():
+            threading.Thread(target=forward, name="watch-stop-forwarder", daemon=True).start()
+
+    def on_term(signum: int, frame: Any) -> None:
+        current = signal.getsignal(signal.SIGINT)
+        if callable(current) and current is not ours:
+            stop.set()
+            current(signal.SIGINT, frame)  # the run's handler: sets its stop event (a second time: abort)
+        else:
+            ours(signum, frame)
+
+    def forward() -> None:
+        while engine.active.is_set():
+            current = signal.getsignal(signal.SIGINT)
+            if callable(current) and current is not ours:
+                with contextlib.suppress(KeyboardInterrupt):
+                    current(signal.SIGINT, None)
+                return
+            time.sleep(0.05)
+
+    previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGINT, ours)
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+
+
+def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
+    """Watch INBOX until SIGTERM/Ctrl-C (or one pass with --once)."""
+    inbox = Path(args.inbox)
+    if not inbox.is_dir():
+        raise UsageError(f"{inbox}: not a folder; create the drop folder first")
+
+    def event(line: str) -> None:
+        log.debug("%s", line)
+        if ctx.verbosity >= 0 or line.startswith("error"):
+            ctx.out.write(f"{datetime.now().isoformat(timespec='seconds')} {line}\n")
+            ctx.out.flush()
+
+    stop = threading.Event()
+    engine = _Engine(ctx)
+    watcher = Watcher(WatchConfig(inbox=inbox, interval=args.interval, once=args.once), engine.run_roster,
+                      engine.resume_run, stop=stop, events=event)
+    with _signals(stop, engine, ctx.err):
+        return ExitStatus(watcher.run())
