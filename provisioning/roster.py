@@ -49,6 +49,7 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
     digest = hashlib.sha256(data).hexdigest()
     suffix = p.suffix.lower()
     encoding = delimiter = None
+    _refuse_other_formats(p, data, suffix)
     if suffix in EXCEL_SUFFIXES or data[:4] == b"PK\x03\x04":
         sheet_name, grid = _read_excel(p, sheet)
         kind = "xlsx"
@@ -61,6 +62,21 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
         encoding, delimiter, grid = _read_csv(p, data)
         kind = "csv"
     return _build(p, sheet_name, kind, grid, digest, mapping, encoding, delimiter)
+
+
+_CFB_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+
+
+def _refuse_other_formats(p: Path, data: bytes, suffix: str) -> None:
+    """Raise a clear :class:`RosterError` for files that are no CSV/xlsx whatever their name says."""
+    if data[:8] == _CFB_MAGIC:
+        raise RosterError(p, "this is a password-protected (encrypted) workbook or an old .xls file; remove the "
+                             "password or save it as .xlsx or .csv (File > Save As), then run again")
+    if suffix == ".ods" or b"opendocument" in data[:100]:
+        raise RosterError(p, "OpenDocument spreadsheets (.ods) are not supported; save it as .xlsx or .csv")
+    if suffix in EXCEL_SUFFIXES and data[:4] != b"PK\x03\x04":
+        raise RosterError(p, "this is not an Excel .xlsx workbook (a CSV file renamed?); if it is a CSV, rename it "
+                             "to .csv, else save it from Excel as .xlsx")
 
 
 # ---- CSV -----------------------------------------------------------------------------------------------------
@@ -117,7 +133,8 @@ def _read_csv(p: Path, data: bytes) -> tuple[str, str, list[list[str]]]:
             encoding = "cp1252"  # the head was UTF-8 but a later byte is not: Excel's Windows "CSV"
             frame = _parse_csv(data, encoding, delimiter, skip)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise RosterError(p, f"cannot read the file as CSV ({str(exc).strip().splitlines()[0]})") from exc
+        raise RosterError(p, f"cannot read the file as CSV ({str(exc).strip().splitlines()[0]}); save it as CSV "
+                             f"UTF-8 (comma delimited) or .xlsx and run again") from exc
     except pd.errors.EmptyDataError as exc:
         raise RosterError(p, "the roster is empty; it needs a header row and one row per user") from exc
     columns = [frame[c].tolist() for c in frame.columns]
@@ -167,7 +184,8 @@ def _read_excel(p: Path, sheet: str | None) -> tuple[str, list[list[str]]]:
     try:
         book = pd.ExcelFile(p, engine="calamine")
     except Exception as exc:  # calamine raises its own types for corrupt files
-        raise RosterError(p, f"cannot open the workbook ({type(exc).__name__}: {exc})") from exc
+        raise RosterError(p, f"cannot open the workbook ({type(exc).__name__}: {str(exc).strip()[:200]}); open it in "
+                             f"Excel and save it again as .xlsx, or save it as .csv") from exc
     with book:
         names = [str(n) for n in book.sheet_names]
         if sheet is not None and sheet not in names:
