@@ -186,7 +186,8 @@ class Watcher:
     def run(self) -> int:
         """Poll until stopped (or one pass with ``once``). Returns 130 when a run was interrupted, else 0 (with
         ``once``: the worst status of the files processed, 0 when all went to done/)."""
-        self._dir(DONE), self._dir(FAILED), self._dir(RUNS)
+        for name in (DONE, FAILED, RUNS):
+            self._dir(name)
         self.events(f"watching {self.inbox} every {self.config.interval:g} s")
         if self.config.once:
             self.stable_files()  # first sighting; a file is taken once it holds still across two polls

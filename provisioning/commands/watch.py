@@ -2,7 +2,8 @@
 
 A roster (.csv, .xlsx, .xlsm) is taken once its size and mtime hold still across two polls, run in-process through
 ``run`` (its run folder under ``INBOX/.runs/``), then moved with its run folder to ``INBOX/done/<stem>-<stamp>/``
-(exit 0) or ``INBOX/failed/<stem>-<stamp>/`` (exit 1/2 or any error, with ``<roster>.error.txt``). Exit 3/4
+(exit 0) or ``INBOX/failed/<stem>-<stamp>/`` (exit 1/2 or any error, with ``<roster>.error.txt``); with
+``--notify``/``--notify-from`` each finished run is mailed (see :mod:`provisioning.notify`). Exit 3/4
 (configuration, authentication, service unavailable) leave the roster in place and retry it later with a back-off.
 SIGTERM or Ctrl-C stop the current run the way Ctrl-C stops ``run`` (in-flight requests are answered and
 journaled); the next start resumes that run from its journal (``INBOX/.processing/<roster>.json`` marks it).
@@ -28,6 +29,7 @@ from typing import Any, Iterator
 from ..context import CommandContext
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
+from ..notify import add_notify_arguments, check_notify_arguments, maybe_notify
 from ..watcher import RunOutcome, WatchConfig, Watcher
 
 HELP = "daemon: run each roster dropped in INBOX (then move it to done/ or failed/); resumes after a restart"
@@ -50,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds between polls (default 30); a file is taken once it is unchanged for one poll")
     parser.add_argument("--once", action="store_true",
                         help="process what is there (and interrupted or due runs) and exit: for cron and tests")
+    add_notify_arguments(parser)
 
 
 def _child_ctx(ctx: CommandContext) -> tuple[CommandContext, io.StringIO]:
@@ -71,11 +74,23 @@ def _outcome(status: int, run_dir: Path, captured: str) -> RunOutcome:
     return RunOutcome(ExitStatus(status), message, counts)
 
 
+def _ensure_workbook(run_dir: Path) -> None:
+    """results.xlsx for the mail, if the run did not write it (the roster is still in INBOX here)."""
+    if (run_dir / "journal.sqlite").is_file() and not (run_dir / "results.xlsx").is_file():
+        from ..run_report import write_run_workbook
+
+        try:
+            write_run_workbook(run_dir)
+        except Exception as exc:  # noqa: BLE001 - the mail then says the workbook is missing
+            log.warning("could not write %s: %s", run_dir / "results.xlsx", exc)
+
+
 class _Engine:
     """``run``/``resume`` in-process, and whether one is in progress (for the signal forwarding)."""
 
-    def __init__(self, ctx: CommandContext) -> None:
+    def __init__(self, ctx: CommandContext, args: argparse.Namespace) -> None:
         self.ctx = ctx
+        self.args = args
         self.active = threading.Event()
 
     def _parse(self, module: Any, argv: list[str]) -> argparse.Namespace:
@@ -101,6 +116,10 @@ class _Engine:
             status = module.main(child, args)
         finally:
             self.active.clear()
+        if int(status) != ExitStatus.INTERRUPTED and (run_dir / "summary.json").is_file() \
+                and getattr(self.args, "notify", None):
+            _ensure_workbook(run_dir)
+            maybe_notify(self.ctx, self.args, run_dir)  # --notify: never raises, never changes the status
         return _outcome(int(status), run_dir, buffer.getvalue())
 
 
@@ -152,6 +171,9 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     inbox = Path(args.inbox)
     if not inbox.is_dir():
         raise UsageError(f"{inbox}: not a folder; create the drop folder first")
+    problem = check_notify_arguments(args)
+    if problem:
+        raise UsageError(problem)
 
     def event(line: str) -> None:
         log.debug("%s", line)
@@ -160,7 +182,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
             ctx.out.flush()
 
     stop = threading.Event()
-    engine = _Engine(ctx)
+    engine = _Engine(ctx, args)
     watcher = Watcher(WatchConfig(inbox=inbox, interval=args.interval, once=args.once), engine.run_roster,
                       engine.resume_run, stop=stop, events=event)
     with _signals(stop, engine, ctx.err):

@@ -18,6 +18,7 @@ from provisioning.runner import make_client
 from provisioning.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
+SENDER = "ops@contoso.com"
 HEADER = "givenName,surname,displayName,userPrincipalName,password,employeeId\n"
 
 
@@ -70,9 +71,15 @@ def _created(journal: Path) -> int:
 
 
 def test_daemon_moves_a_good_drop_to_done_and_a_bad_one_to_failed(sandbox: Any, tmp_path: Path) -> None:
+    settings = load_settings(flags={}, environ={}, env_file=None, config_file=None, sandbox_env=sandbox.env())
+    with make_client(settings) as client:  # the --notify-from mailbox
+        client.request("POST", "/users", json={
+            "accountEnabled": True, "displayName": "Ops", "mailNickname": "ops", "userPrincipalName": SENDER,
+            "passwordProfile": {"password": "Sender-Pass-99x"}})
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    proc = _watch(inbox, _env(sandbox), "--interval", "0.3")
+    proc = _watch(inbox, _env(sandbox), "--interval", "0.3", "--notify", "admin@contoso.com,it@contoso.com",
+                  "--notify-from", SENDER)
     try:
         _roster(inbox / "good.csv", 4, "good")
         (inbox / "bad.csv").write_text("this is not a roster\n", encoding="utf-8")
@@ -92,7 +99,11 @@ def test_daemon_moves_a_good_drop_to_done_and_a_bad_one_to_failed(sandbox: Any, 
     failed = _one(inbox / "failed")
     assert (failed / "bad.csv").is_file() and "bad.csv" in (failed / "bad.csv.error.txt").read_text()
     assert (inbox / "readme.txt").exists() and not any((inbox / ".processing").iterdir())
-    assert sorted(_users(sandbox)) == [f"good{i:04d}@contoso.com" for i in range(4)]
+    assert sorted(u for u in _users(sandbox) if u != SENDER) == [f"good{i:04d}@contoso.com" for i in range(4)]
+    (mail,) = sandbox.mail()  # the good run is mailed; the bad roster never became a run
+    assert mail["toRecipients"] == ["admin@contoso.com", "it@contoso.com"] and "4 created" in mail["subject"]
+    assert [a["name"] for a in mail["attachments"]] == ["results.xlsx"]
+    assert "notification sent to admin@contoso.com, it@contoso.com" in out
     for event in ("picked up good.csv", "finished good.csv: exit 0 (created 4", "moved good.csv to",
                   "picked up bad.csv", "finished bad.csv: exit 2", "moved bad.csv to"):
         assert event in out, (event, out)
