@@ -34,7 +34,7 @@ def write_run_workbook(run_dir: str | Path, *, command_line: str | None = None,
     retry/resume commands the Summary shows; by default the one recorded in the journal. ``journal`` is the
     run's open journal, if the caller has one (else it is opened and closed here).
     """
-    folder = Path(run_dir)
+    folder = Path(run_dir).resolve()  # commands in the Summary must work from any directory
     path = folder / RESULTS_XLSX
     if journal is None:
         with Journal.open(folder) as opened:

@@ -224,7 +224,18 @@ def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: Password
     if dry_run:
         summary["planned"] = {a: sum(1 for r in records if r.action == a) for a in ("create", "skip", "exists",
                                                                                    "invalid")}
+    from .retrysource import read_retry_link  # deferred: pandas/openpyxl stay off the start-up path
+    from .run_report import write_run_workbook
+
+    link = read_retry_link(folder.path)
+    if link:
+        summary["retried_from"] = str(link.get("retried_from", ""))
     write_summary_json(folder.summary_json, summary)
+    try:
+        write_run_workbook(folder.path, command_line=ctx.command_line, journal=journal)
+    except OSError as exc:  # the journal, results.csv and summary.json are written: report, don't fail the run
+        log.error("could not write results.xlsx in %s: %s", folder.path, exc)
+        ctx.err.write(f"warning: could not write results.xlsx: {exc}\n")
     _print_summary(ctx, folder, summary, dry_run)
     return SessionResult(status, apply, counts)
 
@@ -254,3 +265,5 @@ def _print_summary(ctx: Any, folder: RunFolder, summary: Mapping[str, Any], dry_
         rate = f" ({summary['users_per_s']} users/s)" if summary.get("created_this_session") else ""
         ctx.out.write(f"{parts}{rate}\n")
     ctx.out.write(f"run folder: {folder.path}\n")
+    if (folder.path / "results.xlsx").exists():
+        ctx.out.write(f"results:    {folder.path / 'results.xlsx'}\n")
