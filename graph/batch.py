@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import requests
 
-from .errors import GraphError, ThrottledError, TransportError, error_from_parts, error_from_response
+from .errors import AuthError, GraphError, ThrottledError, TransportError, error_from_parts, error_from_response
 from .retry import RETRYABLE_READ_STATUSES, header, is_read
 
 log = logging.getLogger(__name__)
@@ -208,6 +208,12 @@ class BatchRunner:
         resp = outcome.response
         if resp is None:
             err = outcome.error or TransportError("the batch got no answer", ambiguous=True)
+            if isinstance(err, AuthError):
+                # The token (or TLS) was refused before the batch left: nothing was executed, and backing off
+                # will not bring back a revoked secret. Final at once, so the caller can stop the run.
+                for item in chunk:
+                    on_result(self._final(item, err.status, {}, None, err))
+                return
             for item in chunk:
                 self._lost(item, err, None, state, on_result, maybe_executed=bool(err.ambiguous))
             return
@@ -248,6 +254,9 @@ class BatchRunner:
         headers = {str(k): str(v) for k, v in (ans.get("headers") or {}).items()}
         body = ans.get("body") if isinstance(ans.get("body"), dict) else None
         governor = self.t.governor
+        if "request-id" not in {k.lower() for k in headers} and header(resp.headers, "request-id"):
+            # items carry no request-id of their own: the $batch's is what Microsoft support can trace
+            headers["request-id"] = header(resp.headers, "request-id") or ""
         if 200 <= status < 300:
             if item.req.is_write and governor is not None:
                 governor.on_success(1)
@@ -259,8 +268,6 @@ class BatchRunner:
                         pass
             on_result(self._final(item, status, headers, body, None))
             return
-        if "request-id" not in {k.lower() for k in headers} and header(resp.headers, "request-id"):
-            headers["request-id"] = header(resp.headers, "request-id") or ""
         err = error_from_parts(status, headers, ans.get("body"))
         if status == 429:
             self._throttled(item, headers, err, state, on_result)

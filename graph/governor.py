@@ -50,7 +50,9 @@ class WriteGovernor:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._rate = config.rate_per_s
-        self._tokens = min(config.burst, max(1.0, config.rate_per_s))
+        # Graph's own bucket starts full for an app that has not written lately, so ours does too: a run may spend
+        # the quota's initial allowance at once, then settles at the sustained rate.
+        self._tokens = float(config.burst)
         self._updated = clock()
         self._paused_until = 0.0
         self._last_decrease = float("-inf")

@@ -31,6 +31,15 @@ def test_default_is_graphs_write_quota():
     assert cfg.rate_per_s == 20.0  # 3000 writes / 150 s
 
 
+def test_starts_with_a_full_bucket_like_graphs_own():
+    # a 600-write burst (the sandbox's 600/3 s bucket, or a tenant's) is spendable at once, then 200/s
+    gov, clock = make(rate_per_s=200, burst=600)
+    for _ in range(30):
+        assert gov.acquire(20)
+    assert clock.slept == []
+    assert gov.try_acquire(20) == pytest.approx(0.1)
+
+
 def test_paces_to_the_rate_after_the_burst():
     gov, clock = make(rate_per_s=20, burst=20)
     for _ in range(5):

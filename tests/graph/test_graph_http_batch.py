@@ -1,6 +1,8 @@
 """HTTP core, paging, lookups and $batch against the sandbox over HTTPS (no mocks)."""
 from __future__ import annotations
 
+import re
+
 import threading
 from dataclasses import replace
 
@@ -182,3 +184,24 @@ def test_single_write_with_5xx_is_ambiguous_and_sent_once(sandbox_factory):
             client.request("POST", "/users", json=new_user("once@contoso.com"))
     assert exc.value.ambiguous and exc.value.status == 503 and exc.value.code == "Request_ThrottledTemporarily"
     assert sb.stats()["requests"] - before == 1
+
+
+def test_refused_credentials_end_every_item_at_once_without_backoff(sandbox):
+    # a revoked secret is not transient: no sleeping through the retry budget, nothing sent, nothing ambiguous
+    sleep = RecordingSleep()
+    with client_for(sandbox, secret="not-the-secret", sleep=sleep) as client:
+        answers = client.send_batch([BatchRequest(str(i), "POST", "/users", new_user(f"r{i}@contoso.com"))
+                                     for i in range(3)])
+    assert [(a.attempts, a.ambiguous, a.error.code) for a in answers] == [(1, False, "AADSTS7000215")] * 3
+    assert type(answers[0].error).__name__ == "AuthError"
+    assert sleep.calls == []
+    assert sandbox.stats()["writes"] == 0
+
+
+def test_every_item_carries_the_batch_request_id(sandbox):
+    with client_for(sandbox) as client:
+        ok, bad = client.send_batch([BatchRequest("a", "POST", "/users", new_user("rid.ok@contoso.com")),
+                                     BatchRequest("b", "GET", "/users/nobody@contoso.com")])
+    assert ok.status == 201 and bad.status == 404
+    assert re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", ok.headers["request-id"])
+    assert bad.error.request_id  # an error item keeps its own innerError request-id
