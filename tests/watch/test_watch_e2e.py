@@ -29,7 +29,8 @@ def _roster(path: Path, n: int, prefix: str) -> Path:
 
 
 def _env(sb: Any, **override: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+    env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GRAPH_ENDPOINT")
+           and not k.startswith(("AZURE_", "PROVISION_"))}  # only the sandbox's settings, whatever leaked before
     env.update(sb.env())
     env.update(override)
     return env
