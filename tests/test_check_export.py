@@ -67,14 +67,12 @@ def test_check_missing_required_role_exit_3(sandbox_factory, use_env):
                    "permissions, then grant admin consent\n")
 
 
-def test_check_with_certificate(sandbox, use_env):
-    use_env(sandbox, AZURE_CLIENT_SECRET="")
-    import os
-
-    os.environ.pop("AZURE_CLIENT_SECRET")
-    os.environ["AZURE_CLIENT_CERTIFICATE_PATH"] = str(sandbox.certificate_path)
+def test_check_with_certificate(sandbox, use_env, monkeypatch):
+    use_env(sandbox)
+    monkeypatch.delenv("AZURE_CLIENT_SECRET")
+    monkeypatch.setenv("AZURE_CLIENT_CERTIFICATE_PATH", str(sandbox.certificate_path))
     if sandbox.certificate_password:
-        os.environ["AZURE_CLIENT_CERTIFICATE_PASSWORD"] = sandbox.certificate_password
+        monkeypatch.setenv("AZURE_CLIENT_CERTIFICATE_PASSWORD", sandbox.certificate_password)
     code, out, err = run_cli("check")
     assert (code, err) == (ExitStatus.OK, "")
     assert "Certificate:  SHA-1 thumbprint " in out
