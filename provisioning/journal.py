@@ -26,7 +26,9 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from .errors import RunFolderError
 from .models import Issue
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Journals written by earlier versions that :meth:`Journal.open` upgrades in place (additive: new tables/columns).
+READABLE_VERSIONS = (1, 2)
 JOURNAL_NAME = "journal.sqlite"
 
 
@@ -41,9 +43,20 @@ class RowState(str, Enum):
     INVALID = "invalid"  # validation excluded it; never sent
     UNKNOWN = "unknown"  # sent, outcome unknown and not yet reconciled (resume looks it up)
     PLANNED = "planned"  # dry run: what would happen is in ``action``
+    UPDATED = "updated"  # ``--existing update``: the differing properties were PATCHed
 
 
-FINAL_STATES = frozenset({RowState.CREATED, RowState.SKIPPED, RowState.FAILED, RowState.INVALID})
+class FollowUpState(str, Enum):
+    """Where one follow-up (group membership, licence, manager) of a row is."""
+
+    PENDING = "pending"  # not done yet (the row's create may still be open, or the run was interrupted)
+    DONE = "done"  # Graph confirmed it (or it was already so: "already a member")
+    FAILED = "failed"  # Graph refused it, or replication never caught up within the retry budget
+    PLANNED = "planned"  # dry run
+
+
+FINAL_STATES = frozenset({RowState.CREATED, RowState.SKIPPED, RowState.FAILED, RowState.INVALID,
+                          RowState.UPDATED})
 #: States that ``resume`` still has work for.
 OPEN_STATES = frozenset({RowState.PENDING, RowState.SENDING, RowState.UNKNOWN})
 
@@ -78,6 +91,32 @@ CREATE TABLE IF NOT EXISTS issues (
     message  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS issues_row ON issues(row);
+"""
+
+#: Schema version 2 (follow-ups and update mode); applied to new journals and, additively, to version-1 ones.
+_SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS followups (
+    row         INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    target_id   TEXT NOT NULL DEFAULT '',
+    target_row  INTEGER,
+    state       TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    http_status INTEGER,
+    error_code  TEXT NOT NULL DEFAULT '',
+    message     TEXT NOT NULL DEFAULT '',
+    request_id  TEXT NOT NULL DEFAULT '',
+    last_at     TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (row, kind, target)
+);
+CREATE TABLE IF NOT EXISTS updates (
+    row      INTEGER NOT NULL,
+    property TEXT NOT NULL,
+    old      TEXT NOT NULL DEFAULT '',
+    new      TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (row, property)
+);
 """
 
 _SECRET_KEYS = ("password", "secret", "client_secret", "certificate_password", "token")
@@ -176,7 +215,7 @@ class Journal:
             raise RunFolderError(f"{path} already exists: use `resume {run_dir}` or choose another --out")
         conn = cls._connect(path)
         journal = cls(path, conn)
-        conn.executescript(_SCHEMA)  # executescript manages its own transaction
+        conn.executescript(_SCHEMA + _SCHEMA_V2)  # executescript manages its own transaction
         journal.set_meta({"schema_version": SCHEMA_VERSION, "started": utcnow(), **meta})
         return journal
 
@@ -189,9 +228,12 @@ class Journal:
         conn = cls._connect(path)
         journal = cls(path, conn)
         version = journal.meta().get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             conn.close()
             raise RunFolderError(f"{path}: journal schema version {version!r}, this tool reads {SCHEMA_VERSION}")
+        if version != SCHEMA_VERSION:
+            conn.executescript(_SCHEMA_V2)  # additive upgrade: the old rows stay as they are
+            journal.set_meta({"schema_version": SCHEMA_VERSION, "upgraded_from": version})
         return journal
 
     def close(self) -> None:

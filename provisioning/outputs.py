@@ -26,7 +26,7 @@ PASSWORDS_NAME = "passwords.csv"
 LOG_NAME = "run.log"
 
 RESULT_COLUMNS = ("row", "userPrincipalName", "displayName", "status", "objectId", "httpStatus", "errorCode",
-                  "message", "requestId", "attempts", "firstAt", "lastAt")
+                  "message", "requestId", "attempts", "firstAt", "lastAt", "followUps")
 
 _STATUS = {
     RowState.CREATED: "created",
@@ -36,38 +36,54 @@ _STATUS = {
     RowState.PENDING: "not sent",
     RowState.SENDING: "unknown",
     RowState.UNKNOWN: "unknown",
+    RowState.UPDATED: "updated",
 }
-_PLANNED = {"create": "would create", "skip": "would skip", "exists": "would fail", "invalid": "invalid"}
+_PLANNED = {"create": "would create", "skip": "would skip", "exists": "would fail", "invalid": "invalid",
+            "update": "would update"}
+#: Row states whose user exists, so a follow-up state qualifies the status.
+_WITH_USER = frozenset({RowState.CREATED, RowState.SKIPPED, RowState.UPDATED})
 
 
-def status_of(record: RowRecord) -> str:
-    """The ``status`` column for a journal row."""
+def status_of(record: RowRecord, followup: str = "") -> str:
+    """The ``status`` column for a journal row; ``followup`` is the row's follow-up state ("failed", "pending",
+    "done", "planned" or "": see :func:`provisioning.followups.row_followup_states`). A user that exists but whose
+    follow-up failed is "created, follow-up failed" (or "skipped, ..."/"updated, ...")."""
     if record.state is RowState.PLANNED:
         return _PLANNED.get(record.action, record.action)
-    return _STATUS[record.state]
+    base = _STATUS[record.state]
+    if record.state in _WITH_USER and followup in ("failed", "pending"):
+        return f"{base}, follow-up {followup}"
+    return base
 
 
-def result_lines(records: Iterable[RowRecord], issues: Mapping[int, Sequence[Issue]]) -> list[dict[str, Any]]:
-    """One dictionary per roster row with the ``results.csv`` columns (values not yet made spreadsheet-safe)."""
+def result_lines(records: Iterable[RowRecord], issues: Mapping[int, Sequence[Issue]],
+                 followups: Mapping[int, tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+    """One dictionary per roster row with the ``results.csv`` columns (values not yet made spreadsheet-safe).
+
+    ``followups`` maps a row to its follow-up state and its one-line summary of every follow-up."""
     lines = []
+    follow = followups or {}
     for r in records:
+        fstate, ftext = follow.get(r.row, ("", ""))
         code, message = r.error_code, r.message
         if r.state is RowState.INVALID or (r.state is RowState.PLANNED and r.action == "invalid"):
             errors = [i for i in issues.get(r.row, ()) if i.severity is Severity.ERROR]
             code = code or ";".join(dict.fromkeys(i.code for i in errors))
             message = message or "; ".join(i.message for i in errors)
         lines.append({
-            "row": r.row, "userPrincipalName": r.upn, "displayName": r.display_name, "status": status_of(r),
+            "row": r.row, "userPrincipalName": r.upn, "displayName": r.display_name,
+            "status": status_of(r, fstate),
             "objectId": r.object_id, "httpStatus": "" if r.http_status is None else r.http_status,
             "errorCode": code, "message": message, "requestId": r.request_id, "attempts": r.attempts,
-            "firstAt": r.first_at, "lastAt": r.last_at,
+            "firstAt": r.first_at, "lastAt": r.last_at, "followUps": ftext,
         })
     return lines
 
 
-def write_results_csv(path: Path, records: Iterable[RowRecord], issues: Mapping[int, Sequence[Issue]]) -> int:
+def write_results_csv(path: Path, records: Iterable[RowRecord], issues: Mapping[int, Sequence[Issue]],
+                      followups: Mapping[int, tuple[str, str]] | None = None) -> int:
     """Write ``results.csv`` (UTF-8 with BOM so Excel reads accents; formula cells neutralised); return rows."""
-    lines = result_lines(records, issues)
+    lines = result_lines(records, issues, followups)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8-sig") as fh:
         writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS)

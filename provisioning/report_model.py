@@ -46,8 +46,10 @@ _SHEET_FOR_STATUS: dict[str, str] = {
 # Columns of the sheets that are not roster-shaped.
 CREATED_COLUMNS: tuple[str, ...] = (
     "Row", "Status", "User principal name", "Display name", "Object id", "Follow-ups", "Password", "Warnings")
+#: The Updated sheet has one line per changed property (old -> new), the row's columns repeated on each.
 UPDATED_COLUMNS: tuple[str, ...] = (
-    "Row", "Status", "User principal name", "Display name", "Object id", "Changes", "Follow-ups", "Warnings")
+    "Row", "Status", "User principal name", "Display name", "Object id", "Property", "Old value", "New value",
+    "Follow-ups", "Warnings")
 SKIPPED_COLUMNS: tuple[str, ...] = (
     "Row", "Status", "User principal name", "Display name", "Existing object id", "Reason")
 # Failed and Invalid: the roster's own columns (original headers, original order), then these. ``retry`` ignores
@@ -58,10 +60,27 @@ PASSWORD_GENERATED_NOTE = "generated: see passwords.csv"
 _NON_ALNUM = re.compile(r"[\W_]+")
 
 
+FOLLOW_UP_PROBLEM = ", follow-up "
+
+
 def sheet_for_status(status: str) -> str:
     """The sheet a row with ``status`` goes to. Unknown statuses (a row still *pending* or *sending* in an
-    interrupted run) go to Failed, so that no row is ever silently left out of the report."""
+    interrupted run) go to Failed, so that no row is ever silently left out of the report. A row whose user exists
+    but whose follow-up failed ("created, follow-up failed") goes to its own sheet (Created, Updated, Skipped);
+    :func:`sheets_for_status` adds Failed."""
+    base, sep, _ = status.partition(FOLLOW_UP_PROBLEM)
+    if sep:
+        return _SHEET_FOR_STATUS.get(base, FAILED)
     return _SHEET_FOR_STATUS.get(status, FAILED)
+
+
+def sheets_for_status(status: str) -> tuple[str, ...]:
+    """Every sheet a row goes to: its own, plus Failed for "..., follow-up failed/pending" (so ``retry`` can send
+    it back: the user exists and is skipped, its follow-ups go again)."""
+    own = sheet_for_status(status)
+    if FOLLOW_UP_PROBLEM in status and own != FAILED:
+        return (own, FAILED)
+    return (own,)
 
 
 def is_password_header(header: str) -> bool:
@@ -100,6 +119,7 @@ class ReportRow:
     issues: tuple[Issue, ...] = ()
     followups: str = ""
     password_generated: bool = False
+    changes: tuple[tuple[str, str, str], ...] = ()  # (property, old, new) of an update
 
     def error_issues(self) -> tuple[Issue, ...]:
         """The issues that excluded the row."""

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+from .followup_journal import Change, changes, row_view
 from .journal import Journal, RowRecord, RowState
 from .models import Issue, Severity
 from .outputs import PASSWORDS_NAME, SUMMARY_NAME, status_of
@@ -38,16 +39,21 @@ def write_run_workbook(run_dir: str | Path, *, command_line: str | None = None,
     path = folder / RESULTS_XLSX
     if journal is None:
         with Journal.open(folder) as opened:
-            meta, records, issues = opened.meta(), opened.rows(), opened.issues()
+            meta, records, issues, follow, edits = _read(opened)
     else:
-        meta, records, issues = journal.meta(), journal.rows(), journal.issues()
+        meta, records, issues, follow, edits = _read(journal)
     headers, cells = _roster_cells(meta)
     redact = tuple(h for h in headers if (_column_map(meta, headers).get(h) == "password"))
     summary = _summary(folder, meta, records, issues, command_line or meta.get("command_line") or
-                       "python provision.py")
-    write_results_workbook(path, headers=headers, rows=_rows(records, issues, cells), summary=summary,
-                           redact=redact)
+                       "python provision.py", follow)
+    write_results_workbook(path, headers=headers, rows=_rows(records, issues, cells, follow, edits),
+                           summary=summary, redact=redact)
     return path
+
+
+def _read(journal: Journal) -> tuple[dict[str, Any], list[RowRecord], dict[int, list[Issue]],
+                                     dict[int, tuple[str, str]], dict[int, list[Change]]]:
+    return journal.meta(), journal.rows(), journal.issues(), row_view(journal), changes(journal)
 
 
 def _roster_cells(meta: Mapping[str, Any]) -> tuple[tuple[str, ...], dict[int, tuple[str, ...]]]:
@@ -79,11 +85,14 @@ def _column_map(meta: Mapping[str, Any], headers: Sequence[str]) -> dict[str, st
 
 
 def _rows(records: Sequence[RowRecord], issues: Mapping[int, Sequence[Issue]],
-          cells: Mapping[int, tuple[str, ...]]) -> Iterator[ReportRow]:
+          cells: Mapping[int, tuple[str, ...]], follow: Mapping[int, tuple[str, str]],
+          edits: Mapping[int, Sequence[Change]]) -> Iterator[ReportRow]:
     for r in records:
         created = r.state is RowState.CREATED
+        fstate, ftext = follow.get(r.row, ("", ""))
         yield ReportRow(
-            row=r.row, status=status_of(r), upn=r.upn, display_name=r.display_name, object_id=r.object_id,
+            row=r.row, status=status_of(r, fstate), upn=r.upn, followups=ftext,
+            changes=tuple((c.property, c.old, c.new) for c in edits.get(r.row, ())), display_name=r.display_name, object_id=r.object_id,
             http_status=r.http_status, error_code=r.error_code, message=r.message, request_id=r.request_id,
             attempts=r.attempts, cells=cells.get(r.row, ()), issues=tuple(issues.get(r.row, ())),
             password_generated=created and r.password_source == "generated")
@@ -110,7 +119,8 @@ def _when(text: Any) -> datetime | None:
 
 
 def _summary(folder: Path, meta: Mapping[str, Any], records: Sequence[RowRecord],
-             issues: Mapping[int, Sequence[Issue]], command_line: str) -> ReportSummary:
+             issues: Mapping[int, Sequence[Issue]], command_line: str,
+             follow: Mapping[int, tuple[str, str]]) -> ReportSummary:
     started, ended = _when(meta.get("started")), _when(meta.get("ended"))
     duration = (ended - started).total_seconds() if started and ended else None
     session: dict[str, Any] = {}
@@ -119,7 +129,7 @@ def _summary(folder: Path, meta: Mapping[str, Any], records: Sequence[RowRecord]
             session = json.loads((folder / SUMMARY_NAME).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             session = {}
-    counts = Counter(status_of(r) for r in records)
+    counts = Counter(status_of(r, follow.get(r.row, ("", ""))[0]) for r in records)
     rate = session.get("users_per_s")
     if rate is None and duration:
         rate = counts.get("created", 0) / duration

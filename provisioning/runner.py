@@ -186,21 +186,46 @@ def execute(ctx: Any, client: Any, journal: Journal, folder: RunFolder, items: S
     finally:
         if bar is not None:
             bar.close()
+    run_followups(ctx, client, journal, stop=stop, apply=result)
     return result
+
+
+def run_followups(ctx: Any, client: Any, journal: Journal, *, stop: threading.Event,
+                  apply: ApplyResult | None = None) -> dict[str, int]:
+    """After the creates (and updates): the pending follow-ups of every row whose user exists (groups, licences,
+    manager), retried through replication lag. Skipped after a fatal stop or Ctrl-C: ``resume`` continues them."""
+    from .followups import apply_followups
+
+    if apply is not None and (apply.fatal is not None or apply.interrupted) or stop.is_set():
+        return {}
+    with stop_on_sigint(stop, ctx.err):
+        counts = apply_followups(client, journal, stop=stop)
+    if counts:
+        log.info("follow-ups: %s", counts)
+    return counts
 
 
 def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
            apply: ApplyResult | None, started: float, client: Any = None, dry_run: bool = False) -> SessionResult:
     """Write results.csv, summary.json and the final passwords.csv; print the summary; choose the exit status."""
+    from .followup_journal import row_view
+
     records = journal.rows()
-    write_results_csv(folder.results_csv, records, journal.issues())
+    follow = row_view(journal)
+    write_results_csv(folder.results_csv, records, journal.issues(), follow)
     created_rows = [r.row for r in records if r.state is RowState.CREATED]
     if passwords is not None:
         passwords.finalize(created_rows)
     counts: dict[str, int] = {}
     for r in records:
         counts[r.state.value] = counts.get(r.state.value, 0) + 1
-    status = exit_status(counts, apply, dry_run)
+    with_user = {RowState.CREATED, RowState.SKIPPED, RowState.UPDATED}
+    follow_counts: dict[str, int] = {}
+    for r in records:
+        if r.row in follow and (r.state in with_user or dry_run):
+            key = follow[r.row][0]
+            follow_counts[key] = follow_counts.get(key, 0) + 1
+    status = exit_status(counts, apply, dry_run, follow_counts)
     counter = throttle_counter(client) if client is not None else None
     duration = time.monotonic() - started
     meta = journal.meta()
@@ -209,9 +234,10 @@ def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: Password
     summary = {
         "run_dir": str(folder.path), "roster": meta.get("roster_path"), "roster_sha256": meta.get("roster_sha256"),
         "dry_run": dry_run, "started": meta.get("started"), "ended": ended, "rows": len(records),
-        "counts": {s: counts.get(s, 0) for s in ("created", "skipped", "failed", "invalid", "pending", "unknown",
-                                                  "sending", "planned") if counts.get(s, 0) or s in
+        "counts": {s: counts.get(s, 0) for s in ("created", "updated", "skipped", "failed", "invalid", "pending",
+                                                  "unknown", "sending", "planned") if counts.get(s, 0) or s in
                    ("created", "skipped", "failed", "invalid")},
+        "followups_by_row": follow_counts,
         "session_duration_s": round(duration, 3),
         "apply_duration_s": round(apply.duration_s, 3) if apply else 0.0,
         "created_this_session": apply.created if apply else 0,
@@ -222,8 +248,8 @@ def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: Password
         "fatal": apply.fatal_message if apply and apply.fatal else "",
     }
     if dry_run:
-        summary["planned"] = {a: sum(1 for r in records if r.action == a) for a in ("create", "skip", "exists",
-                                                                                   "invalid")}
+        summary["planned"] = {a: sum(1 for r in records if r.action == a) for a in ("create", "update", "skip",
+                                                                                   "exists", "invalid")}
     from .retrysource import read_retry_link  # deferred: pandas/openpyxl stay off the start-up path
     from .run_report import write_run_workbook
 
@@ -240,8 +266,10 @@ def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: Password
     return SessionResult(status, apply, counts)
 
 
-def exit_status(counts: Mapping[str, int], apply: ApplyResult | None, dry_run: bool) -> ExitStatus:
-    """0 all created/skipped; 1 some invalid/failed; 3/4 fatal; 130 interrupted."""
+def exit_status(counts: Mapping[str, int], apply: ApplyResult | None, dry_run: bool,
+                followups: Mapping[str, int] | None = None) -> ExitStatus:
+    """0 all created/updated/skipped with their follow-ups done; 1 some invalid/failed (a failed or unfinished
+    follow-up included); 3/4 fatal; 130 interrupted."""
     if apply is not None and apply.fatal is not None:
         return apply.fatal
     if apply is not None and apply.interrupted:
@@ -249,6 +277,7 @@ def exit_status(counts: Mapping[str, int], apply: ApplyResult | None, dry_run: b
     bad = counts.get("failed", 0) + counts.get("invalid", 0) + counts.get("unknown", 0)
     if not dry_run:
         bad += counts.get("pending", 0) + counts.get("sending", 0)
+        bad += (followups or {}).get("failed", 0) + (followups or {}).get("pending", 0)
     return ExitStatus.ROWS_FAILED if bad else ExitStatus.OK
 
 
@@ -258,10 +287,15 @@ def _print_summary(ctx: Any, folder: RunFolder, summary: Mapping[str, Any], dry_
     counts = summary["counts"]
     if dry_run:
         p = summary.get("planned", {})
-        ctx.out.write(f"dry run: would create {p.get('create', 0)}, would skip {p.get('skip', 0)}, "
+        ctx.out.write(f"dry run: would create {p.get('create', 0)}, would update {p.get('update', 0)}, "
+                      f"would skip {p.get('skip', 0)}, "
                       f"would fail {p.get('exists', 0)}, invalid {p.get('invalid', 0)}; nothing was sent\n")
     else:
         parts = ", ".join(f"{k} {v}" for k, v in counts.items())
+        follow = summary.get("followups_by_row") or {}
+        if follow.get("failed") or follow.get("pending"):
+            parts += (f"; follow-ups failed on {follow.get('failed', 0)} rows, unfinished on "
+                      f"{follow.get('pending', 0)}")
         rate = f" ({summary['users_per_s']} users/s)" if summary.get("created_this_session") else ""
         ctx.out.write(f"{parts}{rate}\n")
     ctx.out.write(f"run folder: {folder.path}\n")

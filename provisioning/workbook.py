@@ -32,7 +32,7 @@ from .cells import FORMULA_TRIGGERS, make_xlsx_text_safe
 from .report_model import (
     CREATED, CREATED_COLUMNS, DRY_RUN_STATUSES, FAILED, INVALID, LIVE_STATUSES, PASSWORD_GENERATED_NOTE,
     RESULT_COLUMNS, SKIPPED, SKIPPED_COLUMNS, SUMMARY, UPDATED, UPDATED_COLUMNS, ReportRow, ReportSummary,
-    is_password_header, sheet_for_status,
+    is_password_header, sheets_for_status,
 )
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,8 @@ def write_results_workbook(path: str | os.PathLike[str], *, headers: Sequence[st
 
     total = 0
     for row in chain(sample, source):
-        sheets[sheet_for_status(row.status)].append(row)
+        for name in sheets_for_status(row.status):
+            sheets[name].append(row)
         total += 1
     for sheet in sheets.values():
         sheet.finish()
@@ -106,18 +107,19 @@ class _DataSheet:
         self.convert = convert
         self.highlight: Callable[[Any, ReportRow, list[Any]], None] | None = None
         self.rows = 0
-        mine = [convert(r) for r in sample if sheet_for_status(r.status) == title]
+        mine = [v for r in sample if title in sheets_for_status(r.status) for v in _lines(convert(r))]
         for index, width in enumerate(_widths(self.columns, mine), start=1):
             self.ws.column_dimensions[get_column_letter(index)].width = width
         self.ws.freeze_panes = "A2"
         self.ws.append([_header_cell(self.ws, text) for text in self.columns])
 
     def append(self, row: ReportRow) -> None:
-        values = [_safe(self.ws, v) for v in self.convert(row)]
-        if self.highlight is not None and row.issues:
-            self.highlight(self.ws, row, values)
-        self.ws.append(values)
-        self.rows += 1
+        for line in _lines(self.convert(row)):
+            values = [_safe(self.ws, v) for v in line]
+            if self.highlight is not None and row.issues:
+                self.highlight(self.ws, row, values)
+            self.ws.append(values)
+            self.rows += 1
 
     def finish(self) -> None:
         last = get_column_letter(max(len(self.columns), 1))
@@ -197,8 +199,18 @@ def _created_values(r: ReportRow) -> list[Any]:
     return [r.row, r.status, r.upn, r.display_name, r.object_id, r.followups, password, r.warnings_text()]
 
 
+def _lines(values: list[Any]) -> list[list[Any]]:
+    """A converter's answer as sheet lines: one list of values, or (Updated sheet) a list of such lists."""
+    return values if values and isinstance(values[0], list) else [values]
+
+
 def _updated_values(r: ReportRow) -> list[Any]:
-    return [r.row, r.status, r.upn, r.display_name, r.object_id, r.message, r.followups, r.warnings_text()]
+    """One line per changed property; a row without recorded changes gets one line with its message."""
+    head = [r.row, r.status, r.upn, r.display_name, r.object_id]
+    tail = [r.followups, r.warnings_text()]
+    if not r.changes:
+        return [head + [r.message, "", ""] + tail]
+    return [head + [prop, old, new] + tail for prop, old, new in r.changes]
 
 
 def _skipped_values(r: ReportRow) -> list[Any]:

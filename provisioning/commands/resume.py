@@ -12,10 +12,11 @@ from ..apply import CreateItem
 from ..context import CommandContext
 from ..errors import RunFolderError
 from ..exitcodes import ExitStatus
-from ..journal import OPEN_STATES, Journal, RowRecord, RowState
+from ..followup_journal import followups
+from ..journal import OPEN_STATES, FollowUpState, Journal, RowRecord, RowState
 from ..outputs import PasswordFile, SecretFilter
 from ..runfolder import RunFolder, existing_run_folder, file_sha256
-from ..runner import execute, finish, make_client, run_log, settings_secrets
+from ..runner import execute, finish, make_client, run_followups, run_log, settings_secrets
 from .run import report_stop
 
 HELP = "continue an interrupted run from its journal (rows in doubt are looked up before anything is re-sent)"
@@ -60,7 +61,15 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
         with run_log(folder, secrets):
             log.info("resume %s: %d rows still open", folder.path, len(open_rows))
             if not open_rows:
-                return finish(ctx, journal, folder, passwords=None, apply=None, started=started).status
+                if not followups(journal, [FollowUpState.PENDING]):
+                    return finish(ctx, journal, folder, passwords=None, apply=None, started=started).status
+                with make_client(ctx.settings, batch_size=meta.get("batch_size"),
+                                 max_writes_per_s=meta.get("max_writes_per_s"),
+                                 write_burst=meta.get("write_burst")) as client:
+                    log.info("resume: no row open; sending the pending follow-ups")
+                    run_followups(ctx, client, journal, stop=threading.Event())
+                    return finish(ctx, journal, folder, passwords=None, apply=None, started=started,
+                                  client=client).status
             items = _items(open_rows, roster_path, meta, folder, secrets)
             client = make_client(ctx.settings, batch_size=meta.get("batch_size"),
                                  max_writes_per_s=meta.get("max_writes_per_s"), write_burst=meta.get("write_burst"))

@@ -3,7 +3,8 @@
 The rows become the roster of a new run folder (``retry-roster.xlsx``, linked to the earlier run by
 ``retry-source.json``) and go through the ordinary ``run`` path: validation, the tenant pre-flight (a user that
 exists by now is skipped, never created twice), the journal, the creates, the report. Rows the earlier run
-already created are never re-sent.
+already created are never re-sent; a row created with a follow-up that failed is retried (its user is skipped as
+existing and its follow-ups are sent again).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from ..context import CommandContext
 from ..exitcodes import ExitStatus
+from ..followup_journal import row_view
 from ..journal import JOURNAL_NAME, Journal, RowState
 from ..retrysource import (
     RETRY_ROSTER_NAME, RESULTS_XLSX, exclude_created, read_retry_source, require_rows, write_retry_link,
@@ -44,7 +46,9 @@ def _earlier(run_dir: Path) -> tuple[dict[str, Any], set[int], set[str]]:
         log.warning("%s holds no journal: rows are checked against the tenant only", run_dir)
         return {}, set(), set()
     with Journal.open(run_dir) as journal:
-        created = journal.rows([RowState.CREATED])
+        # a created row whose follow-up failed is retried: its user is skipped as existing, its follow-ups go again
+        unfinished = {row for row, (state, _) in row_view(journal).items() if state in ("failed", "pending")}
+        created = [r for r in journal.rows([RowState.CREATED]) if r.row not in unfinished]
         return journal.meta(), {r.row for r in created}, {r.upn for r in created if r.upn}
 
 

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dataclasses import replace
+
 from ..apply import CreateItem
 from ..context import CommandContext
 from ..errors import UsageError
@@ -16,7 +18,10 @@ from ..exitcodes import ExitStatus
 from ..journal import Journal, RowSeed, RowState
 from ..outputs import PasswordFile, SecretFilter
 from ..plan import ActionKind, Plan, make_plan, upn_of
+from ..followup_journal import add_followups
+from ..followups import plan_followups
 from ..preflight import GraphTenantView
+from ..references import References, check_references, resolve
 from ..runfolder import RunFolder, new_run_folder
 from ..runner import execute, finish, make_client, run_log, settings_public, settings_secrets
 
@@ -121,7 +126,8 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
     secrets.add_secrets(r.password for r in validation.rows if getattr(r, "password", ""))
     valid_upns = [upn_of(r) for r in validation.rows if not r.has_errors and upn_of(r)]
     existing = tenant.lookup(valid_upns)
-    plan = make_plan(validation.rows, existing, issues=validation.issues, existing_mode=args.existing)
+    rows, issues, refs = check_tenant_references(client, tenant, roster, validation, existing, args.existing)
+    plan = make_plan(rows, existing, issues=issues, existing_mode=args.existing)
     log.info("plan: %s", plan.counts())
     meta = {
         "roster_path": str(Path(args.roster).resolve()), "roster_sha256": roster.sha256,
@@ -136,6 +142,7 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
         bodies = {a.row: a.user.graph_body() for a in plan.creates}
         journal.add_rows(seeds(plan, dry_run=args.dry_run, bodies=bodies))
         journal.add_issues(i for i in validation.issues if i.row == 0)
+        add_followups(journal, plan_followups(plan.actions, refs, dry_run=args.dry_run))
         if args.dry_run:
             return finish(ctx, journal, folder, passwords=None, apply=None, started=started, client=client,
                           dry_run=True).status
@@ -151,6 +158,25 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
         return session.status
     finally:
         journal.close()
+
+
+def check_tenant_references(client: Any, tenant: Any, roster: Any, validation: Any, existing: Any,
+                            existing_mode: str) -> tuple[list[Any], list[Any], References]:
+    """Pre-flight of the follow-up columns: resolve groups, SKUs (with seats) and managers once; a row with an
+    unresolvable reference, or beyond a SKU's free seats, becomes invalid. Returns (rows, issues, references)."""
+    rows = list(validation.rows)
+    if not any(r.groups or r.licenses or r.manager for r in rows if not r.has_errors):
+        return rows, list(validation.issues), References()
+    refs = resolve(client, tenant, rows, existing)
+    headers = {v: k for k, v in (getattr(roster, "column_map", None) or {}).items() if v}
+    skip = [r.row for r in rows if existing_mode == "fail" and upn_of(r).lower() in existing]
+    found = check_references(rows, refs, columns=headers, skip_rows=skip)
+    if not found:
+        return rows, list(validation.issues), refs
+    bad = {i.row for i in found}
+    log.info("pre-flight references: %d issues on %d rows", len(found), len(bad))
+    rows = [replace(r, has_errors=True) if r.row in bad else r for r in rows]
+    return rows, sorted([*validation.issues, *found], key=lambda i: i.row), refs
 
 
 def report_stop(ctx: CommandContext, folder: RunFolder, result: Any) -> None:

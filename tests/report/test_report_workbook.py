@@ -57,7 +57,7 @@ def test_created_updated_skipped_cells(written):
                           "groups: added to Staff", PASSWORD_GENERATED_NOTE, "Badge: badge looks short")
     assert openpyxl_values(written, "Updated")[1] == (
         6, "updated", "ed.fu@contoso.example", "Ed Fu", "44444444-4444-4444-8444-444444444444", "jobTitle", None,
-        None)
+        None, None, None)
     assert openpyxl_values(written, "Skipped")[1] == (
         3, "skipped", "bo.ek@contoso.example", "Bo Ek", "22222222-2222-4222-8222-222222222222",
         "already exists in the tenant")
