@@ -67,6 +67,7 @@ class Scenario:
     replication_lag_ms: float = 2000.0
     latency_ms: str = "15:10"
     write_rate: float | None = None
+    batch_size: int | None = None  # the run's --batch-size (None: the tool's default, 20)
     target_s: float = 25.0
     final_timeout_s: float = 300.0
     session_timeout_s: float = 300.0
@@ -106,7 +107,7 @@ class Outcome:
             f"reliability: {s.rows} rows, {s.kills} kills requested, seed {s.seed}, faults 503={s.fault_503} "
             f"reset={s.fault_reset} lost={s.fault_lost} slow={s.fault_slow} (slow {s.slow_ms:.0f} ms > client "
             f"read timeout {s.read_timeout_s} s), token lifetime {s.token_lifetime} s, replication lag "
-            f"{s.replication_lag_ms:.0f} ms, write quota {s.rate:.0f}/s",
+            f"{s.replication_lag_ms:.0f} ms, write quota {s.rate:.0f}/s, batch size {s.batch_size or 20}",
             f"kill targets (rows in a final state): {self.kill_targets}",
             "kills done: " + ", ".join(f"#{k['session']}@{k['at_final_rows']} rows/{k['after_s']:.1f}s"
                                        for k in self.kills),
@@ -259,6 +260,8 @@ def run_scenario(s: Scenario, work: Path, log: Any = None) -> Outcome:
         out.kill_targets = kill_targets(s, first_final)
         argv = [sys.executable, str(ROOT / "provision.py"), "run", str(spec.path), "--out", str(run),
                 "--no-progress", "--max-writes-per-s", str(s.rate)]
+        if s.batch_size:
+            argv += ["--batch-size", str(s.batch_size)]
         for target in out.kill_targets:
             child = subprocess.Popen(argv, cwd=work, env=tool_env(env, s), stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True)
