@@ -55,12 +55,17 @@ def plan_followups(actions: Iterable[Any], refs: References, *, dry_run: bool = 
         user = a.user
         if a.kind.value not in WITH_USER or user is None:
             continue
-        for name in dict.fromkeys(g.strip() for g in user.groups if g.strip()):
+        seen: set[str] = set()  # one follow-up per group / SKU, however often (and by name or id) it is given
+        for name in (g.strip() for g in user.groups if g.strip()):
             group = refs.groups[name.lower()][0]
-            seeds.append(FollowUpSeed(a.row, "group", name, group.id, state=state))
-        for name in dict.fromkeys(n.strip() for n in user.licenses if n.strip()):
+            if group.id not in seen:
+                seen.add(group.id)
+                seeds.append(FollowUpSeed(a.row, "group", name, group.id, state=state))
+        for name in (n.strip() for n in user.licenses if n.strip()):
             sku = refs.skus[name.lower()]
-            seeds.append(FollowUpSeed(a.row, "license", sku.part or name, sku.id, state=state))
+            if sku.id not in seen:
+                seen.add(sku.id)
+                seeds.append(FollowUpSeed(a.row, "license", sku.part or name, sku.id, state=state))
         manager = str(user.manager or "").strip()
         if manager:
             key = manager.lower()

@@ -17,6 +17,7 @@ class ActionKind(str, Enum):
 
     CREATE = "create"  # POST /users
     SKIP = "skip"  # a user with this UPN already exists (``--existing skip``, the default)
+    UPDATE = "update"  # a user with this UPN exists and ``--existing update`` PATCHes what differs
     EXISTS = "exists"  # a user with this UPN already exists and ``--existing fail`` makes that a failure
     INVALID = "invalid"  # validation excluded the row; nothing is sent
 
@@ -26,6 +27,7 @@ class ExistingMode(str, Enum):
 
     SKIP = "skip"
     FAIL = "fail"
+    UPDATE = "update"
 
 
 class PlannedRow(Protocol):
@@ -83,7 +85,7 @@ def _issue_text(issues: Sequence[Issue]) -> str:
 
 def make_plan(rows: Iterable[PlannedRow], existing: Mapping[str, Any], *,
               issues: Iterable[Issue] = (), existing_mode: ExistingMode | str = ExistingMode.SKIP) -> Plan:
-    """One action per row: INVALID (validation errors), SKIP/EXISTS (the UPN is taken), else CREATE.
+    """One action per row: INVALID (validation errors), SKIP/EXISTS/UPDATE (the UPN is taken), else CREATE.
 
     ``existing`` maps lower-cased UPNs to the tenant's users (objects with an ``id``), as found by pre-flight.
     ``issues`` are the validation's issues; each action carries those of its row (warnings included).
@@ -103,7 +105,9 @@ def make_plan(rows: Iterable[PlannedRow], existing: Mapping[str, Any], *,
         found = existing.get(upn.lower()) if upn else None
         if found is not None:
             object_id = str(getattr(found, "id", "") or (found.get("id", "") if isinstance(found, Mapping) else ""))
-            if mode is ExistingMode.SKIP:
+            if mode is ExistingMode.UPDATE:
+                actions.append(Action(user.row, ActionKind.UPDATE, upn, "", object_id, row_issues, user))
+            elif mode is ExistingMode.SKIP:
                 actions.append(Action(user.row, ActionKind.SKIP, upn, "a user with this userPrincipalName "
                                       "already exists", object_id, row_issues, user))
             else:

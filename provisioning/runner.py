@@ -173,8 +173,12 @@ class SessionResult:
 def execute(ctx: Any, client: Any, journal: Journal, folder: RunFolder, items: Sequence[CreateItem], *,
             passwords: PasswordFile, stop: threading.Event, no_progress: bool, fail_on_existing: bool,
             in_doubt: Sequence[int] = (), previous_sends: Mapping[int, int] | None = None,
-            written_passwords: Mapping[int, str] | None = None) -> ApplyResult:
-    """Send the creates of this session; progress on stderr when interactive."""
+            written_passwords: Mapping[int, str] | None = None,
+            updates: Mapping[int, tuple[str, Mapping[str, Any]]] | None = None,
+            update_passwords: Sequence[tuple[int, str, str]] = ()) -> ApplyResult:
+    """Send the creates of this session, then the updates (``--existing update``; by default the journal's open
+    ones), then the follow-ups; progress on stderr when interactive. ``update_passwords``: generated passwords of
+    password resets, written to passwords.csv before their PATCH leaves."""
     bar = progress_bar(ctx, len(items), no_progress)
     counter = throttle_counter(client)
     engine = ApplyEngine(client, journal, passwords=passwords, stop=stop, progress=Progress(bar),
@@ -186,6 +190,14 @@ def execute(ctx: Any, client: Any, journal: Journal, folder: RunFolder, items: S
     finally:
         if bar is not None:
             bar.close()
+    if result.fatal is None and not result.interrupted and not stop.is_set():
+        from .update import apply_updates, pending_updates
+
+        todo = pending_updates(journal) if updates is None else updates
+        if todo:
+            passwords.add(list(update_passwords))
+            with stop_on_sigint(stop, ctx.err):
+                log.info("updates: %s", apply_updates(client, journal, todo, stop=stop))
     run_followups(ctx, client, journal, stop=stop, apply=result)
     return result
 
@@ -206,14 +218,19 @@ def run_followups(ctx: Any, client: Any, journal: Journal, *, stop: threading.Ev
 
 
 def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
-           apply: ApplyResult | None, started: float, client: Any = None, dry_run: bool = False) -> SessionResult:
-    """Write results.csv, summary.json and the final passwords.csv; print the summary; choose the exit status."""
+           apply: ApplyResult | None, started: float, client: Any = None, dry_run: bool = False,
+           notify: Any = None) -> SessionResult:
+    """Write results.csv, summary.json and the final passwords.csv; print the summary; choose the exit status.
+
+    ``notify``: the command's arguments when they may carry ``--notify``/``--notify-from``: the summary and
+    results.xlsx are then mailed (:func:`provisioning.notify.maybe_notify`); a failed notification is a warning,
+    never a change of the exit status."""
     from .followup_journal import row_view
 
     records = journal.rows()
     follow = row_view(journal)
     write_results_csv(folder.results_csv, records, journal.issues(), follow)
-    created_rows = [r.row for r in records if r.state is RowState.CREATED]
+    created_rows = [r.row for r in records if r.state in (RowState.CREATED, RowState.UPDATED)]
     if passwords is not None:
         passwords.finalize(created_rows)
     counts: dict[str, int] = {}
@@ -263,6 +280,13 @@ def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: Password
         log.error("could not write results.xlsx in %s: %s", folder.path, exc)
         ctx.err.write(f"warning: could not write results.xlsx: {exc}\n")
     _print_summary(ctx, folder, summary, dry_run)
+    if notify is not None and getattr(notify, "notify", None):
+        from .notify import maybe_notify
+
+        try:
+            maybe_notify(ctx, notify, folder.path, client=client, summary=summary)
+        except Exception as exc:  # noqa: BLE001 - maybe_notify never raises; belt and braces for the exit status
+            log.warning("notification failed: %s", exc)
     return SessionResult(status, apply, counts)
 
 

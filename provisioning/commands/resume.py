@@ -10,9 +10,11 @@ from typing import Any
 
 from ..apply import CreateItem
 from ..context import CommandContext
-from ..errors import RunFolderError
+from ..errors import RunFolderError, UsageError
+from ..notify import add_notify_arguments, check_notify_arguments
 from ..exitcodes import ExitStatus
 from ..followup_journal import followups
+from ..update import apply_updates, pending_updates
 from ..journal import OPEN_STATES, FollowUpState, Journal, RowRecord, RowState
 from ..outputs import PasswordFile, SecretFilter
 from ..runfolder import RunFolder, existing_run_folder, file_sha256
@@ -29,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``resume`` options."""
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run folder printed by `run`")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_notify_arguments(parser)
 
 
 def check_roster(meta: dict[str, Any]) -> Path:
@@ -48,6 +51,9 @@ def check_roster(meta: dict[str, Any]) -> Path:
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Resume: check the roster, reconcile the rows in doubt, send the rest, report over the whole run."""
     started = time.monotonic()
+    problem = check_notify_arguments(args)
+    if problem:
+        raise UsageError(problem)
     folder = existing_run_folder(args.run_dir)
     journal = Journal.open(folder.path)
     try:
@@ -56,20 +62,25 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
             raise RunFolderError(f"{folder.path} is a dry run: nothing was planned to be sent; start a real run "
                                  "with `run`")
         roster_path = check_roster(meta)
-        open_rows = journal.rows(OPEN_STATES)
+        open_rows = [r for r in journal.rows(OPEN_STATES) if r.action != "update"]  # updates: runner re-sends
         secrets = SecretFilter(settings_secrets(ctx.settings))
         with run_log(folder, secrets):
             log.info("resume %s: %d rows still open", folder.path, len(open_rows))
             if not open_rows:
-                if not followups(journal, [FollowUpState.PENDING]):
-                    return finish(ctx, journal, folder, passwords=None, apply=None, started=started).status
+                if not followups(journal, [FollowUpState.PENDING]) and not pending_updates(journal):
+                    return finish(ctx, journal, folder, passwords=None, apply=None, started=started,
+                                  notify=args).status
                 with make_client(ctx.settings, batch_size=meta.get("batch_size"),
                                  max_writes_per_s=meta.get("max_writes_per_s"),
                                  write_burst=meta.get("write_burst")) as client:
-                    log.info("resume: no row open; sending the pending follow-ups")
-                    run_followups(ctx, client, journal, stop=threading.Event())
+                    log.info("resume: no create open; sending the pending updates and follow-ups")
+                    stop = threading.Event()
+                    todo = pending_updates(journal)
+                    if todo:
+                        apply_updates(client, journal, todo, stop=stop)
+                    run_followups(ctx, client, journal, stop=stop)
                     return finish(ctx, journal, folder, passwords=None, apply=None, started=started,
-                                  client=client).status
+                                  client=client, notify=args).status
             items = _items(open_rows, roster_path, meta, folder, secrets)
             client = make_client(ctx.settings, batch_size=meta.get("batch_size"),
                                  max_writes_per_s=meta.get("max_writes_per_s"), write_burst=meta.get("write_burst"))
@@ -83,7 +94,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
                                  in_doubt=in_doubt, previous_sends={r.row: r.attempts for r in open_rows},
                                  written_passwords={row: pw for row, (_, pw) in known.items()})
                 session = finish(ctx, journal, folder, passwords=passwords, apply=result, started=started,
-                                 client=client)
+                                 client=client, notify=args)
                 report_stop(ctx, folder, result)
                 return session.status
             finally:

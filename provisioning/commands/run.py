@@ -16,12 +16,14 @@ from ..context import CommandContext
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
 from ..journal import Journal, RowSeed, RowState
+from ..notify import add_notify_arguments, check_notify_arguments
 from ..outputs import PasswordFile, SecretFilter
 from ..plan import ActionKind, Plan, make_plan, upn_of
-from ..followup_journal import add_followups
+from ..followup_journal import add_changes, add_followups
 from ..followups import plan_followups
 from ..preflight import GraphTenantView
 from ..references import References, check_references, resolve
+from ..update import UserUpdate, fetch_current, plan_updates, select_for
 from ..runfolder import RunFolder, new_run_folder
 from ..runner import execute, finish, make_client, run_log, settings_public, settings_secrets
 
@@ -52,9 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mapping", type=Path, metavar="M", help="a column-mapping JSON file for HR exports")
     parser.add_argument("--dry-run", action="store_true",
                         help="validate and plan against the tenant, write the run folder, send no write")
-    parser.add_argument("--existing", choices=("skip", "fail"), default="skip",
-                        help="a user whose userPrincipalName already exists: skip it (default) or report it as "
-                             "failed")
+    parser.add_argument("--existing", choices=("skip", "update", "fail"), default="skip",
+                        help="a user whose userPrincipalName already exists: skip it (default), update it (PATCH "
+                             "only the roster's properties that differ from the tenant's) or report it as failed")
+    parser.add_argument("--reset-passwords", action="store_true",
+                        help="with --existing update: also reset the password of every updated user (the "
+                             "roster's, or a generated one written to passwords.csv)")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="the run folder (default: runs/<YYYYmmdd-HHMMSS>-<roster name>/)")
     parser.add_argument("--batch-size", type=_batch_size, metavar="N", default=None,
@@ -66,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default 20); Graph's bucket holds 3,000, so a tenant the app has not written to "
                              "for 150 s accepts up to that many at once")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_notify_arguments(parser)
 
 
 def resume_hint(ctx: CommandContext, folder: RunFolder) -> str:
@@ -73,23 +79,29 @@ def resume_hint(ctx: CommandContext, folder: RunFolder) -> str:
     return f"to continue: {ctx.command_line} resume {shlex.quote(str(folder.path))}"
 
 
-def seeds(plan: Plan, *, dry_run: bool, bodies: dict[int, dict[str, Any]] | None = None) -> list[RowSeed]:
-    """The journal's initial record of every row (``bodies``: the create bodies already built, by row)."""
+def seeds(plan: Plan, *, dry_run: bool, bodies: dict[int, dict[str, Any]] | None = None,
+          updates: dict[int, UserUpdate] | None = None) -> list[RowSeed]:
+    """The journal's initial record of every row (``bodies``: the create bodies already built, by row;
+    ``updates``: the PATCH of every UPDATE row)."""
     out = []
     for a in plan.actions:
         user = a.user
         body = None
         if a.kind is ActionKind.CREATE and user is not None:
             body = bodies[a.row] if bodies and a.row in bodies else user.graph_body()
+        elif a.kind is ActionKind.UPDATE and updates and a.row in updates:
+            body = dict(updates[a.row].body)
         display = str(user.fields.get("displayName", "") or "") if user is not None else ""
         if dry_run:
             state = RowState.INVALID if a.kind is ActionKind.INVALID else RowState.PLANNED
         else:
-            state = {ActionKind.CREATE: RowState.PENDING, ActionKind.SKIP: RowState.SKIPPED,
+            state = {ActionKind.CREATE: RowState.PENDING, ActionKind.UPDATE: RowState.PENDING,
+                     ActionKind.SKIP: RowState.SKIPPED,
                      ActionKind.EXISTS: RowState.FAILED, ActionKind.INVALID: RowState.INVALID}[a.kind]
         out.append(RowSeed(
             row=a.row, upn=a.upn, action=a.kind.value, state=state,
-            password_source=("generated" if user.password_generated else "roster") if body is not None else "",
+            password_source=("generated" if user.password_generated else "roster")
+            if body is not None and (a.kind is ActionKind.CREATE or "passwordProfile" in body) else "",
             body=body, display_name=display, object_id=a.object_id, message=a.message, issues=a.issues))
     return out
 
@@ -99,6 +111,9 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     from ..roster import load_roster
 
     started = time.monotonic()
+    problem = check_notify_arguments(args)
+    if problem:
+        raise UsageError(problem)
     roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping)
     if not roster.rows:
         raise UsageError(f"{args.roster}: the roster has no data rows")
@@ -128,6 +143,9 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
     existing = tenant.lookup(valid_upns)
     rows, issues, refs = check_tenant_references(client, tenant, roster, validation, existing, args.existing)
     plan = make_plan(rows, existing, issues=issues, existing_mode=args.existing)
+    updates: dict[int, UserUpdate] = {}
+    if args.existing == "update":
+        plan, updates = _plan_updates(client, plan, getattr(args, "reset_passwords", False))
     log.info("plan: %s", plan.counts())
     meta = {
         "roster_path": str(Path(args.roster).resolve()), "roster_sha256": roster.sha256,
@@ -140,24 +158,38 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
     journal = Journal.create(folder.path, meta)
     try:
         bodies = {a.row: a.user.graph_body() for a in plan.creates}
-        journal.add_rows(seeds(plan, dry_run=args.dry_run, bodies=bodies))
+        journal.add_rows(seeds(plan, dry_run=args.dry_run, bodies=bodies, updates=updates))
+        add_changes(journal, (c for u in updates.values() for c in u.changes))
         journal.add_issues(i for i in validation.issues if i.row == 0)
         add_followups(journal, plan_followups(plan.actions, refs, dry_run=args.dry_run))
         if args.dry_run:
             return finish(ctx, journal, folder, passwords=None, apply=None, started=started, client=client,
-                          dry_run=True).status
+                          dry_run=True, notify=args).status
         items = [CreateItem(a.row, a.upn, bodies[a.row], bool(a.user.password_generated))
                  for a in plan.creates]
         passwords = PasswordFile(folder.passwords_csv)
         stop = threading.Event()
+        update_bodies = {u.row: (u.object_id, u.body) for u in updates.values()}
+        reset = [(a.row, a.upn, a.user.password) for a in plan.actions
+                 if a.row in updates and "passwordProfile" in updates[a.row].body and a.user.password_generated]
         result = execute(ctx, client, journal, folder, items, passwords=passwords, stop=stop,
-                         no_progress=args.no_progress, fail_on_existing=args.existing == "fail")
+                         no_progress=args.no_progress, fail_on_existing=args.existing == "fail",
+                         updates=update_bodies, update_passwords=reset)
         session = finish(ctx, journal, folder, passwords=passwords, apply=result, started=started,
-                         client=client)
+                         client=client, notify=args)
         report_stop(ctx, folder, result)
         return session.status
     finally:
         journal.close()
+
+
+def _plan_updates(client: Any, plan: Plan, reset_passwords: bool) -> tuple[Plan, dict[int, UserUpdate]]:
+    """``--existing update``: read the existing users' values (batched GETs) and keep only what differs."""
+    targets = {a.row: a.object_id for a in plan.actions if a.kind is ActionKind.UPDATE and a.object_id}
+    current = fetch_current(client, targets, select_for(a.user for a in plan.actions if a.row in targets))
+    actions, updates = plan_updates(plan.actions, current, reset_passwords=reset_passwords)
+    log.info("update: %d of %d existing users differ from the roster", len(updates), len(targets))
+    return Plan(tuple(actions), plan.existing_mode), updates
 
 
 def check_tenant_references(client: Any, tenant: Any, roster: Any, validation: Any, existing: Any,

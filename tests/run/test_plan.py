@@ -41,7 +41,7 @@ def test_one_action_per_row_in_order() -> None:
     assert plan.actions[1].object_id == "id-old"
     assert plan.actions[2].message == "domain not verified"
     assert plan.actions[0].issues == (ISSUES[1],)  # warnings travel with the row
-    assert plan.counts() == {"create": 1, "skip": 1, "exists": 0, "invalid": 2}
+    assert plan.counts() == {"create": 1, "skip": 1, "update": 0, "exists": 0, "invalid": 2}
     assert [a.row for a in plan.creates] == [2]
 
 
