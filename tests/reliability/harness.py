@@ -68,6 +68,8 @@ class Scenario:
     latency_ms: str = "15:10"
     write_rate: float | None = None
     batch_size: int | None = None  # the run's --batch-size (None: the tool's default, 20)
+    kill_span: float = 0.7  # kills fall within this share of the creates; the last session does the rest, so it
+    #                         runs long enough to outlive its access token (token renewal under load)
     target_s: float = 25.0
     final_timeout_s: float = 300.0
     session_timeout_s: float = 300.0
@@ -100,6 +102,11 @@ class Outcome:
         """True when every guarantee held."""
         return not self.violations
 
+    @property
+    def token_renewals(self) -> int:
+        """Token requests beyond one per session: how often a session outlived its access token."""
+        return max(0, int(self.stats.get("token_requests") or 0) - self.sessions)
+
     def describe(self) -> str:
         """A multi-line report: the reproduction (seed, kill points), the figures, and every violation."""
         s = self.scenario
@@ -116,7 +123,8 @@ class Outcome:
             f"results: {dict(sorted(self.counts.items()))}; expected {dict(sorted(self.expected.items()))}",
             f"sandbox: users_created={self.stats.get('users_created')} requests={self.stats.get('requests')} "
             f"faults={self.stats.get('faults')} throttled={self.stats.get('throttled')} "
-            f"token_requests={self.stats.get('token_requests')}",
+            f"token_requests={self.stats.get('token_requests')} (renewals beyond one per session: "
+            f"{self.token_renewals})",
         ]
         lines += [f"VIOLATION: {v}" for v in self.violations] or ["all guarantees held"]
         if self.violations and self.final_stderr:
@@ -239,9 +247,9 @@ def kill_targets(s: Scenario, first_final: int) -> list[int]:
     ``first_final``: rows final before anything is sent (skipped + invalid). Duplicate counts are allowed: a
     second kill at the same count kills the resume during its start-up or reconciliation.
     """
-    creates = s.rows - first_final
+    span = max(1, int((s.rows - first_final) * s.kill_span))
     rng = random.Random(s.seed * 7919 + s.rows)
-    return sorted(first_final + rng.randint(1, max(1, creates - 1)) for _ in range(s.kills))
+    return sorted(first_final + rng.randint(1, span) for _ in range(s.kills))
 
 
 def run_scenario(s: Scenario, work: Path, log: Any = None) -> Outcome:
@@ -452,4 +460,5 @@ def outcome_json(out: Outcome) -> str:
     return json.dumps({"rows": out.scenario.rows, "kills": len(out.kills), "sessions": out.sessions,
                        "kill_targets": out.kill_targets, "counts": out.counts, "duration_s": round(out.duration_s, 1),
                        "users_created": out.stats.get("users_created"), "faults": out.stats.get("faults"),
+                       "token_requests": out.stats.get("token_requests"), "token_renewals": out.token_renewals,
                        "violations": out.violations}, indent=2)

@@ -12,8 +12,10 @@ from .harness import Scenario, run_scenario
 #: 20 s tokens, 2 s replication lag.
 CI = Scenario(rows=300, kills=3, seed=11, existing=6, invalid_every=25, target_s=10.0)
 #: 300 rows send only ~40 requests, so 1-2 % faults rarely fire: the same run with $batch of 5 and heavier
-#: resets, lost responses and slow answers, so that every fault path is taken in CI.
-HEAVY = Scenario(rows=200, kills=3, seed=5, existing=4, invalid_every=20, target_s=8.0, batch_size=5,
+#: resets, lost responses and slow answers, and 8 s tokens (the tool renews them after 6 s) with the kills in the
+#: first half so that the last session outlives its token: every fault path and token renewal are taken in CI.
+HEAVY = Scenario(rows=200, kills=3, seed=5, existing=4, invalid_every=20, write_rate=15, batch_size=5,
+                 token_lifetime=8, kill_span=0.5,
                  fault_503=0.05, fault_reset=0.05, fault_lost=0.08, fault_slow=0.05)
 
 
@@ -34,3 +36,4 @@ def test_sigkill_resume_under_heavy_faults_every_row_once(tmp_path: Path) -> Non
     assert out.stats["users_created"] == 187
     faults = out.stats["faults"]
     assert faults["lost"] + faults["slow"] + faults["reset"] > 0, out.describe()
+    assert out.token_renewals > 0, out.describe()
