@@ -51,7 +51,7 @@ UPDATED_COLUMNS: tuple[str, ...] = (
     "Row", "Status", "User principal name", "Display name", "Object id", "Property", "Old value", "New value",
     "Follow-ups", "Warnings")
 SKIPPED_COLUMNS: tuple[str, ...] = (
-    "Row", "Status", "User principal name", "Display name", "Existing object id", "Reason")
+    "Row", "Status", "User principal name", "Display name", "Existing object id", "Reason", "Follow-ups")
 # Failed and Invalid: the roster's own columns (original headers, original order), then these. ``retry`` ignores
 # them, except "Roster row", which links an edited row back to the row of the run that wrote the workbook.
 RESULT_COLUMNS: tuple[str, ...] = ("Status", "Error code", "Message", "Request id", "Attempts", "Roster row")

@@ -93,7 +93,9 @@ def _rows(records: Sequence[RowRecord], issues: Mapping[int, Sequence[Issue]],
         yield ReportRow(
             row=r.row, status=status_of(r, fstate), upn=r.upn, followups=ftext,
             changes=tuple((c.property, c.old, c.new) for c in edits.get(r.row, ())), display_name=r.display_name, object_id=r.object_id,
-            http_status=r.http_status, error_code=r.error_code, message=r.message, request_id=r.request_id,
+            http_status=r.http_status, error_code=r.error_code, request_id=r.request_id,
+            # the Failed sheet of a "created, follow-up failed" row says which follow-up failed and why
+            message=f"follow-ups: {ftext}" if fstate in ("failed", "pending") and not r.message else r.message,
             attempts=r.attempts, cells=cells.get(r.row, ()), issues=tuple(issues.get(r.row, ())),
             password_generated=created and r.password_source == "generated")
 

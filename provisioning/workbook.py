@@ -214,7 +214,7 @@ def _updated_values(r: ReportRow) -> list[Any]:
 
 
 def _skipped_values(r: ReportRow) -> list[Any]:
-    return [r.row, r.status, r.upn, r.display_name, r.object_id, r.message]
+    return [r.row, r.status, r.upn, r.display_name, r.object_id, r.message, r.followups]
 
 
 def _roster_values(r: ReportRow, headers: Sequence[str], redacted: frozenset[int]) -> list[Any]:

@@ -60,13 +60,13 @@ def test_created_updated_skipped_cells(written):
         None, None, None)
     assert openpyxl_values(written, "Skipped")[1] == (
         3, "skipped", "bo.ek@contoso.example", "Bo Ek", "22222222-2222-4222-8222-222222222222",
-        "already exists in the tenant")
+        "already exists in the tenant", None)
     # a second, independent reader sees the same cells
     assert calamine_values(written, "Created")[1] == [
         "2", "created", "ann.lee@contoso.example", "Ann Lee", "11111111-1111-4111-8111-111111111111",
         "groups: added to Staff", PASSWORD_GENERATED_NOTE, "Badge: badge looks short"]
     assert calamine_values(written, "Skipped")[1][4:] == ["22222222-2222-4222-8222-222222222222",
-                                                          "already exists in the tenant"]
+                                                          "already exists in the tenant", ""]
 
 
 def test_failed_and_invalid_keep_roster_columns_then_results(written):
@@ -152,7 +152,7 @@ def test_dry_run_statuses_and_mode(tmp_path):
         dry_run=True, counts={"would create": 1, "would skip": 1}, error_counts={}))
     assert openpyxl_values(path, "Created")[1][:3] == (2, "would create", "a@contoso.example")
     assert openpyxl_values(path, "Skipped")[1] == (3, "would skip", "b@contoso.example", None, "oid-b",
-                                                   "already exists in the tenant")
+                                                   "already exists in the tenant", None)
     summary = openpyxl_values(path, "Summary")
     assert ("Mode", "dry run: nothing was changed in the tenant") in summary
     at = summary.index(("Outcome", "Rows"))
