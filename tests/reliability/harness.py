@@ -185,8 +185,8 @@ def start_sandbox(state: Path, s: Scenario) -> tuple[subprocess.Popen[str], dict
            "--users", str(s.existing),
            "--fault", f"503={s.fault_503}", "--fault", f"reset={s.fault_reset}",
            "--fault", f"lost={s.fault_lost}", "--fault", f"slow={s.fault_slow}"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=clean_env())
+    with open(state.parent / "sandbox.stderr", "wb") as err_file:  # a file: a full pipe would stall the server
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err_file, text=True, env=clean_env())
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -274,9 +274,11 @@ def run_scenario(s: Scenario, work: Path, log: Any = None) -> Outcome:
         if s.batch_size:
             argv += ["--batch-size", str(s.batch_size)]
         for target in out.kill_targets:
-            child = subprocess.Popen(argv, cwd=work, env=tool_env(env, s), stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
             out.sessions += 1
+            err_path = work / f"session-{out.sessions:02d}.stderr"  # a file: a full pipe would stall the tool
+            with open(err_path, "wb") as err_file:
+                child = subprocess.Popen(argv, cwd=work, env=tool_env(env, s), stdout=subprocess.DEVNULL,
+                                         stderr=err_file)
             t0 = time.monotonic()
             reached = _wait_for(child, run / "journal.sqlite", target, t0 + s.session_timeout_s)
             if child.poll() is None:
@@ -288,7 +290,7 @@ def run_scenario(s: Scenario, work: Path, log: Any = None) -> Outcome:
                     log(f"  SIGKILL #{len(out.kills)} of session {out.sessions} at {reached} final rows "
                         f"(target {target}) after {time.monotonic() - t0:.1f} s")
             else:
-                err = child.stderr.read() if child.stderr else ""
+                err = err_path.read_text(encoding="utf-8", errors="replace")
                 if child.returncode not in (0, 1):
                     out.violations.append(f"session {out.sessions} exited {child.returncode} before its kill "
                                           f"point: {err.strip()[-500:]}")
