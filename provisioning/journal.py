@@ -9,6 +9,11 @@ Nothing secret is ever stored here: no passwords (the request body is stored wit
 removed; ``password_source`` says whether ``resume`` must re-read it from the roster or generate a new one), no
 client secret (settings are stored through their redacted dictionary).
 
+Schema version 2 adds the ``followups`` table (one record per group membership, licence and manager of a row:
+kind, target, resolved id, state pending/done/failed, attempts, Graph's status/code/message/request-id) and the
+``updates`` table (property, old, new per row of ``--existing update``); see :mod:`provisioning.followup_journal`.
+A version-1 journal is upgraded in place when opened (the new tables are added; nothing else changes).
+
 The journal is safe to use from several threads (the graph client calls ``on_send``/``on_result`` from its own
 worker threads): one connection, one lock, ``check_same_thread=False``.
 """

@@ -114,6 +114,8 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     problem = check_notify_arguments(args)
     if problem:
         raise UsageError(problem)
+    if getattr(args, "reset_passwords", False) and args.existing != "update":
+        raise UsageError("--reset-passwords only applies with --existing update")
     roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping)
     if not roster.rows:
         raise UsageError(f"{args.roster}: the roster has no data rows")
@@ -163,6 +165,7 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
         journal.add_issues(i for i in validation.issues if i.row == 0)
         add_followups(journal, plan_followups(plan.actions, refs, dry_run=args.dry_run))
         if args.dry_run:
+            _print_diff(ctx, plan, updates)
             return finish(ctx, journal, folder, passwords=None, apply=None, started=started, client=client,
                           dry_run=True, notify=args).status
         items = [CreateItem(a.row, a.upn, bodies[a.row], bool(a.user.password_generated))
@@ -181,6 +184,19 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
         return session.status
     finally:
         journal.close()
+
+
+def _print_diff(ctx: CommandContext, plan: Plan, updates: dict[int, UserUpdate], limit: int = 100) -> None:
+    """Dry run of ``--existing update``: the changes, old -> new (the Updated sheet has them all)."""
+    if not updates or getattr(ctx, "verbosity", 0) < 0:
+        return
+    upn = {a.row: a.upn for a in plan.actions}
+    lines = [f"row {c.row} {upn.get(c.row, '')}: {c.property}: {c.old!r} -> {c.new!r}"
+             for u in updates.values() for c in u.changes]
+    for line in lines[:limit]:
+        ctx.out.write(f"would update {line}\n")
+    if len(lines) > limit:
+        ctx.out.write(f"... and {len(lines) - limit} more changes (results.xlsx, Updated sheet)\n")
 
 
 def _plan_updates(client: Any, plan: Plan, reset_passwords: bool) -> tuple[Plan, dict[int, UserUpdate]]:

@@ -34,6 +34,7 @@ def test_update_changes_only_what_differs(sandbox_factory: Any, cli: Any, tmp_pa
     code, out, err = cli(sb, "run", roster, "--existing", "update", "--dry-run", "--out", tmp_path / "dry")
     assert code == ExitStatus.OK, out + err
     assert _patches(sb) == writes  # the dry run wrote nothing
+    assert "would update row 3 moved@contoso.com: jobTitle: 'Dev' -> 'Lead'" in out
     dry = read_results(tmp_path / "dry")
     assert [dry[r]["status"] for r in (2, 3, 4)] == ["would skip", "would update", "would create"]
     expected = [("department", "R&D", "Sales"), ("jobTitle", "Dev", "Lead"), ("usageLocation", None, "GB")]
@@ -77,3 +78,9 @@ def test_update_reset_passwords(sandbox_factory: Any, cli: Any, tmp_path: Path) 
     pw_file = tmp_path / "r" / "passwords.csv"
     assert stat.S_IMODE(pw_file.stat().st_mode) == 0o600
     assert "pw@contoso.com" in pw_file.read_text()
+
+
+def test_reset_passwords_needs_update_mode(sandbox: Any, cli: Any, tmp_path: Path) -> None:
+    roster = write(tmp_path / "pw.csv", ["x@contoso.com,X,Dev,,,"], header=HEADER)
+    code, out, err = cli(sandbox, "run", roster, "--reset-passwords")
+    assert code == ExitStatus.USAGE and "--existing update" in err
