@@ -32,7 +32,7 @@ GROUP_AMBIGUOUS = "group-ambiguous"
 LICENSE_NOT_FOUND = "license-not-found"
 LICENSE_SEATS = "license-seats"
 MANAGER_NOT_FOUND = "manager-not-found"
-#: The issue codes this module adds (not in :data:`provisioning.rules.RULES`: they need the tenant).
+#: The issue codes this module adds (registered in :data:`provisioning.rules.RULES`).
 CODES = (GROUP_NOT_FOUND, GROUP_AMBIGUOUS, LICENSE_NOT_FOUND, LICENSE_SEATS, MANAGER_NOT_FOUND)
 
 
@@ -151,18 +151,20 @@ def check_references(rows: Sequence[Any], refs: References, *, columns: Mapping[
             if not found:
                 bad.add(r.row)
                 issues.append(_issue(r.row, cols, "groups", GROUP_NOT_FOUND,
-                                     f"group {name!r} was not found in the tenant (by displayName or id)"))
+                                     f"group {name!r} was not found in the tenant (by displayName or id); check the spelling "
+                                     "or give the group's object id"))
             elif len(found) > 1:
                 bad.add(r.row)
                 ids = ", ".join(g.id for g in found)
                 issues.append(_issue(r.row, cols, "groups", GROUP_AMBIGUOUS,
-                                     f"group {name!r}: {len(found)} groups have this name ({ids}); give the id"))
+                                     f"group {name!r}: {len(found)} groups have this name ({ids}); give the object id "
+                                     "of the one you mean"))
         for name in r.licenses:
             if name.strip().lower() not in refs.skus:
                 bad.add(r.row)
                 issues.append(_issue(r.row, cols, "licenses", LICENSE_NOT_FOUND,
-                                     f"licence {name!r} is not a SKU of this tenant (subscribedSkus part number "
-                                     "or skuId)"))
+                                     f"licence {name!r} is not a SKU of this tenant; use a part number or skuId "
+                                     "that `provision.py check` lists"))
     # managers last, to a fixed point: a row whose manager is a row made invalid here cannot get its manager
     changed = True
     while changed:
@@ -179,7 +181,8 @@ def check_references(rows: Sequence[Any], refs: References, *, columns: Mapping[
             row_no = invalid_rows.get(manager) or next((x.row for x in rows if x.upn.lower() == manager), None)
             where = (f"row {row_no} of this roster, which is invalid" if row_no is not None
                      else "neither a user in the tenant nor a row of this roster")
-            issues.append(_issue(r.row, cols, "manager", MANAGER_NOT_FOUND, f"manager {r.manager!r} is {where}"))
+            issues.append(_issue(r.row, cols, "manager", MANAGER_NOT_FOUND, f"manager {r.manager!r} is {where}; fix the manager's "
+                                                                         "userPrincipalName or clear the cell"))
     issues.extend(_seat_issues(rows, refs, cols, skip | bad))
     return issues
 

@@ -73,6 +73,12 @@ RULES: Mapping[str, Rule] = {r.code: r for r in (
     Rule("duplicate-upn", E, "Two rows have the same userPrincipalName (case-insensitive)."),
     Rule("duplicate-mail-nickname", E, "Two rows have the same mailNickname (case-insensitive)."),
     Rule("duplicate-employee-id", E, "Two rows have the same employeeId."),
+    # checked in pre-flight against the tenant (provisioning.references)
+    Rule("group-not-found", E, "A name or id in groups matches no group in the tenant."),
+    Rule("group-ambiguous", E, "A name in groups matches several groups; give the group's object id."),
+    Rule("license-not-found", E, "A SKU part number or id in licenses is not subscribed in the tenant."),
+    Rule("license-seats", E, "More rows ask for a licence than it has free seats; the last rows are refused."),
+    Rule("manager-not-found", E, "manager is neither a user in the tenant nor a valid row of the roster."),
 )}
 
 #: Roster-level problems: not issues but a RosterError (exit status 2). Listed for the README.

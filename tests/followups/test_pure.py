@@ -72,3 +72,27 @@ def test_diff_only_what_differs() -> None:
                     "employeeOrgData": {"division": "X", "costCenter": "1"}}
     assert changes == [Change(7, "jobTitle", "Dev", "Lead"), Change(7, "businessPhones", "", "+1 1"),
                        Change(7, "employeeOrgData.costCenter", "2", "1")]
+
+
+def test_reference_messages_exactly() -> None:
+    rows = [Row(2, "a@x.com", groups=("Nope",)), Row(3, "b@x.com", groups=("Dup",)),
+            Row(4, "c@x.com", licenses=("E9",)), Row(5, "d@x.com", manager="ghost@x.com"),
+            Row(6, "e@x.com", has_errors=True), Row(7, "f@x.com", manager="e@x.com"),
+            Row(8, "g@x.com", licenses=("ENTERPRISEPACK",)), Row(9, "h@x.com", licenses=("ENTERPRISEPACK",))]
+    cols = {"groups": "Groups", "licenses": "Licences", "manager": "Manager"}
+    found = [(i.row, i.column, i.code, i.message) for i in check_references(rows, REFS, columns=cols)]
+    assert found == [
+        (2, "Groups", "group-not-found", "group 'Nope' was not found in the tenant (by displayName or id); check "
+                                         "the spelling or give the group's object id"),
+        (3, "Groups", "group-ambiguous", "group 'Dup': 2 groups have this name (a, b); give the object id of the "
+                                         "one you mean"),
+        (4, "Licences", "license-not-found", "licence 'E9' is not a SKU of this tenant; use a part number or skuId "
+                                             "that `provision.py check` lists"),
+        (5, "Manager", "manager-not-found", "manager 'ghost@x.com' is neither a user in the tenant nor a row of this "
+                                            "roster; fix the manager's userPrincipalName or clear the cell"),
+        (7, "Manager", "manager-not-found", "manager 'e@x.com' is row 6 of this roster, which is invalid; fix the "
+                                            "manager's userPrincipalName or clear the cell"),
+        (9, "Licences", "license-seats", "licence ENTERPRISEPACK: 1 seats free, 2 rows ask for it; rows 9 cannot "
+                                         "get one (the last rows in roster order) — buy seats or remove the licence "
+                                         "from those rows"),
+    ]

@@ -147,8 +147,10 @@ def test_tenant_rules_exact_messages_with_headers_as_written(tmp_path):
     for (row, column, code), message in TENANT_MESSAGES.items():
         issue = found[(row, code)]
         assert (issue.column, issue.message, issue.severity) == (column, message, RULES[code].severity)
+    from provisioning.references import CODES as PREFLIGHT_CODES  # exact texts: tests/followups/test_pure.py
+
     covered = {code for _, _, code, _ in SAMPLE_MESSAGES} | {code for _, _, code in TENANT_MESSAGES} | {
-        "unknown-column"}
+        "unknown-column"} | set(PREFLIGHT_CODES)
     assert covered == set(RULES)
 
 
