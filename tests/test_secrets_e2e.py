@@ -12,6 +12,7 @@ import csv
 import html
 import io
 import json
+import os
 import re
 import stat
 import zipfile
@@ -87,8 +88,6 @@ def _leaks(run_dir: Path, out: str, err: str, secrets: dict[str, str]) -> list[s
 def tool(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., tuple[int, str, str]]:
     """``tool(env, *argv)``: provision.main in-process with exactly ``env`` as the tool's settings."""
     monkeypatch.chdir(tmp_path)
-    import os
-
     for name in list(os.environ):
         if name.startswith(TOOL_ENV) or name in CA_ENV:
             monkeypatch.delenv(name)

@@ -265,7 +265,7 @@ def run_scenario(s: Scenario, work: Path, log: Any = None) -> Outcome:
     run = work / "run"
     out.run_dir = run
     sb, env = start_sandbox(work / "sandbox", s)
-    child: subprocess.Popen[str] | None = None
+    child: subprocess.Popen[Any] | None = None
     try:
         first_final = out.expected.get("skipped", 0) + out.expected.get("invalid", 0)
         out.kill_targets = kill_targets(s, first_final)
@@ -327,7 +327,7 @@ def run_scenario(s: Scenario, work: Path, log: Any = None) -> Outcome:
     return out
 
 
-def _wait_for(proc: subprocess.Popen[str], journal: Path, target: int, deadline: float) -> int:
+def _wait_for(proc: subprocess.Popen[Any], journal: Path, target: int, deadline: float) -> int:
     """Poll until ``target`` rows are final, the process ends, or ``deadline``; returns the last count seen."""
     seen = final_rows(journal)
     while seen < target and proc.poll() is None and time.monotonic() < deadline:
