@@ -80,11 +80,17 @@ class BatchResponse:
         return 200 <= self.status < 300
 
 
+#: How often one item may be re-sent after a 401. A revoked credential fails at token acquisition (AuthError, final
+#: at once); a 401 with a token just acquired means Graph rejects tokens for this app, so the item ends there.
+MAX_TOKEN_RENEWALS = 2
+
+
 @dataclass(eq=False)
 class _Item:
     req: BatchRequest
     attempts: int = 0
     first_sent: float | None = None
+    renewals: int = 0  # 401s answered by renewing the token, counted apart from throttling/transient attempts
 
 
 @dataclass(frozen=True)
@@ -219,8 +225,9 @@ class BatchRunner:
             return
         if resp.status_code == 401:
             self.t.tokens.invalidate(getattr(resp, "token_used", None))
-            for item in chunk:  # not executed: re-send once with a fresh token
-                if item.attempts < 2:
+            for item in chunk:  # not executed: re-send with a fresh token (a token can expire more than once)
+                if item.renewals < MAX_TOKEN_RENEWALS:
+                    item.renewals += 1
                     self._requeue(item, 0.0, state)
                 else:
                     on_result(self._final(item, 401, dict(resp.headers), None, error_from_response(resp)))

@@ -205,3 +205,17 @@ def test_every_item_carries_the_batch_request_id(sandbox):
     assert ok.status == 201 and bad.status == 404
     assert re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", ok.headers["request-id"])
     assert bad.error.request_id  # an error item keeps its own innerError request-id
+
+
+def test_expired_token_after_a_throttled_attempt_is_renewed_not_fatal(sandbox_factory):
+    # An item refused once (429), then sent again with a token that expired meanwhile: Graph answers the batch 401.
+    # The item must be re-sent with a fresh token, however many attempts it had before.
+    sb = sandbox_factory(token_lifetime=1, write_quota=(1, 2))
+    frozen = lambda: 1_000_000.0  # the client believes its token fresh; the sandbox knows better  # noqa: E731
+    with client_for(sb, token_clock=frozen) as client:
+        answers = client.send_batch([BatchRequest(str(i), "POST", "/users", new_user(f"exp{i}@contoso.com"))
+                                     for i in range(2)])
+    assert [a.status for a in answers] == [201, 201]
+    assert max(a.attempts for a in answers) >= 3  # 429, then 401, then created
+    assert sb.stats()["by_status"].get("401", 0) >= 1
+    assert sb.stats()["users_created"] == 2
