@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from graph.clouds import CLOUDS, clouds_of_authority, clouds_of_graph, normalize_root
-from graph.config import CertificateCredential, GraphConfig, Secret
+from graph.config import CertificateCredential, GraphConfig, Secret, Timeouts
 from graph.governor import GovernorConfig
 
 from .errors import ConfigError, UsageError
@@ -30,6 +30,7 @@ ENV_NAMES: dict[str, str] = {
     "GRAPH_ENDPOINT": "graph_endpoint",
     "PROVISION_CLOUD": "cloud",
     "PROVISION_CA_BUNDLE": "ca_bundle",
+    "PROVISION_READ_TIMEOUT": "read_timeout",
 }
 _ENV_OF = {v: k for k, v in ENV_NAMES.items()}
 #: Settings the sandbox decides when ``--sandbox`` is given (its env() names).
@@ -38,6 +39,7 @@ _NOT_A_TENANT = {"common", "organizations", "consumers"}
 DEFAULT_CONCURRENCY = 4
 DEFAULT_BATCH_SIZE = 20
 DEFAULT_WRITES_PER_S = 3000 / 150  # Graph's per-app-per-tenant write quota (graph-facts 3.2)
+DEFAULT_READ_TIMEOUT = Timeouts().read
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class Settings:
     max_writes_per_s: float = DEFAULT_WRITES_PER_S
     batch_size: int = DEFAULT_BATCH_SIZE
     concurrency: int = DEFAULT_CONCURRENCY
+    #: seconds to wait for an answer (a $batch gets twice as long); PROVISION_READ_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
     sandbox: bool = False
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -74,6 +78,7 @@ class Settings:
             certificate=(CertificateCredential(self.certificate_path, self.certificate_password)
                          if self.certificate_path is not None and self.client_secret is None else None),
             ca_bundle=self.ca_bundle, concurrency=self.concurrency, batch_size=self.batch_size,
+            timeouts=Timeouts(read=self.read_timeout, batch_read=2 * self.read_timeout),
             governor=GovernorConfig(rate_per_s=rate, burst=max(1.0, min(float(self.batch_size), rate))))
 
 
@@ -140,7 +145,7 @@ def _read_config_file(path: Path | None) -> dict[str, str]:
 
 
 def _flag_layer(flags: Mapping[str, object]) -> dict[str, object]:
-    names = ("max_writes_per_s", "batch_size", "concurrency", "tenant_id", "client_id", "cloud")
+    names = ("max_writes_per_s", "batch_size", "concurrency", "tenant_id", "client_id", "cloud", "read_timeout")
     return {n: flags[n] for n in names if flags.get(n) not in (None, "")}
 
 
@@ -229,12 +234,14 @@ def load_settings(*, flags: Mapping[str, object], environ: Mapping[str, str], en
     rate = _number(get("max_writes_per_s", DEFAULT_WRITES_PER_S), "--max-writes-per-s", float, 0.01, 10_000)
     batch_size = int(_number(get("batch_size", DEFAULT_BATCH_SIZE), "--batch-size", int, 1, 20))
     concurrency = int(_number(get("concurrency", DEFAULT_CONCURRENCY), "--concurrency", int, 1, 64))
+    read_timeout = float(_number(get("read_timeout", DEFAULT_READ_TIMEOUT), "PROVISION_READ_TIMEOUT", float, 0.1,
+                                 3600))
     return Settings(
         tenant_id=tenant_id, client_id=client_id, authority_host=authority_host, graph_endpoint=graph_endpoint,
         scope=scope, cloud=cloud_name if sandbox_env is None else "sandbox",
         client_secret=Secret(str(secret)) if use_secret else None, certificate_path=cert_path,
         certificate_password=cert_password, ca_bundle=ca_bundle, max_writes_per_s=rate, batch_size=batch_size,
-        concurrency=concurrency, sandbox=sandbox_env is not None, sources=dict(sources))
+        concurrency=concurrency, read_timeout=read_timeout, sandbox=sandbox_env is not None, sources=dict(sources))
 
 
 def _https_root(value: Any, name: str) -> str:

@@ -185,3 +185,15 @@ def test_secrets_are_redacted_everywhere(tmp_path):
         assert SECRET not in text and "pem-pass-123" not in text
     assert "client_secret=Secret('***')" in repr(s)
     assert s.client_secret.reveal() == SECRET
+
+
+def test_read_timeout_from_the_environment(tmp_path):
+    cfg = load(tmp_path, environ={**BASE_ENV, "PROVISION_READ_TIMEOUT": "2.5"}).graph_config()
+    assert (cfg.timeouts.connect, cfg.timeouts.read, cfg.timeouts.batch_read) == (10.0, 2.5, 5.0)
+    assert load(tmp_path, environ=BASE_ENV).graph_config().timeouts.read == 60.0
+
+
+def test_bad_read_timeout_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError) as err:
+        load(tmp_path, environ={**BASE_ENV, "PROVISION_READ_TIMEOUT": "soon"})
+    assert str(err.value) == "PROVISION_READ_TIMEOUT must be a number, not 'soon'"

@@ -13,9 +13,8 @@ full size: 3,000 rows, 10 kills). :func:`run_scenario` does everything and retur
 4. checks: every valid row created exactly once (GET /users; the sandbox's ``users_created``), every roster row
    exactly one final status, ``results.csv`` == ``journal.sqlite`` == tenant (object id per UPN), no row failed.
 
-The tool has no setting for its read timeout (``graph.config.Timeouts``: 60 s / 120 s for ``$batch``); so that a
-"slow" answer really outlasts the client's deadline without two-minute stalls, the subprocesses start with
-``timeout_shim/sitecustomize.py`` on ``PYTHONPATH``, which lowers the defaults of ``Timeouts`` to ``read_timeout_s``.
+So that a "slow" answer really outlasts the client's deadline without two-minute stalls, the subprocesses get
+``PROVISION_READ_TIMEOUT=read_timeout_s`` (a ``$batch`` waits twice that), below the sandbox's ``slow_ms``.
 Every process started here is killed in a ``finally``; every wait is bounded.
 """
 from __future__ import annotations
@@ -38,7 +37,6 @@ import msal
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIM = Path(__file__).resolve().parent / "timeout_shim"
 #: requests lets these override a session's ``verify``; the tool must use only the sandbox's CA bundle.
 CA_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 #: Settings a leaked environment could carry into the tool (the subprocess gets the sandbox's only).
@@ -62,7 +60,7 @@ class Scenario:
     fault_lost: float = 0.02
     fault_slow: float = 0.01
     slow_ms: float = 5000.0
-    read_timeout_s: float = 2.5  # the client's read timeout in the subprocesses (< slow_ms)
+    read_timeout_s: float = 2.0  # PROVISION_READ_TIMEOUT of the subprocesses ($batch: twice that, < slow_ms)
     token_lifetime: int = 20
     replication_lag_ms: float = 2000.0
     latency_ms: str = "15:10"
@@ -206,11 +204,11 @@ def clean_env() -> dict[str, str]:
 
 
 def tool_env(sandbox: dict[str, str], s: Scenario) -> dict[str, str]:
-    """The environment of a tool subprocess: the sandbox's settings, and the read-timeout shim."""
+    """The environment of a tool subprocess: the sandbox's settings and a short read timeout."""
     env = clean_env()
     env.update(sandbox)
-    env["PYTHONPATH"] = os.pathsep.join([str(SHIM), str(ROOT)])
-    env["RELIABILITY_READ_TIMEOUT_S"] = str(s.read_timeout_s)
+    env["PYTHONPATH"] = str(ROOT)
+    env["PROVISION_READ_TIMEOUT"] = str(s.read_timeout_s)
     return env
 
 
