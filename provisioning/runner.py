@@ -129,22 +129,7 @@ def make_client(settings: Any, *, batch_size: int | None = None, max_writes_per_
     if governor != config.governor:
         changes["governor"] = governor
     config = replace(config, **changes) if changes else config
-    return GraphClient(config, governor=_full_bucket_governor(config.governor))
-
-
-def _full_bucket_governor(config: Any) -> Any:
-    """A write governor whose bucket starts full, like the quota's own bucket it mirrors.
-
-    graph's ``WriteGovernor`` starts with ``min(burst, rate)`` tokens, so a ``--write-burst`` larger than one
-    second of writes is only reached after an idle second; a run then cannot use the quota's initial allowance.
-    Workaround until graph starts its bucket full (reported).
-    """
-    from graph.governor import WriteGovernor
-
-    governor = WriteGovernor(config)
-    if hasattr(governor, "_tokens"):
-        governor._tokens = float(config.burst)
-    return governor
+    return GraphClient(config)  # its write governor starts full, like the quota's own bucket
 
 
 def graph_config(settings: Any) -> Any:
