@@ -20,6 +20,8 @@ from .passwords import password_problems
 _SEP = "\x00"
 # a cell starting with a formula trigger, unless it is + or - followed by a phone number
 _FORMULA_LIKE = re.compile(r"\x00(?:[=@\t\r]|[+-](?![\d \-().,;/+]*\x00))")
+# NUL and control characters other than tab, line feed and carriage return (a line break in a cell is legitimate)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _UPN_CELL = (r"[A-Za-z0-9'.\-_!#^~]{1,64}(?<!\.)@(?=[^\x00]{1,48}\x00)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
              r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
 _UPN_COLUMN = re.compile(rf"(?:\x00(?:{_UPN_CELL})?)*\x00")  # a column of valid (or empty) UPNs only
@@ -55,13 +57,27 @@ def split_list(text: str) -> list[str]:
     return [p.strip() for p in re.split(r"[;,]", text) if p.strip()]
 
 
-def check_cells(col: list[str], label: str, out: Collector) -> None:
-    """Formula-looking cells and leading/trailing whitespace (trimmed in place, with a warning)."""
+def check_cells(col: list[str], label: str, out: Collector, *, secret: bool = False) -> None:
+    """Formula-looking cells, control characters, and leading/trailing whitespace (trimmed, with a warning).
+
+    ``secret`` (the password column): no message quotes the cell, and blanks are kept (Entra allows them, and
+    trimming would change the password the administrator hands out).
+    """
     joined = _SEP + _SEP.join(col) + _SEP
     if _FORMULA_LIKE.search(joined):
         for i, v in enumerate(col):
             if v[:1] and v[0] in "=+-@\t\r":
-                out.add(i, label, rules.formula_problem(v, label))
+                found = rules.formula_problem(v, label)
+                if found and secret:
+                    found = (found[0], f"{label}: the password starts with {v[0]!r}, so a spreadsheet would run "
+                                       "it as a formula; choose another password (it is not repeated here)")
+                out.add(i, label, found)
+    if _CONTROL.search("".join(col)):
+        for i, v in enumerate(col):
+            if _CONTROL.search(v):
+                out.add(i, label, rules.control_char_problem(v, label, secret=secret))
+    if secret:
+        return
     stripped = list(map(str.strip, col))
     if stripped != col:
         for i, (v, s) in enumerate(zip(col, stripped)):

@@ -33,6 +33,7 @@ class Rule:
 RULES: Mapping[str, Rule] = {r.code: r for r in (
     Rule("unknown-column", W, "A column that is no roster field; kept and carried to the report, not sent."),
     Rule("whitespace-trimmed", W, "Leading/trailing blanks were removed from a cell."),
+    Rule("control-char", E, "A cell holds a NUL or control character (not tab or line break): a corrupt export."),
     Rule("formula-cell", E, "A cell a spreadsheet would run as a formula (starts with = + - @, tab or CR; phone "
                             "numbers such as +1 555 0100 are fine)."),
     Rule("display-name-missing", E, "displayName is empty and cannot be derived from givenName/surname."),
@@ -144,6 +145,13 @@ def upn_problems(upn: str, column: str) -> list[tuple[str, str]]:
     if len(upn) > 113:
         out.append(("upn-too-long", f"{head}: {len(upn)} characters, at most 113 allowed; shorten it"))
     return out
+
+
+def control_char_problem(text: str, column: str, *, secret: bool = False) -> tuple[str, str]:
+    """``control-char``: a NUL or control character, which Graph would store or reject unpredictably."""
+    where = "" if secret else f" {text!r}"
+    return ("control-char", f"{column}{where}: contains a NUL or control character (often a corrupt or binary "
+                            "export); retype the cell or export the roster again")
 
 
 def formula_problem(text: str, column: str) -> tuple[str, str] | None:

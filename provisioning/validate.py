@@ -57,8 +57,8 @@ def check_roster(roster: Roster, *, tenant: TenantView | None = None, naming_tem
     for j, header in enumerate(roster.headers):
         col = list(columns[j]) if j < len(columns) else [""] * n
         label = header or f"column {j + 1}"
-        check_cells(col, label, out)
         field = roster.column_map.get(header)
+        check_cells(col, label, out, secret=field == "password")
         if field is not None:
             values[field] = col
             header_of[field] = header

@@ -34,13 +34,16 @@ CA_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 
 def _roster(path: Path, prefix: str) -> tuple[Path, list[str]]:
-    """Eight rows: four generated passwords, three given (valid rows), one invalid row holding a given password."""
-    given = [f"Given-{prefix}-Pw-{i}-x7Q!" for i in range(4)]
+    """Ten rows: four generated passwords, three given (valid rows), three invalid rows holding a given password
+    (a bad UPN; a password a spreadsheet would run as a formula; a password with a control character)."""
+    given = [f"Given-{prefix}-Pw-{i}-x7Q!" for i in range(4)] + [f"=Formula-{prefix}-Pw-9x!", f"Ctl\x07{prefix}Pw-8x!"]
     lines = [HEADER]
     for i in range(7):
         password = given[i % 3] if i % 2 else ""
         lines.append(f"G{i},S{i},G{i} S{i},{prefix}{i:03d}@contoso.com,{password},E{prefix}{i}\n")
     lines.append(f"Bad,Row,Bad Row,{prefix}bad.@contoso.com,{given[3]},E{prefix}99\n")  # '.' before '@': invalid
+    lines.append(f"Fx,Row,Fx Row,{prefix}fx@contoso.com,{given[4]},E{prefix}98\n")  # formula-looking password
+    lines.append(f"Cc,Row,Cc Row,{prefix}cc@contoso.com,{given[5]},E{prefix}97\n")  # control character
     path.write_text("".join(lines), encoding="utf-8")
     return path, given
 
@@ -138,7 +141,7 @@ def test_no_secret_in_any_output(credential: str, sandbox_factory: Callable[...,
     assert code == 1, err  # the invalid row; everything else created
     with open(run_dir / "results.csv", encoding="utf-8-sig", newline="") as fh:
         statuses = [r["status"] for r in csv.DictReader(fh)]
-    assert statuses == ["created"] * 7 + ["invalid"]
+    assert statuses == ["created"] * 7 + ["invalid"] * 3
     assert "DEBUG" in err  # -vv really logged at debug level
     assert stat.S_IMODE((run_dir / "passwords.csv").stat().st_mode) == 0o600
     with open(run_dir / "passwords.csv", encoding="utf-8", newline="") as fh:

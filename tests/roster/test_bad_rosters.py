@@ -43,9 +43,9 @@ EXPECTED: dict[str, tuple[int, str | None]] = {
     "..%2f..%2fetc%2fpasswd.csv": (1, "userPrincipalName '../../x': needs exactly one '@'"),
     "path-cells.csv": (0, None),  # '../../etc' is just text in a name
     "all-invalid.csv": (1, "formula-cell"),
-    "nul-bytes.csv": (0, None),
+    "nul-bytes.csv": (1, "givenName 'An\\x00n': contains a NUL or control character"),
     "long-header.csv": (0, None),  # the 100,000-character header is an unknown column (a warning)
-    "control-chars.csv": (0, None),
+    "control-chars.csv": (1, "surname 'L\\x1bee': contains a NUL or control character"),
     "zip-bomb.xlsx": (2, REOPEN),
     "not-a-zip.xlsx": (2, REOPEN),
     "roster.ods": (2, "OpenDocument spreadsheets (.ods) are not supported; save it as .xlsx or .csv"),

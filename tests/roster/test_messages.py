@@ -150,7 +150,7 @@ def test_tenant_rules_exact_messages_with_headers_as_written(tmp_path):
     from provisioning.references import CODES as PREFLIGHT_CODES  # exact texts: tests/followups/test_pure.py
 
     covered = {code for _, _, code, _ in SAMPLE_MESSAGES} | {code for _, _, code in TENANT_MESSAGES} | {
-        "unknown-column"} | set(PREFLIGHT_CODES)
+        "unknown-column", "control-char"} | set(PREFLIGHT_CODES)  # control-char: test below
     assert covered == set(RULES)
 
 
@@ -188,3 +188,27 @@ def test_roster_level_errors_exact(code):
     out, err = io.StringIO(), io.StringIO()
     assert provision.main(["validate", str(path)], stdout=out, stderr=err) == 2
     assert err.getvalue() == f"error: {path}: {info.value.detail}\n" and out.getvalue() == ""
+
+
+def test_password_cells_are_never_quoted_nor_trimmed(tmp_path):
+    p = tmp_path / "pw.csv"
+    p.write_text("givenName,surname,userPrincipalName,Initial password,jobTitle\n"
+                 "Ann,Lee,ann@contoso.com,=Secr3t!pass,Eng\n"
+                 "Bo,Ek,bo@contoso.com, Sp4ced out! ,Ops\n"
+                 "Cy,Do,cy@contoso.com,Ctl\x07Pass9!,Ops\x01\n", encoding="utf-8")
+    v = validate_roster(load_roster(p))
+    found = {(i.row, i.column, i.code): i.message for i in v.issues}
+    assert found == {
+        (2, "Initial password", "formula-cell"): "Initial password: the password starts with '=', so a spreadsheet "
+                                                 "would run it as a formula; choose another password (it is not "
+                                                 "repeated here)",
+        (4, "Initial password", "control-char"): "Initial password: contains a NUL or control character (often a "
+                                                 "corrupt or binary export); retype the cell or export the roster "
+                                                 "again",
+        (4, "Initial password", "password-invalid-char"): found[(4, "Initial password", "password-invalid-char")],
+        (4, "jobTitle", "control-char"): "jobTitle 'Ops\\x01': contains a NUL or control character (often a "
+                                         "corrupt or binary export); retype the cell or export the roster again",
+    }
+    text = " ".join(i.message for i in v.issues)
+    assert "Secr3t" not in text and "Sp4ced" not in text and "Ctl" not in text
+    assert v.rows[1].password == " Sp4ced out! "  # Entra allows blanks; the administrator's password is kept
