@@ -41,6 +41,8 @@ def test_check_with_sandbox_flag(tmp_path):
     assert "Token:        acquired, valid for" in out
     assert "  ok       create users             User.ReadWrite.All\n" in out
     assert "Verified domains:\n  contoso.com (default)\n" in out
+    assert ("Licences:\n  ENTERPRISEPACK: 25 of 25 free (skuId 6fd2c87f-b296-42f0-b197-1e91e994b900)\n" in out
+            and "  SPE_E5: 5 of 5 free (skuId 06ebc4ee-1bb5-47dd-8120-11324bc54e06)\n" in out)
     assert out.endswith("Ready: the app can provision users in this tenant.\n")
 
 
