@@ -28,6 +28,7 @@ from graph.errors import AuthError, GraphError, ServiceUnavailableError
 
 from .exitcodes import ExitStatus
 from .journal import Journal, Outcome, RowState
+from .lagretry import error_parts
 from .outputs import PasswordFile
 from .preflight import find_users
 
@@ -85,19 +86,7 @@ def same_person(found: Any, body: Mapping[str, Any]) -> bool:
 
 
 def _error_fields(status: int, body: Any, error: GraphError | None, headers: Mapping[str, Any]) -> dict[str, Any]:
-    code = getattr(error, "code", "") or ""
-    message = getattr(error, "message", "") or ""
-    request_id = getattr(error, "request_id", "") or ""
-    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
-        err = body["error"]
-        code = code or str(err.get("code", ""))
-        message = message or str(err.get("message", ""))
-        inner = err.get("innerError") or err.get("innererror") or {}
-        if isinstance(inner, Mapping):
-            request_id = request_id or str(inner.get("request-id", ""))
-    if not request_id:
-        lower = {str(k).lower(): v for k, v in (headers or {}).items()}
-        request_id = str(lower.get("request-id", "") or "")
+    code, message, request_id = error_parts(body, error, headers)
     return {"http_status": status or None, "error_code": code, "message": message or f"HTTP {status}",
             "request_id": request_id}
 

@@ -53,11 +53,14 @@ class Answer:
 
 def error_fields(resp: Any) -> tuple[str, str, str]:
     """Graph's error code, message and request-id from a batch response."""
-    error: GraphError | None = getattr(resp, "error", None)
+    return error_parts(getattr(resp, "body", None), getattr(resp, "error", None), getattr(resp, "headers", None))
+
+
+def error_parts(body: Any, error: GraphError | None, headers: Mapping[str, Any] | None) -> tuple[str, str, str]:
+    """Code, message and request-id of a Graph answer: from the error, else the body's envelope, else the headers."""
     code = getattr(error, "code", "") or ""
     message = getattr(error, "message", "") or ""
     request_id = getattr(error, "request_id", "") or ""
-    body = getattr(resp, "body", None)
     if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
         err = body["error"]
         code = code or str(err.get("code", ""))
@@ -66,8 +69,8 @@ def error_fields(resp: Any) -> tuple[str, str, str]:
         if isinstance(inner, Mapping):
             request_id = request_id or str(inner.get("request-id", ""))
     if not request_id:
-        headers = {str(k).lower(): v for k, v in (getattr(resp, "headers", None) or {}).items()}
-        request_id = str(headers.get("request-id", "") or "")
+        lower = {str(k).lower(): v for k, v in (headers or {}).items()}
+        request_id = str(lower.get("request-id", "") or "")
     return code, message, request_id
 
 

@@ -8,10 +8,8 @@ folder, so the ordinary ``run`` path loads, validates and runs it.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from openpyxl.cell import WriteOnlyCell
 from .cells import make_xlsx_text_safe
 from .errors import RunFolderError, UsageError
 from .fields import canonical_field
+from .roster import excel_text
 from .report_model import FAILED, INVALID, RESULT_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -125,23 +124,9 @@ def _columns(header: Sequence[str]) -> tuple[list[str], int | None, list[int]]:
 
 def _text(value: Any) -> str:
     """A calamine cell as the text a user sees (numbers typed into Excel come back without ``.0``)."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
     if value is pd.NaT:
         return ""
-    return str(value)
+    return excel_text(value)
 
 
 def _int(text: str) -> int | None:

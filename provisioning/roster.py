@@ -161,7 +161,7 @@ def _parse_csv(data: bytes, encoding: str, delimiter: str, skip: int) -> pd.Data
 # ---- Excel ---------------------------------------------------------------------------------------------------
 
 
-def _excel_text(value: Any) -> str:
+def excel_text(value: Any) -> str:
     """A calamine cell value as the text Excel shows (the common cases)."""
     if isinstance(value, str):
         return value
@@ -193,7 +193,7 @@ def _read_excel(p: Path, sheet: str | None) -> tuple[str, list[list[str]]]:
         candidates = [sheet] if sheet is not None else names
         for name in candidates:
             frame = pd.read_excel(book, sheet_name=name, header=None, dtype=object)
-            columns = [[_excel_text(v) for v in frame[c].tolist()] for c in frame.columns]
+            columns = [[excel_text(v) for v in frame[c].tolist()] for c in frame.columns]
             if sheet is not None or _has_known_header(columns):
                 return name, columns
     raise RosterError(p, "no sheet has a header row with known column names such as givenName, surname, "
