@@ -7,7 +7,7 @@ from typing import Any, TextIO
 
 @dataclass(frozen=True)
 class CommandContext:
-    """The command's world. Commands write user-facing text to ``out``/``err``, never with ``print()``.
+    """The command's world. Commands write user-facing text to ``out``/``err``, never to the process streams directly.
 
     ``settings`` is a :class:`provisioning.settings.Settings` for commands with ``NEEDS_TENANT``, else None.
     ``command_line`` is how the user invoked the tool (``python provision.py --sandbox``), so messages can show the

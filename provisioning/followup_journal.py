@@ -7,9 +7,20 @@ journal stays small; every function takes the open :class:`~provisioning.journal
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Iterable, Mapping, Sequence
 
-from .journal import FollowUpState, Journal, utcnow
+from .journal import Journal, utcnow
+
+
+class FollowUpState(str, Enum):
+    """Where one follow-up (group membership, licence, manager) of a row is."""
+
+    PENDING = "pending"  # not done yet (the row's create may still be open, or the run was interrupted)
+    DONE = "done"  # Graph confirmed it (or it was already so: "already a member")
+    FAILED = "failed"  # Graph refused it, or replication never caught up within the retry budget
+    PLANNED = "planned"  # dry run
+
 
 #: Follow-up kinds, in the order they are applied and shown.
 KINDS = ("group", "license", "manager")

@@ -27,8 +27,9 @@ import logging
 import threading
 from typing import Any, Hashable, Iterable, Mapping, Sequence
 
-from .followup_journal import FollowUpOutcome, FollowUpRecord, FollowUpSeed, followups, record_followups
-from .journal import FollowUpState, Journal, RowState
+from .followup_journal import (FollowUpOutcome, FollowUpRecord, FollowUpSeed, FollowUpState, followups,
+                               record_followups)
+from .journal import Journal, RowState
 from .lagretry import Answer, LagRetrySender, Op
 from .references import References
 

@@ -51,15 +51,6 @@ class RowState(str, Enum):
     UPDATED = "updated"  # ``--existing update``: the differing properties were PATCHed
 
 
-class FollowUpState(str, Enum):
-    """Where one follow-up (group membership, licence, manager) of a row is."""
-
-    PENDING = "pending"  # not done yet (the row's create may still be open, or the run was interrupted)
-    DONE = "done"  # Graph confirmed it (or it was already so: "already a member")
-    FAILED = "failed"  # Graph refused it, or replication never caught up within the retry budget
-    PLANNED = "planned"  # dry run
-
-
 FINAL_STATES = frozenset({RowState.CREATED, RowState.SKIPPED, RowState.FAILED, RowState.INVALID,
                           RowState.UPDATED})
 #: States that ``resume`` still has work for.

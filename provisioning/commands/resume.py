@@ -13,9 +13,9 @@ from ..context import CommandContext
 from ..errors import RunFolderError, UsageError
 from ..notify import add_notify_arguments, check_notify_arguments
 from ..exitcodes import ExitStatus
-from ..followup_journal import followups
+from ..followup_journal import FollowUpState, followups
 from ..update import apply_updates, pending_updates
-from ..journal import OPEN_STATES, FollowUpState, Journal, RowRecord, RowState
+from ..journal import OPEN_STATES, Journal, RowRecord, RowState
 from ..outputs import PasswordFile, SecretFilter
 from ..runfolder import RunFolder, existing_run_folder, file_sha256
 from ..runner import execute, finish, make_client, run_followups, run_log, settings_secrets

@@ -8,7 +8,8 @@ from typing import Any
 
 from provisioning.exitcodes import ExitStatus
 from provisioning.followup_journal import followups
-from provisioning.journal import FollowUpState, Journal
+from provisioning.followup_journal import FollowUpState
+from provisioning.journal import Journal
 
 from .conftest import graph, licences, manager_of, members, precreate, read_results, write
 
