@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import contextlib
+import io
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+
+import provision
 
 
 @pytest.fixture
@@ -23,3 +27,23 @@ def sandbox_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callab
 def sandbox(sandbox_factory: Callable[..., Any]) -> Any:
     """A sandbox with Graph's default limits and no faults."""
     return sandbox_factory()
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., tuple[int, str, str]]:
+    """Run provision.py in-process against a sandbox, from inside tmp_path: ``cli(sb, "run", roster, ...)``.
+
+    The machine's REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE are removed so the sandbox's CA is the one that counts.
+    """
+    monkeypatch.chdir(tmp_path)
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+
+    def run(sb: Any, *argv: Any) -> tuple[int, str, str]:
+        for key, value in sb.env().items():
+            monkeypatch.setenv(key, value)
+        out, err = io.StringIO(), io.StringIO()
+        code = provision.main([str(a) for a in argv], stdout=out, stderr=err)
+        return code, out.getvalue(), err.getvalue()
+
+    return run

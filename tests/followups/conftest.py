@@ -5,7 +5,7 @@ import contextlib
 from pathlib import Path
 from typing import Any, Iterator
 
-from tests.run.conftest import cli, read_results  # noqa: F401  (fixtures and helpers shared with tests/run)
+from tests.run.conftest import read_results  # noqa: F401  (helper shared with tests/run)
 
 HEADER = "givenName,surname,displayName,userPrincipalName,password,usageLocation,jobTitle,groups,licenses,manager\n"
 

@@ -4,16 +4,12 @@ of either run folder but passwords.csv."""
 from __future__ import annotations
 
 import csv
-import io
-import os
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import openpyxl
-import pytest
 
-import provision
 from provisioning.exitcodes import ExitStatus
 from provisioning.run_report import write_run_workbook
 from report_helpers import calamine_values, openpyxl_values
@@ -29,23 +25,6 @@ ROSTER = (
     "Old,Timer,Old Timer,old.timer@contoso.com,,E7,Ops\n"                                  # 8 failed: exists
 )
 ROSTER_SECRETS = ("Tur1ng!Machine-x", "Xname.inpw9!")
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
-    """provision.py in-process against a sandbox, from inside tmp_path."""
-    monkeypatch.chdir(tmp_path)
-    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        monkeypatch.delenv(name, raising=False)
-
-    def run(sb: Any, *argv: Any) -> tuple[int, str, str]:
-        for key, value in sb.env().items():
-            monkeypatch.setenv(key, value)
-        out, err = io.StringIO(), io.StringIO()
-        code = provision.main([str(a) for a in argv], stdout=out, stderr=err)
-        return code, out.getvalue(), err.getvalue()
-
-    return run
 
 
 def _client(sb: Any) -> Any:

@@ -2,14 +2,10 @@
 from __future__ import annotations
 
 import csv
-import io
 import os
+import sqlite3
 from pathlib import Path
-from typing import Any, Callable
-
-import pytest
-
-import provision
+from typing import Any
 
 HEADER = "givenName,surname,displayName,userPrincipalName,password,employeeId\n"
 
@@ -40,23 +36,6 @@ def sandbox_env(sb: Any) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., tuple[int, str, str]]:
-    """Run provision.py in-process against a sandbox: ``cli(sb, "run", roster, ...)``."""
-    monkeypatch.chdir(tmp_path)
-    for name in CA_ENV:
-        monkeypatch.delenv(name, raising=False)
-
-    def run(sb: Any, *argv: Any) -> tuple[int, str, str]:
-        for key, value in sb.env().items():
-            monkeypatch.setenv(key, value)
-        out, err = io.StringIO(), io.StringIO()
-        code = provision.main([str(a) for a in argv], stdout=out, stderr=err)
-        return code, out.getvalue(), err.getvalue()
-
-    return run
-
-
 def tenant_users(sb: Any) -> dict[str, dict[str, Any]]:
     """Every user in the sandbox tenant keyed by lower-case UPN (paged GET /users over HTTPS)."""
     from provisioning.settings import load_settings
@@ -67,3 +46,15 @@ def tenant_users(sb: Any) -> dict[str, dict[str, Any]]:
     with make_client(settings) as client:
         return {u["userPrincipalName"].lower(): u
                 for u in client.iter_users(select=("id", "userPrincipalName", "displayName", "employeeId"))}
+
+
+def created_in_journal(journal: Path) -> int:
+    """How many rows a (possibly running) run's journal says are created; 0 while it cannot be read yet."""
+    try:
+        conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=5)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM rows WHERE state='created'").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0

@@ -9,13 +9,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from provisioning.exitcodes import ExitStatus
 
-from .conftest import read_results, sandbox_env, tenant_users, write_roster
+from .conftest import created_in_journal, read_results, sandbox_env, tenant_users, write_roster
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 300
@@ -33,17 +32,6 @@ def _serve(state: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
     return proc, env
 
 
-def _created(journal: Path) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=5)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM rows WHERE state='created'").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
-
-
 def _start_run(roster: Path, run: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(ROOT / "provision.py"), "run", str(roster), "--out", str(run), "--no-progress",
@@ -51,9 +39,9 @@ def _start_run(roster: Path, run: Path, env: dict[str, str]) -> subprocess.Popen
         cwd=roster.parent, env=sandbox_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_created(run: Path, at_least: int, proc: subprocess.Popen[str], timeout: float = 30) -> None:
+def _waitcreated_in_journal(run: Path, at_least: int, proc: subprocess.Popen[str], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
-    while _created(run / "journal.sqlite") < at_least:
+    while created_in_journal(run / "journal.sqlite") < at_least:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.05)
@@ -68,7 +56,7 @@ def test_ctrl_c_then_sigkill_then_resume_creates_each_user_once(tmp_path: Path,
 
         # 1. Ctrl-C: stops sending, records in-flight answers, prints how to resume, exits 130
         proc = _start_run(roster, run, env)
-        _wait_created(run, 40, proc)
+        _waitcreated_in_journal(run, 40, proc)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == ExitStatus.INTERRUPTED, err
@@ -82,7 +70,7 @@ def test_ctrl_c_then_sigkill_then_resume_creates_each_user_once(tmp_path: Path,
         proc = subprocess.Popen([sys.executable, str(ROOT / "provision.py"), "resume", str(run), "--no-progress"],
                                 cwd=tmp_path, env=sandbox_env(env), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
-        _wait_created(run, states["created"] + 60, proc)
+        _waitcreated_in_journal(run, states["created"] + 60, proc)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
 

@@ -16,6 +16,7 @@ from typing import Any
 from provisioning.exitcodes import ExitStatus
 from provisioning.runner import make_client
 from provisioning.settings import load_settings
+from tests.run.conftest import created_in_journal
 
 ROOT = Path(__file__).resolve().parents[2]
 SENDER = "ops@contoso.com"
@@ -58,17 +59,6 @@ def _wait(predicate: Any, proc: subprocess.Popen[str], timeout: float = 30) -> N
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
-
-
-def _created(journal: Path) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=5)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM rows WHERE state='created'").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
 
 
 def test_daemon_moves_a_good_drop_to_done_and_a_bad_one_to_failed(sandbox: Any, tmp_path: Path) -> None:
@@ -143,14 +133,14 @@ def test_sigterm_mid_run_then_restart_resumes_without_duplicates(sandbox_factory
     try:
         _roster(inbox / "big.csv", n, "big")
         journals = lambda: list((inbox / ".runs").glob("*/journal.sqlite"))  # noqa: E731
-        _wait(lambda: bool(journals()) and _created(journals()[0]) >= 15, proc)
+        _wait(lambda: bool(journals()) and created_in_journal(journals()[0]) >= 15, proc)
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == ExitStatus.INTERRUPTED, err + out
     marker = json.loads((inbox / ".processing" / "big.csv.json").read_text())
     run_dir = Path(marker["run_dir"])
-    first = _created(run_dir / "journal.sqlite")
+    first = created_in_journal(run_dir / "journal.sqlite")
     assert 15 <= first < n, first
     assert (inbox / "big.csv").is_file() and not (inbox / "done").joinpath("x").exists()
     conn = sqlite3.connect(run_dir / "journal.sqlite")
