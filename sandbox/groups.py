@@ -195,14 +195,20 @@ def _write_denied(req: Request, group: dict[str, Any]) -> Response | None:
     return None
 
 
+def _writable_group(req: Request, key: str) -> dict[str, Any] | Response:
+    """The group ``key`` names whose members this token may change, or the 404/403 answer."""
+    group = BY_ID.get(key.lower())
+    if group is None:
+        return not_found(req, key)
+    denied = _write_denied(req, group)
+    return group if denied is None else denied
+
+
 def add_member_ref(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
     """POST /groups/{id}/members/$ref -> 204."""
-    group = BY_ID.get(groups[0].lower())
-    if group is None:
-        return not_found(req, groups[0])
-    denied = _write_denied(req, group)
-    if denied is not None:
-        return denied
+    group = _writable_group(req, groups[0])
+    if isinstance(group, Response):
+        return group
     target = read_ref(req, "members")
     if isinstance(target, Response):
         return target
@@ -218,12 +224,9 @@ def add_member_ref(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
 
 def remove_member_ref(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
     """DELETE /groups/{id}/members/{memberId}/$ref -> 204."""
-    group = BY_ID.get(groups[0].lower())
-    if group is None:
-        return not_found(req, groups[0])
-    denied = _write_denied(req, group)
-    if denied is not None:
-        return denied
+    group = _writable_group(req, groups[0])
+    if isinstance(group, Response):
+        return group
     with svc.store.lock:
         row = visible_user(svc, groups[1])
         if row is None or not svc.store.remove_member(group["id"], row.data["id"]):
