@@ -28,6 +28,8 @@ from typing import Any, Mapping
 
 from graph.errors import GraphError
 
+from .errors import UsageError
+
 log = logging.getLogger(__name__)
 
 #: Graph's limit for attachments sent inline with sendMail (larger ones need an upload session).
@@ -88,6 +90,13 @@ def check_notify_arguments(args: argparse.Namespace) -> str | None:
     if to and not NotifyOptions.parse(to, sender or "").recipients:
         return "--notify: no address given"
     return None
+
+
+def require_notify_arguments(args: argparse.Namespace) -> None:
+    """Raise :class:`UsageError` when :func:`check_notify_arguments` finds a problem."""
+    problem = check_notify_arguments(args)
+    if problem:
+        raise UsageError(problem)
 
 
 def load_summary(run_dir: Path) -> dict[str, Any]:

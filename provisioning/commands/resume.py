@@ -10,8 +10,8 @@ from typing import Any
 
 from ..apply import CreateItem
 from ..context import CommandContext
-from ..errors import RunFolderError, UsageError
-from ..notify import add_notify_arguments, check_notify_arguments
+from ..errors import RunFolderError
+from ..notify import add_notify_arguments, require_notify_arguments
 from ..exitcodes import ExitStatus
 from ..followup_journal import FollowUpState, followups
 from ..update import apply_updates, pending_updates
@@ -51,9 +51,7 @@ def check_roster(meta: dict[str, Any]) -> Path:
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Resume: check the roster, reconcile the rows in doubt, send the rest, report over the whole run."""
     started = time.monotonic()
-    problem = check_notify_arguments(args)
-    if problem:
-        raise UsageError(problem)
+    require_notify_arguments(args)
     folder = existing_run_folder(args.run_dir)
     journal = Journal.open(folder.path)
     try:

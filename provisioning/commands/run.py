@@ -16,7 +16,7 @@ from ..context import CommandContext
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
 from ..journal import Journal, RowSeed, RowState
-from ..notify import add_notify_arguments, check_notify_arguments
+from ..notify import add_notify_arguments, require_notify_arguments
 from ..outputs import PasswordFile, SecretFilter
 from ..plan import ActionKind, Plan, make_plan, upn_of
 from ..followup_journal import add_changes, add_followups
@@ -111,9 +111,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     from ..roster import load_roster
 
     started = time.monotonic()
-    problem = check_notify_arguments(args)
-    if problem:
-        raise UsageError(problem)
+    require_notify_arguments(args)
     if getattr(args, "reset_passwords", False) and args.existing != "update":
         raise UsageError("--reset-passwords only applies with --existing update")
     roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping)

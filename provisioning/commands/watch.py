@@ -29,7 +29,7 @@ from typing import Any, Iterator
 from ..context import CommandContext
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
-from ..notify import add_notify_arguments, check_notify_arguments, maybe_notify
+from ..notify import add_notify_arguments, require_notify_arguments, maybe_notify
 from ..watcher import RunOutcome, WatchConfig, Watcher
 
 HELP = "daemon: run each roster dropped in INBOX (then move it to done/ or failed/); resumes after a restart"
@@ -171,9 +171,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     inbox = Path(args.inbox)
     if not inbox.is_dir():
         raise UsageError(f"{inbox}: not a folder; create the drop folder first")
-    problem = check_notify_arguments(args)
-    if problem:
-        raise UsageError(problem)
+    require_notify_arguments(args)
 
     def event(line: str) -> None:
         log.debug("%s", line)
