@@ -22,7 +22,7 @@ from openpyxl.cell import WriteOnlyCell
 from .cells import make_xlsx_text_safe
 from .errors import RunFolderError, UsageError
 from .fields import canonical_field
-from .roster import excel_text
+from .excel import excel_text
 from .report_model import FAILED, INVALID, RESULT_COLUMNS
 
 log = logging.getLogger(__name__)

@@ -2,8 +2,7 @@
 
 CSV: the encoding (UTF-8 with or without BOM, UTF-16, cp1252) and delimiter (``,`` ``;`` tab) are detected, and
 pandas reads every cell as ``str`` with no NA guessing, so ``00123``, ``+1 555 0100``, ``TRUE`` and ``1e5`` stay as
-typed. Excel (``.xlsx``/``.xlsm``): pandas with the calamine engine; numbers Excel stores as numbers come back as
-Excel shows them (``123``, not ``123.0``), dates as ``YYYY-MM-DD``, booleans as ``TRUE``/``FALSE``.
+typed. Excel (``.xlsx``/``.xlsm``) is read by :mod:`provisioning.excel` (pandas with the calamine engine).
 Blank rows are skipped; every row keeps its Excel row number. Roster-level problems raise
 :class:`~provisioning.errors.RosterError` (exit status 2).
 """
@@ -11,23 +10,21 @@ from __future__ import annotations
 
 import codecs
 import csv
-import datetime as dt
 import hashlib
 import io
 import logging
-import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 
 from .errors import RosterError
+from .excel import EXCEL_SUFFIXES, read_excel
 from .fields import BLOCK_SIGN_IN, ColumnMapping, canonical_field, load_mapping, normalise_header
-from .models import Issue, Roster, Severity, SourceRow
+from .models import Issue, Roster, Severity
 
 log = logging.getLogger(__name__)
 
-EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 _DELIMITERS = (",", ";", "\t")
 
@@ -51,7 +48,7 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
     encoding = delimiter = None
     _refuse_other_formats(p, data, suffix)
     if suffix in EXCEL_SUFFIXES or data[:4] == b"PK\x03\x04":
-        sheet_name, grid = _read_excel(p, sheet)
+        sheet_name, grid = read_excel(p, sheet)
         kind = "xlsx"
     elif suffix == ".xls":
         raise RosterError(p, "old .xls workbooks are not supported; save it as .xlsx or .csv")
@@ -156,55 +153,6 @@ def _parse_csv(data: bytes, encoding: str, delimiter: str, skip: int) -> pd.Data
         full = data.decode(encoding).lstrip("\ufeff")
         width = max(len(r) for r in csv.reader(io.StringIO(full), delimiter=delimiter))
         return pd.read_csv(io.BytesIO(data), names=list(range(width)), **options)
-
-
-# ---- Excel ---------------------------------------------------------------------------------------------------
-
-
-def excel_text(value: Any) -> str:
-    """A calamine cell value as the text Excel shows (the common cases)."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
-    return str(value)
-
-
-def _read_excel(p: Path, sheet: str | None) -> tuple[str, list[list[str]]]:
-    try:
-        book = pd.ExcelFile(p, engine="calamine")
-    except Exception as exc:  # calamine raises its own types for corrupt files
-        raise RosterError(p, f"cannot open the workbook ({type(exc).__name__}: {str(exc).strip()[:200]}); open it in "
-                             f"Excel and save it again as .xlsx, or save it as .csv") from exc
-    with book:
-        names = [str(n) for n in book.sheet_names]
-        if sheet is not None and sheet not in names:
-            raise RosterError(p, f"no sheet named {sheet!r}; the workbook has {', '.join(map(repr, names))}")
-        candidates = [sheet] if sheet is not None else names
-        for name in candidates:
-            frame = pd.read_excel(book, sheet_name=name, header=None, dtype=object)
-            columns = [[excel_text(v) for v in frame[c].tolist()] for c in frame.columns]
-            if sheet is not None or _has_known_header(columns):
-                return name, columns
-    raise RosterError(p, "no sheet has a header row with known column names such as givenName, surname, "
-                         "userPrincipalName; pick one with --sheet or use `provision.py template`")
-
-
-def _has_known_header(columns: Sequence[Sequence[str]]) -> bool:
-    for r in range(min(len(columns[0]) if columns else 0, 5)):
-        if any(canonical_field(col[r]) for col in columns if col[r]):
-            return True
-    return False
 
 
 # ---- Both ----------------------------------------------------------------------------------------------------
