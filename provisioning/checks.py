@@ -40,6 +40,10 @@ class Collector:
         self.rownums = roster.row_numbers
         self.issues: list[Issue] = list(roster.warnings)
         self.error_rows: set[int] = set()
+        # issues the reader found in single cells (e.g. Excel error values) may exclude their row
+        bad = {w.row for w in roster.warnings if w.row and w.severity is Severity.ERROR}
+        if bad:
+            self.error_rows.update(i for i, r in enumerate(self.rownums) if r in bad)
 
     def add(self, index: int, column: str, found: tuple[str, str] | None) -> None:
         """Record ``found`` (``(code, message)``, or None for nothing) for row index ``index``."""
