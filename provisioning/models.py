@@ -52,7 +52,8 @@ class Roster:
     center "add multiple users"), ``"xlsx"``, ``"entra-xlsx"`` or ``"m365-xlsx"``. ``headers`` are the original
     header texts in order; ``header_row`` their Excel row number; ``column_map`` maps each original header to its
     canonical field (``None`` for an unknown column, kept and reported). ``sha256`` is of the file's bytes.
-    ``warnings`` are the issues the reader found: roster-level ones (row 0), e.g. ``unknown-column``, and cell ones (a row number; an error there excludes the row from the run). ``constants``, ``naming_template``,
+    ``warnings`` are the issues the reader found: roster-level ones (row 0), e.g. ``unknown-column``, and cell
+    ones (with a row number; an error there excludes the row from the run). ``constants``, ``naming_template``,
     ``display_name_template`` and ``domain`` come from the ``--mapping`` file, if any.
 
     The cells are stored column-wise (``columns[j][i]`` is data row ``i``'s cell under ``headers[j]``, whose Excel
