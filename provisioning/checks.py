@@ -8,11 +8,13 @@ clean rows costs a few milliseconds per column. The messages come from :mod:`pro
 from __future__ import annotations
 
 import re
-from itertools import compress, repeat
+from dataclasses import replace
+from itertools import compress
 from operator import eq
 from typing import Callable
 
 from . import rules
+from .colscan import ColumnScan, scan
 from .fields import FIELD_BY_NAME
 from .models import Issue, Roster, Severity, TenantView
 from .passwords import password_problems
@@ -22,9 +24,10 @@ _SEP = "\x00"
 _FORMULA_LIKE = re.compile(r"\x00(?:[=@\t\r]|[+-](?![\d \-().,;/+]*\x00))")
 # NUL and control characters other than tab, line feed and carriage return (a line break in a cell is legitimate)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_UPN_CELL = (r"[A-Za-z0-9'.\-_!#^~]{1,64}(?<!\.)@(?=[^\x00]{1,48}\x00)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-             r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
-_UPN_COLUMN = re.compile(rf"(?:\x00(?:{_UPN_CELL})?)*\x00")  # a column of valid (or empty) UPNs only
+# a column of valid (or empty) UPNs, in two cheap passes: every cell's shape and lengths, then every domain
+_UPN_SHAPES = re.compile(r"(?:\x00(?:[A-Za-z0-9'.\-_!#^~]{1,64}(?<!\.)@[^\x00@]{1,48})?)*\x00")
+_BAD_UPN_DOMAIN = re.compile(r"@(?!(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*"
+                             r"[A-Za-z0-9])?)+)\x00)")
 VALUE_RULES: dict[str, Callable[[str, str], tuple[str, str] | None]] = {
     "usageLocation": rules.usage_location_problem, "mail": rules.mail_problem,
     "employeeHireDate": rules.date_problem, "preferredLanguage": rules.language_problem,
@@ -61,14 +64,15 @@ def split_list(text: str) -> list[str]:
     return [p.strip() for p in re.split(r"[;,]", text) if p.strip()]
 
 
-def check_cells(col: list[str], label: str, out: Collector, *, secret: bool = False) -> None:
+def check_cells(col: list[str], label: str, out: Collector, *, secret: bool = False) -> ColumnScan:
     """Formula-looking cells, control characters, and leading/trailing whitespace (trimmed, with a warning).
 
     ``secret`` (the password column): no message quotes the cell, and blanks are kept (Entra allows them, and
-    trimming would change the password the administrator hands out).
+    trimming would change the password the administrator hands out). Returns the column's :class:`ColumnScan`
+    (its ``joined`` text is ``""`` and its ``lengths`` None when a cell was trimmed: they no longer match).
     """
-    joined = _SEP + _SEP.join(col) + _SEP
-    if _FORMULA_LIKE.search(joined):
+    found_scan = scan(col)
+    if found_scan.formula_like and (found_scan.exact or _FORMULA_LIKE.search(found_scan.joined)):
         for i, v in enumerate(col):
             if v[:1] and v[0] in "=+-@\t\r":
                 found = rules.formula_problem(v, label)
@@ -76,20 +80,23 @@ def check_cells(col: list[str], label: str, out: Collector, *, secret: bool = Fa
                     found = (found[0], f"{label}: the password starts with {v[0]!r}, so a spreadsheet would run "
                                        "it as a formula; choose another password (it is not repeated here)")
                 out.add(i, label, found)
-    if _CONTROL.search("".join(col)):
+    if found_scan.control:
         for i, v in enumerate(col):
             if _CONTROL.search(v):
                 out.add(i, label, rules.control_char_problem(v, label, secret=secret))
     if secret:
-        return
-    stripped = list(map(str.strip, col))
-    if stripped != col:
-        for i, (v, s) in enumerate(zip(col, stripped)):
-            if s is not v and s != v:
-                col[i] = s
-                out.add(i, label, ("whitespace-trimmed", f"{label} {v!r}: leading/trailing blanks removed "
-                                                         f"(now {s!r}); check the cell") if s else
-                        ("whitespace-trimmed", f"{label} {v!r}: a cell of blanks only was treated as empty"))
+        return found_scan
+    trimmed = False
+    for i in found_scan.edge_blank_rows:
+        v = col[i]
+        s = v.strip()
+        if s != v:
+            col[i] = s
+            trimmed = True
+            out.add(i, label, ("whitespace-trimmed", f"{label} {v!r}: leading/trailing blanks removed "
+                                                     f"(now {s!r}); check the cell") if s else
+                    ("whitespace-trimmed", f"{label} {v!r}: a cell of blanks only was treated as empty"))
+    return replace(found_scan, joined="", lengths=None) if trimmed else found_scan
 
 
 def _each(col: list[str], verdict: dict[str, tuple[str, str] | None], label: str, out: Collector) -> None:
@@ -101,11 +108,16 @@ def _each(col: list[str], verdict: dict[str, tuple[str, str] | None], label: str
                 out.add(i, label, verdict[v])
 
 
-def check_field(name: str, col: list[str], label: str, out: Collector) -> None:
-    """Length, booleans and per-value rules of one canonical field (distinct values checked once)."""
+def check_field(name: str, col: list[str], label: str, out: Collector, found: ColumnScan | None = None) -> None:
+    """Length, booleans and per-value rules of one canonical field (distinct values checked once).
+
+    ``found`` is the column's scan by :func:`check_cells` when ``col`` is still the scanned column (its byte lengths
+    bound the character lengths, and its joined text spares a join).
+    """
     spec = FIELD_BY_NAME.get(name)
     limit = spec.max_len if spec else None
-    if limit and name not in ("userPrincipalName", "password") and col and max(map(len, col)) > limit:
+    if (limit and name not in ("userPrincipalName", "password") and col
+            and (found is None or found.max_bytes > limit) and max(map(len, col)) > limit):
         for i, v in enumerate(col):
             if len(v) > limit and not (name == "businessPhones" and ";" in v):
                 out.add(i, label, rules.too_long(v, label, name, limit))
@@ -116,8 +128,10 @@ def check_field(name: str, col: list[str], label: str, out: Collector) -> None:
     if check is not None:
         _each(col, {v: check(v, label) for v in set(col) if v}, label, out)
     if name == "userPrincipalName":
-        joined = _SEP + _SEP.join(col) + _SEP
-        if not (_UPN_COLUMN.fullmatch(joined) and max(map(len, col), default=0) <= 113):
+        joined = found.joined if found is not None and found.joined else _SEP + _SEP.join(col) + _SEP
+        longest = found.max_bytes if found is not None else max(map(len, col), default=0)
+        if not (_UPN_SHAPES.fullmatch(joined) and not _BAD_UPN_DOMAIN.search(joined)
+                and (longest <= 113 or max(map(len, col)) <= 113)):
             problems = {v: rules.upn_problems(v, label) for v in set(col) if v}
             for i, v in enumerate(col):
                 for found in problems.get(v, ()):
@@ -169,8 +183,7 @@ def check_relations(values: dict[str, list[str]], label: Callable[[str, str], st
         column = label("manager", "manager")
         verdict = {m: rules.manager_problem(m, column, "") for m in set(managers) if m}
         _each(managers, verdict, column, out)
-        lowered = list(map(str.lower, managers))
-        same = list(map(eq, lowered, map(str.lower, upns)))
+        same = map(eq, map(str.lower, managers), map(str.lower, upns))
         for i in compress(range(len(managers)), same):
             if managers[i] and not verdict[managers[i]]:
                 out.add(i, column, rules.manager_problem(managers[i], column, upns[i]))
@@ -186,11 +199,11 @@ def check_relations(values: dict[str, list[str]], label: Callable[[str, str], st
 
 def duplicates(col: list[str], column: str, code: str, out: Collector, *, casefold: bool) -> None:
     """Flag every row after the first that repeats a non-empty value."""
-    keys = list(map(str.lower, col)) if casefold else col
-    distinct = set(keys)
+    distinct = set(map(str.lower, col)) if casefold else set(col)
     distinct.discard("")
-    if len(distinct) == len(keys) - keys.count(""):
+    if len(distinct) == len(col) - col.count(""):
         return
+    keys = list(map(str.lower, col)) if casefold else col
     first: dict[str, int] = {}
     for i, k in enumerate(keys):
         if not k:

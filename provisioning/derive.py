@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 from itertools import compress, repeat
-from operator import itemgetter
+from operator import add, itemgetter, ne, not_
 from typing import Callable, Collection, Iterable, Sequence
 
 from anyascii import anyascii
@@ -76,8 +76,9 @@ def mail_nicknames(upns: Sequence[str], derived: Collection[int]) -> list[str]:
     """mailNicknames for a column of UPNs: the local part as is where the UPN was derived (already valid),
     :func:`mail_nickname_from` elsewhere (``""`` for an empty UPN). Column-wise: one regex decides whether any
     given local part needs cleaning."""
-    locals_ = list(map(itemgetter(0), map(str.rpartition, upns, repeat("@"))))
-    given = [i for i in range(len(upns)) if i not in derived] if len(derived) < len(upns) else []
+    locals_ = _local_parts(upns)
+    n = len(upns)
+    given = list(compress(range(n), map(not_, map(derived.__contains__, range(n))))) if len(derived) < n else []
     if not given:
         return locals_
     sample = [locals_[i] or upns[i] for i in given]
@@ -88,6 +89,20 @@ def mail_nicknames(upns: Sequence[str], derived: Collection[int]) -> list[str]:
         for i, v in zip(given, sample):
             locals_[i] = v if upns[i] else ""
     return locals_
+
+
+def _local_parts(upns: Sequence[str]) -> list[str]:
+    """``upn.rpartition("@")[0]`` of every UPN. When all non-empty UPNs end in the same ``@domain`` (the usual
+    case: one derived domain), that is one ``str.replace`` over them all."""
+    sample = next(filter(None, upns), "")
+    joined = "\n".join(upns) + "\n"
+    if "@" in sample and joined.count("\n") == len(upns):
+        suffix = "@" + sample.rpartition("@")[2] + "\n"
+        if joined.count(suffix) == len(upns) - upns.count(""):
+            stripped = joined.replace(suffix, "\n")
+            if "@" not in stripped:
+                return stripped.split("\n")[:-1]
+    return list(map(itemgetter(0), map(str.rpartition, upns, repeat("@"))))
 
 
 _NICK_OR_NEWLINE = re.compile(r"[^\x21-\x7e\n]|[@()\\\[\]\";:<>,]")
@@ -126,15 +141,81 @@ def make_upn_maker(template: str, domain: str | None) -> tuple[tuple[str, ...], 
     return fields, make
 
 
+def _concat(pieces: Sequence[str | Sequence[str]], n: int) -> list[str]:
+    """Row-wise concatenation of literal texts and columns of ``n`` values (``operator.add`` over ``map``)."""
+    acc: Iterable[str] | None = None
+    for piece in pieces:
+        if isinstance(piece, str):
+            if not piece:
+                continue
+            acc = repeat(piece, n) if acc is None else map(add, acc, repeat(piece))
+        else:
+            acc = piece if acc is None else map(add, acc, piece)
+    return [""] * n if acc is None else list(acc)
+
+
+def _pieces(template: str, columns: dict[str, Sequence[str]], n: int,
+            constants: dict[str, str]) -> list[str | Sequence[str]] | None:
+    """The template as literal texts and columns (format specs applied once per distinct value), or None when it
+    uses conversions or attribute/index lookups (then the caller formats row by row)."""
+    pieces: list[str | Sequence[str]] = []
+    for literal, name, spec, conv in _formatter.parse(template):
+        pieces.append(literal)
+        if name is None:
+            continue
+        if conv or not name.isidentifier():
+            return None
+        if name in constants:
+            pieces.append(format(constants[name], spec or ""))
+            continue
+        col = columns.get(name)
+        if col is None:
+            pieces.append(format("", spec or ""))
+        elif spec:
+            done = {v: format(v, spec) for v in set(col)}
+            pieces.append(list(map(done.__getitem__, col)))
+        else:
+            pieces.append(col)
+    return pieces
+
+
 def display_names(template: str, columns: dict[str, Sequence[str]], n: int) -> list[str]:
-    """Derived display names for ``n`` rows from the template's columns (missing columns count as empty)."""
+    """Derived display names for ``n`` rows from the template's columns (missing columns count as empty).
+
+    Blanks and commas at the ends are stripped and runs of blanks collapsed (an empty givenName must not leave
+    " Lee"); when no distinct value of the columns and no literal could cause either, that pass is skipped.
+    """
     fields = tuple(sorted(template_fields(template)))
-    fmt = _positional(template, fields, {}).format
-    cols = [columns.get(f) or [""] * n for f in fields]
-    out = list(map(str.strip, map(fmt, *cols), repeat(" ,", n))) if cols else [fmt().strip(" ,")] * n
-    if any(map(str.__contains__, out, repeat("  ", n))):
-        out = [_SPACES.sub(" ", name) if "  " in name else name for name in out]
+    pieces = _pieces(template, columns, n, {})
+    if pieces is None:
+        fmt = _positional(template, fields, {}).format
+        cols = [columns.get(f) or [""] * n for f in fields]
+        out = list(map(fmt, *cols)) if cols else [fmt()] * n
+    else:
+        out = _concat(pieces, n)
+    texts = {p for p in pieces if isinstance(p, str)} if pieces is not None else {"  "}
+    for piece in pieces or ():
+        if not isinstance(piece, str):
+            texts.update(set(piece))
+    untidy = any(not t or t[0] in " ," or t[-1] in " ," or "  " in t for t in texts if t is not None)
+    if untidy or "" in texts:
+        out = list(map(str.strip, out, repeat(" ,", n)))
+        if any(map(str.__contains__, out, repeat("  ", n))):
+            out = [_SPACES.sub(" ", name) if "  " in name else name for name in out]
     return out
+
+
+_UPN_DISALLOWED_OR_NUL = re.compile(r"[^A-Za-z0-9'.\-_!#^~\x00]+")
+
+
+def _clean_all(texts: list[str], table: dict[int, str] | None) -> list[str]:
+    """``_UPN_DISALLOWED.sub("", t.translate(table).lower())`` for every text, in a few C calls over them all."""
+    joined = "\x00".join(texts)
+    if joined.count("\x00") != len(texts) - 1:  # a text holds a NUL itself: one by one
+        return [_UPN_DISALLOWED.sub("", (t.translate(table) if table else t).lower()) for t in texts]
+    if table:
+        joined = joined.translate(table)
+    return _UPN_DISALLOWED_OR_NUL.sub("", joined.lower()).split("\x00")
 
 
 def upn_parts(values: Sequence[str]) -> list[str]:
@@ -144,12 +225,12 @@ def upn_parts(values: Sequence[str]) -> list[str]:
     (``anyascii`` works character by character, so this is the same transliteration, without a call per value).
     """
     distinct = set(values)
-    foreign = [v for v in distinct if not v.isascii()]
-    cache = {v: _UPN_DISALLOWED.sub("", v.lower()) for v in distinct if v.isascii()}
-    if foreign:
+    plain = [v for v in distinct if v.isascii()]
+    cache = dict(zip(plain, _clean_all(plain, None))) if plain else {}
+    if len(plain) < len(distinct):
+        foreign = list(distinct.difference(plain))
         table = {ord(ch): anyascii(ch) for ch in set("".join(foreign)) if ord(ch) > 0x7F}
-        for v in foreign:
-            cache[v] = _UPN_DISALLOWED.sub("", v.translate(table).lower())
+        cache.update(zip(foreign, _clean_all(foreign, table)))
     return list(map(cache.__getitem__, values))
 
 
@@ -160,30 +241,32 @@ def make_upns(template: str, domain: str | None, columns: dict[str, Sequence[str
         -> list[str]:
     """UPNs for the rows ``rows`` (indexes) from the template's columns; same results as :func:`make_upn_maker`.
 
-    Column-wise: each column is cleaned once per distinct value (:func:`upn_parts`), the template is applied with
-    ``map``, and only the rare results that need it (dots to collapse, a local part over 64 characters, an empty
-    one, unusual templates) are cleaned one by one.
+    Column-wise: the rows' values of each column are cleaned once per distinct value (:func:`upn_parts`), the
+    template is applied with ``map``, and only the rare results that need it (dots to collapse, a local part over
+    64 characters, an empty one, unusual templates) are cleaned one by one.
     """
     fields, make = make_upn_maker(template, domain)
     if not rows:
         return []
     pick = itemgetter(*rows)
-    parts = []
+    parts: dict[str, list[str]] = {}
     for f in fields:
         col = columns.get(f)
-        cleaned = upn_parts(col) if col is not None else [""] * (max(rows) + 1)
-        parts.append(list(pick(cleaned)) if len(rows) > 1 else [pick(cleaned)])
-    fmt = _positional(template, fields, {"domain": domain or ""}).format
-    raws = list(map(fmt, *parts)) if parts else [fmt()] * len(rows)
+        raw = (list(pick(col)) if len(rows) > 1 else [pick(col)]) if col is not None else [""] * len(rows)
+        parts[f] = upn_parts(raw)
     specs = [spec for _, _, spec, _ in _formatter.parse(template) if spec]
     literals = "".join(lit for lit, *_ in _formatter.parse(template.rpartition("@")[0] or template))
     simple = ("@" in template and not _UPN_DISALLOWED.search(literals.replace("{", "").replace("}", ""))
               and all(_PRECISION.fullmatch(spec) for spec in specs))
-    if not simple:  # unusual template: exactly the row-by-row rules
-        return [make(*values) for values in zip(*parts)] if parts else [make()] * len(rows)
+    pieces = _pieces(template, parts, len(rows), {"domain": domain or ""}) if simple else None
+    if pieces is None:  # unusual template: exactly the row-by-row rules
+        columns_in_order = [parts[f] for f in fields]
+        return [make(*values) for values in zip(*columns_in_order)] if fields else [make()] * len(rows)
+    raws = _concat(pieces, len(rows))
     joined = "\n" + "\n".join(raws)
     suspect = ".." in joined or "\n." in joined or ".@" in joined or "\n@" in joined
-    long = max(map(len, map(itemgetter(0), map(str.rpartition, raws, repeat("@"))))) > UPN_LOCAL_MAX
+    long = max(map(len, raws)) > UPN_LOCAL_MAX and max(
+        map(len, map(itemgetter(0), map(str.rpartition, raws, repeat("@"))))) > UPN_LOCAL_MAX
     if suspect or long:
         for k, raw in enumerate(raws):
             local, _, dom = raw.rpartition("@")
@@ -204,27 +287,34 @@ def with_suffix(upn: str, number: int) -> str:
 def assign_suffixes(candidates: Sequence[str | None], taken: set[str]) -> list[str | None]:
     """Give each derived candidate (None: not derived) a UPN not in ``taken`` (lower-case), adding it there.
 
-    The first holder keeps the plain name; later ones get 2, 3, ... in file order. When no candidate collides
-    (the usual case) this is a few set operations; otherwise one tight pass in file order.
+    The first row holding a name keeps it, unless ``taken`` already has it; later rows get the lowest number
+    (2, 3, ...) that is neither taken nor a name some other row derives, in file order. Only the rows that
+    collide are walked one by one; the rest is a few set and dict operations.
     """
     index = list(compress(range(len(candidates)), candidates))
-    keys = list(map(str.lower, map(candidates.__getitem__, index)))
+    keys = list(map(candidates.__getitem__, index))
+    if not "\n".join(keys).islower():  # derived UPNs are lower-case unless the domain is not
+        keys = list(map(str.lower, keys))
     distinct = set(keys)
     out = list(candidates)
-    if len(distinct) == len(keys) and taken.isdisjoint(distinct):
+    clash = distinct & taken
+    if len(distinct) == len(keys) and not clash:
         taken |= distinct
         return out
+    first = dict(zip(reversed(keys), reversed(index)))  # name -> index of the first row deriving it
+    repeat_rows = list(compress(index, map(ne, index, map(first.__getitem__, keys))))
+    if clash:  # a name a given UPN holds: its first deriving row needs a number too
+        repeat_rows = sorted({*repeat_rows, *(first[k] for k in clash)})
+    taken |= distinct
     next_number: dict[str, int] = {}
-    add = taken.add
-    for i, key in zip(index, keys):
-        if key in taken:
-            n = next_number.get(key, 2)
-            while with_suffix(key, n) in taken:
-                n += 1
-            next_number[key] = n + 1
-            upn = out[i] = with_suffix(out[i], n)  # type: ignore[arg-type]
-            key = upn.lower()
-        add(key)
+    for i in repeat_rows:
+        key = out[i].lower()  # type: ignore[union-attr]
+        n = next_number.get(key, 2)
+        while with_suffix(key, n) in taken:
+            n += 1
+        next_number[key] = n + 1
+        upn = out[i] = with_suffix(out[i], n)  # type: ignore[arg-type]
+        taken.add(upn.lower())
     return out
 
 

@@ -1,0 +1,140 @@
+"""The column-wise fast paths give exactly what the plain per-cell rules give (properties, with hypothesis).
+
+Validation answers most questions for a whole column at once (provisioning.colscan, the UPN column regexes, the
+batched transliteration, the suffix assignment); each test here states the per-cell rule in the simplest Python and
+checks the fast path against it on generated columns full of the characters that matter: blanks of every kind,
+formula triggers, phone numbers, control characters, NULs, accents and characters that share UTF-8 bytes with
+Unicode blanks (é ends in the same byte as U+2029).
+"""
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings, strategies as st
+
+from provisioning import derive, rules
+from provisioning.checks import Collector, check_cells, check_field
+from provisioning.colscan import scan
+from provisioning.models import Roster
+
+TRICKY = "aZ09 .-+=@()/;,\t\r\n\x00\x07\x1c\x7f\xa0\x85\u2029\u2000\u3000\u1680éćøß'_!#^~\u00e9\u0661"
+cells = st.text(alphabet=TRICKY, max_size=8)
+columns = st.lists(cells, min_size=0, max_size=30)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _roster(n: int) -> Roster:
+    return Roster(path="r.csv", sheet=None, kind="csv", headers=("c",), header_row=1,
+                  row_numbers=tuple(range(2, n + 2)), columns=((),))
+
+
+def _reference_cells(col: list[str], label: str, secret: bool) -> tuple[list[tuple], list[str]]:
+    """The per-cell rules of check_cells, one cell at a time, no shortcuts."""
+    found, out = [], list(col)
+    for i, v in enumerate(col):
+        if v[:1] and v[0] in "=+-@\t\r":
+            f = rules.formula_problem(v, label)
+            if f:
+                found.append((i, f[0]))
+    for i, v in enumerate(col):
+        if _CONTROL.search(v):
+            found.append((i, "control-char"))
+    if not secret:
+        for i, v in enumerate(col):
+            if v.strip() != v:
+                out[i] = v.strip()
+                found.append((i, "whitespace-trimmed"))
+    return found, out
+
+
+@settings(max_examples=400, deadline=None)
+@given(columns, st.booleans())
+def test_check_cells_finds_exactly_what_the_per_cell_rules_find(col, secret):
+    collector = Collector(_roster(len(col)))
+    mine = list(col)
+    check_cells(mine, "c", collector, secret=secret)
+    expected, trimmed = _reference_cells(col, "c", secret)
+    assert sorted((i.row - 2, i.code) for i in collector.issues) == sorted(expected)
+    assert mine == trimmed
+
+
+@settings(max_examples=300, deadline=None)
+@given(columns)
+def test_scan_bounds_lengths_and_names_every_blank_edged_cell(col):
+    found = scan(col)
+    if not found.exact:
+        assert found.max_bytes >= max(map(len, col), default=0)
+        assert [i for i, v in enumerate(col) if v.strip() != v] == [
+            i for i in found.edge_blank_rows if col[i].strip() != col[i]]
+        assert found.lengths is not None and [i for i, n in enumerate(found.lengths) if n == 0] == [
+            i for i, v in enumerate(col) if not v]
+    else:
+        assert any("\x00" in v for v in col)
+
+
+upn_cells = st.one_of(
+    st.just(""),
+    st.text(alphabet="ab.-_'@Zé 9", min_size=1, max_size=12),
+    st.builds(lambda a, b: f"{a}@{b}", st.text(alphabet="ab.-_'!Z9", min_size=0, max_size=66),
+              st.text(alphabet="ab.-9", min_size=0, max_size=50)),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(upn_cells, max_size=20))
+def test_upn_column_check_equals_the_per_value_rules(col):
+    collector = Collector(_roster(len(col)))
+    check_field("userPrincipalName", list(col), "userPrincipalName", collector, scan(col))
+    expected = [(i, code) for i, v in enumerate(col) if v for code, _ in rules.upn_problems(v, "userPrincipalName")]
+    assert [(i.row - 2, i.code) for i in collector.issues] == expected
+
+
+names = st.text(alphabet="AaÉéØøßÞþŁłİı Nñ-'.\u00e0\u0300\x00", max_size=10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(names, max_size=25))
+def test_batched_transliteration_equals_upn_part_per_value(values):
+    assert derive.upn_parts(values) == [derive.upn_part(v) for v in values]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.just(""), st.text(alphabet="ab@.c\n", max_size=8)), max_size=20))
+def test_local_parts_equal_rpartition(upns):
+    assert derive._local_parts(upns) == [u.rpartition("@")[0] for u in upns]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(names, names), min_size=1, max_size=20),
+       st.sampled_from(["{givenName} {surname}", "{surname}, {givenName}", "{givenName:.1}. {surname}",
+                        "{givenName}", "{surname!s} ({givenName})"]))
+def test_display_names_equal_the_row_by_row_format(rows, template):
+    given_names, surnames = [r[0] for r in rows], [r[1] for r in rows]
+    got = derive.display_names(template, {"givenName": given_names, "surname": surnames}, len(rows))
+    expected = []
+    for g, s in rows:
+        text = template.format(givenName=g, surname=s).strip(" ,")
+        expected.append(re.sub(r"\s{2,}", " ", text) if "  " in text else text)
+    assert got == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["a@x.com", "A@x.com", "a2@x.com", "b@x.com", "a3@x.com"])),
+                max_size=15),
+       st.sets(st.sampled_from(["a@x.com", "a2@x.com", "c@x.com"]), max_size=2))
+def test_suffixes_are_unique_new_and_keep_the_first_holder(candidates, given_upns):
+    taken = set(given_upns)
+    out = derive.assign_suffixes(candidates, taken)
+    keys = [u.lower() for u in out if u]
+    assert len(keys) == len(set(keys)) and not set(keys) & set(given_upns)
+    assert [u is None for u in out] == [c is None for c in candidates]
+    seen: set[str] = set()
+    for c, u in zip(candidates, out):
+        if c is None:
+            continue
+        if c.lower() not in seen and c.lower() not in given_upns:
+            assert u == c  # the first row deriving a free name keeps it
+        else:
+            assert u != c and re.fullmatch(re.escape(c.split("@")[0]) + r"\d+@x\.com", u)
+        seen.add(c.lower())
+    assert set(keys) <= taken
