@@ -293,7 +293,8 @@ def assign_suffixes(candidates: Sequence[str | None], taken: set[str]) -> list[s
     """
     index = list(compress(range(len(candidates)), candidates))
     keys = list(map(candidates.__getitem__, index))
-    if not "\n".join(keys).islower():  # derived UPNs are lower-case unless the domain is not
+    joined = "\n".join(keys)
+    if joined.lower() != joined:  # derived UPNs are lower-case unless the domain is not
         keys = list(map(str.lower, keys))
     distinct = set(keys)
     out = list(candidates)
