@@ -1,24 +1,41 @@
-"""Excel rosters (``.xlsx``/``.xlsm``): the sheet's cells as the text Excel shows, through pandas and calamine.
+"""Excel rosters (``.xlsx``/``.xlsm``): the sheet's cells as the text Excel shows, read with python-calamine.
 
 Numbers Excel stores as numbers come back as Excel shows them (``123``, not ``123.0``), dates as ``YYYY-MM-DD``,
-booleans as ``TRUE``/``FALSE``. :func:`read_excel` returns the sheet column-wise for :mod:`provisioning.roster`.
+booleans as ``TRUE``/``FALSE``. :func:`read_excel` returns the sheet column-wise for :mod:`provisioning.roster`,
+padded from cell A1 (grid row ``i`` is Excel row ``i + 1``), plus the cells calamine cannot show (below).
+
+**Why calamine directly, not** ``pandas.read_excel(engine="calamine")``: pandas held the sheet three times over
+(calamine's rows, its converted copy, the DataFrame) before the text columns were built, which made ``validate``
+of a 100,000-row workbook peak at ~350 MB resident (620 MB under tracemalloc); streaming calamine's rows into text
+columns in chunks, sharing the repeated values of a column, keeps only calamine's own sheet and the text (see
+bench/README.md). pandas also guessed NA values even with ``dtype=object``: a cell reading ``NA`` (the surname Na in
+capitals), ``None``, ``null``, ``N/A`` or ``#N/A`` came back empty, against "every cell is read as text". The cell
+conversion is the one pandas' calamine reader and :func:`excel_text` applied, so values read as before.
+
+**Error values and formulas without a saved value**, which calamine reads as empty cells, are found by
+:func:`provisioning.excelscan.scan_sheet` in the chosen sheet's XML: an error cell's text becomes what Excel shows
+(``#N/A``), and each such cell is returned as a :class:`CellProblem`; :mod:`provisioning.roster` turns them into row
+issues (:func:`problem_message`) or, in the header row, a :class:`RosterError` (:func:`header_problem_message`).
 """
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from pathlib import Path
 from typing import Any, Sequence
 
-import pandas as pd
+from python_calamine import CalamineWorkbook, SheetTypeEnum
 
 from .errors import RosterError
+from .excelscan import CellProblem, scan_sheet
 from .fields import canonical_field
 
+log = logging.getLogger(__name__)
+
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
-
-
-# ---- Excel ---------------------------------------------------------------------------------------------------
+_CHUNK_ROWS = 2048  # rows converted to text columns at a time
+_REOPEN = "open it in Excel and save it again as .xlsx, or save it as .csv"
 
 
 def excel_text(value: Any) -> str:
@@ -40,24 +57,154 @@ def excel_text(value: Any) -> str:
     return str(value)
 
 
-def read_excel(p: Path, sheet: str | None) -> tuple[str, list[list[str]]]:
+def _cell_text(value: Any) -> str:
+    """As pandas' calamine reader then :func:`excel_text` made it: a whole float is shown as an integer."""
+    if type(value) is float and value.is_integer():
+        return str(int(value))
+    return excel_text(value)
+
+
+def read_excel(p: Path, sheet: str | None) -> tuple[str, list[list[str]], tuple[CellProblem, ...]]:
+    """``(sheet name, columns of text from A1, error and uncalculated cells)`` of the chosen sheet of ``p``."""
     try:
-        book = pd.ExcelFile(p, engine="calamine")
+        book = CalamineWorkbook.from_path(str(p))
     except Exception as exc:  # calamine raises its own types for corrupt files
-        raise RosterError(p, f"cannot open the workbook ({type(exc).__name__}: {str(exc).strip()[:200]}); open it in "
-                             f"Excel and save it again as .xlsx, or save it as .csv") from exc
+        raise RosterError(p, f"cannot open the workbook ({type(exc).__name__}: {str(exc).strip()[:200]}); "
+                             f"{_REOPEN}") from exc
     with book:
-        names = [str(n) for n in book.sheet_names]
+        names = [m.name for m in book.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
         if sheet is not None and sheet not in names:
             raise RosterError(p, f"no sheet named {sheet!r}; the workbook has {', '.join(map(repr, names))}")
-        candidates = [sheet] if sheet is not None else names
-        for name in candidates:
-            frame = pd.read_excel(book, sheet_name=name, header=None, dtype=object)
-            columns = [[excel_text(v) for v in frame[c].tolist()] for c in frame.columns]
+        chosen: tuple[str, list[list[str]]] | None = None
+        for name in [sheet] if sheet is not None else names:
+            columns = _sheet_columns(p, book, name)
             if sheet is not None or _has_known_header(columns):
-                return name, columns
-    raise RosterError(p, "no sheet has a header row with known column names such as givenName, surname, "
-                         "userPrincipalName; pick one with --sheet or use `provision.py template`")
+                chosen = name, columns
+                break
+            del columns
+    if chosen is None:
+        raise RosterError(p, "no sheet has a header row with known column names such as givenName, surname, "
+                             "userPrincipalName; pick one with --sheet or use `provision.py template`")
+    name, columns = chosen
+    problems = scan_sheet(p, name)
+    for pr in problems:
+        _place(columns, pr)
+    return name, columns, problems
+
+
+def _sheet_columns(p: Path, book: CalamineWorkbook, name: str) -> list[list[str]]:
+    """The sheet's cells as text columns padded from A1, built from calamine's rows a chunk at a time (so its
+    row lists never all exist at once); a column's repeated values share one string."""
+    try:
+        sh = book.get_sheet_by_name(name)
+    except Exception as exc:
+        raise RosterError(p, f"cannot read the sheet {name!r} ({type(exc).__name__}: {str(exc).strip()[:200]}); "
+                             f"{_REOPEN}") from exc
+    if sh.start is None:
+        return []
+    (first_row, first_col), height, width = sh.start, sh.height, sh.width
+    columns: list[list[str]] = []
+    seen: list[dict[str, str]] = []
+    chunk: list[list[Any]] = []
+    for row in sh.iter_rows():
+        chunk.append(row)
+        if len(chunk) == _CHUNK_ROWS:
+            _add_chunk(chunk, columns, seen)
+            chunk = []
+    _add_chunk(chunk, columns, seen)
+    del sh, seen, chunk
+    # calamine 0.9 yields the rows from row 1 but the columns from the first used one: pad what it left out
+    top = first_row + height - (len(columns[0]) if columns else 0)
+    left = first_col + width - len(columns)
+    if top > 0:
+        columns = [[""] * top + col for col in columns]
+    if left > 0:
+        n = len(columns[0]) if columns else first_row + height
+        columns[:0] = [[""] * n for _ in range(left)]
+    return columns
+
+
+def _add_chunk(chunk: list[list[Any]], columns: list[list[str]], seen: list[dict[str, str]]) -> None:
+    """Append ``chunk`` (rows) to ``columns`` as text."""
+    if not chunk:
+        return
+    if not columns:
+        columns.extend([] for _ in chunk[0])
+        seen.extend({} for _ in chunk[0])
+    width = len(columns)
+    for row in chunk:
+        if len(row) != width:  # calamine's rows are rectangular; be safe anyway
+            row.extend([""] * (width - len(row)))
+            del row[width:]
+    for j, values in enumerate(zip(*chunk)):
+        if not set(map(type, values)) <= {str}:
+            values = tuple(map(_cell_text, values))
+        if len(set(values)) * 4 < len(values):  # few distinct values: keep one string per value
+            cache = seen[j]
+            columns[j].extend(map(cache.setdefault, values, values))
+        else:
+            columns[j].extend(values)
+
+
+def _place(columns: list[list[str]], pr: CellProblem) -> None:
+    """Make room for ``pr`` in the grid; an error cell reads as the error Excel shows."""
+    height = len(columns[0]) if columns else 0
+    while len(columns) <= pr.col:
+        columns.append([""] * height)
+    if pr.row >= height:
+        for col in columns:
+            col.extend([""] * (pr.row + 1 - height))
+    if pr.error is not None:
+        columns[pr.col][pr.row] = pr.error
+
+
+def problem_message(pr: CellProblem, column: str, *, used: bool, secret: bool = False) -> tuple[str, str]:
+    """``(code, message)`` for a data cell of ``column`` (as written); ``used``: the column is sent to Entra ID.
+
+    ``secret`` (the password column): the formula is not quoted (its text may be the password).
+    """
+    if pr.error is not None:
+        what = f"shows the Excel error {pr.error}"
+        cause = " (its formula failed)" if pr.formula else " instead of a value"
+    else:
+        what = f"holds {_formula(pr, secret)} but no calculated value was saved"
+        cause = " (the file was written by a program that does not calculate)"
+    if not used:
+        keep = pr.error if pr.error is not None else "the cell empty"
+        return ("excel-error-ignored", f"{column}: the cell {what}; the column is not sent to Entra ID, so the row "
+                                       f"goes ahead and the report carries {keep}")
+    if pr.error is not None:
+        todo = "fix the formula or type the value" if pr.formula else "type the value"
+        return ("excel-error", f"{column}: the cell {what}{cause}; {todo}")
+    return ("formula-no-value", f"{column}: the cell {what}{cause}; open the workbook in Excel, let it calculate "
+                                f"and save, or type the value")
+
+
+def header_problem_message(pr: CellProblem, header_row: bool) -> str:
+    """The :class:`RosterError` text for a problem cell in (or above) the header row."""
+    ref = f"{column_letter(pr.col)}{pr.row + 1}"
+    where = f"the header cell {ref}" if header_row else f"the cell {ref} (above the header row)"
+    if pr.error is not None:
+        return f"{where} shows the Excel error {pr.error}; type the column name there and save the workbook"
+    return (f"{where} holds {_formula(pr, False)} but no calculated value was saved; open the workbook in Excel, "
+            f"let it calculate and save, or type the column name")
+
+
+def _formula(pr: CellProblem, secret: bool) -> str:
+    if not pr.formula or secret:
+        return "a formula"
+    text = pr.formula if len(pr.formula) <= 60 else pr.formula[:57] + "..."
+    return f"the formula ={text}"
+
+
+def column_letter(index: int) -> str:
+    """Excel column letter of a 0-based index."""
+    s = ""
+    index += 1
+    while index:
+        index, r = divmod(index - 1, 26)
+        s = chr(65 + r) + s
+    return s
 
 
 def _has_known_header(columns: Sequence[Sequence[str]]) -> bool:

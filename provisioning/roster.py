@@ -2,8 +2,10 @@
 
 CSV: the encoding (UTF-8 with or without BOM, UTF-16, cp1252) and delimiter (``,`` ``;`` tab) are detected, and
 pandas reads every cell as ``str`` with no NA guessing, so ``00123``, ``+1 555 0100``, ``TRUE`` and ``1e5`` stay as
-typed. Excel (``.xlsx``/``.xlsm``) is read by :mod:`provisioning.excel` (pandas with the calamine engine).
-Blank rows are skipped; every row keeps its Excel row number. Roster-level problems raise
+typed. Excel (``.xlsx``/``.xlsm``) is read by :mod:`provisioning.excel` (python-calamine). Blank rows are
+skipped; every row keeps its Excel row number. Excel error values and formulas without a saved value become row
+issues in :attr:`Roster.warnings` (``excel-error`` and ``formula-no-value`` exclude the row; in a column not sent to
+Entra ID, ``excel-error-ignored`` is a warning). Roster-level problems raise
 :class:`~provisioning.errors.RosterError` (exit status 2).
 """
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any
 
 import pandas as pd
 
+from . import rules
 from .errors import RosterError
-from .excel import EXCEL_SUFFIXES, read_excel
+from .excel import EXCEL_SUFFIXES, CellProblem, column_letter, header_problem_message, problem_message, read_excel
 from .fields import BLOCK_SIGN_IN, ColumnMapping, canonical_field, load_mapping, normalise_header
 from .models import Issue, Roster, Severity
 
@@ -46,9 +49,11 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
     digest = hashlib.sha256(data).hexdigest()
     suffix = p.suffix.lower()
     encoding = delimiter = None
+    problems: tuple[CellProblem, ...] = ()
     _refuse_other_formats(p, data, suffix)
     if suffix in EXCEL_SUFFIXES or data[:4] == b"PK\x03\x04":
-        sheet_name, grid = read_excel(p, sheet)
+        del data  # calamine reads the file itself: do not hold its bytes while the sheet is parsed
+        sheet_name, grid, problems = read_excel(p, sheet)
         kind = "xlsx"
     elif suffix == ".xls":
         raise RosterError(p, "old .xls workbooks are not supported; save it as .xlsx or .csv")
@@ -58,7 +63,7 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
         sheet_name = None
         encoding, delimiter, grid = _read_csv(p, data)
         kind = "csv"
-    return _build(p, sheet_name, kind, grid, digest, mapping, encoding, delimiter)
+    return _build(p, sheet_name, kind, grid, digest, mapping, encoding, delimiter, problems)
 
 
 _CFB_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
@@ -159,8 +164,13 @@ def _parse_csv(data: bytes, encoding: str, delimiter: str, skip: int) -> pd.Data
 
 
 def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], digest: str,
-           mapping: ColumnMapping | None, encoding: str | None, delimiter: str | None) -> Roster:
-    """Find the header row, drop blank rows, map headers, and check the roster as a whole."""
+           mapping: ColumnMapping | None, encoding: str | None, delimiter: str | None,
+           problems: tuple[CellProblem, ...] = ()) -> Roster:
+    """Find the header row, drop blank rows, map headers, and check the roster as a whole.
+
+    ``problems`` (Excel error values, formulas without a saved value; 0-based from A1) in or above the header row
+    raise :class:`RosterError`; in data rows they become issues, and their row is kept even if it looks blank.
+    """
     nrows = len(columns[0]) if columns else 0
     # drop trailing all-empty columns (Excel "used range" padding, trailing delimiters)
     while columns and not any(columns[-1]):
@@ -176,6 +186,9 @@ def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], dige
         header_idx += 1
     if header_idx >= nrows:
         raise RosterError(p, "no header row; the first row must name the columns (run `provision.py template`)")
+    for pr in problems:
+        if pr.row <= header_idx and pr.col < len(columns):
+            raise RosterError(p, header_problem_message(pr, pr.row == header_idx))
     headers = tuple(col[header_idx].strip() for col in columns)
     renames = mapping.renames if mapping else {}
     column_map: dict[str, str | None] = {}
@@ -184,12 +197,13 @@ def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], dige
     for i, header in enumerate(headers):
         if not header:
             if any(v.strip() for v in columns[i][header_idx + 1:]):
-                raise RosterError(p, f"column {_letter(i)} has values but no header; give it a name")
+                raise RosterError(p, f"column {column_letter(i)} has values but no header; give it a name")
             column_map[header] = None
             continue
         if header in column_map:
-            raise RosterError(p, f"the header {header!r} appears twice (columns {_letter(headers.index(header))} "
-                                 f"and {_letter(i)}); rename or remove one")
+            first = column_letter(headers.index(header))
+            raise RosterError(p, f"the header {header!r} appears twice (columns {first} and {column_letter(i)}); "
+                                 f"rename or remove one")
         target = canonical_field(header, renames)
         column_map[header] = target
         if target is not None:
@@ -208,7 +222,9 @@ def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], dige
                               f"column(s) {', '.join(map(repr, unknown))} are not roster fields; they are kept and "
                               f"carried to the report but not sent to Entra ID (map them with --mapping if needed)"))
     _check_required(p, set(seen), mapping)
-    row_numbers, by_column = _rows(columns, header_idx, len(headers))
+    cells = _cell_issues(problems, headers, header_idx, column_map)
+    warnings.extend(cells)
+    row_numbers, by_column = _rows(columns, header_idx, len(headers), {i.row - header_idx - 2 for i in cells})
     log.info("%s: %d rows, %d columns (%s)", p, len(row_numbers), len(headers), kind)
     return Roster(path=str(p), sheet=sheet, kind=kind, headers=headers, header_row=header_idx + 1, row_numbers=row_numbers,
                   column_map=column_map, sha256=digest, warnings=tuple(warnings),
@@ -219,9 +235,23 @@ def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], dige
                   columns=by_column)
 
 
-def _rows(columns: list[list[str]], header_idx: int, width: int) \
+def _cell_issues(problems: tuple[CellProblem, ...], headers: tuple[str, ...], header_idx: int,
+                 column_map: dict[str, str | None]) -> list[Issue]:
+    """Issues for the problem cells of data rows under a named column (an unnamed one is not read)."""
+    out: list[Issue] = []
+    for pr in problems:
+        if pr.row > header_idx and pr.col < len(headers) and headers[pr.col]:
+            header = headers[pr.col]
+            field = column_map[header]
+            code, message = problem_message(pr, header, used=field is not None, secret=field == "password")
+            out.append(rules.issue(pr.row + 1, header, code, message))
+    return out
+
+
+def _rows(columns: list[list[str]], header_idx: int, width: int, kept: set[int] = frozenset()) \
         -> tuple[tuple[int, ...], tuple[tuple[str, ...], ...]]:
-    """Excel row numbers of the non-blank data rows, and their cells column-wise.
+    """Excel row numbers of the non-blank data rows, and their cells column-wise. ``kept``: data row indexes kept
+    even when blank (a cell that reads as empty but holds an uncalculated formula).
 
     A row is blank when every cell is empty or blanks only. Usually some column is filled on every row (an
     employee number, a name), which proves no row is blank at the cost of one scan of that column; otherwise the
@@ -232,7 +262,7 @@ def _rows(columns: list[list[str]], header_idx: int, width: int) \
     while len(body) < width:
         body.append([""] * count)
     start = header_idx + 2
-    blank = _blank_rows(body, count)
+    blank = _blank_rows(body, count) - kept
     if not blank:
         return tuple(range(start, start + count)), tuple(map(tuple, body))
     keep = [i for i in range(count) if i not in blank]
@@ -272,13 +302,3 @@ def _check_required(p: Path, present: set[str], mapping: ColumnMapping | None) -
     if missing:
         raise RosterError(p, f"required column(s) missing: {'; '.join(missing)}. "
                              f"Add them, or map your headers with --mapping")
-
-
-def _letter(index: int) -> str:
-    """Excel column letter of a 0-based index."""
-    s = ""
-    index += 1
-    while index:
-        index, r = divmod(index - 1, 26)
-        s = chr(65 + r) + s
-    return s

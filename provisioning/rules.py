@@ -36,6 +36,12 @@ RULES: Mapping[str, Rule] = {r.code: r for r in (
     Rule("control-char", E, "A cell holds a NUL or control character (not tab or line break): a corrupt export."),
     Rule("formula-cell", E, "A cell a spreadsheet would run as a formula (starts with = + - @, tab or CR; phone "
                             "numbers such as +1 555 0100 are fine)."),
+    Rule("excel-error", E, "An Excel cell shows an error value (#N/A, #DIV/0!, #REF!, #VALUE!, #NAME?...) instead of "
+                           "data."),
+    Rule("formula-no-value", E, "An Excel cell holds a formula whose result was never saved (written by a program "
+                                "that does not calculate)."),
+    Rule("excel-error-ignored", W, "An Excel error value or a formula without a saved value in a column that is not "
+                                   "sent to Entra ID; the row goes ahead."),
     Rule("display-name-missing", E, "displayName is empty and cannot be derived from givenName/surname."),
     Rule("upn-missing", E, "userPrincipalName is empty and the naming template gives nothing for the row."),
     Rule("upn-no-domain", E, "userPrincipalName must be derived but no domain is known (--domain, mapping "

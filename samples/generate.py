@@ -184,6 +184,8 @@ def error_rows() -> list[dict[str, str]]:
         ("duplicate-upn", {"userPrincipalName": "USER29@contoso.com".replace("29", "28")}),
         ("duplicate-mail-nickname", {"mailNickname": "nick28"}),
         ("duplicate-employee-id", {"employeeId": "E028"}),
+        ("excel-error", {"jobTitle": "#N/A"}),  # openpyxl writes "#N/A" as an error cell
+        ("formula-no-value", {"jobTitle": '=UPPER("tester")'}),  # a formula, no saved value (see write_errors)
     ]
     out = []
     for i, (code, over) in enumerate(rows):
@@ -211,7 +213,7 @@ def write_errors() -> None:
     for row in ws.iter_rows(min_row=2):
         for cell in row:
             cell.number_format = "@"
-            if isinstance(cell.value, str) and cell.value.startswith("="):
+            if isinstance(cell.value, str) and cell.value.startswith("=") and row[0].value != "formula-no-value":
                 cell.data_type = "s"  # keep the formula text as text: the sample shows what HR exports contain
     wb.save(HERE / "roster-with-errors.xlsx")
 

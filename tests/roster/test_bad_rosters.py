@@ -35,7 +35,15 @@ EXPECTED: dict[str, tuple[int, str | None]] = {
     "utf16-no-bom.csv": (0, None),  # detected from the NUL pattern
     "mixed-line-endings.csv": (0, None),
     "duplicate-headers.csv": (2, "the header 'surname' appears twice (columns B and C); rename or remove one"),
-    "formulas-errors.xlsx": (0, None),  # formulas without cached values and error cells read as empty cells
+    # error values and formulas without a saved value exclude their row (exact issues: test_excel_errors.py)
+    "formulas-errors.xlsx": (1, "jobTitle: the cell shows the Excel error #DIV/0! (its formula failed); fix the "
+                                "formula or type the value"),
+    "header-error.xlsx": (2, "the header cell D1 shows the Excel error #REF!; type the column name there and save "
+                             "the workbook"),
+    "header-formula.xlsx": (2, "the header cell D1 holds the formula =\"job\"&\"Title\" but no calculated value was "
+                               "saved; open the workbook in Excel, let it calculate and save, or type the column name"),
+    "no-cell-refs.xlsx": (1, "jobTitle: the cell shows the Excel error #VALUE! instead of a value; type the value"),
+    "offset-table.xlsx": (1, "jobTitle: the cell shows the Excel error #NAME? instead of a value; type the value"),
     "dates-numbers.xlsx": (0, None),  # shown as Excel shows them: 2024-01-02, 42, 123, 1.5
     "merged-header.xlsx": (2, "column B has values but no header; give it a name"),
     "pivot-like.xlsx": (2, NO_SHEET),

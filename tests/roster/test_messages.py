@@ -88,6 +88,12 @@ SAMPLE_MESSAGES = [
      "mailNickname 'nick28' is already used in row 30; each user needs their own"),
     (33, 'employeeId', 'duplicate-employee-id',
      "employeeId 'E028' is already used in row 30; each user needs their own"),
+    (34, 'jobTitle', 'excel-error',
+     'jobTitle: the cell shows the Excel error #N/A instead of a value; type the value'),
+    (35, 'jobTitle', 'formula-no-value',
+     'jobTitle: the cell holds the formula =UPPER("tester") but no calculated value was saved (the file was written '
+     'by a program that does not calculate); open the workbook in Excel, let it calculate and save, or type the '
+     'value'),
 ]
 UNKNOWN_COLUMN = ("column(s) 'Expected' are not roster fields; they are kept and carried to the report but not sent "
                   "to Entra ID (map them with --mapping if needed)")
@@ -150,7 +156,8 @@ def test_tenant_rules_exact_messages_with_headers_as_written(tmp_path):
     from provisioning.references import CODES as PREFLIGHT_CODES  # exact texts: tests/followups/test_pure.py
 
     covered = {code for _, _, code, _ in SAMPLE_MESSAGES} | {code for _, _, code in TENANT_MESSAGES} | {
-        "unknown-column", "control-char"} | set(PREFLIGHT_CODES)  # control-char: test below
+        "unknown-column", "control-char", "excel-error-ignored"} | set(PREFLIGHT_CODES)
+    # control-char: test below; excel-error-ignored: test_excel_errors.py
     assert covered == set(RULES)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import zipfile
 from pathlib import Path
 
@@ -32,6 +33,50 @@ def _xlsx(rows: list[list[object]], *, merge: str | None = None, title: str = "S
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def _patched(data: bytes, cells: dict[str, str]) -> bytes:
+    """``data`` (an xlsx) with the XML of some cells of its first sheet replaced: ``{"D6": "<c r=...>...</c>"}``.
+
+    openpyxl cannot write a formula together with its saved value (Excel's own files have both), nor cells without
+    their ``r="A1"`` reference; ``cells`` may hold ``"*"``: ``"strip-refs"`` to drop every ``r`` of the sheet.
+    """
+    src, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            body = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                text = body.decode()
+                for ref, xml in cells.items():
+                    if ref == "*":
+                        text = re.sub(r'(<(?:c|row)\b[^>]*?) r="[A-Z]*\d+"', r"\1", text)
+                        continue
+                    text, n = re.subn(rf'<c r="{ref}"[^>]*?(?:/>|>.*?</c>)', xml, text, count=1)
+                    assert n == 1, ref
+                body = text.encode()
+            dst.writestr(item, body)
+    return out.getvalue()
+
+
+def _formulas_errors() -> bytes:
+    """Rows 2-3: formulas without a saved value (openpyxl writes none); 4-5: error values; 6: an error with its
+    formula; 7-8: formulas with saved values ("Engineer", and the empty text); 9: an error in an unknown column;
+    10-11: rows whose only content is an error value / an uncalculated formula."""
+    rows: list[list[object]] = [["givenName", "surname", "userPrincipalName", "jobTitle", "Notes"],
+                                ["Ann", "Lee", "ann@contoso.com", "=1/0"],
+                                ["Bo", "Ek", "bo@contoso.com", "=NA()"],
+                                ["Cy", "Do", "cy@contoso.com", "#N/A"],
+                                ["Di", "Fo", "di@contoso.com", "#DIV/0!"],
+                                ["Ed", "Gu", "ed@contoso.com", "x"],
+                                ["Fay", "Ho", "fay@contoso.com", "x"],
+                                ["Gil", "Iv", "gil@contoso.com", "x"],
+                                ["Hal", "Jo", "hal@contoso.com", "Tester", "#REF!"],
+                                [None, None, None, "#N/A"],
+                                [None, None, None, '=A1&"x"']]
+    return _patched(_xlsx(rows), {
+        "D6": '<c r="D6" t="e"><f>1/0</f><v>#DIV/0!</v></c>',
+        "D7": '<c r="D7" t="str"><f>"Engi"&amp;"neer"</f><v>Engineer</v></c>',
+        "D8": '<c r="D8" t="str"><f>IF(TRUE,"","")</f><v></v></c>'})
 
 
 def files() -> dict[str, bytes]:
@@ -57,11 +102,20 @@ def files() -> dict[str, bytes]:
         "mixed-line-endings.csv": (HEADER.rstrip("\n") + "\r\nAnn,Lee,ann@contoso.com\rBo,Ek,bo@contoso.com\n"
                                    "Cy,Do,cy@contoso.com\r\n").encode(),
         "duplicate-headers.csv": b"givenName,surname,surname,userPrincipalName\nAnn,Lee,Lee,ann@contoso.com\n",
-        "formulas-errors.xlsx": _xlsx([["givenName", "surname", "userPrincipalName", "jobTitle"],
-                                       ["Ann", "Lee", "ann@contoso.com", "=1/0"],
-                                       ["Bo", "Ek", "bo@contoso.com", "=NA()"],
-                                       ["Cy", "Do", "cy@contoso.com", "#N/A"],
-                                       ["Di", "Fo", "di@contoso.com", "#DIV/0!"]]),
+        "formulas-errors.xlsx": _formulas_errors(),
+        "header-error.xlsx": _xlsx([["givenName", "surname", "userPrincipalName", "#REF!"],
+                                    ["Ann", "Lee", "ann@contoso.com", "Tester"]]),
+        "header-formula.xlsx": _xlsx([["givenName", "surname", "userPrincipalName", '="job"&"Title"'],
+                                      ["Ann", "Lee", "ann@contoso.com", "Tester"]]),
+        # no r="A1" references (allowed, some writers omit them): the cells are placed by counting
+        "no-cell-refs.xlsx": _patched(_xlsx([["givenName", "surname", "userPrincipalName", "jobTitle"],
+                                             ["Ann", "Lee", "ann@contoso.com", "=1/0"],
+                                             ["Bo", "Ek", "bo@contoso.com", "#VALUE!"],
+                                             ["Cy", "Do", "cy@contoso.com", "Tester"]]), {"*": "strip-refs"}),
+        # the table starts at B3: rows and columns are numbered from A1 all the same
+        "offset-table.xlsx": _xlsx([[], [], [None, "givenName", "surname", "userPrincipalName", "jobTitle"],
+                                    [None, "Ann", "Lee", "ann@contoso.com", "Tester"],
+                                    [None, "Bo", "Ek", "bo@contoso.com", "#NAME?"]]),
         "dates-numbers.xlsx": _xlsx([["givenName", "surname", "userPrincipalName", "employeeId", "jobTitle"],
                                      [dt.date(2024, 1, 2), 42, "ann@contoso.com", 123.0, 1.5]]),
         "merged-header.xlsx": _xlsx([["Users", None, None], ["givenName", "surname", "userPrincipalName"],
