@@ -4,13 +4,14 @@ Numbers Excel stores as numbers come back as Excel shows them (``123``, not ``12
 booleans as ``TRUE``/``FALSE``. :func:`read_excel` returns the sheet column-wise for :mod:`provisioning.roster`,
 padded from cell A1 (grid row ``i`` is Excel row ``i + 1``), plus the cells calamine cannot show (below).
 
-**Why calamine directly, not** ``pandas.read_excel(engine="calamine")``: pandas held the sheet three times over
-(calamine's rows, its converted copy, the DataFrame) before the text columns were built, which made ``validate``
-of a 100,000-row workbook peak at ~350 MB resident (620 MB under tracemalloc); streaming calamine's rows into text
-columns in chunks, sharing the repeated values of a column, keeps only calamine's own sheet and the text (see
-bench/README.md). pandas also guessed NA values even with ``dtype=object``: a cell reading ``NA`` (the surname Na in
-capitals), ``None``, ``null``, ``N/A`` or ``#N/A`` came back empty, against "every cell is read as text". The cell
-conversion is the one pandas' calamine reader and :func:`excel_text` applied, so values read as before.
+**Why python-calamine directly, not** ``pandas.read_excel(engine="calamine")`` (DESIGN's reading path): pandas
+held the sheet three times over (calamine's rows, its converted copy, the DataFrame) while the text columns were
+built, so ``validate`` of the 100,000-row workbook of bench/roster_scale.py peaked at 372 MB resident (618 MB with
+tracemalloc on). Streaming calamine's rows (``iter_rows``) into text columns 2,048 rows at a time, with a column's
+repeated values sharing one string, keeps only calamine's own sheet and the text: 253 MB (403 MB traced), and the
+read is faster. pandas also guessed NA values even with ``dtype=object``: a cell reading ``NA`` (the surname Na in
+capitals), ``None``, ``null``, ``nan``, ``N/A`` or ``#N/A`` came back empty, against "every cell is read as text".
+Otherwise each value is converted as pandas' calamine reader and :func:`excel_text` did, so cells read as before.
 
 **Error values and formulas without a saved value**, which calamine reads as empty cells, are found by
 :func:`provisioning.excelscan.scan_sheet` in the chosen sheet's XML: an error cell's text becomes what Excel shows
