@@ -171,9 +171,9 @@ def problem_message(pr: CellProblem, column: str, *, used: bool, secret: bool = 
         what = f"holds {_formula(pr, secret)} but no calculated value was saved"
         cause = " (the file was written by a program that does not calculate)"
     if not used:
-        keep = pr.error if pr.error is not None else "the cell empty"
+        shown = pr.error if pr.error is not None else "the cell empty"
         return ("excel-error-ignored", f"{column}: the cell {what}; the column is not sent to Entra ID, so the row "
-                                       f"goes ahead and the report carries {keep}")
+                                       f"goes ahead (the report shows {shown})")
     if pr.error is not None:
         todo = "fix the formula or type the value" if pr.formula else "type the value"
         return ("excel-error", f"{column}: the cell {what}{cause}; {todo}")

@@ -158,7 +158,7 @@ def _scan_positions(stream: IO[bytes]) -> Iterator[CellProblem]:
             f, v, t = kids.get("f"), kids.get("v"), el.get("t")
             if t == "e" and v is not None and (v.text or "").strip():
                 yield CellProblem(row, col, v.text.strip(), (f.text or "") if f is not None else "")
-            elif f is not None and not (v is not None and (v.text or t == "str")) and "is" not in kids:
+            elif f is not None and not (v is not None and ((v.text or "").strip() or t == "str")) and "is" not in kids:
                 yield CellProblem(row, col, None, f.text or "")
         elif tag == "row":
             el.clear()

@@ -36,8 +36,8 @@ EXPECTED = [
     (6, "jobTitle", "excel-error",
      "jobTitle: the cell shows the Excel error #DIV/0! (its formula failed); fix the formula or type the value"),
     (9, "Notes", "excel-error-ignored",
-     "Notes: the cell shows the Excel error #REF!; the column is not sent to Entra ID, so the row goes ahead and the "
-     "report carries #REF!"),
+     "Notes: the cell shows the Excel error #REF!; the column is not sent to Entra ID, so the row goes ahead (the "
+     "report shows #REF!)"),
     (10, "jobTitle", "excel-error",
      "jobTitle: the cell shows the Excel error #N/A instead of a value; type the value"),
     (11, "jobTitle", "formula-no-value", f"jobTitle: the cell holds the formula =A1&\"x\" {NO_VALUE}"),
@@ -119,15 +119,21 @@ def test_cells_without_references_are_placed_by_counting():
                                        "the value")]
 
 
-def test_a_password_formula_is_never_quoted(tmp_path):
+def test_a_password_formula_is_never_quoted_and_an_unsent_column_only_warns(tmp_path):
     wb = Workbook()
-    wb.active.append(["givenName", "surname", "userPrincipalName", "Initial password"])
+    wb.active.append(["givenName", "surname", "userPrincipalName", "Initial password", "Notes"])
     wb.active.append(["Ann", "Lee", "ann@contoso.com", "=Secr3t!pass"])  # typed into a non-calculating program
+    wb.active.append(["Bo", "Ek", "bo@contoso.com", None, "=1/0"])
     wb.save(tmp_path / "pw.xlsx")
     roster = load_roster(tmp_path / "pw.xlsx")
     assert excel_issues(roster.warnings) == [
-        (2, "Initial password", "formula-no-value", f"Initial password: the cell holds a formula {NO_VALUE}")]
-    assert "Secr3t" not in " ".join(i.message for i in check_roster(roster).issues)
+        (2, "Initial password", "formula-no-value", f"Initial password: the cell holds a formula {NO_VALUE}"),
+        (3, "Notes", "excel-error-ignored", "Notes: the cell holds the formula =1/0 but no calculated value was "
+                                            "saved; the column is not sent to Entra ID, so the row goes ahead (the "
+                                            "report shows the cell empty)")]
+    checked = check_roster(roster)
+    assert "Secr3t" not in " ".join(i.message for i in checked.issues)
+    assert {roster.row_numbers[i] for i in checked.error_rows} == {2}
 
 
 def test_problems_far_down_a_large_sheet_are_found(tmp_path):
