@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+#: texts openpyxl would write as Excel error values (t="e") rather than as text, unless told otherwise
+ERROR_TEXTS = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"))
 
 
 def looks_like_formula(text: str) -> bool:
@@ -29,10 +31,14 @@ def make_xlsx_text_safe(cell: Any) -> Any:
     """Mark an openpyxl cell (normal or write-only) holding formula-looking text as quoted text; return it.
 
     openpyxl turns any string starting with ``=`` into a formula cell; this forces the string type and sets
-    ``quotePrefix`` so Excel keeps it as text when the cell is edited.
+    ``quotePrefix`` so Excel keeps it as text when the cell is edited. A text such as ``#N/A`` (which openpyxl
+    would write as an error value, read back as an empty cell) is kept as text too.
     """
     value = cell.value
-    if isinstance(value, str) and looks_like_formula(value):
-        cell.data_type = "s"
-        cell.quotePrefix = True
+    if isinstance(value, str):
+        if looks_like_formula(value):
+            cell.data_type = "s"
+            cell.quotePrefix = True
+        elif value in ERROR_TEXTS:
+            cell.data_type = "s"
     return cell

@@ -84,7 +84,8 @@ def read_retry_source(target: str | os.PathLike[str]) -> RetrySource:
         missing = [s for s in (FAILED, INVALID) if s not in names]
         if len(missing) == 2:
             raise RunFolderError(f"{path}: no {FAILED} or {INVALID} sheet; is this a results workbook of this tool?")
-        sheets = [(s, pd.read_excel(book, sheet_name=s, header=None, dtype=object))
+        sheets = [(s, pd.read_excel(book, sheet_name=s, header=None, dtype=object, keep_default_na=False,
+                                    na_filter=False))
                   for s in (FAILED, INVALID) if s not in missing]
     headers: list[str] = []
     rows: list[RetryRow] = []

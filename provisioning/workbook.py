@@ -28,7 +28,7 @@ from openpyxl.chart.data_source import AxDataSource, StrRef
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from .cells import FORMULA_TRIGGERS, make_xlsx_text_safe
+from .cells import ERROR_TEXTS, FORMULA_TRIGGERS, make_xlsx_text_safe
 from .report_model import (
     CREATED, CREATED_COLUMNS, DRY_RUN_STATUSES, FAILED, INVALID, LIVE_STATUSES, PASSWORD_GENERATED_NOTE,
     RESULT_COLUMNS, SKIPPED, SKIPPED_COLUMNS, SUMMARY, UPDATED, UPDATED_COLUMNS, ReportRow, ReportSummary,
@@ -147,7 +147,8 @@ def _safe(ws: Any, value: Any) -> Any:
         return value
     if not value:
         return None
-    if value[0] in _TRIGGER_CHARS or len(value) > EXCEL_MAX_CELL or _ILLEGAL.search(value):
+    if (value[0] in _TRIGGER_CHARS or value in ERROR_TEXTS or len(value) > EXCEL_MAX_CELL
+            or _ILLEGAL.search(value)):
         return make_xlsx_text_safe(WriteOnlyCell(ws, value=_clean(value)))
     return value
 

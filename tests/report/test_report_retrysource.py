@@ -118,3 +118,16 @@ def test_not_a_results_workbook(tmp_path):
     wb.save(other)
     with pytest.raises(RunFolderError, match="no Failed or Invalid sheet"):
         read_retry_source(other)
+
+
+def test_texts_that_look_like_excel_errors_or_missing_values_survive_the_round_trip(tmp_path):
+    """A surname "Null", a jobTitle "N/A" and a typed "#N/A" are text: written as text, read back as typed."""
+    rows = [ReportRow(row=2, status="invalid", cells=("Nan", "Null", "#N/A", "", "NA", "N/A"),
+                      issues=(Issue(2, "usageLocation", "usage-location", Severity.ERROR, "not ISO"),))]
+    run = tmp_path / "run1"
+    run.mkdir()
+    path = run / "results.xlsx"
+    write_results_workbook(path, headers=HEADERS, rows=rows, summary=sample_summary())
+    cell = openpyxl.load_workbook(path)["Invalid"]["C2"]
+    assert (cell.value, cell.data_type) == ("#N/A", "s")  # not an error cell
+    assert read_retry_source(run).rows[0].cells == ("Nan", "Null", "#N/A", "", "NA", "N/A")
