@@ -14,12 +14,11 @@ from operator import eq
 from typing import Callable
 
 from . import rules
-from .colscan import ColumnScan, scan
+from .colscan import SEP as _SEP, ColumnScan, scan
 from .fields import FIELD_BY_NAME
 from .models import Issue, Roster, Severity, TenantView
 from .passwords import password_problems
 
-_SEP = "\x00"
 # a cell starting with a formula trigger, unless it is + or - followed by a phone number
 _FORMULA_LIKE = re.compile(r"\x00(?:[=@\t\r]|[+-](?![\d \-().,;/+]*\x00))")
 # NUL and control characters other than tab, line feed and carriage return (a line break in a cell is legitimate)

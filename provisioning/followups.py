@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Hashable, Iterable, Mapping, Sequence
+from typing import Any, Hashable, Iterable, Sequence
 
 from .followup_journal import (FollowUpOutcome, FollowUpRecord, FollowUpSeed, FollowUpState, followups,
                                record_followups)
