@@ -121,16 +121,7 @@ def _page(req: Request, svc: Any, docs: list[dict[str, Any]], path: str, context
 
 
 def _select(req: Request) -> list[str] | Response | None:
-    raw = req.query.get("$select")
-    if raw is None:
-        return None
-    known = {p.lower(): p for p in PROPERTIES}
-    out = []
-    for name in (s.strip() for s in raw.split(",") if s.strip()):
-        if name.lower() not in known:
-            return error(req, 400, "BadRequest", MSG_SELECT.format(name))
-        out.append(known[name.lower()])
-    return out
+    return users.parse_select(req, PROPERTIES, MSG_SELECT)
 
 
 def _shape(group: dict[str, Any], select: list[str] | None) -> dict[str, Any]:

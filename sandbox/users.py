@@ -18,7 +18,7 @@ import binascii
 import datetime as dt
 import time
 import uuid
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import quote
 
 from . import userrules as rules
@@ -63,16 +63,18 @@ def shape(doc: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def parse_select(req: Request) -> list[str] | Response | None:
-    """``$select`` as a list, or an error response for an unknown property."""
+def parse_select(req: Request, properties: Iterable[str] = rules.ALL_PROPERTIES,
+                 message: str = MSG_SELECT) -> list[str] | Response | None:
+    """``$select`` as a list of ``properties`` (any case in the query), or an error response naming an unknown one
+    with ``message`` (``{0}``: the name). Defaults: the user properties."""
     raw = req.query.get("$select")
     if raw is None:
         return None
-    known = {p.lower(): p for p in rules.ALL_PROPERTIES}
+    known = {p.lower(): p for p in properties}
     out = []
     for name in (s.strip() for s in raw.split(",") if s.strip()):
         if name.lower() not in known:
-            return error(req, 400, "BadRequest", MSG_SELECT.format(name))
+            return error(req, 400, "BadRequest", message.format(name))
         out.append(known[name.lower()])
     return out
 
