@@ -179,6 +179,22 @@ def _pieces(template: str, columns: dict[str, Sequence[str]], n: int,
     return pieces
 
 
+def _tidy(pieces: Sequence[str | Sequence[str]]) -> bool:
+    """True when no concatenation of ``pieces`` can start or end with a blank or comma or hold two blanks in a row:
+    no literal at the ends starts/ends so, no piece holds "  ", no text after the first is empty, and no
+    column value is empty or blank/comma-edged."""
+    first, last = pieces[0], pieces[-1]
+    if (isinstance(first, str) and first[:1] in (" ", ",")) or (isinstance(last, str) and last[-1:] in (" ", ",")):
+        return False
+    for k, piece in enumerate(pieces):
+        if isinstance(piece, str):
+            if "  " in piece or (k and not piece):  # (an empty one may stand for a missing column)
+                return False
+        elif any(not v or v[0] in " ," or v[-1] in " ," or "  " in v for v in set(piece)):
+            return False
+    return True
+
+
 def display_names(template: str, columns: dict[str, Sequence[str]], n: int) -> list[str]:
     """Derived display names for ``n`` rows from the template's columns (missing columns count as empty).
 
@@ -193,12 +209,7 @@ def display_names(template: str, columns: dict[str, Sequence[str]], n: int) -> l
         out = list(map(fmt, *cols)) if cols else [fmt()] * n
     else:
         out = _concat(pieces, n)
-    texts = {p for p in pieces if isinstance(p, str)} if pieces is not None else {"  "}
-    for piece in pieces or ():
-        if not isinstance(piece, str):
-            texts.update(set(piece))
-    untidy = any(not t or t[0] in " ," or t[-1] in " ," or "  " in t for t in texts if t is not None)
-    if untidy or "" in texts:
+    if pieces is None or not _tidy(pieces):
         out = list(map(str.strip, out, repeat(" ,", n)))
         if any(map(str.__contains__, out, repeat("  ", n))):
             out = [_SPACES.sub(" ", name) if "  " in name else name for name in out]
@@ -248,12 +259,10 @@ def make_upns(template: str, domain: str | None, columns: dict[str, Sequence[str
     fields, make = make_upn_maker(template, domain)
     if not rows:
         return []
-    pick = itemgetter(*rows)
     parts: dict[str, list[str]] = {}
     for f in fields:
         col = columns.get(f)
-        raw = (list(pick(col)) if len(rows) > 1 else [pick(col)]) if col is not None else [""] * len(rows)
-        parts[f] = upn_parts(raw)
+        parts[f] = upn_parts(pick(col, rows)) if col is not None else [""] * len(rows)
     specs = [spec for _, _, spec, _ in _formatter.parse(template) if spec]
     literals = "".join(lit for lit, *_ in _formatter.parse(template.rpartition("@")[0] or template))
     simple = ("@" in template and not _UPN_DISALLOWED.search(literals.replace("{", "").replace("}", ""))
@@ -274,6 +283,13 @@ def make_upns(template: str, domain: str | None, columns: dict[str, Sequence[str
                 local = clean_local(local)
                 raws[k] = f"{local}@{dom}" if local else ""
     return raws
+
+
+def pick(col: Sequence[str], rows: Sequence[int]) -> list[str]:
+    """``[col[i] for i in rows]``, at C speed."""
+    if len(rows) == len(col):
+        return list(col)
+    return list(itemgetter(*rows)(col)) if len(rows) > 1 else [col[i] for i in rows]
 
 
 def with_suffix(upn: str, number: int) -> str:

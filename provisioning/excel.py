@@ -50,19 +50,12 @@ def excel_text(value: Any) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return ""
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+        return str(int(value)) if value.is_integer() else repr(value)  # 123, not 123.0 (as Excel shows it)
     if isinstance(value, dt.datetime):
         return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
     return str(value)
-
-
-def _cell_text(value: Any) -> str:
-    """As pandas' calamine reader then :func:`excel_text` made it: a whole float is shown as an integer."""
-    if type(value) is float and value.is_integer():
-        return str(int(value))
-    return excel_text(value)
 
 
 def read_excel(p: Path, sheet: str | None) -> tuple[str, list[list[str]], tuple[CellProblem, ...]]:
@@ -139,7 +132,7 @@ def _add_chunk(chunk: list[list[Any]], columns: list[list[str]], seen: list[dict
             del row[width:]
     for j, values in enumerate(zip(*chunk)):
         if not set(map(type, values)) <= {str}:
-            values = tuple(map(_cell_text, values))
+            values = tuple(map(excel_text, values))
         if len(set(values)) * 4 < len(values):  # few distinct values: keep one string per value
             cache = seen[j]
             columns[j].extend(map(cache.setdefault, values, values))

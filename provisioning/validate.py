@@ -14,7 +14,7 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import compress
-from operator import itemgetter, ne, not_
+from operator import ne, not_
 from typing import Any, Callable, Collection, Iterator, Sequence
 
 import numpy as np
@@ -74,13 +74,6 @@ def _empty(col: Sequence[str], found: ColumnScan | None = None) -> list[int]:
     return list(compress(range(len(col)), map(not_, col)))
 
 
-def _pick(col: Sequence[str], rows: list[int]) -> list[str]:
-    """``[col[i] for i in rows]``, at C speed."""
-    if len(rows) == len(col):
-        return list(col)
-    return list(itemgetter(*rows)(col)) if len(rows) > 1 else [col[rows[0]]]
-
-
 def _scatter(col: list[str] | None, rows: list[int], new: list[str], n: int) -> list[str]:
     """A copy of ``col`` (``n`` empty cells if None) with ``col[rows[k]] = new[k]``."""
     if len(rows) == n:
@@ -133,7 +126,7 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
     missing = list(range(n)) if dn is None else _empty(dn, scans.get("displayName"))
     if missing:
         template = roster.display_name_template or derive.DEFAULT_DISPLAY_NAME_TEMPLATE
-        parts = {k: _pick(values[k], missing) for k in derive.template_fields(template) if k in values}
+        parts = {k: derive.pick(values[k], missing) for k in derive.template_fields(template) if k in values}
         made = derive.display_names(template, parts, len(missing))
         dn = _scatter(dn, missing, made, n)
         got = set(compress(missing, made))

@@ -138,3 +138,14 @@ def test_suffixes_are_unique_new_and_keep_the_first_holder(candidates, given_upn
             assert u != c and re.fullmatch(re.escape(c.split("@")[0]) + r"\d+@x\.com", u)
         seen.add(c.lower())
     assert set(keys) <= taken
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(names, min_size=1, max_size=10), st.sampled_from(["givenName", "surname"]))
+def test_display_names_with_a_missing_column_equal_the_row_by_row_format(values, present):
+    got = derive.display_names("{givenName} {surname}", {present: values}, len(values))
+    expected = []
+    for v in values:
+        text = "{givenName} {surname}".format(**{"givenName": "", "surname": "", present: v}).strip(" ,")
+        expected.append(re.sub(r"\s{2,}", " ", text) if "  " in text else text)
+    assert got == expected
