@@ -20,6 +20,15 @@ def looks_like_formula(text: str) -> bool:
     return bool(text) and text.startswith(FORMULA_TRIGGERS)
 
 
+def csv_quote(text: str) -> str:
+    """``text`` as one field of a CSV line, quoted exactly as ``csv.writer`` (QUOTE_MINIMAL) quotes it: in double
+    quotes, its own doubled, when it holds a comma, a double quote or a line break. For writers of many rows,
+    where joining pre-quoted fields is several times faster than ``csv.writer``'s per-character loop."""
+    if '"' in text or "," in text or "\n" in text or "\r" in text:
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
 def csv_safe(value: Any) -> Any:
     """The value to write into a CSV cell: formula-looking text is prefixed with ``'``; other values unchanged."""
     if isinstance(value, str) and looks_like_formula(value):

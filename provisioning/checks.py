@@ -11,7 +11,7 @@ import re
 from dataclasses import replace
 from itertools import compress
 from operator import eq
-from typing import Callable
+from typing import Callable, Iterable
 
 from . import rules
 from .colscan import SEP as _SEP, ColumnScan, scan
@@ -56,6 +56,15 @@ class Collector:
         if item.severity is Severity.ERROR:
             self.error_rows.add(index)
         self.issues.append(item)
+
+    def add_many(self, indexes: Iterable[int], column: str, code: str, messages: Iterable[str]) -> None:
+        """Record one ``code`` issue per row index, ``messages`` in the same order (many rows at a time)."""
+        severity = rules.RULES[code].severity
+        rownums = self.rownums
+        rows = list(indexes)
+        self.issues.extend([Issue(rownums[i], column, code, severity, m) for i, m in zip(rows, messages)])
+        if severity is Severity.ERROR:
+            self.error_rows.update(rows)
 
 
 def split_list(text: str) -> list[str]:

@@ -15,6 +15,7 @@ from itertools import compress, repeat
 from operator import add, itemgetter, ne, not_
 from typing import Callable, Collection, Iterable, Sequence
 
+import numpy as np
 from anyascii import anyascii
 
 DEFAULT_NAMING_TEMPLATE = "{givenName}.{surname}@{domain}"
@@ -72,40 +73,28 @@ def mail_nickname_from(upn: str) -> str:
     return _NICK_DISALLOWED.sub("", local)[:MAIL_NICKNAME_MAX]
 
 
-def mail_nicknames(upns: Sequence[str], derived: Collection[int]) -> list[str]:
-    """mailNicknames for a column of UPNs: the local part as is where the UPN was derived (already valid),
-    :func:`mail_nickname_from` elsewhere (``""`` for an empty UPN). Column-wise: one regex decides whether any
-    given local part needs cleaning."""
-    locals_ = _local_parts(upns)
+def mail_nicknames(upns: Sequence[str], derived: Sequence[int], derived_locals: Sequence[str],
+                   given: Sequence[int]) -> list[str]:
+    """mailNicknames for a column of UPNs: row ``derived[k]`` takes ``derived_locals[k]`` (the local part of its
+    derived UPN, a valid mailNickname by construction), row ``given[k]`` takes :func:`mail_nickname_from` of its
+    UPN as typed; any other row ``""``. One regular expression over the given local parts decides whether any
+    needs cleaning."""
     n = len(upns)
-    given = list(compress(range(n), map(not_, map(derived.__contains__, range(n))))) if len(derived) < n else []
-    if not given:
-        return locals_
-    sample = [locals_[i] or upns[i] for i in given]
-    if _NICK_OR_NEWLINE.search("\n".join(sample)) or max(map(len, sample)) > MAIL_NICKNAME_MAX:
-        for i in given:
-            locals_[i] = mail_nickname_from(upns[i]) if upns[i] else ""
+    if len(derived) == n:
+        return list(derived_locals)
+    typed = pick(upns, given)
+    nicks = list(map(itemgetter(0), map(str.rpartition, typed, repeat("@"))))
+    sample = [v or u for v, u in zip(nicks, typed)] if "" in nicks else nicks
+    if _NICK_DISALLOWED.search("".join(sample)) or max(map(len, sample), default=0) > MAIL_NICKNAME_MAX:
+        nicks = list(map(mail_nickname_from, typed))
     else:
-        for i, v in zip(given, sample):
-            locals_[i] = v if upns[i] else ""
-    return locals_
-
-
-def _local_parts(upns: Sequence[str]) -> list[str]:
-    """``upn.rpartition("@")[0]`` of every UPN. When all non-empty UPNs end in the same ``@domain`` (the usual
-    case: one derived domain), that is one ``str.replace`` over them all."""
-    sample = next(filter(None, upns), "")
-    joined = "\n".join(upns) + "\n"
-    if "@" in sample and joined.count("\n") == len(upns):
-        suffix = "@" + sample.rpartition("@")[2] + "\n"
-        if joined.count(suffix) == len(upns) - upns.count(""):
-            stripped = joined.replace(suffix, "\n")
-            if "@" not in stripped:
-                return stripped.split("\n")[:-1]
-    return list(map(itemgetter(0), map(str.rpartition, upns, repeat("@"))))
-
-
-_NICK_OR_NEWLINE = re.compile(r"[^\x21-\x7e\n]|[@()\\\[\]\";:<>,]")
+        nicks = sample
+    out = [""] * n
+    for i, v in zip(derived, derived_locals):
+        out[i] = v
+    for i, v in zip(given, nicks):
+        out[i] = v
+    return out
 
 
 def make_upn_maker(template: str, domain: str | None) -> tuple[tuple[str, ...], Callable[..., str]]:
@@ -219,29 +208,33 @@ def display_names(template: str, columns: dict[str, Sequence[str]], n: int) -> l
 _UPN_DISALLOWED_OR_NUL = re.compile(r"[^A-Za-z0-9'.\-_!#^~\x00]+")
 
 
-def _clean_all(texts: list[str], table: dict[int, str] | None) -> list[str]:
-    """``_UPN_DISALLOWED.sub("", t.translate(table).lower())`` for every text, in a few C calls over them all."""
-    joined = "\x00".join(texts)
-    if joined.count("\x00") != len(texts) - 1:  # a text holds a NUL itself: one by one
-        return [_UPN_DISALLOWED.sub("", (t.translate(table) if table else t).lower()) for t in texts]
-    if table:
-        joined = joined.translate(table)
-    return _UPN_DISALLOWED_OR_NUL.sub("", joined.lower()).split("\x00")
+def transliterate(text: str) -> str:
+    """``anyascii`` of every non-ASCII character of ``text`` (ASCII kept), in a few C calls: the distinct
+    characters are found with numpy, and each is replaced over the whole text (a table when there are many)."""
+    if text.isascii():
+        return text
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    chars = np.unique(codes[codes > 0x7F]).tolist()
+    if len(chars) > 64:
+        return text.translate({c: anyascii(chr(c)) for c in chars})
+    for c in chars:
+        text = text.replace(chr(c), anyascii(chr(c)))
+    return text
 
 
 def upn_parts(values: Sequence[str]) -> list[str]:
     """:func:`upn_part` of every value of a column (same result), computed once per distinct value.
 
-    Non-ASCII values are transliterated through one translation table built from their distinct characters
-    (``anyascii`` works character by character, so this is the same transliteration, without a call per value).
+    The distinct values are joined with NULs and cleaned as one text (``anyascii`` works character by character,
+    so this is the same transliteration, without a call per value).
     """
-    distinct = set(values)
-    plain = [v for v in distinct if v.isascii()]
-    cache = dict(zip(plain, _clean_all(plain, None))) if plain else {}
-    if len(plain) < len(distinct):
-        foreign = list(distinct.difference(plain))
-        table = {ord(ch): anyascii(ch) for ch in set("".join(foreign)) if ord(ch) > 0x7F}
-        cache.update(zip(foreign, _clean_all(foreign, table)))
+    distinct = list(set(values))
+    joined = "\x00".join(distinct)
+    if joined.count("\x00") != len(distinct) - 1:  # a value holds a NUL itself: one by one
+        cleaned = list(map(upn_part, distinct))
+    else:
+        cleaned = _UPN_DISALLOWED_OR_NUL.sub("", transliterate(joined).lower()).split("\x00")
+    cache = dict(zip(distinct, cleaned))
     return list(map(cache.__getitem__, values))
 
 
@@ -249,40 +242,85 @@ _PRECISION = re.compile(r"\.\d+")
 
 
 def make_upns(template: str, domain: str | None, columns: dict[str, Sequence[str]], rows: Sequence[int]) \
-        -> list[str]:
-    """UPNs for the rows ``rows`` (indexes) from the template's columns; same results as :func:`make_upn_maker`.
+        -> tuple[list[str], list[str]]:
+    """UPNs for the rows ``rows`` (indexes) from the template's columns, and their local parts (``""`` where the
+    template gives none); same results as :func:`make_upn_maker`.
 
     Column-wise: the rows' values of each column are cleaned once per distinct value (:func:`upn_parts`), the
-    template is applied with ``map``, and only the rare results that need it (dots to collapse, a local part over
-    64 characters, an empty one, unusual templates) are cleaned one by one.
+    local part is built with ``map`` and the constant ``@domain`` appended once per row; only the rare local parts
+    that need it (dots to collapse, over 64 characters, empty) are cleaned one by one. Unusual templates (a column
+    after the ``@``, conversions, literals Entra rejects) are built row by row.
     """
     fields, make = make_upn_maker(template, domain)
     if not rows:
-        return []
+        return [], []
     parts: dict[str, list[str]] = {}
     for f in fields:
         col = columns.get(f)
         parts[f] = upn_parts(pick(col, rows)) if col is not None else [""] * len(rows)
     specs = [spec for _, _, spec, _ in _formatter.parse(template) if spec]
     literals = "".join(lit for lit, *_ in _formatter.parse(template.rpartition("@")[0] or template))
-    simple = ("@" in template and not _UPN_DISALLOWED.search(literals.replace("{", "").replace("}", ""))
+    simple = ("@" in template and "@" not in (domain or "") and not _UPN_DISALLOWED.search(literals.replace("{", "").replace("}", ""))
               and all(_PRECISION.fullmatch(spec) for spec in specs))
     pieces = _pieces(template, parts, len(rows), {"domain": domain or ""}) if simple else None
-    if pieces is None:  # unusual template: exactly the row-by-row rules
+    split = _split_at_domain(pieces) if pieces is not None else None
+    if split is None:  # unusual template: exactly the row-by-row rules
         columns_in_order = [parts[f] for f in fields]
-        return [make(*values) for values in zip(*columns_in_order)] if fields else [make()] * len(rows)
-    raws = _concat(pieces, len(rows))
-    joined = "\n" + "\n".join(raws)
-    suspect = ".." in joined or "\n." in joined or ".@" in joined or "\n@" in joined
-    long = max(map(len, raws)) > UPN_LOCAL_MAX and max(
-        map(len, map(itemgetter(0), map(str.rpartition, raws, repeat("@"))))) > UPN_LOCAL_MAX
-    if suspect or long:
-        for k, raw in enumerate(raws):
-            local, _, dom = raw.rpartition("@")
-            if ".." in local or local[:1] == "." or local[-1:] == "." or len(local) > UPN_LOCAL_MAX or not local:
-                local = clean_local(local)
-                raws[k] = f"{local}@{dom}" if local else ""
-    return raws
+        upns = [make(*values) for values in zip(*columns_in_order)] if fields else [make()] * len(rows)
+        return upns, list(map(itemgetter(0), map(str.rpartition, upns, repeat("@"))))
+    local_pieces, suffix = split
+    locals_ = _concat(local_pieces, len(rows))
+    if not _clean_by_construction(local_pieces) and _needs_cleaning(locals_):
+        locals_ = [clean_local(v) if ".." in v or v[:1] == "." or v[-1:] == "." or len(v) > UPN_LOCAL_MAX else v
+                   for v in locals_]
+    upns = list(map(add, locals_, repeat(suffix)))
+    if "" in locals_:
+        for k in compress(range(len(locals_)), map(not_, locals_)):
+            upns[k] = ""
+    return upns, locals_
+
+
+def _needs_cleaning(locals_: Sequence[str]) -> bool:
+    """True when some local part has ``..``, starts or ends with ``.``, or is over 64 characters."""
+    joined = "\n" + "\n".join(locals_) + "\n"
+    return ".." in joined or "\n." in joined or ".\n" in joined or max(map(len, locals_)) > UPN_LOCAL_MAX
+
+
+def _clean_by_construction(pieces: Sequence[str | Sequence[str]]) -> bool:
+    """True when no concatenation of ``pieces`` (literal texts and columns) can need :func:`clean_local`, judged
+    from the literals and each column's distinct values: no value is empty, starts or ends with ``.`` or holds
+    ``..``; no run of literals holds ``..``; none starts the text with ``.`` or ends it so; and the longest
+    possible result fits in 64 characters."""
+    runs: list[str | None] = []  # literal runs (texts between columns); None for a column
+    longest = 0
+    for piece in pieces:
+        if isinstance(piece, str):
+            if runs and isinstance(runs[-1], str):
+                runs[-1] += piece
+            else:
+                runs.append(piece)
+            longest += len(piece)
+        else:
+            distinct = set(piece)
+            if not distinct:
+                continue
+            if "" in distinct or _needs_cleaning(list(distinct)):
+                return False
+            longest += max(map(len, distinct))
+            runs.append(None)
+    if longest > UPN_LOCAL_MAX or any(".." in run for run in runs if run):
+        return False
+    first, last = runs[0] if runs else None, runs[-1] if runs else None
+    return not ((first and first[:1] == ".") or (last and last[-1:] == "."))
+
+
+def _split_at_domain(pieces: list[str | Sequence[str]]) -> tuple[list[str | Sequence[str]], str] | None:
+    """``(local-part pieces, "@domain")``: the pieces split at the last ``@``, when only literal text follows it."""
+    at = next((k for k in range(len(pieces) - 1, -1, -1) if isinstance(pieces[k], str) and "@" in pieces[k]), None)
+    if at is None or not all(isinstance(p, str) for p in pieces[at + 1:]):
+        return None
+    before, _, after = pieces[at].rpartition("@")  # type: ignore[union-attr]
+    return [*pieces[:at], before], "@" + after + "".join(pieces[at + 1:])  # type: ignore[arg-type]
 
 
 def pick(col: Sequence[str], rows: Sequence[int]) -> list[str]:
@@ -301,16 +339,18 @@ def with_suffix(upn: str, number: int) -> str:
 
 
 def assign_suffixes(candidates: Sequence[str | None], taken: set[str]) -> list[str | None]:
-    """Give each derived candidate (None: not derived) a UPN not in ``taken`` (lower-case), adding it there.
+    """Give each derived candidate (None or ``""``: not derived) a UPN not in ``taken`` (lower-case), adding it
+    there.
 
     The first row holding a name keeps it, unless ``taken`` already has it; later rows get the lowest number
     (2, 3, ...) that is neither taken nor a name some other row derives, in file order. Only the rows that
-    collide are walked one by one; the rest is a few set and dict operations.
+    collide are walked one by one; the rest is a few set operations.
     """
     index = list(compress(range(len(candidates)), candidates))
-    keys = list(map(candidates.__getitem__, index))
+    keys: list[str] = pick(candidates, index)  # type: ignore[arg-type]
     joined = "\n".join(keys)
-    if joined.lower() != joined:  # derived UPNs are lower-case unless the domain is not
+    lower = joined.lower() == joined  # derived UPNs are lower-case unless the domain is not
+    if not lower:
         keys = list(map(str.lower, keys))
     distinct = set(keys)
     out = list(candidates)
@@ -318,20 +358,30 @@ def assign_suffixes(candidates: Sequence[str | None], taken: set[str]) -> list[s
     if len(distinct) == len(keys) and not clash:
         taken |= distinct
         return out
-    first = dict(zip(reversed(keys), reversed(index)))  # name -> index of the first row deriving it
-    repeat_rows = list(compress(index, map(ne, index, map(first.__getitem__, keys))))
+    seen: set[str] = set()
+    add_seen = seen.add
+    repeat_rows = [i for i, k in zip(index, keys) if k in seen or add_seen(k)]  # rows after a name's first
     if clash:  # a name a given UPN holds: its first deriving row needs a number too
-        repeat_rows = sorted({*repeat_rows, *(first[k] for k in clash)})
+        firsts = {}
+        for i, k in zip(index, keys):
+            if k in clash:
+                firsts.setdefault(k, i)
+        repeat_rows = sorted({*repeat_rows, *firsts.values()})
     taken |= distinct
     next_number: dict[str, int] = {}
     for i in repeat_rows:
-        key = out[i].lower()  # type: ignore[union-attr]
+        name: str = out[i]  # type: ignore[assignment]
+        key = name if lower else name.lower()
         n = next_number.get(key, 2)
-        while with_suffix(key, n) in taken:
+        while True:
+            upn = with_suffix(name, n)
+            low = upn if lower else upn.lower()
+            if low not in taken:
+                break
             n += 1
         next_number[key] = n + 1
-        upn = out[i] = with_suffix(out[i], n)  # type: ignore[arg-type]
-        taken.add(upn.lower())
+        out[i] = upn
+        taken.add(low)
     return out
 
 

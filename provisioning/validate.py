@@ -41,7 +41,7 @@ class Checked:
 
     roster: Roster
     values: dict[str, list[str]]  # canonical field -> text per row ("" = empty); accountEnabled as "true"/"false"
-    derived: dict[str, set[int]]  # canonical field -> row indexes where it was derived
+    derived: dict[str, list[int]]  # canonical field -> row indexes where it was derived (ascending)
     issues: tuple[Issue, ...]
     error_rows: frozenset[int]  # row indexes (not Excel numbers) with at least one error
 
@@ -72,6 +72,13 @@ def _empty(col: Sequence[str], found: ColumnScan | None = None) -> list[int]:
     if "" not in col:
         return []
     return list(compress(range(len(col)), map(not_, col)))
+
+
+def _filled(col: Sequence[str], found: ColumnScan | None = None) -> list[int]:
+    """Indexes of the non-empty cells of a column (see :func:`_empty`)."""
+    if found is not None and found.lengths is not None:
+        return np.flatnonzero(found.lengths).tolist()
+    return list(compress(range(len(col)), col))
 
 
 def _scatter(col: list[str] | None, rows: list[int], new: list[str], n: int) -> list[str]:
@@ -116,7 +123,7 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
         values[name] = [constant] * n if col is None else [v or constant for v in col]
         scans.pop(name, None)
     label = header_of.get
-    derived: dict[str, set[int]] = {}
+    derived: dict[str, list[int]] = {}
 
     for name, col in values.items():
         check_field(name, col, label(name, name), out, scans.get(name))
@@ -129,7 +136,7 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
         parts = {k: derive.pick(values[k], missing) for k in derive.template_fields(template) if k in values}
         made = derive.display_names(template, parts, len(missing))
         dn = _scatter(dn, missing, made, n)
-        got = set(compress(missing, made))
+        got = list(compress(missing, made))
         if len(got) < len(missing):
             for i in compress(missing, map(not_, made)):
                 out.add(i, label("displayName", "displayName"),
@@ -138,19 +145,20 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
         derived["displayName"] = got
         values["displayName"] = dn
 
-    _derive_upns(roster, values, derived, label, out, tenant, naming_template, default_domain,
-                 scans.get("userPrincipalName"))
+    upn_rows, upn_locals = _derive_upns(roster, values, derived, label, out, tenant, naming_template,
+                                        default_domain, scans.get("userPrincipalName"))
     upns = values["userPrincipalName"]
 
-    # mailNickname
+    # mailNickname: the local part of a derived UPN as is, else the typed UPN's cleaned
     nick = values.get("mailNickname")
     missing = list(range(n)) if nick is None else _empty(nick, scans.get("mailNickname"))
     if missing:
-        made = derive.mail_nicknames(upns, derived.get("userPrincipalName", set()))
+        typed = _filled(values[_GIVEN_UPNS], scans.get("userPrincipalName"))
+        made = derive.mail_nicknames(upns, upn_rows, upn_locals, typed)
         if nick is not None and len(missing) < n:
             for i in compress(range(n), nick):
                 made[i] = nick[i]
-        derived["mailNickname"] = set(compress(missing, map(made.__getitem__, missing)))
+        derived["mailNickname"] = list(compress(missing, map(made.__getitem__, missing)))
         values["mailNickname"] = made
 
     check_passwords(values, label, out)
@@ -168,10 +176,13 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
     return Checked(roster, values, derived, tuple(issues), frozenset(out.error_rows))
 
 
-def _derive_upns(roster: Roster, values: dict[str, list[str]], derived: dict[str, set[int]],
+def _derive_upns(roster: Roster, values: dict[str, list[str]], derived: dict[str, list[int]],
                  label: Callable[[str, str], str], out: Collector, tenant: TenantView | None,
-                 naming_template: str | None, default_domain: str | None, found: ColumnScan | None) -> None:
-    """Fill empty UPNs from the naming template, with numeric suffixes on collision (file, then tenant)."""
+                 naming_template: str | None, default_domain: str | None, found: ColumnScan | None) \
+        -> tuple[list[int], list[str]]:
+    """Fill empty UPNs from the naming template, with numeric suffixes on collision (file, then tenant).
+
+    Returns the row indexes that were to be derived and the local part of each one's UPN (``""`` when none)."""
     n = len(roster.row_numbers)
     given = values.get("userPrincipalName")
     missing = list(range(n)) if given is None else _empty(given, found)
@@ -180,7 +191,7 @@ def _derive_upns(roster: Roster, values: dict[str, list[str]], derived: dict[str
     upns = list(given)
     values["userPrincipalName"] = upns
     if not missing:
-        return
+        return [], []
     column = label("userPrincipalName", "userPrincipalName")
     template = naming_template or roster.naming_template or derive.DEFAULT_NAMING_TEMPLATE
     domain = default_domain or roster.domain or (tenant.default_domain if tenant is not None else None)
@@ -189,16 +200,16 @@ def _derive_upns(roster: Roster, values: dict[str, list[str]], derived: dict[str
             out.add(i, column, ("upn-no-domain", "userPrincipalName is empty and no domain is known to derive "
                                                  "it; fill in userPrincipalName, or give a domain with --domain or "
                                                  "a mapping file's \"domain\" setting"))
-        return
+        return missing, [""] * len(missing)
     fields = sorted(derive.template_fields(template) - {"domain"})
     # work on the rows to derive only: made[k] is the UPN for row missing[k] ("" when the template gives none)
-    made = derive.make_upns(template, domain, {f: values[f] for f in fields if f in values}, missing)
-    if not all(made):
+    made, locals_ = derive.make_upns(template, domain, {f: values[f] for f in fields if f in values}, missing)
+    if "" in made:
         for i in compress(missing, map(not_, made)):
             out.add(i, column, ("upn-missing", f"userPrincipalName is empty and the naming template {template!r} "
                                                f"gives nothing for this row; fill in userPrincipalName or "
                                                f"{' / '.join(fields)}"))
-    taken = set(map(str.lower, given))
+    taken = set(map(str.lower, given)) if len(missing) < n else set()
     taken.discard("")
     final = derive.assign_suffixes(made, taken)
     if tenant is not None:
@@ -208,18 +219,20 @@ def _derive_upns(roster: Roster, values: dict[str, list[str]], derived: dict[str
     else:
         for i, upn in zip(missing, final):
             upns[i] = upn
-    derived.setdefault("userPrincipalName", set()).update(compress(missing, final))
-    for k in compress(range(len(made)), map(ne, final, made)):
-        if final[k]:
-            out.add(missing[k], column, ("upn-suffixed", f"userPrincipalName {made[k]!r} is already taken; "
-                                                         f"derived {final[k]!r} instead (fill in userPrincipalName "
-                                                         f"to choose)"))
+    derived["userPrincipalName"] = list(compress(missing, final))
+    changed = [k for k in compress(range(len(made)), map(ne, final, made)) if final[k]]
+    for k in changed:
+        locals_[k] = final[k].rpartition("@")[0]  # type: ignore[union-attr]
+    out.add_many(map(missing.__getitem__, changed), column, "upn-suffixed",
+                 [f"userPrincipalName {made[k]!r} is already taken; derived {final[k]!r} instead (fill in "
+                  f"userPrincipalName to choose)" for k in changed])
     # derived UPNs are valid by construction apart from the domain: check it once, report on each row
     sample = next(filter(None, final), None)
     problems = rules.upn_problems(sample, column) if sample else []
     for i in compress(missing, final) if problems else ():
-        for found in rules.upn_problems(upns[i], column):
-            out.add(i, column, found)
+        for problem in rules.upn_problems(upns[i], column):
+            out.add(i, column, problem)
+    return missing, locals_  # type: ignore[return-value]
 
 
 def _tenant_suffixes(final: list[str], base: list[str], rows: list[int], values: dict[str, list[str]],

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import csv
+import io
 
 import openpyxl
 import pandas as pd
 import pytest
+from hypothesis import given, settings, strategies as st
 
-from provisioning.cells import csv_safe, looks_like_formula, make_xlsx_text_safe
+from provisioning.cells import csv_quote, csv_safe, looks_like_formula, make_xlsx_text_safe
 
 HOSTILE = ["=HYPERLINK(\"http://x\",\"y\")", "+1 555 0100", "-2+3", "@SUM(A1)", "\tx", "\rx"]
 
@@ -54,3 +56,33 @@ def test_xlsx_cells_are_text_with_quote_prefix(tmp_path, write_only):
     assert all(c.data_type == "s" and c.quotePrefix for c in cells)
     frame = pd.read_excel(path, engine="calamine", header=None, dtype=str)
     assert list(frame.iloc[0]) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from('ab ,"\r\n\t\'=;é\x00'), max_size=6), min_size=2, max_size=5))
+def test_csv_quote_writes_what_csv_writer_writes(fields):
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(fields)
+    assert ",".join(csv_quote(f) for f in fields) + "\r\n" == buffer.getvalue()
+    assert next(csv.reader(io.StringIO(buffer.getvalue(), newline=""))) == fields
+
+
+def test_issues_csv_is_what_csv_writer_writes(tmp_path):
+    from provisioning.commands.validate import ISSUE_COLUMNS, write_issues_csv
+    from provisioning.models import Issue, Severity
+
+    issues = [Issue(3, "Name, given", "x-code", Severity.ERROR, 'cell "=A1", quoted\nnext line'),
+              Issue(0, "=cmd", "unknown-column", Severity.WARNING, "plain"),
+              Issue(12, "mail", "bad-mail", Severity.ERROR, "-1 is not a mail, fix it")]
+    path = tmp_path / "issues.csv"
+    write_issues_csv(path, "roster,2026.csv", issues)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(ISSUE_COLUMNS)
+    writer.writerows([(csv_safe("roster,2026.csv"), i.row or "", csv_safe(i.column), i.severity.value, i.code,
+                       csv_safe(i.message)) for i in issues])
+    assert path.read_bytes() == b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[1] == ["roster,2026.csv", "3", "Name, given", "error", "x-code", 'cell "=A1", quoted\nnext line']
+    assert rows[2][2] == "'=cmd" and rows[3][5] == "'-1 is not a mail, fix it"

@@ -7,12 +7,11 @@ has one, 2 when the roster cannot be used at all (raised as :class:`~provisionin
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 from pathlib import Path
 from typing import Sequence, TextIO
 
-from ..cells import csv_safe
+from ..cells import csv_quote, csv_safe
 from ..context import CommandContext
 from ..exitcodes import ExitStatus
 from ..models import Issue, Severity
@@ -42,14 +41,18 @@ def issues_csv_path(roster: Path) -> Path:
 
 
 def write_issues_csv(path: Path, roster_name: str, issues: Sequence[Issue]) -> None:
-    """The issues as CSV (UTF-8 with BOM so Excel shows accents), every cell neutralised with ``csv_safe``."""
-    name = csv_safe(roster_name)
+    """The issues as CSV (UTF-8 with BOM so Excel shows accents), every cell neutralised with ``csv_safe``.
+
+    The same bytes as ``csv.writer`` would write (each field quoted by :func:`~provisioning.cells.csv_quote`),
+    joined in one go: a validation of 100,000 rows can have tens of thousands of issues."""
+    name = csv_quote(csv_safe(roster_name))
     columns: dict[str, str] = {}
+    lines = [",".join(ISSUE_COLUMNS)]
+    lines += [f"{name},{i.row or ''},{columns.get(i.column) or columns.setdefault(i.column, csv_quote(csv_safe(i.column)))},"
+              f"{i.severity.value},{i.code},{csv_quote(csv_safe(i.message))}" for i in issues]
+    lines.append("")
     with path.open("w", newline="", encoding="utf-8-sig") as f:
-        writer = csv.writer(f)
-        writer.writerow(ISSUE_COLUMNS)
-        writer.writerows([(name, i.row or "", columns.get(i.column) or columns.setdefault(i.column, csv_safe(i.column)),
-                           i.severity.value, i.code, csv_safe(i.message)) for i in issues])
+        f.write("\r\n".join(lines))
 
 
 def write_table(stream: TextIO, issues: Sequence[Issue]) -> None:

@@ -99,9 +99,47 @@ def test_batched_transliteration_equals_upn_part_per_value(values):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(st.just(""), st.text(alphabet="ab@.c\n", max_size=8)), max_size=20))
-def test_local_parts_equal_rpartition(upns):
-    assert derive._local_parts(upns) == [u.rpartition("@")[0] for u in upns]
+@given(st.text(max_size=300))
+def test_transliteration_of_a_text_equals_anyascii_per_character(text):
+    from anyascii import anyascii
+
+    assert derive.transliterate(text) == "".join(anyascii(ch) for ch in text)
+
+
+templates = st.sampled_from(["{givenName}.{surname}@{domain}", "{givenName:.1}{surname}@{domain}",
+                             "{surname}.{givenName}.x@{domain}", "{givenName}@{domain}.{surname}",
+                             "{givenName}.{surname}", "{givenName!s}.{surname}@{domain}", "a..{surname}@b@{domain}"])
+long_names = st.one_of(names, st.text(alphabet="ab.", min_size=60, max_size=70))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(long_names, long_names), max_size=20), templates,
+       st.sampled_from(["contoso.com", "Contoso.COM", "x@y.com", ""]))
+def test_column_upns_equal_the_row_by_row_maker(rows, template, domain):
+    given_names, surnames = [r[0] for r in rows], [r[1] for r in rows]
+    _, make = derive.make_upn_maker(template, domain)
+    expected = [make(g, s) if "givenName" in template else make(s) for g, s in rows]
+    upns, locals_ = derive.make_upns(template, domain, {"givenName": given_names, "surname": surnames},
+                                     list(range(len(rows))))
+    assert upns == expected
+    assert locals_ == [u.rpartition("@")[0] for u in expected]
+
+
+typed_upns = st.one_of(st.just(""), st.text(alphabet="ab@.c\n ;(é", max_size=8),
+                       st.text(alphabet="ab", min_size=63, max_size=70).map(lambda t: t + "@x.com"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(typed_upns, st.booleans()), max_size=20))
+def test_mail_nicknames_equal_the_per_row_rule(rows):
+    upns = [u for u, _ in rows]
+    derived = [i for i, (u, d) in enumerate(rows) if d and "@" in u]  # a derived UPN always has a domain
+    locals_ = [upns[i].rpartition("@")[0] for i in derived]
+    typed = [i for i, u in enumerate(upns) if u and i not in derived]
+    got = derive.mail_nicknames(upns, derived, locals_, typed)
+    expected = [u.rpartition("@")[0] if i in derived else derive.mail_nickname_from(u) if u else ""
+                for i, u in enumerate(upns)]
+    assert got == expected
 
 
 @settings(max_examples=300, deadline=None)
