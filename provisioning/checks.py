@@ -11,7 +11,7 @@ import re
 from dataclasses import replace
 from itertools import compress
 from operator import eq
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from . import rules
 from .colscan import SEP as _SEP, ColumnScan, scan
@@ -136,7 +136,10 @@ def check_field(name: str, col: list[str], label: str, out: Collector, found: Co
     if check is not None:
         _each(col, {v: check(v, label) for v in set(col) if v}, label, out)
     if name == "userPrincipalName":
-        joined = found.joined if found is not None and found.joined else _SEP + _SEP.join(col) + _SEP
+        if "" in col:  # the empty cells (to be derived) need no look: leave them out of the joined text
+            joined = _SEP + _SEP.join(filter(None, col)) + _SEP
+        else:
+            joined = found.joined if found is not None and found.joined else _SEP + _SEP.join(col) + _SEP
         longest = found.max_bytes if found is not None else max(map(len, col), default=0)
         if not (_UPN_SHAPES.fullmatch(joined) and not _BAD_UPN_DOMAIN.search(joined)
                 and (longest <= 113 or max(map(len, col)) <= 113)):
@@ -191,7 +194,7 @@ def check_relations(values: dict[str, list[str]], label: Callable[[str, str], st
         column = label("manager", "manager")
         verdict = {m: rules.manager_problem(m, column, "") for m in set(managers) if m}
         _each(managers, verdict, column, out)
-        same = map(eq, map(str.lower, managers), map(str.lower, upns))
+        same = map(eq, lowered(managers), lowered(upns))
         for i in compress(range(len(managers)), same):
             if managers[i] and not verdict[managers[i]]:
                 out.add(i, column, rules.manager_problem(managers[i], column, upns[i]))
@@ -205,20 +208,30 @@ def check_relations(values: dict[str, list[str]], label: Callable[[str, str], st
                                                                f"is empty; licences need it (e.g. US, GB)"))
 
 
-def duplicates(col: list[str], column: str, code: str, out: Collector, *, casefold: bool) -> None:
-    """Flag every row after the first that repeats a non-empty value."""
-    distinct = set(map(str.lower, col)) if casefold else set(col)
+def lowered(col: Sequence[str]) -> Sequence[str]:
+    """``[v.lower() for v in col]``; ``col`` itself when every value is lower-case already (one ``lower`` of the
+    joined column decides: the usual case for UPNs and mailNicknames, and no new strings)."""
+    joined = "\x00".join(col)
+    return col if joined.lower() == joined else list(map(str.lower, col))
+
+
+def duplicates(col: Sequence[str], column: str, code: str, out: Collector, *, casefold: bool,
+               rows: Sequence[int] | None = None) -> None:
+    """Flag every row after the first that repeats a non-empty value. ``rows``: the row index of each value of
+    ``col`` (default: its position)."""
+    keys = lowered(col) if casefold else col
+    distinct = set(keys)
     distinct.discard("")
     if len(distinct) == len(col) - col.count(""):
         return
-    keys = list(map(str.lower, col)) if casefold else col
     first: dict[str, int] = {}
-    for i, k in enumerate(keys):
-        if not k:
+    index = rows if rows is not None else range(len(col))
+    for k, (i, key) in enumerate(zip(index, keys)):
+        if not key:
             continue
-        j = first.setdefault(k, i)
+        j = first.setdefault(key, i)
         if j != i:
-            out.add(i, column, (code, f"{column} {col[i]!r} is already used in row {out.rownums[j]}; each user "
+            out.add(i, column, (code, f"{column} {col[k]!r} is already used in row {out.rownums[j]}; each user "
                                       f"needs their own"))
 
 

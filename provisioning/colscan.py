@@ -28,15 +28,18 @@ _TRIGGERS[list(b"=+-@\t\r")] = True
 _HARD_TRIGGERS = np.zeros(256, dtype=bool)
 _HARD_TRIGGERS[list(b"=@\t\r")] = True
 _PHONE_BYTES = b"\x000123456789 -().,;/+"  # what may follow a leading + or - in a phone number (and separators)
-_CONTROL = np.zeros(256, dtype=bool)
-_CONTROL[[b for b in range(1, 0x20) if b not in b"\t\n\r"]] = True
 _ASCII_SPACE = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
 # str.isspace() beyond ASCII: U+0085 U+00A0 (C2 xx), U+1680 (E1 9A 80), U+2000-200A U+2028 U+2029 U+202F U+205F
-# (E2 80/81 xx), U+3000 (E3 80 80): the lead bytes a blank may start with, the last bytes it may end with
+# (E2 80/81 xx), U+3000 (E3 80 80): the lead bytes a blank may start with; the last bytes it may end with, and the
+# byte before those (so that a name ending in "é", C3 A9, is not taken for one ending in U+2029, E2 80 A9)
 _LEADING = np.zeros(256, dtype=bool)
 _LEADING[list(_ASCII_SPACE + b"\xc2\xe1\xe2\xe3")] = True
-_TRAILING = np.zeros(256, dtype=bool)
-_TRAILING[list(_ASCII_SPACE + bytes(range(0x80, 0x8B)) + b"\x9f\xa0\xa8\xa9\xaf")] = True
+_TRAILING_ASCII = np.zeros(256, dtype=bool)
+_TRAILING_ASCII[list(_ASCII_SPACE)] = True
+_TRAILING_HIGH = np.zeros(256, dtype=bool)
+_TRAILING_HIGH[list(bytes(range(0x80, 0x8B)) + b"\x9f\xa0\xa8\xa9\xaf")] = True
+_BEFORE_TRAILING_HIGH = np.zeros(256, dtype=bool)
+_BEFORE_TRAILING_HIGH[list(b"\x80\x81\x9a\xc2")] = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +68,14 @@ def scan(col: Sequence[str]) -> ColumnScan:
         return ColumnScan(joined, True, True, tuple(range(n)), True, len(raw))
     first = arr[seps[:-1] + 1]
     last = arr[seps[1:] - 1]
-    edges = np.flatnonzero(_LEADING[first] | _TRAILING[last])
-    low = arr[arr < 0x20]  # separators, tabs, line breaks and control characters: few bytes
-    control = bool(_CONTROL[low].any()) or b"\x7f" in raw
+    trailing = _TRAILING_ASCII[last]
+    high = _TRAILING_HIGH[last]
+    if high.any():
+        trailing |= high & _BEFORE_TRAILING_HIGH[arr[seps[1:] - 2]]
+    edges = np.flatnonzero(_LEADING[first] | trailing)
+    # bytes below 0x20 are the separators, tabs, line breaks and control characters: any beyond the first three
+    low = int(np.count_nonzero(arr < 0x20)) - (n + 1)
+    control = bool(low and low > raw.count(b"\t") + raw.count(b"\n") + raw.count(b"\r")) or b"\x7f" in raw
     lengths = seps[1:] - seps[:-1] - 1
     max_bytes = int(lengths.max())
     formula_like = bool(_TRIGGERS[first].any())

@@ -15,8 +15,9 @@ import csv
 import hashlib
 import io
 import logging
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -46,7 +47,7 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
         data = p.read_bytes()
     except OSError as exc:
         raise RosterError(p, f"cannot read the roster: {exc.strerror or exc}") from exc
-    digest = hashlib.sha256(data).hexdigest()
+    digest = _digest_in_background(data)  # hashlib releases the GIL: it runs while pandas parses
     suffix = p.suffix.lower()
     encoding = delimiter = None
     problems: tuple[CellProblem, ...] = ()
@@ -63,7 +64,20 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
         sheet_name = None
         encoding, delimiter, grid = _read_csv(p, data)
         kind = "csv"
-    return _build(p, sheet_name, kind, grid, digest, mapping, encoding, delimiter, problems)
+    return _build(p, sheet_name, kind, grid, digest(), mapping, encoding, delimiter, problems)
+
+
+def _digest_in_background(data: bytes) -> Callable[[], str]:
+    """Start the SHA-256 of ``data`` on another thread; the returned function waits for the hex digest."""
+    result: list[str] = []
+    worker = threading.Thread(target=lambda: result.append(hashlib.sha256(data).hexdigest()), daemon=True)
+    worker.start()
+
+    def digest() -> str:
+        worker.join()
+        return result[0]
+
+    return digest
 
 
 _CFB_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
@@ -116,7 +130,7 @@ def detect_delimiter(line: str) -> str:
 
 def _read_csv(p: Path, data: bytes) -> tuple[str, str, list[list[str]]]:
     """Decode and parse CSV bytes once with pandas' C parser (every cell a ``str``); columns as lists."""
-    if not data.strip():
+    if not data or data.isspace():
         raise RosterError(p, "the roster is empty; it needs a header row and one row per user")
     encoding = detect_encoding(data)
     text = data[:65536].decode(encoding, errors="ignore")  # the head is enough to find the header line
@@ -257,7 +271,9 @@ def _rows(columns: list[list[str]], header_idx: int, width: int, kept: set[int] 
     employee number, a name), which proves no row is blank at the cost of one scan of that column; otherwise the
     candidates (empty in the emptiest column) are narrowed column by column, so the per-cell work stays small.
     """
-    body = [col[header_idx + 1:] for col in columns[:width]]
+    body = columns[:width]
+    for col in body:
+        del col[:header_idx + 1]  # in place: cheaper than a sliced copy of every column
     count = len(body[0]) if body else 0
     while len(body) < width:
         body.append([""] * count)
@@ -273,8 +289,8 @@ def _blank_rows(body: list[list[str]], count: int) -> set[int]:
     """Indexes of the rows whose cells are all empty or blanks only."""
     if not body or not count:
         return set()
-    for col in body:
-        if "" not in col and "" not in map(str.strip, col):
+    for col in body:  # a column with no empty cell and no blank-only one: no row is blank
+        if "" not in col and ("".join(col).isalnum() or not any(map(str.isspace, col))):
             return set()
     emptiest = max(body, key=lambda col: col.count(""))
     candidates = [i for i, v in enumerate(emptiest) if not v or v.isspace()]

@@ -150,10 +150,10 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
     upns = values["userPrincipalName"]
 
     # mailNickname: the local part of a derived UPN as is, else the typed UPN's cleaned
+    typed = _filled(values[_GIVEN_UPNS], scans.get("userPrincipalName"))  # rows with a UPN as typed
     nick = values.get("mailNickname")
     missing = list(range(n)) if nick is None else _empty(nick, scans.get("mailNickname"))
     if missing:
-        typed = _filled(values[_GIVEN_UPNS], scans.get("userPrincipalName"))
         made = derive.mail_nicknames(upns, upn_rows, upn_locals, typed)
         if nick is not None and len(missing) < n:
             for i in compress(range(n), nick):
@@ -166,7 +166,8 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
     # derived UPNs are unique by construction (every UPN of the file is taken before suffixing): only the given
     # ones can repeat each other
     given_upns = values.pop(_GIVEN_UPNS)
-    duplicates(given_upns, label("userPrincipalName", "userPrincipalName"), "duplicate-upn", out, casefold=True)
+    duplicates(derive.pick(given_upns, typed), label("userPrincipalName", "userPrincipalName"), "duplicate-upn",
+               out, casefold=True, rows=typed)
     for name, code in (("mailNickname", "duplicate-mail-nickname"), ("employeeId", "duplicate-employee-id")):
         if name in values:
             duplicates(values[name], label(name, name), code, out, casefold=name != "employeeId")
@@ -209,8 +210,7 @@ def _derive_upns(roster: Roster, values: dict[str, list[str]], derived: dict[str
             out.add(i, column, ("upn-missing", f"userPrincipalName is empty and the naming template {template!r} "
                                                f"gives nothing for this row; fill in userPrincipalName or "
                                                f"{' / '.join(fields)}"))
-    taken = set(map(str.lower, given)) if len(missing) < n else set()
-    taken.discard("")
+    taken = set(map(str.lower, filter(None, given))) if len(missing) < n else set()
     final = derive.assign_suffixes(made, taken)
     if tenant is not None:
         _tenant_suffixes(final, made, missing, values, taken, tenant, out, column)

@@ -187,3 +187,11 @@ def test_display_names_with_a_missing_column_equal_the_row_by_row_format(values,
         text = "{givenName} {surname}".format(**{"givenName": "", "surname": "", present: v}).strip(" ,")
         expected.append(re.sub(r"\s{2,}", " ", text) if "  " in text else text)
     assert got == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="aAΣσςİiıß\x00 .@", max_size=6), max_size=15))
+def test_lowered_column_equals_lower_per_value(col):
+    from provisioning.checks import lowered
+
+    assert list(lowered(col)) == [v.lower() for v in col]
