@@ -168,10 +168,14 @@ def _pieces(template: str, columns: dict[str, Sequence[str]], n: int,
     return pieces
 
 
+_UNTIDY = re.compile(r"\x00[ ,\x00]|[ ,]\x00|  ")
+
+
 def _tidy(pieces: Sequence[str | Sequence[str]]) -> bool:
     """True when no concatenation of ``pieces`` can start or end with a blank or comma or hold two blanks in a row:
     no literal at the ends starts/ends so, no piece holds "  ", no text after the first is empty, and no
-    column value is empty or blank/comma-edged."""
+    column value is empty or blank/comma-edged (one search over the distinct values joined with NULs; a value
+    holding a NUL itself may only make it answer False, which is always safe)."""
     first, last = pieces[0], pieces[-1]
     if (isinstance(first, str) and first[:1] in (" ", ",")) or (isinstance(last, str) and last[-1:] in (" ", ",")):
         return False
@@ -179,7 +183,7 @@ def _tidy(pieces: Sequence[str | Sequence[str]]) -> bool:
         if isinstance(piece, str):
             if "  " in piece or (k and not piece):  # (an empty one may stand for a missing column)
                 return False
-        elif any(not v or v[0] in " ," or v[-1] in " ," or "  " in v for v in set(piece)):
+        elif piece and _UNTIDY.search("\x00" + "\x00".join(set(piece)) + "\x00"):
             return False
     return True
 

@@ -56,16 +56,15 @@ def write_issues_csv(path: Path, roster_name: str, issues: Sequence[Issue]) -> N
 
 
 def write_table(stream: TextIO, issues: Sequence[Issue]) -> None:
-    """Issues as an aligned text table (message column unwrapped)."""
+    """Issues as an aligned text table (message column unwrapped), written in one piece."""
     head = ("Row", "Column", "Severity", "Code", "Message")
-    cells = [(str(i.row) if i.row else "-", _short(i.column, 30), i.severity.value, i.code, i.message)
-             for i in issues]
-    widths = [max([len(head[k])] + [len(c[k]) for c in cells]) for k in range(4)]
+    short = {c: _short(c, 30) for c in {i.column for i in issues}}
+    cells = [(str(i.row) if i.row else "-", short[i.column], i.severity.value, i.code, i.message) for i in issues]
+    widths = [max(map(len, {c[k] for c in cells} | {head[k]})) for k in range(4)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}\n"
-    stream.write(fmt.format(*head))
-    stream.write(fmt.format(*("-" * w for w in widths), "-" * 7))
-    for c in cells:
-        stream.write(fmt.format(*c))
+    lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths), "-" * 7)]
+    lines += [fmt.format(*c) for c in cells]
+    stream.write("".join(lines))
 
 
 def _short(text: str, width: int) -> str:
