@@ -44,16 +44,17 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
     if mapping is not None and not isinstance(mapping, ColumnMapping):
         mapping = load_mapping(mapping)
     try:
-        data = p.read_bytes()
+        before = p.stat()
+        with p.open("rb") as fh:
+            head = fh.read(_HEAD + 1)  # one byte more than detection reads: tells whether the head is all of it
     except OSError as exc:
         raise RosterError(p, f"cannot read the roster: {exc.strerror or exc}") from exc
-    digest = _digest_in_background(data)  # hashlib releases the GIL: it runs while pandas parses
+    digest = _digest_in_background(p)  # reads and hashes the file on another thread while it is parsed here
     suffix = p.suffix.lower()
     encoding = delimiter = None
     problems: tuple[CellProblem, ...] = ()
-    _refuse_other_formats(p, data, suffix)
-    if suffix in EXCEL_SUFFIXES or data[:4] == b"PK\x03\x04":
-        del data  # calamine reads the file itself: do not hold its bytes while the sheet is parsed
+    _refuse_other_formats(p, head, suffix)
+    if suffix in EXCEL_SUFFIXES or head[:4] == b"PK\x03\x04":
         sheet_name, grid, problems = read_excel(p, sheet)
         kind = "xlsx"
     elif suffix == ".xls":
@@ -62,19 +63,40 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
         if sheet is not None:
             raise RosterError(p, "--sheet applies to Excel workbooks only")
         sheet_name = None
-        encoding, delimiter, grid = _read_csv(p, data)
+        encoding, delimiter, grid = _read_csv(p, head)
         kind = "csv"
-    return _build(p, sheet_name, kind, grid, digest(), mapping, encoding, delimiter, problems)
+    sha256 = digest()
+    try:
+        after = p.stat()
+    except OSError as exc:
+        raise RosterError(p, f"cannot read the roster: {exc.strerror or exc}") from exc
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise RosterError(p, "the roster changed while it was being read; save and close it, then run again")
+    return _build(p, sheet_name, kind, grid, sha256, mapping, encoding, delimiter, problems)
 
 
-def _digest_in_background(data: bytes) -> Callable[[], str]:
-    """Start the SHA-256 of ``data`` on another thread; the returned function waits for the hex digest."""
-    result: list[str] = []
-    worker = threading.Thread(target=lambda: result.append(hashlib.sha256(data).hexdigest()), daemon=True)
+_HEAD = 65536  # bytes read ahead of parsing: enough to detect the encoding, the delimiter and the header line
+
+
+def _digest_in_background(p: Path) -> Callable[[], str]:
+    """Start the SHA-256 of the file ``p`` on another thread (reading and hashing release the GIL, so it runs
+    while pandas parses); the returned function waits for the hex digest."""
+    result: list[str | OSError] = []
+
+    def work() -> None:
+        try:
+            with p.open("rb") as fh:
+                result.append(hashlib.file_digest(fh, "sha256").hexdigest())
+        except OSError as exc:
+            result.append(exc)
+
+    worker = threading.Thread(target=work, daemon=True)
     worker.start()
 
     def digest() -> str:
         worker.join()
+        if isinstance(result[0], OSError):
+            raise RosterError(p, f"cannot read the roster: {result[0].strerror or result[0]}")
         return result[0]
 
     return digest
@@ -128,12 +150,13 @@ def detect_delimiter(line: str) -> str:
     return best if counts[best] else ","
 
 
-def _read_csv(p: Path, data: bytes) -> tuple[str, str, list[list[str]]]:
-    """Decode and parse CSV bytes once with pandas' C parser (every cell a ``str``); columns as lists."""
-    if not data or data.isspace():
+def _read_csv(p: Path, head: bytes) -> tuple[str, str, list[list[str]]]:
+    """Parse a CSV file once with pandas' C parser (every cell a ``str``); columns as lists. ``head``: the file's
+    first bytes (one more than :data:`_HEAD` when the file is longer), for detection."""
+    if not head or (head.isspace() and (len(head) <= _HEAD or p.read_bytes().isspace())):
         raise RosterError(p, "the roster is empty; it needs a header row and one row per user")
-    encoding = detect_encoding(data)
-    text = data[:65536].decode(encoding, errors="ignore")  # the head is enough to find the header line
+    encoding = detect_encoding(head)
+    text = head[:_HEAD].decode(encoding, errors="ignore")  # the head is enough to find the header line
     lines = text.lstrip("\ufeff").splitlines()[:50]
     skip = 0  # blank lines and the Entra template's "version:v1.0" line ahead of the header
     while skip < len(lines) and (not lines[skip].strip() or lines[skip].lower().startswith("version:")):
@@ -142,36 +165,38 @@ def _read_csv(p: Path, data: bytes) -> tuple[str, str, list[list[str]]]:
     delimiter = detect_delimiter(lines[skip] if skip < len(lines) else "")
     try:
         try:
-            frame = _parse_csv(data, encoding, delimiter, skip)
+            frame = _parse_csv(p, encoding, delimiter, skip)
         except UnicodeDecodeError:
             if encoding != "utf-8":
                 raise
             encoding = "cp1252"  # the head was UTF-8 but a later byte is not: Excel's Windows "CSV"
-            frame = _parse_csv(data, encoding, delimiter, skip)
+            frame = _parse_csv(p, encoding, delimiter, skip)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise RosterError(p, f"cannot read the file as CSV ({str(exc).strip().splitlines()[0]}); save it as CSV "
                              f"UTF-8 (comma delimited) or .xlsx and run again") from exc
     except pd.errors.EmptyDataError as exc:
         raise RosterError(p, "the roster is empty; it needs a header row and one row per user") from exc
+    except OSError as exc:
+        raise RosterError(p, f"cannot read the roster: {exc.strerror or exc}") from exc
     columns = [frame[c].tolist() for c in frame.columns]
     if skip:  # keep Excel row numbers: put the skipped lines back as rows (the version line in column A)
         lead = [[""] * skip for _ in columns]
         if version_line is not None and lead:
             lead[0][lines.index(version_line)] = version_line.split(delimiter)[0]
-        columns = [head + col for head, col in zip(lead, columns)]
+        columns = [top + col for top, col in zip(lead, columns)]
     return encoding, delimiter, columns
 
 
-def _parse_csv(data: bytes, encoding: str, delimiter: str, skip: int) -> pd.DataFrame:
-    """pandas.read_csv of ``data``: strings only, no NA guessing, blank lines kept (row numbers stay right)."""
+def _parse_csv(p: Path, encoding: str, delimiter: str, skip: int) -> pd.DataFrame:
+    """pandas.read_csv of the file: strings only, no NA guessing, blank lines kept (row numbers stay right)."""
     options: dict[str, Any] = dict(sep=delimiter, encoding=encoding, header=None, dtype=object, na_filter=False,
                                    keep_default_na=False, skip_blank_lines=False, engine="c", skiprows=skip)
     try:
-        return pd.read_csv(io.BytesIO(data), **options)
+        return pd.read_csv(p, **options)
     except pd.errors.ParserError:  # a row longer than the header: size the frame to the widest row
-        full = data.decode(encoding).lstrip("\ufeff")
+        full = p.read_bytes().decode(encoding).lstrip("\ufeff")
         width = max(len(r) for r in csv.reader(io.StringIO(full), delimiter=delimiter))
-        return pd.read_csv(io.BytesIO(data), names=list(range(width)), **options)
+        return pd.read_csv(p, names=list(range(width)), **options)
 
 
 # ---- Both ----------------------------------------------------------------------------------------------------
