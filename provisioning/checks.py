@@ -72,12 +72,14 @@ def split_list(text: str) -> list[str]:
     return [p.strip() for p in re.split(r"[;,]", text) if p.strip()]
 
 
-def check_cells(col: list[str], label: str, out: Collector, *, secret: bool = False) -> ColumnScan:
+def check_cells(col: Sequence[str], label: str, out: Collector, *, secret: bool = False) \
+        -> tuple[ColumnScan, Sequence[str]]:
     """Formula-looking cells, control characters, and leading/trailing whitespace (trimmed, with a warning).
 
     ``secret`` (the password column): no message quotes the cell, and blanks are kept (Entra allows them, and
     trimming would change the password the administrator hands out). Returns the column's :class:`ColumnScan`
-    (its ``joined`` text is ``""`` and its ``lengths`` None when a cell was trimmed: they no longer match).
+    (its ``joined`` text is ``""`` and its ``lengths`` None when a cell was trimmed: they no longer match) and the
+    column to go on with: ``col`` itself, or a trimmed copy (``col`` is never changed).
     """
     found_scan = scan(col)
     if found_scan.formula_like and (found_scan.exact or _FORMULA_LIKE.search(found_scan.joined)):
@@ -93,21 +95,22 @@ def check_cells(col: list[str], label: str, out: Collector, *, secret: bool = Fa
             if _CONTROL.search(v):
                 out.add(i, label, rules.control_char_problem(v, label, secret=secret))
     if secret:
-        return found_scan
-    trimmed = False
+        return found_scan, col
+    trimmed: list[str] | None = None
     for i in found_scan.edge_blank_rows:
         v = col[i]
         s = v.strip()
         if s != v:
-            col[i] = s
-            trimmed = True
+            if trimmed is None:
+                trimmed = list(col)
+            trimmed[i] = s
             out.add(i, label, ("whitespace-trimmed", f"{label} {v!r}: leading/trailing blanks removed "
                                                      f"(now {s!r}); check the cell") if s else
                     ("whitespace-trimmed", f"{label} {v!r}: a cell of blanks only was treated as empty"))
-    return replace(found_scan, joined="", lengths=None) if trimmed else found_scan
+    return (found_scan, col) if trimmed is None else (replace(found_scan, joined="", lengths=None), trimmed)
 
 
-def _each(col: list[str], verdict: dict[str, tuple[str, str] | None], label: str, out: Collector) -> None:
+def _each(col: Sequence[str], verdict: dict[str, tuple[str, str] | None], label: str, out: Collector) -> None:
     """Report ``verdict[value]`` on every row holding a value that has one."""
     bad = {v for v, found in verdict.items() if found}
     if bad:
@@ -116,7 +119,7 @@ def _each(col: list[str], verdict: dict[str, tuple[str, str] | None], label: str
                 out.add(i, label, verdict[v])
 
 
-def check_field(name: str, col: list[str], label: str, out: Collector, found: ColumnScan | None = None) -> None:
+def check_field(name: str, col: Sequence[str], label: str, out: Collector, found: ColumnScan | None = None) -> None:
     """Length, booleans and per-value rules of one canonical field (distinct values checked once).
 
     ``found`` is the column's scan by :func:`check_cells` when ``col`` is still the scanned column (its byte lengths
@@ -158,7 +161,7 @@ def check_field(name: str, col: list[str], label: str, out: Collector, found: Co
         _each(col, verdict, label, out)
 
 
-def invert_block(col: list[str], label: str, out: Collector) -> list[str]:
+def invert_block(col: Sequence[str], label: str, out: Collector) -> list[str]:
     """The Entra template's "Block sign in" (Yes = blocked) as accountEnabled texts."""
     res = []
     for i, v in enumerate(col):
@@ -171,7 +174,7 @@ def invert_block(col: list[str], label: str, out: Collector) -> list[str]:
     return res
 
 
-def check_passwords(values: dict[str, list[str]], label: Callable[[str, str], str], out: Collector) -> None:
+def check_passwords(values: dict[str, Sequence[str]], label: Callable[[str, str], str], out: Collector) -> None:
     """The Entra password policy on every given password (never repeated in a message)."""
     col = values.get("password")
     if not col:
@@ -186,7 +189,7 @@ def check_passwords(values: dict[str, list[str]], label: Callable[[str, str], st
                 out.add(i, column, (code, f"{column}: {message}"))
 
 
-def check_relations(values: dict[str, list[str]], label: Callable[[str, str], str], out: Collector) -> None:
+def check_relations(values: dict[str, Sequence[str]], label: Callable[[str, str], str], out: Collector) -> None:
     """manager shape and self-reference; licences need usageLocation."""
     upns = values["userPrincipalName"]
     managers = values.get("manager")
@@ -235,7 +238,7 @@ def duplicates(col: Sequence[str], column: str, code: str, out: Collector, *, ca
                                       f"needs their own"))
 
 
-def tenant_domains(values: dict[str, list[str]], label: Callable[[str, str], str], out: Collector,
+def tenant_domains(values: dict[str, Sequence[str]], label: Callable[[str, str], str], out: Collector,
                    tenant: TenantView) -> None:
     """Verified domains, and onPremisesImmutableId on federated ones."""
     column = label("userPrincipalName", "userPrincipalName")

@@ -40,7 +40,7 @@ class Checked:
     """Columnar result of :func:`check_roster`: final text per field and row, what was derived, the issues."""
 
     roster: Roster
-    values: dict[str, list[str]]  # canonical field -> text per row ("" = empty); accountEnabled as "true"/"false"
+    values: dict[str, Sequence[str]]  # canonical field -> text per row ("" = empty); accountEnabled as "true"/"false"
     derived: dict[str, list[int]]  # canonical field -> row indexes where it was derived (ascending)
     issues: tuple[Issue, ...]
     error_rows: frozenset[int]  # row indexes (not Excel numbers) with at least one error
@@ -81,7 +81,7 @@ def _filled(col: Sequence[str], found: ColumnScan | None = None) -> list[int]:
     return list(compress(range(len(col)), col))
 
 
-def _scatter(col: list[str] | None, rows: list[int], new: list[str], n: int) -> list[str]:
+def _scatter(col: Sequence[str] | None, rows: list[int], new: list[str], n: int) -> list[str]:
     """A copy of ``col`` (``n`` empty cells if None) with ``col[rows[k]] = new[k]``."""
     if len(rows) == n:
         return list(new)
@@ -104,13 +104,13 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
     out = Collector(roster)
     columns = roster.columns
     header_of: dict[str, str] = {}
-    values: dict[str, list[str]] = {}
+    values: dict[str, Sequence[str]] = {}
     scans: dict[str, ColumnScan] = {}
     for j, header in enumerate(roster.headers):
-        col = list(columns[j]) if j < len(columns) else [""] * n
         label = header or f"column {j + 1}"
         field = roster.column_map.get(header)
-        found = check_cells(col, label, out, secret=field == "password")
+        found, col = check_cells(columns[j] if j < len(columns) else ("",) * n, label, out,
+                                 secret=field == "password")
         if field is not None:
             values[field] = col
             header_of[field] = header
@@ -177,7 +177,7 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
     return Checked(roster, values, derived, tuple(issues), frozenset(out.error_rows))
 
 
-def _derive_upns(roster: Roster, values: dict[str, list[str]], derived: dict[str, list[int]],
+def _derive_upns(roster: Roster, values: dict[str, Sequence[str]], derived: dict[str, list[int]],
                  label: Callable[[str, str], str], out: Collector, tenant: TenantView | None,
                  naming_template: str | None, default_domain: str | None, found: ColumnScan | None) \
         -> tuple[list[int], list[str]]:
@@ -235,7 +235,7 @@ def _derive_upns(roster: Roster, values: dict[str, list[str]], derived: dict[str
     return missing, locals_  # type: ignore[return-value]
 
 
-def _tenant_suffixes(final: list[str], base: list[str], rows: list[int], values: dict[str, list[str]],
+def _tenant_suffixes(final: list[str], base: list[str], rows: list[int], values: dict[str, Sequence[str]],
                      taken: set[str], tenant: TenantView, out: Collector, column: str) -> None:
     """Re-suffix derived UPNs that exist in the tenant for someone else; keep those of the same person.
 
