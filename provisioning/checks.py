@@ -78,9 +78,58 @@ def check_cells(col: Sequence[str], label: str, out: Collector, *, secret: bool 
 
     ``secret`` (the password column): no message quotes the cell, and blanks are kept (Entra allows them, and
     trimming would change the password the administrator hands out). Returns the column's :class:`ColumnScan`
-    (its ``joined`` text is ``""`` and its ``lengths`` None when a cell was trimmed: they no longer match) and the
-    column to go on with: ``col`` itself, or a trimmed copy (``col`` is never changed).
+    (its ``joined`` text is ``""`` and its ``lengths`` None when a cell was trimmed, or when only the distinct
+    values were scanned: they do not describe the cells) and the column to go on with: ``col`` itself, or a
+    trimmed copy (``col`` is never changed).
+
+    Every check here is about one value, so a column of few distinct values (a department, a country, a manager)
+    is checked value by value and the findings reported on the rows holding each value.
     """
+    few = _few_distinct(col)
+    if few is None:
+        return _check_cells(col, label, out.add, secret)
+    found: list[tuple[int, str, tuple[str, str]]] = []
+
+    def record(k: int, column: str, problem: tuple[str, str] | None) -> None:
+        if problem is not None:
+            found.append((k, column, problem))
+
+    scanned, fixed = _check_cells(few, label, record, secret)
+    column_scan = replace(scanned, joined="", lengths=None, edge_blank_rows=())
+    if not found:
+        return column_scan, col
+    rows: dict[str, list[int]] = {few[k]: [] for k, _, _ in found}
+    for i, v in enumerate(col):
+        if v in rows:
+            rows[v].append(i)
+    for k, column, problem in found:
+        for i in rows[few[k]]:
+            out.add(i, column, problem)
+    if fixed is few:
+        return column_scan, col
+    trimmed = list(col)
+    for old, new in zip(few, fixed):
+        if old != new:
+            for i in rows[old]:
+                trimmed[i] = new
+    return column_scan, trimmed
+
+
+_FEW_SAMPLE = 256
+
+
+def _few_distinct(col: Sequence[str]) -> list[str] | None:
+    """The distinct values of a long column that has at most one per eight cells; None otherwise (a sample of
+    its first cells rules out most columns of unique values at once)."""
+    if len(col) < 4 * _FEW_SAMPLE or len(set(col[:_FEW_SAMPLE])) > _FEW_SAMPLE // 4:
+        return None
+    distinct = set(col)
+    return list(distinct) if len(distinct) * 8 <= len(col) else None
+
+
+def _check_cells(col: Sequence[str], label: str, add: Callable[[int, str, tuple[str, str] | None], None],
+                 secret: bool) -> tuple[ColumnScan, Sequence[str]]:
+    """:func:`check_cells` over the cells of ``col`` (``add(index, column, problem)`` records a finding)."""
     found_scan = scan(col)
     if found_scan.formula_like and (found_scan.exact or _FORMULA_LIKE.search(found_scan.joined)):
         for i, v in enumerate(col):
@@ -89,11 +138,11 @@ def check_cells(col: Sequence[str], label: str, out: Collector, *, secret: bool 
                 if found and secret:
                     found = (found[0], f"{label}: the password starts with {v[0]!r}, so a spreadsheet would run "
                                        "it as a formula; choose another password (it is not repeated here)")
-                out.add(i, label, found)
+                add(i, label, found)
     if found_scan.control:
         for i, v in enumerate(col):
             if _CONTROL.search(v):
-                out.add(i, label, rules.control_char_problem(v, label, secret=secret))
+                add(i, label, rules.control_char_problem(v, label, secret=secret))
     if secret:
         return found_scan, col
     trimmed: list[str] | None = None
@@ -104,9 +153,9 @@ def check_cells(col: Sequence[str], label: str, out: Collector, *, secret: bool 
             if trimmed is None:
                 trimmed = list(col)
             trimmed[i] = s
-            out.add(i, label, ("whitespace-trimmed", f"{label} {v!r}: leading/trailing blanks removed "
-                                                     f"(now {s!r}); check the cell") if s else
-                    ("whitespace-trimmed", f"{label} {v!r}: a cell of blanks only was treated as empty"))
+            add(i, label, ("whitespace-trimmed", f"{label} {v!r}: leading/trailing blanks removed "
+                                                 f"(now {s!r}); check the cell") if s else
+                ("whitespace-trimmed", f"{label} {v!r}: a cell of blanks only was treated as empty"))
     return (found_scan, col) if trimmed is None else (replace(found_scan, joined="", lengths=None), trimmed)
 
 

@@ -315,7 +315,7 @@ def _blank_rows(body: list[list[str]], count: int) -> set[int]:
     if not body or not count:
         return set()
     for col in body:  # a column with no empty cell and no blank-only one: no row is blank
-        if "" not in col and ("".join(col).isalnum() or not any(map(str.isspace, col))):
+        if "" not in col and not any(map(str.isspace, col)):
             return set()
     emptiest = max(body, key=lambda col: col.count(""))
     candidates = [i for i, v in enumerate(emptiest) if not v or v.isspace()]

@@ -58,6 +58,17 @@ def test_check_cells_finds_exactly_what_the_per_cell_rules_find(col, secret):
     assert list(mine) == trimmed and original == tuple(col)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(cells, min_size=1, max_size=6), st.integers(1024, 1100), st.booleans())
+def test_check_cells_on_a_column_of_few_values_finds_what_the_per_cell_rules_find(values, size, secret):
+    col = [values[(i * 7) % len(values)] for i in range(size)]  # long, few distinct values, interleaved
+    collector = Collector(_roster(len(col)))
+    _, mine = check_cells(tuple(col), "c", collector, secret=secret)
+    expected, trimmed = _reference_cells(col, "c", secret)
+    assert sorted((i.row - 2, i.code) for i in collector.issues) == sorted(expected)
+    assert list(mine) == trimmed
+
+
 @settings(max_examples=300, deadline=None)
 @given(columns)
 def test_scan_bounds_lengths_and_names_every_blank_edged_cell(col):
