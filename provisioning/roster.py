@@ -70,7 +70,7 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
         after = p.stat()
     except OSError as exc:
         raise RosterError(p, f"cannot read the roster: {exc.strerror or exc}") from exc
-    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+    if (after.st_size, after.st_mtime_ns, after.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino):
         raise RosterError(p, "the roster changed while it was being read; save and close it, then run again")
     return _build(p, sheet_name, kind, grid, sha256, mapping, encoding, delimiter, problems)
 

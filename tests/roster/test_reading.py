@@ -122,3 +122,34 @@ def test_templates_are_written_and_load(tmp_path):
     for name in ("roster-template.xlsx", "roster-template.csv", "entra-bulk-create.csv"):
         assert load_roster(ROOT / "templates" / name).rows == ()
     assert run_cli("template", str(tmp_path / "x.xlsx"), "--entra")[0] == 2
+
+
+def test_a_roster_replaced_while_it_is_read_is_refused(tmp_path):
+    """The hash and the parse read the file separately: a file saved over meanwhile must not pass as either."""
+    import os
+    import threading
+
+    path = tmp_path / "roster.csv"
+    rows = "".join(f"{i:06d},Ann,Lee{i},ann.lee{i}@contoso.com\n" for i in range(60_000))
+    versions = ["employeeId,givenName,surname,userPrincipalName\n" + rows,
+                "employeeId,givenName,surname,userPrincipalName\n" + rows + "999999,Bo,Kim,bo.kim@contoso.com\n"]
+    path.write_text(versions[0], encoding="utf-8")
+    stop = threading.Event()
+
+    def keep_saving() -> None:  # what an editor does: write a new file, then move it over the old one
+        k = 0
+        while not stop.is_set():
+            k += 1
+            temp = tmp_path / f"save{k % 2}.tmp"
+            temp.write_text(versions[k % 2], encoding="utf-8")
+            os.replace(temp, path)
+
+    saver = threading.Thread(target=keep_saving)
+    saver.start()
+    try:
+        with pytest.raises(RosterError, match="changed while it was being read; save and close it, then run again"):
+            load_roster(path)
+    finally:
+        stop.set()
+        saver.join()
+    assert len(load_roster(path).row_numbers) in (60_000, 60_001)  # once saved, it reads
