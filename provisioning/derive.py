@@ -131,7 +131,14 @@ def make_upn_maker(template: str, domain: str | None) -> tuple[tuple[str, ...], 
 
 
 def _concat(pieces: Sequence[str | Sequence[str]], n: int) -> list[str]:
-    """Row-wise concatenation of literal texts and columns of ``n`` values (``operator.add`` over ``map``)."""
+    """Row-wise concatenation of literal texts and columns of ``n`` values (``operator.add`` over ``map``; one
+    ``str.join`` per row when the columns are separated by one same text, as in ``{givenName} {surname}``)."""
+    core = [p for k, p in enumerate(pieces) if not (isinstance(p, str) and not p and k in (0, len(pieces) - 1))]
+    columns, separators = core[0::2], core[1::2]
+    if (len(columns) > 1 and len(separators) == len(columns) - 1 and len(set(map(type, separators))) == 1
+            and isinstance(separators[0], str) and len(set(separators)) == 1
+            and not any(isinstance(c, str) for c in columns)):
+        return list(map(separators[0].join, zip(*columns)))  # type: ignore[union-attr, arg-type]
     acc: Iterable[str] | None = None
     for piece in pieces:
         if isinstance(piece, str):
