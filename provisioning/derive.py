@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 import string
 from itertools import compress, repeat
-from operator import add, itemgetter, ne, not_
-from typing import Callable, Collection, Iterable, Sequence
+from operator import add, itemgetter, not_
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from anyascii import anyascii
@@ -21,8 +21,6 @@ from anyascii import anyascii
 DEFAULT_NAMING_TEMPLATE = "{givenName}.{surname}@{domain}"
 DEFAULT_DISPLAY_NAME_TEMPLATE = "{givenName} {surname}"
 UPN_LOCAL_MAX = 64
-UPN_DOMAIN_MAX = 48
-UPN_MAX = 113
 MAIL_NICKNAME_MAX = 64
 
 _UPN_DISALLOWED = re.compile(r"[^A-Za-z0-9'.\-_!#^~]+")
@@ -394,24 +392,3 @@ def assign_suffixes(candidates: Sequence[str | None], taken: set[str]) -> list[s
         out[i] = upn
         taken.add(low)
     return out
-
-
-def next_free(upn: str, taken: Collection[str], start: int = 2) -> tuple[str, int]:
-    """The first ``upn`` + number (from ``start``) whose lower-case form is not in ``taken``."""
-    base = _strip_suffix(upn)
-    n = start
-    while with_suffix(base, n).lower() in taken:
-        n += 1
-    return with_suffix(base, n), n
-
-
-_SUFFIX = re.compile(r"\d+(?=@)")
-
-
-def _strip_suffix(upn: str) -> str:
-    return _SUFFIX.sub("", upn, count=1)
-
-
-def unique_texts(values: Iterable[str]) -> set[str]:
-    """Distinct non-empty values (helper for per-value caching)."""
-    return {v for v in values if v}
