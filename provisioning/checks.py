@@ -14,6 +14,7 @@ from operator import eq
 from typing import Callable, Iterable, Sequence
 
 from . import rules
+from .derive import lowered
 from .colscan import SEP as _SEP, ColumnScan, scan
 from .fields import FIELD_BY_NAME
 from .models import Issue, Roster, Severity, TenantView
@@ -258,13 +259,6 @@ def check_relations(values: dict[str, Sequence[str]], label: Callable[[str, str]
             if not loc[i]:
                 out.add(i, column, ("usage-location-required", f"licenses {lic[i]!r} are given but usageLocation "
                                                                f"is empty; licences need it (e.g. US, GB)"))
-
-
-def lowered(col: Sequence[str]) -> Sequence[str]:
-    """``[v.lower() for v in col]``; ``col`` itself when every value is lower-case already (one ``lower`` of the
-    joined column decides: the usual case for UPNs and mailNicknames, and no new strings)."""
-    joined = "\x00".join(col)
-    return col if joined.lower() == joined else list(map(str.lower, col))
 
 
 def duplicates(col: Sequence[str], column: str, code: str, out: Collector, *, casefold: bool,

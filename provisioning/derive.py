@@ -339,6 +339,13 @@ def pick(col: Sequence[str], rows: Sequence[int]) -> list[str]:
     return list(itemgetter(*rows)(col)) if len(rows) > 1 else [col[i] for i in rows]
 
 
+def lowered(col: Sequence[str]) -> Sequence[str]:
+    """``[v.lower() for v in col]``; ``col`` itself when every value is lower-case already (one ``lower`` of the
+    joined column decides: the usual case for UPNs and mailNicknames, and no new strings)."""
+    joined = "\x00".join(col)
+    return col if joined.lower() == joined else list(map(str.lower, col))
+
+
 def with_suffix(upn: str, number: int) -> str:
     """``ann.lee@contoso.com`` + 2 -> ``ann.lee2@contoso.com`` (local part kept within 64 characters)."""
     local, _, domain = upn.rpartition("@")
@@ -357,10 +364,9 @@ def assign_suffixes(candidates: Sequence[str | None], taken: set[str]) -> list[s
     """
     index = list(compress(range(len(candidates)), candidates))
     keys: list[str] = pick(candidates, index)  # type: ignore[arg-type]
-    joined = "\n".join(keys)
-    lower = joined.lower() == joined  # derived UPNs are lower-case unless the domain is not
-    if not lower:
-        keys = list(map(str.lower, keys))
+    folded = lowered(keys)  # derived UPNs are lower-case unless the domain is not
+    lower = folded is keys
+    keys = folded  # type: ignore[assignment]
     distinct = set(keys)
     out = list(candidates)
     clash = distinct & taken

@@ -203,6 +203,6 @@ def test_display_names_with_a_missing_column_equal_the_row_by_row_format(values,
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.text(alphabet="aAΣσςİiıß\x00 .@", max_size=6), max_size=15))
 def test_lowered_column_equals_lower_per_value(col):
-    from provisioning.checks import lowered
+    from provisioning.derive import lowered
 
     assert list(lowered(col)) == [v.lower() for v in col]
