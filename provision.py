@@ -166,7 +166,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
         if args.traceback:
             raise
         err.write(f"internal error: {type(exc).__name__}: {exc} (run again with --traceback and report it)\n")
-        return ExitStatus.ROWS_FAILED
+        return ExitStatus.INTERNAL
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ class ExitStatus(IntEnum):
     USAGE = 2  # bad command line, or a roster that cannot be used at all
     CONFIG = 3  # configuration or authentication error
     UNAVAILABLE = 4  # the service stayed unavailable after retries
+    RUN_FOLDER_LOST = 5  # the run folder or its journal became unwritable mid-run; sending stopped at once
+    INTERNAL = 70  # a bug in the tool (BSD sysexits EX_SOFTWARE); never used for a data or usage problem
     INTERRUPTED = 130  # Ctrl-C / SIGTERM; the journal is consistent and `resume` continues
 
 
@@ -22,4 +24,6 @@ EXIT_CODES_HELP = """exit codes:
   2    usage error, or a roster that cannot be used
   3    configuration or authentication error
   4    the service stayed unavailable after retries
+  5    the run folder became unwritable (removed, disk full, read-only); sending stopped at once
+  70   internal error (a bug): run again with --traceback and report it
   130  interrupted; the journal is consistent, `resume RUN_DIR` continues"""
