@@ -21,6 +21,7 @@ from provisioning.commands import COMMANDS
 from provisioning.context import CommandContext
 from provisioning.errors import ProvisionError
 from provisioning.exitcodes import EXIT_CODES_HELP, ExitStatus
+from provisioning.permissions import explain_denied
 
 PROG = "provision.py"
 DEFAULT_SANDBOX_DIR = Path(".sandbox")
@@ -154,7 +155,11 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
     except GraphError as exc:
         if args.traceback:
             raise
-        err.write(f"error: {exc}\n")
+        if exc.status == 403 and exc.call:
+            method, _, path = exc.call.partition(" ")
+            err.write(f"error: {explain_denied(method, path, GraphError.__str__(exc))}\n")
+        else:
+            err.write(f"error: {exc}\n")
         return _exit_for_graph_error(exc)
     except OSError as exc:
         if args.traceback:

@@ -276,6 +276,7 @@ class BatchRunner:
             on_result(self._final(item, status, headers, body, None))
             return
         err = error_from_parts(status, headers, ans.get("body"))
+        err.call = f"{item.req.method.upper()} {item.req.url.split('?', 1)[0]}"
         if status == 429:
             self._throttled(item, headers, err, state, on_result)
         elif status >= 500 or status == 0:

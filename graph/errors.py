@@ -18,6 +18,8 @@ class GraphError(Exception):
 
     #: True when this failure leaves a write's outcome unknown (it may have taken effect): reconcile, don't re-send.
     ambiguous: bool = False
+    #: The call that was answered, "METHOD /path" without the query (queries may hold personal data); "" if unknown.
+    call: str = ""
 
     def __init__(
         self,

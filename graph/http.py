@@ -176,6 +176,7 @@ class GraphTransport:
                 continue
             err = error_from_response(resp)
             retryable = resp.status_code == 429 or (read and resp.status_code in RETRYABLE_READ_STATUSES)
+            err.call = f"{method.upper()} {_path(self.url(url))}"
             if not retryable:
                 if resp.status_code >= 500 and not read:
                     err.ambiguous = True  # the write may have been executed before the failure

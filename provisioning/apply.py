@@ -30,6 +30,7 @@ from .exitcodes import ExitStatus
 from .journal import Journal, Outcome, RowState
 from .lagretry import error_parts
 from .outputs import PasswordFile
+from .permissions import explain_denied
 from .preflight import find_users
 
 log = logging.getLogger(__name__)
@@ -187,7 +188,9 @@ class ApplyEngine:
                      "retried" if retried else "first", info["request_id"])
             return
         if isinstance(error, AuthError) or status in (401, 403):
-            self._set_fatal(ExitStatus.CONFIG, f"Graph refused the credentials: {error or status}")
+            message = (explain_denied("POST", "/users", GraphError.__str__(error) if error else "403")
+                       if status == 403 else f"Graph refused the credentials: {error or status}")
+            self._set_fatal(ExitStatus.CONFIG, message)
             self.journal.record(row, Outcome(RowState.PENDING, **info))
             return
         if isinstance(error, ServiceUnavailableError) or status == 429 or status >= 500 or status == 0:

@@ -20,6 +20,8 @@ from typing import Any, Callable, Hashable, Mapping, Sequence
 
 from graph.errors import AuthError, GraphError, ServiceUnavailableError
 
+from .permissions import explain_denied
+
 log = logging.getLogger(__name__)
 
 DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
@@ -138,6 +140,9 @@ class LagRetrySender:
             elif status in (0, 401, 429) or status >= 500:
                 self._final(due, i, op, done, Answer(None, status, code, message or f"HTTP {status}", rid, n))
                 return
+            elif status == 403:  # a missing permission: say which, so the administrator can grant it and retry
+                message = explain_denied(op.method, op.url, f"403 {code}: {message}".replace(" : ", ": "),
+                                         password=isinstance(op.body, Mapping) and "passwordProfile" in op.body)
             self._final(due, i, op, done, Answer(False, status, code, message or f"HTTP {status}", rid, n))
 
         while due and not self.stop.is_set():

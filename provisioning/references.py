@@ -42,6 +42,8 @@ class Group:
 
     id: str
     display_name: str
+    #: Adding members to a role-assignable group also needs RoleManagement.ReadWrite.Directory.
+    role_assignable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +84,11 @@ def fetch_groups(client: Any, names: Iterable[str]) -> dict[str, tuple[Group, ..
     out: dict[str, list[Group]] = {}
     for prop, values in (("displayName", wanted), ("id", ids)):
         for chunk in _chunks(values):
-            params = {"$filter": in_(prop, chunk), "$select": "id,displayName", "$top": "999"}
+            params = {"$filter": in_(prop, chunk), "$select": "id,displayName,isAssignableToRole", "$top": "999"}
             for page in client.iter_pages("/groups", params):
                 for g in page:
-                    group = Group(str(g.get("id", "")), str(g.get("displayName", "")))
+                    group = Group(str(g.get("id", "")), str(g.get("displayName", "")),
+                                  bool(g.get("isAssignableToRole")))
                     key = (group.display_name if prop == "displayName" else group.id).lower()
                     if group not in out.setdefault(key, []):
                         out[key].append(group)

@@ -137,7 +137,8 @@ class Authority:
                           "[Reason - The audience, issuer or subject of the assertion is not valid.]", corr)
         return None
 
-    def token(self, tenant: str, req: Request, roles: tuple[str, ...], lifetime: int) -> Response:
+    def token(self, tenant: str, req: Request, roles: tuple[str, ...], lifetime: int, *,
+              wids: tuple[str, ...] = ()) -> Response:
         """POST /{tenant}/oauth2/v2.0/token (client credentials)."""
         corr = req.headers.get("client-request-id")
         if not self.known_tenant(tenant):
@@ -206,6 +207,8 @@ class Authority:
                   "idp": f"https://sts.windows.net/{TENANT_ID}/", "idtyp": "app", "oid": SP_OBJECT_ID,
                   "roles": list(roles), "sub": SP_OBJECT_ID, "tid": TENANT_ID, "uti": uuid.uuid4().hex[:22],
                   "ver": "1.0"}
+        if wids:  # app-only tokens carry the directory roles the service principal holds
+            claims["wids"] = list(wids)
         token = jwt.encode(claims, self.keys.signing_key, algorithm="RS256",
                            headers={"kid": self.keys.signing_kid, "x5t": self.keys.signing_kid})
         return Response(200, {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,

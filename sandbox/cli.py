@@ -63,6 +63,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     s.add_argument("--users", type=int, metavar="N", help="pre-seeded users")
     s.add_argument("--seed", type=int, metavar="N", help="random seed for faults and latency")
     s.add_argument("--roles", metavar="R1,R2", help="application permissions granted (comma-separated)")
+    s.add_argument("--directory-roles", metavar="ID1,ID2",
+                   help="directory role template ids the app holds (default: User Administrator; empty: none)")
     s.add_argument("--sku", type=_sku, action="append", default=[], metavar="PART=SEATS",
                    help="seats of a subscribed SKU, e.g. ENTERPRISEPACK=50 (repeatable; new part numbers add SKUs)")
     s.add_argument("--mailbox-requires-license", action="store_true", default=None,
@@ -92,6 +94,8 @@ def knobs_from_args(args: argparse.Namespace) -> dict[str, Any]:
         knobs["assign_license_requires_both"] = False
     if args.roles is not None:
         knobs["roles"] = tuple(r.strip() for r in args.roles.split(",") if r.strip())
+    if args.directory_roles is not None:
+        knobs["directory_roles"] = tuple(r.strip() for r in args.directory_roles.split(",") if r.strip())
     return knobs
 
 

@@ -17,6 +17,8 @@ Knob semantics (Python names; the CLI options of ``sandbox serve`` map onto them
 - ``users=0``: pre-seeded users (``seed.user00001@contoso.com`` ...), added at start when missing.
 - ``seed=None``: seed of the fault/latency RNG.
 - ``roles``: application permissions put in issued tokens.
+- ``directory_roles``: directory role template ids the app holds (the tokens' ``wids``); a PATCH that resets
+  another user's password needs one of :data:`PASSWORD_RESET_ROLES` (default: User Administrator).
 - ``object_quota=300000``: directory object quota (graph-facts 3.6) -> 403 Directory_QuotaExceeded.
 - ``throttle_code="TooManyRequests"``: code of 429 bodies (UNCONFIRMED item 3: may be set to
   ``"Request_ThrottledTemporarily"``).
@@ -56,6 +58,14 @@ DEFAULT_ROLES: tuple[str, ...] = (
     "User.ReadWrite.All", "Domain.Read.All", "Organization.Read.All",
     "GroupMember.ReadWrite.All", "Group.Read.All", "Mail.Send",
 )
+#: Directory roles (template ids, the ``wids`` claim) the sandbox's app holds: User Administrator, so a password
+#: reset by PATCH passes as it does for an app assigned that role (user-update page: app-only password resets need
+#: a directory role besides the permission).
+USER_ADMINISTRATOR = "fe930be7-5e62-47db-91af-98c3a49a38b1"
+PASSWORD_RESET_ROLES = frozenset({USER_ADMINISTRATOR, "966707d0-3269-4727-9be2-8c3a10f19b9d",
+                                  "729827e3-9c14-49f7-bb1b-9608f156bbb8", "c4e39bd9-1100-46d3-8c65-fb160da0071f",
+                                  "7be44c8a-adaf-4e2a-84d6-ab2649e08a13", "62e90394-69f5-4237-9190-012177145e10"})
+DEFAULT_DIRECTORY_ROLES: tuple[str, ...] = (USER_ADMINISTRATOR,)
 FAULT_KINDS: tuple[str, ...] = ("503", "reset", "slow", "lost")
 DEFAULT_SKU_SEATS: dict[str, int] = {"ENTERPRISEPACK": 25, "SPE_E5": 5, "EXCHANGESTANDARD": 10, "FLOW_FREE": 10000}
 RU_BY_SIZE: dict[str, int] = {"S": 3500, "M": 5000, "L": 8000}
@@ -78,6 +88,7 @@ class Knobs:
     users: int = 0
     seed: int | None = None
     roles: tuple[str, ...] = DEFAULT_ROLES
+    directory_roles: tuple[str, ...] = DEFAULT_DIRECTORY_ROLES
     object_quota: int = 300000
     throttle_code: str = "TooManyRequests"
     skus: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_SKU_SEATS))
@@ -160,7 +171,7 @@ def make_knobs(base: Knobs | None = None, **changes: Any) -> Knobs:
                     raise ValueError(f"fault rate for {kind} must be between 0 and 1")
                 merged[kind] = rate
             value = merged
-        elif key == "roles":
+        elif key in ("roles", "directory_roles"):
             value = tuple(value)
         elif key == "skus":
             value = _skus(value, base.skus)

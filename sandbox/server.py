@@ -215,7 +215,8 @@ class Handler(BaseHTTPRequestHandler):
             return auth.jwks(m.group(1))
         m = TOKEN_RE.fullmatch(req.path)
         if m and req.method == "POST":
-            return auth.token(m.group(1), req, svc.knobs.roles, svc.knobs.token_lifetime)
+            return auth.token(m.group(1), req, svc.knobs.roles, svc.knobs.token_lifetime,
+                              wids=svc.knobs.directory_roles)
         return Response(404, {"error": "not_found", "error_description": f"No endpoint at {req.path}."})
 
     def _admin(self, req: Request, svc: Service) -> None:

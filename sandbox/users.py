@@ -22,8 +22,9 @@ from typing import Any, Iterable
 from urllib.parse import quote
 
 from . import userrules as rules
+from .config import PASSWORD_RESET_ROLES
 from .odata import FilterError, parse_filter
-from .wire import GRAPH_CONTEXT, Request, Response, Router, error, not_found
+from .wire import GRAPH_CONTEXT, MSG_DENIED, Request, Response, Router, error, not_found
 
 DEFAULT_PROPERTIES = ("businessPhones", "displayName", "givenName", "id", "jobTitle", "mail", "mobilePhone",
                       "officeLocation", "preferredLanguage", "surname", "userPrincipalName")
@@ -172,6 +173,9 @@ def patch_user(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
                                    or row.data.get("onPremisesImmutableId"))
                    if isinstance(upn, str) else (rules.BAD, rules.MSG_UPN_INVALID, None))
     password = (body.get("passwordProfile") or {}).get("password")
+    if password and not PASSWORD_RESET_ROLES.intersection(req.claims.get("wids") or ()):
+        # app-only: User.ReadWrite.All alone may not reset a password; the app needs a directory role for it
+        return error(req, 403, "Authorization_RequestDenied", MSG_DENIED)
     if problem is None and password:
         problem = rules.check_password(password, body.get("passwordPolicies", row.data.get("passwordPolicies")),
                                        upn or row.data.get("userPrincipalName"))

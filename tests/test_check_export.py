@@ -39,7 +39,7 @@ def test_check_with_sandbox_flag(tmp_path):
     code, out, err = run_cli("--sandbox", "--sandbox-dir", str(tmp_path / "sb"), "check")
     assert (code, err) == (ExitStatus.OK, "")
     assert "Token:        acquired, valid for" in out
-    assert "  ok       create users             User.ReadWrite.All\n" in out
+    assert "  ok       create users                   User.ReadWrite.All\n" in out
     assert "Verified domains:\n  contoso.com (default)\n" in out
     assert ("Licences:\n  ENTERPRISEPACK: 25 of 25 free (skuId 6fd2c87f-b296-42f0-b197-1e91e994b900)\n" in out
             and "  SPE_E5: 5 of 5 free (skuId 06ebc4ee-1bb5-47dd-8120-11324bc54e06)\n" in out)
@@ -62,11 +62,126 @@ def test_check_missing_required_role_exit_3(sandbox_factory, use_env):
     code, out, err = run_cli("check")
     assert code == ExitStatus.CONFIG
     assert "Granted application permissions: Domain.Read.All, User.Read.All\n" in out
-    assert "  MISSING  create users             needs one of User.ReadWrite.All, Directory.ReadWrite.All\n" in out
-    assert "  missing  add to groups            needs one of GroupMember.ReadWrite.All" in out
-    assert err == ("error: the app lacks required application permissions (create users: User.ReadWrite.All); "
-                   "grant them under App registrations > API permissions > Microsoft Graph > Application "
-                   "permissions, then grant admin consent\n")
+    assert "  MISSING  create users                   needs one of User.ReadWrite.All, Directory.ReadWrite.All\n" in out
+    assert "  missing  add to groups                  needs one of GroupMember.ReadWrite.All" in out
+    assert err == ("error: not ready: create users needs the application permission User.ReadWrite.All; grant it "
+                   "under App registrations > API permissions > Add a permission > Microsoft Graph > Application "
+                   "permissions, then Grant admin consent; then run check again\n")
+    assert "Ready" not in out
+
+
+def test_check_user_readwrite_only_is_not_ready(sandbox_factory, use_env):
+    """Only User.ReadWrite.All: `run` reads the verified domains in pre-flight and would fail, so check says so."""
+    use_env(sandbox_factory(roles=("User.ReadWrite.All",)))
+    code, out, err = run_cli("check")
+    assert code == ExitStatus.CONFIG
+    assert "  MISSING  read verified domains          needs one of Domain.Read.All," in out
+    assert err.startswith("error: not ready: read verified domains needs the application permission "
+                          "Domain.Read.All; grant it under App registrations")
+    assert "Ready" not in out
+
+
+def _roster(tmp_path, *rows: str):
+    path = tmp_path / "people.csv"
+    path.write_text("givenName,surname,usageLocation,groups,licenses,manager\n" + "\n".join(rows) + "\n",
+                    encoding="utf-8")
+    return str(path)
+
+
+def test_check_accepts_least_privileged_licence_permissions(sandbox_factory, use_env, tmp_path):
+    roles = ("User.ReadWrite.All", "Domain.Read.All", "LicenseAssignment.Read.All")
+    use_env(sandbox_factory(roles=roles))
+    code, out, err = run_cli("check", _roster(tmp_path, "Ann,Lee,US,,ENTERPRISEPACK,"))
+    assert (code, err) == (ExitStatus.OK, ""), out + err
+    assert "Needed for people.csv (licences):\n" in out
+    assert "  ok       read licences (SKUs)           LicenseAssignment.Read.All\n" in out
+    assert "  ok       assign licences                User.ReadWrite.All\n" in out
+    assert "Licences:\n  ENTERPRISEPACK: 25 of 25 free" in out
+    assert out.endswith("Ready: the app can provision users with the licences of people.csv in this tenant.\n")
+
+
+def test_check_roster_with_groups_needs_group_permissions(sandbox_factory, use_env, tmp_path):
+    use_env(sandbox_factory(roles=("User.ReadWrite.All", "Domain.Read.All")))
+    code, out, err = run_cli("check", _roster(tmp_path, "Ann,Lee,US,Finance,,"))
+    assert code == ExitStatus.CONFIG
+    assert err.startswith("error: not ready: find groups needs the application permission GroupMember.Read.All; "
+                          "add to groups needs the application permission GroupMember.ReadWrite.All; grant it")
+    code, out, err = run_cli("check")  # the same app is ready for a roster without groups
+    assert (code, err) == (ExitStatus.OK, "")
+
+
+def test_check_role_assignable_group_needs_role_management(sandbox_factory, use_env, tmp_path):
+    roles = ("User.ReadWrite.All", "Domain.Read.All", "GroupMember.ReadWrite.All")
+    sb = sandbox_factory(roles=roles)
+    use_env(sb)
+    roster = _roster(tmp_path, "Hd,One,US,Helpdesk Admins,,")
+    code, out, err = run_cli("check", roster)
+    assert code == ExitStatus.CONFIG
+    assert "  MISSING  add to role-assignable groups  needs one of RoleManagement.ReadWrite.Directory\n" in out
+    assert err.startswith("error: not ready: add to role-assignable groups needs the application permission "
+                          "RoleManagement.ReadWrite.Directory;")
+    sb.set_knobs(roles=roles + ("RoleManagement.ReadWrite.Directory",))
+    code, out, err = run_cli("check", roster)
+    assert (code, err) == (ExitStatus.OK, "")
+
+
+def test_check_reset_passwords_needs_a_directory_role(sandbox_factory, use_env):
+    sb = sandbox_factory(directory_roles=())
+    use_env(sb)
+    code, out, err = run_cli("check", "--existing", "update", "--reset-passwords")
+    assert code == ExitStatus.CONFIG
+    assert "Directory roles of the app: none that may reset passwords\n" in out
+    assert ("  MISSING  reset passwords                User.ReadWrite.All granted, but needs a directory role "
+            "such as User Administrator\n") in out
+    assert err.startswith("error: not ready: reset passwords needs a directory role such as User Administrator; "
+                          "grant User.ReadWrite.All (App registrations")
+    assert "Roles and administrators > User Administrator > Add assignments" in err
+    code, out, err = run_cli("check", "--existing", "update")  # no reset: no role needed
+    assert (code, err) == (ExitStatus.OK, "")
+
+
+def test_check_notify_says_how_to_scope_mail_send(sandbox, use_env):
+    use_env(sandbox)
+    code, out, err = run_cli("check", "--notify-from", "ops@contoso.com")
+    assert (code, err) == (ExitStatus.OK, "")
+    assert "  ok       send notification mail         Mail.Send\n" in out
+    assert "Note: Mail.Send lets the app send as any mailbox in the tenant: scope it" in out
+    assert "New-ApplicationAccessPolicy" in out and "RBAC for Applications" in out
+
+
+def test_run_403_names_the_call_and_the_permission(sandbox_factory, use_env, tmp_path):
+    use_env(sandbox_factory(roles=("User.ReadWrite.All",)))
+    code, out, err = run_cli("run", _roster(tmp_path, "Ann,Lee,US,,,"), "--out", str(tmp_path / "run"),
+                             "--no-progress")
+    assert code == ExitStatus.CONFIG
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("error: Graph refused GET /domains (403 Authorization_RequestDenied: Insufficient "
+                                "privileges to complete the operation.")
+    assert lines[-1].endswith("): read verified domains needs the application permission Domain.Read.All; grant it "
+                              "under App registrations > API permissions > Add a permission > Microsoft Graph > "
+                              "Application permissions, then Grant admin consent")
+
+
+def test_reset_password_without_directory_role_names_the_role(sandbox_factory, use_env, tmp_path):
+    sb = sandbox_factory()
+    use_env(sb)
+    roster = _roster(tmp_path, "Ann,Lee,US,,,")
+    code, out, err = run_cli("run", roster, "--out", str(tmp_path / "r1"), "--no-progress")
+    assert code == ExitStatus.OK, err
+    sb.set_knobs(directory_roles=())
+    code, out, err = run_cli("run", roster, "--out", str(tmp_path / "r2"), "--no-progress", "--existing", "update",
+                             "--reset-passwords")
+    assert code == ExitStatus.ROWS_FAILED, err
+    with open(tmp_path / "r2" / "results.csv", encoding="utf-8-sig", newline="") as fh:
+        row = next(csv.DictReader(fh))
+    assert row["status"] == "failed"
+    assert "Graph refused PATCH /users/" in row["message"]
+    assert row["message"].endswith("reset passwords needs the application permission User.ReadWrite.All and a "
+                                   "directory role such as User Administrator held by the app; grant "
+                                   "User.ReadWrite.All (App registrations > API permissions > Add a permission > "
+                                   "Microsoft Graph > Application permissions, then Grant admin consent) and assign "
+                                   "the role to the app under Roles and administrators > User Administrator > Add "
+                                   "assignments (select the app's enterprise application)")
 
 
 def test_check_with_certificate(sandbox, use_env, monkeypatch):

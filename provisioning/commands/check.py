@@ -1,62 +1,74 @@
-"""``check``: a self-test against the tenant: token, granted app roles, verified domains, licences with free seats.
+"""``check [ROSTER]``: a self-test against the tenant: token, granted permissions and directory roles, verified
+domains, licences with free seats, and whether the app may do what the planned work needs.
 
-Exit 0 when everything the provisioning run needs is granted, 3 when authentication fails or a required
-application permission is missing. Optional features (groups, licences, managers, mail) are reported, not required.
+Readiness is decided from the work: without a roster, the basic create path (create users, look them up, read the
+verified domains); with a roster, also what its columns ask for (groups, role-assignable groups, licences,
+managers) and the options given (``--existing update``, ``--reset-passwords``, ``--notify-from``). Exit 0 when
+every needed permission (and directory role) is held, 3 ("not ready", naming each missing permission) otherwise.
+Least-privileged permissions are accepted (LicenseAssignment.Read.All for licences, GroupMember.* for groups).
 """
 from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from graph.client import GraphClient
-from graph.errors import AuthError, BadRequestError, NotFoundError
+from graph.errors import AuthError, BadRequestError, GraphError, NotFoundError
 
 from ..context import CommandContext
 from ..exitcodes import ExitStatus
+from ..permissions import ALL_NEEDS, MAIL_SCOPE_HOW, PASSWORD_RESET_ROLES, READ_GROUPS, Need, Work, needs_for
 
-HELP = "token, granted app roles, verified domains, licences: a self-test of the configuration"
+HELP = "token, permissions, verified domains, licences: is the app ready for this roster? (a self-test)"
 NEEDS_TENANT = True
 
 
-@dataclass(frozen=True, slots=True)
-class Feature:
-    """A provisioning feature and the application permissions (any one of them) it needs."""
-
-    name: str
-    any_of: tuple[str, ...]
-    required: bool = False
-
-
-FEATURES: tuple[Feature, ...] = (
-    Feature("create users", ("User.ReadWrite.All", "Directory.ReadWrite.All"), required=True),
-    Feature("look up existing users", ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All",
-                                       "Directory.ReadWrite.All"), required=True),
-    Feature("read verified domains", ("Domain.Read.All", "Domain.ReadWrite.All", "Directory.Read.All",
-                                      "Directory.ReadWrite.All")),
-    Feature("read licences (SKUs)", ("Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All",
-                                     "Directory.ReadWrite.All")),
-    Feature("assign licences", ("User.ReadWrite.All", "LicenseAssignment.ReadWrite.All", "Directory.ReadWrite.All")),
-    Feature("add to groups", ("GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All")),
-    Feature("set managers", ("User.ReadWrite.All", "Directory.ReadWrite.All")),
-    Feature("send notification mail", ("Mail.Send",)),
-)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``check`` takes no options of its own."""
+    """The work to check for: a roster and the run options that need more permissions."""
+    parser.add_argument("roster", nargs="?", type=Path, metavar="ROSTER",
+                        help="check what this roster needs (its groups, licences, managers); without it, the "
+                             "basic create path")
+    parser.add_argument("--sheet", metavar="S", help="the Excel sheet to read")
+    parser.add_argument("--mapping", type=Path, metavar="M", help="a column-mapping JSON file for HR exports")
+    parser.add_argument("--existing", choices=("skip", "update", "fail"), default="skip",
+                        help="as for run: update needs the right to change users")
+    parser.add_argument("--reset-passwords", action="store_true",
+                        help="as for run: needs a directory role such as User Administrator besides the permission")
+    parser.add_argument("--notify-from", metavar="UPN", help="as for run --notify: needs Mail.Send")
 
 
-def missing_features(roles: set[str]) -> list[Feature]:
-    """The features none of whose permissions is among ``roles``."""
-    return [f for f in FEATURES if not roles.intersection(f.any_of)]
+def _roster_work(args: argparse.Namespace) -> tuple[Work, list[str], list[str]]:
+    """What the roster's columns ask for, its group names, and a description of the work."""
+    if args.roster is None:
+        return Work(), [], []
+    from ..roster import load_roster
+
+    roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping)
+    by_field: dict[str, list[str]] = {}
+    for header, column in zip(roster.headers, roster.columns):
+        field = roster.column_map.get(header)
+        if field in ("groups", "licenses", "manager"):
+            by_field.setdefault(field, []).extend(v for v in column if v.strip())
+    filled = {field for field, values in by_field.items() if values}
+    group_names = sorted({g.strip() for cell in by_field.get("groups", ()) for g in cell.split(";") if g.strip()},
+                         key=str.lower)
+    described = [label for name, label in (("groups", "groups"), ("licenses", "licences"),
+                                            ("manager", "managers")) if name in filled]
+    return Work(groups="groups" in filled, licenses="licenses" in filled, managers="manager" in filled), \
+        group_names, described
 
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
-    """Print the report; 0 when ready to provision, 3 on auth failure or a missing required permission."""
+    """Print the report; 0 when the app may do all the planned work, 3 on auth failure or a missing permission."""
+    from dataclasses import replace
+
     settings = ctx.settings
     out = ctx.out
+    work, group_names, described = _roster_work(args)
+    work = replace(work, update=args.existing == "update", reset_passwords=bool(args.reset_passwords),
+                   notify=bool(args.notify_from))
     where = " (sandbox)" if settings.sandbox else f" ({settings.cloud} cloud)"
     out.write(f"Tenant:       {settings.tenant_id}{where}\n")
     cred = (f"client secret (from {settings.sources.get('client_secret', '?')})" if settings.client_secret
@@ -77,25 +89,60 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
         out.write(f"Token:        acquired, valid for {remaining} s\n")
         claims = token.claims()
         roles = set(str(r) for r in claims.get("roles", []))
+        wids = [str(w).lower() for w in claims.get("wids", [])]
         out.write("Granted application permissions: " + (", ".join(sorted(roles)) or "none") + "\n")
-        missing = missing_features(roles)
-        out.write("Features:\n")
-        for feature in FEATURES:
-            have = sorted(roles.intersection(feature.any_of))
-            state = "ok" if have else ("MISSING" if feature.required else "missing")
-            detail = ", ".join(have) if have else "needs one of " + ", ".join(feature.any_of)
-            out.write(f"  {state:<8} {feature.name:<24} {detail}\n")
+        held = sorted({PASSWORD_RESET_ROLES[w] for w in wids if w in PASSWORD_RESET_ROLES})
+        out.write("Directory roles of the app: " + (", ".join(held) or "none that may reset passwords") + "\n")
+        if work.groups and group_names and READ_GROUPS.granted(roles):
+            work = replace(work, role_assignable_groups=_any_role_assignable(client, group_names))
+        needed = needs_for(work)
+        scope = (f"{args.roster.name} ({', '.join(described) or 'users only'})" if args.roster is not None
+                 else "the basic create path; give a ROSTER to check its groups, licences and managers")
+        out.write(f"Needed for {scope}:\n")
+        for need in needed:
+            out.write(_feature_line(need, roles, wids, needed=True))
+        others = [n for n in ALL_NEEDS if n not in needed]
+        if others:
+            out.write("Not needed for this work:\n")
+            for need in others:
+                out.write(_feature_line(need, roles, wids, needed=False))
         _section(out, "Verified domains", client.domains, _domain_lines)
         _section(out, "Licences", client.subscribed_skus, _sku_lines)
-    required_missing = [f for f in missing if f.required]
-    if required_missing:
-        perms = "; ".join(f"{f.name}: {f.any_of[0]}" for f in required_missing)
-        ctx.err.write(f"error: the app lacks required application permissions ({perms}); grant them under "
-                      "App registrations > API permissions > Microsoft Graph > Application permissions, then "
-                      "grant admin consent\n")
+    if work.notify:
+        out.write(f"Note: {MAIL_SCOPE_HOW}.\n")
+    missing = [(need, gap) for need in needed if (gap := need.missing(roles, wids))]
+    if missing:
+        what = "; ".join(f"{need.feature} needs {gap}" for need, gap in missing)
+        how = "; ".join(dict.fromkeys(need.how() for need, _ in missing))
+        ctx.err.write(f"error: not ready: {what}; {how}; then run check again\n")
         return ExitStatus.CONFIG
-    out.write("Ready: the app can provision users in this tenant.\n")
+    extra = f" with the {', '.join(described)} of {args.roster.name}" if described else ""
+    out.write(f"Ready: the app can provision users{extra} in this tenant.\n")
     return ExitStatus.OK
+
+
+def _feature_line(need: Need, roles: set[str], wids: list[str], *, needed: bool) -> str:
+    have = need.granted(roles)
+    gap = need.missing(roles, wids)
+    state = "ok" if not gap else ("MISSING" if needed else "missing")
+    if have and not gap:
+        detail = ", ".join(have) + (f" + directory role {need.role_held(wids)}" if need.roles else "")
+    elif have:
+        detail = f"{', '.join(have)} granted, but needs {gap}"
+    else:
+        detail = "needs one of " + ", ".join(need.any_of)
+    return f"  {state:<8} {need.feature:<30} {detail}\n"
+
+
+def _any_role_assignable(client: Any, names: list[str]) -> bool:
+    """Whether any of the roster's groups is role-assignable (its members need RoleManagement.ReadWrite.Directory)."""
+    from ..references import fetch_groups
+
+    try:
+        found = fetch_groups(client, names)
+    except GraphError:  # unreadable groups show as a missing permission above; do not guess here
+        return False
+    return any(g.role_assignable for groups in found.values() for g in groups)
 
 
 def _section(out: Any, title: str, fetch: Callable[[], list[dict[str, Any]]],

@@ -98,6 +98,8 @@ def test_followup_failure_then_retry_fixes_it(sandbox_factory: Any, cli: Any, tm
     row = read_results(tmp_path / "r1")[2]
     assert row["status"] == "created, follow-up failed"
     assert "group Finance: done" in row["followUps"] and "group Helpdesk Admins: failed" in row["followUps"]
+    assert ("add to groups needs the application permission GroupMember.ReadWrite.All (a role-assignable group "
+            "also needs RoleManagement.ReadWrite.Directory)") in row["followUps"], row["followUps"]
     import openpyxl
 
     book = openpyxl.load_workbook(tmp_path / "r1" / "results.xlsx", read_only=True)
