@@ -88,6 +88,16 @@ class WriteGovernor:
                 return 0.0
             return (need - self._tokens) / self._rate
 
+    def wait_s(self, n: int = 1) -> float:
+        """Seconds until ``n`` writes would be admitted (0.0: now), taking nothing: what a progress line shows."""
+        with self._lock:
+            now = self._clock()
+            if now < self._paused_until:
+                return self._paused_until - now
+            tokens = min(self.config.burst, self._tokens + max(0.0, now - self._updated) * self._rate)
+            need = min(float(n), self.config.burst)
+            return 0.0 if tokens >= need else (need - tokens) / self._rate
+
     def acquire(self, n: int = 1, *, stop: threading.Event | None = None) -> bool:
         """Block until ``n`` tokens are taken; False if ``stop`` was set while waiting."""
         while True:

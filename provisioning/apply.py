@@ -93,12 +93,23 @@ def _error_fields(status: int, body: Any, error: GraphError | None, headers: Map
 
 
 class Progress:
-    """The counters shown by the progress bar; a no-op unless a tqdm bar is attached."""
+    """The counters shown by the progress bar; a no-op unless a tqdm bar is attached.
+
+    Answers move the bar, but while Graph's quota holds the writes back nothing is answered for many seconds: a
+    ticker thread then refreshes the 429 count as the client sees them and says how long the quota wait is, so
+    the bar never sits frozen at ``throttled=0``.
+    """
+
+    TICK_S = 0.5
 
     def __init__(self, bar: Any = None) -> None:
         self.bar = bar
         self.created = self.failed = self.throttled = 0
         self._lock = threading.Lock()
+        self._throttled_count: Callable[[], int] | None = None
+        self._quota_wait: Callable[[], float] | None = None
+        self._ticking = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def done(self, state: RowState) -> None:
         with self._lock:
@@ -108,12 +119,41 @@ class Progress:
                 self.failed += 1
             if self.bar is not None:
                 self.bar.update(1)
-                self.bar.set_postfix(created=self.created, failed=self.failed, throttled=self.throttled,
-                                     refresh=False)
+                self._show(refresh=False)
 
     def set_throttled(self, n: int) -> None:
         with self._lock:
             self.throttled = n
+
+    def watch(self, throttled_count: Callable[[], int] | None, quota_wait: Callable[[], float] | None) -> None:
+        """Refresh the bar every :attr:`TICK_S` from these sources until :meth:`close` (only with a bar)."""
+        self._throttled_count, self._quota_wait = throttled_count, quota_wait
+        if self.bar is None or self._ticker is not None:
+            return
+        self._ticking.clear()
+        self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
+        self._ticker.start()
+
+    def close(self) -> None:
+        """Stop the ticker (the bar itself belongs to the caller)."""
+        self._ticking.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
+
+    def _tick(self) -> None:
+        while not self._ticking.wait(self.TICK_S):
+            with self._lock:
+                self._show(refresh=True)
+
+    def _show(self, *, refresh: bool) -> None:
+        """Update the bar's text (the caller holds the lock)."""
+        if self._throttled_count is not None:
+            self.throttled = max(self.throttled, int(self._throttled_count()))
+        wait = self._quota_wait() if self._quota_wait is not None else 0.0
+        self.bar.set_description_str(f"waiting for Graph's write quota: {wait:.0f} s" if wait >= 1.0
+                                     else "creating", refresh=False)
+        self.bar.set_postfix(created=self.created, failed=self.failed, throttled=self.throttled, refresh=refresh)
 
 
 class ApplyEngine:
@@ -243,6 +283,16 @@ class ApplyEngine:
         passwords already in passwords.csv.
         """
         start = time.monotonic()
+        governor = getattr(self.client, "governor", None)
+        self.progress.watch(self.throttled_count, getattr(governor, "wait_s", None))
+        try:
+            return self._run(items, start, in_doubt=in_doubt, previous_sends=previous_sends,
+                             written_passwords=written_passwords)
+        finally:
+            self.progress.close()
+
+    def _run(self, items: Sequence[CreateItem], start: float, *, in_doubt: Sequence[int],
+             previous_sends: Mapping[int, int] | None, written_passwords: Mapping[int, str] | None) -> ApplyResult:
         self._items = {i.row: i for i in items}
         self._sends = dict(previous_sends or {})
         self._written_pw = dict(written_passwords or {})
