@@ -13,6 +13,11 @@ Integration (``run``/``resume``)::
 
     add_notify_arguments(parser)                        # in add_arguments: --notify, --notify-from
     maybe_notify(ctx, args, folder.path, client=client)  # after results.xlsx and summary.json are written
+
+``watch`` mails every file's outcome instead (:func:`notify_watch_result`), once the file is in done/ or failed/
+(or deferred), the outcome in the subject (:func:`watch_subject`): ``entra-provision: staff.csv: 25 created,
+2 invalid — done``, ``entra-provision: staff.csv: failed: the roster has no header row``; the invalid rows are
+listed in the body. An unusable roster, which never made a run folder, is mailed too (without attachment).
 """
 from __future__ import annotations
 
@@ -222,7 +227,7 @@ def build_watch_message(options: NotifyOptions, result: Any, summary: Mapping[st
     subject = watch_subject(result)
     where = {"done": "The roster and its run folder are in", "failed": "The roster and what the run left are in",
              "deferred": "The roster is kept, to be retried, in"}.get(result.verdict, "The roster is in")
-    place = result.destination or (result.run_dir.parent if result.run_dir else "")
+    place = result.destination or result.kept_in or ""
     parts = [f"<html><body><h2>{e(subject)}</h2>",
              f"<p>{e(where)} <code>{e(str(place))}</code> (exit status {int(result.status)}).</p>"]
     if result.message and result.verdict != "done":

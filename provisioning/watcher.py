@@ -23,9 +23,11 @@ keeps the marker so the next start resumes it.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -167,6 +169,7 @@ class FileResult:
     run_dir: Path | None = None
     retry_in_s: float = 0.0
     attempts: int = 0
+    kept_in: Path | None = None  # where the file waits when deferred or interrupted
 
 
 #: Called with each :class:`FileResult` once the file has been moved (or deferred): the ``--notify`` mail.
@@ -459,6 +462,9 @@ class Watcher:
             known = isinstance(exc, (ProvisionError, GraphError, OSError))
             outcome = RunOutcome(status_for_exception(exc),
                                  str(exc) if known else f"internal error: {type(exc).__name__}: {exc}")
+        if outcome.message:  # name the file as it was dropped, not by its private path
+            outcome = replace(outcome, message=outcome.message.replace(str(roster.resolve()), marker.roster)
+                              .replace(str(roster), marker.roster))
         counts = ", ".join(f"{k} {v}" for k, v in outcome.counts.items()) or "no rows sent"
         self.events(f"finished {marker.roster}: exit {int(outcome.status)} ({counts})"
                     + (f": {outcome.message}" if outcome.message else ""))
@@ -467,7 +473,7 @@ class Watcher:
             self.stop.set()
             self._write_marker(replace(marker, last_status=int(outcome.status), retry_at=0.0))
             result = FileResult(marker.roster, outcome.status, None, message=outcome.message,
-                                counts=dict(outcome.counts), run_dir=run_dir)
+                                counts=dict(outcome.counts), run_dir=run_dir, kept_in=roster.parent)
         elif outcome.status in DEFERRED and roster.exists():
             delay = backoff_s(marker.attempts, self.config.interval, self.config.max_backoff_s)
             self._write_marker(replace(marker, attempts=marker.attempts + 1, retry_at=self.clock() + delay,
@@ -476,7 +482,7 @@ class Watcher:
                         f"{roster.parent}; retry in {delay:g} s")
             result = FileResult(marker.roster, outcome.status, None, DEFERRED_VERDICT, outcome.message,
                                 dict(outcome.counts), run_dir=run_dir if run_dir.is_dir() else None,
-                                retry_in_s=delay, attempts=marker.attempts + 1)
+                                retry_in_s=delay, attempts=marker.attempts + 1, kept_in=roster.parent)
         else:
             result = self._finish(marker, outcome)
         self.results.append(result)
@@ -494,28 +500,36 @@ class Watcher:
         n = 2
         while dest.exists():
             dest, n = dest.with_name(f"{marker.work}-{n}"), n + 1
-        dest.mkdir(parents=True)
-        roster, run_dir = self.roster_path(marker), Path(marker.run_dir)
+        roster, run_dir, place = self.roster_path(marker), Path(marker.run_dir), self._place(marker.work)
         moved_run: Path | None = None
-        if run_dir.is_dir():
-            self._ensure_workbook(run_dir)
-            moved_run = dest / "run"
-            shutil.move(str(run_dir), str(moved_run))
-        if roster.exists():
-            shutil.move(str(roster), str(dest / marker.roster))
-        issues = invalid_rows(moved_run) if moved_run is not None and outcome.counts.get("invalid") else ()
-        if ok and issues:
-            (dest / f"{marker.roster}.issues.txt").write_text(
-                f"{len(issues)} rows were not created because they are invalid (fix them and drop them again, or "
-                f"use `retry` on {moved_run}):\n" + "".join(f"{line}\n" for line in issues), encoding="utf-8")
-        if not ok:
-            message = outcome.message or (f"{outcome.counts.get('failed', 0)} rows failed at Graph; the run folder "
-                                          "(results.xlsx) says which and why")
-            (dest / f"{marker.roster}.error.txt").write_text(
-                f"exit {int(outcome.status)} ({outcome.status.name})\n{message}\n", encoding="utf-8")
-        place = self._place(marker.work)
+        issues: tuple[str, ...] = ()
+        try:
+            dest.mkdir(parents=True)
+            if run_dir.is_dir():
+                self._ensure_workbook(run_dir)
+                moved_run = dest / "run"
+                shutil.move(str(run_dir), str(moved_run))
+            if roster.exists():
+                shutil.move(str(roster), str(dest / marker.roster))
+            issues = invalid_rows(moved_run) if moved_run is not None and outcome.counts.get("invalid") else ()
+            if ok and issues:
+                (dest / f"{marker.roster}.issues.txt").write_text(
+                    f"{len(issues)} rows were not created because they are invalid (fix them and drop them again, "
+                    f"or use `retry` on {moved_run}):\n" + "".join(f"{line}\n" for line in issues), encoding="utf-8")
+            if not ok:
+                message = outcome.message or (f"{outcome.counts.get('failed', 0)} rows failed at Graph; the run "
+                                              "folder (results.xlsx) says which and why")
+                (dest / f"{marker.roster}.error.txt").write_text(
+                    f"exit {int(outcome.status)} ({outcome.status.name})\n{message}\n", encoding="utf-8")
+        except OSError as exc:  # never run again, never lost: the marker stays, never due, saying what happened
+            why = f"finished (exit {int(outcome.status)}) but could not be moved to {dest}: {exc.strerror or exc}"
+            self.events(f"error: {marker.roster}: {why}; it stays in {place}")
+            self._write_marker(replace(marker, retry_at=math.inf, last_status=int(outcome.status), last_message=why))
+            return FileResult(marker.roster, outcome.status, None, FAILED_VERDICT,
+                              "\n".join(filter(None, (outcome.message, why))), dict(outcome.counts), issues, moved_run)
         (place / MARKER).unlink(missing_ok=True)
-        shutil.rmtree(place, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            place.rmdir()  # empty now; a legacy marker had none
         self.events(f"moved {marker.roster} to {dest}")
         return FileResult(marker.roster, outcome.status, dest, DONE_VERDICT if ok else FAILED_VERDICT,
                           outcome.message, dict(outcome.counts), issues, moved_run)

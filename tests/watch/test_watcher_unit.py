@@ -243,3 +243,21 @@ def test_status_for_exception() -> None:
     assert status_for_exception(RosterError("f", "m")) is ExitStatus.USAGE
     assert status_for_exception(FileNotFoundError(2, "gone")) is ExitStatus.USAGE
     assert status_for_exception(RuntimeError()) is ExitStatus.INTERNAL
+
+
+def test_a_run_is_complete_only_when_invalid_rows_are_all_that_is_left(tmp_path: Path) -> None:
+    from provisioning.commands.watch import _outcome
+
+    def outcome(status: int, counts: dict[str, int], **extra: object) -> RunOutcome:
+        (tmp_path / "summary.json").write_text(json.dumps({"counts": counts, "exit_status": status, **extra}))
+        return _outcome(status, tmp_path, "error: something\ninfo line\n")
+
+    assert outcome(0, {"created": 3}).complete
+    only_invalid = outcome(1, {"created": 3, "skipped": 1, "invalid": 2})
+    assert only_invalid.complete and only_invalid.message == "error: something"
+    assert not outcome(1, {"created": 3, "failed": 1, "invalid": 2}).complete
+    assert not outcome(1, {"created": 3, "pending": 1}).complete
+    assert not outcome(1, {"created": 3}, followups_by_row={"failed": 1}).complete
+    assert not outcome(5, {"created": 3}, fatal="the run folder became unwritable").complete
+    (tmp_path / "summary.json").unlink()
+    assert not _outcome(1, tmp_path, "").complete
