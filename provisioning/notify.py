@@ -304,6 +304,8 @@ def send_watch_notification(client: Any, options: NotifyOptions, result: Any, *,
     run_dir = result.run_dir
     summary: dict[str, Any] = load_summary(run_dir) if run_dir is not None and (run_dir / SUMMARY_JSON).is_file() \
         else {}
+    if summary and result.destination is not None:  # the roster was moved beside its run folder
+        summary["roster"] = str(result.destination / result.roster)
     data, note = _attachment(run_dir, max_attachment_bytes) if run_dir is not None else (None, "")
     body = build_watch_message(options, result, summary, command_line=command_line, attachment=data,
                                attachment_note=note)

@@ -111,7 +111,9 @@ def test_notify_mails_an_unusable_roster_and_an_invalid_leftover_one_goes_to_don
     team, bad = mails["team.csv"], mails["bad.csv"]
     assert team["subject"] == "entra-provision: team.csv: 3 created, 1 invalid \u2014 done"
     assert "1 invalid rows were not created" in team["body"]["content"]
-    assert "row 5 (weak.pw@contoso.com)" in team["body"]["content"] and str(done) in team["body"]["content"]
+    assert "row 5 (weak.pw@contoso.com)" in team["body"]["content"]
+    assert str(done / "team.csv") in team["body"]["content"]  # where the roster is now, not its private path
+    assert f"retry {done / 'run'}" in team["body"]["content"] and ".processing" not in team["body"]["content"]
     (att,) = team["attachments"]
     book = openpyxl.load_workbook(io.BytesIO(base64.b64decode(att["contentBytes"])), read_only=True)
     assert att["name"] == "results.xlsx" and "Invalid" in book.sheetnames
