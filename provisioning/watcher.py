@@ -324,6 +324,9 @@ class Watcher:
                 continue
             if not stat.S_ISREG(st.st_mode):
                 continue
+            if st.st_size == 0:  # Firefox and some copy tools create the final name empty, then fill it in
+                self._tell_once(entry.name, f"waiting for {entry.name}: it is empty; it is taken once written")
+                continue
             sig = _signature(st)
             previous = self._seen.get(entry.name)
             current[entry.name] = previous if previous is not None and previous[0] == sig else (sig, now)

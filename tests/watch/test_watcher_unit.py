@@ -89,6 +89,7 @@ def test_upload_names_are_never_taken_and_other_files_go_to_failed_with_a_note(t
     for name in ignored:
         (tmp_path / name).write_text("x")
     (tmp_path / "sub").mkdir()
+    (tmp_path / "empty.csv").write_text("")  # Firefox's placeholder under the final name while .part fills
     (tmp_path / "staff.tsv").write_text("x")
     (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8")
     (tmp_path / "old.xls").write_bytes(b"\xd0\xcf")
@@ -99,7 +100,7 @@ def test_upload_names_are_never_taken_and_other_files_go_to_failed_with_a_note(t
     w.poll_once()
     for name in ignored:
         assert (tmp_path / name).read_text() == "x", name
-    assert (tmp_path / "sub").is_dir()
+    assert (tmp_path / "sub").is_dir() and (tmp_path / "empty.csv").is_file()
     (done,) = (tmp_path / "done").iterdir()
     assert (done / "staff.tsv").is_file()
     failed = {d.name.rsplit("-", 2)[0]: d for d in (tmp_path / "failed").iterdir()}
