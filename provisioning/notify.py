@@ -13,6 +13,11 @@ Integration (``run``/``resume``)::
 
     add_notify_arguments(parser)                        # in add_arguments: --notify, --notify-from
     maybe_notify(ctx, args, folder.path, client=client)  # after results.xlsx and summary.json are written
+
+``watch`` mails every file's outcome instead (:func:`notify_watch_result`), once the file is in done/ or failed/
+(or deferred), the outcome in the subject (:func:`watch_subject`): ``entra-provision: staff.csv: 25 created,
+2 invalid — done``, ``entra-provision: staff.csv: failed: the roster has no header row``; the invalid rows are
+listed in the body. An unusable roster, which never made a run folder, is mailed too (without attachment).
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import base64
 import html
 import json
 import logging
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,10 +144,8 @@ def subject_line(summary: Mapping[str, Any], run_dir: Path) -> str:
     return f"Provisioning run {Path(run_dir).name}: {parts}{tags}"
 
 
-def build_message(options: NotifyOptions, summary: Mapping[str, Any], run_dir: Path, *, command_line: str,
-                  attachment: bytes | None, attachment_note: str) -> dict[str, Any]:
-    """The sendMail request body (pure). ``attachment`` is results.xlsx's bytes, or None with ``attachment_note``
-    saying why it is not attached."""
+def _summary_html(summary: Mapping[str, Any], run_dir: Path, command_line: str) -> str:
+    """The counts table, the facts of the run and the next step (HTML)."""
     e = html.escape
     counts = _counts(summary)
     rows = "".join(f"<tr><td>{e(k)}</td><td style='text-align:right'>{v}</td></tr>" for k, v in counts.items())
@@ -160,14 +164,13 @@ def build_message(options: NotifyOptions, summary: Mapping[str, Any], run_dir: P
     fact_rows = "".join(f"<tr><th style='text-align:left'>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in facts)
     step = next_step(summary, run_dir, command_line)
     step_html = f"<p>Next: <code>{e(step)}</code></p>" if step else "<p>Nothing left to do for this run.</p>"
-    content = (f"<html><body><h2>{e(subject_line(summary, run_dir))}</h2>"
-               f"<table border='1' cellpadding='4' cellspacing='0'><tr><th>Status</th><th>Rows</th></tr>{rows}"
-               f"</table><br><table cellpadding='4'>{fact_rows}</table>{step_html}"
-               f"<p>{e(attachment_note)}</p>"
-               "<p>Generated passwords are in passwords.csv in the run folder; they are never mailed.</p>"
-               "</body></html>")
+    return (f"<table border='1' cellpadding='4' cellspacing='0'><tr><th>Status</th><th>Rows</th></tr>{rows}"
+            f"</table><br><table cellpadding='4'>{fact_rows}</table>{step_html}")
+
+
+def _mail(options: NotifyOptions, subject: str, content: str, attachment: bytes | None) -> dict[str, Any]:
     message: dict[str, Any] = {
-        "subject": subject_line(summary, run_dir),
+        "subject": subject,
         "body": {"contentType": "HTML", "content": content},
         "toRecipients": [{"emailAddress": {"address": a}} for a in options.recipients],
     }
@@ -176,6 +179,72 @@ def build_message(options: NotifyOptions, summary: Mapping[str, Any], run_dir: P
                                    "contentType": XLSX_TYPE,
                                    "contentBytes": base64.b64encode(attachment).decode("ascii")}]
     return {"message": message, "saveToSentItems": True}
+
+
+def build_message(options: NotifyOptions, summary: Mapping[str, Any], run_dir: Path, *, command_line: str,
+                  attachment: bytes | None, attachment_note: str) -> dict[str, Any]:
+    """The sendMail request body (pure). ``attachment`` is results.xlsx's bytes, or None with ``attachment_note``
+    saying why it is not attached."""
+    e = html.escape
+    subject = subject_line(summary, run_dir)
+    content = (f"<html><body><h2>{e(subject)}</h2>{_summary_html(summary, run_dir, command_line)}"
+               f"<p>{e(attachment_note)}</p>{PASSWORDS_NOTE}</body></html>")
+    return _mail(options, subject, content, attachment)
+
+
+PASSWORDS_NOTE = "<p>Generated passwords are in passwords.csv in the run folder; they are never mailed.</p>"
+#: Exchange keeps subjects up to 255 characters; a long reason is cut well before that.
+MAX_SUBJECT = 200
+MAX_LISTED_ISSUES = 50
+
+
+def _reason(name: str, message: str) -> str:
+    """The first line of an error message without ``error:`` and without the file's path (the subject names it)."""
+    line = next((ln.strip() for ln in message.splitlines() if ln.strip()), "")
+    line = re.sub(r"^(error|warning):\s*", "", line)
+    return re.sub(rf"^(?:.*[/\\])?{re.escape(name)}:\s*", "", line)
+
+
+def watch_subject(result: Any) -> str:
+    """``entra-provision: staff.csv: 25 created, 2 invalid — done``; ``... failed: the roster has no header row``;
+    ``... deferred, retry in 60 s: <why>`` (``result``: a :class:`provisioning.watcher.FileResult`)."""
+    order = {s: i for i, s in enumerate(STATUS_ORDER)}
+    counts = sorted(((k, int(v)) for k, v in (result.counts or {}).items() if int(v or 0)),
+                    key=lambda kv: order.get(kv[0], len(order)))
+    parts = ", ".join(f"{v} {k}" for k, v in counts)
+    verdict = result.verdict if result.verdict != "deferred" else f"deferred, retry in {result.retry_in_s:g} s"
+    reason = _reason(result.roster, result.message) if result.verdict != "done" else ""
+    text = f"entra-provision: {result.roster}: " + (f"{parts} \u2014 {verdict}" if parts else verdict) \
+        + (f": {reason}" if reason else "")
+    return text if len(text) <= MAX_SUBJECT else text[:MAX_SUBJECT - 1].rstrip() + "\u2026"
+
+
+def build_watch_message(options: NotifyOptions, result: Any, summary: Mapping[str, Any], *, command_line: str,
+                        attachment: bytes | None, attachment_note: str) -> dict[str, Any]:
+    """The sendMail body for one file the daemon finished (or deferred): where the file went and why, the rows
+    that were not created, and the run's summary when it made one (pure)."""
+    e = html.escape
+    subject = watch_subject(result)
+    where = {"done": "The roster and its run folder are in", "failed": "The roster and what the run left are in",
+             "deferred": "The roster is kept, to be retried, in"}.get(result.verdict, "The roster is in")
+    place = result.destination or result.kept_in or ""
+    parts = [f"<html><body><h2>{e(subject)}</h2>",
+             f"<p>{e(where)} <code>{e(str(place))}</code> (exit status {int(result.status)}).</p>"]
+    if result.message and result.verdict != "done":
+        parts.append(f"<pre>{e(result.message)}</pre>")
+    if result.issues:
+        listed = "".join(f"<li>{e(line)}</li>" for line in result.issues[:MAX_LISTED_ISSUES])
+        more = len(result.issues) - MAX_LISTED_ISSUES
+        parts.append(f"<h3>{len(result.issues)} invalid rows were not created</h3><ul>{listed}</ul>"
+                     + (f"<p>... and {more} more: see the Invalid sheet of results.xlsx.</p>" if more > 0 else "")
+                     + "<p>Fix them and drop them in a new roster, or edit the Invalid sheet and use "
+                       f"<code>{e(command_line)} retry</code>.</p>")
+    if summary and result.run_dir is not None:
+        parts.append(_summary_html(summary, result.run_dir, command_line))
+    if result.run_dir is not None:
+        parts.append(f"<p>{e(attachment_note)}</p>{PASSWORDS_NOTE}")
+    parts.append("</body></html>")
+    return _mail(options, subject, "".join(parts), attachment)
 
 
 def _attachment(run_dir: Path, limit: int) -> tuple[bytes | None, str]:
@@ -197,8 +266,6 @@ def send_notification(client: Any, options: NotifyOptions, run_dir: Path, *, sum
                       max_attachment_bytes: int = MAX_ATTACHMENT_BYTES) -> NotifyResult:
     """Send the run's summary mail through ``client`` (a :class:`graph.client.GraphClient`); never raises for a
     Graph error or an unreadable file: the returned result says what happened."""
-    from graph.odata import user_path
-
     run_dir = Path(run_dir)
     summary = dict(summary) if summary is not None else load_summary(run_dir)
     subject = subject_line(summary, run_dir)
@@ -207,6 +274,14 @@ def send_notification(client: Any, options: NotifyOptions, run_dir: Path, *, sum
     data, note = _attachment(run_dir, max_attachment_bytes)
     body = build_message(options, summary, run_dir, command_line=command_line, attachment=data,
                          attachment_note=note)
+    return _post(client, options, body, subject, data is not None, note)
+
+
+def _post(client: Any, options: NotifyOptions, body: dict[str, Any], subject: str, attached: bool,
+          note: str) -> NotifyResult:
+    """POST the sendMail request; a Graph error is returned in the result, never raised."""
+    from graph.odata import user_path
+
     try:
         client.request("POST", f"{user_path(options.sender)}/sendMail", json=body)
     except GraphError as exc:
@@ -214,8 +289,27 @@ def send_notification(client: Any, options: NotifyOptions, run_dir: Path, *, sum
         return NotifyResult(False, options.recipients, subject, False, str(exc), error_code=exc.code,
                             request_id=exc.request_id)
     log.info("notification sent to %s from %s%s", ", ".join(options.recipients), options.sender,
-             " with results.xlsx" if data is not None else " without attachment")
-    return NotifyResult(True, options.recipients, subject, data is not None, note)
+             " with results.xlsx" if attached else " without attachment")
+    return NotifyResult(True, options.recipients, subject, attached, note)
+
+
+def send_watch_notification(client: Any, options: NotifyOptions, result: Any, *,
+                            command_line: str = "python provision.py",
+                            max_attachment_bytes: int = MAX_ATTACHMENT_BYTES) -> NotifyResult:
+    """Mail the outcome of one file of ``watch`` (a :class:`provisioning.watcher.FileResult`), with the run's
+    results.xlsx when it made one; never raises for a Graph error or an unreadable file."""
+    subject = watch_subject(result)
+    if not options.recipients or not options.sender:
+        return NotifyResult(False, options.recipients, subject, False, "no recipient or no sender given")
+    run_dir = result.run_dir
+    summary: dict[str, Any] = load_summary(run_dir) if run_dir is not None and (run_dir / SUMMARY_JSON).is_file() \
+        else {}
+    if summary and result.destination is not None:  # the roster was moved beside its run folder
+        summary["roster"] = str(result.destination / result.roster)
+    data, note = _attachment(run_dir, max_attachment_bytes) if run_dir is not None else (None, "")
+    body = build_watch_message(options, result, summary, command_line=command_line, attachment=data,
+                               attachment_note=note)
+    return _post(client, options, body, subject, data is not None, note)
 
 
 def maybe_notify(ctx: Any, args: argparse.Namespace, run_dir: Path, *, client: Any = None,
@@ -226,6 +320,20 @@ def maybe_notify(ctx: Any, args: argparse.Namespace, run_dir: Path, *, client: A
     run folder's ``summary.json``. A failure is written to ``ctx.err`` as a warning and returned; nothing raises
     (any unexpected error is logged too), so the run's outcome and exit status stay what they were.
     """
+    command_line = getattr(ctx, "command_line", "python provision.py")
+    return _notify(ctx, args, client, lambda c, options: send_notification(
+        c, options, Path(run_dir), summary=summary, command_line=command_line))
+
+
+def notify_watch_result(ctx: Any, args: argparse.Namespace, result: Any, *, client: Any = None) -> NotifyResult | None:
+    """``watch --notify``: mail one file's outcome (see :func:`send_watch_notification`); like
+    :func:`maybe_notify`, a failure is a warning on ``ctx.err`` and never raises."""
+    command_line = getattr(ctx, "command_line", "python provision.py")
+    return _notify(ctx, args, client, lambda c, options: send_watch_notification(
+        c, options, result, command_line=command_line))
+
+
+def _notify(ctx: Any, args: argparse.Namespace, client: Any, send: Any) -> NotifyResult | None:
     to, sender = getattr(args, "notify", None), getattr(args, "notify_from", None)
     if not to and not sender:
         return None
@@ -236,8 +344,7 @@ def maybe_notify(ctx: Any, args: argparse.Namespace, run_dir: Path, *, client: A
             from .runner import make_client
 
             client = own = make_client(ctx.settings)
-        result = send_notification(client, options, Path(run_dir), summary=summary,
-                                   command_line=getattr(ctx, "command_line", "python provision.py"))
+        result = send(client, options)
     except Exception as exc:  # noqa: BLE001 - a notification must never change the run's outcome
         log.warning("notification failed: %s: %s", type(exc).__name__, exc)
         result = NotifyResult(False, options.recipients, "", False, f"{type(exc).__name__}: {exc}")

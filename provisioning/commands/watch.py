@@ -1,12 +1,15 @@
-"""``watch INBOX [--interval S] [--once]``: a daemon that runs each roster dropped in INBOX, one run each.
+"""``watch INBOX [--interval S] [--settle S] [--once]``: a daemon that runs each file dropped in INBOX, one run each.
 
-A roster (.csv, .xlsx, .xlsm) is taken once its size and mtime hold still across two polls, run in-process through
-``run`` (its run folder under ``INBOX/.runs/``), then moved with its run folder to ``INBOX/done/<stem>-<stamp>/``
-(exit 0) or ``INBOX/failed/<stem>-<stamp>/`` (exit 1/2 or any error, with ``<roster>.error.txt``); with
-``--notify``/``--notify-from`` each finished run is mailed (see :mod:`provisioning.notify`). Exit 3/4
-(configuration, authentication, service unavailable) leave the roster in place and retry it later with a back-off.
+A file is taken once its size, mtime and inode have not changed for ``--settle`` seconds (names that uploads use
+while in progress are never taken), moved by one rename into its own ``INBOX/.processing/<stem>-<stamp>/``, run
+in-process through ``run`` (its run folder under ``INBOX/.runs/``), then moved with its run folder to
+``INBOX/done/<stem>-<stamp>/`` (every valid row created, updated or skipped; invalid rows, if any, listed in
+``<roster>.issues.txt``) or ``INBOX/failed/<stem>-<stamp>/`` (the run did not complete: unusable roster, not a
+roster file, rows failed at Graph, a crash; with ``<roster>.error.txt``); with ``--notify``/``--notify-from`` every
+outcome is mailed, the outcome in the subject (see :mod:`provisioning.notify`). Exit 3/4 (configuration,
+authentication, service unavailable) keep the file in ``.processing`` and retry it later with a back-off.
 SIGTERM or Ctrl-C stop the current run the way Ctrl-C stops ``run`` (in-flight requests are answered and
-journaled); the next start resumes that run from its journal (``INBOX/.processing/<roster>.json`` marks it).
+journaled); the next start resumes that run from its journal (``INBOX/.processing/<work>/.marker.json`` marks it).
 
 Exit status: 0 when stopped while idle (or after a run finished); 130 when a run was interrupted (it resumes at the
 next start). With ``--once``: the worst exit status of the rosters processed in that pass (0 when none).
@@ -29,8 +32,8 @@ from typing import Any, Iterator
 from ..context import CommandContext
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
-from ..notify import add_notify_arguments, require_notify_arguments, maybe_notify
-from ..watcher import RunOutcome, WatchConfig, Watcher
+from ..notify import add_notify_arguments, notify_watch_result, require_notify_arguments
+from ..watcher import FileResult, RunOutcome, WatchConfig, Watcher
 
 HELP = "daemon: run each roster dropped in INBOX (then move it to done/ or failed/); resumes after a restart"
 NEEDS_TENANT = True
@@ -45,11 +48,21 @@ def _interval(text: str) -> float:
     return value
 
 
+def _settle(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be a number of seconds, 0 or more")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``watch`` options."""
     parser.add_argument("inbox", type=Path, metavar="INBOX", help="the drop folder to watch")
     parser.add_argument("--interval", type=_interval, default=30.0, metavar="S",
-                        help="seconds between polls (default 30); a file is taken once it is unchanged for one poll")
+                        help="seconds between polls (default 30)")
+    parser.add_argument("--settle", type=_settle, default=60.0, metavar="S",
+                        help="a file is taken once its size, modification time and inode have not changed for S "
+                             "seconds (default 60): longer than any pause of the slowest upload")
     parser.add_argument("--once", action="store_true",
                         help="process what is there (and interrupted or due runs) and exit: for cron and tests")
     add_notify_arguments(parser)
@@ -63,15 +76,21 @@ def _child_ctx(ctx: CommandContext) -> tuple[CommandContext, io.StringIO]:
 
 
 def _outcome(status: int, run_dir: Path, captured: str) -> RunOutcome:
-    """The run's status, its counts from summary.json and (when not OK) its error lines."""
-    counts: dict[str, int] = {}
+    """The run's status, its counts from summary.json, (when not OK) its error lines, and whether it completed:
+    every valid row created, updated or skipped with its follow-ups done (only invalid rows left, if any)."""
+    summary: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError, AttributeError):
-        counts = dict(json.loads((run_dir / "summary.json").read_text(encoding="utf-8")).get("counts") or {})
+        summary = dict(json.loads((run_dir / "summary.json").read_text(encoding="utf-8")))
+    counts = {k: int(v) for k, v in dict(summary.get("counts") or {}).items()}
+    follow = dict(summary.get("followups_by_row") or {})
+    complete = bool(summary) and status in (ExitStatus.OK, ExitStatus.ROWS_FAILED) and not summary.get("fatal") \
+        and not any(counts.get(k) for k in ("failed", "pending", "sending", "unknown", "planned")) \
+        and not any(follow.get(k) for k in ("failed", "pending"))
     message = ""
     if status != ExitStatus.OK:
         message = "\n".join(ln for ln in captured.splitlines()
                             if ln.startswith(("error", "warning")) or "interrupted" in ln)
-    return RunOutcome(ExitStatus(status), message, counts)
+    return RunOutcome(ExitStatus(status), message, counts, complete)
 
 
 def _ensure_workbook(run_dir: Path) -> None:
@@ -116,11 +135,13 @@ class _Engine:
             status = module.main(child, args)
         finally:
             self.active.clear()
-        if int(status) != ExitStatus.INTERRUPTED and (run_dir / "summary.json").is_file() \
-                and getattr(self.args, "notify", None):
-            _ensure_workbook(run_dir)
-            maybe_notify(self.ctx, self.args, run_dir)  # --notify: never raises, never changes the status
         return _outcome(int(status), run_dir, buffer.getvalue())
+
+    def notify(self, result: FileResult) -> None:
+        """``--notify``: mail the file's outcome (never raises, never changes it)."""
+        if result.run_dir is not None and result.run_dir.is_dir():
+            _ensure_workbook(result.run_dir)
+        notify_watch_result(self.ctx, self.args, result)
 
 
 @contextlib.contextmanager
@@ -181,7 +202,8 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
 
     stop = threading.Event()
     engine = _Engine(ctx, args)
-    watcher = Watcher(WatchConfig(inbox=inbox, interval=args.interval, once=args.once), engine.run_roster,
-                      engine.resume_run, stop=stop, events=event)
+    watcher = Watcher(WatchConfig(inbox=inbox, interval=args.interval, once=args.once, settle=args.settle),
+                      engine.run_roster, engine.resume_run, stop=stop, events=event,
+                      notify=engine.notify if getattr(args, "notify", None) else None)
     with _signals(stop, engine, ctx.err):
         return ExitStatus(watcher.run())

@@ -145,3 +145,24 @@ def test_pure_parts(tmp_path: Path) -> None:
     assert next_step({"exit_status": 0, "counts": {"created": 2}}, run, "p") == ""
     assert subject_line({"exit_status": 130, "counts": {"created": 3, "skipped": 1}}, run) == \
         "Provisioning run r un: 3 created, 1 skipped, 0 failed [interrupted]"
+
+
+def test_watch_subjects_say_the_outcome() -> None:
+    from provisioning.exitcodes import ExitStatus as S
+    from provisioning.notify import watch_subject
+    from provisioning.watcher import FileResult
+
+    done = FileResult("staff.csv", S.ROWS_FAILED, Path("done/x"), "done", "error: ignored for done",
+                      {"created": 25, "skipped": 0, "invalid": 2, "failed": 0})
+    assert watch_subject(done) == "entra-provision: staff.csv: 25 created, 2 invalid \u2014 done"
+    unusable = FileResult("staff.csv", S.USAGE, Path("failed/x"), "failed",
+                          "/srv/inbox/.processing/staff-1/staff.csv: the roster has no header row\nmore")
+    assert watch_subject(unusable) == "entra-provision: staff.csv: failed: the roster has no header row"
+    graph = FileResult("staff.csv", S.ROWS_FAILED, Path("failed/x"), "failed", "", {"created": 20, "failed": 5})
+    assert watch_subject(graph) == "entra-provision: staff.csv: 20 created, 5 failed \u2014 failed"
+    deferred = FileResult("staff.csv", S.CONFIG, None, "deferred", "error: AADSTS7000215: invalid client secret",
+                          retry_in_s=60, attempts=1)
+    assert watch_subject(deferred) == ("entra-provision: staff.csv: deferred, retry in 60 s: AADSTS7000215: "
+                                       "invalid client secret")
+    long = watch_subject(FileResult("staff.csv", S.USAGE, None, "failed", "x" * 500))
+    assert len(long) == 200 and long.endswith("x\u2026")

@@ -69,12 +69,12 @@ def test_daemon_moves_a_good_drop_to_done_and_a_bad_one_to_failed(sandbox: Any, 
             "passwordProfile": {"password": "Sender-Pass-99x"}})
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    proc = _watch(inbox, _env(sandbox), "--interval", "0.3", "--notify", "admin@contoso.com,it@contoso.com",
-                  "--notify-from", SENDER)
+    proc = _watch(inbox, _env(sandbox), "--interval", "0.3", "--settle", "0.6", "--notify",
+                  "admin@contoso.com,it@contoso.com", "--notify-from", SENDER)
     try:
         _roster(inbox / "good.csv", 4, "good")
         (inbox / "bad.csv").write_text("this is not a roster\n", encoding="utf-8")
-        (inbox / "readme.txt").write_text("ignored")
+        (inbox / "next.csv.part").write_text("an upload in progress")
         _wait(lambda: (inbox / "done").is_dir() and any((inbox / "done").iterdir())
               and (inbox / "failed").is_dir() and any((inbox / "failed").iterdir()), proc)
     finally:
@@ -89,11 +89,15 @@ def test_daemon_moves_a_good_drop_to_done_and_a_bad_one_to_failed(sandbox: Any, 
     assert (done / "run" / "results.xlsx").is_file()
     failed = _one(inbox / "failed")
     assert (failed / "bad.csv").is_file() and "bad.csv" in (failed / "bad.csv.error.txt").read_text()
-    assert (inbox / "readme.txt").exists() and not any((inbox / ".processing").iterdir())
+    assert (inbox / "next.csv.part").exists() and not any((inbox / ".processing").iterdir())
     assert sorted(u for u in _users(sandbox) if u != SENDER) == [f"good{i:04d}@contoso.com" for i in range(4)]
-    (mail,) = sandbox.mail()  # the good run is mailed; the bad roster never became a run
-    assert mail["toRecipients"] == ["admin@contoso.com", "it@contoso.com"] and "4 created" in mail["subject"]
+    mails = {m["subject"].split(":")[1].strip(): m for m in sandbox.mail()}  # every outcome is mailed
+    assert set(mails) == {"good.csv", "bad.csv"}
+    mail = mails["good.csv"]
+    assert mail["toRecipients"] == ["admin@contoso.com", "it@contoso.com"]
+    assert mail["subject"] == "entra-provision: good.csv: 4 created \u2014 done"
     assert [a["name"] for a in mail["attachments"]] == ["results.xlsx"]
+    assert mails["bad.csv"]["subject"].startswith("entra-provision: bad.csv: failed: required column(s) missing")
     assert "notification sent to admin@contoso.com, it@contoso.com" in out
     for event in ("picked up good.csv", "finished good.csv: exit 0 (created 4", "moved good.csv to",
                   "picked up bad.csv", "finished bad.csv: exit 2", "moved bad.csv to"):
@@ -105,18 +109,20 @@ def test_auth_failure_leaves_the_file_and_a_later_pass_runs_it(sandbox: Any, tmp
     inbox.mkdir()
     _roster(inbox / "team.csv", 3, "team")
     bad = subprocess.run([sys.executable, str(ROOT / "provision.py"), "watch", str(inbox), "--once",
-                          "--interval", "0.3"], cwd=tmp_path, env=_env(sandbox, AZURE_CLIENT_SECRET="wrong-secret"),
-                         capture_output=True, text=True, timeout=60)
+                          "--interval", "0.1", "--settle", "0.3"], cwd=tmp_path,
+                         env=_env(sandbox, AZURE_CLIENT_SECRET="wrong-secret"), capture_output=True, text=True,
+                         timeout=60)
     assert bad.returncode == ExitStatus.CONFIG, bad.stderr + bad.stdout
-    assert (inbox / "team.csv").is_file() and not any((inbox / "failed").iterdir())
-    marker = json.loads((inbox / ".processing" / "team.csv.json").read_text())
+    (marker_path,) = (inbox / ".processing").glob("*/.marker.json")
+    marker = json.loads(marker_path.read_text())
+    assert (marker_path.parent / "team.csv").is_file() and not any((inbox / "failed").iterdir())
     assert marker["attempts"] == 1 and marker["last_status"] == 3 and "deferred team.csv" in bad.stdout
     assert "wrong-secret" not in bad.stdout + bad.stderr + json.dumps(marker)
 
     time.sleep(max(0.0, marker["retry_at"] - time.time()) + 0.1)  # the back-off (1 s at this interval)
     good = subprocess.run([sys.executable, str(ROOT / "provision.py"), "watch", str(inbox), "--once",
-                           "--interval", "0.3"], cwd=tmp_path, env=_env(sandbox), capture_output=True, text=True,
-                          timeout=60)
+                           "--interval", "0.3", "--settle", "0.3"], cwd=tmp_path, env=_env(sandbox),
+                          capture_output=True, text=True, timeout=60)
     assert good.returncode == ExitStatus.OK, good.stderr + good.stdout
     done = _one(inbox / "done")
     assert (done / "team.csv").is_file() and (done / "run" / "journal.sqlite").is_file()
@@ -129,7 +135,7 @@ def test_sigterm_mid_run_then_restart_resumes_without_duplicates(sandbox_factory
     sb = sandbox_factory(write_quota=(20, 1.0), latency_ms=(40, 10))  # ~20 creates/s: the run takes a few s
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    proc = _watch(inbox, _env(sb), "--interval", "0.3")
+    proc = _watch(inbox, _env(sb), "--interval", "0.2", "--settle", "0.4")
     try:
         _roster(inbox / "big.csv", n, "big")
         journals = lambda: list((inbox / ".runs").glob("*/journal.sqlite"))  # noqa: E731
@@ -138,18 +144,19 @@ def test_sigterm_mid_run_then_restart_resumes_without_duplicates(sandbox_factory
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == ExitStatus.INTERRUPTED, err + out
-    marker = json.loads((inbox / ".processing" / "big.csv.json").read_text())
+    (marker_path,) = (inbox / ".processing").glob("*/.marker.json")
+    marker = json.loads(marker_path.read_text())
     run_dir = Path(marker["run_dir"])
     first = created_in_journal(run_dir / "journal.sqlite")
     assert 15 <= first < n, first
-    assert (inbox / "big.csv").is_file() and not (inbox / "done").joinpath("x").exists()
+    assert Path(marker["path"]).is_file() and not any((inbox / "done").iterdir())
     conn = sqlite3.connect(run_dir / "journal.sqlite")
     assert conn.execute("SELECT COUNT(*) FROM rows WHERE state='sending'").fetchone()[0] == 0
     conn.close()
 
     again = subprocess.run([sys.executable, str(ROOT / "provision.py"), "watch", str(inbox), "--once",
-                            "--interval", "0.3"], cwd=tmp_path, env=_env(sb), capture_output=True, text=True,
-                           timeout=60)
+                            "--interval", "0.3", "--settle", "0.3"], cwd=tmp_path, env=_env(sb),
+                           capture_output=True, text=True, timeout=60)
     assert again.returncode == ExitStatus.OK, again.stderr + again.stdout
     assert "resuming big.csv" in again.stdout
     done = _one(inbox / "done")
