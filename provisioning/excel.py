@@ -26,7 +26,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
@@ -87,10 +87,10 @@ def iso_datetime(text: str) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def read_excel(p: Path, sheet: str | None) -> ExcelSheet:
-    """The chosen sheet of ``p``: ``sheet`` by name, else the first visible sheet with known headings in its first
-    :data:`HEADER_SEARCH_ROWS` rows (a hidden or very hidden sheet, such as an old "Leavers" list kept out of
-    sight, is read only when named)."""
+def read_excel(p: Path, sheet: str | None, renames: Mapping[str, str | None] | None = None) -> ExcelSheet:
+    """The chosen sheet of ``p``: ``sheet`` by name, else the first visible sheet with known headings (``renames``:
+    a mapping file's too) in its first :data:`HEADER_SEARCH_ROWS` rows. A hidden or very hidden sheet, such as an
+    old "Leavers" list kept out of sight, is read only when named."""
     try:
         book = CalamineWorkbook.from_path(str(p))
     except Exception as exc:  # calamine raises its own types for corrupt files
@@ -105,12 +105,12 @@ def read_excel(p: Path, sheet: str | None) -> ExcelSheet:
         chosen: tuple[str, list[list[str]]] | None = None
         for name in [sheet] if sheet is not None else [n for n in names if n not in hidden]:
             columns = _sheet_columns(p, book, name)
-            if sheet is not None or _has_known_header(columns):
+            if sheet is not None or _has_known_header(columns, renames):
                 chosen = name, columns
                 break
             del columns
         if chosen is None:
-            with_header = [n for n in hidden if _has_known_header(_sheet_columns(p, book, n))]
+            with_header = [n for n in hidden if _has_known_header(_sheet_columns(p, book, n), renames)]
     if chosen is None:
         if with_header:
             raise RosterError(p, f"no visible sheet has a header row with known column names; the hidden sheet "
@@ -244,8 +244,8 @@ def column_letter(index: int) -> str:
     return s
 
 
-def _has_known_header(columns: Sequence[Sequence[str]]) -> bool:
+def _has_known_header(columns: Sequence[Sequence[str]], renames: Mapping[str, str | None] | None) -> bool:
     for r in range(min(len(columns[0]) if columns else 0, HEADER_SEARCH_ROWS)):
-        if any(canonical_field(col[r]) for col in columns if col[r]):
+        if any(canonical_field(col[r], renames) for col in columns if col[r]):
             return True
     return False

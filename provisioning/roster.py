@@ -58,7 +58,7 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
     excel: ExcelSheet | None = None
     _refuse_other_formats(p, head, suffix)
     if suffix in EXCEL_SUFFIXES or head[:4] == b"PK\x03\x04":
-        excel = read_excel(p, sheet)
+        excel = read_excel(p, sheet, mapping.renames if mapping else None)
         sheet_name, grid = excel.name, excel.columns
         kind = "xlsx"
     elif suffix == ".xls":

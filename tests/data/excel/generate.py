@@ -5,6 +5,10 @@ filtered and hidden rows, zero-padded number formats, dates, title rows above th
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
+import re
+import zipfile
 from pathlib import Path
 
 from openpyxl import Workbook
@@ -87,6 +91,13 @@ def number_formats() -> Workbook:
     return wb
 
 
+def number_formats_hidden() -> Workbook:
+    """:func:`number_formats` with row 3 hidden by hand (written without cell references by :func:`main`)."""
+    wb = number_formats()
+    wb.active.row_dimensions[3].hidden = True
+    return wb
+
+
 def title_rows() -> Workbook:
     """A title and a date line above the column names (row 4)."""
     wb = Workbook()
@@ -121,12 +132,31 @@ FILES = {
 TEXT_FILES = {
     "title-rows.csv": "Contoso new starters March 2024\r\n\r\ngivenName;surname;userPrincipalName\r\n"
                       "Ann;Lee;ann.lee@contoso.com\r\nBo;Chen;bo.chen@contoso.com\r\n",
+    "title-unknown-headers.csv": "HR export 2024-03\r\n\r\nForename,Family,Login\r\nAnn,Lee,ann.lee@contoso.com\r\n",
+    "hr-mapping.json": json.dumps({"columns": {"Forename": "givenName", "Family": "surname",
+                                               "Login": "userPrincipalName"}}, indent=2) + "\n",
 }
+
+
+def without_refs(book: Workbook) -> bytes:
+    """``book`` saved with no ``r="A1"`` reference on its first sheet's rows and cells (as some exporters write
+    it), so the scan must place cells by counting."""
+    buf, out = io.BytesIO(), io.BytesIO()
+    book.save(buf)
+    src = zipfile.ZipFile(buf)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            body = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                body = re.sub(rb'(<(?:c|row)\b[^>]*?) r="[A-Z]*\d+"', rb"\1", body)
+            dst.writestr(item, body)
+    return out.getvalue()
 
 
 def main() -> None:
     for name, make in FILES.items():
         make().save(HERE / name)
+    (HERE / "number-formats-no-refs.xlsx").write_bytes(without_refs(number_formats_hidden()))
     for name, text in TEXT_FILES.items():
         (HERE / name).write_bytes(text.encode("utf-8"))
 
