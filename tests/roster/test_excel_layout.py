@@ -203,3 +203,34 @@ def test_run_sends_padded_numbers_and_iso_dates(sandbox: Any, cli: Any, tmp_path
     assert [(h.get("employeeId"), h.get("postalCode"), h.get("employeeHireDate")) for h in held.values()] == [
         ("000777", "02134", "2024-03-01T09:30:00Z"), ("0001234567", "02134-0000", "2024-04-02T00:00:00Z"),
         ("42", "98052", "2024-05-03T00:00:00Z")]
+
+
+def test_run_with_header_row_keeps_it_for_the_report(sandbox: Any, cli: Any, tmp_path: Path) -> None:
+    """The run's journal keeps --header-row: results.xlsx re-reads the roster with it for the Invalid sheet."""
+    from openpyxl import load_workbook
+
+    roster = tmp_path / "hr.csv"  # a title that starts with a known heading: only --header-row finds the header
+    roster.write_text("Department,onboarding March 2024\n\ngivenName,surname,userPrincipalName\n"
+                      "Ann,Lee,ann.lee@contoso.com\nBad,Row,not-an-upn\n", encoding="utf-8")
+    code, out, err = cli(sandbox, "run", roster, "--header-row", "3", "--out", tmp_path / "run", "--no-progress")
+    assert code == ExitStatus.ROWS_FAILED, err
+    invalid = [tuple(r) for r in load_workbook(tmp_path / "run" / "results.xlsx")["Invalid"].iter_rows(values_only=True)]
+    assert (invalid[0][:4], invalid[0][-1]) == (("givenName", "surname", "userPrincipalName", "Status"), "Roster row")
+    assert (invalid[1][:4], invalid[1][-1]) == (("Bad", "Row", "not-an-upn", "invalid"), 5)
+    upns, _ = _tenant(sandbox)
+    assert upns == {"ann.lee@contoso.com"}
+
+
+def test_typed_hire_dates_are_sent_as_utc_date_time_offsets(tmp_path: Path) -> None:
+    """Whatever the date-invalid rule accepts goes to Graph as a DateTimeOffset (a bare time is taken as UTC)."""
+    from provisioning.validate import validate_roster
+
+    roster = tmp_path / "dates.csv"
+    roster.write_text("givenName,surname,userPrincipalName,employeeHireDate\n"
+                      "Ann,Lee,ann@contoso.com,2024-03-01 09:30\nBo,Chen,bo@contoso.com,2024-03-01T09:30:00+02:00\n"
+                      "Cy,Dunn,cy@contoso.com,2024-04-02\nDi,Eng,di@contoso.com,2024-05-03T08:00:00Z\n",
+                      encoding="utf-8")
+    rows = validate_roster(load_roster(roster)).rows
+    assert not any(r.has_errors for r in rows)
+    assert [r.graph_body()["employeeHireDate"] for r in rows] == [
+        "2024-03-01T09:30:00Z", "2024-03-01T07:30:00Z", "2024-04-02T00:00:00Z", "2024-05-03T08:00:00Z"]
