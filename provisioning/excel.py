@@ -1,8 +1,11 @@
 """Excel rosters (``.xlsx``/``.xlsm``): the sheet's cells as the text Excel shows, read with python-calamine.
 
 Numbers Excel stores as numbers come back as Excel shows them (``123``, not ``123.0``), dates as ``YYYY-MM-DD``,
-booleans as ``TRUE``/``FALSE``. :func:`read_excel` returns the sheet column-wise for :mod:`provisioning.roster`,
-padded from cell A1 (grid row ``i`` is Excel row ``i + 1``), plus the cells calamine cannot show (below).
+booleans as ``TRUE``/``FALSE``; a number whose format pads it with zeros (``000000``, Zip code ``00000``) as its
+padded text (``000777``), found by the scan below. :func:`read_excel` returns the sheet column-wise for
+:mod:`provisioning.roster`, padded from cell A1 (grid row ``i`` is Excel row ``i + 1``), plus what the sheet's XML
+says beyond the values (below). The sheet read is ``--sheet``'s, else the first *visible* sheet with known
+headings: a hidden sheet (an old "Leavers" list) is read only when named.
 
 **Why python-calamine directly, not** ``pandas.read_excel(engine="calamine")`` (DESIGN's reading path): pandas
 held the sheet three times over (calamine's rows, its converted copy, the DataFrame) while the text columns were
@@ -17,6 +20,7 @@ Otherwise each value is converted as pandas' calamine reader and :func:`excel_te
 :func:`provisioning.excelscan.scan_sheet` in the chosen sheet's XML: an error cell's text becomes what Excel shows
 (``#N/A``), and each such cell is returned as a :class:`CellProblem`; :mod:`provisioning.roster` turns them into row
 issues (:func:`problem_message`) or, in the header row, a :class:`RosterError` (:func:`header_problem_message`).
+The same scan gives the hidden rows, autoFilters and tables' totals rows that :mod:`provisioning.roster` reports.
 """
 from __future__ import annotations
 

@@ -2,8 +2,11 @@
 
 CSV: the encoding (UTF-8 with or without BOM, UTF-16, cp1252) and delimiter (``,`` ``;`` tab) are detected, and
 pandas reads every cell as ``str`` with no NA guessing, so ``00123``, ``+1 555 0100``, ``TRUE`` and ``1e5`` stay as
-typed. Excel (``.xlsx``/``.xlsm``) is read by :mod:`provisioning.excel` (python-calamine). Blank rows are
-skipped; every row keeps its Excel row number. Excel error values and formulas without a saved value become row
+typed. Excel (``.xlsx``/``.xlsm``) is read by :mod:`provisioning.excel` (python-calamine). The header is the
+first row with known headings (title rows above it skipped, noted as ``header-row-found``) or ``--header-row``'s.
+Blank rows are skipped; every row keeps its Excel row number. A table's totals row is refused (``totals-row``, its
+cells emptied so no rule reads them as a person's); a row Excel hides is kept with a ``hidden-row`` warning; a
+date-time in a date column becomes ISO 8601 UTC. Excel error values and formulas without a saved value become row
 issues in :attr:`Roster.warnings` (``excel-error`` and ``formula-no-value`` exclude the row; in a column not sent to
 Entra ID, ``excel-error-ignored`` is a warning). Roster-level problems raise
 :class:`~provisioning.errors.RosterError` (exit status 2).
@@ -357,7 +360,7 @@ def _no_header_message(columns: list[list[str]], col: int, header_idx: int, head
 
 
 def hidden_rows_note(roster: Roster, lead: str) -> str:
-    """``lead`` + how many rows Excel hides and that they are provisioned (``""`` when none): for the summaries."""
+    """``lead`` + how many rows Excel hides and that they are provisioned (``""`` when none): for the summary."""
     hidden = sum(1 for w in roster.warnings if w.code == "hidden-row")
     if not hidden:
         return ""

@@ -111,7 +111,7 @@ def seeds(plan: Plan, *, dry_run: bool, bodies: dict[int, dict[str, Any]] | None
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Run the roster: pre-flight, plan, journal, apply, report."""
-    from ..roster import hidden_rows_note, load_roster
+    from ..roster import load_roster
 
     started = time.monotonic()
     require_notify_arguments(args)
@@ -120,8 +120,6 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping, header_row=args.header_row)
     if not roster.rows:
         raise UsageError(f"{args.roster}: the roster has no data rows")
-    if (note := hidden_rows_note(roster, "")) and ctx.verbosity >= 0:
-        ctx.err.write(f"note: {args.roster}: {note}\n")
     folder = new_run_folder(args.roster, args.out)
     secrets = SecretFilter(settings_secrets(ctx.settings))
     with run_log(folder, secrets):

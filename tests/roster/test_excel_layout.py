@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -183,13 +184,22 @@ def _tenant(sb: Any) -> tuple[set[str], dict[str, dict[str, Any]]]:
 def test_run_sends_no_totals_row_and_warns_of_hidden_rows(sandbox: Any, cli: Any, tmp_path: Path) -> None:
     code, out, err = cli(sandbox, "run", DATA / "table-totals.xlsx", "--out", tmp_path / "run", "--no-progress")
     assert code == ExitStatus.ROWS_FAILED, err
-    assert (f"note: {DATA / 'table-totals.xlsx'}: 2 rows hidden in Excel (filtered out or hidden), provisioned like "
-            f"the others (hidden-row warnings)") in err.splitlines()
+    counts, hidden = out.splitlines()[:2]
+    assert counts.startswith("created 4, skipped 0, failed 0, invalid 1 (")  # (users/s)
+    assert hidden == ("2 rows hidden in Excel (filtered out or hidden) were provisioned like the others (see the "
+                      "Warnings column of results.xlsx)")
+    assert json.loads((tmp_path / "run" / "summary.json").read_text(encoding="utf-8"))["hidden_rows"] == 2
     with open(tmp_path / "run" / "results.csv", encoding="utf-8-sig", newline="") as fh:
         res = {int(r["row"]): r for r in csv.DictReader(fh)}
     assert {r: v["status"] for r, v in res.items()} == {2: "created", 3: "created", 4: "created", 5: "invalid",
                                                         7: "created"}
     assert res[5]["errorCode"] == "totals-row"
+    from openpyxl import load_workbook
+
+    created = load_workbook(tmp_path / "run" / "results.xlsx")["Created"]
+    warnings = {r[0]: r[-1] for r in created.iter_rows(min_row=2, values_only=True)}
+    assert warnings == {2: None, 3: f"row 3 is hidden in Excel (filtered out); {PROVISIONED}", 4: None,
+                        7: f"row 7 is hidden in Excel; {PROVISIONED}"}
     upns, _ = _tenant(sandbox)
     assert upns == {"ann.lee@contoso.com", "bo.chen@contoso.com", "cy.dunn@contoso.com", "di.eng@contoso.com"}
     assert sandbox.stats()["users_created"] == 4
