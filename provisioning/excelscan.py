@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import html
 import logging
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 import posixpath
 import re
 import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass, field as _dc_field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Iterator, Mapping
 

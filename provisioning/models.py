@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
+from .fields import FIELDS
+
 
 class Severity(str, Enum):
     """An error excludes the row from the run; a warning is reported and the row goes ahead."""
@@ -102,8 +104,8 @@ class Roster:
 #: Fields of :attr:`UserRow.fields` that are not Graph user properties and stay out of :meth:`UserRow.graph_body`.
 FOLLOW_UP_FIELDS = frozenset({"groups", "licenses", "manager"})
 _ORG_DATA = ("division", "costCenter")
-#: the DateTimeOffset properties of the roster (fields.FIELDS with kind "date"; fields imports nothing from here)
-_DATE_FIELDS = frozenset({"employeeHireDate"})
+#: the roster's DateTimeOffset properties
+_DATE_FIELDS = frozenset(f.name for f in FIELDS if f.kind == "date")
 
 
 def graph_datetime(value: str) -> str:

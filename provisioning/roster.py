@@ -260,7 +260,7 @@ def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], dige
     for i, header in enumerate(headers):
         if not header:
             if any(v.strip() for v in columns[i][header_idx + 1:]):
-                raise RosterError(p, _no_header_message(columns, i, header_idx, header_row))
+                raise RosterError(p, _no_header_message(columns, i, header_idx, header_row, renames))
             column_map[header] = None
             continue
         if header in column_map:
@@ -343,12 +343,15 @@ def _rows_text(rows: list[int]) -> str:
     return "rows " + ", ".join(map(str, shown))
 
 
-def _no_header_message(columns: list[list[str]], col: int, header_idx: int, header_row: int | None) -> str:
-    """Why column ``col`` has values but no header: a title row taken for the header says where the column
-    names seem to be (the first row below with more filled cells) and how to pick them."""
+def _no_header_message(columns: list[list[str]], col: int, header_idx: int, header_row: int | None,
+                       renames: dict[str, str | None]) -> str:
+    """Why column ``col`` has values but no header: a title row taken for the header (one or two cells, none a
+    known heading) says where the column names seem to be (the first row below with more filled cells) and how
+    to pick them."""
     plain = f"column {column_letter(col)} has values but no header; give it a name"
-    width = sum(1 for c in columns if c[header_idx].strip())
-    if header_row is not None or width > 2:
+    filled = [c[header_idx].strip() for c in columns if c[header_idx].strip()]
+    width = len(filled)
+    if header_row is not None or width > 2 or any(canonical_field(h, renames) for h in filled):
         return plain
     for r in range(header_idx + 1, min(len(columns[0]), header_idx + HEADER_SEARCH_ROWS)):
         count = sum(1 for c in columns if c[r].strip())
