@@ -1,8 +1,11 @@
 """Excel rosters (``.xlsx``/``.xlsm``): the sheet's cells as the text Excel shows, read with python-calamine.
 
 Numbers Excel stores as numbers come back as Excel shows them (``123``, not ``123.0``), dates as ``YYYY-MM-DD``,
-booleans as ``TRUE``/``FALSE``. :func:`read_excel` returns the sheet column-wise for :mod:`provisioning.roster`,
-padded from cell A1 (grid row ``i`` is Excel row ``i + 1``), plus the cells calamine cannot show (below).
+booleans as ``TRUE``/``FALSE``; a number whose format pads it with zeros (``000000``, Zip code ``00000``) as its
+padded text (``000777``), found by the scan below. :func:`read_excel` returns the sheet column-wise for
+:mod:`provisioning.roster`, padded from cell A1 (grid row ``i`` is Excel row ``i + 1``), plus what the sheet's XML
+says beyond the values (below). The sheet read is ``--sheet``'s, else the first *visible* sheet with known
+headings: a hidden sheet (an old "Leavers" list) is read only when named.
 
 **Why python-calamine directly, not** ``pandas.read_excel(engine="calamine")`` (DESIGN's reading path): pandas
 held the sheet three times over (calamine's rows, its converted copy, the DataFrame) while the text columns were
@@ -17,25 +20,29 @@ Otherwise each value is converted as pandas' calamine reader and :func:`excel_te
 :func:`provisioning.excelscan.scan_sheet` in the chosen sheet's XML: an error cell's text becomes what Excel shows
 (``#N/A``), and each such cell is returned as a :class:`CellProblem`; :mod:`provisioning.roster` turns them into row
 issues (:func:`problem_message`) or, in the header row, a :class:`RosterError` (:func:`header_problem_message`).
+The same scan gives the hidden rows, autoFilters and tables' totals rows that :mod:`provisioning.roster` reports.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import math
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from python_calamine import CalamineWorkbook, SheetTypeEnum
+from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
 from .errors import RosterError
-from .excelscan import CellProblem, scan_sheet
+from .excelscan import CellProblem, SheetScan, scan_sheet
 from .fields import canonical_field
 
 log = logging.getLogger(__name__)
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 _CHUNK_ROWS = 2048  # rows converted to text columns at a time
+HEADER_SEARCH_ROWS = 20  # rows searched for the header (title rows above it are skipped)
 _REOPEN = "open it in Excel and save it again as .xlsx, or save it as .csv"
 
 
@@ -58,32 +65,71 @@ def excel_text(value: Any) -> str:
     return str(value)
 
 
-def read_excel(p: Path, sheet: str | None) -> tuple[str, list[list[str]], tuple[CellProblem, ...]]:
-    """``(sheet name, columns of text from A1, error and uncalculated cells)`` of the chosen sheet of ``p``."""
+@dataclass(frozen=True, slots=True)
+class ExcelSheet:
+    """The sheet :func:`read_excel` chose: its name, its cells as text columns from A1, what its XML says beyond
+    the values (:class:`~provisioning.excelscan.SheetScan`) and the hidden sheets passed over to reach it."""
+
+    name: str
+    columns: list[list[str]]
+    scan: SheetScan
+    skipped_hidden: tuple[str, ...] = ()
+
+
+_DATETIME_TEXT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?")
+
+
+def iso_datetime(text: str) -> str:
+    """An Excel date-time as :func:`excel_text` shows it (``2024-03-01 09:30:00``) as the ISO 8601 UTC time Graph's
+    DateTimeOffset properties take (``2024-03-01T09:30:00Z``, to the nearest second); other texts unchanged (a
+    date alone, ``2024-03-01``, is sent as midnight UTC by :meth:`UserRow.graph_body`)."""
+    if not _DATETIME_TEXT.fullmatch(text):
+        return text
+    when = dt.datetime.fromisoformat(text)
+    if when.microsecond:
+        when = when.replace(microsecond=0) + dt.timedelta(seconds=round(when.microsecond / 1e6))
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_excel(p: Path, sheet: str | None, renames: Mapping[str, str | None] | None = None) -> ExcelSheet:
+    """The chosen sheet of ``p``: ``sheet`` by name, else the first visible sheet with known headings (``renames``:
+    a mapping file's too) in its first :data:`HEADER_SEARCH_ROWS` rows. A hidden or very hidden sheet, such as an
+    old "Leavers" list kept out of sight, is read only when named."""
     try:
         book = CalamineWorkbook.from_path(str(p))
     except Exception as exc:  # calamine raises its own types for corrupt files
         raise RosterError(p, f"cannot open the workbook ({type(exc).__name__}: {str(exc).strip()[:200]}); "
                              f"{_REOPEN}") from exc
     with book:
-        names = [m.name for m in book.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
+        sheets = [m for m in book.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
+        names = [m.name for m in sheets]
         if sheet is not None and sheet not in names:
             raise RosterError(p, f"no sheet named {sheet!r}; the workbook has {', '.join(map(repr, names))}")
+        hidden = [m.name for m in sheets if m.visible != SheetVisibleEnum.Visible]
         chosen: tuple[str, list[list[str]]] | None = None
-        for name in [sheet] if sheet is not None else names:
+        for name in [sheet] if sheet is not None else [n for n in names if n not in hidden]:
             columns = _sheet_columns(p, book, name)
-            if sheet is not None or _has_known_header(columns):
+            if sheet is not None or _has_known_header(columns, renames):
                 chosen = name, columns
                 break
             del columns
+        if chosen is None:
+            with_header = [n for n in hidden if _has_known_header(_sheet_columns(p, book, n), renames)]
     if chosen is None:
+        if with_header:
+            raise RosterError(p, f"no visible sheet has a header row with known column names; the hidden sheet "
+                                 f"{with_header[0]!r} has one: if it holds the people to provision, give "
+                                 f"--sheet {with_header[0]!r} (or unhide it in Excel)")
         raise RosterError(p, "no sheet has a header row with known column names such as givenName, surname, "
                              "userPrincipalName; pick one with --sheet or use `provision.py template`")
     name, columns = chosen
-    problems = scan_sheet(p, name)
-    for pr in problems:
-        _place(columns, pr)
-    return name, columns, problems
+    scan = scan_sheet(p, name)
+    for pr in scan.problems:
+        _place(columns, pr.row, pr.col, pr.error)
+    for row, col, text in scan.shown:
+        _place(columns, row, col, text)
+    skipped = tuple(n for n in names[:names.index(name)] if n in hidden) if sheet is None else ()
+    return ExcelSheet(name, columns, scan, skipped)
 
 
 def _sheet_columns(p: Path, book: CalamineWorkbook, name: str) -> list[list[str]]:
@@ -140,16 +186,17 @@ def _add_chunk(chunk: list[list[Any]], columns: list[list[str]], seen: list[dict
             columns[j].extend(values)
 
 
-def _place(columns: list[list[str]], pr: CellProblem) -> None:
-    """Make room for ``pr`` in the grid; an error cell reads as the error Excel shows."""
+def _place(columns: list[list[str]], row: int, col: int, text: str | None) -> None:
+    """Make room for cell ``(row, col)`` in the grid and, unless ``text`` is None, make it read ``text`` (an
+    error cell reads as the error Excel shows, a zero-padded number as its padded text)."""
     height = len(columns[0]) if columns else 0
-    while len(columns) <= pr.col:
+    while len(columns) <= col:
         columns.append([""] * height)
-    if pr.row >= height:
-        for col in columns:
-            col.extend([""] * (pr.row + 1 - height))
-    if pr.error is not None:
-        columns[pr.col][pr.row] = pr.error
+    if row >= height:
+        for c in columns:
+            c.extend([""] * (row + 1 - height))
+    if text is not None:
+        columns[col][row] = text
 
 
 def problem_message(pr: CellProblem, column: str, *, used: bool, secret: bool = False) -> tuple[str, str]:
@@ -201,8 +248,8 @@ def column_letter(index: int) -> str:
     return s
 
 
-def _has_known_header(columns: Sequence[Sequence[str]]) -> bool:
-    for r in range(min(len(columns[0]) if columns else 0, 5)):
-        if any(canonical_field(col[r]) for col in columns if col[r]):
+def _has_known_header(columns: Sequence[Sequence[str]], renames: Mapping[str, str | None] | None) -> bool:
+    for r in range(min(len(columns[0]) if columns else 0, HEADER_SEARCH_ROWS)):
+        if any(canonical_field(col[r], renames) for col in columns if col[r]):
             return True
     return False

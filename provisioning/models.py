@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import dataclasses as _dc
+import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
+
+from .fields import FIELDS
 
 
 class Severity(str, Enum):
@@ -101,6 +104,21 @@ class Roster:
 #: Fields of :attr:`UserRow.fields` that are not Graph user properties and stay out of :meth:`UserRow.graph_body`.
 FOLLOW_UP_FIELDS = frozenset({"groups", "licenses", "manager"})
 _ORG_DATA = ("division", "costCenter")
+#: the roster's DateTimeOffset properties
+_DATE_FIELDS = frozenset(f.name for f in FIELDS if f.kind == "date")
+
+
+def graph_datetime(value: str) -> str:
+    """A date or date-time the ``date-invalid`` rule accepts (ISO 8601: ``2024-03-01``, ``2024-03-01 09:30``,
+    ``2024-03-01T09:30:00+02:00``) as the UTC DateTimeOffset Graph takes, ``2024-03-01T07:30:00Z``; a date alone
+    is midnight UTC, a time without an offset is taken as UTC. Text the rule refuses is returned unchanged."""
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +165,7 @@ class UserRow:
         """The exact JSON body for ``POST /users``: every provided Graph property plus ``passwordProfile``.
 
         ``groups``, ``licenses`` and ``manager`` are left out (follow-up calls); ``division``/``costCenter`` go
-        into ``employeeOrgData``; ``employeeHireDate`` becomes a DateTimeOffset at midnight UTC.
+        into ``employeeOrgData``; ``employeeHireDate`` becomes a UTC DateTimeOffset (:func:`graph_datetime`).
         """
         body: dict[str, Any] = {}
         org: dict[str, str] = {}
@@ -158,8 +176,8 @@ class UserRow:
                 org[name] = value
             elif isinstance(value, list):
                 body[name] = list(value)
-            elif name == "employeeHireDate" and len(value) == 10:
-                body[name] = f"{value}T00:00:00Z"
+            elif name in _DATE_FIELDS:
+                body[name] = graph_datetime(value)
             else:
                 body[name] = value
         if org:

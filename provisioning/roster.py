@@ -2,8 +2,11 @@
 
 CSV: the encoding (UTF-8 with or without BOM, UTF-16, cp1252) and delimiter (``,`` ``;`` tab) are detected, and
 pandas reads every cell as ``str`` with no NA guessing, so ``00123``, ``+1 555 0100``, ``TRUE`` and ``1e5`` stay as
-typed. Excel (``.xlsx``/``.xlsm``) is read by :mod:`provisioning.excel` (python-calamine). Blank rows are
-skipped; every row keeps its Excel row number. Excel error values and formulas without a saved value become row
+typed. Excel (``.xlsx``/``.xlsm``) is read by :mod:`provisioning.excel` (python-calamine). The header is the
+first row with known headings (title rows above it skipped, noted as ``header-row-found``) or ``--header-row``'s.
+Blank rows are skipped; every row keeps its Excel row number. A table's totals row is refused (``totals-row``, its
+cells emptied so no rule reads them as a person's); a row Excel hides is kept with a ``hidden-row`` warning; a
+date-time in a date column becomes ISO 8601 UTC. Excel error values and formulas without a saved value become row
 issues in :attr:`Roster.warnings` (``excel-error`` and ``formula-no-value`` exclude the row; in a column not sent to
 Entra ID, ``excel-error-ignored`` is a warning). Roster-level problems raise
 :class:`~provisioning.errors.RosterError` (exit status 2).
@@ -17,14 +20,15 @@ import io
 import logging
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 
 from . import rules
 from .errors import RosterError
-from .excel import EXCEL_SUFFIXES, CellProblem, column_letter, header_problem_message, problem_message, read_excel
-from .fields import BLOCK_SIGN_IN, ColumnMapping, canonical_field, load_mapping, normalise_header
+from .excel import (EXCEL_SUFFIXES, HEADER_SEARCH_ROWS, CellProblem, ExcelSheet, column_letter,
+                    header_problem_message, iso_datetime, problem_message, read_excel)
+from .fields import BLOCK_SIGN_IN, FIELD_BY_NAME, ColumnMapping, canonical_field, load_mapping, normalise_header
 from .models import Issue, Roster, Severity
 
 log = logging.getLogger(__name__)
@@ -34,11 +38,13 @@ _DELIMITERS = (",", ";", "\t")
 
 
 def load_roster(path: str | Path, *, sheet: str | None = None,
-                mapping: ColumnMapping | str | Path | None = None) -> Roster:
+                mapping: ColumnMapping | str | Path | None = None, header_row: int | None = None) -> Roster:
     """Read ``path`` (CSV or Excel) into a :class:`Roster`; raise :class:`RosterError` if it cannot be used.
 
-    ``sheet`` picks an Excel sheet by name (default: the first sheet whose first non-blank row has a known header).
-    ``mapping`` is a :class:`ColumnMapping` or the path of a mapping JSON file.
+    ``sheet`` picks an Excel sheet by name (default: the first visible sheet with known headings in its first 20
+    rows). ``mapping`` is a :class:`ColumnMapping` or the path of a mapping JSON file. ``header_row`` is the row
+    number (from 1, as Excel shows it) of the column names; by default the first row holding known headings
+    (title rows above it are skipped, with a ``header-row-found`` note) or else the first non-blank row.
     """
     p = Path(path)
     if mapping is not None and not isinstance(mapping, ColumnMapping):
@@ -52,10 +58,11 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
     digest = _digest_in_background(p)  # reads and hashes the file on another thread while it is parsed here
     suffix = p.suffix.lower()
     encoding = delimiter = None
-    problems: tuple[CellProblem, ...] = ()
+    excel: ExcelSheet | None = None
     _refuse_other_formats(p, head, suffix)
     if suffix in EXCEL_SUFFIXES or head[:4] == b"PK\x03\x04":
-        sheet_name, grid, problems = read_excel(p, sheet)
+        excel = read_excel(p, sheet, mapping.renames if mapping else None)
+        sheet_name, grid = excel.name, excel.columns
         kind = "xlsx"
     elif suffix == ".xls":
         raise RosterError(p, "old .xls workbooks are not supported; save it as .xlsx or .csv")
@@ -63,7 +70,7 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
         if sheet is not None:
             raise RosterError(p, "--sheet applies to Excel workbooks only")
         sheet_name = None
-        encoding, delimiter, grid = _read_csv(p, head)
+        encoding, delimiter, grid = _read_csv(p, head, header_row)
         kind = "csv"
     sha256 = digest()
     try:
@@ -72,7 +79,7 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
         raise RosterError(p, f"cannot read the roster: {exc.strerror or exc}") from exc
     if (after.st_size, after.st_mtime_ns, after.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino):
         raise RosterError(p, "the roster changed while it was being read; save and close it, then run again")
-    return _build(p, sheet_name, kind, grid, sha256, mapping, encoding, delimiter, problems)
+    return _build(p, sheet_name, kind, grid, sha256, mapping, encoding, delimiter, excel, header_row)
 
 
 _HEAD = 65536  # bytes read ahead of parsing: enough to detect the encoding, the delimiter and the header line
@@ -150,9 +157,10 @@ def detect_delimiter(line: str) -> str:
     return best if counts[best] else ","
 
 
-def _read_csv(p: Path, head: bytes) -> tuple[str, str, list[list[str]]]:
+def _read_csv(p: Path, head: bytes, header_row: int | None = None) -> tuple[str, str, list[list[str]]]:
     """Parse a CSV file once with pandas' C parser (every cell a ``str``); columns as lists. ``head``: the file's
-    first bytes (one more than :data:`_HEAD` when the file is longer), for detection."""
+    first bytes (one more than :data:`_HEAD` when the file is longer), for detection; ``header_row``: the line
+    of the column names, if given (the delimiter is detected on it)."""
     if not head or (head.isspace() and (len(head) <= _HEAD or p.read_bytes().isspace())):
         raise RosterError(p, "the roster is empty; it needs a header row and one row per user")
     encoding = detect_encoding(head)
@@ -162,7 +170,7 @@ def _read_csv(p: Path, head: bytes) -> tuple[str, str, list[list[str]]]:
     while skip < len(lines) and (not lines[skip].strip() or lines[skip].lower().startswith("version:")):
         skip += 1
     version_line = next((ln for ln in lines[:skip] if ln.lower().startswith("version:")), None)
-    delimiter = detect_delimiter(lines[skip] if skip < len(lines) else "")
+    delimiter = detect_delimiter(_delimiter_line(lines, skip, header_row))
     try:
         try:
             frame = _parse_csv(p, encoding, delimiter, skip)
@@ -187,6 +195,15 @@ def _read_csv(p: Path, head: bytes) -> tuple[str, str, list[list[str]]]:
     return encoding, delimiter, columns
 
 
+def _delimiter_line(lines: list[str], skip: int, header_row: int | None) -> str:
+    """The line to detect the delimiter on: the given header line, else the first after ``skip`` with a
+    delimiter in it (a title line above the header has none)."""
+    if header_row is not None:
+        return lines[header_row - 1] if 0 < header_row <= len(lines) else ""
+    return next((ln for ln in lines[skip:skip + HEADER_SEARCH_ROWS] if any(d in ln for d in _DELIMITERS)),
+                lines[skip] if skip < len(lines) else "")
+
+
 def _parse_csv(p: Path, encoding: str, delimiter: str, skip: int) -> pd.DataFrame:
     """pandas.read_csv of the file: strings only, no NA guessing, blank lines kept (row numbers stay right)."""
     options: dict[str, Any] = dict(sep=delimiter, encoding=encoding, header=None, dtype=object, na_filter=False,
@@ -204,39 +221,46 @@ def _parse_csv(p: Path, encoding: str, delimiter: str, skip: int) -> pd.DataFram
 
 def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], digest: str,
            mapping: ColumnMapping | None, encoding: str | None, delimiter: str | None,
-           problems: tuple[CellProblem, ...] = ()) -> Roster:
+           excel: ExcelSheet | None = None, header_row: int | None = None) -> Roster:
     """Find the header row, drop blank rows, map headers, and check the roster as a whole.
 
-    ``problems`` (Excel error values, formulas without a saved value; 0-based from A1) in or above the header row
-    raise :class:`RosterError`; in data rows they become issues, and their row is kept even if it looks blank.
+    ``excel``: what the workbook's XML says. Its problem cells (Excel error values, formulas without a saved
+    value; 0-based from A1) in or above the header row raise :class:`RosterError`; in data rows they become
+    issues, and their row is kept even if it looks blank. Its tables' totals rows are refused (``totals-row``),
+    its hidden rows reported (``hidden-row``), and date-times in date columns become ISO 8601 UTC.
     """
+    problems = excel.scan.problems if excel else ()
+    totals = excel.scan.totals if excel else {}
     nrows = len(columns[0]) if columns else 0
     # drop trailing all-empty columns (Excel "used range" padding, trailing delimiters)
     while columns and not any(columns[-1]):
         columns.pop()
     if not columns:
         raise RosterError(p, "the roster is empty; it needs a header row and one row per user")
-    header_idx = 0
-    while header_idx < nrows and not any(col[header_idx].strip() for col in columns):
-        header_idx += 1
-    first = columns[0][header_idx].strip().lower() if header_idx < nrows else ""
-    entra = first.startswith("version:")
-    if entra:
-        header_idx += 1
-    if header_idx >= nrows:
-        raise RosterError(p, "no header row; the first row must name the columns (run `provision.py template`)")
+    renames = mapping.renames if mapping else {}
+    warnings: list[Issue] = []
+    if excel is not None and excel.skipped_hidden:
+        hidden = ", ".join(map(repr, excel.skipped_hidden))
+        warnings.append(rules.issue(0, "", "hidden-sheet-skipped",
+                                    f"read the sheet {sheet!r}; the hidden sheet{'s' * (len(excel.skipped_hidden) > 1)}"
+                                    f" {hidden} before it {'were' if len(excel.skipped_hidden) > 1 else 'was'} not "
+                                    f"read (a hidden sheet is read only when named with --sheet)"))
+    header_idx, titles = _header_index(p, columns, nrows, header_row, renames)
+    if titles:
+        warnings.append(rules.issue(0, "", "header-row-found",
+                                    f"the column names are on row {header_idx + 1}; {_rows_text(titles)} above "
+                                    f"them {'is taken as a title' if len(titles) == 1 else 'are taken as titles'} and not read "
+                                    f"(if the column names are on another row, give --header-row N)"))
     for pr in problems:
         if pr.row <= header_idx and pr.col < len(columns):
             raise RosterError(p, header_problem_message(pr, pr.row == header_idx))
     headers = tuple(col[header_idx].strip() for col in columns)
-    renames = mapping.renames if mapping else {}
     column_map: dict[str, str | None] = {}
     seen: dict[str, str] = {}
-    warnings: list[Issue] = []
     for i, header in enumerate(headers):
         if not header:
             if any(v.strip() for v in columns[i][header_idx + 1:]):
-                raise RosterError(p, f"column {column_letter(i)} has values but no header; give it a name")
+                raise RosterError(p, _no_header_message(columns, i, header_idx, header_row, renames))
             column_map[header] = None
             continue
         if header in column_map:
@@ -261,9 +285,15 @@ def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], dige
                               f"column(s) {', '.join(map(repr, unknown))} are not roster fields; they are kept and "
                               f"carried to the report but not sent to Entra ID (map them with --mapping if needed)"))
     _check_required(p, set(seen), mapping)
-    cells = _cell_issues(problems, headers, header_idx, column_map)
+    cells = _cell_issues([pr for pr in problems if pr.row not in totals], headers, header_idx, column_map)
     warnings.extend(cells)
-    row_numbers, by_column = _rows(columns, header_idx, len(headers), {i.row - header_idx - 2 for i in cells})
+    kept = {i.row - header_idx - 2 for i in cells}
+    if totals:
+        kept |= {r - header_idx - 1 for r in _blank_totals(columns, totals, header_idx, problems)}
+    row_numbers, by_column = _rows(columns, header_idx, len(headers), kept)
+    if excel is not None:
+        warnings.extend(_excel_row_issues(excel, row_numbers))
+        by_column = _iso_dates(by_column, headers, column_map)
     log.info("%s: %d rows, %d columns (%s)", p, len(row_numbers), len(headers), kind)
     return Roster(path=str(p), sheet=sheet, kind=kind, headers=headers, header_row=header_idx + 1, row_numbers=row_numbers,
                   column_map=column_map, sha256=digest, warnings=tuple(warnings),
@@ -274,7 +304,120 @@ def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], dige
                   columns=by_column)
 
 
-def _cell_issues(problems: tuple[CellProblem, ...], headers: tuple[str, ...], header_idx: int,
+def _header_index(p: Path, columns: list[list[str]], nrows: int, header_row: int | None,
+                  renames: dict[str, str | None]) -> tuple[int, list[int]]:
+    """The 0-based index of the header row, and the non-blank rows above it taken as titles (only when the header
+    was found below them by its known headings).
+
+    ``header_row`` (from 1) wins. Else the first non-blank row (after the Entra template's ``version:`` line) is
+    the header when it holds a known heading or none of the :data:`HEADER_SEARCH_ROWS` rows from it does;
+    otherwise the first row that does.
+    """
+    if header_row is not None:
+        if not 0 < header_row <= nrows or not any(col[header_row - 1].strip() for col in columns):
+            where = "is empty" if 0 < header_row <= nrows else f"is past the last row ({nrows})"
+            raise RosterError(p, f"--header-row {header_row}: that row {where}; give the row number of the "
+                                 f"column names as Excel or the editor shows it")
+        return header_row - 1, []
+    first = next((r for r in range(nrows) if any(col[r].strip() for col in columns)), None)
+    if first is None:
+        raise RosterError(p, "no header row; the first row must name the columns (run `provision.py template`)")
+    filled = [r for r in range(first, min(nrows, first + HEADER_SEARCH_ROWS)) if any(col[r].strip() for col in columns)]
+    if columns[0][filled[0]].strip().lower().startswith("version:"):  # the Entra admin center template
+        if filled[0] + 1 >= nrows:
+            raise RosterError(p, "no header row; the first row must name the columns (run `provision.py template`)")
+        return filled[0] + 1, []
+    for r in filled:
+        if any(canonical_field(col[r].strip(), renames) for col in columns if col[r].strip()):
+            return r, [t for t in filled if t < r]
+    return filled[0], []
+
+
+def _rows_text(rows: list[int]) -> str:
+    """``[0]`` -> ``"row 1"``, ``[0, 1]`` -> ``"rows 1-2"``, ``[0, 2]`` -> ``"rows 1, 3"`` (0-based in)."""
+    shown = [r + 1 for r in rows]
+    if len(shown) == 1:
+        return f"row {shown[0]}"
+    if shown == list(range(shown[0], shown[-1] + 1)):
+        return f"rows {shown[0]}-{shown[-1]}"
+    return "rows " + ", ".join(map(str, shown))
+
+
+def _no_header_message(columns: list[list[str]], col: int, header_idx: int, header_row: int | None,
+                       renames: dict[str, str | None]) -> str:
+    """Why column ``col`` has values but no header: a title row taken for the header (one or two cells, none a
+    known heading) says where the column names seem to be (the first row below with more filled cells) and how
+    to pick them."""
+    plain = f"column {column_letter(col)} has values but no header; give it a name"
+    filled = [c[header_idx].strip() for c in columns if c[header_idx].strip()]
+    width = len(filled)
+    if header_row is not None or width > 2 or any(canonical_field(h, renames) for h in filled):
+        return plain
+    for r in range(header_idx + 1, min(len(columns[0]), header_idx + HEADER_SEARCH_ROWS)):
+        count = sum(1 for c in columns if c[r].strip())
+        if count > max(width, 1):
+            return (f"row {header_idx + 1} looks like a title, not column names (only {width} cell"
+                    f"{'s' * (width != 1)} filled); the column names seem to be on row {r + 1}: delete the rows "
+                    f"above them, or give --header-row {r + 1}")
+    return plain
+
+
+def hidden_rows_note(roster: Roster, lead: str) -> str:
+    """``lead`` + how many rows Excel hides and that they are provisioned (``""`` when none): for the summary."""
+    hidden = sum(1 for w in roster.warnings if w.code == "hidden-row")
+    if not hidden:
+        return ""
+    return (f"{lead}{hidden} row{'s' * (hidden != 1)} hidden in Excel (filtered out or hidden), provisioned like "
+            f"the others (hidden-row warnings)")
+
+
+def _blank_totals(columns: list[list[str]], totals: Mapping[int, str], header_idx: int,
+                  problems: tuple[CellProblem, ...]) -> list[int]:
+    """Empty the cells of the tables' totals rows below the header that hold anything (their "Total" and
+    SUBTOTAL values would otherwise be checked, derived into a UPN and counted as duplicates like a person's);
+    returns those rows, kept as rows so the report shows each refused with its ``totals-row`` issue."""
+    nrows = len(columns[0]) if columns else 0
+    used = {pr.row for pr in problems}
+    out = [r for r in sorted(totals) if header_idx < r < nrows and (r in used or any(c[r].strip() for c in columns))]
+    for r in out:
+        for c in columns:
+            c[r] = ""
+    return out
+
+
+def _excel_row_issues(excel: ExcelSheet, row_numbers: tuple[int, ...]) -> list[Issue]:
+    """``totals-row`` for a data row that is a table's totals row, ``hidden-row`` for one Excel hides."""
+    scan = excel.scan
+    marked = set(scan.totals) | scan.hidden
+    if not marked:
+        return []
+    out: list[Issue] = []
+    for row in sorted(marked & {r - 1 for r in row_numbers}):
+        if row in scan.totals:
+            out.append(rules.issue(row + 1, "", "totals-row", f"row {row + 1} is the totals row of table "
+                                                              f"{scan.totals[row]!r}, not a person; it is not sent"))
+        else:
+            how = " (filtered out)" if scan.filtered(row) else ""
+            out.append(rules.issue(row + 1, "", "hidden-row",
+                                   f"row {row + 1} is hidden in Excel{how}; it is provisioned like any other row: "
+                                   f"delete it if that person should not get an account"))
+    return out
+
+
+def _iso_dates(by_column: tuple[tuple[str, ...], ...], headers: tuple[str, ...],
+               column_map: dict[str, str | None]) -> tuple[tuple[str, ...], ...]:
+    """The columns with Excel date-times in date fields as ISO 8601 UTC (:func:`~provisioning.excel.iso_datetime`)."""
+    dates = [j for j, h in enumerate(headers) if h and (spec := FIELD_BY_NAME.get(column_map.get(h) or ""))
+             and spec.kind == "date"]
+    if not dates:
+        return by_column
+    out = list(by_column)
+    for j in dates:
+        out[j] = tuple(map(iso_datetime, out[j]))
+    return tuple(out)
+
+
+def _cell_issues(problems: list[CellProblem] | tuple[CellProblem, ...], headers: tuple[str, ...], header_idx: int,
                  column_map: dict[str, str | None]) -> list[Issue]:
     """Issues for the problem cells of data rows under a named column (an unnamed one is not read)."""
     out: list[Issue] = []

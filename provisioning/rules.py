@@ -42,6 +42,14 @@ RULES: Mapping[str, Rule] = {r.code: r for r in (
                                 "that does not calculate)."),
     Rule("excel-error-ignored", W, "An Excel error value or a formula without a saved value in a column that is not "
                                    "sent to Entra ID; the row goes ahead."),
+    Rule("totals-row", E, "The row is an Excel table's totals row (its Total/SUBTOTAL line), not a person; it is "
+                          "not sent."),
+    Rule("hidden-row", W, "The row is hidden in Excel (filtered out or hidden by hand); it is provisioned like any "
+                          "other row."),
+    Rule("hidden-sheet-skipped", W, "Hidden sheets before the sheet read were not read (a hidden sheet is read only "
+                                    "with --sheet)."),
+    Rule("header-row-found", W, "Title rows above the column names were skipped; the header is the first row with "
+                                "known column names (or the row given with --header-row)."),
     Rule("display-name-missing", E, "displayName is empty and cannot be derived from givenName/surname."),
     Rule("upn-missing", E, "userPrincipalName is empty and the naming template gives nothing for the row."),
     Rule("upn-no-domain", E, "userPrincipalName must be derived but no domain is known (--domain, mapping "

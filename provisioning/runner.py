@@ -214,7 +214,8 @@ def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: Password
 
     records = journal.rows()
     follow = row_view(journal)
-    write_results_csv(folder.results_csv, records, journal.issues(), follow)
+    issues = journal.issues()
+    write_results_csv(folder.results_csv, records, issues, follow)
     created_rows = [r.row for r in records if r.state in (RowState.CREATED, RowState.UPDATED)]
     if passwords is not None:
         passwords.finalize(created_rows)
@@ -249,6 +250,9 @@ def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: Password
         "exit_status": int(status),
         "fatal": apply.fatal_message if apply and apply.fatal else "",
     }
+    hidden = sum(1 for row, found in issues.items() if row and any(i.code == "hidden-row" for i in found))
+    if hidden:  # rows Excel hides (filtered out) are provisioned: say so where the counts are
+        summary["hidden_rows"] = hidden
     if dry_run:
         summary["planned"] = {a: sum(1 for r in records if r.action == a) for a in ("create", "update", "skip",
                                                                                    "exists", "invalid")}
@@ -307,6 +311,10 @@ def _print_summary(ctx: Any, folder: RunFolder, summary: Mapping[str, Any], dry_
                       f"{follow.get('pending', 0)}")
         rate = f" ({summary['users_per_s']} users/s)" if summary.get("created_this_session") else ""
         ctx.out.write(f"{parts}{rate}\n")
+    if summary.get("hidden_rows"):
+        n = summary["hidden_rows"]
+        ctx.out.write(f"{n} row{'s' * (n != 1)} hidden in Excel (filtered out or hidden) were provisioned like the "
+                      f"others (see the Warnings column of results.xlsx)\n")
     ctx.out.write(f"run folder: {folder.path}\n")
     if (folder.path / "results.xlsx").exists():
         ctx.out.write(f"results:    {folder.path / 'results.xlsx'}\n")

@@ -173,6 +173,9 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
             duplicates(values[name], label(name, name), code, out, casefold=name != "employeeId")
     if tenant is not None:
         tenant_domains(values, label, out, tenant)
+    refused = {i.row for i in roster.warnings if i.code == "totals-row"}
+    if refused:  # a totals row is refused whole (its cells emptied): the rules' findings on it would be noise
+        out.issues = [i for i in out.issues if i.row not in refused or i.code == "totals-row"]
     issues = sorted(out.issues, key=lambda i: i.row)
     return Checked(roster, values, derived, tuple(issues), frozenset(out.error_rows))
 

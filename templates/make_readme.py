@@ -51,6 +51,28 @@ def render() -> str:
               "`description`.", ""]
     for name in ("mapping-workday.json", "mapping-bamboohr.json"):
         lines += [f"`{name}`:", "", "```json", (HERE / name).read_text(encoding="utf-8").rstrip(), "```", ""]
+    lines += ["## Excel workbooks and the header row", "",
+              "- **Which sheet**: `--sheet NAME`, else the first *visible* sheet with known column names in its "
+              "first 20 rows. Hidden and very hidden sheets (an old \"Leavers\" list) are read only when named "
+              "with `--sheet`; when some were passed over, the warning `hidden-sheet-skipped` names them and the "
+              "sheet read.",
+              "- **Header row**: the first row holding known column names; title rows above it are skipped with "
+              "the warning `header-row-found` naming the row taken. `--header-row N` (validate and run, CSV too) "
+              "gives the row of the column names yourself, as Excel or the editor numbers it.",
+              "- **Tables' totals rows** (Table Design > Total Row) are not people: the row is refused with the "
+              "error `totals-row` and nothing of it is sent.",
+              "- **Hidden rows** (filtered out by an AutoFilter, or hidden by hand) are provisioned like any "
+              "other row, each with the warning `hidden-row` and a count in the validate/run summary: delete "
+              "the row if that person should not get an account.",
+              "- **Number formats**: a number shown with leading zeros by its format (`000000`, `0000000000`, "
+              "the Zip Code format `00000`, Zip Code + 4 `00000-0000`) is read as Excel shows it: `000777`, "
+              "`02134`. Other numbers read as Excel's General format shows them (`123`, `1.5`).",
+              "- **Dates**: a date cell reads as `YYYY-MM-DD` and is sent as midnight UTC "
+              "(`2024-03-01T00:00:00Z`); a date-time cell in `employeeHireDate` reads as ISO 8601 UTC "
+              "(`2024-03-01T09:30:00Z`). Typed dates may be `YYYY-MM-DD` or ISO 8601 with a time; a time "
+              "without an offset is taken as UTC.",
+              "- **Error values and formulas without a saved value** exclude their row (`excel-error`, "
+              "`formula-no-value`).", ""]
     lines += ["## Rule codes", "", "Errors exclude the row from a run; warnings do not.", "",
               "| Code | Severity | Meaning |", "|---|---|---|"]
     lines += [f"| `{r.code}` | {r.severity.value} | {r.description} |" for r in RULES.values()]

@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+import argparse
+
 COMMANDS: tuple[tuple[str, str], ...] = (
     # (command name, module under provisioning.commands)
     ("check", "check"),
@@ -20,3 +22,18 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("template", "template"),
     ("watch", "watch"),
 )
+
+
+def _row_number(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a row number from 1, as Excel or the editor shows it")
+    return value
+
+
+def add_header_row_argument(parser: argparse.ArgumentParser) -> None:
+    """``--header-row N`` (``validate``, ``run``): the row holding the column names, for a roster with title rows
+    above them that the automatic search (the first row with known column names) gets wrong."""
+    parser.add_argument("--header-row", type=_row_number, metavar="N", default=None,
+                        help="the row number (from 1) of the column names, when title rows stand above them "
+                             "(default: the first row with known column names)")

@@ -25,6 +25,7 @@ from ..preflight import GraphTenantView
 from ..references import References, check_references, resolve
 from ..update import UserUpdate, fetch_current, plan_updates, select_for
 from ..runfolder import RunFolder, new_run_folder
+from . import add_header_row_argument
 from ..runner import execute, finish, make_client, run_log, settings_public, settings_secrets
 
 HELP = "validate a roster against the tenant, then create its users through Graph $batch (journaled, resumable)"
@@ -50,7 +51,9 @@ def _rate(text: str) -> float:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``run`` options."""
     parser.add_argument("roster", type=Path, metavar="ROSTER", help="the roster file (.csv, .xlsx, .xlsm)")
-    parser.add_argument("--sheet", metavar="S", help="the Excel sheet to read (default: the first with a header)")
+    parser.add_argument("--sheet", metavar="S", help="the Excel sheet to read (default: the first visible one "
+                                                     "with a header)")
+    add_header_row_argument(parser)
     parser.add_argument("--mapping", type=Path, metavar="M", help="a column-mapping JSON file for HR exports")
     parser.add_argument("--dry-run", action="store_true",
                         help="validate and plan against the tenant, write the run folder, send no write")
@@ -114,7 +117,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     require_notify_arguments(args)
     if getattr(args, "reset_passwords", False) and args.existing != "update":
         raise UsageError("--reset-passwords only applies with --existing update")
-    roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping)
+    roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping, header_row=args.header_row)
     if not roster.rows:
         raise UsageError(f"{args.roster}: the roster has no data rows")
     folder = new_run_folder(args.roster, args.out)
@@ -149,7 +152,7 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
     log.info("plan: %s", plan.counts())
     meta = {
         "roster_path": str(Path(args.roster).resolve()), "roster_sha256": roster.sha256,
-        "sheet": getattr(roster, "sheet", None) or args.sheet,
+        "sheet": getattr(roster, "sheet", None) or args.sheet, "header_row": args.header_row,
         "mapping": str(Path(args.mapping).resolve()) if args.mapping else None,
         "dry_run": bool(args.dry_run), "existing": args.existing, "batch_size": args.batch_size,
         "max_writes_per_s": args.max_writes_per_s, "write_burst": args.write_burst, "settings": settings_public(ctx.settings),

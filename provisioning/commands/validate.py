@@ -15,8 +15,9 @@ from ..cells import csv_quote, csv_safe
 from ..context import CommandContext
 from ..exitcodes import ExitStatus
 from ..models import Issue, Severity
-from ..roster import load_roster
+from ..roster import hidden_rows_note, load_roster
 from ..validate import check_roster, gc_paused
+from . import add_header_row_argument
 
 HELP = "check a roster offline (no credentials): every issue of every row, as a table and a CSV"
 NEEDS_TENANT = False
@@ -27,7 +28,9 @@ ISSUE_COLUMNS = ("file", "row", "column", "severity", "code", "message")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``validate``."""
     parser.add_argument("roster", type=Path, metavar="ROSTER", help="the roster: .csv, .xlsx or .xlsm")
-    parser.add_argument("--sheet", metavar="S", help="the Excel sheet to read (default: the first with headers)")
+    parser.add_argument("--sheet", metavar="S", help="the Excel sheet to read (default: the first visible one "
+                                                     "with headers)")
+    add_header_row_argument(parser)
     parser.add_argument("--mapping", type=Path, metavar="M", help="column mapping JSON for HR exports "
                                                                   "(see templates/README.md)")
     parser.add_argument("--out", type=Path, metavar="CSV", help="where to write the issues CSV "
@@ -75,7 +78,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Validate ``args.roster``; see the module docstring for outputs and exit status."""
     out_path = args.out or issues_csv_path(args.roster)
     with gc_paused():
-        roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping)
+        roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping, header_row=args.header_row)
         checked = check_roster(roster, default_domain=args.domain)
         issues = checked.issues
         write_issues_csv(out_path, args.roster.name, issues)
@@ -89,6 +92,6 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     if ctx.verbosity >= 0:
         ctx.err.write(f"{where}: {n} row{'s' * (n != 1)} ({roster.kind}, header on row {roster.header_row}); "
                       f"{n - bad_rows} valid, {bad_rows} with errors; {errors} error{'s' * (errors != 1)}, "
-                      f"{warnings} warning{'s' * (warnings != 1)}\n")
+                      f"{warnings} warning{'s' * (warnings != 1)}{hidden_rows_note(roster, '; ')}\n")
         ctx.err.write(f"issues written to {out_path}\n" if issues else f"no issues (empty list in {out_path})\n")
     return ExitStatus.ROWS_FAILED if errors else ExitStatus.OK

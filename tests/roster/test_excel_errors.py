@@ -161,7 +161,8 @@ def test_cells_read_as_typed_with_no_na_guessing(tmp_path):
     roster = load_roster(tmp_path / "t.xlsx")
     assert [r.cells for r in roster.rows] == [
         ("NA", "None", "null@contoso.com", "123", "1.5", "2024-01-02", "TRUE"),
-        ("N/A", "nan", "x@contoso.com", "42", "00123", "2024-03-04 05:06:00", "FALSE")]
+        # an Excel date-time in employeeHireDate (a DateTimeOffset) reads as ISO 8601 UTC, as Graph takes it
+        ("N/A", "nan", "x@contoso.com", "42", "00123", "2024-03-04T05:06:00Z", "FALSE")]
 
 
 def test_run_creates_only_the_rows_without_excel_errors(sandbox: Any, cli: Any, tmp_path: Path) -> None:
