@@ -3,7 +3,6 @@ refused (exit 3) before anything is sent; a second process on a folder in use is
 holder leaves no lock behind."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -14,36 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-import provision
 from provisioning.exitcodes import ExitStatus
 from sandbox import TENANT_ID
 
-from .conftest import CA_ENV, read_results, sandbox_env, tenant_users, write_roster
+from .conftest import env_file, read_results, tenant_users, tool_process_env, write_roster
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOL_ENV = ("AZURE_", "GRAPH_", "PROVISION_")
-
-
-@pytest.fixture
-def tool(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
-    """``tool(env_file, *argv)``: provision.py in-process with its settings only from ``--env-file``."""
-    monkeypatch.chdir(tmp_path)
-    for name in [*CA_ENV, *(k for k in os.environ if k.startswith(TOOL_ENV))]:
-        monkeypatch.delenv(name, raising=False)
-
-    def run(env_file: Path, *argv: Any) -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        code = provision.main(["--env-file", str(env_file), *map(str, argv)], stdout=out, stderr=err)
-        return code, out.getvalue(), err.getvalue()
-
-    return run
-
-
-def env_file(path: Path, sb: Any, **override: str) -> Path:
-    path.write_text("".join(f"{k}={v}\n" for k, v in {**sb.env(), **override}.items()), encoding="utf-8")
-    return path
 
 
 def reopen_rows(run: Path, rows: list[int]) -> None:
@@ -171,7 +146,7 @@ def test_resume_while_the_run_is_still_going_is_refused(sandbox_factory: Any, to
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, str(ROOT / "provision.py"), "--env-file", str(env), "run", str(roster),
                              "--out", str(run), "--no-progress", "--max-writes-per-s", "5", "--write-burst", "5"],
-                            cwd=tmp_path, env={k: v for k, v in sandbox_env({}).items() if not k.startswith(TOOL_ENV)},
+                            cwd=tmp_path, env=tool_process_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
