@@ -153,3 +153,51 @@ def test_a_signal_during_the_followups_stops_cleanly_and_resume_sends_the_rest(
         assert {upn: manager_of(client, oid) for upn, oid in ids.items() if upn != "boss@contoso.com"} == \
             {upn: ids["boss@contoso.com"] for upn in ids if upn != "boss@contoso.com"}
     assert _summary_resume(run) == ("", "(nothing to resume)")
+
+
+def test_a_signal_while_the_reports_are_written_still_exits_130_with_the_hint(
+        sandbox: Any, tool: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from provisioning import run_report
+
+    write = run_report.write_run_workbook
+
+    def signalled(*args: Any, **kwargs: Any) -> Any:  # a real Ctrl-C to this process, mid-report
+        os.kill(os.getpid(), signal.SIGINT)
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(run_report, "write_run_workbook", signalled)
+    roster = write_roster(tmp_path / "roster.csv", 3)
+    env = env_file(tmp_path / "prod.env", sandbox)
+    code, out, err = tool(env, "run", roster, "--out", tmp_path / "run", "--no-progress")
+    assert code == ExitStatus.INTERRUPTED, out + err
+    assert err.splitlines()[-1] == f"to continue: python provision.py --env-file {env} resume {tmp_path / 'run'}"
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["exit_status"] == 130 and summary["interrupted"] is True
+    assert (tmp_path / "run" / "results.xlsx").is_file()
+    monkeypatch.setattr(run_report, "write_run_workbook", write)
+    code, out, err = tool(env, "resume", tmp_path / "run", "--no-progress")
+    assert code == ExitStatus.OK, out + err
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["exit_status"] == 0
+
+
+def test_a_signal_before_anything_was_sent_says_so(sandbox: Any, tool: Any, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from provisioning.commands import run as run_command
+
+    check = run_command.check_tenant_references
+
+    def signalled(*args: Any, **kwargs: Any) -> Any:  # a real Ctrl-C during the pre-flight
+        os.kill(os.getpid(), signal.SIGINT)
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(run_command, "check_tenant_references", signalled)
+    roster = write_roster(tmp_path / "roster.csv", 3)
+    code, out, err = tool(env_file(tmp_path / "prod.env", sandbox), "run", roster, "--out", tmp_path / "run")
+    assert code == ExitStatus.INTERRUPTED, out + err
+    assert err.splitlines()[-1] == (f"interrupted (SIGINT) before anything was sent: nothing to resume in "
+                                    f"{tmp_path / 'run'}; start the run again")
+    assert not (tmp_path / "run" / "journal.sqlite").exists() and tenant_users(sandbox) == {}
