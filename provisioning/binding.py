@@ -26,13 +26,22 @@ log = logging.getLogger(__name__)
 
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 HINT = "use the --env-file/--config the run was started with"
+SANDBOX_HINT = "use the --sandbox-dir the run was started with"
+
+
+def _sandbox(settings: Any) -> str:
+    if getattr(settings, "sandbox", False) and getattr(settings, "ca_bundle", None):
+        # the sandbox's CA lives in its state folder, which is what identifies that tenant (its port changes)
+        return f"sandbox:{Path(settings.ca_bundle).resolve().parent}"
+    return ""
 
 
 def _endpoint(settings: Any) -> str:
-    if getattr(settings, "sandbox", False) and getattr(settings, "ca_bundle", None):
-        # the sandbox's CA lives in its state folder, which is what identifies that tenant
-        return f"sandbox:{Path(settings.ca_bundle).resolve().parent}"
-    return str(settings.graph_endpoint)
+    return _sandbox(settings) or str(settings.graph_endpoint)
+
+
+def _authority(settings: Any) -> str:
+    return _sandbox(settings) or str(settings.authority_host)
 
 
 def token_tid(client: Any) -> str:
@@ -43,7 +52,7 @@ def token_tid(client: Any) -> str:
 def binding_of(settings: Any, client: Any = None) -> dict[str, str]:
     """What the journal records of the tenant a run works in (``client``: to read the token's tenant id)."""
     return {"tenant": str(settings.tenant_id), "tid": token_tid(client) if client is not None else "",
-            "authority_host": str(settings.authority_host), "graph_endpoint": _endpoint(settings)}
+            "authority_host": _authority(settings), "graph_endpoint": _endpoint(settings)}
 
 
 def recorded_binding(meta: Mapping[str, Any]) -> dict[str, str]:
@@ -52,6 +61,8 @@ def recorded_binding(meta: Mapping[str, Any]) -> dict[str, str]:
     if isinstance(bound, Mapping):
         return {k: str(bound.get(k) or "") for k in ("tenant", "tid", "authority_host", "graph_endpoint")}
     settings = meta.get("settings") or {}
+    if settings.get("cloud") == "sandbox":  # an in-process sandbox's port was all it recorded: not comparable
+        return {"tenant": str(settings.get("tenant_id") or ""), "tid": "", "authority_host": "", "graph_endpoint": ""}
     return {"tenant": str(settings.get("tenant_id") or ""), "tid": "",
             "authority_host": str(settings.get("authority_host") or ""),
             "graph_endpoint": str(settings.get("graph_endpoint") or "")}
@@ -64,6 +75,8 @@ def _same_host(a: str, b: str) -> bool:
 
 
 def _same_authority(a: str, b: str) -> bool:
+    if a.startswith("sandbox:") or b.startswith("sandbox:"):
+        return a == b
     ca, cb = clouds_of_authority(a), clouds_of_authority(b)
     return bool(ca & cb) if ca and cb else host_of(a) == host_of(b)
 
@@ -84,14 +97,15 @@ def check_binding(meta: Mapping[str, Any], settings: Any, run_dir: Path, client:
         return
     tenant = str(settings.tenant_id).strip()
     endpoint = _endpoint(settings)
-    authority = str(settings.authority_host)
+    authority = _authority(settings)
     known = {v.lower() for v in (bound["tenant"], bound["tid"]) if v}
 
     def refuse(with_authority: bool = False) -> ConfigError:
         was = _describe(bound["tenant"], bound["tid"], bound["graph_endpoint"], bound["authority_host"],
                         with_authority)
         now = _describe(tenant, "", endpoint, authority, with_authority)
-        return ConfigError(f"this run folder belongs to {was} (journal); the settings name {now}; {HINT}")
+        hint = SANDBOX_HINT if bound["graph_endpoint"].startswith("sandbox:") and _sandbox(settings) else HINT
+        return ConfigError(f"this run folder belongs to {was} (journal); the settings name {now}; {hint}")
 
     if bound["graph_endpoint"] and not _same_host(bound["graph_endpoint"], endpoint):
         raise refuse()

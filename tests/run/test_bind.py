@@ -165,3 +165,28 @@ def test_resume_while_the_run_is_still_going_is_refused(sandbox_factory: Any, to
     assert sb.stats()["users_created"] == n and len(tenant_users(sb)) == n
     lines = (run / "passwords.csv").read_text().splitlines()
     assert len(lines) == n + 1 and len({ln.split(",")[0] for ln in lines[1:]}) == n
+
+
+def test_the_in_process_sandbox_is_known_by_its_state_folder(tmp_path: Path, monkeypatch: Any) -> None:
+    import io
+
+    import provision
+
+    monkeypatch.chdir(tmp_path)
+
+    def tool(*argv: Any) -> tuple[int, str]:
+        err = io.StringIO()
+        return provision.main([str(a) for a in argv], stdout=io.StringIO(), stderr=err), err.getvalue()
+
+    roster = write_roster(tmp_path / "roster.csv", 2)
+    code, err = tool("--sandbox", "--sandbox-dir", "sb1", "run", roster, "--out", "run", "--no-progress")
+    assert code == ExitStatus.OK, err
+    reopen_rows(tmp_path / "run", [3])
+    code, err = tool("--sandbox", "--sandbox-dir", "sb2", "resume", "run", "--no-progress")
+    assert code == ExitStatus.CONFIG, err
+    assert err == (f"error: this run folder belongs to tenant {TENANT_ID} at the sandbox in {tmp_path / 'sb1'} "
+                   f"(journal); the settings name tenant {TENANT_ID} at the sandbox in {tmp_path / 'sb2'}; use the "
+                   "--sandbox-dir the run was started with\n")
+    code, err = tool("--sandbox", "--sandbox-dir", "sb1", "resume", "run", "--no-progress")  # a new port: same one
+    assert code == ExitStatus.OK, err
+    assert state(tmp_path / "run", 3) == "created"
