@@ -1,5 +1,5 @@
-"""The run's session machinery shared by ``run`` and ``resume``: Ctrl-C as a stop signal, the progress bar, the
-run log, executing the creates and writing the outputs."""
+"""The run's session machinery shared by ``run``, ``resume`` and ``retry``: signals (Ctrl-C, SIGTERM, SIGHUP) as a
+stop in every phase, the progress bar, the run log, executing the creates and writing the outputs."""
 from __future__ import annotations
 
 import contextlib
@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence, TextIO
+from typing import Any, Iterator, Mapping, Sequence
 
 from .apply import ApplyEngine, ApplyResult, CreateItem, Progress
 from .exitcodes import ExitStatus
@@ -49,11 +49,6 @@ class Session:
         self.folder: RunFolder | None = None
         self._previous: dict[int, Any] = {}
 
-    @property
-    def interrupted(self) -> bool:
-        """Whether a signal arrived."""
-        return self.count > 0
-
     def arm(self, folder: RunFolder) -> None:
         """The journal exists: from now on a signal stops the session cleanly instead of interrupting it."""
         self.folder = folder
@@ -79,12 +74,11 @@ class Session:
             if threading.current_thread() is threading.main_thread():
                 raise KeyboardInterrupt
             return
+        # no logging here: the handler may have interrupted a log record being written to the same stream
         if self.count == 1:
-            log.warning("%s: stopping; the answers in flight are recorded", name)
             self._say(f"\nstopping ({name}): no new request is sent; waiting for the answers in flight to record "
                       "them (Ctrl-C again to abort at once)\n")
             return
-        log.warning("%s again: aborting at once", name)
         self._say(f"\naborted at once ({name}): the requests in flight stay 'sending' in the journal of "
                   f"{self.folder.path}; resume looks them up before sending anything again.\n"
                   f"{resume_hint(self.ctx, self.folder)}\n")
@@ -286,7 +280,10 @@ def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: Password
         if r.row in follow and (r.state in with_user or dry_run):
             key = follow[r.row][0]
             follow_counts[key] = follow_counts.get(key, 0) + 1
-    status = exit_status(counts, apply, dry_run, follow_counts, interrupted=stop is not None and stop.is_set())
+    interrupted = stop is not None and stop.is_set()
+    if interrupted:
+        log.warning("stopped by a signal: what is left is in the journal for resume")
+    status = exit_status(counts, apply, dry_run, follow_counts, interrupted=interrupted)
     counter = throttle_counter(client) if client is not None else None
     duration = time.monotonic() - started
     meta = journal.meta()
