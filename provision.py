@@ -12,7 +12,9 @@ import importlib
 import logging
 import os
 import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Iterator, Sequence, TextIO
 
@@ -104,6 +106,40 @@ def _tenant_settings(args: argparse.Namespace) -> Iterator[object]:
                             config_file=args.config, sandbox_env=sandbox_env)
 
 
+def _command_line(args: argparse.Namespace) -> str:
+    """How to invoke the tool again with the settings of this invocation, for the resume/retry commands printed
+    and recorded: the settings files and sandbox given, as absolute paths (the command works from any folder)."""
+    parts = ["python", "provision.py"]
+    for flag, value in (("--env-file", args.env_file), ("--config", args.config)):
+        if value is not None:
+            parts += [flag, shlex.quote(str(Path(value).resolve()))]
+    if args.sandbox:
+        parts.append("--sandbox")
+        if args.sandbox_dir != DEFAULT_SANDBOX_DIR:
+            parts += ["--sandbox-dir", shlex.quote(str(Path(args.sandbox_dir).resolve()))]
+    return " ".join(parts)
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP interrupt like Ctrl-C (one line and exit 130, never a silent death with 143) wherever no
+    command installed its own handling (``run``/``resume``/``retry`` do: they stop cleanly)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    names = [n for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    previous = {n: signal.signal(getattr(signal, n), interrupt) for n in names}
+    try:
+        yield
+    finally:
+        for n, handler in previous.items():
+            signal.signal(getattr(signal, n), handler)
+
+
 def _exit_for_graph_error(err: GraphError) -> ExitStatus:
     if isinstance(err, AuthError) or err.status in (401, 403):
         return ExitStatus.CONFIG
@@ -133,11 +169,10 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
     _setup_logging(args.verbose, args.quiet, err)
     module = modules[args.command]
     interactive = bool(getattr(err, "isatty", lambda: False)())
-    command_line = "python provision.py" + (" --sandbox" if args.sandbox else "")
-    if args.sandbox and args.sandbox_dir != DEFAULT_SANDBOX_DIR:
-        command_line += f" --sandbox-dir {shlex.quote(str(args.sandbox_dir))}"
+    command_line = _command_line(args)
     try:
         with contextlib.ExitStack() as stack:
+            stack.enter_context(_signals_interrupt())
             settings = stack.enter_context(_tenant_settings(args)) if module.NEEDS_TENANT else None
             ctx = CommandContext(out=out, err=err, verbosity=-1 if args.quiet else args.verbose,
                                  settings=settings, interactive=interactive, command_line=command_line)

@@ -15,7 +15,7 @@ class ExitStatus(IntEnum):
     UNAVAILABLE = 4  # the service stayed unavailable after retries
     RUN_FOLDER_LOST = 5  # the run folder or its journal became unwritable mid-run; sending stopped at once
     INTERNAL = 70  # a bug in the tool (BSD sysexits EX_SOFTWARE); never used for a data or usage problem
-    INTERRUPTED = 130  # Ctrl-C / SIGTERM; the journal is consistent and `resume` continues
+    INTERRUPTED = 130  # Ctrl-C / SIGTERM / SIGHUP (SIGTERM too: not 143); the journal is consistent, `resume` continues
 
 
 EXIT_CODES_HELP = """exit codes:
@@ -26,4 +26,4 @@ EXIT_CODES_HELP = """exit codes:
   4    the service stayed unavailable after retries
   5    the run folder became unwritable (removed, disk full, read-only); sending stopped at once
   70   internal error (a bug): run again with --traceback and report it
-  130  interrupted; the journal is consistent, `resume RUN_DIR` continues"""
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP); the journal is consistent, `resume RUN_DIR` continues"""

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from .followup_journal import Change, changes, row_view
-from .journal import Journal, RowRecord, RowState
+from .followups import USER_EXISTS
+from .journal import OPEN_STATES, Journal, RowRecord, RowState
 from .models import Issue, Severity
 from .outputs import PASSWORDS_NAME, SUMMARY_NAME, status_of
 from .report_model import ReportRow, ReportSummary
@@ -121,6 +122,21 @@ def _when(text: Any) -> datetime | None:
         return None
 
 
+def resumable(records: Sequence[RowRecord], follow: Mapping[int, tuple[str, str]]) -> bool:
+    """Whether ``resume`` has work left: a row still open (create or update), or a pending follow-up of a row whose
+    user exists (those of a row whose create failed never go; its row is reported failed)."""
+    return any(r.state in OPEN_STATES or (r.state in USER_EXISTS and follow.get(r.row, ("", ""))[0] == "pending")
+               for r in records)
+
+
+def resume_command(folder: str | Path, command_line: str, records: Sequence[RowRecord],
+                   follow: Mapping[int, tuple[str, str]], dry_run: bool) -> str:
+    """The command that continues the run, or '' when there is nothing to resume (or it is a dry run)."""
+    if dry_run or not resumable(records, follow):
+        return ""
+    return f"{command_line} resume {shlex.quote(str(folder))}"
+
+
 def _summary(folder: Path, meta: Mapping[str, Any], records: Sequence[RowRecord],
              issues: Mapping[int, Sequence[Issue]], command_line: str,
              follow: Mapping[int, tuple[str, str]]) -> ReportSummary:
@@ -144,8 +160,7 @@ def _summary(folder: Path, meta: Mapping[str, Any], records: Sequence[RowRecord]
     link = read_retry_link(folder)
     dry_run = bool(meta.get("dry_run"))
     quoted = shlex.quote(str(folder))
-    open_rows = any(r.state in (RowState.PENDING, RowState.SENDING, RowState.UNKNOWN) for r in records)
-    resume = f"{command_line} resume {quoted}" if open_rows and not dry_run else (
+    resume = resume_command(folder, command_line, records, follow, dry_run) or (
         "(nothing to resume)" if not dry_run else "(a dry run is not resumed: start a real run)")
     passwords = folder / PASSWORDS_NAME
     return ReportSummary(

@@ -1,14 +1,16 @@
-"""The run's session machinery shared by ``run`` and ``resume``: Ctrl-C as a stop signal, the progress bar, the
-run log, executing the creates and writing the outputs."""
+"""The run's session machinery shared by ``run``, ``resume`` and ``retry``: signals (Ctrl-C, SIGTERM, SIGHUP) as a
+stop in every phase, the progress bar, the run log, executing the creates and writing the outputs."""
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shlex
 import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence, TextIO
+from typing import Any, Iterator, Mapping, Sequence
 
 from .apply import ApplyEngine, ApplyResult, CreateItem, Progress
 from .exitcodes import ExitStatus
@@ -19,26 +21,76 @@ from .runfolder import RunFolder
 log = logging.getLogger(__name__)
 
 
-@contextlib.contextmanager
-def stop_on_sigint(stop: threading.Event, err: TextIO) -> Iterator[None]:
-    """The first Ctrl-C sets ``stop`` (finish in-flight work, record it); a second one interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGINT)
+#: The signals that stop a session: Ctrl-C, what service managers and ``kill`` send, a closed terminal.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
-    def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        err.write("\nstopping: waiting for the requests in flight (Ctrl-C again to abort at once)\n")
-        err.flush()
 
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+def resume_hint(ctx: Any, folder: RunFolder) -> str:
+    """The exact command that continues this run (with the options it was started with)."""
+    return f"to continue: {ctx.command_line} resume {shlex.quote(str(folder.path))}"
+
+
+class Session:
+    """Signal handling for a whole ``run``/``resume``/``retry``, whatever phase it is in.
+
+    Before :meth:`arm` (nothing sent, no journal yet) a signal interrupts at once (``KeyboardInterrupt``). Once
+    armed, the first signal sets :attr:`stop`: no new request leaves, the answers in flight are awaited and
+    journaled, the phases still to come (updates, follow-ups) are left to ``resume``, the reports are written and
+    the command exits 130 with the command that continues it. A second signal aborts at once: the process exits
+    130 right away, as a SIGKILL would, after printing the same hint; the journal stays consistent (each change is
+    its own SQLite transaction; a row whose answer was not recorded stays *sending* and ``resume`` looks it up).
+    """
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.stop = threading.Event()
+        self.signal_name = ""
+        self.count = 0
+        self.folder: RunFolder | None = None
+        self._previous: dict[int, Any] = {}
+
+    def arm(self, folder: RunFolder) -> None:
+        """The journal exists: from now on a signal stops the session cleanly instead of interrupting it."""
+        self.folder = folder
+
+    def __enter__(self) -> "Session":
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.getsignal(signum)
+                signal.signal(signum, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        self.count += 1
+        self.signal_name = self.signal_name or name
+        self.stop.set()
+        if self.folder is None:
+            if threading.current_thread() is threading.main_thread():
+                raise KeyboardInterrupt
+            return
+        # no logging here: the handler may have interrupted a log record being written to the same stream
+        if self.count == 1:
+            self._say(f"\nstopping ({name}): no new request is sent; waiting for the answers in flight to record "
+                      "them (Ctrl-C again to abort at once)\n")
+            return
+        self._say(f"\naborted at once ({name}): the requests in flight stay 'sending' in the journal of "
+                  f"{self.folder.path}; resume looks them up before sending anything again.\n"
+                  f"{resume_hint(self.ctx, self.folder)}\n")
+        with contextlib.suppress(Exception):
+            self.ctx.out.flush()
+        os._exit(int(ExitStatus.INTERRUPTED))
+
+    def _say(self, text: str) -> None:
+        # the handler may have interrupted a write to the same stream: losing the message beats crashing
+        with contextlib.suppress(Exception):
+            self.ctx.err.write(text)
+            self.ctx.err.flush()
 
 
 @contextlib.contextmanager
@@ -169,9 +221,8 @@ def execute(ctx: Any, client: Any, journal: Journal, folder: RunFolder, items: S
     engine = ApplyEngine(client, journal, passwords=passwords, stop=stop, progress=Progress(bar),
                          fail_on_existing=fail_on_existing, throttled_count=counter)
     try:
-        with stop_on_sigint(stop, ctx.err):
-            result = engine.run(items, in_doubt=in_doubt, previous_sends=previous_sends,
-                                    written_passwords=written_passwords)
+        result = engine.run(items, in_doubt=in_doubt, previous_sends=previous_sends,
+                            written_passwords=written_passwords)
     finally:
         if bar is not None:
             bar.close()
@@ -181,8 +232,7 @@ def execute(ctx: Any, client: Any, journal: Journal, folder: RunFolder, items: S
         todo = pending_updates(journal) if updates is None else updates
         if todo:
             passwords.add(list(update_passwords))
-            with stop_on_sigint(stop, ctx.err):
-                log.info("updates: %s", apply_updates(client, journal, todo, stop=stop))
+            log.info("updates: %s", apply_updates(client, journal, todo, stop=stop))
     run_followups(ctx, client, journal, stop=stop, apply=result)
     return result
 
@@ -195,8 +245,7 @@ def run_followups(ctx: Any, client: Any, journal: Journal, *, stop: threading.Ev
 
     if apply is not None and (apply.fatal is not None or apply.interrupted) or stop.is_set():
         return {}
-    with stop_on_sigint(stop, ctx.err):
-        counts = apply_followups(client, journal, stop=stop)
+    counts = apply_followups(client, journal, stop=stop)
     if counts:
         log.info("follow-ups: %s", counts)
     return counts
@@ -204,13 +253,17 @@ def run_followups(ctx: Any, client: Any, journal: Journal, *, stop: threading.Ev
 
 def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
            apply: ApplyResult | None, started: float, client: Any = None, dry_run: bool = False,
-           notify: Any = None) -> SessionResult:
+           notify: Any = None, stop: threading.Event | None = None) -> SessionResult:
     """Write results.csv, summary.json and the final passwords.csv; print the summary; choose the exit status.
+
+    ``stop``: the session's stop event; set (a signal arrived, in whatever phase, this one included), the status
+    is 130 unless a fatal condition stopped the run first.
 
     ``notify``: the command's arguments when they may carry ``--notify``/``--notify-from``: the summary and
     results.xlsx are then mailed (:func:`provisioning.notify.maybe_notify`); a failed notification is a warning,
     never a change of the exit status."""
     from .followup_journal import row_view
+    from .run_report import resume_command
 
     records = journal.rows()
     follow = row_view(journal)
@@ -228,7 +281,10 @@ def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: Password
         if r.row in follow and (r.state in with_user or dry_run):
             key = follow[r.row][0]
             follow_counts[key] = follow_counts.get(key, 0) + 1
-    status = exit_status(counts, apply, dry_run, follow_counts)
+    interrupted = stop is not None and stop.is_set()
+    if interrupted:
+        log.warning("stopped by a signal: what is left is in the journal for resume")
+    status = exit_status(counts, apply, dry_run, follow_counts, interrupted=interrupted)
     counter = throttle_counter(client) if client is not None else None
     duration = time.monotonic() - started
     meta = journal.meta()
@@ -249,6 +305,8 @@ def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: Password
         "rounds": apply.rounds if apply else 0,
         "exit_status": int(status),
         "fatal": apply.fatal_message if apply and apply.fatal else "",
+        "interrupted": status is ExitStatus.INTERRUPTED,
+        "resume": resume_command(folder.path.resolve(), ctx.command_line, records, follow, dry_run),
     }
     hidden = sum(1 for row, found in issues.items() if row and any(i.code == "hidden-row" for i in found))
     if hidden:  # rows Excel hides (filtered out) are provisioned: say so where the counts are
@@ -268,6 +326,12 @@ def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: Password
     except OSError as exc:  # the journal, results.csv and summary.json are written: report, don't fail the run
         log.error("could not write results.xlsx in %s: %s", folder.path, exc)
         ctx.err.write(f"warning: could not write results.xlsx: {exc}\n")
+    if stop is not None and stop.is_set() and status is not ExitStatus.INTERRUPTED and not summary["fatal"]:
+        # the signal came while the reports were written: they are complete, but the session was interrupted
+        status = ExitStatus.INTERRUPTED
+        summary.update(exit_status=int(status), interrupted=True)
+        write_summary_json(folder.summary_json, summary)
+        journal.set_meta({"exit_status": int(status)})
     _print_summary(ctx, folder, summary, dry_run)
     if notify is not None and getattr(notify, "notify", None):
         from .notify import maybe_notify
@@ -280,12 +344,12 @@ def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: Password
 
 
 def exit_status(counts: Mapping[str, int], apply: ApplyResult | None, dry_run: bool,
-                followups: Mapping[str, int] | None = None) -> ExitStatus:
+                followups: Mapping[str, int] | None = None, *, interrupted: bool = False) -> ExitStatus:
     """0 all created/updated/skipped with their follow-ups done; 1 some invalid/failed (a failed or unfinished
-    follow-up included); 3/4 fatal; 130 interrupted."""
+    follow-up included); 3/4 fatal; 130 interrupted (``interrupted``: by a signal, in any phase)."""
     if apply is not None and apply.fatal is not None:
         return apply.fatal
-    if apply is not None and apply.interrupted:
+    if interrupted or (apply is not None and apply.interrupted):
         return ExitStatus.INTERRUPTED
     bad = counts.get("failed", 0) + counts.get("invalid", 0) + counts.get("unknown", 0)
     if not dry_run:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,9 @@ from ..update import apply_updates, pending_updates
 from ..journal import OPEN_STATES, Journal, RowRecord, RowState
 from ..outputs import PasswordFile, SecretFilter
 from ..runfolder import RunFolder, existing_run_folder, file_sha256
-from ..runner import execute, finish, make_client, run_followups, run_log, settings_secrets
+from ..binding import check_binding
+from ..runlock import lock_run_folder
+from ..runner import Session, execute, finish, make_client, run_followups, run_log, settings_secrets
 from .run import report_stop
 
 HELP = "continue an interrupted run from its journal (rows in doubt are looked up before anything is re-sent)"
@@ -49,56 +50,56 @@ def check_roster(meta: dict[str, Any]) -> Path:
 
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
-    """Resume: check the roster, reconcile the rows in doubt, send the rest, report over the whole run."""
+    """Resume: check the roster and the tenant, reconcile the rows in doubt, send the rest (creates, updates,
+    follow-ups), report over the whole run."""
     started = time.monotonic()
     require_notify_arguments(args)
     folder = existing_run_folder(args.run_dir)
-    journal = Journal.open(folder.path)
-    try:
-        meta = journal.meta()
-        if meta.get("dry_run"):
-            raise RunFolderError(f"{folder.path} is a dry run: nothing was planned to be sent; start a real run "
-                                 "with `run`")
-        roster_path = check_roster(meta)
+    # held until the report is written: a second process on this folder would send the same rows again
+    with lock_run_folder(folder.path, "resume"), Session(ctx) as session:
+        with Journal.open(folder.path) as journal:
+            return _resume(ctx, args, folder, journal, session, started)
+
+
+def _resume(ctx: CommandContext, args: argparse.Namespace, folder: RunFolder, journal: Journal, session: Session,
+            started: float) -> ExitStatus:
+    meta = journal.meta()
+    if meta.get("dry_run"):
+        raise RunFolderError(f"{folder.path} is a dry run: nothing was planned to be sent; start a real run "
+                             "with `run`")
+    roster_path = check_roster(meta)
+    session.arm(folder)
+    stop = session.stop
+    with make_client(ctx.settings, batch_size=meta.get("batch_size"), max_writes_per_s=meta.get("max_writes_per_s"),
+                     write_burst=meta.get("write_burst")) as client:
+        check_binding(meta, ctx.settings, folder.path, client)
         open_rows = [r for r in journal.rows(OPEN_STATES) if r.action != "update"]  # updates: runner re-sends
         secrets = SecretFilter(settings_secrets(ctx.settings))
         with run_log(folder, secrets):
             log.info("resume %s: %d rows still open", folder.path, len(open_rows))
             if not open_rows:
-                if not followups(journal, [FollowUpState.PENDING]) and not pending_updates(journal):
-                    return finish(ctx, journal, folder, passwords=None, apply=None, started=started,
-                                  notify=args).status
-                with make_client(ctx.settings, batch_size=meta.get("batch_size"),
-                                 max_writes_per_s=meta.get("max_writes_per_s"),
-                                 write_burst=meta.get("write_burst")) as client:
+                if followups(journal, [FollowUpState.PENDING]) or pending_updates(journal):
                     log.info("resume: no create open; sending the pending updates and follow-ups")
-                    stop = threading.Event()
                     todo = pending_updates(journal)
-                    if todo:
+                    if todo and not stop.is_set():
                         apply_updates(client, journal, todo, stop=stop)
                     run_followups(ctx, client, journal, stop=stop)
-                    return finish(ctx, journal, folder, passwords=None, apply=None, started=started,
-                                  client=client, notify=args).status
+                done = finish(ctx, journal, folder, passwords=None, apply=None, started=started, client=client,
+                              notify=args, stop=stop)
+                report_stop(ctx, folder, None, done.status)
+                return done.status
             items = _items(open_rows, roster_path, meta, folder, secrets)
-            client = make_client(ctx.settings, batch_size=meta.get("batch_size"),
-                                 max_writes_per_s=meta.get("max_writes_per_s"), write_burst=meta.get("write_burst"))
-            try:
-                passwords = PasswordFile(folder.passwords_csv)
-                known = passwords.load()
-                stop = threading.Event()
-                in_doubt = [r.row for r in open_rows if r.state in (RowState.SENDING, RowState.UNKNOWN)]
-                result = execute(ctx, client, journal, folder, items, passwords=passwords, stop=stop,
-                                 no_progress=args.no_progress, fail_on_existing=meta.get("existing") == "fail",
-                                 in_doubt=in_doubt, previous_sends={r.row: r.attempts for r in open_rows},
-                                 written_passwords={row: pw for row, (_, pw) in known.items()})
-                session = finish(ctx, journal, folder, passwords=passwords, apply=result, started=started,
-                                 client=client, notify=args)
-                report_stop(ctx, folder, result)
-                return session.status
-            finally:
-                client.close()
-    finally:
-        journal.close()
+            passwords = PasswordFile(folder.passwords_csv)
+            known = passwords.load()
+            in_doubt = [r.row for r in open_rows if r.state in (RowState.SENDING, RowState.UNKNOWN)]
+            result = execute(ctx, client, journal, folder, items, passwords=passwords, stop=stop,
+                             no_progress=args.no_progress, fail_on_existing=meta.get("existing") == "fail",
+                             in_doubt=in_doubt, previous_sends={r.row: r.attempts for r in open_rows},
+                             written_passwords={row: pw for row, (_, pw) in known.items()})
+            done = finish(ctx, journal, folder, passwords=passwords, apply=result, started=started,
+                          client=client, notify=args, stop=stop)
+            report_stop(ctx, folder, result, done.status)
+            return done.status
 
 
 def _items(open_rows: list[RowRecord], roster_path: Path, meta: dict[str, Any], folder: RunFolder,

@@ -9,10 +9,12 @@ existing and its follow-ups are sent again).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
 
+from ..binding import check_binding
 from ..context import CommandContext
 from ..exitcodes import ExitStatus
 from ..followup_journal import row_view
@@ -23,6 +25,8 @@ from ..retrysource import (
 )
 from ..run_report import write_run_workbook
 from ..runfolder import new_run_folder
+from ..runlock import lock_run_folder
+from ..runner import make_client
 
 HELP = "re-run the rows of the Failed and Invalid sheets of a run's results.xlsx, as edited there, as a new run"
 NEEDS_TENANT = True
@@ -74,11 +78,23 @@ def _run_arguments(run: Any, meta: dict[str, Any], roster: Path, out: Path,
 
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
-    """Build the retry roster, then run it as a new run folder linked to the earlier one."""
+    """Build the retry roster, then run it as a new run folder linked to the earlier one (in the earlier run's
+    tenant, while no other process works on the earlier run)."""
+    source = read_retry_source(args.target)
+    with contextlib.ExitStack() as held:
+        if (source.earlier_run / JOURNAL_NAME).is_file():
+            # a run (or resume) still working there may yet create or follow up the rows retried here
+            held.enter_context(lock_run_folder(source.earlier_run, "retry"))
+        return _retry(ctx, args, source)
+
+
+def _retry(ctx: CommandContext, args: argparse.Namespace, source: Any) -> ExitStatus:
     from . import run
 
-    source = read_retry_source(args.target)
     meta, created_rows, created_upns = _earlier(source.earlier_run)
+    if meta:
+        with make_client(ctx.settings) as client:
+            check_binding(meta, ctx.settings, source.earlier_run, client)
     rows, excluded = exclude_created(source, created_rows=created_rows, created_upns=created_upns)
     for e in excluded:
         ctx.out.write(f"not retried: {e.row.sheet} sheet row {e.row.sheet_row}: {e.reason}\n")

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shlex
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,10 @@ from ..references import References, check_references, resolve
 from ..update import UserUpdate, fetch_current, plan_updates, select_for
 from ..runfolder import RunFolder, new_run_folder
 from . import add_header_row_argument
-from ..runner import execute, finish, make_client, run_log, settings_public, settings_secrets
+from ..binding import binding_of
+from ..runlock import lock_run_folder
+from ..runner import (Session, execute, finish, make_client, resume_hint, run_log, settings_public,
+                      settings_secrets)
 
 HELP = "validate a roster against the tenant, then create its users through Graph $batch (journaled, resumable)"
 NEEDS_TENANT = True
@@ -77,11 +78,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_notify_arguments(parser)
 
 
-def resume_hint(ctx: CommandContext, folder: RunFolder) -> str:
-    """The exact command that continues this run."""
-    return f"to continue: {ctx.command_line} resume {shlex.quote(str(folder.path))}"
-
-
 def seeds(plan: Plan, *, dry_run: bool, bodies: dict[int, dict[str, Any]] | None = None,
           updates: dict[int, UserUpdate] | None = None) -> list[RowSeed]:
     """The journal's initial record of every row (``bodies``: the create bodies already built, by row;
@@ -122,13 +118,23 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
         raise UsageError(f"{args.roster}: the roster has no data rows")
     folder = new_run_folder(args.roster, args.out)
     secrets = SecretFilter(settings_secrets(ctx.settings))
-    with run_log(folder, secrets):
+    # held until the report is written: a second process on this folder would send the same rows again
+    with lock_run_folder(folder.path, "run"), Session(ctx) as session, run_log(folder, secrets):
+        if ctx.verbosity >= 0:
+            ctx.err.write(f"run folder: {folder.path}\n")
+            ctx.err.flush()
         log.info("run %s: roster %s (sha256 %s, %d rows)%s", folder.path, args.roster, roster.sha256,
                  len(roster.rows), " [dry run]" if args.dry_run else "")
         client = make_client(ctx.settings, batch_size=args.batch_size, max_writes_per_s=args.max_writes_per_s,
                              write_burst=args.write_burst)
         try:
-            return _run(ctx, args, client, roster, folder, secrets, started)
+            return _run(ctx, args, client, roster, folder, secrets, started, session)
+        except KeyboardInterrupt:
+            if session.folder is not None:
+                raise
+            ctx.err.write(f"interrupted ({session.signal_name or 'SIGINT'}) before anything was sent: nothing to "
+                          f"resume in {folder.path}; start the run again\n")
+            return ExitStatus.INTERRUPTED
         finally:
             close = getattr(client, "close", None)
             if callable(close):
@@ -136,7 +142,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
 
 
 def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any, folder: RunFolder,
-         secrets: SecretFilter, started: float) -> ExitStatus:
+         secrets: SecretFilter, started: float, session: Session) -> ExitStatus:
     from ..validate import validate_roster
 
     tenant = GraphTenantView(client)
@@ -156,9 +162,10 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
         "mapping": str(Path(args.mapping).resolve()) if args.mapping else None,
         "dry_run": bool(args.dry_run), "existing": args.existing, "batch_size": args.batch_size,
         "max_writes_per_s": args.max_writes_per_s, "write_burst": args.write_burst, "settings": settings_public(ctx.settings),
-        "command_line": ctx.command_line,
+        "tenant": binding_of(ctx.settings, client), "command_line": ctx.command_line,
     }
     journal = Journal.create(folder.path, meta)
+    session.arm(folder)
     try:
         bodies = {a.row: a.user.graph_body() for a in plan.creates}
         journal.add_rows(seeds(plan, dry_run=args.dry_run, bodies=bodies, updates=updates))
@@ -168,21 +175,21 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
         if args.dry_run:
             _print_diff(ctx, plan, updates)
             return finish(ctx, journal, folder, passwords=None, apply=None, started=started, client=client,
-                          dry_run=True, notify=args).status
+                          dry_run=True, notify=args, stop=session.stop).status
         items = [CreateItem(a.row, a.upn, bodies[a.row], bool(a.user.password_generated))
                  for a in plan.creates]
         passwords = PasswordFile(folder.passwords_csv)
-        stop = threading.Event()
+        stop = session.stop
         update_bodies = {u.row: (u.object_id, u.body) for u in updates.values()}
         reset = [(a.row, a.upn, a.user.password) for a in plan.actions
                  if a.row in updates and "passwordProfile" in updates[a.row].body and a.user.password_generated]
         result = execute(ctx, client, journal, folder, items, passwords=passwords, stop=stop,
                          no_progress=args.no_progress, fail_on_existing=args.existing == "fail",
                          updates=update_bodies, update_passwords=reset)
-        session = finish(ctx, journal, folder, passwords=passwords, apply=result, started=started,
-                         client=client, notify=args)
-        report_stop(ctx, folder, result)
-        return session.status
+        done = finish(ctx, journal, folder, passwords=passwords, apply=result, started=started,
+                      client=client, notify=args, stop=stop)
+        report_stop(ctx, folder, result, done.status)
+        return done.status
     finally:
         journal.close()
 
@@ -228,10 +235,12 @@ def check_tenant_references(client: Any, tenant: Any, roster: Any, validation: A
     return rows, sorted([*validation.issues, *found], key=lambda i: i.row), refs
 
 
-def report_stop(ctx: CommandContext, folder: RunFolder, result: Any) -> None:
-    """After a fatal stop or Ctrl-C: say why and how to continue."""
-    if result.fatal is not None:
+def report_stop(ctx: CommandContext, folder: RunFolder, result: Any, status: ExitStatus) -> None:
+    """After a fatal stop or a signal (in any phase: ``status`` 130): say why and how to continue."""
+    fatal = result is not None and result.fatal is not None
+    if fatal:
         ctx.err.write(f"error: {result.fatal_message}\n")
-    if result.fatal is not None or result.interrupted:
-        ctx.err.write(("interrupted; " if result.interrupted else "") + "the journal is consistent.\n")
+    if fatal or status is ExitStatus.INTERRUPTED:
+        ctx.err.write(("interrupted; " if status is ExitStatus.INTERRUPTED and not fatal else "")
+                      + f"the journal of {folder.path} is consistent.\n")
         ctx.err.write(resume_hint(ctx, folder) + "\n")

@@ -2,16 +2,49 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 import sqlite3
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+import provision
 
 HEADER = "givenName,surname,displayName,userPrincipalName,password,employeeId\n"
 
 #: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a Session's ``verify`` unless trust_env is off; graph/
 #: handles that now, the tests still run without them so that they exercise only the configured CA bundle.
 CA_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+#: Settings the environment could carry into the tool; the tests that give an --env-file remove them.
+TOOL_ENV = ("AZURE_", "GRAPH_", "PROVISION_")
+
+
+@pytest.fixture
+def tool(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """``tool(env_file, *argv)``: provision.py in-process, from tmp_path, with its settings only from ``--env-file``."""
+    monkeypatch.chdir(tmp_path)
+    for name in [*CA_ENV, *(k for k in os.environ if k.startswith(TOOL_ENV))]:
+        monkeypatch.delenv(name, raising=False)
+
+    def run(env: Path, *argv: Any) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = provision.main(["--env-file", str(env), *map(str, argv)], stdout=out, stderr=err)
+        return code, out.getvalue(), err.getvalue()
+
+    return run
+
+
+def env_file(path: Path, sb: Any, **override: str) -> Path:
+    """A .env file pointing the tool at ``sb`` (``override``: other values, e.g. another AZURE_TENANT_ID)."""
+    path.write_text("".join(f"{k}={v}\n" for k, v in {**sb.env(), **override}.items()), encoding="utf-8")
+    return path
+
+
+def tool_process_env() -> dict[str, str]:
+    """The environment of a tool subprocess given an --env-file: no CA overrides, no tool settings."""
+    return {k: v for k, v in os.environ.items() if k not in CA_ENV and not k.startswith(TOOL_ENV)}
 
 
 def write_roster(path: Path, n: int, *, prefix: str = "user", start: int = 0, extra: str = "") -> Path:
