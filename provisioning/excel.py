@@ -58,6 +58,17 @@ def excel_text(value: Any) -> str:
     return str(value)
 
 
+def worksheet_names(p: Path) -> list[str]:
+    """The names of the workbook's worksheets, in order (``RosterError`` when it cannot be opened)."""
+    try:
+        book = CalamineWorkbook.from_path(str(p))
+    except Exception as exc:  # calamine raises its own types for corrupt files
+        raise RosterError(p, f"cannot open the workbook ({type(exc).__name__}: {str(exc).strip()[:200]}); "
+                             f"{_REOPEN}") from exc
+    with book:
+        return [m.name for m in book.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
+
+
 def read_excel(p: Path, sheet: str | None) -> tuple[str, list[list[str]], tuple[CellProblem, ...]]:
     """``(sheet name, columns of text from A1, error and uncalculated cells)`` of the chosen sheet of ``p``."""
     try:

@@ -11,18 +11,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Collection, Iterable, Mapping, Sequence
 
-import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
 from .cells import make_xlsx_text_safe
 from .errors import RunFolderError, UsageError
+from .excel import header_problem_message
+from .excelscan import CellProblem
 from .fields import canonical_field
-from .excel import excel_text
 from .report_model import FAILED, INVALID, RESULT_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class RetryRow:
     sheet_row: int  # the row number in the Failed/Invalid sheet
     earlier_row: int | None  # "Roster row": the row of the run that wrote the workbook (None: added by the user)
     cells: tuple[str, ...]  # aligned with RetrySource.headers
+    problems: tuple[tuple[int, CellProblem], ...] = ()  # (index into cells, Excel error / formula without value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,8 @@ class Exclusion:
 
 
 def locate_results(target: str | os.PathLike[str]) -> Path:
-    """``RUN_DIR`` or ``RESULTS.xlsx`` -> the workbook's path (``RunFolderError`` when there is none)."""
+    """``RUN_DIR``, ``RESULTS.xlsx`` or a sheet saved as CSV -> the file's path (``RunFolderError`` when there is
+    none)."""
     path = Path(target)
     if path.is_dir():
         path = path / RESULTS_XLSX
@@ -73,41 +75,64 @@ def locate_results(target: str | os.PathLike[str]) -> Path:
 
 
 def read_retry_source(target: str | os.PathLike[str]) -> RetrySource:
-    """Read the Failed and Invalid sheets (as edited) of ``RUN_DIR/results.xlsx`` or of a given workbook."""
+    """Read the Failed and Invalid sheets (as edited) of ``RUN_DIR/results.xlsx`` or of a given workbook, or one
+    of them saved as CSV, through the roster reader (so an Excel error value in a cell is found, never sent)."""
+    from .roster import CSV_SUFFIXES, read_csv_columns  # deferred: the roster reader is not needed to report
+
     path = locate_results(target)
-    try:
-        book = pd.ExcelFile(path, engine="calamine")
-    except Exception as exc:  # calamine raises its own types for corrupt files
-        raise RunFolderError(f"{path}: cannot open the workbook ({type(exc).__name__}: {exc})") from exc
-    with book:
-        names = [str(n) for n in book.sheet_names]
-        missing = [s for s in (FAILED, INVALID) if s not in names]
-        if len(missing) == 2:
-            raise RunFolderError(f"{path}: no {FAILED} or {INVALID} sheet; is this a results workbook of this tool?")
-        sheets = [(s, pd.read_excel(book, sheet_name=s, header=None, dtype=object, keep_default_na=False,
-                                    na_filter=False))
-                  for s in (FAILED, INVALID) if s not in missing]
+    if path.suffix.lower() in CSV_SUFFIXES:
+        grids = [(path.name, read_csv_columns(path), ())]
+    else:
+        grids = _read_sheets(path)
     headers: list[str] = []
     rows: list[RetryRow] = []
-    for name, frame in sheets:
-        grid = [[_text(v) for v in line] for line in frame.itertuples(index=False, name=None)]
+    for name, columns, problems in grids:
+        grid = [list(line) for line in zip(*columns)] if columns else []
         if not grid:
             continue
+        for pr in problems:
+            if pr.row == 0:
+                raise RunFolderError(f"{path}, sheet {name}: {header_problem_message(pr, True)}")
         sheet_headers, row_index, keep = _columns(grid[0])
+        if row_index is None and name not in (FAILED, INVALID):
+            raise RunFolderError(f"{path}: the header has no {ROSTER_ROW!r} column, so this is not a {FAILED} or "
+                                 f"{INVALID} sheet saved as CSV; give retry the run folder or its {RESULTS_XLSX}, or "
+                                 f"save the sheet again with all its columns")
         for h in sheet_headers:
             if h not in headers:
                 headers.append(h)
+        position = {i: headers.index(h) for h, i in zip(sheet_headers, keep)}
+        bad: dict[int, list[tuple[int, CellProblem]]] = {}
+        for pr in problems:
+            if pr.col in position:
+                bad.setdefault(pr.row, []).append((position[pr.col], pr))
         for offset, line in enumerate(grid[1:], start=2):
-            line = line + [""] * (len(grid[0]) - len(line))
             by_header = {h: line[i] for h, i in zip(sheet_headers, keep)}
-            if not any(v.strip() for v in by_header.values()):
+            if not any(v.strip() for v in by_header.values()) and offset - 1 not in bad:
                 continue
             earlier = _int(line[row_index]) if row_index is not None else None
-            rows.append(RetryRow(name, offset, earlier, tuple(by_header.get(h, "") for h in headers)))
+            rows.append(RetryRow(name, offset, earlier, tuple(by_header.get(h, "") for h in headers),
+                                 tuple(bad.get(offset - 1, ()))))
     width = len(headers)
-    rows = [RetryRow(r.sheet, r.sheet_row, r.earlier_row, r.cells + ("",) * (width - len(r.cells))) for r in rows]
-    log.info("%s: %d rows to retry from %s", path, len(rows), ", ".join(n for n, _ in sheets))
+    rows = [replace(r, cells=r.cells + ("",) * (width - len(r.cells))) for r in rows]
+    log.info("%s: %d rows to retry from %s", path, len(rows), ", ".join(n for n, _, _ in grids))
     return RetrySource(path, path.parent, tuple(headers), tuple(rows))
+
+
+def _read_sheets(path: Path) -> list[tuple[str, list[list[str]], tuple[CellProblem, ...]]]:
+    """The Failed and Invalid sheets of a workbook, column-wise from A1, with their error cells."""
+    from .errors import RosterError
+    from .excel import read_excel, worksheet_names
+
+    try:
+        names = worksheet_names(path)
+        found = [s for s in (FAILED, INVALID) if s in names]
+        if not found:
+            raise RunFolderError(f"{path} has no sheet {FAILED} or {INVALID} (found: {', '.join(names) or 'none'}); "
+                                 f"retry reads the rows from those two sheets")
+        return [read_excel(path, s) for s in found]
+    except RosterError as exc:
+        raise RunFolderError(str(exc)) from exc
 
 
 def _columns(header: Sequence[str]) -> tuple[list[str], int | None, list[int]]:
@@ -121,13 +146,6 @@ def _columns(header: Sequence[str]) -> tuple[list[str], int | None, list[int]]:
                  for name in RESULT_COLUMNS if name in stripped}
     keep = [i for i, h in enumerate(stripped) if h and i not in result_at.values()]
     return [stripped[i] for i in keep], result_at.get(ROSTER_ROW), keep
-
-
-def _text(value: Any) -> str:
-    """A calamine cell as the text a user sees (numbers typed into Excel come back without ``.0``)."""
-    if value is pd.NaT:
-        return ""
-    return excel_text(value)
 
 
 def _int(text: str) -> int | None:

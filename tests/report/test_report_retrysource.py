@@ -116,8 +116,10 @@ def test_not_a_results_workbook(tmp_path):
     wb = openpyxl.Workbook()
     wb.active.title = "People"
     wb.save(other)
-    with pytest.raises(RunFolderError, match="no Failed or Invalid sheet"):
+    with pytest.raises(RunFolderError) as info:
         read_retry_source(other)
+    assert str(info.value) == (f"{other} has no sheet Failed or Invalid (found: People); retry reads the rows "
+                               "from those two sheets")
 
 
 def test_texts_that_look_like_excel_errors_or_missing_values_survive_the_round_trip(tmp_path):
