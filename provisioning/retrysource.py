@@ -177,21 +177,35 @@ def exclude_created(source: RetrySource, *, created_rows: Collection[int],
     return tuple(keep), tuple(dropped)
 
 
-def write_retry_roster(path: str | os.PathLike[str], headers: Sequence[str], rows: Iterable[RetryRow]) -> \
-        dict[int, RetryRow]:
-    """Write the rows as a roster workbook (one sheet, header on row 1); return ``{new row number: RetryRow}``.
+def write_retry_roster(path: str | os.PathLike[str], headers: Sequence[str], rows: Iterable[RetryRow],
+                       numbers: Sequence[int] | None = None) -> dict[int, RetryRow]:
+    """Write the rows as a roster workbook (one sheet, header on row 1); return ``{roster row: RetryRow}``.
 
+    ``numbers`` are the rows' roster row numbers (ascending, from 2; default 2, 3, ...): each row is written on
+    that line of the sheet, blank lines between, so the roster reader gives every row the number it had in the
+    original roster, and every sheet, results.csv and message of the retry shows that number.
     Every cell is written as text (formula-looking text quoted, never evaluated), so the roster reader reads back
-    exactly what the user left in the Failed/Invalid sheets. The file is created 0600, like ``passwords.csv``:
-    a password the user typed into the sheet is part of this roster.
+    exactly what the user left in the Failed/Invalid sheets; a cell that held an Excel error value is written as
+    that error, so it is refused again. The file is created 0600, like ``passwords.csv``: a password typed into
+    the sheet, or read again from the original roster, is part of this roster.
     """
     path = Path(path)
+    rows = list(rows)
+    numbers = list(numbers) if numbers is not None else list(range(2, 2 + len(rows)))
+    if any(b <= a for a, b in zip([1, *numbers], numbers)):
+        raise ValueError("roster row numbers must be ascending from 2")
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Roster")
     ws.append([_cell(ws, h) for h in headers])
     mapping: dict[int, RetryRow] = {}
-    for number, r in enumerate(rows, start=2):
-        ws.append([_cell(ws, v) for v in r.cells])
+    line = 1
+    for number, r in zip(numbers, rows):
+        while line + 1 < number:
+            ws.append([])
+            line += 1
+        errors = {i: pr.error for i, pr in r.problems if pr.error is not None}
+        ws.append([_error(ws, errors[i]) if i in errors else _cell(ws, v) for i, v in enumerate(r.cells)])
+        line = number
         mapping[number] = r
     tmp = path.with_name(f".{path.name}.tmp")
     os.close(os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
@@ -205,6 +219,12 @@ def _cell(ws: Any, value: str) -> Any:
     if not value:
         return None
     return make_xlsx_text_safe(WriteOnlyCell(ws, value=value))
+
+
+def _error(ws: Any, error: str) -> Any:
+    cell = WriteOnlyCell(ws, value=error)
+    cell.data_type = "e"
+    return cell
 
 
 def write_retry_link(run_dir: str | os.PathLike[str], source: RetrySource, mapping: Mapping[int, RetryRow],
