@@ -99,6 +99,8 @@ def bind_validation(validation: Validation, chain: Chain, *, update: bool,
                     edits[user.row] = changes
         elif not user.has_errors:
             for name, code, folded in _KEYS:
+                if name in user.derived and name != "userPrincipalName":
+                    continue  # a mailNickname derived from the UPN: the UPN is checked
                 value = str(user.fields.get(name) or "").strip()
                 other = taken[name].get(value.lower() if folded else value) if value else None
                 if other is not None and other.row != user.row:

@@ -159,8 +159,10 @@ def exclude_created(source: RetrySource, *, created_rows: Collection[int],
                     created_upns: Collection[str]) -> tuple[tuple[RetryRow, ...], tuple[Exclusion, ...]]:
     """Split the rows into those to retry and those the earlier run already created (never re-sent).
 
-    A row is excluded when its "Roster row" names a row the earlier run created, or when its userPrincipalName
-    cell names a user the earlier run created (case-insensitive).
+    A row is excluded when its "Roster row" names a row the earlier run created, or, for a row without one
+    (pasted in by hand), when its userPrincipalName cell names a user the earlier run created (case-insensitive).
+    Another roster row holding a created user's UPN is not excluded: it is someone else, and validation refuses
+    it as a duplicate of the created row.
     """
     upn_at = [i for i, h in enumerate(source.headers) if canonical_field(h) == "userPrincipalName"]
     upns = {u.lower() for u in created_upns if u}
@@ -170,7 +172,7 @@ def exclude_created(source: RetrySource, *, created_rows: Collection[int],
         upn = r.cells[upn_at[0]].strip() if upn_at else ""
         if r.earlier_row is not None and r.earlier_row in created_rows:
             dropped.append(Exclusion(r, f"roster row {r.earlier_row} was already created by the earlier run"))
-        elif upn and upn.lower() in upns:
+        elif r.earlier_row is None and upn and upn.lower() in upns:
             dropped.append(Exclusion(r, f"{upn} was already created by the earlier run"))
         else:
             keep.append(r)

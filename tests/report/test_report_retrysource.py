@@ -1,6 +1,8 @@
 """Reading the Failed and Invalid sheets back for `retry`, after a user edited them with a spreadsheet program."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import openpyxl
 import pytest
 
@@ -8,7 +10,7 @@ from provisioning.errors import RunFolderError, UsageError
 from provisioning.models import Issue, Severity
 from provisioning.report_model import ReportRow
 from provisioning.retrysource import (
-    RETRY_SOURCE_NAME, exclude_created, read_retry_link, read_retry_source, require_rows, write_retry_link,
+    RETRY_SOURCE_NAME, RetryRow, exclude_created, read_retry_link, read_retry_source, require_rows, write_retry_link,
     write_retry_roster,
 )
 from provisioning.roster import load_roster
@@ -100,11 +102,14 @@ def test_user_edits_are_read_and_written_as_a_loadable_roster(tmp_path):
 def test_rows_already_created_are_excluded(tmp_path):
     run, _ = _results(tmp_path)
     source = read_retry_source(run)
+    pasted = RetryRow("Failed", 9, None, ("Di", "Ox", "di@contoso.example", "", "SE", ""))
+    source = replace(source, rows=(*source.rows, pasted))
     keep, dropped = exclude_created(source, created_rows={3}, created_upns={"DI@contoso.example"})
-    assert [r.earlier_row for r in keep] == [4]
+    # roster row 5 holds the UPN of a created user but is another person: validation refuses it as a duplicate
+    assert [r.earlier_row for r in keep] == [4, 5]
     assert [(e.row.earlier_row, e.reason) for e in dropped] == [
         (3, "roster row 3 was already created by the earlier run"),
-        (5, "di@contoso.example was already created by the earlier run")]
+        (None, "di@contoso.example was already created by the earlier run")]
     with pytest.raises(UsageError, match="nothing to retry"):
         require_rows(source, ())
 
