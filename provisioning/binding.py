@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from . import rules
 from .followup_journal import FollowUpSeed, FollowUpState, followups, row_view
-from .journal import Binding, Journal, RowRecord, RowState
+from .journal import JOURNAL_NAME, Binding, Journal, RowRecord, RowState
 from .models import Issue, Severity, Validation
 from .plan import Action, ActionKind, Plan, upn_of
 from .update import desired, diff
@@ -34,7 +34,6 @@ class Chain:
     """What a retry knows of the runs before it: the rows bound to accounts, and the issues found while the retry
     roster was built (a lost password, a formula without a value), by roster row."""
 
-    parent_run: str = ""
     bindings: Mapping[int, Binding] = field(default_factory=dict)
     issues: Sequence[Issue] = ()
     done_followups: frozenset[tuple[int, str, str]] = frozenset()  # (row, kind, target lower-case) already done
@@ -55,8 +54,6 @@ class Parent:
 
 def read_chain(run_dir: Path) -> Parent | None:
     """The earlier run of ``run_dir`` (None when it holds no journal)."""
-    from .journal import JOURNAL_NAME
-
     if not (run_dir / JOURNAL_NAME).is_file():
         return None
     with Journal.open(run_dir) as journal:

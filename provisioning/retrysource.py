@@ -2,9 +2,11 @@
 
 The sheets hold the roster's own columns first (original headers, original order; any of them may have been
 corrected) and then the result columns (Status, Error code, Message, Request id, Attempts, Roster row), which are
-ignored except "Roster row": it links each row back to the row of the run that wrote the workbook. The rows are
-read with pandas through calamine, every cell as text, and written as an ordinary roster workbook in the new run
-folder, so the ordinary ``run`` path loads, validates and runs it.
+ignored except "Roster row": the row's number in the original roster, kept through retries of retries. The
+sheets are read by the roster reader's own workbook path (calamine, and the scan that finds Excel error values
+and formulas without a saved value); a sheet saved as CSV by its CSV reader. The rows are written as an ordinary
+roster workbook in the new run folder, each on its roster row, so the ordinary ``run`` path loads, validates and
+runs it with the original row numbers.
 """
 from __future__ import annotations
 

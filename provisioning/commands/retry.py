@@ -1,10 +1,13 @@
-"""``retry RUN_DIR|RESULTS.xlsx``: re-run the rows of the Failed and Invalid sheets, as the user edited them.
+"""``retry RUN_DIR|RESULTS.xlsx|SHEET.csv``: re-run the rows of the Failed and Invalid sheets, as the user edited
+them.
 
 The rows become the roster of a new run folder (``retry-roster.xlsx``, linked to the earlier run by
-``retry-source.json``) and go through the ordinary ``run`` path: validation, the tenant pre-flight (a user that
-exists by now is skipped, never created twice), the journal, the creates, the report. Rows the earlier run
-already created are never re-sent; a row created with a follow-up that failed is retried (its user is skipped as
-existing and its follow-ups are sent again).
+``retry-source.json`` and by the ``retry`` entry of its journal) and go through the ordinary ``run`` path:
+validation, the tenant pre-flight, the journal, the creates, the report. Each row keeps the row number it had in
+the original roster. A row whose user a run of the chain created is bound to that account
+(:mod:`provisioning.binding`): never created again; only its unfinished follow-ups are sent, and an edit of its
+cells is a PATCH of that account (``--existing update``) or an issue. A password the roster gave a row (never
+shown in the sheets) is read again from the earlier run's roster when its bytes are unchanged.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from .. import rules
 from ..binding import Chain, Parent, read_chain
 from ..context import CommandContext
 from ..excel import problem_message
+from ..errors import ProvisionError
 from ..exitcodes import ExitStatus
 from ..fields import canonical_field, load_mapping
 from ..journal import JOURNAL_NAME, RowState
@@ -95,8 +99,8 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     issues += _formula_issues(rows, numbers, fields, source.headers)
 
     stem = Path(str(meta.get("roster_path") or source.earlier_run.name)).stem
-    if stem.endswith("-retry") or stem == Path(RETRY_ROSTER_NAME).stem:
-        stem = Path(str((meta.get("retry") or {}).get("stem") or stem)).stem
+    if stem == Path(RETRY_ROSTER_NAME).stem:  # a retry of a retry: named after the original roster
+        stem = str((meta.get("retry") or {}).get("stem") or stem)
     folder = new_run_folder(Path(f"{stem}-retry.xlsx"), args.out)
     roster_path = folder.path / RETRY_ROSTER_NAME
     order = sorted(range(len(rows)), key=numbers.__getitem__)
@@ -108,7 +112,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
              source.earlier_run, len(mapping), len(excluded), sum(1 for n in mapping if n in bindings), folder.path)
 
     chain = Chain(
-        parent_run=str(source.earlier_run.resolve()), bindings=bindings, issues=tuple(issues),
+        bindings=bindings, issues=tuple(issues),
         done_followups=frozenset(k for k in (parent.done_followups if parent else ()) if k[0] in bindings),
         meta={"parent_run": str(source.earlier_run.resolve()), "parent_results": str(source.results_path.resolve()),
               "parent_roster": meta.get("roster_path"), "parent_roster_sha256": meta.get("roster_sha256"),
@@ -196,7 +200,11 @@ def _roster_passwords(meta: Mapping[str, Any]) -> dict[int, str] | None:
     path = Path(str(meta.get("roster_path") or ""))
     if not meta.get("roster_sha256") or not path.is_file() or file_sha256(path) != meta["roster_sha256"]:
         return None
-    roster = load_roster(path, sheet=meta.get("sheet"), mapping=meta.get("mapping"))
+    try:
+        roster = load_roster(path, sheet=meta.get("sheet"), mapping=meta.get("mapping"))
+    except ProvisionError as exc:  # e.g. its mapping file is gone: the passwords cannot be read again
+        log.warning("cannot read the earlier roster %s again: %s", path, exc)
+        return None
     col = next((j for j, h in enumerate(roster.headers) if roster.column_map.get(h) == "password"), None)
     if col is None:
         return {}
