@@ -159,7 +159,8 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
     secrets.add_secrets(r.password for r in validation.rows if getattr(r, "password", ""))
     valid_upns = [upn_of(r) for r in validation.rows if not r.has_errors and upn_of(r)]
     existing = tenant.lookup(valid_upns + (lookup_upns(validation, chain) if chain is not None else []))
-    rows, issues, refs = check_tenant_references(client, tenant, roster, validation, existing, args.existing)
+    rows, issues, refs = check_tenant_references(client, tenant, roster, validation, existing, args.existing,
+                                                 bound=chain.bindings if chain is not None else ())
     plan = make_plan(rows, existing, issues=issues, existing_mode=args.existing)
     if chain is not None:
         plan = bind_plan(plan, chain, existing, edits)
@@ -233,15 +234,17 @@ def _plan_updates(client: Any, plan: Plan, reset_passwords: bool,
 
 
 def check_tenant_references(client: Any, tenant: Any, roster: Any, validation: Any, existing: Any,
-                            existing_mode: str) -> tuple[list[Any], list[Any], References]:
+                            existing_mode: str, bound: Any = ()) -> tuple[list[Any], list[Any], References]:
     """Pre-flight of the follow-up columns: resolve groups, SKUs (with seats) and managers once; a row with an
-    unresolvable reference, or beyond a SKU's free seats, becomes invalid. Returns (rows, issues, references)."""
+    unresolvable reference, or beyond a SKU's free seats, becomes invalid. Returns (rows, issues, references).
+    ``bound``: rows of a retry bound to their account (checked even with ``--existing fail``: they are no
+    conflict, their follow-ups are sent)."""
     rows = list(validation.rows)
     if not any(r.groups or r.licenses or r.manager for r in rows if not r.has_errors):
         return rows, list(validation.issues), References()
     refs = resolve(client, tenant, rows, existing)
     headers = {v: k for k, v in (getattr(roster, "column_map", None) or {}).items() if v}
-    skip = [r.row for r in rows if existing_mode == "fail" and upn_of(r).lower() in existing]
+    skip = [r.row for r in rows if existing_mode == "fail" and upn_of(r).lower() in existing and r.row not in bound]
     found = check_references(rows, refs, columns=headers, skip_rows=skip)
     if not found:
         return rows, list(validation.issues), refs
