@@ -27,6 +27,7 @@ _DERIVED_UPN_NOTES = frozenset({"upn-suffixed", "user-exists"})
 #: The keys a person must not share with another row, as validation checks them within one file.
 _KEYS = (("userPrincipalName", "duplicate-upn", True), ("mailNickname", "duplicate-mail-nickname", True),
          ("employeeId", "duplicate-employee-id", False))
+_ID_CHUNK = 15  # values per $filter=... in (...), as for UPNs
 
 
 @dataclass(frozen=True)
@@ -69,13 +70,15 @@ def read_chain(run_dir: Path) -> Parent | None:
         return Parent(run_dir, journal.meta(), records, bindings, unfinished, done)
 
 
-def bind_validation(validation: Validation, chain: Chain, *, update: bool,
-                    header_of: Mapping[str, str]) -> tuple[Validation, dict[int, list[Any]]]:
+def bind_validation(validation: Validation, chain: Chain, *, update: bool, header_of: Mapping[str, str],
+                    held: Mapping[str, str] | None = None) -> tuple[Validation, dict[int, list[Any]]]:
     """Apply the chain to the validated retry rows (pure); return them and the edits of each bound row.
 
     A bound row keeps its account's userPrincipalName (and mailNickname) where they were derived; an edited
     property is an issue unless ``update`` (then it is returned, to be PATCHed on the bound object). A row that is
-    not bound must not share a key with a row the chain created. ``header_of``: canonical field -> roster header.
+    not bound must not share a key with a row the chain created, nor an employeeId with another user of the
+    tenant (``held``: employeeId -> the UPN of a tenant user holding it, see :func:`tenant_employee_ids`).
+    ``header_of``: canonical field -> roster header.
     """
     issues = [i for i in validation.issues if not (i.row in chain.bindings and i.code in _DERIVED_UPN_NOTES)]
     issues.extend(chain.issues)
@@ -100,17 +103,43 @@ def bind_validation(validation: Validation, chain: Chain, *, update: bool,
                     continue  # a mailNickname derived from the UPN: the UPN is checked
                 value = str(user.fields.get(name) or "").strip()
                 other = taken[name].get(value.lower() if folded else value) if value else None
+                column = header_of.get(name, name)
+                holder = (held or {}).get(value, "") if name == "employeeId" and value else ""
                 if other is not None and other.row != user.row:
-                    column = header_of.get(name, name)
                     issues.append(rules.issue(user.row, column, code,
                                               f"{column} {value!r} is already used by roster row {other.row}, "
                                               f"created as {other.upn} by the run {other.run}; each user needs "
                                               f"their own"))
                     bad.add(user.row)
+                elif holder and holder.lower() != upn_of(user).lower():
+                    # another account has it (created by a retry this chain does not know of, or by hand)
+                    issues.append(rules.issue(user.row, column, code,
+                                              f"{column} {value!r} already belongs to {holder} in the tenant; "
+                                              f"each user needs their own"))
+                    bad.add(user.row)
         if user.row in bad and not user.has_errors:
             user = replace(user, has_errors=True)
         rows.append(user)
     return Validation(tuple(rows), tuple(sorted(issues, key=lambda i: i.row))), edits
+
+
+def tenant_employee_ids(client: Any, values: Iterable[str]) -> dict[str, str]:
+    """employeeId -> the UPN of a tenant user holding it, among ``values``: ``$filter=employeeId in (...)``
+    items (15 values each) inside ``$batch``, like the pre-flight's UPN lookup."""
+    from graph.batch import BatchRequest
+    from graph.odata import in_, query_string
+
+    unique = sorted({v for v in values if v})
+    reqs = [BatchRequest(str(n), "GET", "/users?" + query_string({
+        "$filter": in_("employeeId", unique[i:i + _ID_CHUNK]), "$select": "id,userPrincipalName,employeeId",
+        "$top": "999"})) for n, i in enumerate(range(0, len(unique), _ID_CHUNK))]
+    found: dict[str, str] = {}
+    for answer in client.send_batch(reqs) if reqs else ():
+        if answer.error is not None:
+            raise answer.error
+        for user in (answer.body or {}).get("value", []):
+            found.setdefault(str(user.get("employeeId") or ""), str(user.get("userPrincipalName") or ""))
+    return found
 
 
 def _taken(bindings: Iterable[Binding]) -> dict[str, dict[str, Binding]]:

@@ -12,7 +12,7 @@ from typing import Any
 from dataclasses import replace
 
 from ..apply import CreateItem
-from ..binding import bind_plan, bind_validation, drop_done, lookup_upns, renames
+from ..binding import bind_plan, bind_validation, drop_done, lookup_upns, renames, tenant_employee_ids
 from ..context import CommandContext
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
@@ -154,8 +154,10 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
     edits: dict[int, list[Any]] = {}
     if chain is not None:
         header_of = {f: h for h, f in roster.column_map.items() if f}
+        held = tenant_employee_ids(client, (str(u.fields.get("employeeId") or "") for u in validation.rows
+                                            if not u.has_errors and u.row not in chain.bindings))
         validation, edits = bind_validation(validation, chain, update=args.existing == "update",
-                                            header_of=header_of)
+                                            header_of=header_of, held=held)
     secrets.add_secrets(r.password for r in validation.rows if getattr(r, "password", ""))
     valid_upns = [upn_of(r) for r in validation.rows if not r.has_errors and upn_of(r)]
     existing = tenant.lookup(valid_upns + (lookup_upns(validation, chain) if chain is not None else []))

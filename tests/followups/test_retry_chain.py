@@ -208,6 +208,20 @@ def test_duplicates_are_checked_against_the_rows_earlier_runs_created(sandbox: A
     assert results[7]["message"] == "employeeId 'E6' is already used in row 6; each user needs their own"
     assert sorted(u["employeeId"] for u in _users(sandbox).values()) == ["E1", "E3", "E6"]
 
+    # the first workbook retried again, without row 6 (created by r2, which r1 does not know of): the tenant has E6
+    wb = openpyxl.load_workbook(book)
+    wb["Invalid"].delete_rows(4)
+    wb.save(book)
+    code, out, err = cli(sandbox, "retry", book, "--out", tmp_path / "r3", "--no-progress")
+    assert code == ExitStatus.ROWS_FAILED, out + err
+    results = read_results(tmp_path / "r3")
+    assert {n: (r["status"], r["errorCode"]) for n, r in results.items()} == {
+        3: ("invalid", "duplicate-employee-id"), 5: ("invalid", "duplicate-upn"),
+        7: ("invalid", "duplicate-employee-id")}
+    assert results[7]["message"] == ("employeeId 'E6' already belongs to eli@contoso.com in the tenant; each user "
+                                     "needs their own")
+    assert sorted(u["employeeId"] for u in _users(sandbox).values()) == ["E1", "E3", "E6"]
+
 
 def test_a_workbook_without_the_sheets_names_what_it_found(sandbox: Any, cli: Any, tmp_path: Path) -> None:
     roster = write(tmp_path / "staff.csv", ["Lea,Moe,Lea Moe,lea.moe@contoso.com,,XX,,,,"])
