@@ -138,3 +138,25 @@ def test_texts_that_look_like_excel_errors_or_missing_values_survive_the_round_t
     cell = openpyxl.load_workbook(path)["Invalid"]["C2"]
     assert (cell.value, cell.data_type) == ("#N/A", "s")  # not an error cell
     assert read_retry_source(run).rows[0].cells == ("Nan", "Null", "#N/A", "", "NA", "N/A")
+
+
+def test_retry_roster_keeps_roster_row_numbers_and_error_values(tmp_path):
+    """Each row is written on its roster row, so the roster reader numbers it as the original file did; a cell
+    that held an Excel error value in the sheet is written as that error and refused again by the reader."""
+    run, path = _results(tmp_path)
+    wb = openpyxl.load_workbook(path)
+    wb["Invalid"]["E2"] = "#N/A"  # typed into the sheet: openpyxl (like Excel) stores an error value
+    wb.save(path)
+    source = read_retry_source(path)
+    assert [(r.earlier_row, [(i, pr.error) for i, pr in r.problems]) for r in source.rows] == [
+        (3, []), (4, [(4, "#N/A")]), (5, [])]
+    out = tmp_path / "retry-roster.xlsx"
+    mapping = write_retry_roster(out, source.headers, source.rows, [3, 4, 5])
+    assert sorted(mapping) == [3, 4, 5]
+    roster = load_roster(out)
+    assert roster.row_numbers == (3, 4, 5)
+    assert [(i.row, i.column, i.code) for i in roster.warnings if i.row] == [(4, "usageLocation", "excel-error")]
+    write_retry_roster(out, source.headers, source.rows[::2], [3, 40])
+    assert load_roster(out).row_numbers == (3, 40)
+    with pytest.raises(ValueError):
+        write_retry_roster(out, source.headers, source.rows[:2], [5, 4])
