@@ -21,7 +21,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
 from .cells import make_xlsx_text_safe
-from .errors import RunFolderError, UsageError
+from .errors import RosterError, RunFolderError, UsageError
 from .excel import header_problem_message
 from .excelscan import CellProblem
 from .fields import canonical_field
@@ -123,7 +123,6 @@ def read_retry_source(target: str | os.PathLike[str]) -> RetrySource:
 
 def _read_sheets(path: Path) -> list[tuple[str, list[list[str]], tuple[CellProblem, ...]]]:
     """The Failed and Invalid sheets of a workbook, column-wise from A1, with their error cells."""
-    from .errors import RosterError
     from .excel import read_excel, worksheet_names
 
     try:

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
-from typing import Any
-
 from dataclasses import replace
-from typing import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 from .. import rules
 from ..binding import Chain, Parent, read_chain
 from ..context import CommandContext
-from ..excel import problem_message
 from ..errors import ProvisionError
+from ..excel import problem_message
 from ..exitcodes import ExitStatus
 from ..fields import canonical_field, load_mapping
 from ..journal import JOURNAL_NAME, RowState
