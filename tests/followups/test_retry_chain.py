@@ -259,3 +259,30 @@ def test_a_sheet_saved_as_csv_is_retried(sandbox: Any, cli: Any, tmp_path: Path)
     assert (code, err) == (ExitStatus.USAGE, f"error: {plain}: the header has no 'Roster row' column, so this is "
                                              "not a Failed or Invalid sheet saved as CSV; give retry the run folder "
                                              "or its results.xlsx, or save the sheet again with all its columns\n")
+
+
+def test_an_edited_upn_of_a_created_row_renames_its_account_only_with_existing_update(
+        sandbox_factory: Any, cli: Any, tmp_path: Path) -> None:
+    sb = sandbox_factory(roles=ROLES)
+    roster = write(tmp_path / "staff.csv", ["Cy,Do,Cy Do,cy.do@contoso.com,,US,,Helpdesk Admins,,"])
+    cli(sb, "run", roster, "--out", tmp_path / "r1", "--no-progress")
+    first = read_results(tmp_path / "r1")[2]
+    assert first["status"] == "created, follow-up failed"
+    _edit(tmp_path / "r1" / "results.xlsx", "Failed", {"D2": "cy.doe@contoso.com"})
+    sb.set_knobs(roles=ROLES + ("RoleManagement.ReadWrite.Directory",))
+
+    code, out, err = cli(sb, "retry", tmp_path / "r1", "--out", tmp_path / "r2", "--no-progress")
+    assert code == ExitStatus.ROWS_FAILED, out + err
+    row = read_results(tmp_path / "r2")[2]
+    assert (row["errorCode"], row["message"]) == ("retry-bound-edited", (
+        f"row 2 was created as cy.do@contoso.com by the run {(tmp_path / 'r1').resolve()}; its userPrincipalName "
+        "was edited; use --existing update to change the account, or undo the edit"))
+
+    code, out, err = cli(sb, "retry", tmp_path / "r1", "--existing", "update", "--out", tmp_path / "r3",
+                         "--no-progress")
+    assert code == ExitStatus.OK, out + err
+    row = read_results(tmp_path / "r3")[2]
+    assert (row["status"], row["objectId"], row["userPrincipalName"], row["followUps"]) == (
+        "updated", first["objectId"], "cy.doe@contoso.com", "group Helpdesk Admins: done")
+    assert {u: v["id"] for u, v in _users(sb).items()} == {"cy.doe@contoso.com": first["objectId"]}
+    assert sb.stats()["users_created"] == 1
