@@ -7,7 +7,8 @@ a derived userPrincipalName is not derived again (an edited surname would give a
 bound are checked for duplicates against the rows the chain created, which are not in the retry's roster.
 
 :func:`read_chain` reads what an earlier run knows (its journal, with the bindings it inherited);
-:func:`bind_validation` and :func:`bind_plan` are pure and used by ``run`` when it runs a retry roster.
+:func:`bind_validation` and :func:`bind_plan` are pure and used by ``run`` when it runs a retry roster, with
+:func:`tenant_employee_ids` (the tenant's users holding the retry rows' employeeIds).
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from .models import Issue, Severity, Validation
 from .plan import Action, ActionKind, Plan, upn_of
 from .update import desired, diff
 
+#: The issue codes of a retry's chain (registered in :mod:`provisioning.rules`).
+CODES = ("retry-bound-edited", "retry-bound-missing", "retry-password-lost")
 #: Warnings about a derived UPN that do not apply once the UPN is the bound account's.
 _DERIVED_UPN_NOTES = frozenset({"upn-suffixed", "user-exists"})
 #: The keys a person must not share with another row, as validation checks them within one file.
@@ -184,24 +187,35 @@ def _edited_issue(row: int, bound: Binding, changes: Sequence[Any], header_of: M
                        f"use --existing update to change the account, or undo the edit")
 
 
-def lookup_upns(validation: Validation, chain: Chain) -> list[str]:
-    """The bound accounts' UPNs, to be looked up with the rows' (a bound row may carry an edited one)."""
-    rows = {u.row for u in validation.rows}
-    return [b.upn for b in chain.bindings.values() if b.row in rows and b.upn]
+def bound_accounts(client: Any, chain: Chain, rows: Iterable[int]) -> dict[int, str]:
+    """Row -> the current userPrincipalName of its bound account, for the bound ``rows`` whose account is still in
+    the tenant (GET by object id, batched: an account renamed since is still the row's)."""
+    from graph.batch import BatchRequest
+    from graph.errors import NotFoundError
+
+    reqs = [BatchRequest(str(row), "GET", f"/users/{chain.bindings[row].object_id}?$select=id,userPrincipalName")
+            for row in sorted(set(rows)) if row in chain.bindings]
+    found: dict[int, str] = {}
+    for answer in client.send_batch(reqs) if reqs else ():
+        if isinstance(answer.error, NotFoundError):
+            continue
+        if answer.error is not None:
+            raise answer.error
+        found[int(answer.id)] = str((answer.body or {}).get("userPrincipalName") or "")
+    return found
 
 
-def bind_plan(plan: Plan, chain: Chain, existing: Mapping[str, Any], edits: Mapping[int, Sequence[Any]]) -> Plan:
+def bind_plan(plan: Plan, chain: Chain, present: Mapping[int, str], edits: Mapping[int, Sequence[Any]]) -> Plan:
     """Bound rows act on their account (pure): SKIP (its follow-ups go again) or, with edits, UPDATE; never CREATE
-    or EXISTS. A bound account that is not in the tenant any more makes the row invalid."""
+    or EXISTS. A bound account that is not in the tenant any more (``present``: see :func:`bound_accounts`) makes
+    the row invalid."""
     actions: list[Action] = []
     for a in plan.actions:
         bound = chain.bindings.get(a.row)
         if bound is None or a.kind is ActionKind.INVALID:
             actions.append(a)
             continue
-        found = existing.get(bound.upn.lower())
-        found_id = str(getattr(found, "id", "") or (found.get("id", "") if isinstance(found, Mapping) else ""))
-        if found_id != bound.object_id:
+        if a.row not in present:
             issue = rules.issue(a.row, "", "retry-bound-missing",
                                 f"row {a.row} was created as {bound.upn} (object id {bound.object_id}) by the run "
                                 f"{bound.run}, but the tenant has no such user now; restore it from Deleted users "

@@ -42,8 +42,9 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``retry`` options."""
-    parser.add_argument("target", type=Path, metavar="RUN_DIR|RESULTS.xlsx",
-                        help="the earlier run folder, or its results.xlsx after you corrected it")
+    parser.add_argument("target", type=Path, metavar="RUN_DIR|RESULTS.xlsx|SHEET.csv",
+                        help="the earlier run folder, or its results.xlsx after you corrected it, or its Failed or "
+                             "Invalid sheet saved as CSV (with the Roster row column)")
     parser.add_argument("--dry-run", action="store_true", help="validate and plan the retry, send no write")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="the new run folder (default: runs/<YYYYmmdd-HHMMSS>-<roster name>-retry/)")

@@ -12,7 +12,7 @@ from typing import Any
 from dataclasses import replace
 
 from ..apply import CreateItem
-from ..binding import bind_plan, bind_validation, drop_done, lookup_upns, renames, tenant_employee_ids
+from ..binding import bind_plan, bind_validation, bound_accounts, drop_done, renames, tenant_employee_ids
 from ..context import CommandContext
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
@@ -160,12 +160,13 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
                                             header_of=header_of, held=held)
     secrets.add_secrets(r.password for r in validation.rows if getattr(r, "password", ""))
     valid_upns = [upn_of(r) for r in validation.rows if not r.has_errors and upn_of(r)]
-    existing = tenant.lookup(valid_upns + (lookup_upns(validation, chain) if chain is not None else []))
+    existing = tenant.lookup(valid_upns)
     rows, issues, refs = check_tenant_references(client, tenant, roster, validation, existing, args.existing,
                                                  bound=chain.bindings if chain is not None else ())
     plan = make_plan(rows, existing, issues=issues, existing_mode=args.existing)
     if chain is not None:
-        plan = bind_plan(plan, chain, existing, edits)
+        present = bound_accounts(client, chain, (a.row for a in plan.actions if a.kind is not ActionKind.INVALID))
+        plan = bind_plan(plan, chain, present, edits)
     updates: dict[int, UserUpdate] = {}
     if args.existing == "update":
         plan, updates = _plan_updates(client, plan, getattr(args, "reset_passwords", False), renames(edits))

@@ -286,3 +286,20 @@ def test_an_edited_upn_of_a_created_row_renames_its_account_only_with_existing_u
         "updated", first["objectId"], "cy.doe@contoso.com", "group Helpdesk Admins: done")
     assert {u: v["id"] for u, v in _users(sb).items()} == {"cy.doe@contoso.com": first["objectId"]}
     assert sb.stats()["users_created"] == 1
+
+
+def test_a_created_account_deleted_since_is_not_created_again(sandbox_factory: Any, cli: Any,
+                                                              tmp_path: Path) -> None:
+    sb = sandbox_factory(roles=ROLES)
+    roster = write(tmp_path / "staff.csv", ["Bo,Ek,,,,US,,Helpdesk Admins,,"])
+    cli(sb, "run", roster, "--out", tmp_path / "r1", "--no-progress")
+    first = read_results(tmp_path / "r1")[2]
+    sb.reset()  # the tenant loses every user (the sandbox has no DELETE /users)
+    code, out, err = cli(sb, "retry", tmp_path / "r1", "--out", tmp_path / "r2", "--no-progress")
+    assert code == ExitStatus.ROWS_FAILED, out + err
+    row = read_results(tmp_path / "r2")[2]
+    assert (row["status"], row["errorCode"], row["message"]) == ("invalid", "retry-bound-missing", (
+        f"row 2 was created as bo.ek@contoso.com (object id {first['objectId']}) by the run "
+        f"{(tmp_path / 'r1').resolve()}, but the tenant has no such user now; restore it from Deleted users and "
+        "retry again (a new account is not created for a row that had one)"))
+    assert _users(sb) == {} and sb.stats().get("users_created", 0) == 0
