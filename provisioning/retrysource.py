@@ -82,10 +82,12 @@ def read_retry_source(target: str | os.PathLike[str]) -> RetrySource:
     from .roster import CSV_SUFFIXES, read_csv_columns  # deferred: the roster reader is not needed to report
 
     path = locate_results(target)
+    earlier_run = path.parent
     if path.suffix.lower() in CSV_SUFFIXES:
         grids = [(path.name, read_csv_columns(path), ())]
     else:
         grids = _read_sheets(path)
+        earlier_run = _run_folder(path) or earlier_run
     headers: list[str] = []
     rows: list[RetryRow] = []
     for name, columns, problems in grids:
@@ -118,7 +120,26 @@ def read_retry_source(target: str | os.PathLike[str]) -> RetrySource:
     width = len(headers)
     rows = [replace(r, cells=r.cells + ("",) * (width - len(r.cells))) for r in rows]
     log.info("%s: %d rows to retry from %s", path, len(rows), ", ".join(n for n, _, _ in grids))
-    return RetrySource(path, path.parent, tuple(headers), tuple(rows))
+    return RetrySource(path, earlier_run, tuple(headers), tuple(rows))
+
+
+def _run_folder(path: Path) -> Path | None:
+    """The run folder of a workbook copied elsewhere (its Summary names it), when the copy's own folder holds no
+    journal and that one does: the journal says which rows have accounts already."""
+    from .excel import read_excel
+    from .journal import JOURNAL_NAME
+    from .report_model import SUMMARY
+
+    if (path.parent / JOURNAL_NAME).is_file():
+        return None
+    try:
+        _, columns, _ = read_excel(path, SUMMARY)
+    except RosterError:
+        return None
+    if len(columns) < 2:
+        return None
+    folder = next((Path(v) for k, v in zip(columns[0], columns[1]) if k == "Run folder" and v), None)
+    return folder if folder is not None and (folder / JOURNAL_NAME).is_file() else None
 
 
 def _read_sheets(path: Path) -> list[tuple[str, list[list[str]], tuple[CellProblem, ...]]]:
