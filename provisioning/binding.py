@@ -67,6 +67,13 @@ def read_chain(run_dir: Path) -> Parent | None:
             if r.state is RowState.CREATED and r.object_id:
                 bindings[r.row] = Binding(r.row, r.object_id, r.upn, str(r.body.get("mailNickname") or ""),
                                           str(r.body.get("employeeId") or ""), str(run_dir.resolve()), r.body)
+            elif r.state is RowState.UPDATED and r.row in bindings:
+                # the edits PATCHed onto the bound account are what the account now holds: no longer edits
+                b = bindings[r.row]
+                body = {**b.body, **r.body}
+                bindings[r.row] = replace(b, upn=r.upn or b.upn, body=body,
+                                          mail_nickname=str(body.get("mailNickname") or ""),
+                                          employee_id=str(body.get("employeeId") or ""))
         view = row_view(journal)
         unfinished = frozenset(row for row, (state, _) in view.items() if state in ("failed", "pending"))
         done = frozenset((f.row, f.kind, f.target.lower()) for f in followups(journal, [FollowUpState.DONE]))
