@@ -65,6 +65,17 @@ def excel_text(value: Any) -> str:
     return str(value)
 
 
+def worksheet_names(p: Path) -> list[str]:
+    """The names of the workbook's worksheets, in order (``RosterError`` when it cannot be opened)."""
+    try:
+        book = CalamineWorkbook.from_path(str(p))
+    except Exception as exc:  # calamine raises its own types for corrupt files
+        raise RosterError(p, f"cannot open the workbook ({type(exc).__name__}: {str(exc).strip()[:200]}); "
+                             f"{_REOPEN}") from exc
+    with book:
+        return [m.name for m in book.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
+
+
 @dataclass(frozen=True, slots=True)
 class ExcelSheet:
     """The sheet :func:`read_excel` chose: its name, its cells as text columns from A1, what its XML says beyond

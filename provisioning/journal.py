@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -106,6 +106,15 @@ CREATE TABLE IF NOT EXISTS followups (
     last_at     TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (row, kind, target)
 );
+CREATE TABLE IF NOT EXISTS bindings (
+    row           INTEGER PRIMARY KEY,
+    object_id     TEXT NOT NULL,
+    upn           TEXT NOT NULL DEFAULT '',
+    mail_nickname TEXT NOT NULL DEFAULT '',
+    employee_id   TEXT NOT NULL DEFAULT '',
+    run           TEXT NOT NULL DEFAULT '',
+    body          TEXT NOT NULL DEFAULT ''
+);
 CREATE TABLE IF NOT EXISTS updates (
     row      INTEGER NOT NULL,
     property TEXT NOT NULL,
@@ -171,6 +180,22 @@ class RowRecord:
     display_name: str
     first_at: str
     last_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """A roster row whose user an earlier run of this chain of retries created: the row is that account for ever.
+
+    ``run`` is the folder of the run that created it; ``body`` its create body (no password), to tell which of the
+    row's cells were edited since."""
+
+    row: int
+    object_id: str
+    upn: str
+    mail_nickname: str = ""
+    employee_id: str = ""
+    run: str = ""
+    body: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,6 +403,25 @@ class Journal:
             out.setdefault(r["row"], []).append(
                 Issue(r["row"], r["col"], r["code"], Severity(r["severity"]), r["message"]))
         return out
+
+    def add_bindings(self, bindings: Iterable[Binding]) -> None:
+        """Record the rows bound to an account created by an earlier run of the chain (``retry``)."""
+        with self._tx() as cur:
+            cur.executemany(
+                "INSERT OR REPLACE INTO bindings(row, object_id, upn, mail_nickname, employee_id, run, body)"
+                " VALUES (?,?,?,?,?,?,?)",
+                [(b.row, b.object_id, b.upn, b.mail_nickname, b.employee_id, b.run,
+                  json.dumps(strip_secrets(b.body)) if b.body else "") for b in bindings])
+
+    def bindings(self) -> dict[int, Binding]:
+        """The bound rows by row ({} for a run that was no retry, or a journal older than the table)."""
+        try:
+            with self._lock:
+                found = self._conn.execute("SELECT * FROM bindings ORDER BY row").fetchall()
+        except sqlite3.OperationalError:  # a journal written before the table existed
+            return {}
+        return {r["row"]: Binding(r["row"], r["object_id"], r["upn"], r["mail_nickname"], r["employee_id"],
+                                  r["run"], json.loads(r["body"]) if r["body"] else {}) for r in found}
 
     def iter_open(self) -> Iterator[RowRecord]:
         """The rows ``resume`` still has work for."""

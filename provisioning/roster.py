@@ -204,6 +204,17 @@ def _delimiter_line(lines: list[str], skip: int, header_row: int | None) -> str:
                 lines[skip] if skip < len(lines) else "")
 
 
+def read_csv_columns(p: Path) -> list[list[str]]:
+    """A CSV file's cells as text columns from its first line, read as a roster is (encoding, delimiter)."""
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(_HEAD + 1)
+    except OSError as exc:
+        raise RosterError(p, f"cannot read the file: {exc.strerror or exc}") from exc
+    _refuse_other_formats(p, head, p.suffix.lower())
+    return _read_csv(p, head)[2]
+
+
 def _parse_csv(p: Path, encoding: str, delimiter: str, skip: int) -> pd.DataFrame:
     """pandas.read_csv of the file: strings only, no NA guessing, blank lines kept (row numbers stay right)."""
     options: dict[str, Any] = dict(sep=delimiter, encoding=encoding, header=None, dtype=object, na_filter=False,

@@ -94,6 +94,14 @@ RULES: Mapping[str, Rule] = {r.code: r for r in (
     Rule("license-not-found", E, "A SKU part number or id in licenses is not subscribed in the tenant."),
     Rule("license-seats", E, "More rows ask for a licence than it has free seats; the last rows are refused."),
     Rule("manager-not-found", E, "manager is neither a user in the tenant nor a valid row of the roster."),
+    # retry: a row bound to the account an earlier run of the chain created for it (provisioning.chain)
+    Rule("retry-bound-edited", E, "retry: the row's user was created by an earlier run and a property was edited; "
+                                  "use --existing update to change the account, or undo the edit."),
+    Rule("retry-bound-missing", E, "retry: the account an earlier run created for the row is not in the tenant "
+                                   "any more; no second account is created."),
+    Rule("retry-password-lost", E, "retry: the roster gave the row a password, which the report does not copy, "
+                                   "and the roster changed or is gone; type it again or leave it empty on "
+                                   "purpose."),
 )}
 
 #: Roster-level problems: not issues but a RosterError (exit status 2). Listed for the README.

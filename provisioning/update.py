@@ -110,10 +110,13 @@ def fetch_current(client: Any, targets: Mapping[int, str], select: Sequence[str]
 
 
 def plan_updates(actions: Sequence[Any], current: Mapping[int, Mapping[str, Any]], *,
-                 reset_passwords: bool = False) -> tuple[list[Any], dict[int, UserUpdate]]:
+                 reset_passwords: bool = False,
+                 extra: Mapping[int, Mapping[str, Any]] | None = None) -> tuple[list[Any], dict[int, UserUpdate]]:
     """Turn UPDATE actions into updates (pure): an action with nothing to change becomes a SKIP ("unchanged").
 
     ``actions`` are :class:`provisioning.plan.Action`; returns the new actions and the updates by row.
+    ``extra``: properties compared too, by row, beyond what the roster provides (the edited userPrincipalName of
+    a row bound to its account by a retry).
     """
     from .plan import ActionKind
 
@@ -123,7 +126,7 @@ def plan_updates(actions: Sequence[Any], current: Mapping[int, Mapping[str, Any]
         if a.kind is not ActionKind.UPDATE:
             out.append(a)
             continue
-        body, changes = diff(a.row, desired(a.user), current.get(a.row, {}))
+        body, changes = diff(a.row, {**desired(a.user), **(extra or {}).get(a.row, {})}, current.get(a.row, {}))
         if reset_passwords:
             body["passwordProfile"] = {"password": a.user.password,
                                        "forceChangePasswordNextSignIn": a.user.force_change_password}

@@ -172,6 +172,10 @@ def _highlighter(headers: Sequence[str]) -> Callable[[Any, ReportRow, list[Any]]
             if not isinstance(cell, Cell):
                 cell = values[index] = WriteOnlyCell(ws, value=cell)
             cell.fill = HIGHLIGHT
+            if issue.code == "excel-error" and cell.value in ERROR_TEXTS:
+                # the roster's cell held the error value, not its text: keep it an error, so that an unedited
+                # cell fed back to `retry` is refused again instead of being sent as the text "#N/A"
+                cell.data_type = "e"
 
     return highlight
 

@@ -10,6 +10,7 @@ from typing import Any
 from dataclasses import replace
 
 from ..apply import CreateItem
+from ..chain import bind_plan, bind_validation, bound_accounts, drop_done, renames, tenant_employee_ids
 from ..context import CommandContext
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
@@ -99,10 +100,21 @@ def seeds(plan: Plan, *, dry_run: bool, bodies: dict[int, dict[str, Any]] | None
                      ActionKind.EXISTS: RowState.FAILED, ActionKind.INVALID: RowState.INVALID}[a.kind]
         out.append(RowSeed(
             row=a.row, upn=a.upn, action=a.kind.value, state=state,
-            password_source=("generated" if user.password_generated else "roster")
-            if body is not None and (a.kind is ActionKind.CREATE or "passwordProfile" in body) else "",
+            password_source=_password_source(a, body),
             body=body, display_name=display, object_id=a.object_id, message=a.message, issues=a.issues))
     return out
+
+
+def _password_source(a: Any, body: dict[str, Any] | None) -> str:
+    """Where the password of a create (or reset) came from; for an invalid row, where it would have come from, so
+    that a ``retry`` knows whether the roster gave one (the reports never copy it)."""
+    user = a.user
+    if user is None:
+        return ""
+    if body is not None and (a.kind is ActionKind.CREATE or "passwordProfile" in body) or \
+            a.kind is ActionKind.INVALID:
+        return "generated" if user.password_generated else "roster"
+    return ""
 
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
@@ -147,14 +159,26 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
 
     tenant = GraphTenantView(client)
     validation = validate_roster(roster, tenant=tenant)
+    chain = getattr(args, "chain", None)  # a retry: rows bound to the accounts earlier runs created for them
+    edits: dict[int, list[Any]] = {}
+    if chain is not None:
+        header_of = {f: h for h, f in roster.column_map.items() if f}
+        held = tenant_employee_ids(client, (str(u.fields.get("employeeId") or "") for u in validation.rows
+                                            if not u.has_errors and u.row not in chain.bindings))
+        validation, edits = bind_validation(validation, chain, update=args.existing == "update",
+                                            header_of=header_of, held=held)
     secrets.add_secrets(r.password for r in validation.rows if getattr(r, "password", ""))
     valid_upns = [upn_of(r) for r in validation.rows if not r.has_errors and upn_of(r)]
     existing = tenant.lookup(valid_upns)
-    rows, issues, refs = check_tenant_references(client, tenant, roster, validation, existing, args.existing)
+    rows, issues, refs = check_tenant_references(client, tenant, roster, validation, existing, args.existing,
+                                                 bound=chain.bindings if chain is not None else ())
     plan = make_plan(rows, existing, issues=issues, existing_mode=args.existing)
+    if chain is not None:
+        present = bound_accounts(client, chain, (a.row for a in plan.actions if a.kind is not ActionKind.INVALID))
+        plan = bind_plan(plan, chain, present, edits)
     updates: dict[int, UserUpdate] = {}
     if args.existing == "update":
-        plan, updates = _plan_updates(client, plan, getattr(args, "reset_passwords", False))
+        plan, updates = _plan_updates(client, plan, getattr(args, "reset_passwords", False), renames(edits))
     log.info("plan: %s", plan.counts())
     meta = {
         "roster_path": str(Path(args.roster).resolve()), "roster_sha256": roster.sha256,
@@ -164,14 +188,19 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
         "max_writes_per_s": args.max_writes_per_s, "write_burst": args.write_burst, "settings": settings_public(ctx.settings),
         "tenant": binding_of(ctx.settings, client), "command_line": ctx.command_line,
     }
+    if chain is not None:
+        meta["retry"] = dict(chain.meta)
     journal = Journal.create(folder.path, meta)
     session.arm(folder)
     try:
+        if chain is not None:
+            journal.add_bindings(chain.bindings.values())
         bodies = {a.row: a.user.graph_body() for a in plan.creates}
         journal.add_rows(seeds(plan, dry_run=args.dry_run, bodies=bodies, updates=updates))
         add_changes(journal, (c for u in updates.values() for c in u.changes))
         journal.add_issues(i for i in validation.issues if i.row == 0)
-        add_followups(journal, plan_followups(plan.actions, refs, dry_run=args.dry_run))
+        planned = plan_followups(plan.actions, refs, dry_run=args.dry_run)
+        add_followups(journal, drop_done(planned, chain) if chain is not None else planned)
         if args.dry_run:
             _print_diff(ctx, plan, updates)
             return finish(ctx, journal, folder, passwords=None, apply=None, started=started, client=client,
@@ -207,25 +236,28 @@ def _print_diff(ctx: CommandContext, plan: Plan, updates: dict[int, UserUpdate],
         ctx.out.write(f"... and {len(lines) - limit} more changes (results.xlsx, Updated sheet)\n")
 
 
-def _plan_updates(client: Any, plan: Plan, reset_passwords: bool) -> tuple[Plan, dict[int, UserUpdate]]:
+def _plan_updates(client: Any, plan: Plan, reset_passwords: bool,
+                  extra: dict[int, dict[str, str]] | None = None) -> tuple[Plan, dict[int, UserUpdate]]:
     """``--existing update``: read the existing users' values (batched GETs) and keep only what differs."""
     targets = {a.row: a.object_id for a in plan.actions if a.kind is ActionKind.UPDATE and a.object_id}
     current = fetch_current(client, targets, select_for(a.user for a in plan.actions if a.row in targets))
-    actions, updates = plan_updates(plan.actions, current, reset_passwords=reset_passwords)
+    actions, updates = plan_updates(plan.actions, current, reset_passwords=reset_passwords, extra=extra)
     log.info("update: %d of %d existing users differ from the roster", len(updates), len(targets))
     return Plan(tuple(actions), plan.existing_mode), updates
 
 
 def check_tenant_references(client: Any, tenant: Any, roster: Any, validation: Any, existing: Any,
-                            existing_mode: str) -> tuple[list[Any], list[Any], References]:
+                            existing_mode: str, bound: Any = ()) -> tuple[list[Any], list[Any], References]:
     """Pre-flight of the follow-up columns: resolve groups, SKUs (with seats) and managers once; a row with an
-    unresolvable reference, or beyond a SKU's free seats, becomes invalid. Returns (rows, issues, references)."""
+    unresolvable reference, or beyond a SKU's free seats, becomes invalid. Returns (rows, issues, references).
+    ``bound``: rows of a retry bound to their account (checked even with ``--existing fail``: they are no
+    conflict, their follow-ups are sent)."""
     rows = list(validation.rows)
     if not any(r.groups or r.licenses or r.manager for r in rows if not r.has_errors):
         return rows, list(validation.issues), References()
     refs = resolve(client, tenant, rows, existing)
     headers = {v: k for k, v in (getattr(roster, "column_map", None) or {}).items() if v}
-    skip = [r.row for r in rows if existing_mode == "fail" and upn_of(r).lower() in existing]
+    skip = [r.row for r in rows if existing_mode == "fail" and upn_of(r).lower() in existing and r.row not in bound]
     found = check_references(rows, refs, columns=headers, skip_rows=skip)
     if not found:
         return rows, list(validation.issues), refs

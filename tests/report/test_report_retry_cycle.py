@@ -25,6 +25,7 @@ ROSTER = (
     "Old,Timer,Old Timer,old.timer@contoso.com,,E7,Ops\n"                                  # 8 failed: exists
 )
 ROSTER_SECRETS = ("Tur1ng!Machine-x", "Xname.inpw9!")
+TYPED_SECRETS = ("Str0ng!Typed-4x", "Other!Typed-7y")  # typed into the Invalid sheet for the retry
 
 
 def _client(sb: Any) -> Any:
@@ -114,6 +115,8 @@ def test_run_edit_retry_creates_everyone_once_and_leaks_nothing(sandbox: Any, cl
     inv["G2"] = "Research"                       # row 2: no formula
     inv["D3"] = "bad.domain@contoso.com"         # row 4: a verified domain
     inv["D5"] = "dup.licate@contoso.com"         # row 6: its own UPN
+    inv["E4"] = TYPED_SECRETS[0]                 # row 5: a new password (the roster's "abc" is read again)
+    inv["E6"] = TYPED_SECRETS[1]                 # row 7: a new password
     inv["I2"] = "fixed!"                         # scribbles in a result column are ignored
     fail = wb["Failed"]
     fail["D2"] = "old.timer2@contoso.com"        # row 8: a free UPN
@@ -130,7 +133,10 @@ def test_run_edit_retry_creates_everyone_once_and_leaks_nothing(sandbox: Any, cl
     assert sorted(r[2] for r in created) == sorted([
         "old.timer2@contoso.com", "ada.lovelace@contoso.com", "bad.domain@contoso.com", "weak.pw@contoso.com",
         "dup.licate@contoso.com", "name.inpw@contoso.com"])
-    assert all(r[1] == "created" and r[6] == "generated: see passwords.csv" for r in created)
+    assert all(r[1] == "created" for r in created)
+    assert sorted((r[0], r[6]) for r in created) == [  # the original roster's row numbers
+        (2, "generated: see passwords.csv"), (4, "generated: see passwords.csv"), (5, None),
+        (6, "generated: see passwords.csv"), (7, None), (8, "generated: see passwords.csv")]
     for sheet in ("Skipped", "Failed", "Invalid"):
         assert len(openpyxl_values(book2, sheet)) == 1, sheet
     items2 = _items(book2)
@@ -147,9 +153,12 @@ def test_run_edit_retry_creates_everyone_once_and_leaks_nothing(sandbox: Any, cl
 
     # -- no password or secret anywhere but passwords.csv
     secrets = [*ROSTER_SECRETS, sandbox.client_secret, *_passwords(run1), *_passwords(run2)]
-    assert len(_passwords(run2)) == 6
+    assert len(_passwords(run2)) == 4
+    # the passwords typed into the sheet are in that sheet (the user's own edit) and in the retry's roster (0600)
+    assert (run2 / "retry-roster.xlsx").stat().st_mode & 0o777 == 0o600
+    typed_in = {str(book1), str(run2 / "retry-roster.xlsx")}
     for name, data in {**_file_texts(run1), **_file_texts(run2)}.items():
-        for secret in secrets:
+        for secret in [*secrets, *(TYPED_SECRETS if name not in typed_in else ())]:
             assert secret.encode() not in data, (name, "holds a secret")
 
     # -- formula neutralisation in every CSV output

@@ -1,6 +1,8 @@
 """Reading the Failed and Invalid sheets back for `retry`, after a user edited them with a spreadsheet program."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import openpyxl
 import pytest
 
@@ -8,7 +10,7 @@ from provisioning.errors import RunFolderError, UsageError
 from provisioning.models import Issue, Severity
 from provisioning.report_model import ReportRow
 from provisioning.retrysource import (
-    RETRY_SOURCE_NAME, exclude_created, read_retry_link, read_retry_source, require_rows, write_retry_link,
+    RETRY_SOURCE_NAME, RetryRow, exclude_created, read_retry_link, read_retry_source, require_rows, write_retry_link,
     write_retry_roster,
 )
 from provisioning.roster import load_roster
@@ -100,11 +102,14 @@ def test_user_edits_are_read_and_written_as_a_loadable_roster(tmp_path):
 def test_rows_already_created_are_excluded(tmp_path):
     run, _ = _results(tmp_path)
     source = read_retry_source(run)
+    pasted = RetryRow("Failed", 9, None, ("Di", "Ox", "di@contoso.example", "", "SE", ""))
+    source = replace(source, rows=(*source.rows, pasted))
     keep, dropped = exclude_created(source, created_rows={3}, created_upns={"DI@contoso.example"})
-    assert [r.earlier_row for r in keep] == [4]
+    # roster row 5 holds the UPN of a created user but is another person: validation refuses it as a duplicate
+    assert [r.earlier_row for r in keep] == [4, 5]
     assert [(e.row.earlier_row, e.reason) for e in dropped] == [
         (3, "roster row 3 was already created by the earlier run"),
-        (5, "di@contoso.example was already created by the earlier run")]
+        (None, "di@contoso.example was already created by the earlier run")]
     with pytest.raises(UsageError, match="nothing to retry"):
         require_rows(source, ())
 
@@ -116,8 +121,10 @@ def test_not_a_results_workbook(tmp_path):
     wb = openpyxl.Workbook()
     wb.active.title = "People"
     wb.save(other)
-    with pytest.raises(RunFolderError, match="no Failed or Invalid sheet"):
+    with pytest.raises(RunFolderError) as info:
         read_retry_source(other)
+    assert str(info.value) == (f"{other} has no sheet Failed or Invalid (found: People); retry reads the rows "
+                               "from those two sheets")
 
 
 def test_texts_that_look_like_excel_errors_or_missing_values_survive_the_round_trip(tmp_path):
@@ -131,3 +138,25 @@ def test_texts_that_look_like_excel_errors_or_missing_values_survive_the_round_t
     cell = openpyxl.load_workbook(path)["Invalid"]["C2"]
     assert (cell.value, cell.data_type) == ("#N/A", "s")  # not an error cell
     assert read_retry_source(run).rows[0].cells == ("Nan", "Null", "#N/A", "", "NA", "N/A")
+
+
+def test_retry_roster_keeps_roster_row_numbers_and_error_values(tmp_path):
+    """Each row is written on its roster row, so the roster reader numbers it as the original file did; a cell
+    that held an Excel error value in the sheet is written as that error and refused again by the reader."""
+    run, path = _results(tmp_path)
+    wb = openpyxl.load_workbook(path)
+    wb["Invalid"]["E2"] = "#N/A"  # typed into the sheet: openpyxl (like Excel) stores an error value
+    wb.save(path)
+    source = read_retry_source(path)
+    assert [(r.earlier_row, [(i, pr.error) for i, pr in r.problems]) for r in source.rows] == [
+        (3, []), (4, [(4, "#N/A")]), (5, [])]
+    out = tmp_path / "retry-roster.xlsx"
+    mapping = write_retry_roster(out, source.headers, source.rows, [3, 4, 5])
+    assert sorted(mapping) == [3, 4, 5]
+    roster = load_roster(out)
+    assert roster.row_numbers == (3, 4, 5)
+    assert [(i.row, i.column, i.code) for i in roster.warnings if i.row] == [(4, "usageLocation", "excel-error")]
+    write_retry_roster(out, source.headers, source.rows[::2], [3, 40])
+    assert load_roster(out).row_numbers == (3, 40)
+    with pytest.raises(ValueError):
+        write_retry_roster(out, source.headers, source.rows[:2], [5, 4])

@@ -154,9 +154,10 @@ def test_tenant_rules_exact_messages_with_headers_as_written(tmp_path):
         issue = found[(row, code)]
         assert (issue.column, issue.message, issue.severity) == (column, message, RULES[code].severity)
     from provisioning.references import CODES as PREFLIGHT_CODES  # exact texts: tests/followups/test_pure.py
+    from provisioning.chain import CODES as RETRY_CODES  # exact texts: tests/followups/test_retry_chain.py
 
     covered = {code for _, _, code, _ in SAMPLE_MESSAGES} | {code for _, _, code in TENANT_MESSAGES} | {
-        "unknown-column", "control-char", "excel-error-ignored"} | set(PREFLIGHT_CODES) | {
+        "unknown-column", "control-char", "excel-error-ignored"} | set(PREFLIGHT_CODES) | set(RETRY_CODES) | {
         "totals-row", "hidden-row", "hidden-sheet-skipped", "header-row-found"}
     # control-char: test below; excel-error-ignored: test_excel_errors.py; the sheet layout codes: test_excel_layout.py
     assert covered == set(RULES)

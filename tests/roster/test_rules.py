@@ -51,9 +51,10 @@ def test_each_rule_on_its_sample_row():
         if code in EXACT:
             assert mine.message == EXACT[code]
     from provisioning.references import CODES as PREFLIGHT_CODES  # pre-flight: tests/followups/test_pure.py
+    from provisioning.chain import CODES as RETRY_CODES  # retry: tests/followups/test_retry_chain.py
 
     tenant_only = {"upn-missing", "upn-suffixed", "upn-domain-unverified", "immutable-id-required",
-                   "user-exists", "control-char", "excel-error-ignored"} | set(PREFLIGHT_CODES) | {
+                   "user-exists", "control-char", "excel-error-ignored"} | set(PREFLIGHT_CODES) | set(RETRY_CODES) | {
         "totals-row", "hidden-row", "hidden-sheet-skipped", "header-row-found"}
     # control-char: test_messages.py; excel-error-ignored (an unknown column): test_excel_errors.py; the sheet
     # layout codes (hidden sheets and rows, totals rows, title rows): test_excel_layout.py
