@@ -10,6 +10,7 @@ from typing import Any
 
 from ..apply import CreateItem
 from ..context import CommandContext
+from ..durable import without_password, without_password_warning
 from ..errors import RunFolderError
 from ..notify import add_notify_arguments, require_notify_arguments
 from ..exitcodes import ExitStatus
@@ -55,50 +56,60 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     folder = existing_run_folder(args.run_dir)
     journal = Journal.open(folder.path)
     try:
-        meta = journal.meta()
-        if meta.get("dry_run"):
-            raise RunFolderError(f"{folder.path} is a dry run: nothing was planned to be sent; start a real run "
-                                 "with `run`")
-        roster_path = check_roster(meta)
-        open_rows = [r for r in journal.rows(OPEN_STATES) if r.action != "update"]  # updates: runner re-sends
-        secrets = SecretFilter(settings_secrets(ctx.settings))
-        with run_log(folder, secrets):
-            log.info("resume %s: %d rows still open", folder.path, len(open_rows))
-            if not open_rows:
-                if not followups(journal, [FollowUpState.PENDING]) and not pending_updates(journal):
-                    return finish(ctx, journal, folder, passwords=None, apply=None, started=started,
-                                  notify=args).status
-                with make_client(ctx.settings, batch_size=meta.get("batch_size"),
-                                 max_writes_per_s=meta.get("max_writes_per_s"),
-                                 write_burst=meta.get("write_burst")) as client:
-                    log.info("resume: no create open; sending the pending updates and follow-ups")
-                    stop = threading.Event()
-                    todo = pending_updates(journal)
-                    if todo:
-                        apply_updates(client, journal, todo, stop=stop)
-                    run_followups(ctx, client, journal, stop=stop)
-                    return finish(ctx, journal, folder, passwords=None, apply=None, started=started,
-                                  client=client, notify=args).status
-            items = _items(open_rows, roster_path, meta, folder, secrets)
-            client = make_client(ctx.settings, batch_size=meta.get("batch_size"),
-                                 max_writes_per_s=meta.get("max_writes_per_s"), write_burst=meta.get("write_burst"))
-            try:
-                passwords = PasswordFile(folder.passwords_csv)
-                known = passwords.load()
-                stop = threading.Event()
-                in_doubt = [r.row for r in open_rows if r.state in (RowState.SENDING, RowState.UNKNOWN)]
-                result = execute(ctx, client, journal, folder, items, passwords=passwords, stop=stop,
-                                 no_progress=args.no_progress, fail_on_existing=meta.get("existing") == "fail",
-                                 in_doubt=in_doubt, previous_sends={r.row: r.attempts for r in open_rows},
-                                 written_passwords={row: pw for row, (_, pw) in known.items()})
-                session = finish(ctx, journal, folder, passwords=passwords, apply=result, started=started,
-                                 client=client, notify=args)
-                report_stop(ctx, folder, result)
-                return session.status
-            finally:
-                client.close()
+        status = _resume(ctx, args, folder, journal, started)
+        lost = without_password(journal, folder.passwords_csv)
+        if lost:
+            ctx.err.write(without_password_warning(lost, ctx.command_line) + "\n")
+            return ExitStatus.ROWS_FAILED if status is ExitStatus.OK else status
+        return status
     finally:
         journal.close()
+
+
+def _resume(ctx: CommandContext, args: argparse.Namespace, folder: RunFolder, journal: Journal,
+            started: float) -> ExitStatus:
+    meta = journal.meta()
+    if meta.get("dry_run"):
+        raise RunFolderError(f"{folder.path} is a dry run: nothing was planned to be sent; start a real run "
+                             "with `run`")
+    roster_path = check_roster(meta)
+    open_rows = [r for r in journal.rows(OPEN_STATES) if r.action != "update"]  # updates: runner re-sends
+    secrets = SecretFilter(settings_secrets(ctx.settings))
+    with run_log(folder, secrets):
+        log.info("resume %s: %d rows still open", folder.path, len(open_rows))
+        if not open_rows:
+            if not followups(journal, [FollowUpState.PENDING]) and not pending_updates(journal):
+                return finish(ctx, journal, folder, passwords=None, apply=None, started=started,
+                              notify=args).status
+            with make_client(ctx.settings, batch_size=meta.get("batch_size"),
+                             max_writes_per_s=meta.get("max_writes_per_s"),
+                             write_burst=meta.get("write_burst")) as client:
+                log.info("resume: no create open; sending the pending updates and follow-ups")
+                stop = threading.Event()
+                todo = pending_updates(journal)
+                if todo:
+                    apply_updates(client, journal, todo, stop=stop)
+                run_followups(ctx, client, journal, stop=stop)
+                return finish(ctx, journal, folder, passwords=None, apply=None, started=started,
+                              client=client, notify=args).status
+        items = _items(open_rows, roster_path, meta, folder, secrets)
+        client = make_client(ctx.settings, batch_size=meta.get("batch_size"),
+                             max_writes_per_s=meta.get("max_writes_per_s"), write_burst=meta.get("write_burst"))
+        try:
+            passwords = PasswordFile(folder.passwords_csv)
+            known = passwords.load()
+            stop = threading.Event()
+            in_doubt = [r.row for r in open_rows if r.state in (RowState.SENDING, RowState.UNKNOWN)]
+            result = execute(ctx, client, journal, folder, items, passwords=passwords, stop=stop,
+                             no_progress=args.no_progress, fail_on_existing=meta.get("existing") == "fail",
+                             in_doubt=in_doubt, previous_sends={r.row: r.attempts for r in open_rows},
+                             written_passwords={row: pw for row, (_, pw) in known.items()})
+            session = finish(ctx, journal, folder, passwords=passwords, apply=result, started=started,
+                             client=client, notify=args)
+            report_stop(ctx, folder, result)
+            return session.status
+        finally:
+            client.close()
 
 
 def _items(open_rows: list[RowRecord], roster_path: Path, meta: dict[str, Any], folder: RunFolder,
