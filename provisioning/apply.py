@@ -186,7 +186,8 @@ class ApplyEngine:
         with self._lock:
             if self.lost is None:
                 self.lost = lost
-        self._set_fatal(ExitStatus.RUN_FOLDER_LOST, str(lost))
+        # INFO, not ERROR: the one line on stderr is the full account, built once the answers in flight are in
+        self._set_fatal(ExitStatus.RUN_FOLDER_LOST, str(lost), logging.INFO)
 
     def _record(self, row: int, outcome: Outcome) -> None:
         """Journal an answer; when the journal cannot take it, the run stops and the answer is kept in memory
@@ -250,11 +251,11 @@ class ApplyEngine:
         if self.throttled_count is not None:
             self.progress.set_throttled(self.throttled_count())
 
-    def _set_fatal(self, status: ExitStatus, message: str) -> None:
+    def _set_fatal(self, status: ExitStatus, message: str, level: int = logging.ERROR) -> None:
         with self._lock:
             if self.fatal is None:
                 self.fatal, self.fatal_message = status, message
-                log.error("stopping the run: %s", message)
+                log.log(level, "stopping the run: %s", message)
         self.stop.set()
 
     # -- the rounds ---------------------------------------------------------------------------------------------

@@ -151,9 +151,9 @@ def _rescue(journal: Any, folder: Path) -> Path | None:
         dest.mkdir(parents=False, exist_ok=False)
         journal.rescue(dest / journal.path.name)
     except (OSError, sqlite3.Error) as exc:
-        log.error("could not save the journal to %s: %s", dest, exc)
+        log.info("could not save the journal to %s: %s", dest, exc)
         return None
-    log.error("the journal of %s was saved to %s", folder, dest)
+    log.info("the journal of %s was saved to %s", folder, dest)
     return dest
 
 
