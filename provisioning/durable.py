@@ -7,6 +7,7 @@ writing happily to a file that was unlinked, so :func:`same_file` is checked bef
 """
 from __future__ import annotations
 
+import csv
 import errno
 import logging
 import os
@@ -16,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping, TextIO
 
+from .cells import csv_safe
 from .errors import RunFolderLost
 
 log = logging.getLogger(__name__)
@@ -58,12 +60,15 @@ def lost_from(exc: BaseException, path: Path) -> RunFolderLost:
     code = getattr(exc, "errno", None)
     low = text.lower()
     where = f"writing {path.name}: {text}"
+    remedy = "fix the cause"
     if code in _FULL or "disk is full" in low:
-        reason, resumable = f"the disk is full ({where})", True
+        reason, resumable, remedy = f"the disk is full ({where})", True, "free space on its disk"
     elif code == errno.EFBIG or "file too large" in low:
-        reason, resumable = f"a file size limit was reached ({where})", True
+        reason, resumable, remedy = (f"a file size limit was reached ({where})", True,
+                                     "raise the file size limit (ulimit -f)")
     elif code in _READ_ONLY or "readonly" in low or "read-only" in low:
-        reason, resumable = f"the run folder cannot be written ({where})", True
+        reason, resumable, remedy = (f"the run folder cannot be written ({where})", True,
+                                     "make the run folder writable again")
     elif not folder.is_dir():
         reason, resumable = f"the run folder was removed ({path.name} is gone)", False
     elif code == errno.ENOENT:
@@ -72,7 +77,7 @@ def lost_from(exc: BaseException, path: Path) -> RunFolderLost:
         reason, resumable = f"a write failed ({where})", True
     else:
         raise TypeError(f"not a write failure: {exc!r}")
-    return RunFolderLost(f"{folder}: {reason}", reason=reason, resumable=resumable)
+    return RunFolderLost(f"{folder}: {reason}", reason=reason, resumable=resumable, remedy=remedy)
 
 
 def _names(upns: list[str], limit: int = 5) -> str:
@@ -103,6 +108,7 @@ def stopped_message(lost: RunFolderLost, *, journal: Any, passwords: Any, total:
     generated = [row for row in created if records.get(row) is not None
                  and records[row].password_source == "generated"]
     unrecorded = [records[row].upn for row in generated if row not in on_disk]
+    lost_pw = {row for row in generated if row not in on_disk}
 
     if during == "reports":
         done = f"every create was sent and journaled but the reports could not be written: {len(created)} users " \
@@ -119,20 +125,28 @@ def stopped_message(lost: RunFolderLost, *, journal: Any, passwords: Any, total:
                      f"({_names(unrecorded)}); reset their passwords in the Entra admin center (Users > Reset "
                      "password)")
     if journal_ok and lost.resumable:
-        parts.append("the journal is consistent: fix the cause, then continue with "
+        parts.append(f"the journal is consistent: {lost.remedy}, then continue with "
                      f"`{command_line} resume {shlex.quote(str(folder))}`")
     else:
-        rescued = _rescue(journal, folder)
+        listing = [(row, records[row].upn,
+                    getattr(answers.get(row), "object_id", "") or records[row].object_id,
+                    "no" if row in lost_pw else
+                    "yes" if records[row].password_source == "generated" else "roster")
+                   for row in created if row in records]
+        rescued = _rescue(journal, folder, listing)
         if rescued is not None:
-            parts.append(f"the journal was saved to {rescued}: `{command_line} resume {shlex.quote(str(rescued))}` "
-                         "continues the run and names them again")
+            parts.append(f"the journal was saved to {rescued} (created.csv there lists the users created): "
+                         f"`{command_line} resume {shlex.quote(str(rescued))}` continues the run"
+                         + (" and names them again" if unrecorded else ""))
+            if on_disk:
+                parts.append(f"the generated passwords sent so far are in {passwords.path}")
         else:
             upns = [records[row].upn for row in created if row in records]
             for upn in upns:
                 err.write(f"created: {upn}\n")
             parts.append(f"the journal could not be saved; the {len(upns)} users created are listed above; "
                          "start a new run of the roster (the default --existing skip skips them)")
-    return RunFolderLost("; ".join(parts), reason=lost.reason, resumable=lost.resumable)
+    return RunFolderLost("; ".join(parts), reason=lost.reason, resumable=lost.resumable, remedy=lost.remedy)
 
 
 def _intact(obj: Any) -> bool:
@@ -143,13 +157,20 @@ def _intact(obj: Any) -> bool:
     return True
 
 
-def _rescue(journal: Any, folder: Path) -> Path | None:
-    """Copy the journal (as the open connection sees it) to ``<folder>.rescued-<time>/journal.sqlite``."""
+def _rescue(journal: Any, folder: Path, created: list[tuple[int, str, str, str]]) -> Path | None:
+    """Copy the journal (as the open connection sees it) to ``<folder>.rescued-<time>/journal.sqlite``, with
+    ``created.csv``: row, userPrincipalName, objectId and whether its password is recorded, of every user created
+    (no password)."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     dest = folder.with_name(f"{folder.name}.rescued-{stamp}")
     try:
         dest.mkdir(parents=False, exist_ok=False)
         journal.rescue(dest / journal.path.name)
+        with open(dest / "created.csv", "w", newline="", encoding="utf-8-sig") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(("row", "userPrincipalName", "objectId", "passwordRecorded"))
+            for row, upn, object_id, recorded in created:
+                writer.writerow((row, csv_safe(upn), object_id, recorded))
     except (OSError, sqlite3.Error) as exc:
         log.info("could not save the journal to %s: %s", dest, exc)
         return None

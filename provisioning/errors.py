@@ -50,7 +50,9 @@ class RunFolderLost(ProvisionError):
 
     exit_status = ExitStatus.RUN_FOLDER_LOST
 
-    def __init__(self, message: str, *, reason: str = "", resumable: bool = False) -> None:
+    def __init__(self, message: str, *, reason: str = "", resumable: bool = False,
+                 remedy: str = "fix the cause") -> None:
         super().__init__(message)
         self.reason = reason or message
         self.resumable = resumable
+        self.remedy = remedy  # what makes the folder writable again, e.g. "free space on its disk"

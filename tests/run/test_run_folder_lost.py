@@ -103,8 +103,8 @@ def test_run_folder_removed_mid_run_stops_sending_and_the_rescued_journal_resume
         rf"error: {re.escape(str(run))}: the run folder was removed \(journal\.sqlite is gone\); sending stopped "
         rf"after (\d+) of {N} creates: (\d+) users were created; (\d+) of them have generated passwords that "
         r"could not be recorded \(([^)]*)\); reset their passwords in the Entra admin center \(Users > Reset "
-        r"password\); the journal was saved to (\S+): `python provision\.py resume (\S+)` continues the run and "
-        r"names them again", line)
+        r"password\); the journal was saved to (\S+) \(created\.csv there lists the users created\): `python "
+        r"provision\.py resume (\S+)` continues the run and names them again", line)
     assert m, line
     sent, created, unrecorded, rescued = int(m[1]), int(m[2]), int(m[3]), Path(m[5])
     tenant = tenant_users(slow_sandbox)
@@ -117,6 +117,10 @@ def test_run_folder_removed_mid_run_stops_sending_and_the_rescued_journal_resume
     journaled = {u for (u,) in conn.execute("SELECT lower(upn) FROM rows WHERE state='created'")}
     conn.close()
     assert journaled == set(tenant) and sent_rows >= sent
+    with open(rescued / "created.csv", encoding="utf-8-sig", newline="") as fh:
+        listed = {r["userPrincipalName"].lower(): r for r in csv.DictReader(fh)}
+    assert set(listed) == set(tenant) and {r["passwordRecorded"] for r in listed.values()} == {"no"}
+    assert all(listed[u]["objectId"] == tenant[u]["id"] for u in listed)
 
     # the rescued copy resumes: everyone once, and the users whose password was lost are named with what to do
     done = _cli(["resume", str(rescued), "--no-progress"], tmp_path, slow_sandbox)
@@ -131,6 +135,29 @@ def test_run_folder_removed_mid_run_stops_sending_and_the_rescued_journal_resume
     after = tenant_users(slow_sandbox)
     assert len(after) == N
     assert set(_password_rows(rescued / "passwords.csv")) == set(after) - journaled
+
+
+def test_journal_replaced_mid_run_stops_sending_and_keeps_the_passwords(
+        tmp_path: Path, slow_sandbox: dict[str, str]) -> None:
+    roster = write_roster(tmp_path / "roster.csv", N)
+    run = tmp_path / "run"
+    proc = _start(["run", str(roster), "--out", str(run), *PACE], tmp_path, slow_sandbox)
+    _wait_for_users(slow_sandbox, proc, 1)
+    shutil.copy(run / "journal.sqlite", tmp_path / "copy.sqlite")
+    os.replace(tmp_path / "copy.sqlite", run / "journal.sqlite")  # another file under the journal's name
+    out, err = proc.communicate(timeout=60)
+
+    assert proc.returncode == ExitStatus.RUN_FOLDER_LOST, err
+    line = _one_line(err)
+    m = re.fullmatch(
+        rf"error: {re.escape(str(run))}: journal\.sqlite was replaced by another file; sending stopped after "
+        rf"(\d+) of {N} creates: (\d+) users were created; the journal was saved to (\S+) \(created\.csv there "
+        r"lists the users created\): `python provision\.py resume (\S+)` continues the run; the generated "
+        rf"passwords sent so far are in {re.escape(str(run / 'passwords.csv'))}", line)
+    assert m, line
+    tenant = tenant_users(slow_sandbox)
+    assert int(m[2]) == len(tenant) and 0 < int(m[1]) < N
+    assert set(tenant) <= set(_password_rows(run / "passwords.csv"))
 
 
 def _fill(path: Path) -> None:
@@ -181,10 +208,11 @@ def test_disk_full_mid_run_stops_with_exit_5_and_resume_recovers_everything(
         line = _one_line(err)
         cause = r"the disk is full \(writing [a-z.]+: [^)]+\)" if tmpfs else \
             r"a (?:file size limit was reached|write failed) \(writing [a-z.]+: [^)]+\)"
+        remedy = "free space on its disk" if tmpfs else r"(?:raise the file size limit \(ulimit -f\)|fix the cause)"
         m = re.fullmatch(
             rf"error: {re.escape(str(run))}: {cause}; sending stopped after (\d+) of {N} creates: (\d+) users "
-            r"were created(, \d+ got no answer \(they may exist\))?; the journal is consistent: fix the cause, "
-            rf"then continue with `python provision\.py resume {re.escape(str(run))}`", line)
+            r"were created(, \d+ got no answer \(they may exist\))?; the journal is consistent: "
+            rf"{remedy}, then continue with `python provision\.py resume {re.escape(str(run))}`", line)
         assert m, line
         assert 0 < int(m[2]) <= int(m[1]) < N and len(tenant_users(slow_sandbox)) <= int(m[1]), line
         filler.unlink(missing_ok=True)
