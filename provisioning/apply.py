@@ -36,6 +36,7 @@ from .preflight import find_users
 
 log = logging.getLogger(__name__)
 
+
 class ChunkRefused(Exception):
     """Raised by ``on_send`` to keep a chunk from leaving (the run folder can no longer record it)."""
 

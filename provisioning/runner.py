@@ -188,16 +188,18 @@ def execute(ctx: Any, client: Any, journal: Journal, folder: RunFolder, items: S
 
             todo = pending_updates(journal) if updates is None else updates
             if todo:
-                passwords.add(list(update_passwords))  # on disk before any PATCH that carries one leaves
+                try:
+                    passwords.add(list(update_passwords))  # on disk before any PATCH that carries one leaves
+                except OSError as exc:
+                    raise lost_from(exc, passwords.path) from exc
                 passwords.check_intact()
                 with stop_on_sigint(stop, ctx.err):
                     log.info("updates: %s", apply_updates(client, journal, todo, stop=stop))
         run_followups(ctx, client, journal, stop=stop, apply=result)
-    except (RunFolderLost, OSError) as exc:
-        lost = lost_from(exc, passwords.path if isinstance(exc, OSError) else journal.path)
+    except RunFolderLost as lost:
         raise stopped_message(lost, journal=journal, passwords=passwords, total=len(items), sent=engine.sent,
                               answers=engine.answers, command_line=ctx.command_line, err=ctx.err,
-                              during="updates and follow-ups") from exc
+                              during="updates and follow-ups") from lost
     return result
 
 
