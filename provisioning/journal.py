@@ -212,9 +212,12 @@ class Journal:
         path = Path(run_dir) / JOURNAL_NAME
         if path.exists():
             raise RunFolderError(f"{path} already exists: use `resume {run_dir}` or choose another --out")
-        conn = cls._connect(path)
-        journal = cls(path, conn)
-        conn.executescript(_SCHEMA + _SCHEMA_V2)  # executescript manages its own transaction
+        try:
+            conn = cls._connect(path)
+            journal = cls(path, conn)
+            conn.executescript(_SCHEMA + _SCHEMA_V2)  # executescript manages its own transaction
+        except sqlite3.Error as exc:
+            raise lost_from(exc, path) from exc
         journal.set_meta({"schema_version": SCHEMA_VERSION, "started": utcnow(), **meta})
         return journal
 
