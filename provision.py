@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import logging
 import os
 import shlex
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -201,7 +203,14 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
             raise
         where = f"{exc.filename}: " if exc.filename else ""
         err.write(f"error: {where}{exc.strerror or exc}\n")
-        return ExitStatus.USAGE
+        # a full or read-only disk is the run folder's state, not a usage error
+        full = exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EROFS, errno.EFBIG)
+        return ExitStatus.RUN_FOLDER_LOST if full else ExitStatus.USAGE
+    except sqlite3.Error as exc:
+        if args.traceback:
+            raise
+        err.write(f"error: a run journal could not be read or written: {exc}\n")
+        return ExitStatus.RUN_FOLDER_LOST
     except Exception as exc:  # noqa: BLE001 - the one place that turns any failure into one line
         if args.traceback:
             raise

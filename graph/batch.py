@@ -125,18 +125,25 @@ class BatchRunner:
         sent, in-flight answers are awaited and handed to ``on_result``; the return value lists the requests that
         were sent but are waiting for a retry (their earlier attempt was 429 or a failed read), which got no
         ``on_result``. Items never taken from ``requests_`` are simply left in it. Without ``stop`` it returns [].
+        An exception from ``on_send`` refuses its chunk (it does not leave) and stops the run like ``stop``: the
+        answers in flight still reach ``on_result``, then the exception is raised.
         """
         state = _State(source=iter(requests_))
         in_flight: dict[Future[_Outcome], list[_Item]] = {}
+        refused: Exception | None = None
         with ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="graph-batch") as pool:
             while True:
-                stopping = stop is not None and stop.is_set()
+                stopping = refused is not None or (stop is not None and stop.is_set())
                 wait_s = 0.0
                 while not stopping and len(in_flight) < self.config.concurrency:
                     chunk, wait_s = self._next_chunk(state)
                     if not chunk:
                         break
-                    on_send([i.req for i in chunk])
+                    try:
+                        on_send([i.req for i in chunk])
+                    except Exception as exc:  # noqa: BLE001 - re-raised below, once the answers in flight are in
+                        refused, stopping = exc, True
+                        break
                     now = self.t.clock()
                     for item in chunk:
                         item.attempts += 1
@@ -152,6 +159,8 @@ class BatchRunner:
                 done, _ = wait(list(in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
                 for fut in done:
                     self._handle(in_flight.pop(fut), fut.result(), state, on_result)
+        if refused is not None:
+            raise refused
         left = [item.req for _, _, item in sorted(state.retry, key=lambda e: (e[0], e[1]))]
         left += [item.req for item in state.held or () if item.attempts]
         return left

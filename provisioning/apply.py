@@ -26,6 +26,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from graph.errors import AuthError, GraphError, ServiceUnavailableError
 
+from .durable import lost_from
+from .errors import RunFolderLost
 from .exitcodes import ExitStatus
 from .journal import Journal, Outcome, RowState
 from .lagretry import error_parts
@@ -34,6 +36,11 @@ from .permissions import explain_denied
 from .preflight import find_users
 
 log = logging.getLogger(__name__)
+
+
+class ChunkRefused(Exception):
+    """Raised by ``on_send`` to keep a chunk from leaving (the run folder can no longer record it)."""
+
 
 CONFLICT_TEXT = "another object with the same value for property userprincipalname already exists"
 
@@ -180,6 +187,11 @@ class ApplyEngine:
         self._counts = {"created": 0, "failed": 0, "skipped": 0}
         self.fatal: ExitStatus | None = None
         self.fatal_message = ""
+        #: What this session sent and heard, kept in memory too: when the journal cannot be written any more,
+        #: the message still says who was created.
+        self.sent: set[int] = set()
+        self.answers: dict[int, Outcome] = {}
+        self.lost: RunFolderLost | None = None
 
     # -- callbacks from the graph client's threads --------------------------------------------------------------
     def _on_send(self, chunk: Sequence[Any]) -> None:
@@ -187,17 +199,47 @@ class ApplyEngine:
         new_pw = []
         with self._lock:
             for row in rows:
-                self._sends[row] = self._sends.get(row, 0) + 1
                 item = self._items[row]
                 if item.password_generated:
                     pw = item.body["passwordProfile"]["password"]
                     if self._written_pw.get(row) != pw:
-                        self._written_pw[row] = pw
                         new_pw.append((row, item.upn, pw))
-        if self.passwords is not None and new_pw:
-            self.passwords.add(new_pw)  # durable before the request can take effect
-        self.journal.mark_sending(rows)
+        try:
+            if self.passwords is not None and new_pw:
+                self.passwords.add(new_pw)  # on disk before the request can take effect
+            self.journal.mark_sending(rows)
+            # checked after the writes: they went to the files a later resume opens, not to removed ones
+            self.journal.check_intact()
+            if self.passwords is not None:
+                self.passwords.check_intact()
+        except (RunFolderLost, OSError) as exc:
+            path = getattr(self.passwords, "path", None) if isinstance(exc, OSError) else None
+            self._folder_lost(lost_from(exc, path or self.journal.path))
+            raise ChunkRefused() from exc  # this chunk must not leave: what it would create could not be recorded
+        with self._lock:
+            for row in rows:
+                self._sends[row] = self._sends.get(row, 0) + 1
+                self.sent.add(row)
+            for row, _, pw in new_pw:
+                self._written_pw[row] = pw
         log.debug("sending rows %s", rows)
+
+    def _folder_lost(self, lost: RunFolderLost) -> None:
+        with self._lock:
+            if self.lost is None:
+                self.lost = lost
+        # INFO, not ERROR: the one line on stderr is the full account, built once the answers in flight are in
+        self._set_fatal(ExitStatus.RUN_FOLDER_LOST, str(lost), logging.INFO)
+
+    def _record(self, row: int, outcome: Outcome) -> None:
+        """Journal an answer; when the journal cannot take it, the run stops and the answer is kept in memory
+        (``answers``) for the message that says who exists."""
+        with self._lock:
+            self.answers[row] = outcome
+        try:
+            self.journal.record(row, outcome)
+        except RunFolderLost as exc:
+            self._folder_lost(exc)
 
     def _on_result(self, resp: Any) -> None:
         row = int(resp.id)
@@ -215,7 +257,7 @@ class ApplyEngine:
         if getattr(resp, "ambiguous", False):
             with self._lock:
                 self._recheck[row] = "ambiguous"
-            self.journal.record(row, Outcome(RowState.UNKNOWN, **info))
+            self._record(row, Outcome(RowState.UNKNOWN, **info))
             log.info("row %d %s: outcome unknown (%s %s), will look it up before re-sending; request-id=%s",
                      row, item.upn, status, info["message"], info["request_id"])
             return
@@ -223,7 +265,7 @@ class ApplyEngine:
             with self._lock:
                 retried = self._sends.get(row, 0) > 1 or int(getattr(resp, "attempts", 1) or 1) > 1
                 self._recheck[row] = "conflict-retried" if retried else "conflict-first"
-            self.journal.record(row, Outcome(RowState.UNKNOWN, **info))
+            self._record(row, Outcome(RowState.UNKNOWN, **info))
             log.info("row %d %s: already exists (%s send), reconciling by lookup; request-id=%s", row, item.upn,
                      "retried" if retried else "first", info["request_id"])
             return
@@ -231,18 +273,18 @@ class ApplyEngine:
             message = (explain_denied("POST", "/users", GraphError.__str__(error) if error else "403")
                        if status == 403 else f"Graph refused the credentials: {error or status}")
             self._set_fatal(ExitStatus.CONFIG, message)
-            self.journal.record(row, Outcome(RowState.PENDING, **info))
+            self._record(row, Outcome(RowState.PENDING, **info))
             return
         if isinstance(error, ServiceUnavailableError) or status == 429 or status >= 500 or status == 0:
             self._set_fatal(ExitStatus.UNAVAILABLE, f"Graph stayed unavailable after retries: {error or status}")
-            self.journal.record(row, Outcome(RowState.PENDING, **info))
+            self._record(row, Outcome(RowState.PENDING, **info))
             return
         self._final(row, Outcome(RowState.FAILED, **info))
         log.info("row %d %s failed: %s %s %s request-id=%s", row, item.upn, status, info["error_code"],
                  info["message"], info["request_id"])
 
     def _final(self, row: int, outcome: Outcome) -> None:
-        self.journal.record(row, outcome)
+        self._record(row, outcome)
         with self._lock:
             self._recheck.pop(row, None)
             key = {RowState.CREATED: "created", RowState.FAILED: "failed", RowState.SKIPPED: "skipped"}.get(
@@ -253,11 +295,11 @@ class ApplyEngine:
         if self.throttled_count is not None:
             self.progress.set_throttled(self.throttled_count())
 
-    def _set_fatal(self, status: ExitStatus, message: str) -> None:
+    def _set_fatal(self, status: ExitStatus, message: str, level: int = logging.ERROR) -> None:
         with self._lock:
             if self.fatal is None:
                 self.fatal, self.fatal_message = status, message
-                log.error("stopping the run: %s", message)
+                log.log(level, "stopping the run: %s", message)
         self.stop.set()
 
     # -- the rounds ---------------------------------------------------------------------------------------------
@@ -296,6 +338,14 @@ class ApplyEngine:
         self._items = {i.row: i for i in items}
         self._sends = dict(previous_sends or {})
         self._written_pw = dict(written_passwords or {})
+        rounds = 0
+        try:
+            rounds = self._rounds(items, in_doubt)
+        except RunFolderLost as exc:  # a journal write between the batches (reconcile, re-queue) failed
+            self._folder_lost(exc)
+        return self._result(time.monotonic() - start, rounds)
+
+    def _rounds(self, items: Sequence[CreateItem], in_doubt: Sequence[int]) -> int:
         doubt = set(in_doubt)
         todo = [i.row for i in items if i.row not in doubt]
         if doubt:
@@ -320,6 +370,8 @@ class ApplyEngine:
                 self._set_fatal(ExitStatus.CONFIG, str(exc))
             except ServiceUnavailableError as exc:
                 self._set_fatal(ExitStatus.UNAVAILABLE, str(exc))
+            except ChunkRefused:
+                pass  # _on_send has stopped the run and said why
             if self.stop.is_set():
                 break
             todo = self.reconcile()
@@ -327,7 +379,7 @@ class ApplyEngine:
                 self.journal.set_rows_state(todo, RowState.PENDING)
         if todo and not self.stop.is_set() and rounds >= self.max_rounds:
             self._set_fatal(ExitStatus.UNAVAILABLE, f"{len(todo)} creates still had no answer after {rounds} rounds")
-        return self._result(time.monotonic() - start, rounds)
+        return rounds
 
     def reconcile(self) -> list[int]:
         """Look up every row whose outcome is in doubt; record what is found; return the rows to send again."""
@@ -388,7 +440,7 @@ class ApplyEngine:
             log.info("row %d %s already existed, skipped, id=%s", row, item.upn, user.id)
 
     def _result(self, duration: float, rounds: int) -> ApplyResult:
-        every = self.journal.states()
+        every = self.journal.states()  # reads still work when writes do not (full disk, removed file)
         states = [every[r] for r in self._items if r in every]
         return ApplyResult(
             created=sum(s is RowState.CREATED for s in states), failed=sum(s is RowState.FAILED for s in states),

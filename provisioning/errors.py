@@ -41,3 +41,18 @@ class RunFolderError(ProvisionError):
     """A run folder cannot be used for resume/retry (missing journal, roster changed, ...)."""
 
     exit_status = ExitStatus.USAGE
+
+
+class RunFolderLost(ProvisionError):
+    """The run folder or its journal became unwritable mid-run (removed, replaced, disk full, read-only): nothing
+    more is sent. ``resumable``: the journal is still in place and consistent, so ``resume`` continues once the
+    cause is fixed (disk full, read-only); False when the journal itself is gone or replaced."""
+
+    exit_status = ExitStatus.RUN_FOLDER_LOST
+
+    def __init__(self, message: str, *, reason: str = "", resumable: bool = False,
+                 remedy: str = "fix the cause") -> None:
+        super().__init__(message)
+        self.reason = reason or message
+        self.resumable = resumable
+        self.remedy = remedy  # what makes the folder writable again, e.g. "free space on its disk"

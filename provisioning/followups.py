@@ -168,6 +168,6 @@ def apply_followups(client: Any, journal: Journal, *, stop: threading.Event | No
         kwargs["delays"] = delays
     if budget_s is not None:
         kwargs["budget_s"] = budget_s
-    sender = LagRetrySender(client, stop=stop, accept=already_done, **kwargs)
+    sender = LagRetrySender(client, stop=stop, accept=already_done, guard=journal.check_intact, **kwargs)
     sender.send(ops, done)
     return counts

@@ -19,6 +19,7 @@ worker threads): one connection, one lock, ``check_same_thread=False``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -28,6 +29,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from .durable import file_identity, gone, lost_from
 from .errors import RunFolderError
 from .models import Issue
 
@@ -217,6 +219,7 @@ class Journal:
         self.path = path
         self._conn = conn
         self._lock = threading.Lock()
+        self._identity = file_identity(path)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     @staticmethod
@@ -234,9 +237,12 @@ class Journal:
         path = Path(run_dir) / JOURNAL_NAME
         if path.exists():
             raise RunFolderError(f"{path} already exists: use `resume {run_dir}` or choose another --out")
-        conn = cls._connect(path)
-        journal = cls(path, conn)
-        conn.executescript(_SCHEMA + _SCHEMA_V2)  # executescript manages its own transaction
+        try:
+            conn = cls._connect(path)
+            journal = cls(path, conn)
+            conn.executescript(_SCHEMA + _SCHEMA_V2)  # executescript manages its own transaction
+        except sqlite3.Error as exc:
+            raise lost_from(exc, path) from exc
         journal.set_meta({"schema_version": SCHEMA_VERSION, "started": utcnow(), **meta})
         return journal
 
@@ -246,9 +252,20 @@ class Journal:
         path = Path(run_dir) / JOURNAL_NAME
         if not path.is_file():
             raise RunFolderError(f"{run_dir}: no {JOURNAL_NAME} here; is this a run folder?")
-        conn = cls._connect(path)
-        journal = cls(path, conn)
-        version = journal.meta().get("schema_version")
+        conn = None
+        try:
+            conn = cls._connect(path)
+            journal = cls(path, conn)
+            # a truncated file, or one whose -wal was lost after a crash: found here, not halfway through resume
+            check = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(check)
+            version = journal.meta().get("schema_version")
+            conn.execute("SELECT COUNT(*) FROM rows").fetchone()
+        except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
+            raise RunFolderError(damaged_message(path, exc)) from None
         if version not in READABLE_VERSIONS:
             conn.close()
             raise RunFolderError(f"{path}: journal schema version {version!r}, this tool reads {SCHEMA_VERSION}")
@@ -256,6 +273,22 @@ class Journal:
             conn.executescript(_SCHEMA_V2)  # additive upgrade: the old rows stay as they are
             journal.set_meta({"schema_version": SCHEMA_VERSION, "upgraded_from": version})
         return journal
+
+    def check_intact(self) -> None:
+        """Raise :class:`RunFolderLost` unless ``journal.sqlite`` is still the file this journal writes to (SQLite
+        goes on writing to a file that was removed, with its folder, or replaced)."""
+        lost = gone(self.path, self._identity)
+        if lost is not None:
+            raise lost
+
+    def rescue(self, dest: Path) -> None:
+        """Copy the journal as this connection sees it (even when its file was removed) to a new file ``dest``."""
+        target = sqlite3.connect(str(dest))
+        try:
+            with self._lock:
+                self._conn.backup(target)
+        finally:
+            target.close()
 
     def close(self) -> None:
         """Checkpoint the WAL and close."""
@@ -278,15 +311,27 @@ class Journal:
 
         def __enter__(self) -> sqlite3.Cursor:
             self.journal._lock.acquire()
-            self.cur = self.journal._conn.cursor()
-            self.cur.execute("BEGIN IMMEDIATE")
+            try:
+                self.cur = self.journal._conn.cursor()
+                self.cur.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                self.journal._lock.release()
+                raise lost_from(exc, self.journal.path) from exc
             return self.cur
 
-        def __exit__(self, exc_type: object, *rest: object) -> None:
+        def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+            # A write the disk refused (full, read-only, I/O error) rolls back whole: the journal stays consistent
+            # and says RunFolderLost, so the run stops sending instead of failing with a raw sqlite3 error.
             try:
                 self.cur.execute("ROLLBACK" if exc_type else "COMMIT")
+            except sqlite3.Error as failed:
+                with contextlib.suppress(sqlite3.Error):
+                    self.cur.execute("ROLLBACK")
+                raise lost_from(exc if isinstance(exc, sqlite3.Error) else failed, self.journal.path) from failed
             finally:
                 self.journal._lock.release()
+            if isinstance(exc, sqlite3.Error):
+                raise lost_from(exc, self.journal.path) from exc
 
     def _tx(self) -> "Journal._Tx":
         return Journal._Tx(self)
@@ -426,6 +471,17 @@ class Journal:
     def iter_open(self) -> Iterator[RowRecord]:
         """The rows ``resume`` still has work for."""
         yield from self.rows(OPEN_STATES)
+
+
+def damaged_message(path: Path, exc: BaseException) -> str:
+    """What to do when a run's journal cannot be read: what it created is in the run's other files, and a new run
+    of the roster skips the users that exist (the default ``--existing skip``), so nobody is created twice."""
+    folder = path.parent
+    where = [str(folder / name) for name in ("results.csv", "run.log") if (folder / name).is_file()]
+    listed = (f"the users it created are listed in {' and '.join(where)}" if where else
+              "the users it created can be found in the tenant (Entra admin center, Users)")
+    return (f"{path} is damaged ({exc}); the run cannot be resumed from it; {listed}; start a new run of the "
+            "same roster with `run` (the default --existing skip skips the users that already exist)")
 
 
 def _record(r: sqlite3.Row) -> RowRecord:

@@ -89,8 +89,9 @@ class LagRetrySender:
 
     def __init__(self, client: Any, *, stop: threading.Event | None = None, delays: Sequence[float] = DELAYS,
                  budget_s: float = BUDGET_S, accept: Callable[[Op, int, str, str], bool] | None = None,
-                 sleep: Callable[[float], Any] | None = None) -> None:
+                 sleep: Callable[[float], Any] | None = None, guard: Callable[[], None] | None = None) -> None:
         self.client = client
+        self.guard = guard  # raises (and so keeps the chunk from leaving) when the run can no longer record it
         self.stop = stop or threading.Event()
         self.delays = tuple(delays)
         self.budget_s = budget_s
@@ -108,6 +109,8 @@ class LagRetrySender:
         lock = threading.Lock()
 
         def on_send(chunk: Sequence[Any]) -> None:
+            if self.guard is not None:
+                self.guard()
             now = time.monotonic()
             with lock:
                 for r in chunk:

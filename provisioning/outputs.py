@@ -101,6 +101,15 @@ def write_summary_json(path: Path, summary: Mapping[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _sync_folder(path: Path) -> None:
+    """fsync a folder, so that a file just created in it survives a crash of the machine."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _create_private(path: Path) -> int:
     """Open a new file for writing with mode 0600; fails if it exists (no pre-planted file is ever reused)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
@@ -112,9 +121,11 @@ def _create_private(path: Path) -> int:
 class PasswordFile:
     """``passwords.csv``: ``row,userPrincipalName,password`` for generated passwords only.
 
-    A line is appended (and flushed) *before* the user's create request leaves, so a killed run never leaves a
-    created user whose password is lost. :meth:`finalize` rewrites the file to hold only the users that ended
-    created, with the password that was actually sent last. On resume the existing file is read back first.
+    A line is appended, flushed and fsync'd (and, when the file is new, its folder too) *before* the request
+    that carries the password leaves, so neither a killed process nor a crash of the machine leaves a user whose
+    password is lost. :meth:`finalize` rewrites the file to hold only the users that may exist with their
+    password (created, or sent without an answer yet), with the password that was actually sent last. On resume
+    the existing file is read back first.
     """
 
     COLUMNS = ("row", "userPrincipalName", "password")
@@ -123,6 +134,7 @@ class PasswordFile:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._fh: io.TextIOWrapper | None = None
+        self._identity: tuple[int, int] | None = None
         self._known: dict[int, tuple[str, str]] = {}
 
     def load(self) -> dict[int, tuple[str, str]]:
@@ -141,16 +153,29 @@ class PasswordFile:
             if self.path.exists():
                 if self.path.is_symlink() or (self.path.stat().st_mode & 0o077):
                     raise PermissionError(f"{self.path}: refusing to append to a link or a file others can read")
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
+                size = os.fstat(fd).st_size
+                # a line cut short by a full disk must not swallow the next row's line
+                torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
                 self._fh = io.TextIOWrapper(os.fdopen(fd, "ab"), encoding="utf-8", newline="")
+                if torn:
+                    self._fh.write("\r\n")
             else:
                 self._fh = io.TextIOWrapper(os.fdopen(_create_private(self.path), "wb"), encoding="utf-8",
                                             newline="")
                 csv.writer(self._fh).writerow(self.COLUMNS)
+                self._sync(self._fh)
+                _sync_folder(self.path.parent)  # the new file's name is durable too, not only its bytes
+            self._identity = (os.fstat(self._fh.fileno()).st_dev, os.fstat(self._fh.fileno()).st_ino)
         return self._fh
 
+    @staticmethod
+    def _sync(fh: io.TextIOWrapper) -> None:
+        fh.flush()
+        os.fsync(fh.fileno())
+
     def add(self, entries: Sequence[tuple[int, str, str]]) -> None:
-        """Append ``(row, upn, password)`` lines and flush them to the operating system."""
+        """Append ``(row, upn, password)`` lines; return once they are on disk (flushed and fsync'd)."""
         if not entries:
             return
         with self._lock:
@@ -158,8 +183,24 @@ class PasswordFile:
             writer = csv.writer(fh)
             for row, upn, password in entries:
                 writer.writerow((row, csv_safe(upn), password))
+            self._sync(fh)
+            for row, upn, password in entries:
                 self._known[row] = (upn, password)
-            fh.flush()  # in the OS before the request leaves: survives a killed process, like the WAL journal
+
+    def check_intact(self) -> None:
+        """Raise :class:`provisioning.errors.RunFolderLost` if the file written to was removed or replaced since
+        (its lines would be written to a file nobody can open any more)."""
+        from .durable import gone
+
+        with self._lock:
+            lost = gone(self.path, self._identity) if self._identity is not None else None
+        if lost is not None:
+            raise lost
+
+    def known(self) -> dict[int, tuple[str, str]]:
+        """The passwords on disk (read back or written by this session): ``{row: (upn, password)}``."""
+        with self._lock:
+            return dict(self._known)
 
     def close(self) -> None:
         """Close the file (idempotent)."""
@@ -167,9 +208,11 @@ class PasswordFile:
             if self._fh is not None:
                 self._fh.close()
                 self._fh = None
+            self._identity = None
 
     def finalize(self, created_rows: Iterable[int]) -> int:
-        """Rewrite the file with only the rows that ended created; remove it if none. Returns lines kept."""
+        """Rewrite the file with only ``created_rows`` (the rows whose user may exist with the password); remove
+        it if none. Returns lines kept."""
         self.close()
         keep = [(r, *self._known[r]) for r in sorted(set(created_rows)) if r in self._known]
         if not self.path.exists() and not keep:
@@ -182,8 +225,10 @@ class PasswordFile:
             writer.writerow(self.COLUMNS)
             for row, upn, password in keep:
                 writer.writerow((row, csv_safe(upn), password))
+            self._sync(fh)
         if keep:
             os.replace(tmp, self.path)
+            _sync_folder(self.path.parent)
         else:
             tmp.unlink()
             self.path.unlink(missing_ok=True)
@@ -261,9 +306,17 @@ class _ScopedFilter(logging.Filter):
         return record.name.startswith(self.PREFIXES)
 
 
+class _RunLogHandler(logging.FileHandler):
+    """``run.log``: a line it cannot write (full disk) is dropped without the traceback logging prints by default;
+    the journal's and passwords.csv's own writes are what stop the run."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
 def open_run_log(path: Path, secrets: SecretFilter, level: int = logging.INFO) -> logging.Handler:
     """Attach a ``run.log`` handler (append mode, UTF-8) to the root logger; the caller removes it at the end."""
-    handler = logging.FileHandler(path, mode="a", encoding="utf-8", delay=False)
+    handler = _RunLogHandler(path, mode="a", encoding="utf-8", delay=False)
     handler.setLevel(level)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
     handler.addFilter(_ScopedFilter())

@@ -10,11 +10,14 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence, TextIO
 
 from .apply import ApplyEngine, ApplyResult, CreateItem, Progress
+from .durable import lost_from, stopped_message
+from .errors import RunFolderLost
 from .exitcodes import ExitStatus
-from .journal import Journal, RowState, utcnow
+from .journal import OPEN_STATES, Journal, RowState, utcnow
 from .outputs import PasswordFile, SecretFilter, close_run_log, open_run_log, write_results_csv, write_summary_json
 from .runfolder import RunFolder
 
@@ -226,14 +229,27 @@ def execute(ctx: Any, client: Any, journal: Journal, folder: RunFolder, items: S
     finally:
         if bar is not None:
             bar.close()
-    if result.fatal is None and not result.interrupted and not stop.is_set():
-        from .update import apply_updates, pending_updates
+    if result.fatal is ExitStatus.RUN_FOLDER_LOST and engine.lost is not None:
+        raise stopped_message(engine.lost, journal=journal, passwords=passwords, total=len(items),
+                              sent=engine.sent, answers=engine.answers, command_line=ctx.command_line,
+                              err=ctx.err)
+    try:
+        if result.fatal is None and not result.interrupted and not stop.is_set():
+            from .update import apply_updates, pending_updates
 
-        todo = pending_updates(journal) if updates is None else updates
-        if todo:
-            passwords.add(list(update_passwords))
-            log.info("updates: %s", apply_updates(client, journal, todo, stop=stop))
-    run_followups(ctx, client, journal, stop=stop, apply=result)
+            todo = pending_updates(journal) if updates is None else updates
+            if todo:
+                try:
+                    passwords.add(list(update_passwords))  # on disk before any PATCH that carries one leaves
+                except OSError as exc:
+                    raise lost_from(exc, passwords.path) from exc
+                passwords.check_intact()
+                log.info("updates: %s", apply_updates(client, journal, todo, stop=stop))
+        run_followups(ctx, client, journal, stop=stop, apply=result)
+    except RunFolderLost as lost:
+        raise stopped_message(lost, journal=journal, passwords=passwords, total=len(items), sent=engine.sent,
+                              answers=engine.answers, command_line=ctx.command_line, err=ctx.err,
+                              during="updates and follow-ups") from lost
     return result
 
 
@@ -261,15 +277,32 @@ def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: Password
 
     ``notify``: the command's arguments when they may carry ``--notify``/``--notify-from``: the summary and
     results.xlsx are then mailed (:func:`provisioning.notify.maybe_notify`); a failed notification is a warning,
-    never a change of the exit status."""
+    never a change of the exit status. A run folder that cannot take the reports is :class:`RunFolderLost`."""
+    try:
+        return _finish(ctx, journal, folder, passwords=passwords, apply=apply, started=started, client=client,
+                       dry_run=dry_run, notify=notify)
+    except (RunFolderLost, OSError) as exc:
+        lost = lost_from(exc, Path(getattr(exc, "filename", None) or journal.path))
+        if passwords is None:
+            passwords = PasswordFile(folder.passwords_csv)
+            with contextlib.suppress(OSError, ValueError):
+                passwords.load()
+        raise stopped_message(lost, journal=journal, passwords=passwords, total=0, sent=set(), answers={}, command_line=ctx.command_line, err=ctx.err,
+                              during="reports") from exc
+
+
+def _finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
+            apply: ApplyResult | None, started: float, client: Any = None, dry_run: bool = False,
+            notify: Any = None) -> SessionResult:
     from .followup_journal import row_view
     from .run_report import resume_command
 
     records = journal.rows()
     follow = row_view(journal)
-    issues = journal.issues()
-    write_results_csv(folder.results_csv, records, issues, follow)
-    created_rows = [r.row for r in records if r.state in (RowState.CREATED, RowState.UPDATED)]
+    write_results_csv(folder.results_csv, records, journal.issues(), follow)
+    # a row sent without an answer yet may exist with its password: resume finds out, the password must stay
+    created_rows = [r.row for r in records if r.state in (RowState.CREATED, RowState.UPDATED)
+                    or (r.state in OPEN_STATES and r.attempts > 0)]
     if passwords is not None:
         passwords.finalize(created_rows)
     counts: dict[str, int] = {}

@@ -169,7 +169,7 @@ def apply_updates(client: Any, journal: Journal, bodies: Mapping[int, tuple[str,
                  answer.request_id)
 
     journal.mark_sending([op.key for op in ops])  # type: ignore[misc]  (PATCH is idempotent: resume re-sends)
-    LagRetrySender(client, stop=stop).send(ops, done)
+    LagRetrySender(client, stop=stop, guard=journal.check_intact).send(ops, done)
     return counts
 
 

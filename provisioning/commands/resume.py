@@ -9,6 +9,7 @@ from typing import Any
 
 from ..apply import CreateItem
 from ..context import CommandContext
+from ..durable import without_password, without_password_warning
 from ..errors import RunFolderError
 from ..notify import add_notify_arguments, require_notify_arguments
 from ..exitcodes import ExitStatus
@@ -58,7 +59,12 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     # held until the report is written: a second process on this folder would send the same rows again
     with lock_run_folder(folder.path, "resume"), Session(ctx) as session:
         with Journal.open(folder.path) as journal:
-            return _resume(ctx, args, folder, journal, session, started)
+            status = _resume(ctx, args, folder, journal, session, started)
+            lost = without_password(journal, folder.passwords_csv)
+            if lost:  # users that exist with a generated password nobody has: say so on every resume
+                ctx.err.write(without_password_warning(lost, ctx.command_line) + "\n")
+                return ExitStatus.ROWS_FAILED if status is ExitStatus.OK else status
+            return status
 
 
 def _resume(ctx: CommandContext, args: argparse.Namespace, folder: RunFolder, journal: Journal, session: Session,

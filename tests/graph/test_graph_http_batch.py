@@ -95,6 +95,28 @@ def test_batch_partly_throttled_completes_exactly_once_per_item(sandbox_factory)
     assert retried and len(sent) == 60 + sum(r.attempts - 1 for r in results.values())
 
 
+def test_on_send_raising_keeps_its_chunk_home_and_still_hands_over_the_answers_in_flight(sandbox):
+    class Refused(Exception):
+        pass
+
+    with client_for(sandbox, batch_size=5) as client:
+        dom = domain(client)
+        reqs = [BatchRequest(f"r{i}", "POST", "/users", new_user(f"refused{i:03}@{dom}")) for i in range(30)]
+        sent: list[str] = []
+        results = {}
+
+        def on_send(chunk):
+            if len(sent) >= 10:  # the third chunk cannot be recorded: it must not leave
+                raise Refused
+            sent.extend(r.id for r in chunk)
+
+        with pytest.raises(Refused):
+            client.run_batches(reqs, on_send=on_send, on_result=lambda r: results.__setitem__(r.id, r))
+    assert sorted(results) == sorted(sent) and len(sent) == 10
+    assert all(r.status == 201 for r in results.values())
+    assert sandbox.stats()["users_created"] == 10
+
+
 def test_batch_item_errors_are_final_and_typed(sandbox):
     with client_for(sandbox) as client:
         dom = domain(client)

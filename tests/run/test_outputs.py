@@ -72,6 +72,31 @@ def test_password_file_is_private_and_finalized(tmp_path: Path) -> None:
     assert PasswordFile(path).finalize([]) == 0 and not path.exists()
 
 
+def test_password_file_line_cut_short_by_a_full_disk_does_not_swallow_the_next(tmp_path: Path) -> None:
+    path = tmp_path / "passwords.csv"
+    PasswordFile(path).add([(2, "a@x", "Pw-one-1A")])
+    with open(path, "ab") as fh:
+        fh.write(b"3,b@x,Pw-t")  # the disk filled up in the middle of row 3's line: row 3 was never sent
+    resumed = PasswordFile(path)
+    resumed.load()
+    resumed.add([(4, "c@x", "Pw-four-4D")])
+    assert PasswordFile(path).load()[4] == ("c@x", "Pw-four-4D")
+
+
+def test_password_file_written_to_a_removed_file_is_noticed(tmp_path: Path) -> None:
+    from provisioning.errors import RunFolderLost
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    pf = PasswordFile(folder / "passwords.csv")
+    pf.add([(2, "a@x", "Pw-one-1A")])
+    pf.check_intact()
+    (folder / "passwords.csv").unlink()
+    pf.add([(3, "b@x", "Pw-two-2B")])  # goes to the removed file: no error from the operating system
+    with pytest.raises(RunFolderLost, match=r"^.*/run: passwords\.csv was removed from the run folder$"):
+        pf.check_intact()
+
+
 def test_password_file_refuses_world_readable(tmp_path: Path) -> None:
     path = tmp_path / "passwords.csv"
     path.write_text("row,userPrincipalName,password\n")
