@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence, TextIO
+from typing import Any, Iterator, Mapping, Sequence
 
 from .apply import ApplyEngine, ApplyResult, CreateItem, Progress
 from .durable import lost_from, stopped_message
@@ -280,26 +280,27 @@ def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: Password
     never a change of the exit status. A run folder that cannot take the reports is :class:`RunFolderLost`."""
     try:
         return _finish(ctx, journal, folder, passwords=passwords, apply=apply, started=started, client=client,
-                       dry_run=dry_run, notify=notify)
+                       dry_run=dry_run, notify=notify, stop=stop)
     except (RunFolderLost, OSError) as exc:
         lost = lost_from(exc, Path(getattr(exc, "filename", None) or journal.path))
         if passwords is None:
             passwords = PasswordFile(folder.passwords_csv)
             with contextlib.suppress(OSError, ValueError):
                 passwords.load()
-        raise stopped_message(lost, journal=journal, passwords=passwords, total=0, sent=set(), answers={}, command_line=ctx.command_line, err=ctx.err,
-                              during="reports") from exc
+        raise stopped_message(lost, journal=journal, passwords=passwords, total=0, sent=set(), answers={},
+                              command_line=ctx.command_line, err=ctx.err, during="reports") from exc
 
 
 def _finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
             apply: ApplyResult | None, started: float, client: Any = None, dry_run: bool = False,
-            notify: Any = None) -> SessionResult:
+            notify: Any = None, stop: threading.Event | None = None) -> SessionResult:
     from .followup_journal import row_view
     from .run_report import resume_command
 
     records = journal.rows()
     follow = row_view(journal)
-    write_results_csv(folder.results_csv, records, journal.issues(), follow)
+    issues = journal.issues()
+    write_results_csv(folder.results_csv, records, issues, follow)
     # a row sent without an answer yet may exist with its password: resume finds out, the password must stay
     created_rows = [r.row for r in records if r.state in (RowState.CREATED, RowState.UPDATED)
                     or (r.state in OPEN_STATES and r.attempts > 0)]
