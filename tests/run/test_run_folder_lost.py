@@ -78,7 +78,8 @@ def _wait_for_users(env: dict[str, str], proc: subprocess.Popen[str], at_least: 
 
 
 def _one_line(err: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
+    """The one error line (the run folder is announced on its own line when the run starts)."""
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("run folder: ")]
     assert len(lines) == 1, err
     return lines[0]
 
