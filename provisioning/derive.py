@@ -1,8 +1,10 @@
 """Fields derived when a row leaves them empty: displayName, userPrincipalName, mailNickname.
 
 UPNs come from a naming template (default ``{givenName}.{surname}@{domain}``; Python format syntax, so
-``{givenName:.1}{surname}@{domain}`` gives ``alee@contoso.com``). Each part is transliterated to ASCII with
-``anyascii`` (``José Núñez-Ødegård`` -> ``jose.nunez-odegard``), lower-cased and stripped of characters Entra
+``{givenName:.1}{surname}@{domain}`` gives ``alee@contoso.com``). Each part is normalised and stripped of symbols
+(:func:`provisioning.identity.name_material`: both Unicode forms of a name give one UPN, and an emoji never
+becomes a word), transliterated to ASCII with ``anyascii`` (``José Núñez-Ødegård`` -> ``jose.nunez-odegard``),
+lower-cased and stripped of characters Entra
 rejects; dots are collapsed, the local part is cut to 64 characters and never ends in ``.``. Collisions within the
 file (and, with a tenant, with existing users) get a numeric suffix: ``ann.lee2@``, ``ann.lee3@`` ...
 Work is per column with per-value caches, so 100,000 rows cost a few hundred milliseconds.
@@ -11,12 +13,15 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from itertools import compress, repeat
 from operator import add, itemgetter, not_
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from anyascii import anyascii
+
+from .identity import dropped, name_material
 
 DEFAULT_NAMING_TEMPLATE = "{givenName}.{surname}@{domain}"
 DEFAULT_DISPLAY_NAME_TEMPLATE = "{givenName} {surname}"
@@ -51,8 +56,9 @@ def _positional(template: str, fields: Sequence[str], constants: dict[str, str])
 
 
 def upn_part(text: str) -> str:
-    """One template value as UPN material: ASCII, lower-case, only characters Entra allows in a UPN."""
-    return _UPN_DISALLOWED.sub("", anyascii(text).lower())
+    """One template value as UPN material: normalised, no symbols, ASCII, lower-case, only characters Entra allows
+    in a UPN."""
+    return _UPN_DISALLOWED.sub("", anyascii(name_material(text)).lower())
 
 
 def clean_local(local: str) -> str:
@@ -218,17 +224,29 @@ _UPN_DISALLOWED_OR_NUL = re.compile(r"[^A-Za-z0-9'.\-_!#^~\x00]+")
 
 
 def transliterate(text: str) -> str:
-    """``anyascii`` of every non-ASCII character of ``text`` (ASCII kept), in a few C calls: the distinct
-    characters are found with numpy, and each is replaced over the whole text (a table when there are many)."""
+    """``anyascii`` of every character of :func:`~provisioning.identity.name_material` of ``text`` (ASCII kept), in
+    a few C calls: the distinct characters are found with numpy, and each is replaced over the whole text (a table
+    when there are many). On a text of values joined with NULs this is the same as value by value: NFC and NFKC
+    compose nothing with NUL."""
     if text.isascii():
         return text
-    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    chars = np.unique(codes[codes > 0x7F]).tolist()
+    text = unicodedata.normalize("NFC", text)
+    symbols = [c for c in _non_ascii(text) if dropped(c)]
+    if symbols:
+        text = text.translate(dict.fromkeys(symbols))
+    text = unicodedata.normalize("NFKC", text)
+    chars = _non_ascii(text)
     if len(chars) > 64:
-        return text.translate({c: anyascii(chr(c)) for c in chars})
+        return text.translate({c: "" if dropped(c) else anyascii(chr(c)) for c in chars})
     for c in chars:
-        text = text.replace(chr(c), anyascii(chr(c)))
+        text = text.replace(chr(c), "" if dropped(c) else anyascii(chr(c)))
     return text
+
+
+def _non_ascii(text: str) -> list[int]:
+    """The distinct non-ASCII code points of ``text``."""
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return np.unique(codes[codes > 0x7F]).tolist()
 
 
 def upn_parts(values: Sequence[str]) -> list[str]:

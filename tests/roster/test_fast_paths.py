@@ -9,12 +9,14 @@ Unicode blanks (é ends in the same byte as U+2029).
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from hypothesis import given, settings, strategies as st
 
 from provisioning import derive, rules
 from provisioning.checks import Collector, check_cells, check_field
 from provisioning.colscan import scan
+from provisioning.identity import identity_key, identity_keys
 from provisioning.models import Roster
 
 TRICKY = "aZ09 .-+=@()/;,\t\r\n\x00\x07\x1c\x7f\xa0\x85\u2029\u2000\u3000\u1680éćøß'_!#^~\u00e9\u0661"
@@ -100,21 +102,57 @@ def test_upn_column_check_equals_the_per_value_rules(col):
     assert [(i.row - 2, i.code) for i in collector.issues] == expected
 
 
-names = st.text(alphabet="AaÉéØøßÞþŁłİı Nñ-'.\u00e0\u0300\x00", max_size=10)
+# accents both composed and combining, full-width letters, a ligature, emoji with ZWJ, skin tone and variation
+# selector, a keycap, a flag, a tag character, symbols that NFKC turns into letters (TM) or that decompose
+# canonically (≠ = "=" + U+0338), Hangul jamo that compose
+names = st.text(alphabet="AaÉéØøßÞþŁłİı Nñ-'.\u00e0\u0300\x00\u0301eＰｒｉｙａﬁ😀👩\u200d💻\U0001F3FB\ufe0f1\u20e3"
+                         "\U0001F1EC\U0001F1E7\U000E0067™€½≠=\u0338\u1100\u1161\u00a0\u200b", max_size=10)
+_SYMBOLIC = {"Sc", "Sk", "Sm", "So", "Cs", "Cf", "Co", "Cn", "Me"}
+
+
+def _kept(ch: str) -> bool:
+    """The symbol rule for one character, stated plainly."""
+    return ch.isascii() or not (unicodedata.category(ch) in _SYMBOLIC or "\ufe00" <= ch <= "\ufe0f"
+                                or "\U000e0100" <= ch <= "\U000e01ef")
+
+
+def _material(text: str) -> str:
+    """A name as UPN derivation sees it: NFC, symbols out, NFKC, symbols out."""
+    composed = "".join(filter(_kept, unicodedata.normalize("NFC", text)))
+    return "".join(filter(_kept, unicodedata.normalize("NFKC", composed)))
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(names, max_size=25))
 def test_batched_transliteration_equals_upn_part_per_value(values):
-    assert derive.upn_parts(values) == [derive.upn_part(v) for v in values]
+    from anyascii import anyascii
+
+    expected = [re.sub(r"[^A-Za-z0-9'.\-_!#^~]+", "", "".join(map(anyascii, _material(v))).lower()) for v in values]
+    assert [derive.upn_part(v) for v in values] == expected
+    assert derive.upn_parts(values) == expected
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(max_size=300))
-def test_transliteration_of_a_text_equals_anyascii_per_character(text):
+@given(st.one_of(st.text(max_size=300), names))
+def test_transliteration_of_a_text_equals_anyascii_per_character_of_its_material(text):
     from anyascii import anyascii
 
-    assert derive.transliterate(text) == "".join(anyascii(ch) for ch in text)
+    assert derive.transliterate(text) == "".join(anyascii(ch) for ch in _material(text))
+
+
+@settings(max_examples=300, deadline=None)
+@given(names, names)
+def test_both_unicode_forms_of_a_name_give_one_upn_part_and_one_identity_key(a, b):
+    text = a + b
+    forms = {unicodedata.normalize(f, text) for f in ("NFC", "NFD")}
+    assert len({derive.upn_part(v) for v in forms}) == 1
+    assert len({identity_key(v) for v in forms}) == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(names, st.text(alphabet="aAΣσςİiıß\x00 .@Ｐ", max_size=6)), max_size=20))
+def test_identity_keys_of_a_column_equal_nfkc_then_casefold_per_value(col):
+    assert list(identity_keys(col)) == [unicodedata.normalize("NFKC", v).casefold() for v in col]
 
 
 templates = st.sampled_from(["{givenName}.{surname}@{domain}", "{givenName:.1}{surname}@{domain}",

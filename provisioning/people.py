@@ -1,0 +1,255 @@
+"""Nobody twice: rows that repeat a person, namesakes, and derived UPNs matched to the tenant's users.
+
+- **Repeated rows.** Two rows identical in every identity field (:data:`IDENTITY_FIELDS`, compared as
+  :func:`~provisioning.identity.identity_key`) describe one person: the later row is an error (``duplicate-row``),
+  never a second account with a numbered UPN.
+- **Namesakes in the file.** Rows that derive one UPN but differ in an identity field get numbered UPNs
+  (``ann.lee@``, ``ann.lee2@``) and a ``upn-suffixed`` warning that says how to tell them apart.
+- **The tenant.** A row whose derived UPN, or one of its numbered forms, already belongs to the same person (the
+  same employeeId when both have one, else the same displayName after normalisation) is matched to that user
+  (``user-exists``: the plan skips it, or updates it with ``--existing update``); a true namesake in the tenant
+  makes the row take the lowest free number.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from . import derive
+from .identity import identity_key, identity_keys
+from .models import ExistingUser, TenantView
+
+#: The fields that say who a row's person is: names, identifiers and personal contact data (not the job: two
+#: rows that differ only in department or job title still describe one person). userPrincipalName and
+#: mailNickname count as typed (empty when they are to be derived), displayName as derived when empty.
+IDENTITY_FIELDS = ("givenName", "surname", "displayName", "employeeId", "employeeHireDate", "mail", "otherMails",
+                   "mobilePhone", "onPremisesImmutableId", "userPrincipalName", "mailNickname")
+
+
+def repeated_rows(columns: Mapping[str, Sequence[str]], headers: Sequence[str], cells: Sequence[Sequence[str]],
+                  rownums: Sequence[int], label: Callable[[str, str], str]) -> tuple[dict[int, int], list[str]]:
+    """``({later row index: first row index}, messages)`` for the rows that repeat an earlier row's person.
+
+    ``columns``: identity field -> text per row (the fields of :data:`IDENTITY_FIELDS` the roster has);
+    ``headers``/``cells``: the roster's own headers and columns (``cells[j][i]``), to name those that differ. Rows without a displayName are
+    left out (they are invalid already). One set of row keys decides whether any row repeats.
+    """
+    n = len(rownums)
+    names = columns.get("displayName")
+    present = [(f, identity_keys(c)) for f, c in columns.items() if any(c)]
+    if not present or names is None:
+        return {}, []
+    for _, keys in present:
+        if "" not in keys and len(set(keys)) == n:  # one field tells every row apart
+            return {}, []
+    rows = list(zip(*(keys for _, keys in present)))
+    if len(set(rows)) == n:
+        return {}, []
+    first: dict[tuple[str, ...], int] = {}
+    repeats: dict[int, int] = {}
+    for i, key in enumerate(rows):
+        if names[i]:
+            j = first.setdefault(key, i)
+            if j != i:
+                repeats[i] = j
+    messages = [_repeat_message(i, j, present, headers, cells, rownums, label) for i, j in repeats.items()]
+    return repeats, messages
+
+
+def _repeat_message(i: int, j: int, present: Sequence[tuple[str, Sequence[str]]], headers: Sequence[str],
+                    cells: Sequence[Sequence[str]], rownums: Sequence[int], label: Callable[[str, str], str]) -> str:
+    same = [label(f, f) for f, keys in present if keys[i]]
+    differ = [h or f"column {k + 1}" for k, h in enumerate(headers)
+              if k < len(cells) and identity_key(cells[k][i].strip()) != identity_key(cells[k][j].strip())]
+    listed = same[0] if len(same) == 1 else f"{', '.join(same[:-1])} and {same[-1]}"
+    text = (f"row {rownums[i]} repeats row {rownums[j]}: the same {listed}, and no other identity field (employeeId, "
+            f"mail, userPrincipalName...) tells them apart")
+    if differ:
+        text += f" (the rows differ only in {', '.join(differ)})"
+    return text + "; delete one of the rows, or if they are two people give each their employeeId"
+
+
+@dataclass(slots=True)
+class Derived:
+    """Final derived UPNs (one per row to derive) and why some are not the UPN the template gave."""
+
+    final: list[str]  # "" where the template gives nothing
+    suffixed: dict[int, str] = field(default_factory=dict)  # k -> upn-suffixed message
+    matched: dict[int, str] = field(default_factory=dict)  # k -> user-exists message
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """What tells the rows' people apart: displayName and employeeId per row index (normalised when asked: only
+    rows that collide are)."""
+
+    display_names: Sequence[str]
+    employee_ids: Sequence[str] | None
+    rownums: Sequence[int]
+
+    def name(self, i: int) -> str:
+        """Row ``i``'s displayName as compared."""
+        return identity_key(self.display_names[i])
+
+    def employee_id(self, i: int) -> str:
+        """Row ``i``'s employeeId as compared (``""`` for none)."""
+        return identity_key(self.employee_ids[i]) if self.employee_ids else ""
+
+    def same_as(self, i: int, user: ExistingUser) -> bool:
+        """Row ``i`` is ``user``: the same employeeId when both have one, else the same displayName."""
+        mine, theirs = self.employee_id(i), identity_key(user.employeeId or "")
+        if mine and theirs:
+            return mine == theirs
+        return bool(self.display_names[i]) and self.name(i) == identity_key(user.displayName or "")
+
+
+def _who(user: ExistingUser) -> str:
+    return (user.displayName or user.userPrincipalName) + (f", employeeId {user.employeeId}" if user.employeeId
+                                                           else "")
+
+
+def unique_upns(made: Sequence[str], rows: Sequence[int], repeat_of: Mapping[int, int], typed: Mapping[str, int],
+                person: Person, tenant: TenantView | None) -> Derived:
+    """Give each row to derive (``rows[k]``, template result ``made[k]``, ``""`` for none) a UPN of its own.
+
+    ``typed`` maps the file's typed UPNs (lower-case) to their first row index. Rows in ``repeat_of`` take the
+    UPN of the row they repeat. The rest: :func:`derive.assign_suffixes` in the file, then the tenant (see the
+    module text); every number given is checked against the tenant too.
+    """
+    k_of = {i: k for k, i in enumerate(rows)}
+    cands: list[str | None] = [None if (rows[k] in repeat_of and repeat_of[rows[k]] in k_of) else (m or None)
+                               for k, m in enumerate(made)]
+    taken = set(typed)
+    final = derive.assign_suffixes(cands, taken)
+    families: dict[str, list[int]] = {}
+    for k, c in enumerate(cands):
+        if c:
+            families.setdefault(c.lower(), []).append(k)
+    found: dict[str, dict[int, ExistingUser]] = {}
+    matched: dict[int, ExistingUser] = {}
+    if tenant is not None and families:
+        found = _match_tenant(tenant, families, cands, final, taken, person, rows, matched)  # type: ignore[arg-type]
+    for k, c in enumerate(cands):
+        if c is None:
+            final[k] = final[k_of[repeat_of[rows[k]]]] if made[k] else ""
+    out = Derived(final)  # type: ignore[arg-type]
+    for k, user in matched.items():
+        out.matched[k] = (f"userPrincipalName {final[k]!r} already belongs to this person in the tenant "
+                          f"({_who(user)}); the row is matched to that user: skipped, or updated with "
+                          f"--existing update")
+    for base, ks in families.items():
+        for k in ks:
+            if k not in matched and final[k] != cands[k]:
+                out.suffixed[k] = _suffix_message(k, ks, base, final, found.get(base, {}), matched, typed, person,
+                                                  rows)
+    return out
+
+
+class _Family:
+    """The rows deriving one base UPN, and what the tenant holds of its numbered forms (1 = the base itself)."""
+
+    def __init__(self, base: str, ks: Sequence[int]) -> None:
+        self.base, self.ks = base, ks
+        self.users: dict[int, ExistingUser] = {}
+        self.probed = 0  # numbers 1..probed have been asked about
+        self.target = len(ks) + 1  # ... and are to be
+
+    def upn(self, number: int) -> str:
+        return self.base if number == 1 else derive.with_suffix(self.base, number)
+
+
+def _match_tenant(tenant: TenantView, families: Mapping[str, list[int]], cands: Sequence[str | None],
+                  final: list[str], taken: set[str], person: Person, rows: Sequence[int],
+                  matched: dict[int, ExistingUser]) -> dict[str, dict[int, ExistingUser]]:
+    """Settle the file's UPNs against the tenant, in rounds of one bulk lookup each: first every derived UPN and
+    base; then, for each family the tenant holds any of, its numbered forms until ``len(rows) + 1`` free numbers
+    follow the last one in use. Returns the tenant's users by family and number."""
+    known: dict[str, ExistingUser | None] = {}
+
+    def ask(upns: set[str]) -> None:
+        wanted = upns - known.keys()
+        if wanted:
+            hits = tenant.lookup(wanted)
+            known.update({u: hits.get(u) for u in wanted})
+
+    ask({*families, *(final[k].lower() for ks in families.values() for k in ks)})
+    pending = [_Family(cands[ks[0]], ks) for base, ks in families.items()  # type: ignore[arg-type]
+               if known[base] is not None or any(known[final[k].lower()] is not None for k in ks)]
+    done: dict[str, dict[int, ExistingUser]] = {}
+    while pending:
+        ask({f.upn(m).lower() for f in pending for m in range(f.probed + 1, f.target + 1)})
+        still = []
+        for f in pending:
+            for m in range(f.probed + 1, f.target + 1):
+                user = known[f.upn(m).lower()]
+                if user is not None:
+                    f.users[m] = user
+            f.probed = f.target
+            f.target = max(max(f.users, default=0) + len(f.ks) + 1, f.probed)
+            if f.target > f.probed or not _settle(f, final, taken, person, rows, matched):
+                still.append(f)
+            else:
+                done[f.base.lower()] = f.users
+        pending = still
+    return done
+
+
+def _settle(f: _Family, final: list[str], taken: set[str], person: Person, rows: Sequence[int],
+            matched: dict[int, ExistingUser]) -> bool:
+    """Match the family's rows to its tenant users (the same person), give the rest the lowest free numbers; False
+    (nothing kept) when a number given is beyond those asked about (``f.target`` then says how far to ask)."""
+    for k in f.ks:
+        taken.discard(final[k].lower())
+        matched.pop(k, None)
+    claimed: set[int] = set()
+    for k in f.ks:
+        for m in sorted(f.users):
+            if m not in claimed and person.same_as(rows[k], f.users[m]):
+                claimed.add(m)
+                matched[k] = f.users[m]
+                final[k] = f.users[m].userPrincipalName
+                break
+    m = 0
+    for k in f.ks:
+        if k not in matched:
+            m += 1
+            while m in f.users or f.upn(m).lower() in taken:
+                m += 1
+            final[k] = f.upn(m)
+            taken.add(final[k].lower())
+    if m <= f.probed:
+        return True
+    f.target = m
+    return False
+
+
+def _suffix_message(k: int, ks: Sequence[int], base: str, final: Sequence[str | None],
+                    users: Mapping[int, ExistingUser], matched: Mapping[int, ExistingUser], typed: Mapping[str, int],
+                    person: Person, rows: Sequence[int]) -> str:
+    """Why row ``rows[k]`` got ``final[k]`` instead of ``base``, and what to do about it."""
+    i, new = rows[k], final[k]
+    holder = users.get(1)
+    if holder is not None:
+        twin = next((k2 for k2, u in matched.items() if u is holder), None)
+        if twin is not None:
+            return (f"userPrincipalName {base!r} belongs to {_who(holder)} in the tenant, who is row "
+                    f"{person.rownums[rows[twin]]}; derived {new!r} for this row; if they are one person delete one "
+                    f"row, if two give each an employeeId")
+        return (f"userPrincipalName {base!r} already belongs to another person in the tenant ({_who(holder)}); "
+                f"derived {new!r} instead; if this row is that person, fill in userPrincipalName {base!r}")
+    if base in typed:
+        j = typed[base]
+        return (f"userPrincipalName {base!r} is typed in row {person.rownums[j]}; derived {new!r} instead"
+                + _namesake_advice(i, j, person))
+    first = next((k2 for k2 in ks if final[k2] == base), ks[0])
+    j = rows[first]
+    kin = "has the same name as" if person.name(i) == person.name(j) else "derives the same userPrincipalName as"
+    return (f"row {person.rownums[i]} {kin} row {person.rownums[j]}; they get different userPrincipalNames "
+            f"({final[first]!r}, {new!r})" + _namesake_advice(i, j, person))
+
+
+def _namesake_advice(i: int, j: int, person: Person) -> str:
+    if person.employee_id(i) and person.employee_id(j):
+        return ("; their employeeIds differ, so they are taken for two people (if they are one, delete one row; to "
+                "choose the UPN, fill in userPrincipalName)")
+    return "; if they are one person delete one row, if two give each an employeeId (or fill in userPrincipalName)"
