@@ -201,13 +201,14 @@ def _settle(f: _Family, final: list[str], taken: set[str], person: Person, rows:
     for k in f.ks:
         taken.discard(final[k].lower())
         matched.pop(k, None)
-    claimed: set[int] = set()
+    claimed = {m for m in f.users if f.upn(m).lower() in taken}  # the file names them otherwise (a typed UPN)
     for k in f.ks:
         for m in sorted(f.users):
             if m not in claimed and person.same_as(rows[k], f.users[m]):
                 claimed.add(m)
                 matched[k] = f.users[m]
                 final[k] = f.users[m].userPrincipalName
+                taken.add(final[k].lower())
                 break
     m = 0
     for k in f.ks:

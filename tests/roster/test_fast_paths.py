@@ -244,3 +244,69 @@ def test_lowered_column_equals_lower_per_value(col):
     from provisioning.derive import lowered
 
     assert list(lowered(col)) == [v.lower() for v in col]
+
+
+identity_cells = st.sampled_from(["", "Ann", "ann", "ANN", "José", unicodedata.normalize("NFD", "José"), "Ｐｒｉｙａ",
+                                  "Priya", "E1", "Ｅ１", "x\x00y"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(identity_cells, identity_cells, identity_cells), max_size=12))
+def test_repeated_rows_equal_the_plain_row_by_row_rule(rows):
+    from provisioning.people import repeated_rows
+
+    names, emp, mail = ([r[k] for r in rows] for k in range(3))
+    columns = {"displayName": names, "employeeId": emp, "mail": mail}
+    found, messages = repeated_rows(columns, ("displayName", "employeeId", "mail"), (names, emp, mail),
+                                    list(range(2, len(rows) + 2)), lambda f, _: f)
+    expected: dict[int, int] = {}
+    for i, row in enumerate(rows):
+        if not row[0]:
+            continue
+        key = tuple(unicodedata.normalize("NFKC", v).casefold() for v in row)
+        j = next(j for j in range(i + 1) if rows[j][0] and tuple(
+            unicodedata.normalize("NFKC", v).casefold() for v in rows[j]) == key)
+        if j != i:
+            expected[i] = j
+    assert found == expected and len(messages) == len(expected)
+
+
+class _Tenant:
+    verified_domains = frozenset({"x.com"})
+    federated_domains: frozenset[str] = frozenset()
+    default_domain = "x.com"
+
+    def __init__(self, users):
+        self.users = {u.userPrincipalName.lower(): u for u in users}
+
+    def lookup(self, upns):
+        return {u.lower(): self.users[u.lower()] for u in upns if u.lower() in self.users}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a@x.com", "b@x.com", "a2@x.com", ""]), st.sampled_from(["Ann", "Bo"]),
+                          st.sampled_from(["", "E1", "E2", "E3"])), max_size=10),
+       st.lists(st.tuples(st.sampled_from(["a@x.com", "a2@x.com", "a3@x.com", "a5@x.com", "b@x.com"]),
+                          st.sampled_from(["Ann", "Bo"]), st.sampled_from(["", "E1", "E2"])), max_size=5,
+                unique_by=lambda u: u[0]),
+       st.sets(st.sampled_from(["a3@x.com", "c@x.com"]), max_size=2))
+def test_derived_upns_are_unique_and_only_land_on_the_same_persons_account(rows, existing, typed_upns):
+    from provisioning.models import ExistingUser
+    from provisioning.people import Person, unique_upns
+
+    users = [ExistingUser(str(k), upn, name, emp or None) for k, (upn, name, emp) in enumerate(existing)]
+    tenant = _Tenant(users)
+    person = Person([r[1] for r in rows], [r[2] for r in rows], list(range(2, len(rows) + 2)))
+    typed = {u: 100 + k for k, u in enumerate(sorted(typed_upns))}
+    got = unique_upns([r[0] for r in rows], list(range(len(rows))), {}, typed, person, tenant)
+    finals = [u.lower() for u in got.final if u]
+    assert len(finals) == len(set(finals)) and not set(finals) & set(typed)
+    assert [bool(u) for u in got.final] == [bool(r[0]) for r in rows]
+    for k, upn in enumerate(got.final):
+        user = tenant.users.get(upn.lower()) if upn else None
+        if user is not None:  # on an existing account only when it is this row's person
+            assert k in got.matched and person.same_as(k, user)
+        else:
+            assert k not in got.matched
+        if upn and upn != rows[k][0]:
+            assert k in got.matched or k in got.suffixed
