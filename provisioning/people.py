@@ -13,7 +13,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from itertools import compress
+from operator import ne
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
 
 from . import derive
 from .identity import identity_key, identity_keys
@@ -31,34 +35,43 @@ def repeated_rows(columns: Mapping[str, Sequence[str]], headers: Sequence[str], 
     """``({later row index: first row index}, messages)`` for the rows that repeat an earlier row's person.
 
     ``columns``: identity field -> text per row (the fields of :data:`IDENTITY_FIELDS` the roster has);
-    ``headers``/``cells``: the roster's own headers and columns (``cells[j][i]``), to name those that differ. Rows without a displayName are
-    left out (they are invalid already). One set of row keys decides whether any row repeats.
+    ``headers``/``cells``: the roster's own headers and columns (``cells[j][i]``), to name those that differ.
+    Rows without a displayName are left out (they are invalid already). Only the rows whose displayName occurs
+    more than once are compared field by field.
     """
-    n = len(rownums)
     names = columns.get("displayName")
-    present = [(f, identity_keys(c)) for f, c in columns.items() if any(c)]
-    if not present or names is None:
+    if names is None:
         return {}, []
-    for _, keys in present:
-        if "" not in keys and len(set(keys)) == n:  # one field tells every row apart
+    for name in ("employeeId", "userPrincipalName"):  # usually one of them tells every row apart
+        col = columns.get(name)
+        if col is not None and "" not in col and len(set(identity_keys(col))) == len(col):
             return {}, []
-    rows = list(zip(*(keys for _, keys in present)))
-    if len(set(rows)) == n:
+    maybe = _not_unique(identity_keys(names))
+    if not maybe:
         return {}, []
-    first: dict[tuple[str, ...], int] = {}
-    repeats: dict[int, int] = {}
-    for i, key in enumerate(rows):
-        if names[i]:
-            j = first.setdefault(key, i)
-            if j != i:
-                repeats[i] = j
-    messages = [_repeat_message(i, j, present, headers, cells, rownums, label) for i, j in repeats.items()]
+    picked = [derive.pick(c, maybe) for c in columns.values()]
+    keys = list(zip(*(identity_keys(c) for c in picked if any(c))))
+    first = dict(zip(reversed(keys), reversed(maybe)))
+    repeats = {i: j for i, j in zip(maybe, map(first.__getitem__, keys)) if i != j and names[i]}
+    messages = [_repeat_message(i, j, columns, headers, cells, rownums, label) for i, j in repeats.items()]
     return repeats, messages
 
 
-def _repeat_message(i: int, j: int, present: Sequence[tuple[str, Sequence[str]]], headers: Sequence[str],
+def _not_unique(keys: Sequence[str]) -> list[int]:
+    """The indexes (ascending) of the values that occur more than once in ``keys``."""
+    n = len(keys)
+    if len(set(keys)) == n:
+        return []
+    first = dict(zip(reversed(keys), range(n - 1, -1, -1)))
+    firsts = np.fromiter(map(first.__getitem__, keys), dtype=np.int64, count=n)
+    seen = firsts != np.arange(n)
+    seen[firsts[seen]] = True
+    return np.flatnonzero(seen).tolist()
+
+
+def _repeat_message(i: int, j: int, columns: Mapping[str, Sequence[str]], headers: Sequence[str],
                     cells: Sequence[Sequence[str]], rownums: Sequence[int], label: Callable[[str, str], str]) -> str:
-    same = [label(f, f) for f, keys in present if keys[i]]
+    same = [label(f, f) for f, col in columns.items() if col[i]]
     differ = [h or f"column {k + 1}" for k, h in enumerate(headers)
               if k < len(cells) and identity_key(cells[k][i].strip()) != identity_key(cells[k][j].strip())]
     listed = same[0] if len(same) == 1 else f"{', '.join(same[:-1])} and {same[-1]}"
@@ -114,34 +127,44 @@ def unique_upns(made: Sequence[str], rows: Sequence[int], repeat_of: Mapping[int
 
     ``typed`` maps the file's typed UPNs (lower-case) to their first row index. Rows in ``repeat_of`` take the
     UPN of the row they repeat. The rest: :func:`derive.assign_suffixes` in the file, then the tenant (see the
-    module text); every number given is checked against the tenant too.
+    module text); every number given is checked against the tenant too. Only the rows whose UPN is not the
+    template's, or whose UPN the tenant holds, are looked at one by one.
     """
-    k_of = {i: k for k, i in enumerate(rows)}
-    cands: list[str | None] = [None if (rows[k] in repeat_of and repeat_of[rows[k]] in k_of) else (m or None)
-                               for k, m in enumerate(made)]
+    cands = list(made)
+    copies: dict[int, int] = {}  # k of a repeating row -> k of the row it repeats
+    if repeat_of:
+        k_of = {i: k for k, i in enumerate(rows)}
+        copies = {k_of[i]: k_of[j] for i, j in repeat_of.items() if i in k_of and j in k_of}
+        for k in copies:
+            cands[k] = ""
     taken = set(typed)
-    final = derive.assign_suffixes(cands, taken)
-    families: dict[str, list[int]] = {}
-    for k, c in enumerate(cands):
-        if c:
-            families.setdefault(c.lower(), []).append(k)
+    final: list[str] = derive.assign_suffixes(cands, taken)  # type: ignore[assignment]
+    low = derive.lowered(cands)
     found: dict[str, dict[int, ExistingUser]] = {}
     matched: dict[int, ExistingUser] = {}
-    if tenant is not None and families:
-        found = _match_tenant(tenant, families, cands, final, taken, person, rows, matched)  # type: ignore[arg-type]
-    for k, c in enumerate(cands):
-        if c is None:
-            final[k] = final[k_of[repeat_of[rows[k]]]] if made[k] else ""
-    out = Derived(final)  # type: ignore[arg-type]
+    if tenant is not None and any(cands):
+        found = _match_tenant(tenant, low, cands, final, taken, person, rows, matched)
+    for k, j in copies.items():
+        final[k] = final[j] if made[k] else ""
+    out = Derived(final)
     for k, user in matched.items():
         out.matched[k] = (f"userPrincipalName {final[k]!r} already belongs to this person in the tenant "
                           f"({_who(user)}); the row is matched to that user: skipped, or updated with "
                           f"--existing update")
-    for base, ks in families.items():
-        for k in ks:
-            if k not in matched and final[k] != cands[k]:
-                out.suffixed[k] = _suffix_message(k, ks, base, final, found.get(base, {}), matched, typed, person,
-                                                  rows)
+    changed = [k for k in compress(range(len(cands)), map(ne, final, cands)) if cands[k] and k not in matched]
+    if changed:
+        families = _families(low, {low[k] for k in changed})
+        for k in changed:
+            out.suffixed[k] = _suffix_message(k, families[low[k]], cands[k], final, found.get(low[k], {}), matched,
+                                              typed, person, rows)
+    return out
+
+
+def _families(low: Sequence[str], bases: set[str]) -> dict[str, list[int]]:
+    """The indexes of ``low`` holding each of ``bases``, in order."""
+    out: dict[str, list[int]] = {b: [] for b in bases}
+    for k in compress(range(len(low)), map(bases.__contains__, low)):
+        out[low[k]].append(k)
     return out
 
 
@@ -158,23 +181,28 @@ class _Family:
         return self.base if number == 1 else derive.with_suffix(self.base, number)
 
 
-def _match_tenant(tenant: TenantView, families: Mapping[str, list[int]], cands: Sequence[str | None],
-                  final: list[str], taken: set[str], person: Person, rows: Sequence[int],
-                  matched: dict[int, ExistingUser]) -> dict[str, dict[int, ExistingUser]]:
+def _match_tenant(tenant: TenantView, low: Sequence[str], cands: Sequence[str], final: list[str], taken: set[str],
+                  person: Person, rows: Sequence[int], matched: dict[int, ExistingUser]) \
+        -> dict[str, dict[int, ExistingUser]]:
     """Settle the file's UPNs against the tenant, in rounds of one bulk lookup each: first every derived UPN and
-    base; then, for each family the tenant holds any of, its numbered forms until ``len(rows) + 1`` free numbers
-    follow the last one in use. Returns the tenant's users by family and number."""
+    base (``low``: the bases lower-case); then, for each family of rows whose UPNs the tenant holds any of, its
+    numbered forms until ``len(rows) + 1`` free numbers follow the last one in use. Returns the tenant's users by
+    family (lower-case base) and number."""
     known: dict[str, ExistingUser | None] = {}
 
     def ask(upns: set[str]) -> None:
         wanted = upns - known.keys()
+        wanted.discard("")
         if wanted:
             hits = tenant.lookup(wanted)
             known.update({u: hits.get(u) for u in wanted})
 
-    ask({*families, *(final[k].lower() for ks in families.values() for k in ks)})
-    pending = [_Family(cands[ks[0]], ks) for base, ks in families.items()  # type: ignore[arg-type]
-               if known[base] is not None or any(known[final[k].lower()] is not None for k in ks)]
+    low_final = derive.lowered(final)
+    ask({*low, *low_final})
+    held = {u for u, user in known.items() if user is not None}
+    hit = {b for b in set(low) if b in held}
+    hit.update(low[k] for k in compress(range(len(low)), map(held.__contains__, low_final)) if low[k])
+    pending = [_Family(cands[ks[0]], ks) for ks in _families(low, hit).values()]
     done: dict[str, dict[int, ExistingUser]] = {}
     while pending:
         ask({f.upn(m).lower() for f in pending for m in range(f.probed + 1, f.target + 1)})
@@ -238,11 +266,11 @@ def _suffix_message(k: int, ks: Sequence[int], base: str, final: Sequence[str | 
                     f"row, if two give each an employeeId")
         return (f"userPrincipalName {base!r} already belongs to another person in the tenant ({_who(holder)}); "
                 f"derived {new!r} instead; if this row is that person, fill in userPrincipalName {base!r}")
-    if base in typed:
-        j = typed[base]
+    if base.lower() in typed:
+        j = typed[base.lower()]
         return (f"userPrincipalName {base!r} is typed in row {person.rownums[j]}; derived {new!r} instead"
                 + _namesake_advice(i, j, person))
-    first = next((k2 for k2 in ks if final[k2] == base), ks[0])
+    first = next(k2 for k2 in ks if final[k2] == base)  # a base neither typed nor the tenant's: a row holds it
     j = rows[first]
     kin = "has the same name as" if person.name(i) == person.name(j) else "derives the same userPrincipalName as"
     return (f"row {person.rownums[i]} {kin} row {person.rownums[j]}; they get different userPrincipalNames "

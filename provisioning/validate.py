@@ -232,14 +232,14 @@ def _derive_upns(roster: Roster, values: dict[str, Sequence[str]], derived: dict
     result = people.unique_upns(made, missing, repeat_of, typed, person, tenant)
     final = result.final
     if len(missing) == n:
-        upns[:] = final  # type: ignore[assignment]
+        upns[:] = final
     else:
         for i, upn in zip(missing, final):
-            upns[i] = upn  # type: ignore[assignment]
+            upns[i] = upn
     derived["userPrincipalName"] = list(compress(missing, final))
     for k in compress(range(len(made)), map(ne, final, made)):
         if final[k]:
-            locals_[k] = final[k].rpartition("@")[0]  # type: ignore[union-attr]
+            locals_[k] = final[k].rpartition("@")[0]
     out.add_many(map(missing.__getitem__, result.suffixed), column, "upn-suffixed", result.suffixed.values())
     out.add_many(map(missing.__getitem__, result.matched), column, "user-exists", result.matched.values())
     # derived UPNs are valid by construction apart from the domain: check it once, report on each row
@@ -248,7 +248,7 @@ def _derive_upns(roster: Roster, values: dict[str, Sequence[str]], derived: dict
     for i in compress(missing, final) if problems else ():
         for problem in rules.upn_problems(upns[i], column):
             out.add(i, column, problem)
-    return missing, locals_  # type: ignore[return-value]
+    return missing, locals_
 
 
 def validate_roster(roster: Roster, *, tenant: TenantView | None = None, naming_template: str | None = None,
