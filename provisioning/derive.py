@@ -4,24 +4,22 @@ UPNs come from a naming template (default ``{givenName}.{surname}@{domain}``; Py
 ``{givenName:.1}{surname}@{domain}`` gives ``alee@contoso.com``). Each part is normalised and stripped of symbols
 (:func:`provisioning.identity.name_material`: both Unicode forms of a name give one UPN, and an emoji never
 becomes a word), transliterated to ASCII with ``anyascii`` (``José Núñez-Ødegård`` -> ``jose.nunez-odegard``),
-lower-cased and stripped of characters Entra
-rejects; dots are collapsed, the local part is cut to 64 characters and never ends in ``.``. Collisions within the
-file (and, with a tenant, with existing users) get a numeric suffix: ``ann.lee2@``, ``ann.lee3@`` ...
+lower-cased and stripped of characters Entra rejects; dots are collapsed, the local part is cut to 64 characters
+and never ends in ``.``. Collisions within the file get a numeric suffix (:func:`assign_suffixes`: ``ann.lee2@``,
+``ann.lee3@`` ...); :mod:`provisioning.people` decides who is a namesake and matches the tenant's users.
 Work is per column with per-value caches, so 100,000 rows cost a few hundred milliseconds.
 """
 from __future__ import annotations
 
 import re
 import string
-import unicodedata
 from itertools import compress, repeat
 from operator import add, itemgetter, not_
 from typing import Callable, Iterable, Sequence
 
-import numpy as np
 from anyascii import anyascii
 
-from .identity import dropped, name_material
+from .identity import name_material, transliterate
 
 DEFAULT_NAMING_TEMPLATE = "{givenName}.{surname}@{domain}"
 DEFAULT_DISPLAY_NAME_TEMPLATE = "{givenName} {surname}"
@@ -221,32 +219,6 @@ def display_names(template: str, columns: dict[str, Sequence[str]], n: int) -> l
 
 
 _UPN_DISALLOWED_OR_NUL = re.compile(r"[^A-Za-z0-9'.\-_!#^~\x00]+")
-
-
-def transliterate(text: str) -> str:
-    """``anyascii`` of every character of :func:`~provisioning.identity.name_material` of ``text`` (ASCII kept), in
-    a few C calls: the distinct characters are found with numpy, and each is replaced over the whole text (a table
-    when there are many). On a text of values joined with NULs this is the same as value by value: NFC and NFKC
-    compose nothing with NUL."""
-    if text.isascii():
-        return text
-    text = unicodedata.normalize("NFC", text)
-    symbols = [c for c in _non_ascii(text) if dropped(c)]
-    if symbols:
-        text = text.translate(dict.fromkeys(symbols))
-    text = unicodedata.normalize("NFKC", text)
-    chars = _non_ascii(text)
-    if len(chars) > 64:
-        return text.translate({c: "" if dropped(c) else anyascii(chr(c)) for c in chars})
-    for c in chars:
-        text = text.replace(chr(c), "" if dropped(c) else anyascii(chr(c)))
-    return text
-
-
-def _non_ascii(text: str) -> list[int]:
-    """The distinct non-ASCII code points of ``text``."""
-    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    return np.unique(codes[codes > 0x7F]).tolist()
 
 
 def upn_parts(values: Sequence[str]) -> list[str]:

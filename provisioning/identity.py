@@ -1,4 +1,5 @@
-"""Unicode rules for telling people apart and for turning names into UPN material (pure, no package imports).
+"""Unicode rules for telling people apart and for turning names into UPN material (pure; imports nothing of the
+package).
 
 One person can reach the tool spelled in several Unicode forms: ``é`` as one code point or as ``e`` + a combining
 accent (macOS exports write the second), full-width ``Ｐｒｉｙａ`` from East Asian input methods, ``ﬁ`` ligatures.
@@ -7,12 +8,15 @@ Every "is this the same value?" question (duplicates in the file, the same perso
 composition (NFC), every symbol dropped (:func:`dropped`: emoji and other pictographs, currency and math signs,
 modifiers, variation selectors, zero-width joiners and other invisible format characters), compatibility
 normalisation (NFKC) and symbols dropped again, so ``Ann😀`` gives ``ann`` and never ``anngrinning``, and both
-Unicode forms of one name give the same UPN.
+Unicode forms of one name give the same UPN; :func:`transliterate` is that and ``anyascii`` at column speed.
 """
 from __future__ import annotations
 
 import unicodedata
 from typing import Sequence
+
+import numpy as np
+from anyascii import anyascii
 
 # symbols (Sc Sk Sm So), surrogates, format characters (ZWJ, ZWSP, bidi marks, tags), private use, unassigned
 # (newer emoji), enclosing marks (the keycap of 1️⃣)
@@ -60,3 +64,29 @@ def name_material(text: str) -> str:
     if text.isascii():
         return text
     return without_symbols(unicodedata.normalize("NFKC", without_symbols(unicodedata.normalize("NFC", text))))
+
+
+def transliterate(text: str) -> str:
+    """``anyascii`` of every character of :func:`name_material` of ``text`` (ASCII kept), in a few C calls: the
+    distinct characters are found with numpy, and each is replaced over the whole text (a table when there are
+    many). On a text of values joined with NULs this is the same as value by value: NFC and NFKC compose nothing
+    with NUL."""
+    if text.isascii():
+        return text
+    text = unicodedata.normalize("NFC", text)
+    symbols = [c for c in _non_ascii(text) if dropped(c)]
+    if symbols:
+        text = text.translate(dict.fromkeys(symbols))
+    text = unicodedata.normalize("NFKC", text)
+    chars = _non_ascii(text)
+    if len(chars) > 64:
+        return text.translate({c: "" if dropped(c) else anyascii(chr(c)) for c in chars})
+    for c in chars:
+        text = text.replace(chr(c), "" if dropped(c) else anyascii(chr(c)))
+    return text
+
+
+def _non_ascii(text: str) -> list[int]:
+    """The distinct non-ASCII code points of ``text``."""
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return np.unique(codes[codes > 0x7F]).tolist()
