@@ -175,7 +175,8 @@ class _Family:
         self.base, self.ks = base, ks
         self.users: dict[int, ExistingUser] = {}
         self.probed = 0  # numbers 1..probed have been asked about
-        self.target = len(ks) + 1  # ... and are to be
+        self.target = 1  # ... and are to be
+        self.full = False  # True once the rows not matched at the base are being looked for further
 
     def upn(self, number: int) -> str:
         return self.base if number == 1 else derive.with_suffix(self.base, number)
@@ -185,8 +186,9 @@ def _match_tenant(tenant: TenantView, low: Sequence[str], cands: Sequence[str], 
                   person: Person, rows: Sequence[int], matched: dict[int, ExistingUser]) \
         -> dict[str, dict[int, ExistingUser]]:
     """Settle the file's UPNs against the tenant, in rounds of one bulk lookup each: first every derived UPN and
-    base (``low``: the bases lower-case); then, for each family of rows whose UPNs the tenant holds any of, its
-    numbered forms until ``len(rows) + 1`` free numbers follow the last one in use. Returns the tenant's users by
+    base (``low``: the bases lower-case); then, for each family of rows whose UPNs the tenant holds any of and
+    whose rows are not all their base's user, its numbered forms until ``len(rows) + 1`` free numbers follow the
+    last one in use. Returns the tenant's users by
     family (lower-case base) and number."""
     known: dict[str, ExistingUser | None] = {}
 
@@ -213,8 +215,13 @@ def _match_tenant(tenant: TenantView, low: Sequence[str], cands: Sequence[str], 
                 if user is not None:
                     f.users[m] = user
             f.probed = f.target
+            if not f.full:  # the usual re-run: every row is its base's user, nothing more to ask
+                f.full = True
+                if _settle(f, final, taken, person, rows, matched, complete=False):
+                    done[f.base.lower()] = f.users
+                    continue
             f.target = max(max(f.users, default=0) + len(f.ks) + 1, f.probed)
-            if f.target > f.probed or not _settle(f, final, taken, person, rows, matched):
+            if f.target > f.probed or not _settle(f, final, taken, person, rows, matched, complete=True):
                 still.append(f)
             else:
                 done[f.base.lower()] = f.users
@@ -223,9 +230,10 @@ def _match_tenant(tenant: TenantView, low: Sequence[str], cands: Sequence[str], 
 
 
 def _settle(f: _Family, final: list[str], taken: set[str], person: Person, rows: Sequence[int],
-            matched: dict[int, ExistingUser]) -> bool:
+            matched: dict[int, ExistingUser], *, complete: bool) -> bool:
     """Match the family's rows to its tenant users (the same person), give the rest the lowest free numbers; False
-    (nothing kept) when a number given is beyond those asked about (``f.target`` then says how far to ask)."""
+    (to be settled again) when a number given is beyond those asked about (``f.target`` then says how far to ask),
+    or, unless ``complete``, when a row is left unmatched (its file UPN is kept meanwhile)."""
     for k in f.ks:
         taken.discard(final[k].lower())
         matched.pop(k, None)
@@ -238,6 +246,9 @@ def _settle(f: _Family, final: list[str], taken: set[str], person: Person, rows:
                 final[k] = f.users[m].userPrincipalName
                 taken.add(final[k].lower())
                 break
+    if not complete and len(matched.keys() & set(f.ks)) < len(f.ks):
+        taken.update(final[k].lower() for k in f.ks if k not in matched)
+        return False
     m = 0
     for k in f.ks:
         if k not in matched:
