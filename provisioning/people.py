@@ -75,6 +75,8 @@ def _repeat_message(i: int, j: int, columns: Mapping[str, Sequence[str]], header
     differ = [h or f"column {k + 1}" for k, h in enumerate(headers)
               if k < len(cells) and identity_key(cells[k][i].strip()) != identity_key(cells[k][j].strip())]
     listed = same[0] if len(same) == 1 else f"{', '.join(same[:-1])} and {same[-1]}"
+    if any(col[i] != col[j] for col in columns.values()):
+        listed += " (written in another Unicode form or case)"
     text = (f"row {rownums[i]} repeats row {rownums[j]}: the same {listed}, and no other identity field (employeeId, "
             f"mail, userPrincipalName...) tells them apart")
     if differ:
