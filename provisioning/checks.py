@@ -11,11 +11,12 @@ import re
 from dataclasses import replace
 from itertools import compress
 from operator import eq
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Collection, Iterable, Sequence
 
 from . import rules
 from .derive import lowered
 from .colscan import SEP as _SEP, ColumnScan, scan
+from .identity import identity_keys
 from .fields import FIELD_BY_NAME
 from .models import Issue, Roster, Severity, TenantView
 from .passwords import password_problems
@@ -261,11 +262,12 @@ def check_relations(values: dict[str, Sequence[str]], label: Callable[[str, str]
                                                                f"is empty; licences need it (e.g. US, GB)"))
 
 
-def duplicates(col: Sequence[str], column: str, code: str, out: Collector, *, casefold: bool,
-               rows: Sequence[int] | None = None) -> None:
-    """Flag every row after the first that repeats a non-empty value. ``rows``: the row index of each value of
-    ``col`` (default: its position)."""
-    keys = lowered(col) if casefold else col
+def duplicates(col: Sequence[str], column: str, code: str, out: Collector, *, rows: Sequence[int] | None = None,
+               skip: Collection[int] = ()) -> None:
+    """Flag every row after the first that repeats a non-empty value, compared as
+    :func:`~provisioning.identity.identity_key` (Unicode form and case aside). ``rows``: the row index of each
+    value of ``col`` (default: its position); rows in ``skip`` are not flagged (they are reported otherwise)."""
+    keys = identity_keys(col)
     distinct = set(keys)
     distinct.discard("")
     if len(distinct) == len(col) - col.count(""):
@@ -276,7 +278,7 @@ def duplicates(col: Sequence[str], column: str, code: str, out: Collector, *, ca
         if not key:
             continue
         j = first.setdefault(key, i)
-        if j != i:
+        if j != i and i not in skip:
             out.add(i, column, (code, f"{column} {col[k]!r} is already used in row {out.rownums[j]}; each user "
                                       f"needs their own"))
 

@@ -1,10 +1,12 @@
 """Fields derived when a row leaves them empty: displayName, userPrincipalName, mailNickname.
 
 UPNs come from a naming template (default ``{givenName}.{surname}@{domain}``; Python format syntax, so
-``{givenName:.1}{surname}@{domain}`` gives ``alee@contoso.com``). Each part is transliterated to ASCII with
-``anyascii`` (``José Núñez-Ødegård`` -> ``jose.nunez-odegard``), lower-cased and stripped of characters Entra
-rejects; dots are collapsed, the local part is cut to 64 characters and never ends in ``.``. Collisions within the
-file (and, with a tenant, with existing users) get a numeric suffix: ``ann.lee2@``, ``ann.lee3@`` ...
+``{givenName:.1}{surname}@{domain}`` gives ``alee@contoso.com``). Each part is normalised and stripped of symbols
+(:func:`provisioning.identity.name_material`: both Unicode forms of a name give one UPN, and an emoji never
+becomes a word), transliterated to ASCII with ``anyascii`` (``José Núñez-Ødegård`` -> ``jose.nunez-odegard``),
+lower-cased and stripped of characters Entra rejects; dots are collapsed, the local part is cut to 64 characters
+and never ends in ``.``. Collisions within the file get a numeric suffix (:func:`assign_suffixes`: ``ann.lee2@``,
+``ann.lee3@`` ...); :mod:`provisioning.people` decides who is a namesake and matches the tenant's users.
 Work is per column with per-value caches, so 100,000 rows cost a few hundred milliseconds.
 """
 from __future__ import annotations
@@ -15,8 +17,9 @@ from itertools import compress, repeat
 from operator import add, itemgetter, not_
 from typing import Callable, Iterable, Sequence
 
-import numpy as np
 from anyascii import anyascii
+
+from .identity import name_material, transliterate
 
 DEFAULT_NAMING_TEMPLATE = "{givenName}.{surname}@{domain}"
 DEFAULT_DISPLAY_NAME_TEMPLATE = "{givenName} {surname}"
@@ -51,8 +54,9 @@ def _positional(template: str, fields: Sequence[str], constants: dict[str, str])
 
 
 def upn_part(text: str) -> str:
-    """One template value as UPN material: ASCII, lower-case, only characters Entra allows in a UPN."""
-    return _UPN_DISALLOWED.sub("", anyascii(text).lower())
+    """One template value as UPN material: normalised, no symbols, ASCII, lower-case, only characters Entra allows
+    in a UPN."""
+    return _UPN_DISALLOWED.sub("", anyascii(name_material(text)).lower())
 
 
 def clean_local(local: str) -> str:
@@ -215,20 +219,6 @@ def display_names(template: str, columns: dict[str, Sequence[str]], n: int) -> l
 
 
 _UPN_DISALLOWED_OR_NUL = re.compile(r"[^A-Za-z0-9'.\-_!#^~\x00]+")
-
-
-def transliterate(text: str) -> str:
-    """``anyascii`` of every non-ASCII character of ``text`` (ASCII kept), in a few C calls: the distinct
-    characters are found with numpy, and each is replaced over the whole text (a table when there are many)."""
-    if text.isascii():
-        return text
-    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    chars = np.unique(codes[codes > 0x7F]).tolist()
-    if len(chars) > 64:
-        return text.translate({c: anyascii(chr(c)) for c in chars})
-    for c in chars:
-        text = text.replace(chr(c), anyascii(chr(c)))
-    return text
 
 
 def upn_parts(values: Sequence[str]) -> list[str]:

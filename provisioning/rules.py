@@ -61,11 +61,14 @@ RULES: Mapping[str, Rule] = {r.code: r for r in (
     Rule("upn-domain-too-long", E, "userPrincipalName has more than 48 characters after '@'."),
     Rule("upn-too-long", E, "userPrincipalName has more than 113 characters."),
     Rule("upn-domain-invalid", E, "The domain after '@' is not a domain name (labels of letters, digits, '-')."),
-    Rule("upn-suffixed", W, "A derived userPrincipalName was taken (in the file or tenant); a number was added."),
+    Rule("upn-suffixed", W, "A derived userPrincipalName was taken (a namesake in the file or the tenant, or a typed "
+                            "UPN); a number was added. The message says how to tell namesakes apart."),
     Rule("upn-domain-unverified", E, "The UPN's domain is not a verified domain of the tenant (tenant checks)."),
     Rule("immutable-id-required", E, "The UPN's domain is federated, so onPremisesImmutableId is required."),
     Rule("immutable-id-invalid", E, "onPremisesImmutableId must not contain '$' or '_'."),
-    Rule("user-exists", W, "The derived UPN already belongs to this person in the tenant; the run skips the row."),
+    Rule("user-exists", W, "The derived UPN (or a numbered form of it) already belongs to this person in the tenant "
+                           "(same employeeId, or same displayName); the run skips the row, or updates it with "
+                           "--existing update."),
     Rule("mail-nickname-invalid", E, "mailNickname has characters Entra rejects (non-ASCII, space, @ ( ) \\ [ ] "
                                      "\" ; : < > ,)."),
     Rule("field-too-long", E, "A value is longer than Graph allows for that property."),
@@ -85,9 +88,11 @@ RULES: Mapping[str, Rule] = {r.code: r for r in (
     Rule("password-invalid-char", E, "The password has a control character or tab."),
     Rule("password-weak", E, "The password does not mix 3 of: lower-case, upper-case, digits, symbols."),
     Rule("password-contains-name", E, "The password contains the user's name."),
-    Rule("duplicate-upn", E, "Two rows have the same userPrincipalName (case-insensitive)."),
-    Rule("duplicate-mail-nickname", E, "Two rows have the same mailNickname (case-insensitive)."),
-    Rule("duplicate-employee-id", E, "Two rows have the same employeeId."),
+    Rule("duplicate-row", E, "The row repeats an earlier row's person: identical in every identity field (see "
+                             "\"Nobody twice\" above), after Unicode normalisation."),
+    Rule("duplicate-upn", E, "Two rows have the same userPrincipalName (ignoring case and Unicode form)."),
+    Rule("duplicate-mail-nickname", E, "Two rows have the same mailNickname (ignoring case and Unicode form)."),
+    Rule("duplicate-employee-id", E, "Two rows have the same employeeId (ignoring case and Unicode form)."),
     # checked in pre-flight against the tenant (provisioning.references)
     Rule("group-not-found", E, "A name or id in groups matches no group in the tenant."),
     Rule("group-ambiguous", E, "A name in groups matches several groups; give the group's object id."),

@@ -8,13 +8,15 @@
 - :func:`diff` and :func:`plan_updates` are pure; :func:`fetch_current` reads the tenant (GET by id with
   ``$select``, batched); :func:`apply_updates` sends one ``PATCH /users/{id}`` per changed user through
   ``$batch``, retried through replication lag, and records each row *updated* or *failed*.
-- A row whose values already match is *skipped* ("unchanged"). ``--dry-run`` records the same diff (the Updated
+- A row whose values already match is *skipped* ("unchanged"); texts that differ only in Unicode form (NFKC:
+  composed or decomposed accents, full-width letters) match. ``--dry-run`` records the same diff (the Updated
   sheet shows old -> new per property) and sends nothing.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import unicodedata
 from dataclasses import dataclass, replace
 from typing import Any, Hashable, Iterable, Mapping, Sequence
 
@@ -65,6 +67,10 @@ def _same(prop: str, want: Any, have: Any) -> bool:
         return want.upper() == have.upper()
     if isinstance(want, list):
         return list(want) == list(have or [])
+    if isinstance(want, str) and isinstance(have, str) and not (want.isascii() and have.isascii()):
+        # a name in another Unicode form (NFD from macOS, full-width) is the same text: not pushed over the
+        # tenant's; a change of case is a change
+        return unicodedata.normalize("NFKC", want) == unicodedata.normalize("NFKC", have)
     return want == have
 
 

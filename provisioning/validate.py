@@ -19,10 +19,11 @@ from typing import Any, Callable, Collection, Iterator, Sequence
 
 import numpy as np
 
-from . import derive, rules
+from . import derive, people, rules
 from .checks import (Collector, check_cells, check_field, check_passwords, check_relations, duplicates,
                      invert_block, split_list, tenant_domains)
 from .colscan import ColumnScan
+from .identity import identity_keys
 from .fields import BLOCK_SIGN_IN
 from .models import Issue, Roster, TenantView, UserRow, Validation
 from .passwords import generate_password
@@ -145,8 +146,9 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
         derived["displayName"] = got
         values["displayName"] = dn
 
+    repeat_of = _repeated_rows(roster, values, label, out)
     upn_rows, upn_locals = _derive_upns(roster, values, derived, label, out, tenant, naming_template,
-                                        default_domain, scans.get("userPrincipalName"))
+                                        default_domain, scans.get("userPrincipalName"), repeat_of)
     upns = values["userPrincipalName"]
 
     # mailNickname: the local part of a derived UPN as is, else the typed UPN's cleaned
@@ -166,11 +168,12 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
     # derived UPNs are unique by construction (every UPN of the file is taken before suffixing): only the given
     # ones can repeat each other
     given_upns = values.pop(_GIVEN_UPNS)
+    # (a row that repeats another is reported once, as such)
     duplicates(derive.pick(given_upns, typed), label("userPrincipalName", "userPrincipalName"), "duplicate-upn",
-               out, casefold=True, rows=typed)
+               out, rows=typed, skip=repeat_of)
     for name, code in (("mailNickname", "duplicate-mail-nickname"), ("employeeId", "duplicate-employee-id")):
         if name in values:
-            duplicates(values[name], label(name, name), code, out, casefold=name != "employeeId")
+            duplicates(values[name], label(name, name), code, out, skip=repeat_of)
     if tenant is not None:
         tenant_domains(values, label, out, tenant)
     refused = {i.row for i in roster.warnings if i.code == "totals-row"}
@@ -180,11 +183,22 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
     return Checked(roster, values, derived, tuple(issues), frozenset(out.error_rows))
 
 
+def _repeated_rows(roster: Roster, values: dict[str, Sequence[str]], label: Callable[[str, str], str],
+                   out: Collector) -> dict[int, int]:
+    """``duplicate-row`` on each row that repeats an earlier row's person (see :mod:`provisioning.people`); the
+    UPN and mailNickname columns are still as typed here."""
+    columns = {f: values[f] for f in people.IDENTITY_FIELDS if f in values}
+    repeat_of, messages = people.repeated_rows(columns, roster.headers, roster.columns, out.rownums, label)
+    out.add_many(repeat_of, label("displayName", "displayName"), "duplicate-row", messages)
+    return repeat_of
+
+
 def _derive_upns(roster: Roster, values: dict[str, Sequence[str]], derived: dict[str, list[int]],
                  label: Callable[[str, str], str], out: Collector, tenant: TenantView | None,
-                 naming_template: str | None, default_domain: str | None, found: ColumnScan | None) \
-        -> tuple[list[int], list[str]]:
-    """Fill empty UPNs from the naming template, with numeric suffixes on collision (file, then tenant).
+                 naming_template: str | None, default_domain: str | None, found: ColumnScan | None,
+                 repeat_of: dict[int, int]) -> tuple[list[int], list[str]]:
+    """Fill empty UPNs from the naming template, unique in the file and matched to the tenant's users
+    (:func:`provisioning.people.unique_upns`); a row that repeats another takes that row's UPN.
 
     Returns the row indexes that were to be derived and the local part of each one's UPN (``""`` when none)."""
     n = len(roster.row_numbers)
@@ -213,65 +227,31 @@ def _derive_upns(roster: Roster, values: dict[str, Sequence[str]], derived: dict
             out.add(i, column, ("upn-missing", f"userPrincipalName is empty and the naming template {template!r} "
                                                f"gives nothing for this row; fill in userPrincipalName or "
                                                f"{' / '.join(fields)}"))
-    taken = set(map(str.lower, filter(None, given))) if len(missing) < n else set()
-    final = derive.assign_suffixes(made, taken)
-    if tenant is not None:
-        _tenant_suffixes(final, made, missing, values, taken, tenant, out, column)
+    typed: dict[str, int] = {}
+    if len(missing) < n:  # typed UPN -> its first row (the earliest row is written last)
+        typed = dict(zip(reversed(identity_keys(given)), range(n - 1, -1, -1)))
+        typed.pop("", None)
+    person = people.Person(values["displayName"], values.get("employeeId"), out.rownums)
+    result = people.unique_upns(made, missing, repeat_of, typed, person, tenant)
+    final = result.final
     if len(missing) == n:
         upns[:] = final
     else:
         for i, upn in zip(missing, final):
             upns[i] = upn
     derived["userPrincipalName"] = list(compress(missing, final))
-    changed = [k for k in compress(range(len(made)), map(ne, final, made)) if final[k]]
-    for k in changed:
-        locals_[k] = final[k].rpartition("@")[0]  # type: ignore[union-attr]
-    out.add_many(map(missing.__getitem__, changed), column, "upn-suffixed",
-                 [f"userPrincipalName {made[k]!r} is already taken; derived {final[k]!r} instead (fill in "
-                  f"userPrincipalName to choose)" for k in changed])
+    for k in compress(range(len(made)), map(ne, final, made)):
+        if final[k]:
+            locals_[k] = final[k].rpartition("@")[0]
+    out.add_many(map(missing.__getitem__, result.suffixed), column, "upn-suffixed", result.suffixed.values())
+    out.add_many(map(missing.__getitem__, result.matched), column, "user-exists", result.matched.values())
     # derived UPNs are valid by construction apart from the domain: check it once, report on each row
     sample = next(filter(None, final), None)
     problems = rules.upn_problems(sample, column) if sample else []
     for i in compress(missing, final) if problems else ():
         for problem in rules.upn_problems(upns[i], column):
             out.add(i, column, problem)
-    return missing, locals_  # type: ignore[return-value]
-
-
-def _tenant_suffixes(final: list[str], base: list[str], rows: list[int], values: dict[str, Sequence[str]],
-                     taken: set[str], tenant: TenantView, out: Collector, column: str) -> None:
-    """Re-suffix derived UPNs that exist in the tenant for someone else; keep those of the same person.
-
-    ``final[k]`` and ``base[k]`` (the UPN before any suffix) belong to row index ``rows[k]``."""
-    pending = {k: u for k, u in enumerate(final) if u}
-    numbers = {k: 1 for k in pending}
-    emp, dn = values.get("employeeId"), values.get("displayName")
-    while pending:
-        found = tenant.lookup(list(pending.values()))
-        nxt: dict[int, str] = {}
-        for k, upn in pending.items():
-            i = rows[k]
-            user = found.get(upn.lower())
-            if user is None:
-                continue
-            mine_emp = emp[i] if emp else ""
-            if mine_emp and user.employeeId:
-                same = mine_emp == user.employeeId
-            else:
-                same = bool(dn) and (user.displayName or "").lower() == dn[i].lower()
-            if same:
-                out.add(i, column, ("user-exists", f"userPrincipalName {upn!r} already exists in the tenant for "
-                                                   f"this person ({user.displayName}); the run will skip the row"))
-                continue
-            stem = base[k] or upn
-            num = max(numbers[k] + 1, 2)
-            while derive.with_suffix(stem, num).lower() in taken:
-                num += 1
-            numbers[k] = num
-            new = derive.with_suffix(stem, num)
-            taken.add(new.lower())
-            final[k] = nxt[k] = new
-        pending = nxt
+    return missing, locals_
 
 
 def validate_roster(roster: Roster, *, tenant: TenantView | None = None, naming_template: str | None = None,

@@ -12,6 +12,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from provisioning import fields  # noqa: E402
+from provisioning.people import IDENTITY_FIELDS  # noqa: E402
 from provisioning.rules import ROSTER_ERRORS, RULES  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,24 @@ def render() -> str:
               "without an offset is taken as UTC.",
               "- **Error values and formulas without a saved value** exclude their row (`excel-error`, "
               "`formula-no-value`).", ""]
+    identity = ", ".join(f"`{f}`" for f in IDENTITY_FIELDS if f not in ("userPrincipalName", "mailNickname"))
+    lines += ["## Nobody twice", "",
+              "Values are compared after Unicode normalisation (NFKC, then case folding): `José` typed as one code "
+              "point or as `e` + a combining accent (macOS exports), and full-width `Ｐｒｉｙａ`, are `José` and "
+              "`Priya`. This holds for duplicates in the file (UPN, mailNickname, employeeId) and for the same "
+              "person in the tenant.", "",
+              f"- A row identical to an earlier row in every identity field ({identity}, and `userPrincipalName` / "
+              "`mailNickname` where typed) is an error, `duplicate-row`: delete one, or give two people their "
+              "employeeIds. Rows that share a name but differ in one of these fields are namesakes: numbered UPNs "
+              "(`ann.lee@`, `ann.lee2@`) and a `upn-suffixed` warning naming the other row.",
+              "- A derived UPN (or a numbered form of it) that the tenant holds for the same person (the same "
+              "employeeId when both have one, else the same displayName) is matched to that user, `user-exists`: "
+              "skipped, or updated with `--existing update`. A namesake in the tenant makes the row take the next "
+              "free number.",
+              "- Derived UPNs: the name is composed (NFC), stripped of symbols (emoji and other pictographs, "
+              "currency and math signs, modifiers, variation selectors, zero-width joiners and other invisible "
+              "characters), normalised (NFKC) and transliterated to ASCII, so both Unicode forms of a name give one "
+              "UPN and `Ann😀` gives `ann`, never a word for the emoji. displayName keeps what was typed.", ""]
     lines += ["## Rule codes", "", "Errors exclude the row from a run; warnings do not.", "",
               "| Code | Severity | Meaning |", "|---|---|---|"]
     lines += [f"| `{r.code}` | {r.severity.value} | {r.description} |" for r in RULES.values()]

@@ -1,7 +1,7 @@
 """The column-wise fast paths give exactly what the plain per-cell rules give (properties, with hypothesis).
 
 Validation answers most questions for a whole column at once (provisioning.colscan, the UPN column regexes, the
-batched transliteration, the suffix assignment); each test here states the per-cell rule in the simplest Python and
+batched transliteration, the suffix assignment, identity keys, repeated rows, tenant matching); each test here states the per-cell rule in the simplest Python and
 checks the fast path against it on generated columns full of the characters that matter: blanks of every kind,
 formula triggers, phone numbers, control characters, NULs, accents and characters that share UTF-8 bytes with
 Unicode blanks (é ends in the same byte as U+2029).
@@ -9,12 +9,14 @@ Unicode blanks (é ends in the same byte as U+2029).
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from hypothesis import given, settings, strategies as st
 
 from provisioning import derive, rules
 from provisioning.checks import Collector, check_cells, check_field
 from provisioning.colscan import scan
+from provisioning.identity import identity_key, identity_keys
 from provisioning.models import Roster
 
 TRICKY = "aZ09 .-+=@()/;,\t\r\n\x00\x07\x1c\x7f\xa0\x85\u2029\u2000\u3000\u1680éćøß'_!#^~\u00e9\u0661"
@@ -100,21 +102,57 @@ def test_upn_column_check_equals_the_per_value_rules(col):
     assert [(i.row - 2, i.code) for i in collector.issues] == expected
 
 
-names = st.text(alphabet="AaÉéØøßÞþŁłİı Nñ-'.\u00e0\u0300\x00", max_size=10)
+# accents both composed and combining, full-width letters, a ligature, emoji with ZWJ, skin tone and variation
+# selector, a keycap, a flag, a tag character, symbols that NFKC turns into letters (TM) or that decompose
+# canonically (≠ = "=" + U+0338), Hangul jamo that compose
+names = st.text(alphabet="AaÉéØøßÞþŁłİı Nñ-'.\u00e0\u0300\x00\u0301eＰｒｉｙａﬁ😀👩\u200d💻\U0001F3FB\ufe0f1\u20e3"
+                         "\U0001F1EC\U0001F1E7\U000E0067™€½≠=\u0338\u1100\u1161\u00a0\u200b", max_size=10)
+_SYMBOLIC = {"Sc", "Sk", "Sm", "So", "Cs", "Cf", "Co", "Cn", "Me"}
+
+
+def _kept(ch: str) -> bool:
+    """The symbol rule for one character, stated plainly."""
+    return ch.isascii() or not (unicodedata.category(ch) in _SYMBOLIC or "\ufe00" <= ch <= "\ufe0f"
+                                or "\U000e0100" <= ch <= "\U000e01ef")
+
+
+def _material(text: str) -> str:
+    """A name as UPN derivation sees it: NFC, symbols out, NFKC, symbols out."""
+    composed = "".join(filter(_kept, unicodedata.normalize("NFC", text)))
+    return "".join(filter(_kept, unicodedata.normalize("NFKC", composed)))
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(names, max_size=25))
 def test_batched_transliteration_equals_upn_part_per_value(values):
-    assert derive.upn_parts(values) == [derive.upn_part(v) for v in values]
+    from anyascii import anyascii
+
+    expected = [re.sub(r"[^A-Za-z0-9'.\-_!#^~]+", "", "".join(map(anyascii, _material(v))).lower()) for v in values]
+    assert [derive.upn_part(v) for v in values] == expected
+    assert derive.upn_parts(values) == expected
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(max_size=300))
-def test_transliteration_of_a_text_equals_anyascii_per_character(text):
+@given(st.one_of(st.text(max_size=300), names))
+def test_transliteration_of_a_text_equals_anyascii_per_character_of_its_material(text):
     from anyascii import anyascii
 
-    assert derive.transliterate(text) == "".join(anyascii(ch) for ch in text)
+    assert derive.transliterate(text) == "".join(anyascii(ch) for ch in _material(text))
+
+
+@settings(max_examples=300, deadline=None)
+@given(names, names)
+def test_both_unicode_forms_of_a_name_give_one_upn_part_and_one_identity_key(a, b):
+    text = a + b
+    forms = {unicodedata.normalize(f, text) for f in ("NFC", "NFD")}
+    assert len({derive.upn_part(v) for v in forms}) == 1
+    assert len({identity_key(v) for v in forms}) == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(names, st.text(alphabet="aAΣσςİiıß\x00 .@Ｐ", max_size=6)), max_size=20))
+def test_identity_keys_of_a_column_equal_nfkc_then_casefold_per_value(col):
+    assert list(identity_keys(col)) == [unicodedata.normalize("NFKC", v).casefold() for v in col]
 
 
 templates = st.sampled_from(["{givenName}.{surname}@{domain}", "{givenName:.1}{surname}@{domain}",
@@ -206,3 +244,69 @@ def test_lowered_column_equals_lower_per_value(col):
     from provisioning.derive import lowered
 
     assert list(lowered(col)) == [v.lower() for v in col]
+
+
+identity_cells = st.sampled_from(["", "Ann", "ann", "ANN", "José", unicodedata.normalize("NFD", "José"), "Ｐｒｉｙａ",
+                                  "Priya", "E1", "Ｅ１", "x\x00y"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(identity_cells, identity_cells, identity_cells), max_size=12))
+def test_repeated_rows_equal_the_plain_row_by_row_rule(rows):
+    from provisioning.people import repeated_rows
+
+    names, emp, mail = ([r[k] for r in rows] for k in range(3))
+    columns = {"displayName": names, "employeeId": emp, "mail": mail}
+    found, messages = repeated_rows(columns, ("displayName", "employeeId", "mail"), (names, emp, mail),
+                                    list(range(2, len(rows) + 2)), lambda f, _: f)
+    expected: dict[int, int] = {}
+    for i, row in enumerate(rows):
+        if not row[0]:
+            continue
+        key = tuple(unicodedata.normalize("NFKC", v).casefold() for v in row)
+        j = next(j for j in range(i + 1) if rows[j][0] and tuple(
+            unicodedata.normalize("NFKC", v).casefold() for v in rows[j]) == key)
+        if j != i:
+            expected[i] = j
+    assert found == expected and len(messages) == len(expected)
+
+
+class _Tenant:
+    verified_domains = frozenset({"x.com"})
+    federated_domains: frozenset[str] = frozenset()
+    default_domain = "x.com"
+
+    def __init__(self, users):
+        self.users = {u.userPrincipalName.lower(): u for u in users}
+
+    def lookup(self, upns):
+        return {u.lower(): self.users[u.lower()] for u in upns if u.lower() in self.users}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a@x.com", "b@x.com", "a2@x.com", ""]), st.sampled_from(["Ann", "Bo"]),
+                          st.sampled_from(["", "E1", "E2", "E3"])), max_size=10),
+       st.lists(st.tuples(st.sampled_from(["a@x.com", "a2@x.com", "a3@x.com", "a5@x.com", "b@x.com"]),
+                          st.sampled_from(["Ann", "Bo"]), st.sampled_from(["", "E1", "E2"])), max_size=5,
+                unique_by=lambda u: u[0]),
+       st.sets(st.sampled_from(["a3@x.com", "c@x.com"]), max_size=2))
+def test_derived_upns_are_unique_and_only_land_on_the_same_persons_account(rows, existing, typed_upns):
+    from provisioning.models import ExistingUser
+    from provisioning.people import Person, unique_upns
+
+    users = [ExistingUser(str(k), upn, name, emp or None) for k, (upn, name, emp) in enumerate(existing)]
+    tenant = _Tenant(users)
+    person = Person([r[1] for r in rows], [r[2] for r in rows], list(range(2, len(rows) + 2)))
+    typed = {u: 100 + k for k, u in enumerate(sorted(typed_upns))}
+    got = unique_upns([r[0] for r in rows], list(range(len(rows))), {}, typed, person, tenant)
+    finals = [u.lower() for u in got.final if u]
+    assert len(finals) == len(set(finals)) and not set(finals) & set(typed)
+    assert [bool(u) for u in got.final] == [bool(r[0]) for r in rows]
+    for k, upn in enumerate(got.final):
+        user = tenant.users.get(upn.lower()) if upn else None
+        if user is not None:  # on an existing account only when it is this row's person
+            assert k in got.matched and person.same_as(k, user)
+        else:
+            assert k not in got.matched
+        if upn and upn != rows[k][0]:
+            assert k in got.matched or k in got.suffixed

@@ -127,10 +127,12 @@ class FakeTenant:
 
 
 TENANT_MESSAGES = {
-    (2, "User name", "user-exists"): "userPrincipalName 'ann.lee@contoso.com' already exists in the tenant for this "
-                                     "person (Ann Lee); the run will skip the row",
-    (3, "User name", "upn-suffixed"): "userPrincipalName 'bo.ek@contoso.com' is already taken; derived "
-                                      "'bo.ek2@contoso.com' instead (fill in userPrincipalName to choose)",
+    (2, "User name", "user-exists"): "userPrincipalName 'ann.lee@contoso.com' already belongs to this person in the "
+                                     "tenant (Ann Lee, employeeId 7); the row is matched to that user: skipped, or "
+                                     "updated with --existing update",
+    (3, "User name", "upn-suffixed"): "userPrincipalName 'bo.ek@contoso.com' already belongs to another person in the "
+                                      "tenant (Someone Else, employeeId 99); derived 'bo.ek2@contoso.com' instead; if "
+                                      "this row is that person, fill in userPrincipalName 'bo.ek@contoso.com'",
     (4, "User name", "upn-domain-unverified"): "User name 'cy@fabrikam.net': 'fabrikam.net' is not a verified "
                                                "domain of the tenant; use one of: contoso.com, federated.contoso.com",
     (5, "User name", "immutable-id-required"): "User name 'di@federated.contoso.com': 'federated.contoso.com' is "
@@ -157,9 +159,10 @@ def test_tenant_rules_exact_messages_with_headers_as_written(tmp_path):
     from provisioning.chain import CODES as RETRY_CODES  # exact texts: tests/followups/test_retry_chain.py
 
     covered = {code for _, _, code, _ in SAMPLE_MESSAGES} | {code for _, _, code in TENANT_MESSAGES} | {
-        "unknown-column", "control-char", "excel-error-ignored"} | set(PREFLIGHT_CODES) | set(RETRY_CODES) | {
-        "totals-row", "hidden-row", "hidden-sheet-skipped", "header-row-found"}
-    # control-char: test below; excel-error-ignored: test_excel_errors.py; the sheet layout codes: test_excel_layout.py
+        "unknown-column", "control-char", "excel-error-ignored", "duplicate-row"} | set(PREFLIGHT_CODES) | \
+        set(RETRY_CODES) | {"totals-row", "hidden-row", "hidden-sheet-skipped", "header-row-found"}
+    # control-char: test below; excel-error-ignored: test_excel_errors.py; the sheet layout codes: test_excel_layout.py;
+    # duplicate-row: test_identity.py
     assert covered == set(RULES)
 
 

@@ -54,10 +54,11 @@ def test_each_rule_on_its_sample_row():
     from provisioning.chain import CODES as RETRY_CODES  # retry: tests/followups/test_retry_chain.py
 
     tenant_only = {"upn-missing", "upn-suffixed", "upn-domain-unverified", "immutable-id-required",
-                   "user-exists", "control-char", "excel-error-ignored"} | set(PREFLIGHT_CODES) | set(RETRY_CODES) | {
-        "totals-row", "hidden-row", "hidden-sheet-skipped", "header-row-found"}
+                   "user-exists", "control-char", "excel-error-ignored", "duplicate-row"} | set(PREFLIGHT_CODES) | \
+        set(RETRY_CODES) | {"totals-row", "hidden-row", "hidden-sheet-skipped", "header-row-found"}
     # control-char: test_messages.py; excel-error-ignored (an unknown column): test_excel_errors.py; the sheet
-    # layout codes (hidden sheets and rows, totals rows, title rows): test_excel_layout.py
+    # layout codes (hidden sheets and rows, totals rows, title rows): test_excel_layout.py; duplicate-row:
+    # test_identity.py
     assert set(RULES) - covered == tenant_only  # covered by the tests below
     assert [r.has_errors for r in v.rows].count(False) == 1  # only the whitespace row goes ahead
 
@@ -70,8 +71,9 @@ def test_transliteration_and_collision_suffixes():
     assert v.rows[0].fields["displayName"] == "José Núñez-Ødegård"
     assert {"userPrincipalName", "displayName", "mailNickname", "password", "accountEnabled"} <= v.rows[0].derived
     assert [i.message for i in v.issues if i.code == "upn-suffixed"][0] == (
-        "userPrincipalName 'ann.lee@contoso.com' is already taken; derived 'ann.lee2@contoso.com' instead "
-        "(fill in userPrincipalName to choose)")
+        "row 4 has the same name as row 3; they get different userPrincipalNames ('ann.lee@contoso.com', "
+        "'ann.lee2@contoso.com'); their employeeIds differ, so they are taken for two people (if they are one, "
+        "delete one row; to choose the UPN, fill in userPrincipalName)")
     assert v.rows[0].password not in repr(v.rows[0]) and v.rows[0].password not in str(v.rows[0])
     body = v.rows[0].graph_body()
     assert body["passwordProfile"]["forceChangePasswordNextSignIn"] is True and body["accountEnabled"] is True
