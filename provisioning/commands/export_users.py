@@ -12,6 +12,7 @@ from ..cells import csv_safe, make_xlsx_text_safe
 from ..context import CommandContext
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
+from ..targets import check_target, csv_header_is, xlsx_first_row_is
 
 HELP = "the tenant's users into a spreadsheet (OUT.xlsx or OUT.csv; paged GET /users)"
 NEEDS_TENANT = True
@@ -25,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, metavar="OUT.xlsx|OUT.csv", help="the spreadsheet to write")
     parser.add_argument("--filter", dest="odata_filter", metavar="ODATA",
                         help="an OData $filter, e.g. \"department eq 'Sales'\" or \"startsWith(displayName,'A')\"")
+    parser.add_argument("--force", action="store_true",
+                        help="replace OUT even when it is not an earlier export-users file")
 
 
 def cell_value(value: Any) -> Any:
@@ -46,6 +49,9 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
         raise UsageError(f"{out_path}: the output must end in .xlsx or .csv")
     if not out_path.parent.exists():
         raise UsageError(f"{out_path}: the folder {out_path.parent} does not exist")
+    headers = [list(COLUMNS), [c for c in COLUMNS if c not in OPTIONAL_COLUMNS]]
+    check_target(out_path, force=args.force,
+                 ours=csv_header_is(headers) if kind == ".csv" else xlsx_first_row_is("Users", headers))
     with GraphClient(ctx.settings.graph_config()) as client:
         users = client.iter_users(filter=args.odata_filter, select=COLUMNS)
         first = _peek(users)

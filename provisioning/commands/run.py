@@ -62,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "roster's, or a generated one written to passwords.csv)")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="the run folder (default: runs/<YYYYmmdd-HHMMSS>-<roster name>/)")
+    parser.add_argument("--force", action="store_true",
+                        help="with --out: replace results files left in that folder by something else than a run")
     parser.add_argument("--batch-size", type=_batch_size, metavar="N", default=None,
                         help="requests per $batch, 1..20 (default 20)")
     parser.add_argument("--max-writes-per-s", type=_rate, metavar="R", default=None,
@@ -117,7 +119,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping)
     if not roster.rows:
         raise UsageError(f"{args.roster}: the roster has no data rows")
-    folder = new_run_folder(args.roster, args.out)
+    folder = new_run_folder(args.roster, args.out, force=getattr(args, "force", False))
     secrets = SecretFilter(settings_secrets(ctx.settings))
     with run_log(folder, secrets):
         log.info("run %s: roster %s (sha256 %s, %d rows)%s", folder.path, args.roster, roster.sha256,
