@@ -270,8 +270,8 @@ def _check_cloud_consistency(authority_host: str, graph_endpoint: str, scope: st
 def _number(value: Any, name: str, kind: Callable[[Any], Any], low: float, high: float) -> Any:
     try:
         number = kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise UsageError(f"{name} must be a number, not {value!r}") from None
-    if not low <= number <= high:
+    if not low <= number <= high:  # (also refuses nan)
         raise UsageError(f"{name} must be between {low:g} and {high:g}, not {value}")
     return number

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import shlex
 import threading
 import time
@@ -40,10 +41,28 @@ def _batch_size(text: str) -> int:
     return value
 
 
+def _number(text: str) -> float:
+    """A finite number: ``nan`` and ``inf`` parse as floats but would switch the write governor off."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 def _rate(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if value <= 0:
         raise argparse.ArgumentTypeError("must be a positive number of writes per second")
+    return value
+
+
+def _burst(text: str) -> float:
+    value = _number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a number of writes, at least 1")
     return value
 
 
@@ -68,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="requests per $batch, 1..20 (default 20)")
     parser.add_argument("--max-writes-per-s", type=_rate, metavar="R", default=None,
                         help="ceiling of the write governor (default 20/s: Graph's 3,000 writes per 150 s)")
-    parser.add_argument("--write-burst", type=_rate, metavar="N", default=None,
+    parser.add_argument("--write-burst", type=_burst, metavar="N", default=None,
                         help="writes the governor may send at once before pacing at --max-writes-per-s "
                              "(default 20); Graph's bucket holds 3,000, so a tenant the app has not written to "
                              "for 150 s accepts up to that many at once")

@@ -19,6 +19,7 @@ import contextlib
 import io
 import json
 import logging
+import math
 import signal
 import threading
 import time
@@ -39,8 +40,11 @@ log = logging.getLogger(__name__)
 
 
 def _interval(text: str) -> float:
-    value = float(text)
-    if value <= 0:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError("must be a positive number of seconds")
     return value
 
