@@ -50,6 +50,18 @@ def aadsts(status: int, err: str, code: int, text: str, correlation_id: str | No
     return Response(status, body, dict(TOKEN_HEADERS))
 
 
+#: Retry-After (seconds) of an injected token-endpoint fault.
+TOKEN_FAULT_RETRY_AFTER_S = 1
+
+
+def token_fault(status: int, correlation_id: str | None = None) -> Response:
+    """An injected token-endpoint failure (knobs ``token500``/``token429``): Entra down or throttling the app."""
+    resp = aadsts(status, "temporarily_unavailable", 90033, "A transient error has occurred. Please try again.",
+                  correlation_id)
+    resp.headers["Retry-After"] = str(TOKEN_FAULT_RETRY_AFTER_S)
+    return resp
+
+
 def tenant_not_found(tenant: str, err: str = "invalid_request", correlation_id: str | None = None) -> Response:
     """AADSTS90002 for an unknown tenant."""
     return aadsts(400, err, 90002, f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID "

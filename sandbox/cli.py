@@ -4,7 +4,8 @@
 Options of ``serve`` (defaults are Graph's own figures and no faults):
 ``--port P`` ``--state D`` ``--write-quota N/SECONDS`` ``--ru-quota N/SECONDS`` ``--tenant-wide-write-quota
 N/SECONDS`` ``--tenant-size S|M|L`` ``--latency-ms MEAN[:JITTER]`` ``--replication-lag-ms MS``
-``--token-lifetime SECONDS`` ``--fault KIND=RATE`` (repeatable; KIND 503, reset, slow, lost) ``--slow-ms MS``
+``--token-lifetime SECONDS`` ``--fault KIND=RATE`` (repeatable; KIND 503, reset, slow, lost, token500,
+token429) ``--slow-ms MS``
 ``--users N`` ``--seed N`` ``--roles R1,R2`` ``--sku PART=SEATS`` (repeatable: seats of a SKU of
 ``GET /subscribedSkus``; an unknown part number adds a SKU) ``--mailbox-requires-license``
 ``--lenient-assign-license`` (accept assignLicense bodies without ``removeLicenses``/``addLicenses``).
@@ -70,7 +71,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     s.add_argument("--replication-lag-ms", type=_milliseconds, metavar="MS", help="new users invisible to reads for MS")
     s.add_argument("--token-lifetime", type=int, metavar="SECONDS", help="access token lifetime (default 3599)")
     s.add_argument("--fault", type=_fault, action="append", default=[], metavar="KIND=RATE",
-                   help="inject faults: 503, reset, slow or lost, with a probability per request")
+                   help="inject faults: 503, reset, slow or lost (Graph), token500 or token429 (token endpoint), "
+                        "with a probability per request")
     s.add_argument("--slow-ms", type=_milliseconds, metavar="MS", help="delay of a 'slow' answer (default 30000)")
     s.add_argument("--users", type=int, metavar="N", help="pre-seeded users")
     s.add_argument("--seed", type=int, metavar="N", help="random seed for faults and latency")

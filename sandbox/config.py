@@ -12,7 +12,9 @@ Knob semantics (Python names; the CLI options of ``sandbox serve`` map onto them
 - ``replication_lag_ms=0``: a user created less than this long ago is invisible to reads and PATCH
   (404) while POST uniqueness is immediate (graph-facts 5; UNCONFIRMED duration, hence a knob).
 - ``token_lifetime=3599``: ``expires_in`` and the JWT ``exp`` of issued tokens.
-- ``faults={"503": 0.0, "reset": 0.0, "slow": 0.0, "lost": 0.0}``: per-request probabilities (Graph paths only).
+- ``faults={"503": 0.0, "reset": 0.0, "slow": 0.0, "lost": 0.0, "token500": 0.0, "token429": 0.0}``: per-request
+  probabilities; the first four on Graph paths only, ``token500``/``token429`` on the token endpoint only (an
+  Entra outage or throttling: HTTP 500 or 429 with ``Retry-After``).
 - ``slow_ms=30000``: delay of a "slow" answer.
 - ``users=0``: pre-seeded users (``seed.user00001@contoso.com`` ...), added at start when missing.
 - ``seed=None``: seed of the fault/latency RNG.
@@ -56,7 +58,7 @@ DEFAULT_ROLES: tuple[str, ...] = (
     "User.ReadWrite.All", "Domain.Read.All", "Organization.Read.All",
     "GroupMember.ReadWrite.All", "Group.Read.All", "Mail.Send",
 )
-FAULT_KINDS: tuple[str, ...] = ("503", "reset", "slow", "lost")
+FAULT_KINDS: tuple[str, ...] = ("503", "reset", "slow", "lost", "token500", "token429")
 DEFAULT_SKU_SEATS: dict[str, int] = {"ENTERPRISEPACK": 25, "SPE_E5": 5, "EXCHANGESTANDARD": 10, "FLOW_FREE": 10000}
 RU_BY_SIZE: dict[str, int] = {"S": 3500, "M": 5000, "L": 8000}
 RU_WINDOW_S = 10.0

@@ -128,3 +128,24 @@ def test_export_users_rejects_other_extensions(sandbox, use_env, tmp_path):
     code, _, err = run_cli("export-users", str(tmp_path / "users.txt"))
     assert code == ExitStatus.USAGE
     assert err == f"error: {tmp_path / 'users.txt'}: the output must end in .xlsx or .csv\n"
+
+
+def test_token_endpoint_500_is_retried_then_exit_4_one_line(sandbox_factory, use_env):
+    sb = sandbox_factory(faults={"token500": 1.0})
+    use_env(sb)
+    code, out, err = run_cli("check")
+    assert code == ExitStatus.UNAVAILABLE and "Token:" not in out
+    assert err.startswith(f"error: the token endpoint of {sb.authority_host} kept failing (HTTP 500, 8 attempts "
+                          "over ")
+    assert err.endswith(" s): Microsoft Entra ID is unavailable; try again later\n") and err.count("\n") == 1
+    assert sb.stats()["token_requests"] == 8  # each retry reached the endpoint (not MSAL's replay cache)
+
+
+@pytest.mark.parametrize("kind", ["token500", "token429"])
+def test_transient_token_endpoint_failures_are_retried(sandbox_factory, use_env, kind):
+    sb = sandbox_factory(faults={kind: 0.5}, seed=3)
+    use_env(sb)
+    code, out, err = run_cli("check")
+    assert (code, err) == (ExitStatus.OK, "")
+    stats = sb.stats()
+    assert stats["faults"][kind] >= 1 and stats["token_requests"] == stats["faults"][kind] + 1
