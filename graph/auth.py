@@ -268,12 +268,31 @@ _FIXES: dict[int, str] = {
     7000218: "no credential was sent: set AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH",
     700027: "the certificate's signature was not accepted: upload the certificate {cred} to the app registration "
             "(Certificates & secrets) or point AZURE_CLIENT_CERTIFICATE_PATH at the registered one",
-    700024: "the client assertion is outside its valid time range: check this machine's clock",
+    700024: "the token endpoint says the client assertion is not yet valid or expired: this machine's clock is "
+            "probably wrong{skew} — check the time and time zone",
     1002012: "the scope must be the Graph root followed by /.default: check GRAPH_ENDPOINT",
     70011: "the scope is not valid: check GRAPH_ENDPOINT and PROVISION_CLOUD",
     7000112: "application {client_id} is disabled in tenant {tenant}: enable it (Enterprise applications)",
     50034: "the user or app does not exist in tenant {tenant}: check AZURE_CLIENT_ID and AZURE_TENANT_ID",
 }
+
+
+def _clock_skew(result: dict[str, Any]) -> str:
+    """`` (it is 2 h 0 min ahead of the token endpoint's)`` when the answer's timestamp is more than 5 minutes
+    away from this machine's clock, else ``""``."""
+    import datetime as dt
+
+    try:
+        server = dt.datetime.strptime(str(result.get("timestamp")), "%Y-%m-%d %H:%M:%SZ").replace(
+            tzinfo=dt.timezone.utc).timestamp()
+    except ValueError:
+        return ""
+    delta = time.time() - server
+    if abs(delta) <= 300:
+        return ""
+    minutes = round(abs(delta) / 60)
+    amount = f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+    return f" (it is {amount} {'ahead of' if delta > 0 else 'behind'} the token endpoint's)"
 
 
 def auth_error_from_msal(result: dict[str, Any], config: GraphConfig) -> AuthError:
@@ -286,8 +305,11 @@ def auth_error_from_msal(result: dict[str, Any], config: GraphConfig) -> AuthErr
     first_line = description.splitlines()[0].strip() if description else ""
     first_line = re.sub(r"^AADSTS\d+:\s*", "", first_line)
     cred = config.certificate.path.name if config.certificate else "secret"
-    fix = _FIXES.get(code, "")
-    fix = fix.format(client_id=config.client_id, tenant=config.tenant_id, cred=cred) if fix else ""
+    skew = _clock_skew(result)
+    # an assertion refused while this machine's clock is far from the token endpoint's: the clock is the cause,
+    # whatever the code says (a certificate upload would not help)
+    fix = _FIXES.get(700024 if code == 700027 and skew else code, "")
+    fix = fix.format(client_id=config.client_id, tenant=config.tenant_id, cred=cred, skew=skew) if fix else ""
     label = f"AADSTS{code}" if code else error
     message = f"authentication failed ({label}, {error})"
     message += f": {fix}" if fix else f": {first_line or 'no detail given'}"

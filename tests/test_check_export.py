@@ -149,3 +149,19 @@ def test_transient_token_endpoint_failures_are_retried(sandbox_factory, use_env,
     assert (code, err) == (ExitStatus.OK, "")
     stats = sb.stats()
     assert stats["faults"][kind] >= 1 and stats["token_requests"] == stats["faults"][kind] + 1
+
+
+def test_fast_clock_with_a_certificate_names_the_clock(sandbox_factory, use_env, monkeypatch):
+    sb = sandbox_factory(clock_offset_s=-7200)  # the token endpoint's clock is 2 h behind this machine's
+    use_env(sb)
+    monkeypatch.delenv("AZURE_CLIENT_SECRET")
+    monkeypatch.setenv("AZURE_CLIENT_CERTIFICATE_PATH", str(sb.certificate_path))
+    monkeypatch.setenv("AZURE_CLIENT_CERTIFICATE_PASSWORD", sb.certificate_password)
+    code, out, err = run_cli("check")
+    assert code == ExitStatus.CONFIG and "Token:" not in out
+    assert err.startswith(
+        "error: authentication failed (AADSTS700024, invalid_client): the token endpoint says the client assertion "
+        "is not yet valid or expired: this machine's clock is probably wrong (it is 2 h 0 min ahead of the token "
+        "endpoint's) — check the time and time zone [server said: Client assertion is not within its valid time "
+        "range. Current time: ")
+    assert err.count("\n") == 1 and "upload the certificate" not in err
