@@ -12,11 +12,11 @@ from typing import Any
 
 from dataclasses import replace
 
-from ..apply import CreateItem
+from ..apply import EXISTS_CODE, CreateItem
 from ..context import CommandContext
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
-from ..journal import Journal, RowSeed, RowState
+from ..journal import Journal, Outcome, RowSeed, RowState
 from ..notify import add_notify_arguments, require_notify_arguments
 from ..outputs import PasswordFile, SecretFilter
 from ..plan import ActionKind, Plan, make_plan, upn_of
@@ -180,6 +180,9 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
     try:
         bodies = {a.row: a.user.graph_body() for a in plan.creates}
         journal.add_rows(seeds(plan, dry_run=args.dry_run, bodies=bodies, updates=updates))
+        if not args.dry_run:  # --existing fail: the code the apply stage gives a user that appears later, too
+            journal.record_many([(a.row, Outcome(RowState.FAILED, a.object_id, None, EXISTS_CODE, a.message))
+                                 for a in plan.actions if a.kind is ActionKind.EXISTS])
         add_changes(journal, (c for u in updates.values() for c in u.changes))
         journal.add_issues(i for i in validation.issues if i.row == 0)
         add_followups(journal, plan_followups(plan.actions, refs, dry_run=args.dry_run))
