@@ -165,3 +165,14 @@ def test_fast_clock_with_a_certificate_names_the_clock(sandbox_factory, use_env,
         "endpoint's) — check the time and time zone [server said: Client assertion is not within its valid time "
         "range. Current time: ")
     assert err.count("\n") == 1 and "upload the certificate" not in err
+
+
+def test_export_users_bad_filter_is_a_usage_error_with_graphs_message(sandbox, use_env, tmp_path):
+    use_env(sandbox)
+    target = tmp_path / "users.csv"
+    code, out, err = run_cli("export-users", str(target), "--filter", "bogus eq 'x'")
+    assert (code, out) == (ExitStatus.USAGE, "")
+    assert err.startswith("error: --filter \"bogus eq 'x'\": Graph refused it: Unsupported or invalid query filter "
+                          "clause specified for property 'bogus' of resource 'User'. (request-id ")
+    assert err.endswith("); fix the filter, e.g. \"department eq 'Sales'\" or \"startsWith(displayName,'A')\"\n")
+    assert err.count("\n") == 1 and not target.exists() and not list(tmp_path.glob("*.part"))

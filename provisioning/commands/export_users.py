@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from graph.client import DEFAULT_USER_SELECT, GraphClient
+from graph.errors import GraphError
 
 from ..cells import csv_safe, make_xlsx_text_safe
 from ..context import CommandContext
@@ -54,7 +55,14 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
                  ours=csv_header_is(headers) if kind == ".csv" else xlsx_first_row_is("Users", headers))
     with GraphClient(ctx.settings.graph_config()) as client:
         users = client.iter_users(filter=args.odata_filter, select=COLUMNS)
-        first = _peek(users)
+        try:
+            first = _peek(users)
+        except GraphError as exc:
+            if exc.status != 400 or not args.odata_filter:
+                raise
+            rid = f" (request-id {exc.request_id})" if exc.request_id else ""
+            raise UsageError(f"--filter {args.odata_filter!r}: Graph refused it: {exc.message}{rid}; fix the "
+                             "filter, e.g. \"department eq 'Sales'\" or \"startsWith(displayName,'A')\"") from None
         columns = [c for c in COLUMNS if c not in OPTIONAL_COLUMNS or any(c in u for u in first.head)]
         tmp = out_path.with_name(out_path.name + ".part")
         count = (_write_xlsx if kind == ".xlsx" else _write_csv)(tmp, columns, first.all())
