@@ -34,9 +34,12 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
         ours = csv_text_is(",".join(names))
         notes = out.with_name(out.stem + ".notes.csv")
         check_target(notes, force=args.force, ours=csv_header_is([NOTES_COLUMNS]))
-    else:
+    elif out.suffix.lower() in (".xlsx", ".xlsm"):
         ours = xlsx_first_row_is("Users", [names], only_header=True)
-    check_target(out, force=args.force, ours=ours)
+    else:
+        ours = None  # write_template refuses the name below
+    if ours is not None:
+        check_target(out, force=args.force, ours=ours)
     try:
         written = write_template(args.out, entra=args.entra)
     except ValueError as exc:

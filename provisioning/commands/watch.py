@@ -105,7 +105,9 @@ class _Engine:
     def run_roster(self, roster: Path, run_dir: Path) -> RunOutcome:
         from . import run
 
-        args = self._parse(run, [str(roster.resolve()), "--out", str(run_dir), "--no-progress"])
+        # --force: the run folder is the daemon's own (INBOX/.runs/...); a try that stopped before its journal
+        # (an authentication failure) left its run.log there
+        args = self._parse(run, [str(roster.resolve()), "--out", str(run_dir), "--no-progress", "--force"])
         return self._call(run, args, run_dir)
 
     def resume_run(self, run_dir: Path) -> RunOutcome:
