@@ -1,7 +1,7 @@
 """Fields derived when a row leaves them empty: displayName, userPrincipalName, mailNickname.
 
-UPNs come from a naming template (default ``{givenName}.{surname}@{domain}``: field names in braces and text;
-``{givenName:.1}`` is the first letter, so ``{givenName:.1}{surname}@{domain}`` gives ``alee@contoso.com``). Each part is transliterated to ASCII with
+UPNs come from a naming template (default ``{givenName}.{surname}@{domain}``; plain fields, ``:.N`` the first N, so
+``{givenName:.1}{surname}@{domain}`` gives ``alee@contoso.com``). Each part is transliterated to ASCII with
 ``anyascii`` (``José Núñez-Ødegård`` -> ``jose.nunez-odegard``), lower-cased and stripped of characters Entra
 rejects; dots are collapsed, the local part is cut to 64 characters and never ends in ``.``. Collisions within the
 file (and, with a tenant, with existing users) get a numeric suffix: ``ann.lee2@``, ``ann.lee3@`` ...

@@ -48,8 +48,8 @@ def test_validate_never_writes_the_issues_over_the_roster(roster, tmp_path, spel
     for force in ((), ("--force",)):
         code, out, err = run_cli("validate", roster.name, "--out", spelling.format(tmp=tmp_path), *force)
         assert (code, out) == (ExitStatus.USAGE, "")
-        assert err == (f"error: {Path(spelling.format(tmp=tmp_path))} is the roster; it is never written over, not even "
-                       "with --force: give another name\n")
+        assert err == (f"error: {Path(spelling.format(tmp=tmp_path))} is the roster; it is never written over, "
+                       "not even with --force: give another name\n")
     assert roster.read_bytes() == before
 
 
