@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="validate and plan the retry, send no write")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="the new run folder (default: runs/<YYYYmmdd-HHMMSS>-<roster name>-retry/)")
+    parser.add_argument("--force", action="store_true",
+                        help="with --out: replace results files left in that folder by something else than a run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
@@ -68,6 +70,8 @@ def _run_arguments(run: Any, meta: dict[str, Any], roster: Path, out: Path,
         argv.append("--dry-run")
     if args.no_progress:
         argv.append("--no-progress")
+    if getattr(args, "force", False):
+        argv.append("--force")
     parser = argparse.ArgumentParser(prog="retry", add_help=False)
     run.add_arguments(parser)
     return parser.parse_args(argv)
@@ -85,7 +89,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     require_rows(source, rows)
 
     stem = Path(str(meta.get("roster_path") or source.earlier_run.name)).stem
-    folder = new_run_folder(Path(f"{stem}-retry.xlsx"), args.out)
+    folder = new_run_folder(Path(f"{stem}-retry.xlsx"), args.out, force=getattr(args, "force", False))
     roster_path = folder.path / RETRY_ROSTER_NAME
     mapping = write_retry_roster(roster_path, source.headers, rows)
     write_retry_link(folder.path, source, mapping, excluded)
