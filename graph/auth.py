@@ -19,9 +19,12 @@ from typing import Any, Callable
 
 import msal
 import requests
+from msal.exceptions import MsalServiceError
 
 from .config import GraphConfig
-from .errors import AuthError, GraphError, TLSVerificationError, TransportError
+from .errors import AuthError, GraphError, ServiceUnavailableError, ThrottledError, TLSVerificationError, \
+    TransportError
+from .retry import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +103,15 @@ class TokenProvider:
     """
 
     def __init__(self, config: GraphConfig, *, clock: Callable[[], float] = time.time,
-                 http_session: requests.Session | None = None) -> None:
+                 http_session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config
         self._clock = clock
+        self._sleep = sleep
+        #: MSAL's HTTP cache, ours so that a retry after our own backoff reaches the token endpoint again (MSAL
+        #: replays a 429/5xx answer for its Retry-After, 5 s without one, which would only burn attempts)
+        self._http_cache: dict[Any, Any] = {}
+        self._answer: tuple[int, Any] | None = None  # status and headers of the token endpoint's last answer
         self._lock = threading.Lock()
         self._app: msal.ConfidentialClientApplication | None = None
         self._token: Token | None = None
@@ -126,16 +135,20 @@ class TokenProvider:
             from .http import PinnedCASession  # noqa: PLC0415 - http imports this module
 
             self._session = PinnedCASession(str(cfg.ca_bundle) if cfg.ca_bundle else None)
+        self._session.hooks["response"].append(self._record)
         try:
             return msal.ConfidentialClientApplication(
                 cfg.client_id, client_credential=self._credential(), authority=cfg.authority,
-                http_client=self._session, instance_discovery=False,
+                http_client=self._session, instance_discovery=False, http_cache=self._http_cache,
                 timeout=(cfg.timeouts.connect, cfg.timeouts.read), token_cache=msal.TokenCache())
         except requests.exceptions.SSLError as exc:
             raise _tls_error(cfg.authority_host, exc) from None
         except requests.exceptions.RequestException as exc:
             raise TransportError(f"cannot reach the authority {cfg.authority_host}: {type(exc).__name__}; "
                                  "check AZURE_AUTHORITY_HOST and the network") from None
+        except MsalServiceError as exc:  # discovery answered 5xx
+            raise ServiceUnavailableError(f"the authority {cfg.authority_host} did not answer OIDC discovery "
+                                          f"({exc}): Microsoft Entra ID is unavailable; try again later") from None
         except ValueError as exc:
             raise self._discovery_error(exc) from None
 
@@ -178,14 +191,7 @@ class TokenProvider:
         elif drop_cached:
             # Ours is near expiry: MSAL would still serve it while > 5 min remain; ask the IdP instead.
             self._app.remove_tokens_for_client()
-        try:
-            result = self._app.acquire_token_for_client(scopes=[self.config.scope])
-        except requests.exceptions.SSLError as exc:
-            raise _tls_error(self.config.authority_host, exc) from None
-        except requests.exceptions.RequestException as exc:
-            status = getattr(getattr(exc, "response", None), "status_code", 0) or 0
-            raise TransportError(f"the token endpoint of {self.config.authority_host} failed: "
-                                 f"{status or type(exc).__name__}; try again later", status=status) from None
+        result = self._request_token()
         if "access_token" not in result:
             raise auth_error_from_msal(result, self.config)
         if result.get("token_source") != "cache":
@@ -194,6 +200,53 @@ class TokenProvider:
         self._token = Token(result["access_token"], now + lifetime, lifetime)
         log.debug("access token acquired (source %s, lifetime %.0f s)", result.get("token_source"), lifetime)
         return self._token
+
+
+    def _record(self, resp: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if resp.request is not None and resp.request.method == "POST":
+            self._answer = (resp.status_code, resp.headers)
+
+    def _request_token(self) -> dict[str, Any]:
+        """MSAL's answer from the token endpoint; its 429, 5xx and transport failures are retried like Graph's
+        (capped, jittered backoff honouring Retry-After, within the retry policy) and end in
+        :class:`ServiceUnavailableError` (exit 4)."""
+        assert self._app is not None
+        policy, host = self.config.retry, self.config.authority_host
+        started, attempt = time.monotonic(), 0
+        while True:
+            attempt += 1
+            self._answer = None
+            failure: str
+            try:
+                result = self._app.acquire_token_for_client(scopes=[self.config.scope])
+            except requests.exceptions.SSLError as exc:
+                raise _tls_error(host, exc) from None
+            except requests.exceptions.RequestException as exc:
+                failure = type(exc).__name__
+            except (MsalServiceError, ValueError):
+                # MSAL raises for a 5xx and for an answer that is not JSON (a 429 from a gateway)
+                if self._answer is None:
+                    raise
+                failure = f"HTTP {self._answer[0]}"
+            else:
+                status = self._answer[0] if self._answer else 200
+                if status != 429 and status < 500:
+                    return result
+                failure = f"HTTP {status}"
+            status, headers = self._answer or (0, {})
+            delay = policy.next_delay(attempt, headers)
+            elapsed = time.monotonic() - started
+            if not policy.allows(attempt, elapsed, delay):
+                message = (f"the token endpoint of {host} kept failing ({failure}, {attempt} attempt"
+                           f"{'s' * (attempt != 1)} over {elapsed:.0f} s): Microsoft Entra ID is unavailable; "
+                           "try again later")
+                # (no status in the error: the message names it, and the exit code is the same)
+                if status == 429:
+                    raise ThrottledError(message, retry_after=parse_retry_after(headers.get("Retry-After")))
+                raise ServiceUnavailableError(message) if status else TransportError(message)
+            log.info("token endpoint of %s: %s; retry %d in %.1f s", host, failure, attempt, delay)
+            self._http_cache.clear()
+            self._sleep(delay)
 
 
 def _tls_error(host: str, exc: Exception) -> TLSVerificationError:
@@ -215,12 +268,31 @@ _FIXES: dict[int, str] = {
     7000218: "no credential was sent: set AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH",
     700027: "the certificate's signature was not accepted: upload the certificate {cred} to the app registration "
             "(Certificates & secrets) or point AZURE_CLIENT_CERTIFICATE_PATH at the registered one",
-    700024: "the client assertion is outside its valid time range: check this machine's clock",
+    700024: "the token endpoint says the client assertion is not yet valid or expired: this machine's clock is "
+            "probably wrong{skew} — check the time and time zone",
     1002012: "the scope must be the Graph root followed by /.default: check GRAPH_ENDPOINT",
     70011: "the scope is not valid: check GRAPH_ENDPOINT and PROVISION_CLOUD",
     7000112: "application {client_id} is disabled in tenant {tenant}: enable it (Enterprise applications)",
     50034: "the user or app does not exist in tenant {tenant}: check AZURE_CLIENT_ID and AZURE_TENANT_ID",
 }
+
+
+def _clock_skew(result: dict[str, Any]) -> str:
+    """`` (it is 2 h 0 min ahead of the token endpoint's)`` when the answer's timestamp is more than 5 minutes
+    away from this machine's clock, else ``""``."""
+    import datetime as dt
+
+    try:
+        server = dt.datetime.strptime(str(result.get("timestamp")), "%Y-%m-%d %H:%M:%SZ").replace(
+            tzinfo=dt.timezone.utc).timestamp()
+    except ValueError:
+        return ""
+    delta = time.time() - server
+    if abs(delta) <= 300:
+        return ""
+    minutes = round(abs(delta) / 60)
+    amount = f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+    return f" (it is {amount} {'ahead of' if delta > 0 else 'behind'} the token endpoint's)"
 
 
 def auth_error_from_msal(result: dict[str, Any], config: GraphConfig) -> AuthError:
@@ -233,8 +305,11 @@ def auth_error_from_msal(result: dict[str, Any], config: GraphConfig) -> AuthErr
     first_line = description.splitlines()[0].strip() if description else ""
     first_line = re.sub(r"^AADSTS\d+:\s*", "", first_line)
     cred = config.certificate.path.name if config.certificate else "secret"
-    fix = _FIXES.get(code, "")
-    fix = fix.format(client_id=config.client_id, tenant=config.tenant_id, cred=cred) if fix else ""
+    skew = _clock_skew(result)
+    # an assertion refused while this machine's clock is far from the token endpoint's: the clock is the cause,
+    # whatever the code says (a certificate upload would not help)
+    fix = _FIXES.get(700024 if code == 700027 and skew else code, "")
+    fix = fix.format(client_id=config.client_id, tenant=config.tenant_id, cred=cred, skew=skew) if fix else ""
     label = f"AADSTS{code}" if code else error
     message = f"authentication failed ({label}, {error})"
     message += f": {fix}" if fix else f": {first_line or 'no detail given'}"

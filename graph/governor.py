@@ -10,6 +10,7 @@ proportionally; each successful chunk adds back a little rate, up to the configu
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -32,9 +33,9 @@ class GovernorConfig:
     decrease_cooldown_s: float = 2.0
 
     def __post_init__(self) -> None:
-        if self.rate_per_s <= 0:
+        if not math.isfinite(self.rate_per_s) or self.rate_per_s <= 0:
             raise ValueError(f"the write rate must be positive, not {self.rate_per_s}")
-        if self.burst < 1:
+        if not math.isfinite(self.burst) or self.burst < 1:
             raise ValueError(f"the write burst must be at least 1, not {self.burst}")
         if not 0 < self.decrease_factor < 1:
             raise ValueError("decrease_factor must be between 0 and 1")

@@ -37,6 +37,8 @@ from .preflight import find_users
 
 log = logging.getLogger(__name__)
 
+#: Error code of a row refused because its user already exists (``--existing fail``), in the report and results.csv.
+EXISTS_CODE = "UserExists"
 
 class ChunkRefused(Exception):
     """Raised by ``on_send`` to keep a chunk from leaving (the run folder can no longer record it)."""
@@ -432,7 +434,7 @@ class ApplyEngine:
                                      "userPrincipalName after an unconfirmed create"))
             log.info("row %d %s reconciled as created by this run, id=%s", row, item.upn, user.id)
         elif self.fail_on_existing:
-            self._final(row, Outcome(RowState.FAILED, user.id, 400, "UserExists", "a user with this "
+            self._final(row, Outcome(RowState.FAILED, user.id, 400, EXISTS_CODE, "a user with this "
                                      "userPrincipalName already exists (--existing fail)"))
         else:
             self._final(row, Outcome(RowState.SKIPPED, user.id, message="a user with this userPrincipalName "

@@ -213,13 +213,14 @@ def check_field(name: str, col: Sequence[str], label: str, out: Collector, found
 
 
 def invert_block(col: Sequence[str], label: str, out: Collector) -> list[str]:
-    """The Entra template's "Block sign in" (Yes = blocked) as accountEnabled texts."""
+    """The Entra template's "Block sign in" (Yes = blocked) as accountEnabled texts; a cell that is no Yes/No value
+    is reported here, once, and left empty in the result (so the accountEnabled check does not report it again)."""
     res = []
     for i, v in enumerate(col):
         b = rules.BOOLEANS.get(v.lower()) if v else None
         if v and b is None:
             out.add(i, label, rules.boolean_problem(v, label))
-            res.append(v)
+            res.append("")
         else:
             res.append("" if b is None else ("false" if b else "true"))
     return res

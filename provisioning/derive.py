@@ -1,6 +1,6 @@
 """Fields derived when a row leaves them empty: displayName, userPrincipalName, mailNickname.
 
-UPNs come from a naming template (default ``{givenName}.{surname}@{domain}``; Python format syntax, so
+UPNs come from a naming template (default ``{givenName}.{surname}@{domain}``; plain fields, ``:.N`` the first N, so
 ``{givenName:.1}{surname}@{domain}`` gives ``alee@contoso.com``). Each part is normalised and stripped of symbols
 (:func:`provisioning.identity.name_material`: both Unicode forms of a name give one UPN, and an emoji never
 becomes a word), transliterated to ASCII with ``anyascii`` (``José Núñez-Ødegård`` -> ``jose.nunez-odegard``),
@@ -33,24 +33,55 @@ _SPACES = re.compile(r"\s{2,}")
 _formatter = string.Formatter()
 
 
+class TemplateError(ValueError):
+    """A naming or display-name template that is not plain field names in braces and text."""
+
+
+_FIRST = re.compile(r"\.([1-9][0-9]?)")
+TEMPLATE_HINT = "write field names in braces, like {givenName}.{surname}@{domain} ({givenName:.1}: its first letter)"
+
+#: One parsed template: (literal text, field name or None, first N characters or None) per piece.
+Parsed = tuple[tuple[str, "str | None", "int | None"], ...]
+
+
+def parse_template(template: object) -> Parsed:
+    """A template as ``(literal, field, first)`` pieces; :class:`TemplateError` for anything but plain field names
+    (optionally ``:.N``, the first N characters) and text.
+
+    Templates come from users' mapping files, so they are never given to ``str.format``: attribute and index
+    lookups (``{givenName.__class__}``, ``{x[0]}``), conversions and other format specs do not exist here."""
+    if not isinstance(template, str):
+        raise TemplateError(f"{template!r} is not a text; {TEMPLATE_HINT}")
+    try:
+        raw = list(_formatter.parse(template))
+    except ValueError:
+        raise TemplateError(f"an unbalanced '{{' or '}}' (write {{{{ or }}}} for a brace as text); "
+                            f"{TEMPLATE_HINT}") from None
+    out = []
+    for literal, name, spec, conv in raw:
+        if name is None:
+            out.append((literal, None, None))
+            continue
+        shown = "{" + name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
+        if not name.isidentifier():
+            why = ("needs a field name" if not name else "looks up an attribute or an index, which templates "
+                   "do not do" if any(c in name for c in ".[]") else "is not a field name")
+            raise TemplateError(f"{shown} {why}; {TEMPLATE_HINT}")
+        first = _FIRST.fullmatch(spec) if spec else None
+        if conv or (spec and first is None):
+            raise TemplateError(f"{shown} is not a plain field name (no !conversions or :formats "
+                                f"other than :.N for the first N characters); {TEMPLATE_HINT}")
+        out.append((literal, name, int(first.group(1)) if first else None))
+    return tuple(out)
+
+
 def template_fields(template: str) -> set[str]:
     """The field names a template uses (``{givenName:.1}{surname}@{domain}`` -> givenName, surname, domain)."""
-    return {name.split(".")[0].split("[")[0] for _, name, _, _ in _formatter.parse(template) if name}
+    return {name for _, name, _ in parse_template(template) if name}
 
 
-def _positional(template: str, fields: Sequence[str], constants: dict[str, str]) -> str:
-    """Rewrite a named template to positional ``{0}``... for ``fields``; constants are inlined as literals."""
-    out = []
-    for literal, name, spec, conv in _formatter.parse(template):
-        out.append(literal.replace("{", "{{").replace("}", "}}"))
-        if name is None:
-            continue
-        if name in constants:
-            value = format(constants[name], spec or "")
-            out.append(value.replace("{", "{{").replace("}", "}}"))
-        else:
-            out.append("{%d%s%s}" % (fields.index(name), f"!{conv}" if conv else "", f":{spec}" if spec else ""))
-    return "".join(out)
+def _cut(text: str, first: int | None) -> str:
+    return text if first is None else text[:first]
 
 
 def upn_part(text: str) -> str:
@@ -104,8 +135,17 @@ def make_upn_maker(template: str, domain: str | None) -> tuple[tuple[str, ...], 
 
     Returns ``""`` when the template yields an empty local part. Cleaned values are cached per distinct text.
     """
-    fields = tuple(sorted(template_fields(template) - {"domain"}))
-    fmt = _positional(template, fields, {"domain": domain or ""}).format
+    parsed = parse_template(template)
+    fields = tuple(sorted({name for _, name, _ in parsed if name} - {"domain"}))
+    index = {f: k for k, f in enumerate(fields)}
+    steps: list[str | tuple[int, int | None]] = []  # literal texts, and (value index, first N) of the fields
+    for literal, name, first in parsed:
+        if literal:
+            steps.append(literal)
+        if name == "domain":
+            steps.append(_cut(domain or "", first))
+        elif name is not None:
+            steps.append((index[name], first))
     cache: dict[str, str] = {}
 
     def part(text: str) -> str:
@@ -114,12 +154,13 @@ def make_upn_maker(template: str, domain: str | None) -> tuple[tuple[str, ...], 
             value = cache[text] = upn_part(text)
         return value
 
-    literals = "".join(lit for lit, *_ in _formatter.parse(template.rpartition("@")[0] or template))
-    literal_ok = not _UPN_DISALLOWED.search(literals.replace("{", "").replace("}", ""))
-    has_spec = any(spec for _, _, spec, _ in _formatter.parse(template))
+    literals = "".join(lit for lit, _, _ in parse_template(template.rpartition("@")[0] or template))
+    literal_ok = not _UPN_DISALLOWED.search(literals)
+    has_spec = any(first is not None for _, _, first in parsed)
 
     def make(*values: str) -> str:
-        raw = fmt(*[part(v) for v in values])
+        cleaned = [part(v) for v in values]
+        raw = "".join(s if isinstance(s, str) else _cut(cleaned[s[0]], s[1]) for s in steps)
         local, at, dom = raw.rpartition("@")
         if not at:
             local, dom = raw, ""
@@ -153,24 +194,22 @@ def _concat(pieces: Sequence[str | Sequence[str]], n: int) -> list[str]:
 
 
 def _pieces(template: str, columns: dict[str, Sequence[str]], n: int,
-            constants: dict[str, str]) -> list[str | Sequence[str]] | None:
-    """The template as literal texts and columns (format specs applied once per distinct value), or None when it
-    uses conversions or attribute/index lookups (then the caller formats row by row)."""
+            constants: dict[str, str]) -> list[str | Sequence[str]]:
+    """The template as literal texts and columns (``:.N`` applied once per distinct value); a field with no
+    column counts as empty."""
     pieces: list[str | Sequence[str]] = []
-    for literal, name, spec, conv in _formatter.parse(template):
+    for literal, name, first in parse_template(template):
         pieces.append(literal)
         if name is None:
             continue
-        if conv or not name.isidentifier():
-            return None
         if name in constants:
-            pieces.append(format(constants[name], spec or ""))
+            pieces.append(_cut(constants[name], first))
             continue
         col = columns.get(name)
         if col is None:
-            pieces.append(format("", spec or ""))
-        elif spec:
-            done = {v: format(v, spec) for v in set(col)}
+            pieces.append("")
+        elif first is not None:
+            done = {v: v[:first] for v in set(col)}
             pieces.append(list(map(done.__getitem__, col)))
         else:
             pieces.append(col)
@@ -203,15 +242,9 @@ def display_names(template: str, columns: dict[str, Sequence[str]], n: int) -> l
     Blanks and commas at the ends are stripped and runs of blanks collapsed (an empty givenName must not leave
     " Lee"); when no distinct value of the columns and no literal could cause either, that pass is skipped.
     """
-    fields = tuple(sorted(template_fields(template)))
     pieces = _pieces(template, columns, n, {})
-    if pieces is None:
-        fmt = _positional(template, fields, {}).format
-        cols = [columns.get(f) or [""] * n for f in fields]
-        out = list(map(fmt, *cols)) if cols else [fmt()] * n
-    else:
-        out = _concat(pieces, n)
-    if pieces is None or not _tidy(pieces):
+    out = _concat(pieces, n)
+    if not _tidy(pieces):
         out = list(map(str.strip, out, repeat(" ,", n)))
         if any(map(str.__contains__, out, repeat("  ", n))):
             out = [_SPACES.sub(" ", name) if "  " in name else name for name in out]
@@ -237,9 +270,6 @@ def upn_parts(values: Sequence[str]) -> list[str]:
     return list(map(cache.__getitem__, values))
 
 
-_PRECISION = re.compile(r"\.\d+")
-
-
 def make_upns(template: str, domain: str | None, columns: dict[str, Sequence[str]], rows: Sequence[int]) \
         -> tuple[list[str], list[str]]:
     """UPNs for the rows ``rows`` (indexes) from the template's columns, and their local parts (``""`` where the
@@ -257,10 +287,8 @@ def make_upns(template: str, domain: str | None, columns: dict[str, Sequence[str
     for f in fields:
         col = columns.get(f)
         parts[f] = upn_parts(pick(col, rows)) if col is not None else [""] * len(rows)
-    specs = [spec for _, _, spec, _ in _formatter.parse(template) if spec]
-    literals = "".join(lit for lit, *_ in _formatter.parse(template.rpartition("@")[0] or template))
-    simple = ("@" in template and "@" not in (domain or "") and not _UPN_DISALLOWED.search(literals.replace("{", "").replace("}", ""))
-              and all(_PRECISION.fullmatch(spec) for spec in specs))
+    literals = "".join(lit for lit, _, _ in parse_template(template.rpartition("@")[0] or template))
+    simple = "@" in template and "@" not in (domain or "") and not _UPN_DISALLOWED.search(literals)
     pieces = _pieces(template, parts, len(rows), {"domain": domain or ""}) if simple else None
     split = _split_at_domain(pieces) if pieces is not None else None
     if split is None:  # unusual template: exactly the row-by-row rules

@@ -167,12 +167,17 @@ _MAPPING_KEYS = {"columns", "constants", "naming_template", "display_name_templa
 
 
 def load_mapping(path: str | Path) -> ColumnMapping:
-    """Read a ``--mapping`` JSON file; raise :class:`RosterError` with what to fix when it is not valid."""
+    """Read a ``--mapping`` JSON file; raise :class:`RosterError` naming the key and what to fix when it is not
+    valid (every part is checked here, so a bad mapping never gets as far as the roster)."""
+    from .derive import TemplateError, parse_template  # local: derive is a leaf that knows no fields
+
     p = Path(path)
     try:
         data: Any = json.loads(p.read_text(encoding="utf-8-sig"))
     except OSError as exc:
         raise RosterError(p, f"cannot read the mapping file: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError:
+        raise RosterError(p, "the mapping file is not UTF-8 text; save it as UTF-8") from None
     except json.JSONDecodeError as exc:
         raise RosterError(p, f"the mapping file is not valid JSON (line {exc.lineno}: {exc.msg})") from exc
     if not isinstance(data, dict):
@@ -181,14 +186,64 @@ def load_mapping(path: str | Path) -> ColumnMapping:
     if unknown:
         raise RosterError(p, f"unknown key(s) {', '.join(map(repr, unknown))} in the mapping file; "
                              f"use {', '.join(sorted(_MAPPING_KEYS))}")
-    columns = data.get("columns") or {}
-    constants = data.get("constants") or {}
+    columns = _object(p, data, "columns", '{"First Name": "givenName", ...}')
+    constants = _object(p, data, "constants", '{"usageLocation": "US", ...}')
+    for header, target in columns.items():
+        if target is not None and not isinstance(target, str):
+            raise RosterError(p, f"columns: {header!r} maps to {_json_type(target)}; give a field name such as "
+                                 f"\"givenName\", or null for a column to leave unused")
     for where, names in (("columns", [v for v in columns.values() if v is not None]), ("constants", constants)):
         bad = [n for n in names if n not in FIELD_BY_NAME and n != BLOCK_SIGN_IN]
         if bad:
             raise RosterError(p, f"{where}: unknown field(s) {', '.join(map(repr, bad))}; "
                                  f"use Graph property names such as {', '.join(f.name for f in FIELDS[:4])}")
-    return ColumnMapping(columns=dict(columns), constants={k: str(v) for k, v in constants.items()},
-                         naming_template=data.get("naming_template"),
-                         display_name_template=data.get("display_name_template"),
-                         domain=(data.get("domain") or None), source=str(p))
+    texts: dict[str, str] = {}
+    for name, value in constants.items():
+        if isinstance(value, bool):
+            texts[name] = "Yes" if value else "No"
+        elif isinstance(value, (str, int, float)):
+            texts[name] = str(value)
+        else:
+            raise RosterError(p, f"constants: {name!r} is {_json_type(value)}; give a text such as \"US\" "
+                                 f"(or remove the key to use the roster's column)")
+    templates: dict[str, str | None] = {}
+    for key, allowed in (("naming_template", {f.name for f in FIELDS} | {"domain"}),
+                         ("display_name_template", {f.name for f in FIELDS})):
+        template = data.get(key)
+        if template is None:
+            templates[key] = None
+            continue
+        if not isinstance(template, str):
+            raise RosterError(p, f"{key} is {_json_type(template)}; give a text such as "
+                                 + ('"{givenName}.{surname}@{domain}"' if key == "naming_template"
+                                    else '"{givenName} {surname}"'))
+        try:
+            names = {name for _, name, _ in parse_template(template) if name}
+        except TemplateError as exc:
+            raise RosterError(p, f"{key} {template!r}: {exc}") from None
+        strange = sorted(names - allowed)
+        if strange:
+            raise RosterError(p, f"{key} {template!r}: {', '.join('{' + n + '}' for n in strange)} is not a field; "
+                                 f"use Graph property names such as {{givenName}}, {{surname}}"
+                                 + (", {domain}" if key == "naming_template" else ""))
+        templates[key] = template
+    domain = data.get("domain")
+    if domain is not None and not isinstance(domain, str):
+        raise RosterError(p, f"domain is {_json_type(domain)}; give the UPN domain as a text, like \"contoso.com\"")
+    return ColumnMapping(columns=dict(columns), constants=texts, naming_template=templates["naming_template"],
+                         display_name_template=templates["display_name_template"],
+                         domain=(domain or "").strip() or None, source=str(p))
+
+
+def _object(p: Path, data: dict[str, Any], key: str, example: str) -> dict[str, Any]:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RosterError(p, f"{key!r} is {_json_type(value)}; it must be an object like {example}")
+    return value
+
+
+def _json_type(value: object) -> str:
+    return {bool: "true/false", int: "a number", float: "a number", str: "a text", list: "a list",
+            dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)

@@ -295,7 +295,7 @@ def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], dige
         warnings.append(Issue(0, ", ".join(unknown), "unknown-column", Severity.WARNING,
                               f"column(s) {', '.join(map(repr, unknown))} are not roster fields; they are kept and "
                               f"carried to the report but not sent to Entra ID (map them with --mapping if needed)"))
-    _check_required(p, set(seen), mapping)
+    _check_required(p, set(seen), mapping, headers)
     cells = _cell_issues([pr for pr in problems if pr.row not in totals], headers, header_idx, column_map)
     warnings.extend(cells)
     kept = {i.row - header_idx - 2 for i in cells}
@@ -479,8 +479,9 @@ def _blank_rows(body: list[list[str]], count: int) -> set[int]:
     return set(candidates)
 
 
-def _check_required(p: Path, present: set[str], mapping: ColumnMapping | None) -> None:
-    """Raise when a required field has no column and cannot be derived."""
+def _check_required(p: Path, present: set[str], mapping: ColumnMapping | None, headers: tuple[str, ...]) -> None:
+    """Raise when a required field has no column and cannot be derived; when the mapping file maps it to a column
+    the roster lacks, say so (the usual cause: a renamed column in the HR export)."""
     from .derive import template_fields  # local: derive imports fields only
 
     constants = set(mapping.constants) if mapping else set()
@@ -494,6 +495,15 @@ def _check_required(p: Path, present: set[str], mapping: ColumnMapping | None) -
         needed = template_fields(template) - {"domain"}
         if not needed <= have:
             missing.append(f"userPrincipalName (or {' and '.join(sorted(needed - have))} to derive it)")
+    if missing and mapping is not None:
+        wanted = {"displayName", "userPrincipalName", "givenName", "surname"} - have
+        present_headers = {normalise_header(h) for h in headers if h}
+        for header, target in mapping.columns.items():
+            if target in wanted and normalise_header(header) not in present_headers:
+                listed = ", ".join(repr(h) for h in headers if h)
+                raise RosterError(p, f"the mapping file {mapping.source} maps {target} to column {header!r}, "
+                                     f"which the roster does not have (it has: {listed}); fix the column name "
+                                     f"in the mapping file or the roster")
     if missing:
         raise RosterError(p, f"required column(s) missing: {'; '.join(missing)}. "
                              f"Add them, or map your headers with --mapping")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +11,10 @@ from pathlib import Path
 from .errors import RunFolderError
 from .journal import JOURNAL_NAME
 from .outputs import LOG_NAME, PASSWORDS_NAME, RESULTS_NAME, SUMMARY_NAME
+from .targets import same_file
+
+#: The files a run writes into its folder (besides the journal), which ``--out`` must not find there already.
+RUN_FILES = ("results.xlsx", RESULTS_NAME, SUMMARY_NAME, LOG_NAME, PASSWORDS_NAME)
 
 DEFAULT_RUNS_DIR = Path("runs")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -50,8 +55,11 @@ def run_folder_name(roster: Path, now: datetime | None = None) -> str:
 
 
 def new_run_folder(roster: Path, out: Path | None = None, *, runs_dir: Path = DEFAULT_RUNS_DIR,
-                   now: datetime | None = None) -> RunFolder:
-    """Create the folder for a new run; ``--out`` may name an empty or missing folder, never a previous run."""
+                   now: datetime | None = None, force: bool = False) -> RunFolder:
+    """Create the folder for a new run; ``--out`` may name an empty or missing folder, never a previous run.
+
+    A folder that already holds files a run writes is refused unless ``force`` (never when one of them is the
+    roster, and never over a passwords.csv: it may be the only copy of generated passwords)."""
     if out is not None:
         path = Path(out)
         if (path / JOURNAL_NAME).exists():
@@ -59,17 +67,42 @@ def new_run_folder(roster: Path, out: Path | None = None, *, runs_dir: Path = DE
                                  "--out")
         if path.exists() and not path.is_dir():
             raise RunFolderError(f"--out {path}: not a folder")
-        path.mkdir(parents=True, exist_ok=True)
+        for name in RUN_FILES:
+            target = path / name
+            if same_file(target, roster):
+                raise RunFolderError(f"{target} is the roster; a run never writes over it, not even with --force: "
+                                     "choose another --out")
+            if not os.path.lexists(target):
+                continue
+            if name == PASSWORDS_NAME:
+                raise RunFolderError(f"{target} exists and may hold the only copy of generated passwords; move it "
+                                     "away or choose another --out")
+            if not force:
+                raise RunFolderError(f"{target} exists; give --force to replace it, or another --out")
+        _make(path, "choose another --out")
         return RunFolder(path)
     base = Path(runs_dir) / run_folder_name(roster, now)
     path, n = base, 1
     while True:
         try:
-            path.mkdir(parents=True, exist_ok=False)
+            _make(path, "give --out DIR for a folder you can write to", exist_ok=False)
             return RunFolder(path)
         except FileExistsError:
             n += 1
             path = base.with_name(f"{base.name}-{n}")
+
+
+def _make(path: Path, advice: str, *, exist_ok: bool = True) -> None:
+    """Create the run folder (and check that it takes files); a folder that cannot be written gets one line
+    naming it and what to do instead of a bare OS error."""
+    try:
+        path.mkdir(parents=True, exist_ok=exist_ok)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        raise RunFolderError(f"cannot create the run folder {path}: {exc.strerror or exc}; {advice}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise RunFolderError(f"cannot write in the run folder {path}: permission denied; {advice}")
 
 
 def existing_run_folder(path: Path) -> RunFolder:

@@ -7,6 +7,8 @@ the files. Secrets are :class:`graph.config.Secret` values: redacted in every ``
 """
 from __future__ import annotations
 
+import codecs
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +98,28 @@ def _read_env_file(env_file: Path | None) -> tuple[dict[str, str], str]:
         raise ConfigError(f"--env-file {env_file}: no such file")
     from dotenv import dotenv_values
 
-    return _env_layer(dotenv_values(env_file)), str(env_file)
+    return _env_layer(dotenv_values(stream=io.StringIO(_env_text(env_file)))), str(env_file)
+
+
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _env_text(path: Path) -> str:
+    """The text of a .env file: UTF-8, or whatever its byte-order mark says (Windows Notepad's "Unicode" is
+    UTF-16 with a BOM)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    encoding = next((name for bom, name in _BOMS if data.startswith(bom)), "utf-8")
+    if encoding == "utf-8" and b"\x00" in data:  # UTF-16 saved without a BOM: every other byte of ASCII is NUL
+        encoding = "utf-16-le" if data[1::2].count(0) * 2 >= len(data) // 2 else "utf-16-be"
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not readable as {encoding.upper().replace('-SIG', '')} text; save it as UTF-8 "
+                          "(in Notepad: Save as > Encoding: UTF-8)") from None
 
 
 def _read_config_file(path: Path | None) -> dict[str, str]:
@@ -113,7 +136,16 @@ def _read_config_file(path: Path | None) -> dict[str, str]:
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path}: expected a JSON object like Microsoft's daemon-sample parameters.json")
     out: dict[str, str] = {}
-    authority = str(data.get("authority") or "").strip()
+
+    def text(key: str, what: str) -> str:
+        value = data.get(key)
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise ConfigError(f"--config {path}: {key!r} must be a text ({what}), not {_json_type(value)}")
+        return value.strip()
+
+    authority = text("authority", "like https://login.microsoftonline.com/<tenant id>")
     if authority:
         parts = urlsplit(normalize_root(authority))
         tenant = parts.path.strip("/").split("/")[0] if parts.path.strip("/") else ""
@@ -126,22 +158,32 @@ def _read_config_file(path: Path | None) -> dict[str, str]:
     if isinstance(scope, list):
         if len(scope) != 1:
             raise ConfigError(f"--config {path}: 'scope' must hold exactly one '<graph root>/.default' scope")
-        scope = scope[0]
+        data = {**data, "scope": scope[0]}
+    scope = text("scope", "like https://graph.microsoft.com/.default")
     if scope:
-        out["scope"] = str(scope).strip()
-    endpoint = str(data.get("endpoint") or "").strip()
+        out["scope"] = scope
+    endpoint = text("endpoint", "a Graph URL like https://graph.microsoft.com/v1.0/users")
     if endpoint:
         parts = urlsplit(normalize_root(endpoint))
         out["graph_endpoint"] = f"{parts.scheme}://{parts.netloc}"
-    for key, name in (("client_id", "client_id"), ("secret", "client_secret"), ("client_secret", "client_secret"),
-                      ("passphrase", "certificate_password"), ("certificate_password", "certificate_password")):
-        if data.get(key):
-            out[name] = str(data[key]).strip()
-    cert = data.get("private_key_file") or data.get("certificate_path")
+    for key, name, what in (("client_id", "client_id", "the application (client) ID"),
+                            ("secret", "client_secret", "the client secret's Value"),
+                            ("client_secret", "client_secret", "the client secret's Value"),
+                            ("passphrase", "certificate_password", "the private key's password"),
+                            ("certificate_password", "certificate_password", "the private key's password")):
+        value = text(key, what)
+        if value:
+            out[name] = value
+    cert = text("private_key_file", "the path of a PEM file") or text("certificate_path", "the path of a PEM file")
     if cert:
-        cert_path = Path(str(cert))
+        cert_path = Path(cert)
         out["certificate_path"] = str(cert_path if cert_path.is_absolute() else path.parent / cert_path)
     return out
+
+
+def _json_type(value: object) -> str:
+    return {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
+        type(value), type(value).__name__)
 
 
 def _flag_layer(flags: Mapping[str, object]) -> dict[str, object]:
@@ -270,8 +312,8 @@ def _check_cloud_consistency(authority_host: str, graph_endpoint: str, scope: st
 def _number(value: Any, name: str, kind: Callable[[Any], Any], low: float, high: float) -> Any:
     try:
         number = kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise UsageError(f"{name} must be a number, not {value!r}") from None
-    if not low <= number <= high:
+    if not low <= number <= high:  # (also refuses nan)
         raise UsageError(f"{name} must be between {low:g} and {high:g}, not {value}")
     return number

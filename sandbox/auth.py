@@ -6,7 +6,8 @@ AADSTS7000215 (401 invalid_client, bad secret), AADSTS700016 (400 unauthorized_c
 AADSTS90002 (400 invalid_request, unknown tenant; ``invalid_tenant`` on discovery), AADSTS1002012 (400
 invalid_scope, scope without ``/.default``), AADSTS70011 (400 invalid_scope, a ``/.default`` scope of an unknown
 resource), AADSTS7000216 (no credential; status UNCONFIRMED item 13, 401 chosen). Not in graph-facts and chosen
-here: AADSTS700027 (401, assertion signature/key), AADSTS700024 (401, assertion expired), AADSTS70003
+here: AADSTS700027 (401, assertion signature/key), AADSTS700024 (401, assertion expired or not yet
+valid, judged by the token endpoint's clock: knob ``clock_offset_s``), AADSTS70003
 (400 unsupported_grant_type), AADSTS900144 (400, missing parameter).
 
 Graph's token checks (graph-facts 1.8): 401 InvalidAuthenticationToken with ``WWW-Authenticate`` for an empty
@@ -22,7 +23,7 @@ import hmac
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs
 
 import jwt
@@ -38,16 +39,29 @@ TENANT_ALIASES = {TENANT_ID} | {name for name, _, _, _, verified in DOMAINS if v
 TOKEN_HEADERS = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
 
 
-def aadsts(status: int, err: str, code: int, text: str, correlation_id: str | None = None) -> Response:
-    """An AADSTS-shaped token-endpoint error (graph-facts 7.3)."""
+def aadsts(status: int, err: str, code: int, text: str, correlation_id: str | None = None,
+           now: float | None = None) -> Response:
+    """An AADSTS-shaped token-endpoint error (graph-facts 7.3), time-stamped by ``now`` (epoch seconds)."""
     trace, corr = str(uuid.uuid4()), correlation_id or str(uuid.uuid4())
-    stamp = dt.datetime.now(dt.timezone.utc)
+    stamp = dt.datetime.fromtimestamp(time.time() if now is None else now, dt.timezone.utc)
     desc = (f"AADSTS{code}: {text}\r\nTrace ID: {trace}\r\nCorrelation ID: {corr}\r\n"
             f"Timestamp: {stamp.strftime('%Y-%m-%d %H:%M:%S')}Z")
     body = {"error": err, "error_description": desc, "error_codes": [code],
             "timestamp": stamp.strftime("%Y-%m-%d %H:%M:%SZ"), "trace_id": trace, "correlation_id": corr,
             "error_uri": f"https://login.microsoftonline.com/error?code={code}"}
     return Response(status, body, dict(TOKEN_HEADERS))
+
+
+#: Retry-After (seconds) of an injected token-endpoint fault.
+TOKEN_FAULT_RETRY_AFTER_S = 1
+
+
+def token_fault(status: int, correlation_id: str | None = None) -> Response:
+    """An injected token-endpoint failure (knobs ``token500``/``token429``): Entra down or throttling the app."""
+    resp = aadsts(status, "temporarily_unavailable", 90033, "A transient error has occurred. Please try again.",
+                  correlation_id)
+    resp.headers["Retry-After"] = str(TOKEN_FAULT_RETRY_AFTER_S)
+    return resp
 
 
 def tenant_not_found(tenant: str, err: str = "invalid_request", correlation_id: str | None = None) -> Response:
@@ -58,11 +72,23 @@ def tenant_not_found(tenant: str, err: str = "invalid_request", correlation_id: 
                                    "tenant.", correlation_id)
 
 
+#: Clock skew the token endpoint forgives either side of an assertion's validity.
+ASSERTION_SKEW_S = 300
+
+
+def _iso(epoch: Any) -> str:
+    try:
+        return dt.datetime.fromtimestamp(float(epoch), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "1970-01-01T00:00:00.0000000Z"
+
+
 class Authority:
     """Issues and checks tokens for the one tenant and the one registered application."""
 
-    def __init__(self, keys: KeyMaterial, base_url: str):
+    def __init__(self, keys: KeyMaterial, base_url: str, clock: Callable[[], float] = time.time):
         self.keys = keys
+        self.clock = clock
         self.base_url = base_url
         self._public = keys.signing_key.public_key()
         self._cache: dict[str, dict[str, Any]] = {}
@@ -123,12 +149,21 @@ class Authority:
             if thumb_s1 and not thumb_s256 and hexed(thumb_s1) != self.keys.app_thumbprint_sha1:
                 return bad_key
             claims = jwt.decode(assertion, self.keys.app_public_key, algorithms=["RS256", "PS256"],
-                                options={"verify_aud": False, "require": ["exp", "aud"]}, leeway=300)
-        except jwt.ExpiredSignatureError:
-            return aadsts(401, "invalid_client", 700024, "Client assertion is not within its valid time range.",
-                          corr)
+                                options={"verify_aud": False, "verify_exp": False, "verify_nbf": False,
+                                         "verify_iat": False, "require": ["exp", "aud"]})
         except (jwt.PyJWTError, ValueError):
             return bad_key
+        now = self.clock()
+        # MSAL sends no nbf: an assertion issued (iat) after the token endpoint's now is not valid yet either
+        nbf, exp = claims.get("nbf", claims.get("iat", 0)), claims.get("exp", 0)
+        if not (isinstance(nbf, (int, float)) and isinstance(exp, (int, float))
+                and nbf - ASSERTION_SKEW_S <= now < exp + ASSERTION_SKEW_S):
+            # Entra's words for an expired and for a not-yet-valid assertion alike (public captures of
+            # AADSTS700024, e.g. AzureAD/microsoft-authentication-library-for-dotnet#4951)
+            return aadsts(401, "invalid_client", 700024, "Client assertion is not within its valid time range. "
+                          f"Current time: {_iso(now)}, assertion valid from {_iso(nbf)}, expiry time of assertion "
+                          f"{_iso(exp)}. Review the documentation at "
+                          "https://learn.microsoft.com/entra/identity-platform/certificate-credentials .", corr, now)
         aud = claims.get("aud")
         auds = aud if isinstance(aud, list) else [aud]
         if not any(isinstance(a, str) and a.rstrip("/").endswith("/oauth2/v2.0/token") for a in auds) \
@@ -201,7 +236,7 @@ class Authority:
             return aadsts(400, "invalid_scope", 70011,
                           f"The provided request must include a 'scope' input parameter. The provided value for the "
                           f"input parameter 'scope' is not valid. The scope {scope} is not valid.", corr)
-        now = int(time.time())
+        now = int(self.clock())
         claims = {"aud": GRAPH_ROOT, "iss": f"https://sts.windows.net/{TENANT_ID}/", "iat": now, "nbf": now,
                   "exp": now + lifetime, "app_displayname": APP_NAME, "appid": CLIENT_ID, "appidacr": "1",
                   "idp": f"https://sts.windows.net/{TENANT_ID}/", "idtyp": "app", "oid": SP_OBJECT_ID,
@@ -243,7 +278,7 @@ class Authority:
                 if len(self._cache) > 10000:
                     self._cache.clear()
                 self._cache[token] = claims
-        now = time.time()
+        now = self.clock()
         if not (claims.get("nbf", 0) - 300 <= now < claims.get("exp", 0)):
             return fail("Access token has expired or is not yet valid.")
         return claims

@@ -4,7 +4,8 @@
 Options of ``serve`` (defaults are Graph's own figures and no faults):
 ``--port P`` ``--state D`` ``--write-quota N/SECONDS`` ``--ru-quota N/SECONDS`` ``--tenant-wide-write-quota
 N/SECONDS`` ``--tenant-size S|M|L`` ``--latency-ms MEAN[:JITTER]`` ``--replication-lag-ms MS``
-``--token-lifetime SECONDS`` ``--fault KIND=RATE`` (repeatable; KIND 503, reset, slow, lost) ``--slow-ms MS``
+``--token-lifetime SECONDS`` ``--fault KIND=RATE`` (repeatable; KIND 503, reset, slow, lost, token500,
+token429) ``--slow-ms MS``
 ``--users N`` ``--seed N`` ``--roles R1,R2`` ``--sku PART=SEATS`` (repeatable: seats of a SKU of
 ``GET /subscribedSkus``; an unknown part number adds a SKU) ``--mailbox-requires-license``
 ``--lenient-assign-license`` (accept assignLicense bodies without ``removeLicenses``/``addLicenses``).
@@ -12,6 +13,8 @@ N/SECONDS`` ``--tenant-size S|M|L`` ``--latency-ms MEAN[:JITTER]`` ``--replicati
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import signal
 import threading
 from pathlib import Path
@@ -35,6 +38,16 @@ def _fault(text: str) -> tuple[str, float]:
     return kind, value
 
 
+def _milliseconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number of milliseconds, 0 or more")
+    return value
+
+
 def _sku(text: str) -> tuple[str, int]:
     part, sep, seats = text.partition("=")
     if not sep or not part.strip() or not seats.strip().isdigit():
@@ -55,11 +68,12 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     s.add_argument("--tenant-wide-write-quota", metavar="N/SECONDS", help="tenant-wide writes (default 18000/300)")
     s.add_argument("--tenant-size", choices=["S", "M", "L"], help="tenant size (default: by user count)")
     s.add_argument("--latency-ms", metavar="MEAN[:JITTER]", help="added latency per Graph answer")
-    s.add_argument("--replication-lag-ms", type=float, metavar="MS", help="new users invisible to reads for MS")
+    s.add_argument("--replication-lag-ms", type=_milliseconds, metavar="MS", help="new users invisible to reads for MS")
     s.add_argument("--token-lifetime", type=int, metavar="SECONDS", help="access token lifetime (default 3599)")
     s.add_argument("--fault", type=_fault, action="append", default=[], metavar="KIND=RATE",
-                   help="inject faults: 503, reset, slow or lost, with a probability per request")
-    s.add_argument("--slow-ms", type=float, metavar="MS", help="delay of a 'slow' answer (default 30000)")
+                   help="inject faults: 503, reset, slow or lost (Graph), token500 or token429 (token endpoint), "
+                        "with a probability per request")
+    s.add_argument("--slow-ms", type=_milliseconds, metavar="MS", help="delay of a 'slow' answer (default 30000)")
     s.add_argument("--users", type=int, metavar="N", help="pre-seeded users")
     s.add_argument("--seed", type=int, metavar="N", help="random seed for faults and latency")
     s.add_argument("--roles", metavar="R1,R2", help="application permissions granted (comma-separated)")
@@ -152,8 +166,9 @@ def main(argv: list[str], *, stdout: TextIO, stderr: TextIO, prog: str) -> int:
     """Run a sandbox sub-command; returns the exit status."""
     parser = build_parser(prog)
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse already wrote usage/help to sys.stderr / sys.stdout
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse wrote usage/help to the given streams
         return int(exc.code or 0)
     if args.command == "serve":
         return _serve(args, stdout, stderr)

@@ -12,7 +12,11 @@ Knob semantics (Python names; the CLI options of ``sandbox serve`` map onto them
 - ``replication_lag_ms=0``: a user created less than this long ago is invisible to reads and PATCH
   (404) while POST uniqueness is immediate (graph-facts 5; UNCONFIRMED duration, hence a knob).
 - ``token_lifetime=3599``: ``expires_in`` and the JWT ``exp`` of issued tokens.
-- ``faults={"503": 0.0, "reset": 0.0, "slow": 0.0, "lost": 0.0}``: per-request probabilities (Graph paths only).
+- ``clock_offset_s=0``: the token endpoint's clock runs this many seconds off the machine's (-7200: as seen from a
+  client whose clock is two hours fast); client assertions are judged, and tokens stamped, by that clock.
+- ``faults={"503": 0.0, "reset": 0.0, "slow": 0.0, "lost": 0.0, "token500": 0.0, "token429": 0.0}``: per-request
+  probabilities; the first four on Graph paths only, ``token500``/``token429`` on the token endpoint only (an
+  Entra outage or throttling: HTTP 500 or 429 with ``Retry-After``).
 - ``slow_ms=30000``: delay of a "slow" answer.
 - ``users=0``: pre-seeded users (``seed.user00001@contoso.com`` ...), added at start when missing.
 - ``seed=None``: seed of the fault/latency RNG.
@@ -66,7 +70,7 @@ PASSWORD_RESET_ROLES = frozenset({USER_ADMINISTRATOR, "966707d0-3269-4727-9be2-8
                                   "729827e3-9c14-49f7-bb1b-9608f156bbb8", "c4e39bd9-1100-46d3-8c65-fb160da0071f",
                                   "7be44c8a-adaf-4e2a-84d6-ab2649e08a13", "62e90394-69f5-4237-9190-012177145e10"})
 DEFAULT_DIRECTORY_ROLES: tuple[str, ...] = (USER_ADMINISTRATOR,)
-FAULT_KINDS: tuple[str, ...] = ("503", "reset", "slow", "lost")
+FAULT_KINDS: tuple[str, ...] = ("503", "reset", "slow", "lost", "token500", "token429")
 DEFAULT_SKU_SEATS: dict[str, int] = {"ENTERPRISEPACK": 25, "SPE_E5": 5, "EXCHANGESTANDARD": 10, "FLOW_FREE": 10000}
 RU_BY_SIZE: dict[str, int] = {"S": 3500, "M": 5000, "L": 8000}
 RU_WINDOW_S = 10.0
@@ -83,6 +87,7 @@ class Knobs:
     latency_ms: tuple[float, float] = (0.0, 0.0)
     replication_lag_ms: float = 0.0
     token_lifetime: int = 3599
+    clock_offset_s: float = 0.0
     faults: Mapping[str, float] = field(default_factory=lambda: {k: 0.0 for k in FAULT_KINDS})
     slow_ms: float = 30000.0
     users: int = 0
@@ -177,6 +182,10 @@ def make_knobs(base: Knobs | None = None, **changes: Any) -> Knobs:
             value = _skus(value, base.skus)
         elif key in ("assign_license_requires_both", "mailbox_requires_license"):
             value = bool(value)
+        elif key == "clock_offset_s":
+            value = float(value)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError("clock_offset_s must be a finite number of seconds")
         elif key in ("replication_lag_ms", "slow_ms"):
             value = max(0.0, float(value))
         elif key in ("token_lifetime", "users", "object_quota"):

@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from .auth import token_fault
 from .service import Service
 from .wire import Request, Response
 
@@ -215,6 +216,9 @@ class Handler(BaseHTTPRequestHandler):
             return auth.jwks(m.group(1))
         m = TOKEN_RE.fullmatch(req.path)
         if m and req.method == "POST":
+            for kind, status in (("token500", 500), ("token429", 429)):
+                if svc.draw(kind):
+                    return token_fault(status, req.headers.get("client-request-id"))
             return auth.token(m.group(1), req, svc.knobs.roles, svc.knobs.token_lifetime,
                               wids=svc.knobs.directory_roles)
         return Response(404, {"error": "not_found", "error_description": f"No endpoint at {req.path}."})

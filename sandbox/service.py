@@ -46,7 +46,7 @@ class Service:
         licenses.register(self.router)
         manager.register(self.router)
         mail.register(self.router)
-        self.authority = Authority(keys, base_url)
+        self.authority = Authority(keys, base_url, clock=lambda: time.time() + self.knobs.clock_offset_s)
         self.throttle = Throttle(lambda: self.knobs.ru_for_size(self.store.count()),
                                  lambda: self.knobs.write_quota, lambda: self.knobs.tenant_wide_write_quota,
                                  CLIENT_ID, TENANT_ID)

@@ -47,9 +47,15 @@ def render() -> str:
               f"| | optional | accountEnabled inverted: Yes = blocked |", "",
               "## Mapping file (`--mapping M.json`)", "",
               "A JSON object, every key optional: `columns` (roster header -> field, `null` = known but unused), "
-              "`constants` (field -> value when the cell is empty or the column absent), `naming_template` (UPN, "
-              "Python format syntax, e.g. `{givenName:.1}{surname}@{domain}`), `display_name_template`, `domain`, "
-              "`description`.", ""]
+              "`constants` (field -> a text used when the cell is empty or the column absent; not `null`), "
+              "`naming_template` (UPN, e.g. `{givenName:.1}{surname}@{domain}`), `display_name_template`, `domain`, "
+              "`description`.", "",
+              "Templates are text with field names in braces: `{givenName}`, `{surname}`, any field of the table "
+              "above, `{domain}` in a naming template; `{givenName:.1}` takes the first letter (`:.N` the first N "
+              "characters) and `{{` `}}` stand for a brace. Nothing else is allowed between braces (no "
+              "`{x.attr}`, `{x[0]}`, `{x!r}`, `{x:>10}`): such a template, a column mapped to a header the roster "
+              "lacks, or a key of the wrong JSON type stops `validate`/`run` with one line naming the file and key "
+              "(exit 2).", ""]
     for name in ("mapping-workday.json", "mapping-bamboohr.json"):
         lines += [f"`{name}`:", "", "```json", (HERE / name).read_text(encoding="utf-8").rstrip(), "```", ""]
     lines += ["## Excel workbooks and the header row", "",

@@ -243,3 +243,51 @@ def test_export_users_rejects_other_extensions(sandbox, use_env, tmp_path):
     code, _, err = run_cli("export-users", str(tmp_path / "users.txt"))
     assert code == ExitStatus.USAGE
     assert err == f"error: {tmp_path / 'users.txt'}: the output must end in .xlsx or .csv\n"
+
+
+def test_token_endpoint_500_is_retried_then_exit_4_one_line(sandbox_factory, use_env):
+    sb = sandbox_factory(faults={"token500": 1.0})
+    use_env(sb)
+    code, out, err = run_cli("check")
+    assert code == ExitStatus.UNAVAILABLE and "Token:" not in out
+    assert err.startswith(f"error: the token endpoint of {sb.authority_host} kept failing (HTTP 500, 8 attempts "
+                          "over ")
+    assert err.endswith(" s): Microsoft Entra ID is unavailable; try again later\n") and err.count("\n") == 1
+    assert sb.stats()["token_requests"] == 8  # each retry reached the endpoint (not MSAL's replay cache)
+
+
+@pytest.mark.parametrize("kind", ["token500", "token429"])
+def test_transient_token_endpoint_failures_are_retried(sandbox_factory, use_env, kind):
+    sb = sandbox_factory(faults={kind: 0.5}, seed=3)
+    use_env(sb)
+    code, out, err = run_cli("check")
+    assert (code, err) == (ExitStatus.OK, "")
+    stats = sb.stats()
+    assert stats["faults"][kind] >= 1 and stats["token_requests"] == stats["faults"][kind] + 1
+
+
+def test_fast_clock_with_a_certificate_names_the_clock(sandbox_factory, use_env, monkeypatch):
+    sb = sandbox_factory(clock_offset_s=-7200)  # the token endpoint's clock is 2 h behind this machine's
+    use_env(sb)
+    monkeypatch.delenv("AZURE_CLIENT_SECRET")
+    monkeypatch.setenv("AZURE_CLIENT_CERTIFICATE_PATH", str(sb.certificate_path))
+    monkeypatch.setenv("AZURE_CLIENT_CERTIFICATE_PASSWORD", sb.certificate_password)
+    code, out, err = run_cli("check")
+    assert code == ExitStatus.CONFIG and "Token:" not in out
+    assert err.startswith(
+        "error: authentication failed (AADSTS700024, invalid_client): the token endpoint says the client assertion "
+        "is not yet valid or expired: this machine's clock is probably wrong (it is 2 h 0 min ahead of the token "
+        "endpoint's) — check the time and time zone [server said: Client assertion is not within its valid time "
+        "range. Current time: ")
+    assert err.count("\n") == 1 and "upload the certificate" not in err
+
+
+def test_export_users_bad_filter_is_a_usage_error_with_graphs_message(sandbox, use_env, tmp_path):
+    use_env(sandbox)
+    target = tmp_path / "users.csv"
+    code, out, err = run_cli("export-users", str(target), "--filter", "bogus eq 'x'")
+    assert (code, out) == (ExitStatus.USAGE, "")
+    assert err.startswith("error: --filter \"bogus eq 'x'\": Graph refused it: Unsupported or invalid query filter "
+                          "clause specified for property 'bogus' of resource 'User'. (request-id ")
+    assert err.endswith("); fix the filter, e.g. \"department eq 'Sales'\" or \"startsWith(displayName,'A')\"\n")
+    assert err.count("\n") == 1 and not target.exists() and not list(tmp_path.glob("*.part"))

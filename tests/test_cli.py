@@ -31,3 +31,33 @@ def test_no_command_is_a_usage_error():
     code, _, err = run_cli()
     assert code == ExitStatus.USAGE
     assert "the following arguments are required: COMMAND" in err
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--write-burst", "nan", "'nan' is not a finite number"),
+    ("--write-burst", "inf", "'inf' is not a finite number"),
+    ("--write-burst", "-1", "must be a number of writes, at least 1"),
+    ("--write-burst", "0", "must be a number of writes, at least 1"),
+    ("--max-writes-per-s", "nan", "'nan' is not a finite number"),
+    ("--max-writes-per-s", "infinity", "'infinity' is not a finite number"),
+    ("--max-writes-per-s", "0", "must be a positive number of writes per second"),
+])
+def test_float_options_refuse_non_finite_and_out_of_range_numbers(option, value, message):
+    code, out, err = run_cli("run", "roster.csv", option, value)
+    assert (code, out) == (ExitStatus.USAGE, "")
+    assert err.endswith(f"provision.py run: error: argument {option}: {message}\n")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("watch", "inbox", "--interval", "nan"), "provision.py watch: error: argument --interval: must be a positive "
+                                              "number of seconds"),
+    (("sandbox", "serve", "--slow-ms", "inf"), "provision.py sandbox serve: error: argument --slow-ms: 'inf': give "
+                                               "a finite number of milliseconds, 0 or more"),
+])
+def test_other_float_options_refuse_non_finite_numbers(argv, message):
+    code, out, err = run_cli(*argv)
+    assert (code, out) == (ExitStatus.USAGE, "")
+    assert err.endswith(message + "\n")

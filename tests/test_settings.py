@@ -197,3 +197,59 @@ def test_bad_read_timeout_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError) as err:
         load(tmp_path, environ={**BASE_ENV, "PROVISION_READ_TIMEOUT": "soon"})
     assert str(err.value) == "PROVISION_READ_TIMEOUT must be a number, not 'soon'"
+
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.mark.parametrize("name", ["notepad-unicode.env", "utf16-be-no-bom.env"])
+def test_utf16_env_file_is_read(tmp_path, name):
+    s = load_settings(flags={}, environ={}, env_file=DATA / "env" / name, config_file=None, sandbox_env=None)
+    assert (s.tenant_id, s.client_id) == ("contoso.onmicrosoft.com", "5c2b9e7a-1d3f-4a6b-8c9d-e0f1a2b3c4d5")
+    assert s.client_secret.reveal() == "Zq8~notepad.secret-Ünicode"
+    assert s.sources["client_secret"] == str(DATA / "env" / name)
+
+
+def test_env_file_in_an_unknown_encoding_is_refused_in_one_line(tmp_path):
+    import io
+
+    import provision
+
+    env_file = DATA / "env" / "latin1.env"
+    out, err = io.StringIO(), io.StringIO()
+    code = provision.main(["--env-file", str(env_file), "check"], stdout=out, stderr=err)
+    assert (code, out.getvalue()) == (3, "")
+    assert err.getvalue() == (f"error: {env_file}: not readable as UTF-8 text; save it as UTF-8 (in Notepad: Save "
+                              "as > Encoding: UTF-8)\n")
+
+
+def test_utf16_env_file_through_the_cli(sandbox, tmp_path, monkeypatch):
+    import io
+
+    import provision
+
+    for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST",
+                 "GRAPH_ENDPOINT", "PROVISION_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    text = "".join(f"{k}={v}\r\n" for k, v in sandbox.env().items())
+    (tmp_path / ".env").write_bytes(text.encode("utf-16"))  # Notepad's "Unicode": UTF-16 LE with a BOM
+    out, err = io.StringIO(), io.StringIO()
+    code = provision.main(["check"], stdout=out, stderr=err)
+    assert (code, err.getvalue()) == (0, "")
+    assert out.getvalue().endswith("Ready: the app can provision users in this tenant.\n")
+
+
+@pytest.mark.parametrize("name, message", [
+    ("secret-list.json", "'secret' must be a text (the client secret's Value), not a list"),
+    ("endpoint-true.json", "'endpoint' must be a text (a Graph URL like https://graph.microsoft.com/v1.0/users), "
+                           "not true/false"),
+])
+def test_parameters_json_value_of_the_wrong_type_names_the_key(name, message):
+    import io
+
+    import provision
+
+    config = DATA / "config" / name
+    out, err = io.StringIO(), io.StringIO()
+    code = provision.main(["--config", str(config), "check"], stdout=out, stderr=err)
+    assert (code, out.getvalue(), err.getvalue()) == (3, "", f"error: --config {config}: {message}\n")

@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from graph.client import DEFAULT_USER_SELECT, GraphClient
+from graph.errors import GraphError
 
 from ..cells import csv_safe, make_xlsx_text_safe
 from ..context import CommandContext
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
+from ..targets import check_target, csv_header_is, xlsx_first_row_is
 
 HELP = "the tenant's users into a spreadsheet (OUT.xlsx or OUT.csv; paged GET /users)"
 NEEDS_TENANT = True
@@ -25,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, metavar="OUT.xlsx|OUT.csv", help="the spreadsheet to write")
     parser.add_argument("--filter", dest="odata_filter", metavar="ODATA",
                         help="an OData $filter, e.g. \"department eq 'Sales'\" or \"startsWith(displayName,'A')\"")
+    parser.add_argument("--force", action="store_true",
+                        help="replace OUT even when it is not an earlier export-users file")
 
 
 def cell_value(value: Any) -> Any:
@@ -46,9 +50,19 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
         raise UsageError(f"{out_path}: the output must end in .xlsx or .csv")
     if not out_path.parent.exists():
         raise UsageError(f"{out_path}: the folder {out_path.parent} does not exist")
+    headers = [list(COLUMNS), [c for c in COLUMNS if c not in OPTIONAL_COLUMNS]]
+    check_target(out_path, force=args.force,
+                 ours=csv_header_is(headers) if kind == ".csv" else xlsx_first_row_is("Users", headers))
     with GraphClient(ctx.settings.graph_config()) as client:
         users = client.iter_users(filter=args.odata_filter, select=COLUMNS)
-        first = _peek(users)
+        try:
+            first = _peek(users)
+        except GraphError as exc:
+            if exc.status != 400 or not args.odata_filter:
+                raise
+            rid = f" (request-id {exc.request_id})" if exc.request_id else ""
+            raise UsageError(f"--filter {args.odata_filter!r}: Graph refused it: {exc.message}{rid}; fix the "
+                             "filter, e.g. \"department eq 'Sales'\" or \"startsWith(displayName,'A')\"") from None
         columns = [c for c in COLUMNS if c not in OPTIONAL_COLUMNS or any(c in u for u in first.head)]
         tmp = out_path.with_name(out_path.name + ".part")
         count = (_write_xlsx if kind == ".xlsx" else _write_csv)(tmp, columns, first.all())

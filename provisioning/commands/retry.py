@@ -55,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--existing", choices=("skip", "update", "fail"), default=None,
                         help="as for run (default: the earlier run's choice); with update, a row whose user an "
                              "earlier run created and whose cells you edited is PATCHed on that same account")
+    parser.add_argument("--force", action="store_true",
+                        help="with --out: replace results files left in that folder by something else than a run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
@@ -74,6 +76,8 @@ def _run_arguments(run: Any, meta: dict[str, Any], roster: Path, out: Path,
         argv.append("--dry-run")
     if args.no_progress:
         argv.append("--no-progress")
+    if getattr(args, "force", False):
+        argv.append("--force")
     parser = argparse.ArgumentParser(prog="retry", add_help=False)
     run.add_arguments(parser)
     return parser.parse_args(argv)
@@ -116,7 +120,7 @@ def _retry(ctx: CommandContext, args: argparse.Namespace, source: Any) -> ExitSt
     stem = Path(str(meta.get("roster_path") or source.earlier_run.name)).stem
     if stem == Path(RETRY_ROSTER_NAME).stem:  # a retry of a retry: named after the original roster
         stem = str((meta.get("retry") or {}).get("stem") or stem)
-    folder = new_run_folder(Path(f"{stem}-retry.xlsx"), args.out)
+    folder = new_run_folder(Path(f"{stem}-retry.xlsx"), args.out, force=getattr(args, "force", False))
     roster_path = folder.path / RETRY_ROSTER_NAME
     order = sorted(range(len(rows)), key=numbers.__getitem__)
     mapping = write_retry_roster(roster_path, source.headers, [rows[i] for i in order],

@@ -3,18 +3,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
 
 from dataclasses import replace
 
-from ..apply import CreateItem
+from ..apply import EXISTS_CODE, CreateItem
 from ..chain import bind_plan, bind_validation, bound_accounts, drop_done, renames, tenant_employee_ids
 from ..context import CommandContext
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
-from ..journal import Journal, RowSeed, RowState
+from ..journal import Journal, Outcome, RowSeed, RowState
 from ..notify import add_notify_arguments, require_notify_arguments
 from ..outputs import PasswordFile, SecretFilter
 from ..plan import ActionKind, Plan, make_plan, upn_of
@@ -43,10 +44,28 @@ def _batch_size(text: str) -> int:
     return value
 
 
+def _number(text: str) -> float:
+    """A finite number: ``nan`` and ``inf`` parse as floats but would switch the write governor off."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 def _rate(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if value <= 0:
         raise argparse.ArgumentTypeError("must be a positive number of writes per second")
+    return value
+
+
+def _burst(text: str) -> float:
+    value = _number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a number of writes, at least 1")
     return value
 
 
@@ -67,11 +86,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "roster's, or a generated one written to passwords.csv)")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="the run folder (default: runs/<YYYYmmdd-HHMMSS>-<roster name>/)")
+    parser.add_argument("--force", action="store_true",
+                        help="with --out: replace results files left in that folder by something else than a run")
     parser.add_argument("--batch-size", type=_batch_size, metavar="N", default=None,
                         help="requests per $batch, 1..20 (default 20)")
     parser.add_argument("--max-writes-per-s", type=_rate, metavar="R", default=None,
                         help="ceiling of the write governor (default 20/s: Graph's 3,000 writes per 150 s)")
-    parser.add_argument("--write-burst", type=_rate, metavar="N", default=None,
+    parser.add_argument("--write-burst", type=_burst, metavar="N", default=None,
                         help="writes the governor may send at once before pacing at --max-writes-per-s "
                              "(default 20); Graph's bucket holds 3,000, so a tenant the app has not written to "
                              "for 150 s accepts up to that many at once")
@@ -128,7 +149,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping, header_row=args.header_row)
     if not roster.rows:
         raise UsageError(f"{args.roster}: the roster has no data rows")
-    folder = new_run_folder(args.roster, args.out)
+    folder = new_run_folder(args.roster, args.out, force=getattr(args, "force", False))
     secrets = SecretFilter(settings_secrets(ctx.settings))
     # held until the report is written: a second process on this folder would send the same rows again
     with lock_run_folder(folder.path, "run"), Session(ctx) as session, run_log(folder, secrets):
@@ -197,6 +218,9 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
             journal.add_bindings(chain.bindings.values())
         bodies = {a.row: a.user.graph_body() for a in plan.creates}
         journal.add_rows(seeds(plan, dry_run=args.dry_run, bodies=bodies, updates=updates))
+        if not args.dry_run:  # --existing fail: the code the apply stage gives a user that appears later, too
+            journal.record_many([(a.row, Outcome(RowState.FAILED, a.object_id, None, EXISTS_CODE, a.message))
+                                 for a in plan.actions if a.kind is ActionKind.EXISTS])
         add_changes(journal, (c for u in updates.values() for c in u.changes))
         journal.add_issues(i for i in validation.issues if i.row == 0)
         planned = plan_followups(plan.actions, refs, dry_run=args.dry_run)

@@ -7,7 +7,9 @@ from pathlib import Path
 from ..context import CommandContext
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
-from ..roster_template import write_template
+from ..fields import FIELDS
+from ..roster_template import ENTRA_HEADERS, ENTRA_VERSION_LINE, NOTES_COLUMNS, write_template
+from ..targets import check_target, csv_header_is, csv_text_is, xlsx_first_row_is
 
 HELP = "write a blank roster (xlsx with notes and data validation, or csv); --entra: the admin center's format"
 NEEDS_TENANT = False
@@ -18,10 +20,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, metavar="OUT", help="the file to write: .xlsx or .csv")
     parser.add_argument("--entra", action="store_true",
                         help="write the Entra admin center bulk-create CSV (version:v1.0 + its 17 columns)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace OUT even when it is not a blank template (a filled-in roster is lost)")
 
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Write the template; report the files written on stderr."""
+    out: Path = args.out
+    names = [f.name for f in FIELDS]
+    if args.entra:
+        ours = csv_text_is(ENTRA_VERSION_LINE + "\n" + ",".join(ENTRA_HEADERS))
+    elif out.suffix.lower() == ".csv":
+        ours = csv_text_is(",".join(names))
+        notes = out.with_name(out.stem + ".notes.csv")
+        check_target(notes, force=args.force, ours=csv_header_is([NOTES_COLUMNS]))
+    elif out.suffix.lower() in (".xlsx", ".xlsm"):
+        ours = xlsx_first_row_is("Users", [names], only_header=True)
+    else:
+        ours = None  # write_template refuses the name below
+    if ours is not None:
+        check_target(out, force=args.force, ours=ours)
     try:
         written = write_template(args.out, entra=args.entra)
     except ValueError as exc:

@@ -13,9 +13,11 @@ from typing import Sequence, TextIO
 
 from ..cells import csv_quote, csv_safe
 from ..context import CommandContext
+from ..errors import UsageError
 from ..exitcodes import ExitStatus
 from ..models import Issue, Severity
 from ..roster import hidden_rows_note, load_roster
+from ..targets import check_target, csv_header_is
 from ..validate import check_roster, gc_paused
 from . import add_header_row_argument
 
@@ -36,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, metavar="CSV", help="where to write the issues CSV "
                                                                 "(default: ROSTER.issues.csv beside the roster)")
     parser.add_argument("--domain", metavar="D", help="domain for derived userPrincipalNames, e.g. contoso.com")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the --out file even when it is not an issues CSV of an earlier validate")
 
 
 def issues_csv_path(roster: Path) -> Path:
@@ -77,11 +81,17 @@ def _short(text: str, width: int) -> str:
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Validate ``args.roster``; see the module docstring for outputs and exit status."""
     out_path = args.out or issues_csv_path(args.roster)
+    check_target(out_path, force=args.force, ours=csv_header_is([ISSUE_COLUMNS]),
+                 protected={"the roster": args.roster, "the mapping file": args.mapping})
     with gc_paused():
         roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping, header_row=args.header_row)
         checked = check_roster(roster, default_domain=args.domain)
         issues = checked.issues
-        write_issues_csv(out_path, args.roster.name, issues)
+        try:
+            write_issues_csv(out_path, args.roster.name, issues)
+        except OSError as exc:
+            raise UsageError(f"cannot write the issues CSV {out_path}: {exc.strerror or exc}; give --out "
+                             "with a file in a folder you can write to") from None
     errors = sum(1 for i in issues if i.severity is Severity.ERROR)
     warnings = len(issues) - errors
     bad_rows = len(checked.error_rows)

@@ -22,6 +22,7 @@ import contextlib
 import io
 import json
 import logging
+import math
 import signal
 import threading
 import time
@@ -42,8 +43,11 @@ log = logging.getLogger(__name__)
 
 
 def _interval(text: str) -> float:
-    value = float(text)
-    if value <= 0:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError("must be a positive number of seconds")
     return value
 
@@ -120,7 +124,9 @@ class _Engine:
     def run_roster(self, roster: Path, run_dir: Path) -> RunOutcome:
         from . import run
 
-        args = self._parse(run, [str(roster.resolve()), "--out", str(run_dir), "--no-progress"])
+        # --force: the run folder is the daemon's own (INBOX/.runs/...); a try that stopped before its journal
+        # (an authentication failure) left its run.log there
+        args = self._parse(run, [str(roster.resolve()), "--out", str(run_dir), "--no-progress", "--force"])
         return self._call(run, args, run_dir)
 
     def resume_run(self, run_dir: Path) -> RunOutcome:

@@ -156,3 +156,17 @@ def test_access_token_and_secret_never_logged(sandbox, no_leak):
         client.domains()
         assert token not in repr(client.token())
     assert token not in no_leak.text and sandbox.client_secret not in no_leak.text
+
+
+def test_refused_assertion_while_the_clock_is_far_off_names_the_clock(sandbox):
+    import datetime as dt
+
+    server_time = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2, minutes=1)
+    result = {"error": "invalid_client", "error_codes": [700027],
+              "error_description": "AADSTS700027: Client assertion failed signature validation.\r\nTrace ID: x",
+              "timestamp": server_time.strftime("%Y-%m-%d %H:%M:%SZ")}
+    err = auth_error_from_msal(result, sandbox_config(sandbox))
+    assert str(err) == ("authentication failed (AADSTS700027, invalid_client): the token endpoint says the client "
+                        "assertion is not yet valid or expired: this machine's clock is probably wrong (it is 2 h "
+                        "1 min ahead of the token endpoint's) — check the time and time zone [server said: Client "
+                        "assertion failed signature validation.]")

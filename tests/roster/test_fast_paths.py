@@ -157,7 +157,8 @@ def test_identity_keys_of_a_column_equal_nfkc_then_casefold_per_value(col):
 
 templates = st.sampled_from(["{givenName}.{surname}@{domain}", "{givenName:.1}{surname}@{domain}",
                              "{surname}.{givenName}.x@{domain}", "{givenName}@{domain}.{surname}",
-                             "{givenName}.{surname}", "{givenName!s}.{surname}@{domain}", "a..{surname}@b@{domain}"])
+                             "{givenName}.{surname}", "{givenName:.2}.{surname}@{domain}", "a..{surname}@b@{domain}",
+                             "{{x}}{givenName}@{domain}"])
 long_names = st.one_of(names, st.text(alphabet="ab.", min_size=60, max_size=70))
 
 
@@ -194,7 +195,7 @@ def test_mail_nicknames_equal_the_per_row_rule(rows):
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(names, names), min_size=1, max_size=20),
        st.sampled_from(["{givenName} {surname}", "{surname}, {givenName}", "{givenName:.1}. {surname}",
-                        "{givenName}", "{surname!s} ({givenName})"]))
+                        "{givenName}", "{surname} ({givenName:.3})"]))
 def test_display_names_equal_the_row_by_row_format(rows, template):
     given_names, surnames = [r[0] for r in rows], [r[1] for r in rows]
     got = derive.display_names(template, {"givenName": given_names, "surname": surnames}, len(rows))

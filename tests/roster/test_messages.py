@@ -224,3 +224,17 @@ def test_password_cells_are_never_quoted_nor_trimmed(tmp_path):
     text = " ".join(i.message for i in v.issues)
     assert "Secr3t" not in text and "Sp4ced" not in text and "Ctl" not in text
     assert v.rows[1].password == " Sp4ced out! "  # Entra allows blanks; the administrator's password is kept
+
+
+def test_entra_block_sign_in_not_yes_or_no_is_reported_once(tmp_path):
+    out, err = io.StringIO(), io.StringIO()
+    code = provision.main(["validate", str(DATA / "entra-block-sign-in-nein.csv"), "--out", str(tmp_path / "i.csv")],
+                          stdout=out, stderr=err)
+    assert code == 1
+    import csv
+
+    with (tmp_path / "i.csv").open(encoding="utf-8-sig") as fh:
+        rows = [(r["row"], r["code"], r["message"]) for r in csv.DictReader(fh)]
+    assert rows == [("3", "boolean-invalid", "Block sign in (Yes/No) [accountEnabled] Required 'Nein': not a Yes/No "
+                                             "value; write Yes or No (also accepted: true/false, y/n, 1/0)")]
+    assert "1 valid, 1 with errors; 1 error, 0 warnings" in err.getvalue()

@@ -205,3 +205,33 @@ def test_missing_roles_give_403(sandbox_factory: Any) -> None:
     assert g2.get("/users").status_code == 200
     assert_error(g2.post("/users", {}), 403, "Authorization_RequestDenied", msg)
     assert_error(g2.get("/domains"), 403, "Authorization_RequestDenied", msg)
+
+
+def _assertion(sb: Any, *, nbf: float, exp: float) -> str:
+    """A client assertion signed with the registered certificate, with the given validity."""
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+
+    cert, key = _cert_parts(sb)
+    private = serialization.load_pem_private_key(key.encode(), sb.certificate_password.encode())
+    thumb = x509.load_pem_x509_certificate(cert.encode()).fingerprint(hashes.SHA256())
+    header = {"x5t#S256": base64.urlsafe_b64encode(thumb).decode().rstrip("=")}
+    claims = {"aud": f"{sb.authority_host}/{sb.tenant_id}/oauth2/v2.0/token", "iss": sb.client_id,
+              "sub": sb.client_id, "jti": "x", "nbf": int(nbf), "iat": int(nbf), "exp": int(exp)}
+    return jwt.encode(claims, private, algorithm="PS256", headers=header)
+
+
+@pytest.mark.parametrize("offset_s", [7200, -7200])
+def test_assertion_outside_its_time_range_is_aadsts700024(sandbox: Any, offset_s: int) -> None:
+    now = time.time() + offset_s  # a client clock two hours fast (or slow)
+    assertion = _assertion(sandbox, nbf=now, exp=now + 600)
+    cred = {"client_assertion": lambda: assertion}
+    result = msal_app(sandbox, cred).acquire_token_for_client(scopes=_scope(sandbox))
+    assert (result["error"], result["error_codes"]) == ("invalid_client", [700024])
+    assert re.match(r"AADSTS700024: Client assertion is not within its valid time range\. Current time: "
+                    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.0000000Z, assertion valid from \S+, expiry time of assertion "
+                    r"\S+\. Review the documentation at https://learn\.microsoft\.com/entra/identity-platform/"
+                    r"certificate-credentials \.\r\n", result["error_description"])
+    fine = _assertion(sandbox, nbf=time.time() + 200, exp=time.time() + 800)  # within the forgiven skew
+    ok = {"client_assertion": lambda: fine}
+    assert "access_token" in msal_app(sandbox, ok).acquire_token_for_client(scopes=_scope(sandbox))
