@@ -22,6 +22,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from . import rules
+from .cells import unquote_text_prefix
 from .errors import RosterError
 from .excel import EXCEL_SUFFIXES, CellProblem, column_letter, header_problem_message, problem_message, read_excel
 from .fields import BLOCK_SIGN_IN, ColumnMapping, canonical_field, load_mapping, normalise_header
@@ -178,7 +179,8 @@ def _read_csv(p: Path, head: bytes) -> tuple[str, str, list[list[str]]]:
         raise RosterError(p, "the roster is empty; it needs a header row and one row per user") from exc
     except OSError as exc:
         raise RosterError(p, f"cannot read the roster: {exc.strerror or exc}") from exc
-    columns = [frame[c].tolist() for c in frame.columns]
+    # Excel's text prefix ('+1 555 0100, as export-users and every CSV this tool writes have it) is no data
+    columns = [unquote_text_prefix(frame[c].tolist()) for c in frame.columns]
     if skip:  # keep Excel row numbers: put the skipped lines back as rows (the version line in column A)
         lead = [[""] * skip for _ in columns]
         if version_line is not None and lead:

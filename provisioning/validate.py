@@ -23,7 +23,7 @@ from . import derive, rules
 from .checks import (Collector, check_cells, check_field, check_passwords, check_relations, duplicates,
                      invert_block, split_list, tenant_domains)
 from .colscan import ColumnScan
-from .fields import BLOCK_SIGN_IN
+from .fields import BLOCK_SIGN_IN, PHONE_FIELDS
 from .models import Issue, Roster, TenantView, UserRow, Validation
 from .passwords import generate_password
 
@@ -106,15 +106,19 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
     header_of: dict[str, str] = {}
     values: dict[str, Sequence[str]] = {}
     scans: dict[str, ColumnScan] = {}
+    every: list[tuple[str, Sequence[str], ColumnScan]] = []
     for j, header in enumerate(roster.headers):
         label = header or f"column {j + 1}"
         field = roster.column_map.get(header)
         found, col = check_cells(columns[j] if j < len(columns) else ("",) * n, label, out,
-                                 secret=field == "password")
+                                 secret=field == "password", phone=field in PHONE_FIELDS)
+        every.append((label, col, found))
         if field is not None:
             values[field] = col
             header_of[field] = header
             scans[field] = found
+    footers = _footer_rows(every, n, out)
+    del every
     if BLOCK_SIGN_IN in values:
         values["accountEnabled"] = invert_block(values.pop(BLOCK_SIGN_IN), header_of[BLOCK_SIGN_IN], out)
         header_of["accountEnabled"] = header_of.pop(BLOCK_SIGN_IN)
@@ -173,8 +177,29 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
             duplicates(values[name], label(name, name), code, out, casefold=name != "employeeId")
     if tenant is not None:
         tenant_domains(values, label, out, tenant)
+    if footers:  # a footer line gets its one issue, not also those of a person with no name
+        out.issues = [i for i in out.issues if i.row not in footers or i.code == "not-a-person"]
     issues = sorted(out.issues, key=lambda i: i.row)
     return Checked(roster, values, derived, tuple(issues), frozenset(out.error_rows))
+
+
+def _footer_rows(columns: list[tuple[str, Sequence[str], ColumnScan]], n: int, out: Collector) -> set[int]:
+    """Report the rows that are an export's footer line (``not-a-person``); return their Excel row numbers.
+
+    Such a row has one filled cell, reading like "Total: 2 employees", "Page 1 of 1" or "Generated on ..."
+    (:func:`rules.footer_problem`). A person has at least a name and an address or number besides, and a row
+    with only a given name, however odd, is left to the person rules."""
+    counts = np.zeros(n, dtype=np.int32)
+    for _, col, found in columns:
+        counts += (found.lengths > 0) if found.lengths is not None else np.fromiter(map(bool, col), bool, n)
+    rows: set[int] = set()
+    for i in np.flatnonzero(counts == 1).tolist():
+        label, text = next((label, col[i]) for label, col, _ in columns if col[i])
+        found = rules.footer_problem(text, out.rownums[i])
+        if found is not None:
+            out.add(i, label, found)
+            rows.add(out.rownums[i])
+    return rows
 
 
 def _derive_upns(roster: Roster, values: dict[str, Sequence[str]], derived: dict[str, list[int]],
