@@ -16,12 +16,13 @@ import hashlib
 import io
 import logging
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 
-from . import rules
+from . import encodings, rules
 from .cells import unquote_text_prefix
 from .errors import RosterError
 from .excel import EXCEL_SUFFIXES, CellProblem, column_letter, header_problem_message, problem_message, read_excel
@@ -35,11 +36,12 @@ _DELIMITERS = (",", ";", "\t")
 
 
 def load_roster(path: str | Path, *, sheet: str | None = None,
-                mapping: ColumnMapping | str | Path | None = None) -> Roster:
+                mapping: ColumnMapping | str | Path | None = None, encoding: str | None = None) -> Roster:
     """Read ``path`` (CSV or Excel) into a :class:`Roster`; raise :class:`RosterError` if it cannot be used.
 
     ``sheet`` picks an Excel sheet by name (default: the first sheet whose first non-blank row has a known header).
-    ``mapping`` is a :class:`ColumnMapping` or the path of a mapping JSON file.
+    ``mapping`` is a :class:`ColumnMapping` or the path of a mapping JSON file. ``encoding`` (a CSV file's, as
+    ``--encoding`` names it) skips the detection.
     """
     p = Path(path)
     if mapping is not None and not isinstance(mapping, ColumnMapping):
@@ -52,10 +54,12 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
         raise RosterError(p, f"cannot read the roster: {exc.strerror or exc}") from exc
     digest = _digest_in_background(p)  # reads and hashes the file on another thread while it is parsed here
     suffix = p.suffix.lower()
-    encoding = delimiter = None
+    delimiter = note = None
     problems: tuple[CellProblem, ...] = ()
     _refuse_other_formats(p, head, suffix)
     if suffix in EXCEL_SUFFIXES or head[:4] == b"PK\x03\x04":
+        if encoding is not None:
+            raise RosterError(p, "--encoding applies to CSV files only (a workbook says its own)")
         sheet_name, grid, problems = read_excel(p, sheet)
         kind = "xlsx"
     elif suffix == ".xls":
@@ -64,7 +68,7 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
         if sheet is not None:
             raise RosterError(p, "--sheet applies to Excel workbooks only")
         sheet_name = None
-        encoding, delimiter, grid = _read_csv(p, head)
+        encoding, delimiter, grid, note = _read_csv(p, head, encoding)
         kind = "csv"
     sha256 = digest()
     try:
@@ -73,7 +77,10 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
         raise RosterError(p, f"cannot read the roster: {exc.strerror or exc}") from exc
     if (after.st_size, after.st_mtime_ns, after.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino):
         raise RosterError(p, "the roster changed while it was being read; save and close it, then run again")
-    return _build(p, sheet_name, kind, grid, sha256, mapping, encoding, delimiter, problems)
+    roster = _build(p, sheet_name, kind, grid, sha256, mapping, encoding, delimiter, problems)
+    if note is not None:
+        roster = replace(roster, warnings=(rules.issue(0, "encoding", "encoding-guessed", note), *roster.warnings))
+    return roster
 
 
 _HEAD = 65536  # bytes read ahead of parsing: enough to detect the encoding, the delimiter and the header line
@@ -122,20 +129,9 @@ def _refuse_other_formats(p: Path, data: bytes, suffix: str) -> None:
 
 
 def detect_encoding(data: bytes) -> str:
-    """The encoding of CSV bytes: a BOM decides; else UTF-16 when NULs abound; else UTF-8 if the head decodes
-    (the reader falls back to cp1252 if a later byte does not); else cp1252 (what Excel on Windows writes)."""
-    if data.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    head = data[:65536]
-    if head and head.count(0) > len(head) // 4:
-        return "utf-16-le" if head[1:2] == b"\x00" else "utf-16-be"
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(data) <= len(head))
-    except UnicodeDecodeError:
-        return "cp1252"
-    return "utf-8"
+    """The encoding of CSV bytes (the whole file, or its head): what :func:`encodings.from_head` proves, else
+    :func:`encodings.guess`'s answer (which raises :class:`encodings.EncodingProblem` when it cannot tell)."""
+    return encodings.from_head(data) or encodings.guess(data).encoding
 
 
 def detect_delimiter(line: str) -> str:
@@ -151,12 +147,20 @@ def detect_delimiter(line: str) -> str:
     return best if counts[best] else ","
 
 
-def _read_csv(p: Path, head: bytes) -> tuple[str, str, list[list[str]]]:
+def _read_csv(p: Path, head: bytes, given: str | None = None) -> tuple[str, str, list[list[str]], str | None]:
     """Parse a CSV file once with pandas' C parser (every cell a ``str``); columns as lists. ``head``: the file's
-    first bytes (one more than :data:`_HEAD` when the file is longer), for detection."""
+    first bytes (one more than :data:`_HEAD` when the file is longer), for detection; ``given``: the encoding
+    the user named (--encoding), else it is detected. Returns the encoding, the delimiter, the columns, and a note
+    on the encoding when it was guessed (see :mod:`provisioning.encodings`)."""
     if not head or (head.isspace() and (len(head) <= _HEAD or p.read_bytes().isspace())):
         raise RosterError(p, "the roster is empty; it needs a header row and one row per user")
-    encoding = detect_encoding(head)
+    note = None
+    if given is not None:
+        encoding = "utf-8-sig" if codecs.lookup(given).name == "utf-8" else given
+    else:
+        encoding = encodings.from_head(head[:_HEAD]) or ""
+        if not encoding:
+            encoding, note = _guess(p)
     text = head[:_HEAD].decode(encoding, errors="ignore")  # the head is enough to find the header line
     lines = text.lstrip("\ufeff").splitlines()[:50]
     skip = 0  # blank lines and the Entra template's "version:v1.0" line ahead of the header
@@ -168,9 +172,11 @@ def _read_csv(p: Path, head: bytes) -> tuple[str, str, list[list[str]]]:
         try:
             frame = _parse_csv(p, encoding, delimiter, skip)
         except UnicodeDecodeError:
+            if given is not None:
+                raise RosterError(p, encodings.decode_problem(p.read_bytes(), given)) from None
             if encoding != "utf-8":
                 raise
-            encoding = "cp1252"  # the head was UTF-8 but a later byte is not: Excel's Windows "CSV"
+            encoding, note = _guess(p)  # the head was UTF-8 but a later byte is not
             frame = _parse_csv(p, encoding, delimiter, skip)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise RosterError(p, f"cannot read the file as CSV ({str(exc).strip().splitlines()[0]}); save it as CSV "
@@ -186,7 +192,18 @@ def _read_csv(p: Path, head: bytes) -> tuple[str, str, list[list[str]]]:
         if version_line is not None and lead:
             lead[0][lines.index(version_line)] = version_line.split(delimiter)[0]
         columns = [top + col for top, col in zip(lead, columns)]
-    return encoding, delimiter, columns
+    return encoding, delimiter, columns, note
+
+
+def _guess(p: Path) -> tuple[str, str | None]:
+    """:func:`encodings.guess` on the whole file: (encoding, note)."""
+    try:
+        found = encodings.guess(p.read_bytes())
+    except encodings.EncodingProblem as exc:
+        raise RosterError(p, str(exc)) from None
+    except OSError as exc:
+        raise RosterError(p, f"cannot read the roster: {exc.strerror or exc}") from exc
+    return found.encoding, found.note
 
 
 def _parse_csv(p: Path, encoding: str, delimiter: str, skip: int) -> pd.DataFrame:

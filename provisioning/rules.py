@@ -32,6 +32,9 @@ class Rule:
 
 RULES: Mapping[str, Rule] = {r.code: r for r in (
     Rule("unknown-column", W, "A column that is no roster field; kept and carried to the report, not sent."),
+    Rule("encoding-guessed", W, "The CSV file is not UTF-8 and was read in the one encoding in which its names read "
+                                "as letters (Mac OS Roman, Windows-1250...); check the names, or save the file as "
+                                "CSV UTF-8."),
     Rule("whitespace-trimmed", W, "Leading/trailing blanks were removed from a cell."),
     Rule("control-char", E, "A cell holds a NUL or control character (not tab or line break): a corrupt export."),
     Rule("formula-cell", E, "A cell a spreadsheet would run as a formula (its first character after any blanks is "
@@ -99,6 +102,9 @@ RULES: Mapping[str, Rule] = {r.code: r for r in (
 #: Roster-level problems: not issues but a RosterError (exit status 2). Listed for the README.
 ROSTER_ERRORS: Mapping[str, str] = {
     "roster-unreadable": "The file cannot be read or decoded, or is not CSV/xlsx/xlsm.",
+    "roster-encoding": "The CSV file is not UTF-8 and its encoding is uncertain (it reads as different names in "
+                       "cp1252 and cp1250, say), or it is UTF-8 with a few lines in another encoding; the message "
+                       "names the line. Save it as CSV UTF-8, or give --encoding NAME.",
     "roster-no-header": "The file is empty or has no header row (no sheet with known headers).",
     "roster-missing-columns": "A required field has no column and cannot be derived.",
     "roster-duplicate-header": "A header appears twice, or two headers mean the same field.",

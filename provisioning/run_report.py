@@ -66,7 +66,8 @@ def _roster_cells(meta: Mapping[str, Any]) -> tuple[tuple[str, ...], dict[int, t
                     roster_path)
         return (), {}
     try:
-        roster = load_roster(roster_path, sheet=meta.get("sheet"), mapping=meta.get("mapping"))
+        roster = load_roster(roster_path, sheet=meta.get("sheet"), mapping=meta.get("mapping"),
+                             encoding=meta.get("encoding"))
     except Exception as exc:  # noqa: BLE001 - a report must still be written without the roster's columns
         log.warning("cannot re-read the roster %s for the report: %s", roster_path, exc)
         return (), {}

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from ..apply import CreateItem
 from ..context import CommandContext
+from ..encodings import encoding_option
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
 from ..journal import Journal, RowSeed, RowState
@@ -52,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("roster", type=Path, metavar="ROSTER", help="the roster file (.csv, .xlsx, .xlsm)")
     parser.add_argument("--sheet", metavar="S", help="the Excel sheet to read (default: the first with a header)")
     parser.add_argument("--mapping", type=Path, metavar="M", help="a column-mapping JSON file for HR exports")
+    parser.add_argument("--encoding", type=encoding_option, metavar="NAME",
+                        help="a CSV file's text encoding (cp1252, cp1250, mac_roman...) when it is not UTF-8 and "
+                             "cannot be told for certain (default: detected; resume reads it the same way)")
     parser.add_argument("--dry-run", action="store_true",
                         help="validate and plan against the tenant, write the run folder, send no write")
     parser.add_argument("--existing", choices=("skip", "update", "fail"), default="skip",
@@ -114,7 +118,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     require_notify_arguments(args)
     if getattr(args, "reset_passwords", False) and args.existing != "update":
         raise UsageError("--reset-passwords only applies with --existing update")
-    roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping)
+    roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping, encoding=args.encoding)
     if not roster.rows:
         raise UsageError(f"{args.roster}: the roster has no data rows")
     folder = new_run_folder(args.roster, args.out)
@@ -151,6 +155,7 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
         "roster_path": str(Path(args.roster).resolve()), "roster_sha256": roster.sha256,
         "sheet": getattr(roster, "sheet", None) or args.sheet,
         "mapping": str(Path(args.mapping).resolve()) if args.mapping else None,
+        "encoding": getattr(roster, "encoding", None),  # as read (given or detected): resume reads it the same
         "dry_run": bool(args.dry_run), "existing": args.existing, "batch_size": args.batch_size,
         "max_writes_per_s": args.max_writes_per_s, "write_burst": args.write_burst, "settings": settings_public(ctx.settings),
         "command_line": ctx.command_line,

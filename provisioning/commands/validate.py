@@ -15,6 +15,7 @@ from ..cells import csv_quote, csv_safe
 from ..context import CommandContext
 from ..exitcodes import ExitStatus
 from ..models import Issue, Severity
+from ..encodings import encoding_option
 from ..roster import load_roster
 from ..validate import check_roster, gc_paused
 
@@ -30,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sheet", metavar="S", help="the Excel sheet to read (default: the first with headers)")
     parser.add_argument("--mapping", type=Path, metavar="M", help="column mapping JSON for HR exports "
                                                                   "(see templates/README.md)")
+    parser.add_argument("--encoding", type=encoding_option, metavar="NAME",
+                        help="a CSV file's text encoding (cp1252, cp1250, mac_roman...) when it is not UTF-8 and "
+                             "cannot be told for certain (default: detected)")
     parser.add_argument("--out", type=Path, metavar="CSV", help="where to write the issues CSV "
                                                                 "(default: ROSTER.issues.csv beside the roster)")
     parser.add_argument("--domain", metavar="D", help="domain for derived userPrincipalNames, e.g. contoso.com")
@@ -75,7 +79,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Validate ``args.roster``; see the module docstring for outputs and exit status."""
     out_path = args.out or issues_csv_path(args.roster)
     with gc_paused():
-        roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping)
+        roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping, encoding=args.encoding)
         checked = check_roster(roster, default_domain=args.domain)
         issues = checked.issues
         write_issues_csv(out_path, args.roster.name, issues)

@@ -54,9 +54,9 @@ def test_each_rule_on_its_sample_row():
 
     tenant_only = {"upn-missing", "upn-suffixed", "upn-domain-unverified", "immutable-id-required",
                    "user-exists", "control-char", "excel-error-ignored"} | set(PREFLIGHT_CODES) | {
-        "phone-invalid", "not-a-person", "invisible-char"}
+        "phone-invalid", "not-a-person", "invisible-char", "encoding-guessed"}
     # control-char: test_messages.py; excel-error-ignored (an unknown column): test_excel_errors.py; the last
-    # three: test_csv_cells.py
+    # four: test_csv_cells.py and test_encodings.py
     assert set(RULES) - covered == tenant_only  # covered by the tests below
     assert [r.has_errors for r in v.rows].count(False) == 1  # only the whitespace row goes ahead
 
