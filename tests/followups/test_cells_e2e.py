@@ -88,3 +88,20 @@ def test_run_with_encoding_creates_the_names_as_written_and_keeps_it(sandbox: An
     book = openpyxl.load_workbook(tmp_path / "run" / "results.xlsx", read_only=True)
     invalid = list(book["Invalid"].iter_rows(values_only=True))
     assert invalid[1][:2] == ("Leoš", "Janáček"), invalid
+
+
+def test_resume_rereads_the_roster_in_the_runs_encoding(sandbox: Any, cli: Any, tmp_path: Path) -> None:
+    roster = tmp_path / "cz.csv"
+    roster.write_bytes("givenName,surname,userPrincipalName\nAntonín,Dvořák,antonin.dvorak@contoso.com\n"
+                       "Leoš,Janáček,leos.janacek@contoso.com\n".encode("cp1250"))
+    code, out, err = cli(sandbox, "run", roster, "--encoding", "cp1250", "--out", tmp_path / "run", "--no-progress")
+    assert code == ExitStatus.OK, out + err
+    # as if the run had been killed with row 3 sent but unanswered: resume re-reads the roster (for its rows'
+    # passwords) and looks the row up; it can only read the roster as the run did
+    with Journal.open(tmp_path / "run") as journal:
+        with journal._tx() as cur:
+            cur.execute("UPDATE rows SET state='unknown', object_id='' WHERE row=3")
+    code, out, err = cli(sandbox, "resume", tmp_path / "run", "--no-progress")
+    assert code == ExitStatus.OK, out + err
+    assert read_results(tmp_path / "run")[3]["status"] == "created"
+    assert _users(sandbox)["leos.janacek@contoso.com"]["displayName"] == "Leoš Janáček"
