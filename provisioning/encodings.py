@@ -36,6 +36,7 @@ _ALPHABETS = tuple(frozenset(a) for a in (
 ))
 _LETTERS = re.compile(r"[^\W\d_]+")
 _BETWEEN_LETTERS = re.compile(r"(?<=[^\W\d_])[^\x00-\x7f](?=[^\W\d_])")
+_C1 = re.compile("[\x80-\x9f]")
 _APOSTROPHES = "\u2019\u2018\u00b7"  # O’Brien, l·l
 
 
@@ -172,7 +173,7 @@ def _unknown(numbered: list[tuple[int, bytes]], data: bytes) -> str:
 
 def _plausible(text: str) -> bool:
     """Whether ``text`` reads as names and words (see the module docstring)."""
-    if any(0x80 <= ord(ch) <= 0x9F for ch in text):
+    if _C1.search(text):  # control characters: bytes the encoding has no character for
         return False
     for m in _BETWEEN_LETTERS.finditer(text):
         if not m.group().isalpha() and m.group() not in _APOSTROPHES:
