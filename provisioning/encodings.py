@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import csv
 import re
 import unicodedata
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Callable
 
 CANDIDATES = ("cp1252", "cp1250", "mac_roman", "cp1251")
 DESCRIPTION = {"cp1252": "Windows-1252 (Western European)", "cp1250": "Windows-1250 (Central European)",
@@ -78,9 +80,34 @@ def from_head(head: bytes) -> str | None:
     return "utf-8"
 
 
-def guess(data: bytes) -> Guess:
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """How to show a line of the file in a message: its delimiter, and the columns whose cells are never shown
+    (the password column: a message may reach a terminal, a log or a ticket)."""
+
+    delimiter: str = ","
+    secret: frozenset[int] = frozenset()
+
+    def cells(self, line: str) -> list[str]:
+        """The cells of one line (a cell quoted over several lines is cut at the line's end)."""
+        try:
+            return next(csv.reader([line], delimiter=self.delimiter), [])
+        except csv.Error:
+            return line.split(self.delimiter)
+
+    def show(self, cells: list[str], pick: Callable[[int, str], bool],
+             escaped: Callable[[str], str] | None = None) -> str:
+        """The cells ``pick(index, cell)`` chooses (at most four), quoted (``escaped`` turns a cell into its
+        bytes as ``\\xNN`` escapes, shown as they are); a secret one only named."""
+        out = [("the password cell (not shown)" if i in self.secret else
+                repr(shorten(c)) if escaped is None else f"'{shorten(escaped(c))}'")
+               for i, c in enumerate(cells) if pick(i, c)]
+        return ", ".join(out[:4] + (["..."] if len(out) > 4 else []))
+
+
+def guess(data: bytes, layout: Layout = Layout()) -> Guess:
     """The encoding of ``data``, a whole file that is not UTF-8 (see the module docstring); raise
-    :class:`EncodingProblem` when it cannot be told for certain."""
+    :class:`EncodingProblem` when it cannot be told for certain. ``layout`` says how to show a line."""
     lines = data.splitlines()
     if b"\x00" in data:  # text in a one-byte encoding has no NUL: a binary file (UTF-16 is told from its head)
         n = next(n for n, line in enumerate(lines, start=1) if b"\x00" in line)
@@ -88,7 +115,7 @@ def guess(data: bytes) -> Guess:
                               f"save it as CSV UTF-8 (comma delimited) or .xlsx and run again")
     text = data.decode("utf-8", "surrogateescape")  # bytes that are not UTF-8 become lone surrogates
     if re.search(r"[\x80-\ud7ff\ue000-\U0010ffff]", text):
-        raise EncodingProblem(_mixed(lines))
+        raise EncodingProblem(_mixed(lines, layout))
     numbered = [(n, line) for n, line in enumerate(lines, start=1) if not line.isascii()][:_MAX_LINES]
     sample = b"\n".join(line for _, line in numbered)
     from charset_normalizer import from_bytes  # imported here: only files that are not UTF-8 need it
@@ -101,33 +128,46 @@ def guess(data: bytes) -> Guess:
             if "\ufffd" not in reading and _plausible(reading):
                 readings[name] = reading
     if not readings:
-        raise EncodingProblem(_unknown(numbered, data))
-    distinct = {r for r in readings.values()}
-    if len(distinct) > 1:
-        raise EncodingProblem(_ambiguous(numbered, list(readings)))
+        raise EncodingProblem(_unknown(numbered, sample, layout))
+    if len(set(readings.values())) > 1:
+        raise EncodingProblem(_ambiguous(numbered, list(readings), layout))
     name = next(iter(readings))  # CANDIDATES order: cp1252 first
     if name == "cp1252":
         return Guess(name)
     n, line = numbered[0]
+    cells = layout.show(layout.cells(line.decode(name)), lambda _, c: not c.isascii())
     return Guess(name, f"the file is not UTF-8; read as {name} ({DESCRIPTION[name]}), the only encoding of "
-                       f"{', '.join(CANDIDATES)} in which its names read as letters (line {n}: "
-                       f"{_shorten(line.decode(name))!r}); if a name looks wrong, save the file as CSV UTF-8 or "
-                       f"give --encoding NAME")
+                       f"{', '.join(CANDIDATES)} in which its names read as letters (line {n}: {cells}); if a name "
+                       f"looks wrong, save the file as CSV UTF-8 or give --encoding NAME")
 
 
-def decode_problem(data: bytes, encoding: str) -> str:
+def decode_problem(data: bytes, encoding: str, layout: Layout = Layout()) -> str:
     """The message for a file that does not decode in ``encoding`` (given with --encoding)."""
     for n, line in enumerate(data.splitlines(), start=1):
         try:
             line.decode(encoding)
         except UnicodeDecodeError as exc:
             bad = line[exc.start:exc.end]
-            return (f"line {n} has bytes that are not {encoding} ({_hex(bad)}): "
-                    f"{_shorten(line.decode(encoding, 'backslashreplace'))!r}; check --encoding")
+            cells = layout.cells(line.decode("latin-1"))
+            shown = layout.show(cells, lambda _, c: not _decodes(c, encoding), _escaped)
+            return f"line {n} has bytes that are not {encoding} ({_hex(bad)}): {shown}; check --encoding"
     return f"the file does not decode as {encoding}; check --encoding"
 
 
-def _mixed(lines: list[bytes]) -> str:
+def _decodes(cell: str, encoding: str) -> bool:
+    try:
+        cell.encode("latin-1").decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _escaped(cell: str) -> str:
+    """A cell read as latin-1 (one character per byte), its bytes above 0x7F as ``\\xNN``."""
+    return cell.encode("latin-1").decode("ascii", "backslashreplace")
+
+
+def _mixed(lines: list[bytes], layout: Layout) -> str:
     bad: list[int] = []
     found: list[int] = []
     for n, line in enumerate(lines, start=1):
@@ -138,37 +178,39 @@ def _mixed(lines: list[bytes]) -> str:
         if wrong:
             found.append(n)
             bad.extend(b for b in wrong if b not in bad)
-    first = lines[found[0] - 1].decode("utf-8", "backslashreplace")
+    cells = layout.cells(lines[found[0] - 1].decode("utf-8", "surrogateescape"))
+    shown = layout.show(cells, lambda _, c: re.search("[\udc80-\udcff]", c) is not None,
+                        lambda c: c.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
     where = f"line {found[0]} has" if len(found) == 1 else f"lines {_numbers(found)} have"
     return (f"{where} bytes that are not UTF-8 ({_hex(bytes(bad[:8]))}), though the rest of the file is UTF-8 "
-            f"(line {found[0]}: {_shorten(first)!r}); a program wrote them in another encoding, so no one encoding "
-            f"reads every line right: retype those characters and save the file as UTF-8 (or, if the whole file "
-            f"is in one encoding, give --encoding, e.g. --encoding cp1252)")
+            f"(line {found[0]}: {shown}); a program wrote them in another encoding, so no one encoding reads every "
+            f"line right: retype those characters and save the file as UTF-8 (or, if the whole file is in one "
+            f"encoding, give --encoding, e.g. --encoding cp1252)")
 
 
-def _ambiguous(numbered: list[tuple[int, bytes]], names: list[str]) -> str:
+def _ambiguous(numbered: list[tuple[int, bytes]], names: list[str], layout: Layout) -> str:
     for n, line in numbered:
-        texts = {name: line.decode(name) for name in names}
-        if len(set(texts.values())) > 1:
-            start = next(i for i, chars in enumerate(zip(*texts.values())) if len(set(chars)) > 1)
-            start = max(0, start - 30)
-            shown = " but ".join(f"{('...' if start else '') + _shorten(t[start:])!r} in {name}"
-                                 for name, t in texts.items())
+        texts = {name: layout.cells(line.decode(name)) for name in names}
+        if len({tuple(t) for t in texts.values()}) > 1:
+            first = next(iter(texts.values()))
+            differ = {i for i, c in enumerate(first) if any(t[i:i + 1] != [c] for t in texts.values())}
+            shown = " but ".join(f"{layout.show(cells, lambda i, _: i in differ)} in {name}"
+                                 for name, cells in texts.items())
             options = " or ".join(f"--encoding {name}" for name in texts)
             return (f"the file is not UTF-8 and its encoding is uncertain: line {n} reads {shown}; save it as "
                     f"CSV UTF-8, or give {options}")
     raise AssertionError("readings differ but no line does")  # pragma: no cover - the sample is the lines
 
 
-def _unknown(numbered: list[tuple[int, bytes]], data: bytes) -> str:
+def _unknown(numbered: list[tuple[int, bytes]], sample: bytes, layout: Layout) -> str:
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    best = from_bytes(sample).best()
     hint = f" (it may be {best.encoding}: --encoding {best.encoding})" if best is not None else ""
     n, line = numbered[0]
-    return (f"the file is not UTF-8 and reads as no text in {', '.join(CANDIDATES)}: line {n} is "
-            f"{_shorten(line.decode('latin-1').encode('ascii', 'backslashreplace').decode())!r}; save it as CSV "
-            f"UTF-8, or give --encoding NAME{hint}")
+    shown = layout.show(layout.cells(line.decode("latin-1")), lambda _, c: not c.isascii(), _escaped)
+    return (f"the file is not UTF-8 and reads as no text in {', '.join(CANDIDATES)}: line {n} has {shown}; save "
+            f"it as CSV UTF-8, or give --encoding NAME{hint}")
 
 
 def _plausible(text: str) -> bool:
@@ -201,5 +243,6 @@ def _hex(data: bytes) -> str:
     return ", ".join(f"0x{b:02X}" for b in data)
 
 
-def _shorten(text: str, width: int = 70) -> str:
+def shorten(text: str, width: int = 40) -> str:
+    """``text``, cut to ``width`` characters with "..." when longer."""
     return text if len(text) <= width else text[: width - 3] + "..."

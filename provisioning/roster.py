@@ -68,7 +68,7 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
         if sheet is not None:
             raise RosterError(p, "--sheet applies to Excel workbooks only")
         sheet_name = None
-        encoding, delimiter, grid, note = _read_csv(p, head, encoding)
+        encoding, delimiter, grid, note = _read_csv(p, head, encoding, mapping.renames if mapping else None)
         kind = "csv"
     sha256 = digest()
     try:
@@ -147,10 +147,12 @@ def detect_delimiter(line: str) -> str:
     return best if counts[best] else ","
 
 
-def _read_csv(p: Path, head: bytes, given: str | None = None) -> tuple[str, str, list[list[str]], str | None]:
+def _read_csv(p: Path, head: bytes, given: str | None = None, renames: dict[str, str | None] | None = None) \
+        -> tuple[str, str, list[list[str]], str | None]:
     """Parse a CSV file once with pandas' C parser (every cell a ``str``); columns as lists. ``head``: the file's
     first bytes (one more than :data:`_HEAD` when the file is longer), for detection; ``given``: the encoding
-    the user named (--encoding), else it is detected. Returns the encoding, the delimiter, the columns, and a note
+    the user named (--encoding), else it is detected; ``renames``: the mapping file's (to know the password
+    column, which a message about the encoding never shows). Returns the encoding, the delimiter, the columns, and a note
     on the encoding when it was guessed (see :mod:`provisioning.encodings`)."""
     if not head or (head.isspace() and (len(head) <= _HEAD or p.read_bytes().isspace())):
         raise RosterError(p, "the roster is empty; it needs a header row and one row per user")
@@ -160,7 +162,7 @@ def _read_csv(p: Path, head: bytes, given: str | None = None) -> tuple[str, str,
     else:
         encoding = encodings.from_head(head[:_HEAD]) or ""
         if not encoding:
-            encoding, note = _guess(p)
+            encoding, note = _guess(p, head, renames)
     text = head[:_HEAD].decode(encoding, errors="ignore")  # the head is enough to find the header line
     lines = text.lstrip("\ufeff").splitlines()[:50]
     skip = 0  # blank lines and the Entra template's "version:v1.0" line ahead of the header
@@ -173,10 +175,11 @@ def _read_csv(p: Path, head: bytes, given: str | None = None) -> tuple[str, str,
             frame = _parse_csv(p, encoding, delimiter, skip)
         except UnicodeDecodeError:
             if given is not None:
-                raise RosterError(p, encodings.decode_problem(p.read_bytes(), given)) from None
+                raise RosterError(p, encodings.decode_problem(p.read_bytes(), given, _layout(head, renames))) \
+                    from None
             if encoding != "utf-8":
                 raise
-            encoding, note = _guess(p)  # the head was UTF-8 but a later byte is not
+            encoding, note = _guess(p, head, renames)  # the head was UTF-8 but a later byte is not
             frame = _parse_csv(p, encoding, delimiter, skip)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise RosterError(p, f"cannot read the file as CSV ({str(exc).strip().splitlines()[0]}); save it as CSV "
@@ -195,15 +198,26 @@ def _read_csv(p: Path, head: bytes, given: str | None = None) -> tuple[str, str,
     return encoding, delimiter, columns, note
 
 
-def _guess(p: Path) -> tuple[str, str | None]:
+def _guess(p: Path, head: bytes, renames: dict[str, str | None] | None) -> tuple[str, str | None]:
     """:func:`encodings.guess` on the whole file: (encoding, note)."""
     try:
-        found = encodings.guess(p.read_bytes())
+        found = encodings.guess(p.read_bytes(), _layout(head, renames))
     except encodings.EncodingProblem as exc:
         raise RosterError(p, str(exc)) from None
     except OSError as exc:
         raise RosterError(p, f"cannot read the roster: {exc.strerror or exc}") from exc
     return found.encoding, found.note
+
+
+def _layout(head: bytes, renames: dict[str, str | None] | None) -> encodings.Layout:
+    """How a message shows a line of the file: its delimiter and password column, from the header line (read
+    byte for byte: header names are ASCII, and this is only for files whose encoding is in question)."""
+    lines = head[:_HEAD].decode("latin-1").splitlines()[:50]
+    header = next((ln for ln in lines if ln.strip() and not ln.lower().startswith("version:")), "")
+    delimiter = detect_delimiter(header)
+    names = next(csv.reader([header], delimiter=delimiter), [])
+    return encodings.Layout(delimiter, frozenset(i for i, h in enumerate(names)
+                                                 if canonical_field(h.strip(), renames) == "password"))
 
 
 def _parse_csv(p: Path, encoding: str, delimiter: str, skip: int) -> pd.DataFrame:
