@@ -106,13 +106,13 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
     header_of: dict[str, str] = {}
     values: dict[str, Sequence[str]] = {}
     scans: dict[str, ColumnScan] = {}
-    every: list[tuple[str, Sequence[str], ColumnScan]] = []
+    every: list[tuple[str, Sequence[str], ColumnScan, bool]] = []
     for j, header in enumerate(roster.headers):
         label = header or f"column {j + 1}"
         field = roster.column_map.get(header)
         found, col = check_cells(columns[j] if j < len(columns) else ("",) * n, label, out,
                                  secret=field == "password", phone=field in PHONE_FIELDS)
-        every.append((label, col, found))
+        every.append((label, col, found, field == "password"))
         if field is not None:
             values[field] = col
             header_of[field] = header
@@ -183,19 +183,20 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
     return Checked(roster, values, derived, tuple(issues), frozenset(out.error_rows))
 
 
-def _footer_rows(columns: list[tuple[str, Sequence[str], ColumnScan]], n: int, out: Collector) -> set[int]:
+def _footer_rows(columns: list[tuple[str, Sequence[str], ColumnScan, bool]], n: int, out: Collector) -> set[int]:
     """Report the rows that are an export's footer line (``not-a-person``); return their Excel row numbers.
 
     Such a row has one filled cell, reading like "Total: 2 employees", "Page 1 of 1" or "Generated on ..."
     (:func:`rules.footer_problem`). A person has at least a name and an address or number besides, and a row
-    with only a given name, however odd, is left to the person rules."""
+    with only a given name, however odd, is left to the person rules, and so is one with only a password (which
+    no message may quote)."""
     counts = np.zeros(n, dtype=np.int32)
-    for _, col, found in columns:
+    for _, col, found, _ in columns:
         counts += (found.lengths > 0) if found.lengths is not None else np.fromiter(map(bool, col), bool, n)
     rows: set[int] = set()
     for i in np.flatnonzero(counts == 1).tolist():
-        label, text = next((label, col[i]) for label, col, _ in columns if col[i])
-        found = rules.footer_problem(text, out.rownums[i])
+        label, text, secret = next((label, col[i], secret) for label, col, _, secret in columns if col[i])
+        found = None if secret else rules.footer_problem(text, out.rownums[i])
         if found is not None:
             out.add(i, label, found)
             rows.add(out.rownums[i])

@@ -122,3 +122,12 @@ def test_excel_text_prefix_is_read_as_the_text_after_it(tmp_path):
         "O'Brien", "+1 555 0100", ["+1 555 0101"])
     assert (rows[3]["surname"], rows[3]["mobilePhone"], rows[3]["jobTitle"]) == ("'t Hooft", "+44 20 7946 0958",
                                                                                  "'Lead")
+
+
+def test_a_row_with_only_a_password_is_no_footer_and_the_password_is_not_quoted(tmp_path):
+    p = tmp_path / "pw.csv"
+    p.write_text("givenName,surname,userPrincipalName,password\nAnn,Lee,ann@contoso.com,\n,,,Total: 2 secret!\n",
+                 encoding="utf-8")
+    code, rows, _ = validate(p, tmp_path)
+    assert code == 1 and [r[3] for r in rows] == ["display-name-missing", "upn-no-domain"]
+    assert "secret" not in (tmp_path / "issues.csv").read_text(encoding="utf-8-sig")

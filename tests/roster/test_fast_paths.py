@@ -263,3 +263,26 @@ def test_blanks_and_invisible_characters_are_the_documented_sets():
     assert set(blanks) == BLANKS
     assert {ch for ch in map(chr, range(0x110000)) if INVISIBLE.fullmatch(ch)} == {
         ch for ch in map(chr, range(0x110000)) if unicodedata.category(ch) == "Cf"}
+
+
+footer_cells = st.one_of(st.just(""), st.just(" "), st.sampled_from(["Total: 2", "Page 1 of 1", "Ann", "2 users"]),
+                         cells)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(footer_cells, footer_cells, footer_cells), min_size=1, max_size=12))
+def test_footer_rows_are_the_rows_with_one_filled_cell_reading_like_a_footer(rows):
+    from provisioning.validate import check_roster
+
+    n = len(rows)
+    columns = tuple(tuple(r[j] for r in rows) for j in range(3))
+    roster = Roster(path="r.csv", sheet=None, kind="csv", headers=("givenName", "notes", "userPrincipalName"),
+                    header_row=1, row_numbers=tuple(range(2, n + 2)), columns=columns,
+                    column_map={"givenName": "givenName", "notes": None, "userPrincipalName": "userPrincipalName"})
+    found = [i.row - 2 for i in check_roster(roster, default_domain="contoso.com").issues if i.code == "not-a-person"]
+    expected = []
+    for k, row in enumerate(rows):
+        filled = [v for v in map(_strip, row) if v]
+        if len(filled) == 1 and rules.footer_problem(filled[0], k + 2):
+            expected.append(k)
+    assert found == expected
