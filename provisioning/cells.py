@@ -74,9 +74,10 @@ def char_name(ch: str) -> str:
 
 def unquote_text_prefix(col: list[str]) -> list[str]:
     """``col`` with Excel's text prefix removed: a leading ``'`` before text that :func:`looks_like_formula`
-    (``'+1 555 0100``, ``'=x``, ``'-5``, ``'@x``) only tells a spreadsheet the cell is text, and is what :func:`csv_safe` writes, so
-    it is read as the text after it. Any other apostrophe (``O'Brien``, ``'t Hooft``) is data. ``col`` is
-    changed in place (and returned); one search of the joined column decides whether any cell needs a look."""
+    (``'+1 555 0100``, ``'=x``, ``'-5``, ``'@x``) only tells a spreadsheet the cell is text, and is what
+    :func:`csv_safe` writes, so it is read as the text after it. Any other apostrophe (``O'Brien``,
+    ``'t Hooft``) is data. ``col`` is changed in place (and returned); one search of the joined column decides
+    whether any cell needs a look."""
     if _TEXT_PREFIX.search("\x00" + "\x00".join(col)):
         for i, v in enumerate(col):
             if v[:1] == "'" and looks_like_formula(v[1:]):

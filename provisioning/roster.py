@@ -1,6 +1,7 @@
 """Read a roster file (CSV or Excel) into a :class:`~provisioning.models.Roster`: every cell as typed text.
 
-CSV: the encoding (UTF-8 with or without BOM, UTF-16, cp1252) and delimiter (``,`` ``;`` tab) are detected, and
+CSV: the encoding (:mod:`provisioning.encodings`: UTF-8 with or without BOM, UTF-16, and a one-byte encoding only
+when it is certain, else ``--encoding``) and delimiter (``,`` ``;`` tab) are detected, and
 pandas reads every cell as ``str`` with no NA guessing, so ``00123``, ``+1 555 0100``, ``TRUE`` and ``1e5`` stay as
 typed. Excel (``.xlsx``/``.xlsm``) is read by :mod:`provisioning.excel` (python-calamine). Blank rows are
 skipped; every row keeps its Excel row number. Excel error values and formulas without a saved value become row
@@ -128,12 +129,6 @@ def _refuse_other_formats(p: Path, data: bytes, suffix: str) -> None:
 # ---- CSV -----------------------------------------------------------------------------------------------------
 
 
-def detect_encoding(data: bytes) -> str:
-    """The encoding of CSV bytes (the whole file, or its head): what :func:`encodings.from_head` proves, else
-    :func:`encodings.guess`'s answer (which raises :class:`encodings.EncodingProblem` when it cannot tell)."""
-    return encodings.from_head(data) or encodings.guess(data).encoding
-
-
 def detect_delimiter(line: str) -> str:
     """The delimiter among ``,`` ``;`` tab that occurs most often (outside quotes) in the header line."""
     counts = dict.fromkeys(_DELIMITERS, 0)
@@ -152,8 +147,8 @@ def _read_csv(p: Path, head: bytes, given: str | None = None, renames: dict[str,
     """Parse a CSV file once with pandas' C parser (every cell a ``str``); columns as lists. ``head``: the file's
     first bytes (one more than :data:`_HEAD` when the file is longer), for detection; ``given``: the encoding
     the user named (--encoding), else it is detected; ``renames``: the mapping file's (to know the password
-    column, which a message about the encoding never shows). Returns the encoding, the delimiter, the columns, and a note
-    on the encoding when it was guessed (see :mod:`provisioning.encodings`)."""
+    column, which a message about the encoding never shows). Returns the encoding, the delimiter, the columns,
+    and a note on the encoding when it was guessed (see :mod:`provisioning.encodings`)."""
     if not head or (head.isspace() and (len(head) <= _HEAD or p.read_bytes().isspace())):
         raise RosterError(p, "the roster is empty; it needs a header row and one row per user")
     note = None

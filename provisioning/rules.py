@@ -195,9 +195,9 @@ def phone_problem(value: str, column: str) -> tuple[str, str] | None:
     if _PHONE.fullmatch(value):
         return None
     formula = " (a spreadsheet would run it as a formula)" if looks_like_formula(value) else ""
-    return ("phone-invalid", f"{column} {value!r}: not a phone number{formula}; write digits with an optional leading + "
-                             f"and spaces, '-', '.', '/' or parentheses, e.g. +1 555 0100 (an extension as x123 or "
-                             f"ext. 123)")
+    return ("phone-invalid", f"{column} {value!r}: not a phone number{formula}; write digits with an optional "
+                             f"leading + and spaces, '-', '.', '/' or parentheses, e.g. +1 555 0100 (an extension "
+                             f"as x123 or ext. 123)")
 
 
 def invisible_problem(text: str, column: str, *, secret: bool = False) -> tuple[str, str] | None:

@@ -100,7 +100,8 @@ def test_invisible_and_direction_characters_are_refused_by_code_point(tmp_path):
          f"displayName 'Ann\\u202eeeL' contains U+202E RIGHT-TO-LEFT OVERRIDE, {retype}"),
         ("3", "surname", "error", "invisible-char", f"surname 'E\\u200bk' contains U+200B ZERO WIDTH SPACE, {retype}"),
         ("4", "surname", "error", "invisible-char", f"surname 'Do\\u200d' contains U+200D ZERO WIDTH JOINER, {retype}"),
-        ("5", "displayName", "error", "invisible-char", f"displayName 'Di\\xadFo' contains U+00AD SOFT HYPHEN, {retype}"),
+        ("5", "displayName", "error", "invisible-char",
+         f"displayName 'Di\\xadFo' contains U+00AD SOFT HYPHEN, {retype}"),
         ("6", "displayName", "error", "invisible-char",
          f"displayName 'Ed Gu\\u2066' contains U+2066 LEFT-TO-RIGHT ISOLATE, {retype}"),
         # a zero width space at the end is a blank: trimmed
