@@ -43,7 +43,7 @@ RULES: Mapping[str, Rule] = {r.code: r for r in (
                               "such as U+200B, U+202E, U+00AD soft hyphen), which can make a name or address look "
                               "like another."),
     Rule("not-a-person", E, "A footer line of an export ('Total: 2 employees', 'Page 1 of 1', 'Generated on ...') "
-                            "in one cell, with every other cell empty; it is not sent."),
+                            "in one cell, or a label such as 'Total' with its count in the next cells; not sent."),
     Rule("phone-invalid", E, "businessPhones, mobilePhone or faxNumber is not a phone number (digits with an "
                              "optional leading +, spaces, - . / ( ), optionally an extension x123 or ext. 123); "
                              "+1+1, -2+3 and =... are formulas, reported here instead of as formula-cell."),
@@ -221,6 +221,14 @@ _FOOTER = re.compile(r"""(?:
   | end\s+of\s+(?:the\s+)?(?:report|file|list|data|export|table)\b
   | (?:confidential|copyright\b|\(c\)|©)
 )""", re.IGNORECASE | re.VERBOSE)
+
+
+#: a cell that starts a footer line whose count or date stands in the next cells ("Total", "", "2")
+FOOTER_LABEL = re.compile(r"\x00(?:(?:grand\s+|sub\s*-?\s*)?totals?|count|sum|number\s+of\s+\w+|records?|rows?|"
+                          r"entries|page|(?:report\s+|file\s+|list\s+)?(?:generated|created|exported|printed|"
+                          r"produced|run)(?:\s+(?:on|at|by|from))?)\b[\s:=]*(?=\x00)", re.IGNORECASE)
+#: what may fill the other cells of such a line: numbers, dates, times, "of"
+FOOTER_COUNT = re.compile(r"[\d\s.,:/\-]+|of", re.IGNORECASE)
 
 
 def footer_problem(text: str, row: int) -> tuple[str, str] | None:

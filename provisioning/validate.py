@@ -22,7 +22,7 @@ import numpy as np
 from . import derive, rules
 from .checks import (Collector, check_cells, check_field, check_passwords, check_relations, duplicates,
                      invert_block, split_list, tenant_domains)
-from .colscan import ColumnScan
+from .colscan import SEP, ColumnScan
 from .fields import BLOCK_SIGN_IN, PHONE_FIELDS
 from .models import Issue, Roster, TenantView, UserRow, Validation
 from .passwords import generate_password
@@ -186,19 +186,38 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
 def _footer_rows(columns: list[tuple[str, Sequence[str], ColumnScan, bool]], n: int, out: Collector) -> set[int]:
     """Report the rows that are an export's footer line (``not-a-person``); return their Excel row numbers.
 
-    Such a row has one filled cell, reading like "Total: 2 employees", "Page 1 of 1" or "Generated on ..."
-    (:func:`rules.footer_problem`). A person has at least a name and an address or number besides, and a row
-    with only a given name, however odd, is left to the person rules, and so is one with only a password (which
-    no message may quote)."""
+    Such a row has one filled cell reading like "Total: 2 employees", "Page 1 of 1" or "Generated on ...", or a
+    cell such as "Total" or "Page" whose count or date fills the next cells (at most four cells in all;
+    :func:`rules.footer_problem` on them joined). A person has at least a name and an address or number besides;
+    a row with only a given name, however odd, is left to the person rules, and so is one with a password
+    (which no message may quote)."""
     counts = np.zeros(n, dtype=np.int32)
     for _, col, found, _ in columns:
         counts += (found.lengths > 0) if found.lengths is not None else np.fromiter(map(bool, col), bool, n)
+    candidates = set(np.flatnonzero(counts == 1).tolist())
+    few = counts <= 4
+    for _, col, found, secret in columns:  # a footer label in a cell of a short row
+        joined = found.joined or SEP + SEP.join(col) + SEP
+        if secret or not rules.FOOTER_LABEL.search(joined):
+            continue
+        if joined.count(SEP) != n + 1:  # a cell holds a NUL: the separators do not tell the cells apart
+            candidates.update(i for i, v in enumerate(col) if few[i] and rules.FOOTER_LABEL.match(SEP + v + SEP))
+            continue
+        index = last = 0  # the cell a match starts is the number of separators before it
+        for m in rules.FOOTER_LABEL.finditer(joined):
+            index += joined.count(SEP, last, m.start())
+            last = m.start()
+            if index < n and few[index]:
+                candidates.add(index)
     rows: set[int] = set()
-    for i in np.flatnonzero(counts == 1).tolist():
-        label, text, secret = next((label, col[i], secret) for label, col, _, secret in columns if col[i])
-        found = None if secret else rules.footer_problem(text, out.rownums[i])
+    for i in sorted(candidates):
+        filled = [(label, col[i], secret) for label, col, _, secret in columns if col[i]]
+        if any(secret for _, _, secret in filled) or not all(
+                rules.FOOTER_COUNT.fullmatch(v) for _, v, _ in filled[1:]):
+            continue
+        found = rules.footer_problem(" ".join(v for _, v, _ in filled), out.rownums[i])
         if found is not None:
-            out.add(i, label, found)
+            out.add(i, filled[0][0], found)
             rows.add(out.rownums[i])
     return rows
 

@@ -71,8 +71,9 @@ def render() -> str:
               "spelling and allowed.",
               "- A row with one filled cell that reads like an export's footer (`Total: 2 employees`, `Count: 3`, "
               "`2 employees`, `Page 1 of 1`, `Generated on ...`, `Exported by ...`, `End of report`, "
-              "`Confidential`, `(c) ...`) is `not-a-person` and not sent; a row with only a name is checked as a "
-              "person.",
+              "`Confidential`, `(c) ...`), or whose first filled cell is such a label (`Total`, `Count:`, `Page`, "
+              "`Generated on`) with only numbers, dates or `of` in the others (four cells at most), is "
+              "`not-a-person` and not sent; a row with only a name is checked as a person.",
               "- CSV encodings: UTF-8 (with or without BOM) and UTF-16 (BOM, or detected from its NULs) are read as "
               "such. A file in a one-byte encoding is read in cp1252, cp1250, Mac Roman or cp1251 only when that is "
               "the one reading in which every word is letters of one language's alphabet (`encoding-guessed` says "

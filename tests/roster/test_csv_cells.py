@@ -132,3 +132,15 @@ def test_a_row_with_only_a_password_is_no_footer_and_the_password_is_not_quoted(
     code, rows, _ = validate(p, tmp_path)
     assert code == 1 and [r[3] for r in rows] == ["display-name-missing", "upn-no-domain"]
     assert "secret" not in (tmp_path / "issues.csv").read_text(encoding="utf-8-sig")
+
+
+def test_a_footer_label_with_its_count_in_other_cells(tmp_path):
+    p = tmp_path / "report.csv"
+    p.write_text("givenName,surname,userPrincipalName,employeeId\nAnn,Lee,ann@contoso.com,1\n"
+                 "Page,Smith,page.smith@contoso.com,2\nTotal,,,2\nPage,1,of,1\nTotal,Lee,,\n", encoding="utf-8")
+    code, rows, _ = validate(p, tmp_path)
+    footer = "looks like a footer/total line ({}), not a person; it is not sent — delete it"
+    assert code == 1 and rows[:2] == [
+        ("4", "givenName", "error", "not-a-person", "row 4 " + footer.format("'Total 2'")),
+        ("5", "givenName", "error", "not-a-person", "row 5 " + footer.format("'Page 1 of 1'"))]
+    assert [r[:4] for r in rows[2:]] == [("6", "userPrincipalName", "error", "upn-no-domain")]  # Total Lee: a person
