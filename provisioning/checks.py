@@ -14,21 +14,24 @@ from operator import eq
 from typing import Callable, Collection, Iterable, Sequence
 
 from . import rules
+from .cells import INVISIBLE, looks_like_formula, strip_blanks
 from .derive import lowered
 from .colscan import SEP as _SEP, ColumnScan, scan
 from .identity import identity_keys
-from .fields import FIELD_BY_NAME
+from .fields import FIELD_BY_NAME, PHONE_FIELDS
 from .models import Issue, Roster, Severity, TenantView
 from .passwords import password_problems
 
-# a cell starting with a formula trigger, unless it is + or - followed by a phone number
-_FORMULA_LIKE = re.compile(r"\x00(?:[=@\t\r]|[+-](?![\d \-().,;/+]*\x00))")
+# a cell starting with a formula trigger, unless it is a phone number (or a list of them)
+_FORMULA_LIKE = re.compile(rf"\x00(?=[=+\-@\t\r])(?!(?:{rules.PHONES_PATTERN})\x00)", re.IGNORECASE)
 # NUL and control characters other than tab, line feed and carriage return (a line break in a cell is legitimate)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # a column of valid (or empty) UPNs, in two cheap passes: every cell's shape and lengths, then every domain
 _UPN_SHAPES = re.compile(r"(?:\x00(?:[A-Za-z0-9'.\-_!#^~]{1,64}(?<!\.)@[^\x00@]{1,48})?)*\x00")
 _BAD_UPN_DOMAIN = re.compile(r"@(?!(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*"
                              r"[A-Za-z0-9])?)+)\x00)")
+# a column of phone numbers (or empty cells), in one pass
+_PHONE_COLUMN = re.compile(rf"(?:\x00(?:{rules.PHONE_PATTERN})?)*\x00", re.IGNORECASE)
 VALUE_RULES: dict[str, Callable[[str, str], tuple[str, str] | None]] = {
     "usageLocation": rules.usage_location_problem, "mail": rules.mail_problem,
     "employeeHireDate": rules.date_problem, "preferredLanguage": rules.language_problem,
@@ -74,12 +77,14 @@ def split_list(text: str) -> list[str]:
     return [p.strip() for p in re.split(r"[;,]", text) if p.strip()]
 
 
-def check_cells(col: Sequence[str], label: str, out: Collector, *, secret: bool = False) \
+def check_cells(col: Sequence[str], label: str, out: Collector, *, secret: bool = False, phone: bool = False) \
         -> tuple[ColumnScan, Sequence[str]]:
     """Formula-looking cells, control characters, and leading/trailing whitespace (trimmed, with a warning).
 
     ``secret`` (the password column): no message quotes the cell, and blanks are kept (Entra allows them, and
-    trimming would change the password the administrator hands out). Returns the column's :class:`ColumnScan`
+    trimming would change the password the administrator hands out). ``phone`` (a phone field): no formula rule,
+    as the phone rule of :func:`check_field` refuses every value that is no phone number, formulas included, and
+    says what one looks like. Returns the column's :class:`ColumnScan`
     (its ``joined`` text is ``""`` and its ``lengths`` None when a cell was trimmed, or when only the distinct
     values were scanned: they do not describe the cells) and the column to go on with: ``col`` itself, or a
     trimmed copy (``col`` is never changed).
@@ -89,14 +94,14 @@ def check_cells(col: Sequence[str], label: str, out: Collector, *, secret: bool 
     """
     few = _few_distinct(col)
     if few is None:
-        return _check_cells(col, label, out.add, secret)
+        return _check_cells(col, label, out.add, secret, phone)
     found: list[tuple[int, str, tuple[str, str]]] = []
 
     def record(k: int, column: str, problem: tuple[str, str] | None) -> None:
         if problem is not None:
             found.append((k, column, problem))
 
-    scanned, fixed = _check_cells(few, label, record, secret)
+    scanned, fixed = _check_cells(few, label, record, secret, phone)
     column_scan = replace(scanned, joined="", lengths=None, edge_blank_rows=())
     if not found:
         return column_scan, col
@@ -130,34 +135,51 @@ def _few_distinct(col: Sequence[str]) -> list[str] | None:
 
 
 def _check_cells(col: Sequence[str], label: str, add: Callable[[int, str, tuple[str, str] | None], None],
-                 secret: bool) -> tuple[ColumnScan, Sequence[str]]:
-    """:func:`check_cells` over the cells of ``col`` (``add(index, column, problem)`` records a finding)."""
+                 secret: bool, phone: bool = False) -> tuple[ColumnScan, Sequence[str]]:
+    """:func:`check_cells` over the cells of ``col`` (``add(index, column, problem)`` records a finding).
+
+    The cells are trimmed first and the formula and invisible-character rules look at the trimmed text, the
+    text that is sent: blanks ahead of ``=`` must not hide it (the password column is not trimmed, and the rules
+    skip its leading blanks instead)."""
     found_scan = scan(col)
-    if found_scan.formula_like and (found_scan.exact or _FORMULA_LIKE.search(found_scan.joined)):
-        for i, v in enumerate(col):
-            if v[:1] and v[0] in "=+-@\t\r":
-                found = rules.formula_problem(v, label)
-                if found and secret:
-                    found = (found[0], f"{label}: the password starts with {v[0]!r}, so a spreadsheet would run "
-                                       "it as a formula; choose another password (it is not repeated here)")
-                add(i, label, found)
+    work: Sequence[str] = col
+    trimmed: list[str] | None = None
+    if not secret:
+        for i in found_scan.edge_blank_rows:
+            v = col[i]
+            s = strip_blanks(v)
+            if s != v:
+                if trimmed is None:
+                    trimmed = list(col)
+                trimmed[i] = s
+                add(i, label, ("whitespace-trimmed", f"{label} {v!r}: leading/trailing blanks removed "
+                                                     f"(now {s!r}); check the cell") if s else
+                    ("whitespace-trimmed", f"{label} {v!r}: a cell of blanks only was treated as empty"))
+        if trimmed is not None:
+            work = trimmed
+    if phone:
+        rows: Iterable[int] = ()
+    elif found_scan.formula_like and (found_scan.exact or _FORMULA_LIKE.search(found_scan.joined)):
+        rows = range(len(col))
+    else:  # no cell starts with a trigger: only one behind blanks can look like a formula
+        rows = found_scan.edge_blank_rows
+    for i in rows:
+        v = work[i]
+        if looks_like_formula(v):
+            found = rules.formula_problem(v, label)
+            if found and secret:
+                first = strip_blanks(v)[:1] or v[:1]
+                found = (found[0], f"{label}: the password starts with {first!r}, so a spreadsheet would run "
+                                   "it as a formula; choose another password (it is not repeated here)")
+            add(i, label, found)
     if found_scan.control:
         for i, v in enumerate(col):
             if _CONTROL.search(v):
                 add(i, label, rules.control_char_problem(v, label, secret=secret))
-    if secret:
-        return found_scan, col
-    trimmed: list[str] | None = None
-    for i in found_scan.edge_blank_rows:
-        v = col[i]
-        s = v.strip()
-        if s != v:
-            if trimmed is None:
-                trimmed = list(col)
-            trimmed[i] = s
-            add(i, label, ("whitespace-trimmed", f"{label} {v!r}: leading/trailing blanks removed "
-                                                 f"(now {s!r}); check the cell") if s else
-                ("whitespace-trimmed", f"{label} {v!r}: a cell of blanks only was treated as empty"))
+    if found_scan.invisible:
+        for i, v in enumerate(work):
+            if INVISIBLE.search(v):
+                add(i, label, rules.invisible_problem(v, label, secret=secret))
     return (found_scan, col) if trimmed is None else (replace(found_scan, joined="", lengths=None), trimmed)
 
 
@@ -201,15 +223,24 @@ def check_field(name: str, col: Sequence[str], label: str, out: Collector, found
             for i, v in enumerate(col):
                 for found in problems.get(v, ()):
                     out.add(i, label, found)
-    elif name == "businessPhones":
-        _each(col, {v: ("phone-multiple", f"{label} {v!r}: Graph takes only one office phone number; keep one")
-                    for v in set(col) if ";" in v or "," in v}, label, out)
+    elif name in PHONE_FIELDS and col:
+        joined = found.joined if found is not None and found.joined else _SEP + _SEP.join(col) + _SEP
+        if not _PHONE_COLUMN.fullmatch(joined):
+            _each(col, {v: _phone_problem(name, v, label) for v in set(col) if v}, label, out)
     elif name == "otherMails":
         verdict: dict[str, tuple[str, str] | None] = {}
         for v in {v for v in set(col) if v}:
             bad = [m for m in split_list(v) if rules.mail_problem(m, label)]
             verdict[v] = rules.mail_problem(bad[0], label) if bad else None
         _each(col, verdict, label, out)
+
+
+def _phone_problem(name: str, value: str, label: str) -> tuple[str, str] | None:
+    """``phone-multiple`` for a list of phone numbers in businessPhones, else :func:`rules.phone_problem`."""
+    parts = split_list(value) if name == "businessPhones" else [value]
+    if len(parts) > 1 and not any(rules.phone_problem(p, label) for p in parts):
+        return ("phone-multiple", f"{label} {value!r}: Graph takes only one office phone number; keep one")
+    return rules.phone_problem(value, label)
 
 
 def invert_block(col: Sequence[str], label: str, out: Collector) -> list[str]:

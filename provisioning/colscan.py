@@ -4,10 +4,12 @@
 byte array: the separators give every cell's first and last byte and its length in bytes. From those it answers, for
 the whole column at C speed, the questions the per-cell rules of :mod:`provisioning.checks` ask:
 
-- may some cell start with a formula trigger (``= + - @`` tab CR)? Not when only ``+`` and ``-`` start cells and
-  every cell is made of phone-number characters (``+1 555 0100``), which the formula rule allows.
-- which cells may have leading or trailing blanks (any ``str.isspace`` character, ASCII or not)?
-- may some cell hold a control character?
+- may some cell start with a formula trigger (``= + - @`` tab CR)? Not when only ``+`` starts cells, each time
+  as the cell's only ``+`` and before a digit, and every cell is made of phone-number characters
+  (``+1 555 0100``), which the formula rule allows. (A cell whose trigger is behind blanks is one of the next.)
+- which cells may have leading or trailing blanks (:data:`~provisioning.cells.BLANKS`: any ``str.isspace``
+  character, ASCII or not, and the zero-width ones)?
+- may some cell hold a control character? an invisible one (:data:`~provisioning.cells.INVISIBLE`)?
 - what is the longest cell, in bytes (never fewer than its characters)?
 
 Every answer is conservative: it may name a cell that turns out fine (a name ending in ``é`` shares its last byte
@@ -22,24 +24,31 @@ from typing import Sequence
 
 import numpy as np
 
+from .cells import BLANKS, INVISIBLE
+
 SEP = "\x00"
 _TRIGGERS = np.zeros(256, dtype=bool)
 _TRIGGERS[list(b"=+-@\t\r")] = True
 _HARD_TRIGGERS = np.zeros(256, dtype=bool)
-_HARD_TRIGGERS[list(b"=@\t\r")] = True
-_PHONE_BYTES = b"\x000123456789 -().,;/+"  # what may follow a leading + or - in a phone number (and separators)
-_ASCII_SPACE = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
-# str.isspace() beyond ASCII: U+0085 U+00A0 (C2 xx), U+1680 (E1 9A 80), U+2000-200A U+2028 U+2029 U+202F U+205F
-# (E2 80/81 xx), U+3000 (E3 80 80): the lead bytes a blank may start with; the last bytes it may end with, and the
-# byte before those (so that a name ending in "é", C3 A9, is not taken for one ending in U+2029, E2 80 A9)
+_HARD_TRIGGERS[list(b"=-@\t\r")] = True
+_PHONE_BYTES = b"\x000123456789 -()./+"  # a column of only these, each + first in its cell and before a digit
+_DIGITS = np.zeros(256, dtype=bool)
+_DIGITS[list(b"0123456789")] = True
+# the blanks trimmed at either end (cells.BLANKS: str.isspace and the zero-width ones) in UTF-8: the bytes one may
+# start with; the last bytes one may end with, and the byte before those (so that a name ending in "é", C3 A9, is
+# not taken for one ending in U+2029, E2 80 A9)
+_BLANK_BYTES = [ch.encode("utf-8") for ch in BLANKS]
 _LEADING = np.zeros(256, dtype=bool)
-_LEADING[list(_ASCII_SPACE + b"\xc2\xe1\xe2\xe3")] = True
+_LEADING[[b[0] for b in _BLANK_BYTES]] = True
 _TRAILING_ASCII = np.zeros(256, dtype=bool)
-_TRAILING_ASCII[list(_ASCII_SPACE)] = True
+_TRAILING_ASCII[[b[0] for b in _BLANK_BYTES if len(b) == 1]] = True
 _TRAILING_HIGH = np.zeros(256, dtype=bool)
-_TRAILING_HIGH[list(bytes(range(0x80, 0x8B)) + b"\x9f\xa0\xa8\xa9\xaf")] = True
+_TRAILING_HIGH[[b[-1] for b in _BLANK_BYTES if len(b) > 1]] = True
 _BEFORE_TRAILING_HIGH = np.zeros(256, dtype=bool)
-_BEFORE_TRAILING_HIGH[list(b"\x80\x81\x9a\xc2")] = True
+_BEFORE_TRAILING_HIGH[[b[-2] for b in _BLANK_BYTES if len(b) > 1]] = True
+# the lead bytes of the invisible characters (cells.INVISIBLE) in UTF-8; C2 is also that of U+00A0-U+00FF
+_INVISIBLE_LEAD = np.zeros(256, dtype=bool)
+_INVISIBLE_LEAD[list(b"\xc2\xd8\xdb\xdc\xe0\xe1\xe2\xef\xf0\xf3")] = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +60,7 @@ class ColumnScan:
     formula_like: bool  # some cell starts with = + - @ tab or CR
     edge_blank_rows: tuple[int, ...]  # indexes of the cells that may start or end with a blank
     control: bool  # some cell may hold a control character other than tab, line feed, carriage return
+    invisible: bool  # some cell may hold an invisible character (cells.INVISIBLE)
     max_bytes: int  # the longest cell in UTF-8 bytes (>= its length in characters)
     lengths: np.ndarray | None = None  # every cell's length in bytes (0 = empty); None when not known
 
@@ -58,14 +68,14 @@ class ColumnScan:
 def scan(col: Sequence[str]) -> ColumnScan:
     """Scan one column (see the module docstring)."""
     if not col:
-        return ColumnScan(SEP, False, False, (), False, 0, np.zeros(0, dtype=np.intp))
+        return ColumnScan(SEP, False, False, (), False, False, 0, np.zeros(0, dtype=np.intp))
     joined = SEP + SEP.join(col) + SEP
     raw = joined.encode("utf-8", "surrogatepass")
     arr = np.frombuffer(raw, dtype=np.uint8)
     seps = np.flatnonzero(arr == 0)
     n = len(col)
     if len(seps) != n + 1:
-        return ColumnScan(joined, True, True, tuple(range(n)), True, len(raw))
+        return ColumnScan(joined, True, True, tuple(range(n)), True, True, len(raw))
     first = arr[seps[:-1] + 1]
     last = arr[seps[1:] - 1]
     trailing = _TRAILING_ASCII[last]
@@ -80,5 +90,8 @@ def scan(col: Sequence[str]) -> ColumnScan:
     max_bytes = int(lengths.max())
     formula_like = bool(_TRIGGERS[first].any())
     if formula_like and not _HARD_TRIGGERS[first].any() and not raw.translate(None, _PHONE_BYTES):
-        formula_like = False  # only + and - start cells, and every cell is a phone number: "+1 555 0100"
-    return ColumnScan(joined, False, formula_like, tuple(edges.tolist()), control, max_bytes, lengths)
+        plus = first == 0x2B  # only + starts cells: a phone number each when + is their only one, before a digit
+        if raw.count(b"+") == int(np.count_nonzero(plus)) and _DIGITS[arr[seps[:-1][plus] + 2]].all():
+            formula_like = False  # "+1 555 0100"
+    invisible = bool(_INVISIBLE_LEAD[arr].any()) and INVISIBLE.search(joined) is not None
+    return ColumnScan(joined, False, formula_like, tuple(edges.tolist()), control, invisible, max_bytes, lengths)

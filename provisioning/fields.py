@@ -82,6 +82,10 @@ FIELDS: tuple[FieldSpec, ...] = (
 FIELD_BY_NAME: Mapping[str, FieldSpec] = {f.name: f for f in FIELDS}
 BOOL_FIELDS = frozenset(f.name for f in FIELDS if f.kind == "bool")
 EXTRA_FIELDS = frozenset(f.name for f in FIELDS if f.kind == "extra")
+#: The phone-number fields: checked as phone numbers (rules.phone_problem).
+PHONE_FIELDS = frozenset(("businessPhones", "mobilePhone", "faxNumber"))
+#: The fields that say who a row is: a row with none of them filled may be an export's footer line.
+IDENTITY_FIELDS = ("givenName", "surname", "displayName", "userPrincipalName")
 
 #: Pseudo-field of the Entra template: "Block sign in" is accountEnabled inverted (Yes -> disabled).
 BLOCK_SIGN_IN = "!blockSignIn"

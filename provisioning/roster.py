@@ -1,6 +1,7 @@
 """Read a roster file (CSV or Excel) into a :class:`~provisioning.models.Roster`: every cell as typed text.
 
-CSV: the encoding (UTF-8 with or without BOM, UTF-16, cp1252) and delimiter (``,`` ``;`` tab) are detected, and
+CSV: the encoding (:mod:`provisioning.encodings`: UTF-8 with or without BOM, UTF-16, and a one-byte encoding only
+when it is certain, else ``--encoding``) and delimiter (``,`` ``;`` tab) are detected, and
 pandas reads every cell as ``str`` with no NA guessing, so ``00123``, ``+1 555 0100``, ``TRUE`` and ``1e5`` stay as
 typed. Excel (``.xlsx``/``.xlsm``) is read by :mod:`provisioning.excel` (python-calamine). The header is the
 first row with known headings (title rows above it skipped, noted as ``header-row-found``) or ``--header-row``'s.
@@ -19,12 +20,14 @@ import hashlib
 import io
 import logging
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import pandas as pd
 
-from . import rules
+from . import encodings, rules
+from .cells import unquote_text_prefix
 from .errors import RosterError
 from .excel import (EXCEL_SUFFIXES, HEADER_SEARCH_ROWS, CellProblem, ExcelSheet, column_letter,
                     header_problem_message, iso_datetime, problem_message, read_excel)
@@ -38,13 +41,15 @@ _DELIMITERS = (",", ";", "\t")
 
 
 def load_roster(path: str | Path, *, sheet: str | None = None,
-                mapping: ColumnMapping | str | Path | None = None, header_row: int | None = None) -> Roster:
+                mapping: ColumnMapping | str | Path | None = None, header_row: int | None = None,
+                encoding: str | None = None) -> Roster:
     """Read ``path`` (CSV or Excel) into a :class:`Roster`; raise :class:`RosterError` if it cannot be used.
 
     ``sheet`` picks an Excel sheet by name (default: the first visible sheet with known headings in its first 20
     rows). ``mapping`` is a :class:`ColumnMapping` or the path of a mapping JSON file. ``header_row`` is the row
     number (from 1, as Excel shows it) of the column names; by default the first row holding known headings
     (title rows above it are skipped, with a ``header-row-found`` note) or else the first non-blank row.
+    ``encoding`` (a CSV file's, as ``--encoding`` names it) skips the detection.
     """
     p = Path(path)
     if mapping is not None and not isinstance(mapping, ColumnMapping):
@@ -57,10 +62,12 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
         raise RosterError(p, f"cannot read the roster: {exc.strerror or exc}") from exc
     digest = _digest_in_background(p)  # reads and hashes the file on another thread while it is parsed here
     suffix = p.suffix.lower()
-    encoding = delimiter = None
+    delimiter = note = None
     excel: ExcelSheet | None = None
     _refuse_other_formats(p, head, suffix)
     if suffix in EXCEL_SUFFIXES or head[:4] == b"PK\x03\x04":
+        if encoding is not None:
+            raise RosterError(p, "--encoding applies to CSV files only (a workbook says its own)")
         excel = read_excel(p, sheet, mapping.renames if mapping else None)
         sheet_name, grid = excel.name, excel.columns
         kind = "xlsx"
@@ -70,7 +77,8 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
         if sheet is not None:
             raise RosterError(p, "--sheet applies to Excel workbooks only")
         sheet_name = None
-        encoding, delimiter, grid = _read_csv(p, head, header_row)
+        encoding, delimiter, grid, note = _read_csv(p, head, encoding, mapping.renames if mapping else None,
+                                                    header_row)
         kind = "csv"
     sha256 = digest()
     try:
@@ -79,7 +87,10 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
         raise RosterError(p, f"cannot read the roster: {exc.strerror or exc}") from exc
     if (after.st_size, after.st_mtime_ns, after.st_ino) != (before.st_size, before.st_mtime_ns, before.st_ino):
         raise RosterError(p, "the roster changed while it was being read; save and close it, then run again")
-    return _build(p, sheet_name, kind, grid, sha256, mapping, encoding, delimiter, excel, header_row)
+    roster = _build(p, sheet_name, kind, grid, sha256, mapping, encoding, delimiter, excel, header_row)
+    if note is not None:
+        roster = replace(roster, warnings=(rules.issue(0, "encoding", "encoding-guessed", note), *roster.warnings))
+    return roster
 
 
 _HEAD = 65536  # bytes read ahead of parsing: enough to detect the encoding, the delimiter and the header line
@@ -127,23 +138,6 @@ def _refuse_other_formats(p: Path, data: bytes, suffix: str) -> None:
 # ---- CSV -----------------------------------------------------------------------------------------------------
 
 
-def detect_encoding(data: bytes) -> str:
-    """The encoding of CSV bytes: a BOM decides; else UTF-16 when NULs abound; else UTF-8 if the head decodes
-    (the reader falls back to cp1252 if a later byte does not); else cp1252 (what Excel on Windows writes)."""
-    if data.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    head = data[:65536]
-    if head and head.count(0) > len(head) // 4:
-        return "utf-16-le" if head[1:2] == b"\x00" else "utf-16-be"
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(data) <= len(head))
-    except UnicodeDecodeError:
-        return "cp1252"
-    return "utf-8"
-
-
 def detect_delimiter(line: str) -> str:
     """The delimiter among ``,`` ``;`` tab that occurs most often (outside quotes) in the header line."""
     counts = dict.fromkeys(_DELIMITERS, 0)
@@ -157,13 +151,23 @@ def detect_delimiter(line: str) -> str:
     return best if counts[best] else ","
 
 
-def _read_csv(p: Path, head: bytes, header_row: int | None = None) -> tuple[str, str, list[list[str]]]:
+def _read_csv(p: Path, head: bytes, given: str | None = None, renames: dict[str, str | None] | None = None,
+              header_row: int | None = None) -> tuple[str, str, list[list[str]], str | None]:
     """Parse a CSV file once with pandas' C parser (every cell a ``str``); columns as lists. ``head``: the file's
-    first bytes (one more than :data:`_HEAD` when the file is longer), for detection; ``header_row``: the line
-    of the column names, if given (the delimiter is detected on it)."""
+    first bytes (one more than :data:`_HEAD` when the file is longer), for detection; ``given``: the encoding
+    the user named (--encoding), else it is detected; ``renames``: the mapping file's (to know the password
+    column, which a message about the encoding never shows); ``header_row``: the line of the column names, if
+    given (the delimiter is detected on it). Returns the encoding, the delimiter, the columns, and a note on the
+    encoding when it was guessed (see :mod:`provisioning.encodings`)."""
     if not head or (head.isspace() and (len(head) <= _HEAD or p.read_bytes().isspace())):
         raise RosterError(p, "the roster is empty; it needs a header row and one row per user")
-    encoding = detect_encoding(head)
+    note = None
+    if given is not None:
+        encoding = "utf-8-sig" if codecs.lookup(given).name == "utf-8" else given
+    else:
+        encoding = encodings.from_head(head[:_HEAD]) or ""
+        if not encoding:
+            encoding, note = _guess(p, head, renames)
     text = head[:_HEAD].decode(encoding, errors="ignore")  # the head is enough to find the header line
     lines = text.lstrip("\ufeff").splitlines()[:50]
     skip = 0  # blank lines and the Entra template's "version:v1.0" line ahead of the header
@@ -175,9 +179,12 @@ def _read_csv(p: Path, head: bytes, header_row: int | None = None) -> tuple[str,
         try:
             frame = _parse_csv(p, encoding, delimiter, skip)
         except UnicodeDecodeError:
+            if given is not None:
+                raise RosterError(p, encodings.decode_problem(p.read_bytes(), given, _layout(head, renames))) \
+                    from None
             if encoding != "utf-8":
                 raise
-            encoding = "cp1252"  # the head was UTF-8 but a later byte is not: Excel's Windows "CSV"
+            encoding, note = _guess(p, head, renames)  # the head was UTF-8 but a later byte is not
             frame = _parse_csv(p, encoding, delimiter, skip)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise RosterError(p, f"cannot read the file as CSV ({str(exc).strip().splitlines()[0]}); save it as CSV "
@@ -186,13 +193,36 @@ def _read_csv(p: Path, head: bytes, header_row: int | None = None) -> tuple[str,
         raise RosterError(p, "the roster is empty; it needs a header row and one row per user") from exc
     except OSError as exc:
         raise RosterError(p, f"cannot read the roster: {exc.strerror or exc}") from exc
-    columns = [frame[c].tolist() for c in frame.columns]
+    # Excel's text prefix ('+1 555 0100, as export-users and every CSV this tool writes have it) is no data
+    columns = [unquote_text_prefix(frame[c].tolist()) for c in frame.columns]
     if skip:  # keep Excel row numbers: put the skipped lines back as rows (the version line in column A)
         lead = [[""] * skip for _ in columns]
         if version_line is not None and lead:
             lead[0][lines.index(version_line)] = version_line.split(delimiter)[0]
         columns = [top + col for top, col in zip(lead, columns)]
-    return encoding, delimiter, columns
+    return encoding, delimiter, columns, note
+
+
+def _guess(p: Path, head: bytes, renames: dict[str, str | None] | None) -> tuple[str, str | None]:
+    """:func:`encodings.guess` on the whole file: (encoding, note)."""
+    try:
+        found = encodings.guess(p.read_bytes(), _layout(head, renames))
+    except encodings.EncodingProblem as exc:
+        raise RosterError(p, str(exc)) from None
+    except OSError as exc:
+        raise RosterError(p, f"cannot read the roster: {exc.strerror or exc}") from exc
+    return found.encoding, found.note
+
+
+def _layout(head: bytes, renames: dict[str, str | None] | None) -> encodings.Layout:
+    """How a message shows a line of the file: its delimiter and password column, from the header line (read
+    byte for byte: header names are ASCII, and this is only for files whose encoding is in question)."""
+    lines = head[:_HEAD].decode("latin-1").splitlines()[:50]
+    header = next((ln for ln in lines if ln.strip() and not ln.lower().startswith("version:")), "")
+    delimiter = detect_delimiter(header)
+    names = next(csv.reader([header], delimiter=delimiter), [])
+    return encodings.Layout(delimiter, frozenset(i for i, h in enumerate(names)
+                                                 if canonical_field(h.strip(), renames) == "password"))
 
 
 def _delimiter_line(lines: list[str], skip: int, header_row: int | None) -> str:

@@ -15,7 +15,7 @@ from typing import Mapping
 
 import pycountry
 
-from .cells import looks_like_formula
+from .cells import char_name, invisible_chars, looks_like_formula, strip_blanks
 from .models import Issue, Severity
 
 E, W = Severity.ERROR, Severity.WARNING
@@ -32,10 +32,21 @@ class Rule:
 
 RULES: Mapping[str, Rule] = {r.code: r for r in (
     Rule("unknown-column", W, "A column that is no roster field; kept and carried to the report, not sent."),
+    Rule("encoding-guessed", W, "The CSV file is not UTF-8 and was read in the one encoding in which its names read "
+                                "as letters (Mac OS Roman, Windows-1250...); check the names, or save the file as "
+                                "CSV UTF-8."),
     Rule("whitespace-trimmed", W, "Leading/trailing blanks were removed from a cell."),
     Rule("control-char", E, "A cell holds a NUL or control character (not tab or line break): a corrupt export."),
-    Rule("formula-cell", E, "A cell a spreadsheet would run as a formula (starts with = + - @, tab or CR; phone "
-                            "numbers such as +1 555 0100 are fine)."),
+    Rule("formula-cell", E, "A cell a spreadsheet would run as a formula (its first character after any blanks is "
+                            "= + - @, or it starts with tab or CR; phone numbers such as +1 555 0100 are fine)."),
+    Rule("invisible-char", E, "A cell holds an invisible or text-direction character (Unicode format characters "
+                              "such as U+200B, U+202E, U+00AD soft hyphen), which can make a name or address look "
+                              "like another."),
+    Rule("not-a-person", E, "A footer line of an export ('Total: 2 employees', 'Page 1 of 1', 'Generated on ...') "
+                            "in one cell, or a label such as 'Total' with its count in the next cells; not sent."),
+    Rule("phone-invalid", E, "businessPhones, mobilePhone or faxNumber is not a phone number (digits with an "
+                             "optional leading +, spaces, - . / ( ), optionally an extension x123 or ext. 123); "
+                             "+1+1, -2+3 and =... are formulas, reported here instead of as formula-cell."),
     Rule("excel-error", E, "An Excel cell shows an error value (#N/A, #DIV/0!, #REF!, #VALUE!, #NAME?...) instead of "
                            "data."),
     Rule("formula-no-value", E, "An Excel cell holds a formula whose result was never saved (written by a program "
@@ -112,6 +123,9 @@ RULES: Mapping[str, Rule] = {r.code: r for r in (
 #: Roster-level problems: not issues but a RosterError (exit status 2). Listed for the README.
 ROSTER_ERRORS: Mapping[str, str] = {
     "roster-unreadable": "The file cannot be read or decoded, or is not CSV/xlsx/xlsm.",
+    "roster-encoding": "The CSV file is not UTF-8 and its encoding is uncertain (it reads as different names in "
+                       "cp1252 and cp1250, say), or it is UTF-8 with a few lines in another encoding; the message "
+                       "names the line. Save it as CSV UTF-8, or give --encoding NAME.",
     "roster-no-header": "The file is empty or has no header row (no sheet with known headers).",
     "roster-missing-columns": "A required field has no column and cannot be derived.",
     "roster-duplicate-header": "A header appears twice, or two headers mean the same field.",
@@ -133,7 +147,13 @@ _DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](
 _EMAIL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
-_PHONE = re.compile(r"[+-]?[\d\s().\-/;,+]+(?:\s*(?:x|ext\.?)\s*\d+)?")
+# a phone number: an optional leading +, digits and the usual separators, an optional extension; never a second
+# + or a leading -, so that +1+1 and -2+3 (arithmetic a spreadsheet would compute) are not phone numbers
+# (possessive, so a long run of blanks cannot make the regex backtrack)
+PHONE_PATTERN = r"\+?[ (]*+\d[\d ().\-/]*+(?:\s*+(?:x|ext\.?|extension)\s*+\d++)?"
+_PHONE = re.compile(PHONE_PATTERN, re.IGNORECASE)
+PHONES_PATTERN = rf"{PHONE_PATTERN}(?:\s*+[;,]\s*+{PHONE_PATTERN})*+"  # a list (phone-multiple says what is wrong)
+_PHONES = re.compile(PHONES_PATTERN, re.IGNORECASE)
 _NICK_BAD = re.compile(r"[^\x21-\x7e]|[@()\\\[\]\";:<>,]")
 PASSWORD_POLICIES = frozenset({"disablepasswordexpiration", "disablestrongpassword"})
 
@@ -182,11 +202,65 @@ def control_char_problem(text: str, column: str, *, secret: bool = False) -> tup
 
 
 def formula_problem(text: str, column: str) -> tuple[str, str] | None:
-    """``formula-cell`` when a spreadsheet would run ``text`` as a formula (phone-like numbers are fine)."""
-    if looks_like_formula(text) and not _PHONE.fullmatch(text):
+    """``formula-cell`` when a spreadsheet would run ``text`` as a formula: its first character after any blanks
+    is a trigger (phone numbers, or a list of them, are fine: ``+1 555 0100``)."""
+    if looks_like_formula(text) and not _PHONES.fullmatch(strip_blanks(text)):
+        first = text[:1] if text.startswith(("\t", "\r")) else strip_blanks(text)[:1]
         return ("formula-cell", f"{column} {text!r}: a spreadsheet would run this as a formula; remove the "
-                                f"leading {text[:1]!r} (or type the value as plain text)")
+                                f"leading {first!r} (or type the value as plain text)")
     return None
+
+
+def phone_problem(value: str, column: str) -> tuple[str, str] | None:
+    """``phone-invalid`` unless ``value`` is one phone number (see :data:`PHONE_PATTERN`)."""
+    if _PHONE.fullmatch(value):
+        return None
+    formula = " (a spreadsheet would run it as a formula)" if looks_like_formula(value) else ""
+    return ("phone-invalid", f"{column} {value!r}: not a phone number{formula}; write digits with an optional "
+                             f"leading + and spaces, '-', '.', '/' or parentheses, e.g. +1 555 0100 (an extension "
+                             f"as x123 or ext. 123)")
+
+
+def invisible_problem(text: str, column: str, *, secret: bool = False) -> tuple[str, str] | None:
+    """``invisible-char`` naming each invisible or direction character of ``text`` by code point and name."""
+    found = invisible_chars(text)
+    if not found:
+        return None
+    what = ", ".join(map(char_name, found))
+    kind = "an invisible character" if len(found) == 1 else "invisible characters"
+    where = "" if secret else f" {text!r}"
+    return ("invisible-char", f"{column}{where} contains {what}, {kind}; retype the value")
+
+
+# what exports append below the table: totals and counts, page numbers, when and by whom it was made, an end mark
+_FOOTER = re.compile(r"""(?:
+    (?:grand\s+|sub\s*-?\s*)?totals?\b.*[\d:]       # Total: 2 employees / Grand total 15
+  | (?:count|sum|number\s+of\s+\w+|records?|rows?|entries)\s*[:=]?\s*\d  # Count: 2 / Records 15
+  | \d[\d,.\s]*\s(?:employees?|users?|people|persons?|records?|rows?|entries|items?)\b  # 2 employees (selected)
+  | page\s+\d+(?:\s*(?:of|/)\s*\d+)?\s*$            # Page 1 of 1
+  | (?:report\s+|file\s+|list\s+)?(?:generated|created|exported|printed|produced|run)\s+(?:on|at|by|from)\b
+  | end\s+of\s+(?:the\s+)?(?:report|file|list|data|export|table)\b
+  | (?:confidential|copyright\b|\(c\)|©)
+)""", re.IGNORECASE | re.VERBOSE)
+
+
+#: a cell that starts a footer line whose count or date stands in the next cells ("Total", "", "2")
+FOOTER_LABEL = re.compile(r"\x00(?:(?:grand\s+|sub\s*-?\s*)?totals?|count|sum|number\s+of\s+\w+|records?|rows?|"
+                          r"entries|page|(?:report\s+|file\s+|list\s+)?(?:generated|created|exported|printed|"
+                          r"produced|run)(?:\s+(?:on|at|by|from))?)\b[\s:=]*(?=\x00)", re.IGNORECASE)
+#: what may fill the other cells of such a line: numbers, dates, times, "of"
+FOOTER_COUNT = re.compile(r"[\d\s.,:/\-]+|of", re.IGNORECASE)
+
+
+def footer_problem(text: str, row: int) -> tuple[str, str] | None:
+    """``not-a-person`` when ``text``, the only filled cell of Excel row ``row``, reads like an export's footer
+    line (see :data:`_FOOTER`); a name never does (the caller only asks about rows with one filled cell)."""
+    core = strip_blanks(text)
+    if not _FOOTER.match(core):
+        return None
+    shown = core if len(core) <= 60 else core[:57] + "..."
+    return ("not-a-person", f"row {row} looks like a footer/total line ({shown!r}), not a person; it is not "
+                            f"sent — delete it")
 
 
 def too_long(value: str, column: str, field: str, limit: int) -> tuple[str, str]:

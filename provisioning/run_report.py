@@ -68,7 +68,7 @@ def _roster_cells(meta: Mapping[str, Any]) -> tuple[tuple[str, ...], dict[int, t
         return (), {}
     try:
         roster = load_roster(roster_path, sheet=meta.get("sheet"), mapping=meta.get("mapping"),
-                             header_row=meta.get("header_row"))
+                             header_row=meta.get("header_row"), encoding=meta.get("encoding"))
     except Exception as exc:  # noqa: BLE001 - a report must still be written without the roster's columns
         log.warning("cannot re-read the roster %s for the report: %s", roster_path, exc)
         return (), {}

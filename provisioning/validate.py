@@ -22,9 +22,9 @@ import numpy as np
 from . import derive, people, rules
 from .checks import (Collector, check_cells, check_field, check_passwords, check_relations, duplicates,
                      invert_block, split_list, tenant_domains)
-from .colscan import ColumnScan
+from .colscan import SEP, ColumnScan
 from .identity import identity_keys
-from .fields import BLOCK_SIGN_IN
+from .fields import BLOCK_SIGN_IN, PHONE_FIELDS
 from .models import Issue, Roster, TenantView, UserRow, Validation
 from .passwords import generate_password
 
@@ -107,15 +107,19 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
     header_of: dict[str, str] = {}
     values: dict[str, Sequence[str]] = {}
     scans: dict[str, ColumnScan] = {}
+    every: list[tuple[str, Sequence[str], ColumnScan, bool]] = []
     for j, header in enumerate(roster.headers):
         label = header or f"column {j + 1}"
         field = roster.column_map.get(header)
         found, col = check_cells(columns[j] if j < len(columns) else ("",) * n, label, out,
-                                 secret=field == "password")
+                                 secret=field == "password", phone=field in PHONE_FIELDS)
+        every.append((label, col, found, field == "password"))
         if field is not None:
             values[field] = col
             header_of[field] = header
             scans[field] = found
+    footers = _footer_rows(every, n, out)
+    del every
     if BLOCK_SIGN_IN in values:
         values["accountEnabled"] = invert_block(values.pop(BLOCK_SIGN_IN), header_of[BLOCK_SIGN_IN], out)
         header_of["accountEnabled"] = header_of.pop(BLOCK_SIGN_IN)
@@ -179,6 +183,8 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
     refused = {i.row for i in roster.warnings if i.code == "totals-row"}
     if refused:  # a totals row is refused whole (its cells emptied): the rules' findings on it would be noise
         out.issues = [i for i in out.issues if i.row not in refused or i.code == "totals-row"]
+    if footers:  # a footer line gets its one issue, not also those of a person with no name
+        out.issues = [i for i in out.issues if i.row not in footers or i.code == "not-a-person"]
     issues = sorted(out.issues, key=lambda i: i.row)
     return Checked(roster, values, derived, tuple(issues), frozenset(out.error_rows))
 
@@ -191,6 +197,45 @@ def _repeated_rows(roster: Roster, values: dict[str, Sequence[str]], label: Call
     repeat_of, messages = people.repeated_rows(columns, roster.headers, roster.columns, out.rownums, label)
     out.add_many(repeat_of, label("displayName", "displayName"), "duplicate-row", messages)
     return repeat_of
+
+
+def _footer_rows(columns: list[tuple[str, Sequence[str], ColumnScan, bool]], n: int, out: Collector) -> set[int]:
+    """Report the rows that are an export's footer line (``not-a-person``); return their Excel row numbers.
+
+    Such a row has one filled cell reading like "Total: 2 employees", "Page 1 of 1" or "Generated on ...", or a
+    cell such as "Total" or "Page" whose count or date fills the next cells (at most four cells in all;
+    :func:`rules.footer_problem` on them joined). A person has at least a name and an address or number besides;
+    a row with only a given name, however odd, is left to the person rules, and so is one with a password
+    (which no message may quote)."""
+    counts = np.zeros(n, dtype=np.int32)
+    for _, col, found, _ in columns:
+        counts += (found.lengths > 0) if found.lengths is not None else np.fromiter(map(bool, col), bool, n)
+    candidates = set(np.flatnonzero(counts == 1).tolist())
+    few = counts <= 4
+    for _, col, found, secret in columns:  # a footer label in a cell of a short row
+        joined = found.joined or SEP + SEP.join(col) + SEP
+        if secret or not rules.FOOTER_LABEL.search(joined):
+            continue
+        if joined.count(SEP) != n + 1:  # a cell holds a NUL: the separators do not tell the cells apart
+            candidates.update(i for i, v in enumerate(col) if few[i] and rules.FOOTER_LABEL.match(SEP + v + SEP))
+            continue
+        index = last = 0  # the cell a match starts is the number of separators before it
+        for m in rules.FOOTER_LABEL.finditer(joined):
+            index += joined.count(SEP, last, m.start())
+            last = m.start()
+            if index < n and few[index]:
+                candidates.add(index)
+    rows: set[int] = set()
+    for i in sorted(candidates):
+        filled = [(label, col[i], secret) for label, col, _, secret in columns if col[i]]
+        if any(secret for _, _, secret in filled) or not all(
+                rules.FOOTER_COUNT.fullmatch(v) for _, v, _ in filled[1:]):
+            continue
+        found = rules.footer_problem(" ".join(v for _, v, _ in filled), out.rownums[i])
+        if found is not None:
+            out.add(i, filled[0][0], found)
+            rows.add(out.rownums[i])
+    return rows
 
 
 def _derive_upns(roster: Roster, values: dict[str, Sequence[str]], derived: dict[str, list[int]],

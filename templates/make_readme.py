@@ -98,6 +98,35 @@ def render() -> str:
               "currency and math signs, modifiers, variation selectors, zero-width joiners and other invisible "
               "characters), normalised (NFKC) and transliterated to ASCII, so both Unicode forms of a name give one "
               "UPN and `Ann😀` gives `ann`, never a word for the emoji. displayName keeps what was typed.", ""]
+    lines += ["## How cells are read", "",
+              "- Every cell is text as typed. Blanks at either end are trimmed first (warning `whitespace-trimmed`): "
+              "every `str.isspace` character (space, tab, line breaks, U+00A0 no-break space, U+2000-U+200A, U+202F, "
+              "U+205F, U+3000 ideographic space...) and the zero-width U+200B, U+2060 and U+FEFF. The password is not "
+              "trimmed.",
+              "- The rules look at the trimmed value, the one that is sent: ` =1+1`, or `=HYPERLINK(...)` after a "
+              "no-break space, is a `formula-cell` error like `=1+1`.",
+              "- A leading `'` before text starting with `=` `+` `-` `@` (`'+1 555 0100`, `'=x`) is Excel's text "
+              "prefix, as this tool writes formula-looking cells into CSV files (`export-users`, reports): the value "
+              "is the text after it. Any other apostrophe is data (`O'Brien`, `'t Hooft`).",
+              "- Phone columns (`businessPhones`, `mobilePhone`, `faxNumber`) take a phone number: an optional "
+              "leading `+`, digits, spaces, `-` `.` `/` `(` `)`, optionally an extension (`x123`, `ext. 123`). "
+              "`+1+1`, `-2+3` and `=...` are `phone-invalid`.",
+              "- Invisible and text-direction characters (Unicode format characters, category Cf: U+00AD soft "
+              "hyphen, U+200B-U+200F, U+202A-U+202E, U+2060-U+2064, U+2066-U+206F, U+FEFF inside a value...) are "
+              "`invisible-char` errors naming each by code point and name. U+200C/U+200D between two letters of a "
+              "script that needs them (Arabic, Persian, Indic: not Latin, Greek or Cyrillic) are part of the "
+              "spelling and allowed.",
+              "- A row with one filled cell that reads like an export's footer (`Total: 2 employees`, `Count: 3`, "
+              "`2 employees`, `Page 1 of 1`, `Generated on ...`, `Exported by ...`, `End of report`, "
+              "`Confidential`, `(c) ...`), or whose first filled cell is such a label (`Total`, `Count:`, `Page`, "
+              "`Generated on`) with only numbers, dates or `of` in the others (four cells at most), is "
+              "`not-a-person` and not sent; a row with only a name is checked as a person.",
+              "- CSV encodings: UTF-8 (with or without BOM) and UTF-16 (BOM, or detected from its NULs) are read as "
+              "such. A file in a one-byte encoding is read in cp1252, cp1250, Mac Roman or cp1251 only when that is "
+              "the one reading in which every word is letters of one language's alphabet (`encoding-guessed` says "
+              "so unless it is cp1252); when two readings differ (cp1250 `Dvořák` reads `Dvoøák` in cp1252, "
+              "also letters) or a UTF-8 file has lines in another encoding, the file is refused naming the line: give "
+              "`--encoding NAME` or save it as CSV UTF-8.", ""]
     lines += ["## Rule codes", "", "Errors exclude the row from a run; warnings do not.", "",
               "| Code | Severity | Meaning |", "|---|---|---|"]
     lines += [f"| `{r.code}` | {r.severity.value} | {r.description} |" for r in RULES.values()]

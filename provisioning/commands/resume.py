@@ -119,7 +119,7 @@ def _items(open_rows: list[RowRecord], roster_path: Path, meta: dict[str, Any], 
     from ..validate import validate_roster
 
     roster = load_roster(roster_path, sheet=meta.get("sheet"), mapping=meta.get("mapping"),
-                         header_row=meta.get("header_row"))
+                         header_row=meta.get("header_row"), encoding=meta.get("encoding"))
     validation = validate_roster(roster, tenant=None)
     by_row = {r.row: r for r in validation.rows}
     known = PasswordFile(folder.passwords_csv).load()

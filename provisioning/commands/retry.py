@@ -220,7 +220,8 @@ def _roster_passwords(meta: Mapping[str, Any]) -> dict[int, str] | None:
     if not meta.get("roster_sha256") or not path.is_file() or file_sha256(path) != meta["roster_sha256"]:
         return None
     try:
-        roster = load_roster(path, sheet=meta.get("sheet"), mapping=meta.get("mapping"))
+        roster = load_roster(path, sheet=meta.get("sheet"), mapping=meta.get("mapping"),
+                             header_row=meta.get("header_row"), encoding=meta.get("encoding"))
     except ProvisionError as exc:  # e.g. its mapping file is gone: the passwords cannot be read again
         log.warning("cannot read the earlier roster %s again: %s", path, exc)
         return None

@@ -13,6 +13,7 @@ from dataclasses import replace
 from ..apply import EXISTS_CODE, CreateItem
 from ..chain import bind_plan, bind_validation, bound_accounts, drop_done, renames, tenant_employee_ids
 from ..context import CommandContext
+from ..encodings import encoding_option
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
 from ..journal import Journal, Outcome, RowSeed, RowState
@@ -76,6 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                      "with a header)")
     add_header_row_argument(parser)
     parser.add_argument("--mapping", type=Path, metavar="M", help="a column-mapping JSON file for HR exports")
+    parser.add_argument("--encoding", type=encoding_option, metavar="NAME",
+                        help="a CSV file's text encoding (cp1252, cp1250, mac_roman...) when it is not UTF-8 and "
+                             "cannot be told for certain (default: detected; resume reads it the same way)")
     parser.add_argument("--dry-run", action="store_true",
                         help="validate and plan against the tenant, write the run folder, send no write")
     parser.add_argument("--existing", choices=("skip", "update", "fail"), default="skip",
@@ -146,7 +150,8 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     require_notify_arguments(args)
     if getattr(args, "reset_passwords", False) and args.existing != "update":
         raise UsageError("--reset-passwords only applies with --existing update")
-    roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping, header_row=args.header_row)
+    roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping, header_row=args.header_row,
+                         encoding=args.encoding)
     if not roster.rows:
         raise UsageError(f"{args.roster}: the roster has no data rows")
     folder = new_run_folder(args.roster, args.out, force=getattr(args, "force", False))
@@ -205,6 +210,7 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
         "roster_path": str(Path(args.roster).resolve()), "roster_sha256": roster.sha256,
         "sheet": getattr(roster, "sheet", None) or args.sheet, "header_row": args.header_row,
         "mapping": str(Path(args.mapping).resolve()) if args.mapping else None,
+        "encoding": getattr(roster, "encoding", None),  # as read (given or detected): resume reads it the same
         "dry_run": bool(args.dry_run), "existing": args.existing, "batch_size": args.batch_size,
         "max_writes_per_s": args.max_writes_per_s, "write_burst": args.write_burst, "settings": settings_public(ctx.settings),
         "tenant": binding_of(ctx.settings, client), "command_line": ctx.command_line,

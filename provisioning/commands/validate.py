@@ -16,6 +16,7 @@ from ..context import CommandContext
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
 from ..models import Issue, Severity
+from ..encodings import encoding_option
 from ..roster import hidden_rows_note, load_roster
 from ..targets import check_target, csv_header_is
 from ..validate import check_roster, gc_paused
@@ -35,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_header_row_argument(parser)
     parser.add_argument("--mapping", type=Path, metavar="M", help="column mapping JSON for HR exports "
                                                                   "(see templates/README.md)")
+    parser.add_argument("--encoding", type=encoding_option, metavar="NAME",
+                        help="a CSV file's text encoding (cp1252, cp1250, mac_roman...) when it is not UTF-8 and "
+                             "cannot be told for certain (default: detected)")
     parser.add_argument("--out", type=Path, metavar="CSV", help="where to write the issues CSV "
                                                                 "(default: ROSTER.issues.csv beside the roster)")
     parser.add_argument("--domain", metavar="D", help="domain for derived userPrincipalNames, e.g. contoso.com")
@@ -84,7 +88,8 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     check_target(out_path, force=args.force, ours=csv_header_is([ISSUE_COLUMNS]),
                  protected={"the roster": args.roster, "the mapping file": args.mapping})
     with gc_paused():
-        roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping, header_row=args.header_row)
+        roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping, header_row=args.header_row,
+                             encoding=args.encoding)
         checked = check_roster(roster, default_domain=args.domain)
         issues = checked.issues
         try:

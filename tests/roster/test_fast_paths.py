@@ -19,7 +19,8 @@ from provisioning.colscan import scan
 from provisioning.identity import identity_key, identity_keys
 from provisioning.models import Roster
 
-TRICKY = "aZ09 .-+=@()/;,\t\r\n\x00\x07\x1c\x7f\xa0\x85\u2029\u2000\u3000\u1680éćøß'_!#^~\u00e9\u0661"
+TRICKY = ("aZ09 .-+=@()/;,\t\r\n\x00\x07\x1c\x7f\xa0\x85\u2029\u2000\u3000\u1680éćøß'_!#^~\u00e9\u0661"
+          "\u200b\u200c\u200d\u202e\u2060\ufeff\u00ad\u0628xe")  # zero-width, direction, soft hyphen, Arabic
 cells = st.text(alphabet=TRICKY, max_size=8)
 columns = st.lists(cells, min_size=0, max_size=30)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -30,22 +31,34 @@ def _roster(n: int) -> Roster:
                   row_numbers=tuple(range(2, n + 2)), columns=((),))
 
 
+BLANKS = {ch for ch in map(chr, range(0x110000)) if ch.isspace()} | {"\u200b", "\u2060", "\ufeff"}
+
+
+def _strip(v: str) -> str:
+    while v and v[0] in BLANKS:
+        v = v[1:]
+    while v and v[-1] in BLANKS:
+        v = v[:-1]
+    return v
+
+
 def _reference_cells(col: list[str], label: str, secret: bool) -> tuple[list[tuple], list[str]]:
-    """The per-cell rules of check_cells, one cell at a time, no shortcuts."""
+    """The per-cell rules of check_cells, one cell at a time, no shortcuts: trim, then the formula rule on
+    the trimmed text (on the text as is, blanks skipped, for a secret), control and invisible characters."""
     found, out = [], list(col)
     for i, v in enumerate(col):
-        if v[:1] and v[0] in "=+-@\t\r":
-            f = rules.formula_problem(v, label)
+        t = v if secret else _strip(v)
+        if t.startswith(("\t", "\r")) or _strip(t)[:1] in ("=", "+", "-", "@"):
+            f = rules.formula_problem(t, label)
             if f:
                 found.append((i, f[0]))
-    for i, v in enumerate(col):
         if _CONTROL.search(v):
             found.append((i, "control-char"))
-    if not secret:
-        for i, v in enumerate(col):
-            if v.strip() != v:
-                out[i] = v.strip()
-                found.append((i, "whitespace-trimmed"))
+        if rules.invisible_problem(t, label):
+            found.append((i, "invisible-char"))
+        if not secret and t != v:
+            out[i] = t
+            found.append((i, "whitespace-trimmed"))
     return found, out
 
 
@@ -77,8 +90,10 @@ def test_scan_bounds_lengths_and_names_every_blank_edged_cell(col):
     found = scan(col)
     if not found.exact:
         assert found.max_bytes >= max(map(len, col), default=0)
-        assert [i for i, v in enumerate(col) if v.strip() != v] == [
-            i for i in found.edge_blank_rows if col[i].strip() != col[i]]
+        assert [i for i, v in enumerate(col) if _strip(v) != v] == [
+            i for i in found.edge_blank_rows if _strip(col[i]) != col[i]]
+        assert found.invisible or not any(rules.invisible_problem(v, "c") for v in col)
+        assert found.formula_like or not any(rules.formula_problem(v, "c") for v in col if not _strip(v) != v)
         assert found.lengths is not None and [i for i, n in enumerate(found.lengths) if n == 0] == [
             i for i, v in enumerate(col) if not v]
     else:
@@ -311,3 +326,73 @@ def test_derived_upns_are_unique_and_only_land_on_the_same_persons_account(rows,
             assert k not in got.matched
         if upn and upn != rows[k][0]:
             assert k in got.matched or k in got.suffixed
+
+
+phone_cells = st.one_of(st.text(alphabet="+-0123456789 ().;,/xet\u00a0=", max_size=10),
+                        st.builds(lambda a, b: f"+{a} {b}", st.integers(0, 999), st.integers(0, 99999)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(phone_cells, max_size=20), st.booleans())
+def test_phone_like_columns_check_cells_equals_the_per_cell_rules(col, secret):
+    # columns made mostly of phone characters, where the numpy scan may declare the column free of formulas
+    collector = Collector(_roster(len(col)))
+    _, mine = check_cells(tuple(col), "c", collector, secret=secret)
+    expected, trimmed = _reference_cells(col, "c", secret)
+    assert sorted((i.row - 2, i.code) for i in collector.issues) == sorted(expected)
+    assert list(mine) == trimmed
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(phone_cells, max_size=20), st.sampled_from(["mobilePhone", "faxNumber", "businessPhones"]))
+def test_phone_column_check_equals_the_per_value_rule(col, name):
+    collector = Collector(_roster(len(col)))
+    check_field(name, list(col), name, collector, scan(col))
+    expected = []
+    for i, v in enumerate(col):
+        parts = [p.strip() for p in re.split(r"[;,]", v) if p.strip()] if name == "businessPhones" else [v]
+        if not v:
+            continue
+        if len(parts) > 1 and not any(rules.phone_problem(p, name) for p in parts):
+            expected.append((i, "phone-multiple"))
+        elif rules.phone_problem(v, name):
+            expected.append((i, "phone-invalid"))
+    assert sorted((i.row - 2, i.code) for i in collector.issues if i.code.startswith("phone")) == sorted(expected)
+
+
+def test_blanks_and_invisible_characters_are_the_documented_sets():
+    import unicodedata
+
+    from provisioning.cells import BLANKS as blanks, INVISIBLE
+
+    assert set(blanks) == BLANKS
+    assert {ch for ch in map(chr, range(0x110000)) if INVISIBLE.fullmatch(ch)} == {
+        ch for ch in map(chr, range(0x110000)) if unicodedata.category(ch) == "Cf"}
+
+
+footer_cells = st.one_of(st.just(""), st.just(" "), st.sampled_from(["Total: 2", "Page 1 of 1", "Ann", "2 users",
+                                                                     "Total", "Page", "Count:", "1", "of", "2024"]),
+                         cells)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(*[footer_cells] * 5), min_size=1, max_size=12))
+def test_footer_rows_are_the_rows_with_one_filled_cell_reading_like_a_footer(rows):
+    from provisioning.validate import check_roster
+
+    n = len(rows)
+    headers = ("givenName", "notes", "userPrincipalName", "employeeId", "city")
+    columns = tuple(tuple(r[j] for r in rows) for j in range(len(headers)))
+    roster = Roster(path="r.csv", sheet=None, kind="csv", headers=headers, header_row=1,
+                    row_numbers=tuple(range(2, n + 2)), columns=columns,
+                    column_map={h: (None if h == "notes" else h) for h in headers})
+    found = [i.row - 2 for i in check_roster(roster, default_domain="contoso.com").issues if i.code == "not-a-person"]
+    expected = []
+    for k, row in enumerate(rows):
+        filled = [v for v in map(_strip, row) if v]
+        # one cell; or a label cell ("Total", "Page") and numbers, dates or "of" in the others, four at most
+        shape = len(filled) == 1 or (2 <= len(filled) <= 4 and rules.FOOTER_LABEL.match(f"\x00{filled[0]}\x00")
+                                     and all(rules.FOOTER_COUNT.fullmatch(v) for v in filled[1:]))
+        if shape and rules.footer_problem(" ".join(filled), k + 2):
+            expected.append(k)
+    assert found == expected

@@ -160,9 +160,10 @@ def test_tenant_rules_exact_messages_with_headers_as_written(tmp_path):
 
     covered = {code for _, _, code, _ in SAMPLE_MESSAGES} | {code for _, _, code in TENANT_MESSAGES} | {
         "unknown-column", "control-char", "excel-error-ignored", "duplicate-row"} | set(PREFLIGHT_CODES) | \
-        set(RETRY_CODES) | {"totals-row", "hidden-row", "hidden-sheet-skipped", "header-row-found"}
+        set(RETRY_CODES) | {"totals-row", "hidden-row", "hidden-sheet-skipped", "header-row-found"} | {
+        "phone-invalid", "not-a-person", "invisible-char", "encoding-guessed"}
     # control-char: test below; excel-error-ignored: test_excel_errors.py; the sheet layout codes: test_excel_layout.py;
-    # duplicate-row: test_identity.py
+    # duplicate-row: test_identity.py; phone, footer, invisible, encoding: test_csv_cells.py and test_encodings.py
     assert covered == set(RULES)
 
 
@@ -179,6 +180,7 @@ def test_messages_use_the_header_as_written(tmp_path):
 #: roster-level error code -> (file under tests/data, exact message after "<path>: ")
 ROSTER_LEVEL = {
     "roster-unreadable": ("bad/binary.csv", None),
+    "roster-encoding": ("encodings/utf8-stray-latin1.csv", None),  # exact texts: test_encodings.py
     "roster-no-header": ("no-header.csv", "the roster is empty; it needs a header row and one row per user"),
     "roster-missing-columns": ("missing-columns.csv",
                                "required column(s) missing: displayName (or givenName and surname to derive it); "
