@@ -47,12 +47,14 @@ def invisible_chars(text: str) -> list[str]:
     """The invisible (format, category Cf) characters of ``text`` after trimming, in order of first appearance.
 
     U+200C/U+200D between two letters of a script that needs them (not Latin, Greek or Cyrillic) are part of
-    the spelling (Persian "Mohammad\u200cReza") and are not counted."""
+    the spelling (Persian "Mohammad\u200cReza") and are not counted; nor is U+200D inside an emoji sequence
+    ("\U0001f469\u200d\U0001f4bb", woman technologist), which draws one picture and hides no text."""
     found: list[str] = []
     core = strip_blanks(text)
     for m in INVISIBLE.finditer(core):
         ch, i = m.group(), m.start()
-        if ch in _JOINERS and 0 < i < len(core) - 1 and _joins_letters(core[i - 1], core[i + 1]):
+        if ch in _JOINERS and 0 < i < len(core) - 1 and (_joins_letters(core[i - 1], core[i + 1])
+                                                         or ch == "\u200d" and _joins_emoji(core[i - 1], core[i + 1])):
             continue
         if ch not in found:
             found.append(ch)
@@ -65,6 +67,12 @@ def _joins_letters(before: str, after: str) -> bool:
                 ("LATIN", "GREEK", "CYRILLIC")):
             return False
     return True
+
+
+def _joins_emoji(before: str, after: str) -> bool:
+    """Whether a ZERO WIDTH JOINER stands between two pictographs (a skin-tone modifier or the emoji variation
+    selector may end the first)."""
+    return (before == "\ufe0f" or unicodedata.category(before) in ("So", "Sk")) and unicodedata.category(after) == "So"
 
 
 def char_name(ch: str) -> str:
