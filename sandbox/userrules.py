@@ -49,7 +49,7 @@ OBJECTS = ("passwordProfile", "employeeOrgData", "onPremisesExtensionAttributes"
 BOOLEANS = ("accountEnabled",)
 WRITABLE = set(STRINGS) | set(COLLECTIONS) | set(OBJECTS) | set(BOOLEANS)
 READ_ONLY = ("id", "createdDateTime", "creationType", "proxyAddresses", "imAddresses", "onPremisesSyncEnabled",
-             "securityIdentifier", "assignedLicenses", "externalUserState")
+             "securityIdentifier", "assignedLicenses", "externalUserState", "deletedDateTime")
 #: every property that may be named in $select / $filter
 ALL_PROPERTIES = tuple(sorted(WRITABLE | set(READ_ONLY)))
 FILTERABLE = ("id", "userPrincipalName", "mail", "employeeId", "displayName", "givenName", "surname",
