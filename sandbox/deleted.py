@@ -1,6 +1,6 @@
 """Graph ``/directory/deletedItems`` for users (user-delete, directory-deleteditems-list/-get/-restore pages).
 
-- ``GET /directory/deletedItems/microsoft.graph.user``: the soft-deleted users, oldest deletion first, with
+- ``GET /directory/deletedItems/microsoft.graph.user`` (or the alias ``graph.user``): the soft-deleted users, oldest deletion first, with
   ``deletedDateTime``; ``$select``, ``$top`` 1..999 (100 by default), ``@odata.nextLink`` paging;
   ``@odata.context`` ``...#users`` (``...#users(a,b)`` with ``$select``), as in the list page's examples.
   User.Read.All (or higher). The cast is required: ``GET /directory/deletedItems`` alone -> 400 (text chosen:
@@ -28,6 +28,7 @@ from .refs import directory_object, entity_context
 from .wire import MSG_SEGMENT, Request, Response, Router, error, not_found
 
 USER_CAST = "microsoft.graph.user"
+#: Graph's namespace alias: msgraph-sdk sends ``/directory/deletedItems/graph.user``
 CASTS = ("microsoft.graph.group", "microsoft.graph.application", "microsoft.graph.servicePrincipal",
          "microsoft.graph.administrativeUnit", "microsoft.graph.device")
 
@@ -45,12 +46,19 @@ def list_uncast(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
     return error(req, 400, "BadRequest", MSG_SEGMENT.format("deletedItems"))
 
 
+def _cast(key: str) -> str | None:
+    """The OData cast ``key`` names (``microsoft.graph.user`` or its alias ``graph.user``), or None for an id."""
+    low = key.lower()
+    low = "microsoft." + low if low.startswith("graph.") else low
+    return next((c for c in (USER_CAST, *CASTS) if c.lower() == low), None)
+
+
 def _list(req: Request, svc: Any, cast: str) -> Response:
     select = users.parse_select(req)
     if isinstance(select, Response):
         return select
     with svc.store.lock:
-        rows = list(svc.store.deleted.values()) if cast.lower() == USER_CAST.lower() else []
+        rows = list(svc.store.deleted.values()) if cast == USER_CAST else []
         docs = [users.shape(r.data, select if select else [*users.DEFAULT_PROPERTIES, "deletedDateTime"])
                 for r in rows]
     return _page(req, svc, docs, f"/directory/deletedItems/{cast}",
@@ -60,8 +68,9 @@ def _list(req: Request, svc: Any, cast: str) -> Response:
 def get_item(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
     """GET /directory/deletedItems/{id} (or the list with an OData cast)."""
     key = groups[0]
-    if key.lower() == USER_CAST.lower() or key.lower() in {c.lower() for c in CASTS}:
-        return _list(req, svc, key)
+    cast = _cast(key)
+    if cast is not None:
+        return _list(req, svc, cast)
     select = users.parse_select(req)
     if isinstance(select, Response):
         return select
