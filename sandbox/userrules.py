@@ -5,7 +5,12 @@ required properties -> property values -> UPN syntax and length -> domain verifi
 then checks uniqueness and the object quota.
 
 Messages: see the ``MSG_*`` constants. Where graph-facts marks a text UNCONFIRMED the sandbox uses the documented
-pattern ``Invalid value specified for property '{prop}' of resource 'User'.``.
+pattern ``Invalid value specified for property '{prop}' of resource 'User'.``. From the graph-facts addendum: a
+missing required property -> "Property {name} value is required but is empty or missing."
+(MSGraph-SDK-Code-Generator#244); an invalid mailNickname also carries ``details: [{"code": "InvalidValue",
+"target": "mailNickname"}]`` (microsoft-graph-docs#5777); a federated domain without onPremisesImmutableId ->
+"One or more properties contains invalid values." (microsoftgraph/dotnetcore-console-sample#46), the
+"domain portion" text being for unverified or unknown domains.
 """
 from __future__ import annotations
 
