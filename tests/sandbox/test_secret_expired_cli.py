@@ -36,20 +36,28 @@ def test_run_with_expired_secret_exit_3_nothing_created(sandbox_factory: Any, cl
     assert sb.stats()["users"] == 0
 
 
-def test_certificate_still_works_with_expired_secret(sandbox_factory: Any, monkeypatch: pytest.MonkeyPatch,
-                                                     tmp_path: Path) -> None:
+def test_sandbox_env_with_the_certificate_uncommented_works(sandbox_factory: Any, monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path) -> None:
+    """The env file's own instruction: comment out AZURE_CLIENT_SECRET, uncomment the certificate lines."""
     sb = sandbox_factory(secret_expired=True)
-    monkeypatch.chdir(tmp_path)
-    for key, value in sb.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AZURE_CLIENT_SECRET")
-    monkeypatch.setenv("AZURE_CLIENT_CERTIFICATE_PATH", str(sb.certificate_path))
-    monkeypatch.setenv("AZURE_CLIENT_CERTIFICATE_PASSWORD", sb.certificate_password)
-    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+    monkeypatch.chdir(tmp_path)  # another folder than the state's: the paths in the file are absolute
+    for name in ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+                 "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
-    out, err = io.StringIO(), io.StringIO()
-    assert provision.main(["check"], stdout=out, stderr=err) == ExitStatus.OK, err.getvalue()
-    assert "Token:        acquired" in out.getvalue()
+    env_file = sb.state_dir / "sandbox.env"
+
+    def check() -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = provision.main(["--env-file", str(env_file), "check"], stdout=out, stderr=err)
+        return code, out.getvalue(), err.getvalue()
+    _expect_expired(sb, *check())
+    lines = env_file.read_text().splitlines()
+    edited = ["# " + ln if ln.startswith("AZURE_CLIENT_SECRET=") else
+              ln[2:] if ln.startswith("# AZURE_CLIENT_CERTIFICATE_") else ln for ln in lines]
+    env_file.write_text("\n".join(edited) + "\n")
+    code, out, err = check()
+    assert code == ExitStatus.OK, err
+    assert "Token:        acquired" in out and "Certificate:  SHA-1 thumbprint " in out
 
 
 def test_serve_option_secret_expired() -> None:
