@@ -50,21 +50,22 @@ def certificate_credential(sb: Any) -> CertificateCredential:
                                  disable_instance_discovery=True, connection_verify=str(sb.ca_bundle))
 
 
-def graph_client(sb: Any, credential: Any) -> GraphServiceClient:
+def graph_client(sb: Any, credential: Any, base_url: str = "/v1.0") -> GraphServiceClient:
     """msgraph-sdk at the sandbox: the host allowed for tokens, the CA, the base URL (scopes are derived)."""
     auth = AzureIdentityAuthenticationProvider(credential, allowed_hosts=[sb.host])
     http = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(
         verify=ssl.create_default_context(cafile=str(sb.ca_bundle))))
     adapter = GraphRequestAdapter(auth, http)
-    adapter.base_url = f"{sb.graph_endpoint}/v1.0"
+    adapter.base_url = sb.graph_endpoint + base_url
     return GraphServiceClient(request_adapter=adapter)
 
 
-def run(sb: Any, body: Callable[[GraphServiceClient], Awaitable[Any]], *, certificate: bool = False) -> Any:
+def run(sb: Any, body: Callable[[GraphServiceClient], Awaitable[Any]], *, certificate: bool = False,
+        base_url: str = "/v1.0") -> Any:
     async def main() -> Any:
         credential = certificate_credential(sb) if certificate else secret_credential(sb)
         async with credential:
-            return await body(graph_client(sb, credential))
+            return await body(graph_client(sb, credential, base_url))
     return asyncio.run(main())
 
 
@@ -80,6 +81,14 @@ def test_token_with_azure_identity(sandbox: Any, certificate: bool) -> None:
         return await client.domains.get()
     domains = run(sandbox, body, certificate=certificate)
     assert "contoso.com" in {d.id for d in domains.value}
+
+
+def test_base_url_with_a_trailing_slash(sandbox: Any) -> None:
+    # the SDK then sends /v1.0//users, which Graph answers as /v1.0/users
+    async def body(client: GraphServiceClient) -> Any:
+        await client.users.post(new_user(1))
+        return await client.users.by_user_id("sdk.user1@contoso.com").get()
+    assert run(sandbox, body, base_url="/v1.0/").user_principal_name == "sdk.user1@contoso.com"
 
 
 def test_page_iterator_over_more_than_999_users(sandbox_factory: Any) -> None:
