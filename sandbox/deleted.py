@@ -1,8 +1,9 @@
 """Graph ``/directory/deletedItems`` for users (user-delete, directory-deleteditems-list/-get/-restore pages).
 
-- ``GET /directory/deletedItems/microsoft.graph.user`` (or the alias ``graph.user``): the soft-deleted users, oldest deletion first, with
-  ``deletedDateTime``; ``$select``, ``$top`` 1..999 (100 by default), ``@odata.nextLink`` paging;
-  ``@odata.context`` ``...#users`` (``...#users(a,b)`` with ``$select``), as in the list page's examples.
+- ``GET /directory/deletedItems/microsoft.graph.user`` (or the alias ``graph.user``): the soft-deleted users,
+  oldest deletion first, with ``deletedDateTime``; ``$select``, ``$top`` 1..999 (100 by default),
+  ``@odata.nextLink`` paging; ``@odata.context`` ``...#users`` (``...#users(a,b)`` with ``$select``), as in the
+  list page's examples.
   User.Read.All (or higher). The cast is required: ``GET /directory/deletedItems`` alone -> 400 (text chosen:
   the unknown-segment one, UNCONFIRMED); other casts (groups, applications, ...) are not modelled (an empty list).
 - ``GET /directory/deletedItems/{id}``: the deleted user as a directoryObject (``@odata.type``), 404
