@@ -34,7 +34,7 @@ from typing import Any, Iterable
 from urllib.parse import quote
 
 from . import userrules as rules
-from .config import PASSWORD_RESET_ROLES
+from .config import DOMAINS, PASSWORD_RESET_ROLES
 from .odata import FilterError, parse_filter
 from .wire import GRAPH_CONTEXT, MSG_DENIED, Request, Response, Router, error, not_found
 
@@ -43,7 +43,7 @@ DEFAULT_PROPERTIES = ("businessPhones", "displayName", "givenName", "id", "jobTi
 READ = ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
 WRITE = ("User.ReadWrite.All", "Directory.ReadWrite.All")
 LIST_PROPERTIES = (*rules.COLLECTIONS, "assignedLicenses", "proxyAddresses", "imAddresses", "identities")
-DEFAULT_DOMAIN = "contoso.com"
+DEFAULT_DOMAIN = next(name for name, _, is_default, _, _ in DOMAINS if is_default)
 USAGE_SET_AT = "@sandbox.usageLocationSetAt"  # when a missing usageLocation was set (assignLicense sees it late)
 MSG_PAGE_SIZE = "Invalid page size specified: '{0}'. Must be between 1 and 999 inclusive."
 MSG_FILTER_PROP = "Unsupported or invalid query filter clause specified for property '{0}' of resource 'User'."
