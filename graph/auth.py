@@ -259,7 +259,7 @@ _FIXES: dict[int, str] = {
     7000215: "the client secret is wrong: set AZURE_CLIENT_SECRET to the secret's Value (shown once when it was "
              "created), not its Secret ID",
     7000222: "the client secret has expired: create a new one under App registrations > Certificates & secrets "
-             "and set AZURE_CLIENT_SECRET to its Value",
+             "and set AZURE_CLIENT_SECRET to its Value, or use a certificate (AZURE_CLIENT_CERTIFICATE_PATH)",
     700016: "application {client_id} is not registered in (or consented to by) tenant {tenant}: check "
             "AZURE_CLIENT_ID and AZURE_TENANT_ID, and that they belong to the same tenant and cloud",
     90002: "tenant {tenant} does not exist in this cloud: check AZURE_TENANT_ID and PROVISION_CLOUD",

@@ -7,7 +7,8 @@ Modules: ``app`` (Sandbox), ``server`` (HTTPS transport, transport faults, laten
 503 fault, throttling, roles, stats), ``auth`` (OIDC, token endpoint, bearer checks), ``users`` + ``userrules``
 (/users), ``directory`` (/domains, /organization), ``groups`` (/groups, members/$ref, members@odata.bind),
 ``licenses`` (/subscribedSkus, assignLicense), ``manager`` (manager/$ref), ``mail`` (sendMail, recorded for
-``GET /_sandbox/mail``), ``refs`` (user addressing, replication-lag lookups, @odata.id parsing), ``batch``
+``GET /_sandbox/mail``), ``deleted`` (/directory/deletedItems: list, get, restore, purge), ``refs`` (user
+addressing, replication-lag lookups, @odata.id parsing), ``batch``
 ($batch), ``throttle``, ``odata`` ($filter), ``store`` (SQLite + indexes), ``keys`` (key material), ``config``
 (tenant constants, knobs), ``cli``. A resource family is a module with a ``register(router)`` function called
 from ``Service.__init__``.
@@ -30,6 +31,20 @@ RoleManagement.ReadWrite.Directory for role-assignable groups, GET members 3 RU)
 manager, 404 "Resource 'manager' ..."); replication lag on all of them (404 while the user is not replicated);
 sendMail 202 with Mail.Send, ErrorInvalidUser [OBS text], messages recorded; all usable inside $batch.
 
+graph-facts addendum behaviours (issue 17, checked against msgraph-sdk, azure-identity, MSAL, the v1.0 CSDL and
+Learn; sources in each module): AADSTS7000222 for an expired secret (knob ``secret_expired``, :mod:`.auth`);
+AADSTS70011 text of the client-credentials page; > 15 ``or`` clauses (``in`` values counted) -> 400
+Request_UnsupportedQuery (:mod:`.odata`); DELETE /users -> 204 into /directory/deletedItems, restore
+(:mod:`.users`, :mod:`.deleted`); ``$expand=manager``, ``identities`` as a collection, ``@odata.context`` naming
+the ``$select`` list (:mod:`.users`); ``SaveToSentItems``/``Message`` as the CSDL spells them (:mod:`.mail`);
+$batch ids case-insensitive, ``/v1.0/...`` item urls 400 for the segment 'v1.0', absolute urls "Invalid batch
+payload format.", item headers Cache-Control / OData-Version (:mod:`.batch`); mailNickname ``details``,
+"Property {name} value is required but is empty or missing.", the federated-domain text (:mod:`.userrules`);
+405 "...for the request target." (:mod:`.wire`); no ``creationOptions`` on groups (:mod:`.groups`); empty path
+segments collapsed (``/v1.0//users`` is ``/v1.0/users``, as Graph answered manicminer/hamilton#223's
+``GET /v1.0//servicePrincipals``; :mod:`.server`); the sandbox host without port as a ``/.default`` resource
+(what kiota derives, :mod:`.auth`).
+
 UNCONFIRMED items and what the sandbox does: (1) >20 batch -> 400 BadRequest, own text; (2) inner header spelled
 ``Retry-After``; (3) 429 code ``TooManyRequests``, knob ``throttle_code``; (4) no extra per-second write limit;
 (5) no Location header; (6) usageLocation -> "Invalid value specified ..." pattern, empty header -> "Access token
@@ -43,7 +58,8 @@ company License.", removing an unheld licence "User does not have a correspondin
 bad or missing @odata.id, own manager "A user cannot be their own manager.", sendMail's 404 status for
 ErrorInvalidUser, bad recipient / attachment texts; whether a mailbox needs an Exchange licence (knob
 ``mailbox_requires_license``, off by default). Not modelled: nested groups, group creation/editing, disabledPlans
-validation, mail size limits, group-based licensing.
+validation, mail size limits, group-based licensing, the 30-day retention of deleted users, restored
+memberships, ``$expand`` of anything but ``manager``, ``$orderBy``.
 """
 from __future__ import annotations
 

@@ -97,16 +97,22 @@ class Sandbox:
         return self._service.knobs
 
     def env(self) -> dict[str, str]:
-        """Environment variables pointing any client at this sandbox."""
+        """Environment variables pointing any client at this sandbox (paths absolute)."""
         return {"AZURE_TENANT_ID": self.tenant_id, "AZURE_CLIENT_ID": self.client_id,
                 "AZURE_CLIENT_SECRET": self.client_secret, "AZURE_AUTHORITY_HOST": self.authority_host,
-                "GRAPH_ENDPOINT": self.graph_endpoint, "PROVISION_CA_BUNDLE": str(self.ca_bundle)}
+                "GRAPH_ENDPOINT": self.graph_endpoint, "PROVISION_CA_BUNDLE": str(Path(self.ca_bundle).resolve())}
 
     def write_env_file(self) -> Path:
-        """Write ``state_dir/sandbox.env`` (mode 0600; it holds the client secret)."""
+        """Write ``state_dir/sandbox.env`` (mode 0600; it holds the client secret and the certificate password):
+        :meth:`env`, then the certificate credential commented out, to use instead of the secret. Every path is
+        absolute so the file works from any folder."""
         path = self.state_dir / ENV_FILE
         tmp = path.with_suffix(".env.tmp")
-        tmp.write_text("".join(f"{k}={v}\n" for k, v in self.env().items()))
+        lines = [f"{k}={v}\n" for k, v in self.env().items()]
+        lines += ["# the alternative credential: comment out AZURE_CLIENT_SECRET and uncomment these two\n",
+                  f"# AZURE_CLIENT_CERTIFICATE_PATH={Path(self.certificate_path).resolve()}\n",
+                  f"# AZURE_CLIENT_CERTIFICATE_PASSWORD={self.certificate_password}\n"]
+        tmp.write_text("".join(lines))
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
         return path

@@ -5,10 +5,11 @@ Token endpoint errors follow graph-facts 7.3 (status, ``error``, AADSTS text, ``
 AADSTS7000215 (401 invalid_client, bad secret), AADSTS700016 (400 unauthorized_client, unknown app),
 AADSTS90002 (400 invalid_request, unknown tenant; ``invalid_tenant`` on discovery), AADSTS1002012 (400
 invalid_scope, scope without ``/.default``), AADSTS70011 (400 invalid_scope, a ``/.default`` scope of an unknown
-resource), AADSTS7000216 (no credential; status UNCONFIRMED item 13, 401 chosen). Not in graph-facts and chosen
-here: AADSTS700027 (401, assertion signature/key), AADSTS700024 (401, assertion expired or not yet
-valid, judged by the token endpoint's clock: knob ``clock_offset_s``), AADSTS70003
-(400 unsupported_grant_type), AADSTS900144 (400, missing parameter).
+resource; text of the client-credentials page's example), AADSTS7000222 (401 invalid_client, an expired secret;
+``secret_expired`` knob; text of public captures liprec/vsts-release-aas#119, microsoft/botframework-sdk#6221: a
+wrong secret is still AADSTS7000215 first), AADSTS7000216 (no credential; status UNCONFIRMED item 13, 401
+chosen). Not in graph-facts and chosen here: AADSTS700027 (401, assertion signature/key), AADSTS700024 (401,
+assertion expired or not yet valid, judged by the token endpoint's clock: knob ``clock_offset_s``), AADSTS70003 (400 unsupported_grant_type), AADSTS900144 (400, missing parameter).
 
 Graph's token checks (graph-facts 1.8): 401 InvalidAuthenticationToken with ``WWW-Authenticate`` for an empty
 ("Access token is empty.", UNCONFIRMED text), malformed ("CompactToken parsing failed with error code:
@@ -129,8 +130,11 @@ class Authority:
         return Response(200, self.keys.jwks())
 
     def _scope_ok(self, scope: str) -> bool:
-        return scope.lower() in {f"{self.base_url}/.default".lower(), f"{GRAPH_ROOT}/.default",
-                                 f"{GRAPH_APP_ID}/.default", f"{GRAPH_ROOT}//.default"}
+        # the sandbox is the resource at its own address, with or without the port: clients that derive the scope
+        # from the request's host name (kiota's AzureIdentityAuthenticationProvider) ask for https://127.0.0.1/.default
+        host = self.base_url.split("://", 1)[1].rsplit(":", 1)[0]
+        return scope.lower() in {f"{self.base_url}/.default".lower(), f"https://{host}/.default".lower(),
+                                 f"{GRAPH_ROOT}/.default", f"{GRAPH_APP_ID}/.default", f"{GRAPH_ROOT}//.default"}
 
     def _check_assertion(self, assertion: str, corr: str | None) -> Response | None:
         bad_key = aadsts(401, "invalid_client", 700027,
@@ -173,7 +177,7 @@ class Authority:
         return None
 
     def token(self, tenant: str, req: Request, roles: tuple[str, ...], lifetime: int, *,
-              wids: tuple[str, ...] = ()) -> Response:
+              wids: tuple[str, ...] = (), secret_expired: bool = False) -> Response:
         """POST /{tenant}/oauth2/v2.0/token (client credentials)."""
         corr = req.headers.get("client-request-id")
         if not self.known_tenant(tenant):
@@ -229,13 +233,18 @@ class Authority:
                               "Invalid client secret provided. Ensure the secret being sent in the request is the "
                               "client secret value, not the client secret ID, for a secret added to app "
                               f"'{CLIENT_ID}'.", corr)
+            if secret_expired:
+                return aadsts(401, "invalid_client", 7000222,
+                              f"The provided client secret keys for app '{CLIENT_ID}' are expired. Visit the Azure "
+                              "portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider "
+                              "using certificate credentials for added security: https://aka.ms/certCreds.", corr)
         else:
             return aadsts(401, "invalid_client", 7000216, "'client_assertion', 'client_secret' or 'request' is "
                           "required for the 'client_credentials' grant type.", corr)
         if not self._scope_ok(scope):
             return aadsts(400, "invalid_scope", 70011,
-                          f"The provided request must include a 'scope' input parameter. The provided value for the "
-                          f"input parameter 'scope' is not valid. The scope {scope} is not valid.", corr)
+                          f"The provided value for the input parameter 'scope' is not valid. The scope {scope} is not "
+                          "valid.", corr)
         now = int(self.clock())
         claims = {"aud": GRAPH_ROOT, "iss": f"https://sts.windows.net/{TENANT_ID}/", "iat": now, "nbf": now,
                   "exp": now + lifetime, "app_displayname": APP_NAME, "appid": CLIENT_ID, "appidacr": "1",

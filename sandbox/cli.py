@@ -8,7 +8,8 @@ N/SECONDS`` ``--tenant-size S|M|L`` ``--latency-ms MEAN[:JITTER]`` ``--replicati
 token429) ``--slow-ms MS``
 ``--users N`` ``--seed N`` ``--roles R1,R2`` ``--sku PART=SEATS`` (repeatable: seats of a SKU of
 ``GET /subscribedSkus``; an unknown part number adds a SKU) ``--mailbox-requires-license``
-``--lenient-assign-license`` (accept assignLicense bodies without ``removeLicenses``/``addLicenses``).
+``--lenient-assign-license`` (accept assignLicense bodies without ``removeLicenses``/``addLicenses``)
+``--secret-expired`` (the client secret is expired: AADSTS7000222; the certificate still works).
 """
 from __future__ import annotations
 
@@ -85,6 +86,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                    help="sendMail needs a sender holding an Exchange licence")
     s.add_argument("--lenient-assign-license", action="store_true",
                    help="accept assignLicense without removeLicenses/addLicenses")
+    s.add_argument("--secret-expired", action="store_true",
+                   help="the client secret has expired (token requests with it: AADSTS7000222)")
     r = sub.add_parser("reset", help="empty the sandbox's state (users, memberships, licences, managers, mail)")
     r.add_argument("--state", type=Path, default=DEFAULT_STATE, metavar="D", help="state folder (default .sandbox)")
     return p
@@ -104,6 +107,8 @@ def knobs_from_args(args: argparse.Namespace) -> dict[str, Any]:
         knobs["skus"] = dict(args.sku)
     if args.mailbox_requires_license:
         knobs["mailbox_requires_license"] = True
+    if args.secret_expired:
+        knobs["secret_expired"] = True
     if args.lenient_assign_license:
         knobs["assign_license_requires_both"] = False
     if args.roles is not None:

@@ -33,6 +33,8 @@ Knob semantics (Python names; the CLI options of ``sandbox serve`` map onto them
   (UNCONFIRMED item 10; False accepts a missing array as empty).
 - ``mailbox_requires_license=False``: when True, ``sendMail`` from a user holding no SKU with an Exchange plan
   -> 404 MailboxNotEnabledForRESTAPI (real mailboxes need an Exchange licence and some provisioning time).
+- ``secret_expired=False``: when True, the client secret is expired: a token request with it -> 401
+  invalid_client AADSTS7000222 (the certificate credential still works).
 """
 from __future__ import annotations
 
@@ -99,6 +101,7 @@ class Knobs:
     skus: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_SKU_SEATS))
     assign_license_requires_both: bool = True
     mailbox_requires_license: bool = False
+    secret_expired: bool = False
 
     def ru_for_size(self, user_count: int) -> tuple[int, float]:
         """The RU bucket (capacity, window seconds) for the current tenant."""
@@ -180,7 +183,7 @@ def make_knobs(base: Knobs | None = None, **changes: Any) -> Knobs:
             value = tuple(value)
         elif key == "skus":
             value = _skus(value, base.skus)
-        elif key in ("assign_license_requires_both", "mailbox_requires_license"):
+        elif key in ("assign_license_requires_both", "mailbox_requires_license", "secret_expired"):
             value = bool(value)
         elif key == "clock_offset_s":
             value = float(value)

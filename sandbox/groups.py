@@ -17,6 +17,8 @@ Routes and behaviour:
   fixed in the sandbox).
 - ``DELETE /groups/{id}/members/{memberId}/$ref`` -> 204, or 404 when not a member.
 
+Group objects carry the v1.0 CSDL's properties only (no ``creationOptions``, a beta property).
+
 Permissions: reads need GroupMember.Read.All / Group.Read.All / Directory.Read.All (or their ReadWrite forms);
 membership writes need GroupMember.ReadWrite.All (or Group.ReadWrite.All / Directory.ReadWrite.All) **and**
 User.ReadWrite.All (or Directory.ReadWrite.All) for a user member, as graph-facts 9.2 reads the page; a
@@ -30,7 +32,7 @@ from urllib.parse import quote
 
 from . import users
 from .odata import FilterError, parse_filter
-from .refs import directory_object, entity_context, has_any, read_ref, ref_target, visible_user
+from .refs import directory_object, has_any, read_ref, ref_target, visible_user
 from .wire import GRAPH_CONTEXT, MSG_DENIED, Request, Response, Router, error, not_found
 
 GROUP_READ = ("GroupMember.Read.All", "Group.Read.All", "GroupMember.ReadWrite.All", "Group.ReadWrite.All",
@@ -52,7 +54,7 @@ def _group(gid: str, name: str, nickname: str, description: str, *, unified: boo
            role_assignable: bool = False) -> dict[str, Any]:
     return {
         "id": gid, "deletedDateTime": None, "classification": None, "createdDateTime": "2024-01-01T00:00:00Z",
-        "creationOptions": [], "description": description, "displayName": name, "expirationDateTime": None,
+        "description": description, "displayName": name, "expirationDateTime": None,
         "groupTypes": ["Unified"] if unified else [], "isAssignableToRole": True if role_assignable else None,
         "mail": f"{nickname}@contoso.com" if unified else None, "mailEnabled": unified,
         "mailNickname": nickname, "membershipRule": None, "membershipRuleProcessingState": None,
@@ -143,6 +145,8 @@ def list_groups(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
         try:
             predicate = parse_filter(req.query["$filter"], FILTERABLE)
         except FilterError as exc:
+            if exc.unsupported_query:
+                return error(req, 400, "Request_UnsupportedQuery", str(exc))
             if exc.unsupported_property:
                 return error(req, 400, "Request_UnsupportedQuery", MSG_FILTER_PROP.format(exc.unsupported_property))
             return error(req, 400, "BadRequest", f"Invalid filter clause: {exc}")
@@ -159,7 +163,8 @@ def get_group(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
     group = BY_ID.get(groups[0].lower())
     if group is None:
         return not_found(req, groups[0])
-    return Response(200, {"@odata.context": entity_context("groups"), **_shape(group, select)})
+    return Response(200, {"@odata.context": users.select_context("groups", select, entity=True),
+                          **_shape(group, select)})
 
 
 def list_members(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:

@@ -2,10 +2,12 @@
 
 Request: ``{"message": {subject, body{contentType, content}, toRecipients/ccRecipients/bccRecipients
 [{emailAddress{address, name}}], attachments[{"@odata.type": "#microsoft.graph.fileAttachment", name, contentType,
-contentBytes (base64)}]}, "saveToSentItems": bool}``. Needs the Mail.Send application permission (403
-Authorization_RequestDenied otherwise). Success: **202 Accepted**, no body. Nothing leaves the machine: the message
-is recorded in the store and listed by ``GET /_sandbox/mail`` (``DELETE /_sandbox/mail`` forgets them; ``reset``
-too), with each attachment's ``name``, ``contentType``, decoded ``size`` and ``contentBytes``.
+contentBytes (base64)}]}, "saveToSentItems": bool}``; the parameters are also read as the CSDL spells them,
+``Message`` and ``SaveToSentItems`` (msgraph-sdk sends those), so ``SaveToSentItems: false`` is honoured too.
+Needs the Mail.Send application permission (403 Authorization_RequestDenied otherwise). Success: **202
+Accepted**, no body. Nothing leaves the machine: the message is recorded in the store and listed by
+``GET /_sandbox/mail`` (``DELETE /_sandbox/mail`` forgets them; ``reset`` too), with each attachment's ``name``,
+``contentType``, decoded ``size`` and ``contentBytes``.
 
 Errors, in order:
 - sender missing or within replication lag -> 404 ErrorInvalidUser "The requested user '{id or upn}' is invalid."
@@ -106,7 +108,7 @@ def send_mail(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
         "id": str(uuid.uuid4()),
         "sentDateTime": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "senderId": sender.data["id"], "from": sender.data["userPrincipalName"],
-        "saveToSentItems": bool(body.get("saveToSentItems", True)),
+        "saveToSentItems": bool(body.get("saveToSentItems", body.get("SaveToSentItems", True))),
         "subject": message.get("subject"),
         "body": {"contentType": content.get("contentType", "text"), "content": content.get("content")},
         **recipients, "attachments": attachments, "requestId": req.request_id,

@@ -4,6 +4,12 @@ Supported: ``prop eq 'v'`` (also ``eq null``, ``eq true``), ``prop in ('a','b')`
 ``and`` / ``or`` and parentheses. ``ne``, ``not`` and ``endsWith`` are advanced queries (graph-facts 5): they need
 ``ConsistencyLevel: eventual`` plus ``$count=true`` and are refused otherwise. String comparison is
 case-insensitive like the directory's. The parser returns a predicate over a resource's property dict.
+
+More than 15 clauses joined by ``or`` -> 400 Request_UnsupportedQuery "Too many child clauses specified in search
+filter expression containing 'OR' operators: 18. Max allowed: 15." (graph-facts addendum, public 2019 capture).
+The directory expands ``prop in (...)`` into ``or`` clauses, so each value counts as one clause (the sandbox's
+reading: ``in`` with 16 values is refused the same way); an ``or`` group in parentheses is counted into the
+enclosing one.
 """
 from __future__ import annotations
 
@@ -15,12 +21,19 @@ Predicate = Callable[[dict[str, Any]], bool]
 _TOKEN = re.compile(r"\s*(?:('(?:[^']|'')*')|([A-Za-z_][A-Za-z0-9_./]*)|(-?\d+(?:\.\d+)?)|([(),]))")
 
 
-class FilterError(Exception):
-    """A rejected ``$filter``; ``unsupported_property`` names the property when that is the reason."""
+MAX_OR_CLAUSES = 15
+MSG_TOO_MANY_OR = ("Too many child clauses specified in search filter expression containing 'OR' operators: {0}. "
+                   "Max allowed: {1}.")
 
-    def __init__(self, message: str, unsupported_property: str | None = None):
+
+class FilterError(Exception):
+    """A rejected ``$filter``; ``unsupported_property`` names the property when that is the reason,
+    ``unsupported_query`` is set when the message is Graph's own Request_UnsupportedQuery text."""
+
+    def __init__(self, message: str, unsupported_property: str | None = None, unsupported_query: bool = False):
         super().__init__(message)
         self.unsupported_property = unsupported_property
+        self.unsupported_query = unsupported_query
 
 
 def _tokens(text: str) -> list[tuple[str, Any]]:
@@ -66,6 +79,7 @@ class _Parser:
         self.text = text
         self.props = props  # lower-case name -> canonical name
         self.advanced = advanced
+        self.clauses: list[int] = []  # clauses of each open or-group
 
     def peek(self) -> tuple[str, Any] | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -103,10 +117,20 @@ class _Parser:
         return pred
 
     def or_expr(self) -> Predicate:
-        parts = [self.and_expr()]
+        self.clauses.append(0)
+        parts = [self.disjunct()]
         while self.keyword("or"):
-            parts.append(self.and_expr())
+            parts.append(self.disjunct())
+        count = self.clauses.pop()
+        if count > MAX_OR_CLAUSES:
+            raise FilterError(MSG_TOO_MANY_OR.format(count, MAX_OR_CLAUSES), unsupported_query=True)
+        if self.clauses and len(parts) > 1:
+            self.clauses[-1] += count - 1  # a parenthesised or-group adds its clauses to the enclosing one
         return parts[0] if len(parts) == 1 else (lambda d: any(p(d) for p in parts))
+
+    def disjunct(self) -> Predicate:
+        self.clauses[-1] += 1
+        return self.and_expr()
 
     def and_expr(self) -> Predicate:
         parts = [self.unary()]
@@ -151,10 +175,13 @@ class _Parser:
         if op == "in":
             self.expect("p", "(")
             items = {_norm(self.literal())}
+            n = 1
             while self.peek() == ("p", ","):
                 self.take()
                 items.add(_norm(self.literal()))
+                n += 1
             self.expect("p", ")")
+            self.clauses[-1] += n - 1
             return lambda d: any(v in items for v in _values(d, prop))
         value = _norm(self.literal())
         if op == "eq":

@@ -34,6 +34,7 @@ OIDC_RE = re.compile(r"/([^/]+)/v2\.0/\.well-known/openid-configuration")
 TOKEN_RE = re.compile(r"/([^/]+)/oauth2/v2\.0/token")
 KEYS_RE = re.compile(r"/([^/]+)/discovery/v2\.0/keys")
 _INVALID_JSON = object()
+_EMPTY_SEGMENTS = re.compile(r"/{2,}")
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):
@@ -164,7 +165,9 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         svc = self.server.service
         parts = urlsplit(self.path)
-        path = unquote(parts.path)
+        # Graph treats "/v1.0//users" as "/v1.0/users" (clients joining a base URL that ends in "/" send it and
+        # are answered normally: manicminer/hamilton#223 captured "GET /v1.0//servicePrincipals" working)
+        path = unquote(_EMPTY_SEGMENTS.sub("/", parts.path))
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
@@ -220,7 +223,7 @@ class Handler(BaseHTTPRequestHandler):
                 if svc.draw(kind):
                     return token_fault(status, req.headers.get("client-request-id"))
             return auth.token(m.group(1), req, svc.knobs.roles, svc.knobs.token_lifetime,
-                              wids=svc.knobs.directory_roles)
+                              wids=svc.knobs.directory_roles, secret_expired=svc.knobs.secret_expired)
         return Response(404, {"error": "not_found", "error_description": f"No endpoint at {req.path}."})
 
     def _admin(self, req: Request, svc: Service) -> None:

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from . import directory, groups, licenses, mail, manager, users
+from . import deleted, directory, groups, licenses, mail, manager, users
 from .auth import Authority
 from .batch import handle_batch
 from .config import CLIENT_ID, FAULT_KINDS, TENANT_ID, Knobs
@@ -46,6 +46,7 @@ class Service:
         licenses.register(self.router)
         manager.register(self.router)
         mail.register(self.router)
+        deleted.register(self.router)
         self.authority = Authority(keys, base_url, clock=lambda: time.time() + self.knobs.clock_offset_s)
         self.throttle = Throttle(lambda: self.knobs.ru_for_size(self.store.count()),
                                  lambda: self.knobs.write_quota, lambda: self.knobs.tenant_wide_write_quota,
@@ -174,8 +175,7 @@ class Service:
         if route is None:
             if known:
                 return error(req, 405, "Request_BadRequest", MSG_METHOD)
-            segment = sub.strip("/").split("/")[-1] if sub.strip("/") else ""
-            return error(req, 400, "BadRequest", MSG_SEGMENT.format(segment))
+            return error(req, 400, "BadRequest", MSG_SEGMENT.format(self.router.unresolved_segment(sub)))
         cost = request_cost(req.method, sub, req.query)
         verdict = self.throttle.charge(cost)
         if not verdict.allowed:

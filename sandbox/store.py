@@ -6,11 +6,14 @@ creation timestamp (wall clock, for replication lag) and an insertion sequence (
 
 Relations live in their own tables: group ``members`` (the groups themselves are fixed, see
 :mod:`sandbox.groups`), ``managers`` and the recorded ``mail``. Licences are the users' ``assignedLicenses``
-property; the seats consumed per SKU are counted in memory (:attr:`Store.consumed`). :meth:`Store.clear` empties
-all of it.
+property; the seats consumed per SKU are counted in memory (:attr:`Store.consumed`). A deleted user moves, whole,
+to ``deleted_users`` (:attr:`Store.deleted`) and out of every index, its memberships and manager links dropped;
+its seats are freed and taken again on restore. :meth:`Store.clear` empties all of it.
 """
 from __future__ import annotations
 
+import bisect
+import datetime as dt
 import json
 import sqlite3
 import threading
@@ -38,6 +41,14 @@ CREATE TABLE IF NOT EXISTS members (
 );
 CREATE TABLE IF NOT EXISTS managers (user_id TEXT PRIMARY KEY, manager_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS mail (seq INTEGER PRIMARY KEY AUTOINCREMENT, sent REAL NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deleted_users (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    created REAL NOT NULL,
+    seeded INTEGER NOT NULL,
+    deleted REAL NOT NULL,
+    data TEXT NOT NULL
+);
 """
 
 
@@ -67,6 +78,7 @@ class Store:
         self.consumed: Counter[str] = Counter()
         self.members: dict[str, dict[str, float]] = {}
         self.managers: dict[str, str] = {}
+        self.deleted: dict[str, UserRow] = {}  # soft-deleted users by id, oldest deletion first
         self._next_seq = 1
         for seq, created, seeded, data in self._db.execute(
                 "SELECT seq, created, seeded, data FROM users ORDER BY seq"):
@@ -75,6 +87,11 @@ class Store:
                 "SELECT group_id, member_id, added FROM members ORDER BY added, rowid"):
             self.members.setdefault(group_id, {})[member_id] = added
         self.managers.update(self._db.execute("SELECT user_id, manager_id FROM managers"))
+        for seq, created, seeded, data in self._db.execute(
+                "SELECT seq, created, seeded, data FROM deleted_users ORDER BY deleted, seq"):
+            row = UserRow(seq, created, bool(seeded), json.loads(data))
+            self.deleted[row.data["id"]] = row
+            self._next_seq = max(self._next_seq, seq + 1)
 
     def _index(self, row: UserRow) -> None:
         self.by_id[row.data["id"]] = row
@@ -154,6 +171,55 @@ class Store:
         """Number of pre-seeded users present."""
         with self.lock:
             return sum(1 for r in self.ordered if r.seeded)
+
+    def delete_user(self, row: UserRow) -> None:
+        """Soft-delete a user: out of the indexes and relations, into :attr:`deleted` with ``deletedDateTime``."""
+        with self.lock:
+            uid = row.data["id"]
+            del self.by_id[uid]
+            del self.by_upn[row.data["userPrincipalName"].lower()]
+            self.ordered.pop(bisect.bisect_left(self.ordered, row.seq, key=lambda r: r.seq))
+            self._count_licenses(row.data, -1)
+            for members in self.members.values():
+                members.pop(uid, None)
+            for user_id in [u for u, m in self.managers.items() if uid in (u, m)]:
+                del self.managers[user_id]
+            self._db.execute("DELETE FROM members WHERE member_id=?", (uid,))
+            self._db.execute("DELETE FROM managers WHERE user_id=? OR manager_id=?", (uid, uid))
+            self._db.execute("DELETE FROM users WHERE seq=?", (row.seq,))
+            now = time.time()
+            row.data["deletedDateTime"] = dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime(
+                "%Y-%m-%dT%H:%M:%SZ")
+            self._db.execute("INSERT INTO deleted_users (id, seq, created, seeded, deleted, data) VALUES "
+                             "(?,?,?,?,?,?)", (uid, row.seq, row.created, int(row.seeded), now, json.dumps(row.data)))
+            self.deleted[uid] = row
+            self._dirty = True
+
+    def restore_user(self, uid: str, changes: dict[str, Any]) -> UserRow:
+        """Bring a soft-deleted user back (caller checked the UPN is free), with ``changes`` applied."""
+        with self.lock:
+            row = self.deleted.pop(uid)
+            row.data.update(changes)
+            row.data["deletedDateTime"] = None
+            self._db.execute("DELETE FROM deleted_users WHERE id=?", (uid,))
+            self._db.execute("INSERT INTO users (seq, id, upn_key, created, seeded, data) VALUES (?,?,?,?,?,?)",
+                             (row.seq, uid, row.data["userPrincipalName"].lower(), row.created, int(row.seeded),
+                              json.dumps(row.data)))
+            self.by_id[uid] = row
+            self.by_upn[row.data["userPrincipalName"].lower()] = uid
+            bisect.insort(self.ordered, row, key=lambda r: r.seq)
+            self._count_licenses(row.data, 1)
+            self._dirty = True
+            return row
+
+    def purge_user(self, uid: str) -> bool:
+        """Permanently delete a soft-deleted user; False when there is none with that id."""
+        with self.lock:
+            if self.deleted.pop(uid, None) is None:
+                return False
+            self._db.execute("DELETE FROM deleted_users WHERE id=?", (uid,))
+            self._dirty = True
+            return True
 
     # -- relations: group members, managers, recorded mail -------------------------------------------------
     def add_member(self, group_id: str, member_id: str) -> bool:
@@ -237,7 +303,7 @@ class Store:
     def clear(self) -> None:
         """Delete every user, membership, manager link, licence and recorded message (``sandbox reset``)."""
         with self.lock:
-            for table in ("users", "members", "managers", "mail"):
+            for table in ("users", "members", "managers", "mail", "deleted_users"):
                 self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             self._db.commit()
             self._dirty = False
@@ -247,6 +313,7 @@ class Store:
             self.consumed.clear()
             self.members.clear()
             self.managers.clear()
+            self.deleted.clear()
 
     def close(self) -> None:
         """Commit and close the database."""

@@ -5,7 +5,12 @@ required properties -> property values -> UPN syntax and length -> domain verifi
 then checks uniqueness and the object quota.
 
 Messages: see the ``MSG_*`` constants. Where graph-facts marks a text UNCONFIRMED the sandbox uses the documented
-pattern ``Invalid value specified for property '{prop}' of resource 'User'.``.
+pattern ``Invalid value specified for property '{prop}' of resource 'User'.``. From the graph-facts addendum: a
+missing required property -> "Property {name} value is required but is empty or missing."
+(MSGraph-SDK-Code-Generator#244); an invalid mailNickname also carries ``details: [{"code": "InvalidValue",
+"target": "mailNickname"}]`` (microsoft-graph-docs#5777); a federated domain without onPremisesImmutableId ->
+"One or more properties contains invalid values." (microsoftgraph/dotnetcore-console-sample#46), the
+"domain portion" text being for unverified or unknown domains.
 """
 from __future__ import annotations
 
@@ -17,14 +22,18 @@ Problem = tuple[str, str, list[dict[str, Any]] | None]
 BAD = "Request_BadRequest"
 
 MSG_INVALID = "Invalid value specified for property '{0}' of resource 'User'."
-MSG_REQUIRED = "A value is required for property '{0}' of resource 'User'."
-MSG_NICKNAME_REQUIRED = "Property mailNickname value is required but is empty or missing."
+# "Property {name} value is required but is empty or missing." is the pattern Microsoft states for every required
+# property (MSGraph-SDK-Code-Generator#244; captured for mailNickname)
+MSG_REQUIRED = "Property {0} value is required but is empty or missing."
+MSG_NICKNAME_REQUIRED = MSG_REQUIRED.format("mailNickname")
 MSG_NO_PASSWORD = "A password must be specified to create a new user."
 MSG_WEAK_PASSWORD = ("The specified password does not comply with password complexity requirements. "
                      "Please provide a different password.")
 MSG_PASSWORD_USERNAME = "Password cannot contain username."
 MSG_UPN_MALFORMED = "One or more properties contains invalid values."
 MSG_UPN_INVALID = "Property userPrincipalName is invalid."
+#: a federated domain without onPremisesImmutableId (microsoftgraph/dotnetcore-console-sample#46)
+MSG_FEDERATED = MSG_UPN_MALFORMED
 MSG_DOMAIN = ("The domain portion of the userPrincipalName property is invalid. You must use one of the verified "
               "domain names in your organization.")
 MSG_DUPLICATE = "Another object with the same value for property userPrincipalName already exists."
@@ -45,7 +54,7 @@ OBJECTS = ("passwordProfile", "employeeOrgData", "onPremisesExtensionAttributes"
 BOOLEANS = ("accountEnabled",)
 WRITABLE = set(STRINGS) | set(COLLECTIONS) | set(OBJECTS) | set(BOOLEANS)
 READ_ONLY = ("id", "createdDateTime", "creationType", "proxyAddresses", "imAddresses", "onPremisesSyncEnabled",
-             "securityIdentifier", "assignedLicenses", "externalUserState")
+             "securityIdentifier", "assignedLicenses", "externalUserState", "deletedDateTime")
 #: every property that may be named in $select / $filter
 ALL_PROPERTIES = tuple(sorted(WRITABLE | set(READ_ONLY)))
 FILTERABLE = ("id", "userPrincipalName", "mail", "employeeId", "displayName", "givenName", "surname",
@@ -61,6 +70,11 @@ NICKNAME_FORBIDDEN = set('@()\\[]";:<>, ')
 PASSWORD_SYMBOLS = set("@#$%^&*-_!+=[]{}|\\:',.?/`~\"();<> ")
 PASSWORD_POLICIES = {"DisableStrongPassword", "DisablePasswordExpiration", "None"}
 LANG_RE = re.compile(r"[a-zA-Z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
+
+
+#: an invalid mailNickname carries details (microsoft-graph-docs#5777; ms-identity-dotnetcore-b2c-account-management#16)
+NICKNAME_INVALID: Problem = (BAD, MSG_INVALID.format("mailNickname"),
+                             [{"code": "InvalidValue", "target": "mailNickname"}])
 
 
 def _bad(prop: str) -> Problem:
@@ -93,7 +107,7 @@ def check_shape(body: Any, *, creating: bool) -> Problem | None:
         if key in STRINGS and not isinstance(value, str) \
                 or key in BOOLEANS and not isinstance(value, bool) \
                 or key in COLLECTIONS and not (isinstance(value, list) and all(isinstance(v, str) for v in value)) \
-                or key in OBJECTS and not isinstance(value, (dict, list) if key == "identities" else dict):
+                or key in OBJECTS and not isinstance(value, list if key == "identities" else dict):
             return _bad(key)
     if creating and not body.get("identities"):
         for prop in ("accountEnabled", "displayName"):
@@ -117,12 +131,12 @@ def check_values(body: dict[str, Any]) -> Problem | None:
         if value is None or prop == "userPrincipalName":
             continue
         if limit is not None and len(value) > limit:
-            return _bad(prop)
+            return NICKNAME_INVALID if prop == "mailNickname" else _bad(prop)
         if prop in ("displayName", "mailNickname") and not value.strip():
             return (BAD, MSG_NICKNAME_REQUIRED, None) if prop == "mailNickname" else _bad(prop)
     nick = body.get("mailNickname")
     if nick is not None and (not _is_ascii_printable(nick) or NICKNAME_FORBIDDEN & set(nick)):
-        return _bad("mailNickname")
+        return NICKNAME_INVALID
     if "usageLocation" in body and not (isinstance(body["usageLocation"], str) and _country_ok(body["usageLocation"])):
         return _bad("usageLocation")
     for prop in ("mail",):
@@ -177,8 +191,10 @@ def check_upn(upn: str, domains: dict[str, dict[str, Any]], immutable_id: str | 
             or not DOMAIN_RE.fullmatch(domain)):
         return BAD, MSG_UPN_INVALID, None
     info = domains.get(domain.lower())
-    if info is None or not info["isVerified"] or (info["authenticationType"] == "Federated" and not immutable_id):
+    if info is None or not info["isVerified"]:
         return BAD, MSG_DOMAIN, None
+    if info["authenticationType"] == "Federated" and not immutable_id:
+        return BAD, MSG_FEDERATED, None
     return None
 
 

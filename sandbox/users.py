@@ -1,4 +1,5 @@
-"""Graph ``/users``: create, get by id or UPN, list (``$filter``, ``$select``, ``$top``, paging), patch.
+"""Graph ``/users``: create, get by id or UPN, list (``$filter``, ``$select``, ``$expand``, ``$top``, paging), patch,
+delete.
 
 Behaviour (graph-facts 1, 5, 6.1):
 - ``POST /users`` -> 201 with ``@odata.context``, ``@odata.id`` and the default property set (unset ones null,
@@ -10,19 +11,30 @@ Behaviour (graph-facts 1, 5, 6.1):
   usageLocation PATCHed onto a user that had none is remembered with its time, for ``assignLicense``.
 - ``$select=assignedLicenses`` shows the licences of :mod:`sandbox.licenses` (``[]`` when none).
 - ``GET /users`` pages of 100 by default, ``$top`` 1..999, ``@odata.nextLink`` with an opaque ``$skiptoken``.
+- ``@odata.context`` names the ``$select`` list: ``...#users(id,displayName)/$entity`` for one user,
+  ``...#users(id,displayName)`` for a list (user-get, user-list examples).
+- ``identities`` is a collection (CSDL): a user created without it has the one ``userPrincipalName`` identity
+  (issuer: the default domain), as in the user-get example; it follows UPN changes.
+- ``$expand=manager`` (also ``manager($select=a,b)``) puts the manager inline as ``manager`` with
+  ``@odata.type`` (user-list-manager page); a user without one has no ``manager`` property. Other ``$expand``
+  targets -> 400 (not modelled).
+- ``DELETE /users/{id | upn}`` -> 204 (User.ReadWrite.All); the user moves to ``/directory/deletedItems``
+  (:mod:`sandbox.deleted`), its memberships and manager links are dropped, its licences kept for a restore
+  (user-delete page). A deleted user's UPN does not block a new user with that UPN (UNCONFIRMED, graph-facts).
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import datetime as dt
+import re
 import time
 import uuid
 from typing import Any, Iterable
 from urllib.parse import quote
 
 from . import userrules as rules
-from .config import PASSWORD_RESET_ROLES
+from .config import DOMAINS, PASSWORD_RESET_ROLES
 from .odata import FilterError, parse_filter
 from .wire import GRAPH_CONTEXT, MSG_DENIED, Request, Response, Router, error, not_found
 
@@ -30,7 +42,8 @@ DEFAULT_PROPERTIES = ("businessPhones", "displayName", "givenName", "id", "jobTi
                       "officeLocation", "preferredLanguage", "surname", "userPrincipalName")
 READ = ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
 WRITE = ("User.ReadWrite.All", "Directory.ReadWrite.All")
-LIST_PROPERTIES = (*rules.COLLECTIONS, "assignedLicenses", "proxyAddresses", "imAddresses")
+LIST_PROPERTIES = (*rules.COLLECTIONS, "assignedLicenses", "proxyAddresses", "imAddresses", "identities")
+DEFAULT_DOMAIN = next(name for name, _, is_default, _, _ in DOMAINS if is_default)
 USAGE_SET_AT = "@sandbox.usageLocationSetAt"  # when a missing usageLocation was set (assignLicense sees it late)
 MSG_PAGE_SIZE = "Invalid page size specified: '{0}'. Must be between 1 and 999 inclusive."
 MSG_FILTER_PROP = "Unsupported or invalid query filter clause specified for property '{0}' of resource 'User'."
@@ -46,6 +59,7 @@ def register(router: Router) -> None:
     router.add("GET", r"/users", READ, list_users)
     router.add("GET", r"/users(?:\('(.+)'\)|/([^/]+))", READ, get_user)
     router.add("PATCH", r"/users(?:\('(.+)'\)|/([^/]+))", WRITE, patch_user)
+    router.add("DELETE", r"/users(?:\('(.+)'\)|/([^/]+))", WRITE, delete_user)
 
 
 def now_iso() -> str:
@@ -57,10 +71,49 @@ def shape(doc: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
     """The properties returned for ``doc``: the default set or the ``$select`` list."""
     out: dict[str, Any] = {}
     for prop in select or DEFAULT_PROPERTIES:
-        value = doc.get(prop)
+        value = identities(doc) if prop == "identities" else doc.get(prop)
         out[prop] = [] if value is None and prop in LIST_PROPERTIES else value
     if select is not None and "id" not in select:
         out["id"] = doc["id"]
+    return out
+
+
+def identities(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The user's identities: the stored ones other than the UPN identity, then the UPN identity."""
+    stored = [i for i in doc.get("identities") or [] if isinstance(i, dict)
+              and str(i.get("signInType", "")).lower() != "userprincipalname"]
+    return [*stored, {"signInType": "userPrincipalName", "issuer": DEFAULT_DOMAIN,
+                      "issuerAssignedId": doc.get("userPrincipalName")}]
+
+
+def select_context(kind: str, select: list[str] | None, entity: bool) -> str:
+    """``@odata.context`` naming the ``$select`` list, e.g. ``...#users(id,mail)/$entity``."""
+    return f"{GRAPH_CONTEXT}#{kind}" + (f"({','.join(select)})" if select else "") + ("/$entity" if entity else "")
+
+
+def parse_expand(req: Request) -> list[str] | Response | None:
+    """``$expand=manager`` or ``manager($select=a,b)``: None (no expand), the manager's $select list ([] for the
+    default properties), or a 400 for anything else."""
+    raw = req.query.get("$expand")
+    if raw is None:
+        return None
+    m = re.fullmatch(r"\s*manager\s*(?:\(\s*\$select\s*=\s*([^)]*)\))?\s*", raw, re.IGNORECASE)
+    if m is None:
+        name = re.split(r"[(,]", raw, 1)[0].strip()
+        return error(req, 400, "BadRequest", MSG_SELECT.format(name))
+    sub = Request(req.method, req.path, {"$select": m.group(1)} if m.group(1) else {}, req.headers)
+    select = parse_select(sub)
+    return select if isinstance(select, Response) else (select or [])
+
+
+def with_manager(out: dict[str, Any], svc: Any, user_id: str, select: list[str] | None) -> dict[str, Any]:
+    """``out`` with the user's manager inline, when ``$expand=manager`` was asked for and there is one."""
+    if select is None:
+        return out
+    manager_id = svc.store.managers.get(user_id)
+    manager = svc.store.by_id.get(manager_id) if manager_id else None
+    if manager is not None:
+        out["manager"] = {"@odata.type": "#microsoft.graph.user", **shape(manager.data, select or None)}
     return out
 
 
@@ -141,13 +194,27 @@ def get_user(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
     select = parse_select(req)
     if isinstance(select, Response):
         return select
+    expand = parse_expand(req)
+    if isinstance(expand, Response):
+        return expand
     key = _key(groups)
     row = svc.store.find(key)
     if row is None or not svc.visible(row):
         return not_found(req, key)
-    body = {"@odata.context": f"{GRAPH_CONTEXT}#users/$entity"}
+    body = {"@odata.context": select_context("users", select, entity=True)}
     body.update(shape(row.data, select))
-    return Response(200, body)
+    return Response(200, with_manager(body, svc, row.data["id"], expand))
+
+
+def delete_user(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
+    """DELETE /users/{id | userPrincipalName} -> 204; the user goes to /directory/deletedItems."""
+    key = _key(groups)
+    with svc.store.lock:
+        row = svc.store.find(key)
+        if row is None or not svc.visible(row):
+            return not_found(req, key)
+        svc.store.delete_user(row)
+    return Response(204)
 
 
 def patch_user(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
@@ -219,6 +286,9 @@ def list_users(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
     select = parse_select(req)
     if isinstance(select, Response):
         return select
+    expand = parse_expand(req)
+    if isinstance(expand, Response):
+        return expand
     top_raw = req.query.get("$top")
     top = 100
     if top_raw is not None:
@@ -232,6 +302,8 @@ def list_users(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
         try:
             predicate = parse_filter(req.query["$filter"], rules.FILTERABLE, advanced=advanced)
         except FilterError as exc:
+            if exc.unsupported_query:
+                return error(req, 400, "Request_UnsupportedQuery", str(exc))
             if exc.unsupported_property:
                 return error(req, 400, "Request_UnsupportedQuery", MSG_FILTER_PROP.format(exc.unsupported_property))
             return error(req, 400, "BadRequest", f"Invalid filter clause: {exc}")
@@ -259,11 +331,10 @@ def list_users(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
                     break
                 total += 1
                 continue
-            page.append(shape(row.data, select))
+            page.append(with_manager(shape(row.data, select), svc, row.data["id"], expand))
             last_seq = row.seq
             total += 1
-    context = f"{GRAPH_CONTEXT}#users" + (f"({','.join(select)})" if select else "")
-    body: dict[str, Any] = {"@odata.context": context}
+    body: dict[str, Any] = {"@odata.context": select_context("users", select, entity=False)}
     if advanced:
         body["@odata.count"] = total
     if more:

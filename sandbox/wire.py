@@ -19,7 +19,8 @@ MSG_DENIED = "Insufficient privileges to complete the operation."
 MSG_BAD_JSON = ("Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of "
                 "valid JSON format.")
 MSG_SEGMENT = "Resource not found for the segment '{0}'."
-MSG_METHOD = "Specified HTTP method is not allowed for the request uri."
+# json-batching page, example item 4 (the older "...for the request uri." is not what Graph answers today)
+MSG_METHOD = "Specified HTTP method is not allowed for the request target."
 
 
 @dataclass
@@ -97,6 +98,13 @@ class Router:
             handler: Callable[..., Response]) -> None:
         """Register ``handler`` for ``method`` and a full-match ``pattern``."""
         self.routes.append(Route(method.upper(), re.compile(pattern), handler, frozenset(roles)))
+
+    def unresolved_segment(self, path: str) -> str:
+        """The segment Graph names in "Resource not found for the segment '...'": the first one when no resource
+        starts with it (``/v1.0/users`` inside a batch item names 'v1.0'), otherwise the last one."""
+        segments = path.strip("/").split("/")
+        first = {r.pattern.pattern.lstrip("/").split("/")[0].split("(")[0] for r in self.routes}
+        return segments[0] if segments[0] not in first else segments[-1]
 
     def match(self, method: str, path: str) -> tuple[Route | None, tuple[str, ...], bool]:
         """(route, groups, path_known): ``path_known`` is True when only the method did not match."""

@@ -137,11 +137,12 @@ def test_untrusted_tls_is_a_configuration_error(sandbox):
 
 @pytest.mark.parametrize("code, fix", [
     (7000222, "the client secret has expired: create a new one under App registrations > Certificates & secrets "
-              "and set AZURE_CLIENT_SECRET to its Value"),
+              "and set AZURE_CLIENT_SECRET to its Value, or use a certificate (AZURE_CLIENT_CERTIFICATE_PATH)"),
     (7000216, "no credential was sent: set AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH"),
 ])
 def test_other_aadsts_codes_are_explained(sandbox, code, fix):
-    # The sandbox has no expired secrets; the mapping is checked on the documented error shape (graph-facts 7.3).
+    # The mapping on the documented error shape (graph-facts 7.3); tests/sandbox/test_secret_expired_cli.py gets 7000222
+    # from the sandbox itself.
     result = {"error": "invalid_client", "error_codes": [code],
               "error_description": f"AADSTS{code}: Something.\r\nTrace ID: x\r\nCorrelation ID: y",
               "correlation_id": "corr-1", "timestamp": "2026-01-01 00:00:00Z"}

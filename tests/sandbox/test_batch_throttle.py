@@ -47,14 +47,12 @@ def test_batch_limits_and_format(graph: Graph) -> None:
                  "The batch request exceeds the maximum number of requests allowed (20).")
     assert graph.get("/users/test.user0@contoso.com").status_code == 404  # nothing of it ran
     absolute = {"id": "1", "method": "GET", "url": f"{graph.root}/users"}
-    assert_error(graph.post("/$batch", {"requests": [absolute]}), 400, "BadRequest",
-                 f"Batch request url '{graph.root}/users' must be relative to the batch endpoint's version, for "
-                 "example '/users'.")
+    assert_error(graph.post("/$batch", {"requests": [absolute]}), 400, "BadRequest", "Invalid batch payload format.")
     no_ct = {"id": "1", "method": "POST", "url": "/users", "body": new_user(1)}
     assert_error(graph.post("/$batch", {"requests": [no_ct]}), 400, "BadRequest",
                  "Content-Type header is required for request '1' because it has a body.")
     assert_error(graph.post("/$batch", {"requests": [item(1), item(1)]}), 400, "BadRequest",
-                 "Batch request ids must be non-empty unique strings.")
+                 "Batch request ids must be unique (compared case-insensitively) and non-empty.")
     assert_error(graph.post("/$batch", {"requests": [item(1, dependsOn=["9"])]}), 400, "BadRequest",
                  "Request '1' has an invalid dependsOn value.")
     assert_error(graph.post("/$batch", {"nope": []}), 400, "BadRequest", "Invalid batch payload format.")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+from dotenv import dotenv_values
 
 from sbtools import Graph, assert_error, new_user, token_for
 
@@ -124,11 +125,16 @@ def test_env_and_attributes(sandbox: Any) -> None:
     env = sandbox.env()
     assert env == {"AZURE_TENANT_ID": sandbox.tenant_id, "AZURE_CLIENT_ID": sandbox.client_id,
                    "AZURE_CLIENT_SECRET": sandbox.client_secret, "AZURE_AUTHORITY_HOST": sandbox.base_url,
-                   "GRAPH_ENDPOINT": sandbox.base_url, "PROVISION_CA_BUNDLE": str(sandbox.ca_bundle)}
+                   "GRAPH_ENDPOINT": sandbox.base_url, "PROVISION_CA_BUNDLE": str(sandbox.ca_bundle.resolve())}
     assert sandbox.base_url.startswith("https://127.0.0.1:")
     assert sandbox.authority_host == sandbox.graph_endpoint == sandbox.base_url
     assert "BEGIN ENCRYPTED PRIVATE KEY" in sandbox.certificate_path.read_text()
-    assert (sandbox.state_dir / "sandbox.env").read_text().splitlines() == [f"{k}={v}" for k, v in env.items()]
+    # the certificate is the alternative credential, commented out, with its password
+    assert (sandbox.state_dir / "sandbox.env").read_text().splitlines() == [
+        *(f"{k}={v}" for k, v in env.items()),
+        "# the alternative credential: comment out AZURE_CLIENT_SECRET and uncomment these two",
+        f"# AZURE_CLIENT_CERTIFICATE_PATH={sandbox.certificate_path.resolve()}",
+        f"# AZURE_CLIENT_CERTIFICATE_PASSWORD={sandbox.certificate_password}"]
     with pytest.raises(TypeError):
         sandbox.set_knobs(nonsense=1)
     with pytest.raises(ValueError):
@@ -136,17 +142,18 @@ def test_env_and_attributes(sandbox: Any) -> None:
 
 
 def _env_file(path: Path) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in path.read_text().splitlines())
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
 def test_serve_subprocess_and_reset(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
     env["PYTHONPATH"] = str(ROOT)
     state = tmp_path / "state"
-    proc = subprocess.Popen([sys.executable, "-m", "sandbox", "serve", "--port", "0", "--state", str(state),
+    # a relative --state: sandbox.env still names absolute paths, usable from any folder
+    proc = subprocess.Popen([sys.executable, "-m", "sandbox", "serve", "--port", "0", "--state", "state",
                              "--users", "4", "--write-quota", "2/60", "--latency-ms", "1:1", "--seed", "3",
                              "--fault", "503=0", "--token-lifetime", "600"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -155,6 +162,7 @@ def test_serve_subprocess_and_reset(tmp_path: Path) -> None:
         assert set(values) == {"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST",
                                "GRAPH_ENDPOINT", "PROVISION_CA_BUNDLE"}
         assert values["GRAPH_ENDPOINT"] in line
+        assert values["PROVISION_CA_BUNDLE"] == str((state / "ca.pem").resolve())
         r = requests.post(f"{values['AZURE_AUTHORITY_HOST']}/{values['AZURE_TENANT_ID']}/oauth2/v2.0/token",
                           verify=values["PROVISION_CA_BUNDLE"],
                           data={"client_id": values["AZURE_CLIENT_ID"], "client_secret": values["AZURE_CLIENT_SECRET"],
