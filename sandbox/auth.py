@@ -9,7 +9,8 @@ resource; text of the client-credentials page's example), AADSTS7000222 (401 inv
 ``secret_expired`` knob; text of public captures liprec/vsts-release-aas#119, microsoft/botframework-sdk#6221: a
 wrong secret is still AADSTS7000215 first), AADSTS7000216 (no credential; status UNCONFIRMED item 13, 401
 chosen). Not in graph-facts and chosen here: AADSTS700027 (401, assertion signature/key), AADSTS700024 (401,
-assertion expired or not yet valid, judged by the token endpoint's clock: knob ``clock_offset_s``), AADSTS70003 (400 unsupported_grant_type), AADSTS900144 (400, missing parameter).
+assertion expired or not yet valid, judged by the token endpoint's clock: knob ``clock_offset_s``), AADSTS70003
+(400 unsupported_grant_type), AADSTS900144 (400, missing parameter).
 
 Graph's token checks (graph-facts 1.8): 401 InvalidAuthenticationToken with ``WWW-Authenticate`` for an empty
 ("Access token is empty.", UNCONFIRMED text), malformed ("CompactToken parsing failed with error code:
