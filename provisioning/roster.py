@@ -326,6 +326,7 @@ def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], dige
                               f"column(s) {', '.join(map(repr, unknown))} are not roster fields; they are kept and "
                               f"carried to the report but not sent to Entra ID (map them with --mapping if needed)"))
     _check_required(p, set(seen), mapping, headers)
+    warnings.extend(_mapped_missing(mapping, headers, set(seen)))
     cells = _cell_issues([pr for pr in problems if pr.row not in totals], headers, header_idx, column_map)
     warnings.extend(cells)
     kept = {i.row - header_idx - 2 for i in cells}
@@ -507,6 +508,21 @@ def _blank_rows(body: list[list[str]], count: int) -> set[int]:
         if col is not emptiest and candidates:
             candidates = [i for i in candidates if not col[i] or col[i].isspace()]
     return set(candidates)
+
+
+def _mapped_missing(mapping: ColumnMapping | None, headers: tuple[str, ...], present: set[str]) -> list[Issue]:
+    """A warning per column the mapping file maps to a field that the roster lacks, where no other column gives
+    that field: an HR export whose "Job Title" was renamed would otherwise lose everyone's jobTitle silently."""
+    if mapping is None:
+        return []
+    have = {normalise_header(h) for h in headers if h}
+    listed = ", ".join(repr(h) for h in headers if h)
+    return [Issue(0, header, "mapped-column-missing", Severity.WARNING,
+                  f"the mapping file {mapping.source} maps {target} to column {header!r}, which the roster does not "
+                  f"have (it has: {listed}): nobody gets a {target} from this file; fix the column name in the "
+                  f"mapping file or the roster if that is not meant")
+            for header, target in mapping.columns.items()
+            if target is not None and target not in present and normalise_header(header) not in have]
 
 
 def _check_required(p: Path, present: set[str], mapping: ColumnMapping | None, headers: tuple[str, ...]) -> None:

@@ -32,6 +32,8 @@ class Rule:
 
 RULES: Mapping[str, Rule] = {r.code: r for r in (
     Rule("unknown-column", W, "A column that is no roster field; kept and carried to the report, not sent."),
+    Rule("mapped-column-missing", W, "The mapping file maps a field to a column the roster does not have (a "
+                                     "renamed column in the HR export?): nobody gets that field from this file."),
     Rule("encoding-guessed", W, "The CSV file is not UTF-8 and was read in the one encoding in which its names read "
                                 "as letters (Mac OS Roman, Windows-1250...); check the names, or save the file as "
                                 "CSV UTF-8."),

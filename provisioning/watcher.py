@@ -44,6 +44,7 @@ from graph.errors import AuthError, GraphError, ServiceUnavailableError
 from .errors import ProvisionError
 from .excel import EXCEL_SUFFIXES
 from .exitcodes import ExitStatus
+from .journal import JOURNAL_NAME, Journal
 from .roster import CSV_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -514,6 +515,8 @@ class Watcher:
                 shutil.move(str(run_dir), str(moved_run))
             if roster.exists():
                 shutil.move(str(roster), str(dest / marker.roster))
+                if moved_run is not None:
+                    _record_roster_move(moved_run, dest / marker.roster)
             issues = invalid_rows(moved_run) if moved_run is not None and outcome.counts.get("invalid") else ()
             if ok and issues:
                 (dest / f"{marker.roster}.issues.txt").write_text(
@@ -546,3 +549,11 @@ class Watcher:
                 write_run_workbook(run_dir)
             except Exception as exc:  # noqa: BLE001 - the report is a convenience; the move must happen
                 self.events(f"error: could not write {run_dir / 'results.xlsx'}: {exc}")
+
+
+def _record_roster_move(run_dir: Path, roster: Path) -> None:
+    """Tell the run's journal where its roster now is (``resume`` and the reports read it from there, and compare
+    its bytes with the hash recorded when the run started)."""
+    if (run_dir / JOURNAL_NAME).is_file():
+        with Journal.open(run_dir) as journal:
+            journal.set_meta({"roster_path": str(roster.resolve())})

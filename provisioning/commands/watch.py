@@ -34,6 +34,7 @@ from ..context import CommandContext
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
 from ..notify import add_notify_arguments, notify_watch_result, require_notify_arguments
+from ..runlock import lock_run_folder
 from ..watcher import FileResult, RunOutcome, WatchConfig, Watcher
 
 HELP = "daemon: run each roster dropped in INBOX (then move it to done/ or failed/); resumes after a restart"
@@ -211,5 +212,6 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     watcher = Watcher(WatchConfig(inbox=inbox, interval=args.interval, once=args.once, settle=args.settle),
                       engine.run_roster, engine.resume_run, stop=stop, events=event,
                       notify=engine.notify if getattr(args, "notify", None) else None)
-    with _signals(stop, engine, ctx.err):
+    # one daemon per drop folder: a second one would take the same files and work on the first one's run folders
+    with lock_run_folder(inbox, "watch"), _signals(stop, engine, ctx.err):
         return ExitStatus(watcher.run())

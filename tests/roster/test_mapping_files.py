@@ -66,3 +66,18 @@ def test_first_letter_template_still_works(tmp_path):
     assert list(checked.values["userPrincipalName"]) == ["alee@contoso.com", "bray@contoso.com"]
     with (tmp_path / "issues.csv").open(encoding="utf-8-sig") as fh:
         assert list(csv.reader(fh)) == [["file", "row", "column", "severity", "code", "message"]]
+
+
+def test_an_optional_mapped_column_the_roster_lacks_is_a_warning(tmp_path):
+    """An HR export whose "Job Title" column was renamed: nobody's jobTitle would be set, and nothing said so."""
+    code, out, err = validate(tmp_path, "optional-renamed.json")
+    assert code == ExitStatus.OK, err
+    with (tmp_path / "issues.csv").open(encoding="utf-8-sig") as fh:
+        rows = list(csv.DictReader(fh))
+    mapping = DATA / "optional-renamed.json"
+    assert [(r["row"], r["column"], r["severity"], r["code"], r["message"]) for r in rows] == [
+        ("", column, "warning", "mapped-column-missing",
+         f"the mapping file {mapping} maps {field} to column {column!r}, which the roster does not have (it has: "
+         f"'First', 'Last', 'Title'): nobody gets a {field} from this file; fix the column name in the mapping file "
+         "or the roster if that is not meant")
+        for column, field in (("Job Title", "jobTitle"), ("Dept", "department"))]

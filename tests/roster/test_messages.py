@@ -161,9 +161,10 @@ def test_tenant_rules_exact_messages_with_headers_as_written(tmp_path):
     covered = {code for _, _, code, _ in SAMPLE_MESSAGES} | {code for _, _, code in TENANT_MESSAGES} | {
         "unknown-column", "control-char", "excel-error-ignored", "duplicate-row"} | set(PREFLIGHT_CODES) | \
         set(RETRY_CODES) | {"totals-row", "hidden-row", "hidden-sheet-skipped", "header-row-found"} | {
-        "phone-invalid", "not-a-person", "invisible-char", "encoding-guessed"}
+        "phone-invalid", "not-a-person", "invisible-char", "encoding-guessed", "mapped-column-missing"}
     # control-char: test below; excel-error-ignored: test_excel_errors.py; the sheet layout codes: test_excel_layout.py;
-    # duplicate-row: test_identity.py; phone, footer, invisible, encoding: test_csv_cells.py and test_encodings.py
+    # duplicate-row: test_identity.py; phone, footer, invisible, encoding: test_csv_cells.py and test_encodings.py;
+    # mapped-column-missing: test_mapping_files.py
     assert covered == set(RULES)
 
 

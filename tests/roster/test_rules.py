@@ -56,10 +56,11 @@ def test_each_rule_on_its_sample_row():
     tenant_only = {"upn-missing", "upn-suffixed", "upn-domain-unverified", "immutable-id-required",
                    "user-exists", "control-char", "excel-error-ignored", "duplicate-row"} | set(PREFLIGHT_CODES) | \
         set(RETRY_CODES) | {"totals-row", "hidden-row", "hidden-sheet-skipped", "header-row-found"} | {
-        "phone-invalid", "not-a-person", "invisible-char", "encoding-guessed"}
+        "phone-invalid", "not-a-person", "invisible-char", "encoding-guessed", "mapped-column-missing"}
     # control-char: test_messages.py; excel-error-ignored (an unknown column): test_excel_errors.py; the sheet
     # layout codes (hidden sheets and rows, totals rows, title rows): test_excel_layout.py; duplicate-row:
-    # test_identity.py; phone, footer, invisible, encoding: test_csv_cells.py and test_encodings.py
+    # test_identity.py; phone, footer, invisible, encoding: test_csv_cells.py and test_encodings.py;
+    # mapped-column-missing: test_mapping_files.py
     assert set(RULES) - covered == tenant_only  # covered by the tests below
     assert [r.has_errors for r in v.rows].count(False) == 1  # only the whitespace row goes ahead
 
