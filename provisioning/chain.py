@@ -24,7 +24,7 @@ from .plan import Action, ActionKind, Plan, upn_of
 from .update import desired, diff
 
 #: The issue codes of a retry's chain (registered in :mod:`provisioning.rules`).
-CODES = ("retry-bound-edited", "retry-bound-missing", "retry-password-lost")
+CODES = ("retry-bound-edited", "retry-bound-missing", "retry-password-lost", "retry-formula-empty")
 #: Warnings about a derived UPN that do not apply once the UPN is the bound account's.
 _DERIVED_UPN_NOTES = frozenset({"upn-suffixed", "user-exists"})
 #: The keys a person must not share with another row, as validation checks them within one file.

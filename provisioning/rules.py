@@ -120,6 +120,9 @@ RULES: Mapping[str, Rule] = {r.code: r for r in (
     Rule("retry-password-lost", E, "retry: the roster gave the row a password, which the report does not copy, "
                                    "and the roster changed or is gone; type it again or leave it empty on "
                                    "purpose."),
+    Rule("retry-formula-empty", E, "retry: the roster's cell held a formula with no calculated value (or an error "
+                                   "value), so the report's cell is empty; type the value, or retry again with it "
+                                   "left empty on purpose."),
 )}
 
 #: Roster-level problems: not issues but a RosterError (exit status 2). Listed for the README.

@@ -26,7 +26,7 @@ from ..errors import ProvisionError
 from ..excel import problem_message
 from ..exitcodes import ExitStatus
 from ..fields import canonical_field, load_mapping
-from ..journal import JOURNAL_NAME, RowState
+from ..journal import JOURNAL_NAME, Journal, RowState
 from ..models import Issue
 from ..retrysource import (
     RETRY_ROSTER_NAME, RESULTS_XLSX, RetryRow, exclude_created, read_retry_source, require_rows, write_retry_link,
@@ -116,6 +116,7 @@ def _retry(ctx: CommandContext, args: argparse.Namespace, source: Any) -> ExitSt
     fields = [canonical_field(h, renames) for h in source.headers]
     rows, issues, unchanged = _passwords(rows, numbers, fields, source.headers, parent, bindings)
     issues += _formula_issues(rows, numbers, fields, source.headers)
+    issues += _still_empty(rows, numbers, source.headers, source.earlier_run)
 
     stem = Path(str(meta.get("roster_path") or source.earlier_run.name)).stem
     if stem == Path(RETRY_ROSTER_NAME).stem:  # a retry of a retry: named after the original roster
@@ -229,6 +230,35 @@ def _roster_passwords(meta: Mapping[str, Any]) -> dict[int, str] | None:
     if col is None:
         return {}
     return {r.row: r.cells[col] for r in roster.rows if col < len(r.cells) and r.cells[col]}
+
+
+#: Reader issues of a cell that the roster had but the report could not show (its value was never calculated).
+_UNSHOWN = frozenset({"formula-no-value", "excel-error"})
+
+
+def _still_empty(rows: Sequence[RetryRow], numbers: Sequence[int], headers: Sequence[str],
+                 earlier_run: Path) -> list[Issue]:
+    """A cell the earlier run refused as a formula without a value (or an error value) that is still empty in the
+    sheet: the report had nothing to show there, so an unedited retry would send the row without the value the
+    administrator meant to give. Refused once more (``retry-formula-empty``); a retry of that retry with the cell
+    still empty takes it as empty on purpose."""
+    if not (earlier_run / JOURNAL_NAME).is_file():
+        return []
+    with Journal.open(earlier_run) as journal:
+        earlier = journal.issues()
+    at = {h: i for i, h in enumerate(headers)}
+    out: list[Issue] = []
+    for r, number in zip(rows, numbers):
+        if r.earlier_row is None:
+            continue
+        for issue in earlier.get(r.earlier_row, ()):
+            index = at.get(issue.column)
+            if issue.code in _UNSHOWN and index is not None and not r.cells[index].strip():
+                out.append(rules.issue(number, issue.column, "retry-formula-empty",
+                                       f"{issue.column}: the roster's cell held a formula whose value was never "
+                                       f"calculated (or an Excel error), so the report's cell is empty; type the "
+                                       f"value in the sheet, or retry again with it left empty on purpose"))
+    return out
 
 
 def _formula_issues(rows: Sequence[RetryRow], numbers: Sequence[int], fields: Sequence[str | None],

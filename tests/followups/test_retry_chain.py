@@ -317,3 +317,39 @@ def test_a_created_account_deleted_since_is_not_created_again(sandbox_factory: A
         f"{(tmp_path / 'r1').resolve()}, but the tenant has no such user now; restore it from Deleted users and "
         "retry again (a new account is not created for a row that had one)"))
     assert _users(sb) == {} and sb.stats().get("users_created", 0) == 0
+
+
+def test_a_formula_without_a_value_left_empty_in_the_sheet_is_not_sent_without_a_word(sandbox: Any, cli: Any,
+                                                                                       tmp_path: Path) -> None:
+    """The roster's jobTitle was a formula nobody calculated; the Invalid sheet can only show it empty. An unedited
+    retry must not create the user without the jobTitle the administrator meant to give."""
+    roster = tmp_path / "staff.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["givenName", "surname", "usageLocation", "jobTitle"])
+    ws.append(["Fo", "Rmula", "US", '=UPPER("tester")'])  # openpyxl saves the formula with no calculated value
+    ws.append(["Ty", "Ped", "US", '=UPPER("dev")'])
+    wb.save(roster)
+    code, out, err = cli(sandbox, "run", roster, "--out", tmp_path / "r1", "--no-progress")
+    assert code == ExitStatus.ROWS_FAILED, out + err
+    assert [r["errorCode"] for r in read_results(tmp_path / "r1").values()] == ["formula-no-value"] * 2
+    book = tmp_path / "r1" / "results.xlsx"
+    assert [r[3] for r in _sheet(book, "Invalid")] == [None, None]  # nothing to show: the value was never there
+    _edit(book, "Invalid", {"D3": "Developer"})  # the administrator types one of them
+
+    code, out, err = cli(sandbox, "retry", book, "--out", tmp_path / "r2", "--no-progress")
+    assert code == ExitStatus.ROWS_FAILED, out + err
+    results = read_results(tmp_path / "r2")
+    assert (results[2]["status"], results[2]["errorCode"]) == ("invalid", "retry-formula-empty")
+    assert results[2]["message"] == ("jobTitle: the roster's cell held a formula whose value was never calculated "
+                                     "(or an Excel error), so the report's cell is empty; type the value in the "
+                                     "sheet, or retry again with it left empty on purpose")
+    assert results[3]["status"] == "created"
+    users = _users(sandbox)
+    assert "ty.ped@contoso.com" in users and "fo.rmula@contoso.com" not in users
+
+    code, out, err = cli(sandbox, "retry", tmp_path / "r2", "--out", tmp_path / "r3", "--no-progress")
+    assert code == ExitStatus.OK, out + err  # left empty a second time: on purpose
+    assert read_results(tmp_path / "r3")[2]["status"] == "created"
+    with graph(sandbox) as client:
+        assert client.get_user("fo.rmula@contoso.com", select=("jobTitle",)).get("jobTitle") is None
