@@ -65,14 +65,18 @@ def excel_text(value: Any) -> str:
     return str(value)
 
 
-def worksheet_names(p: Path) -> list[str]:
-    """The names of the workbook's worksheets, in order (``RosterError`` when it cannot be opened)."""
+def _open_book(p: Path) -> CalamineWorkbook:
+    """The workbook, or ``RosterError`` saying it cannot be opened and what to do."""
     try:
-        book = CalamineWorkbook.from_path(str(p))
+        return CalamineWorkbook.from_path(str(p))
     except Exception as exc:  # calamine raises its own types for corrupt files
         raise RosterError(p, f"cannot open the workbook ({type(exc).__name__}: {str(exc).strip()[:200]}); "
                              f"{_REOPEN}") from exc
-    with book:
+
+
+def worksheet_names(p: Path) -> list[str]:
+    """The names of the workbook's worksheets, in order (``RosterError`` when it cannot be opened)."""
+    with _open_book(p) as book:
         return [m.name for m in book.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
 
 
@@ -106,12 +110,7 @@ def read_excel(p: Path, sheet: str | None, renames: Mapping[str, str | None] | N
     """The chosen sheet of ``p``: ``sheet`` by name, else the first visible sheet with known headings (``renames``:
     a mapping file's too) in its first :data:`HEADER_SEARCH_ROWS` rows. A hidden or very hidden sheet, such as an
     old "Leavers" list kept out of sight, is read only when named."""
-    try:
-        book = CalamineWorkbook.from_path(str(p))
-    except Exception as exc:  # calamine raises its own types for corrupt files
-        raise RosterError(p, f"cannot open the workbook ({type(exc).__name__}: {str(exc).strip()[:200]}); "
-                             f"{_REOPEN}") from exc
-    with book:
+    with _open_book(p) as book:
         sheets = [m for m in book.sheets_metadata if m.typ == SheetTypeEnum.WorkSheet]
         names = [m.name for m in sheets]
         if sheet is not None and sheet not in names:

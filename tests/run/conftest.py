@@ -81,12 +81,12 @@ def tenant_users(sb: Any) -> dict[str, dict[str, Any]]:
                 for u in client.iter_users(select=("id", "userPrincipalName", "displayName", "employeeId"))}
 
 
-def created_in_journal(journal: Path) -> int:
-    """How many rows a (possibly running) run's journal says are created; 0 while it cannot be read yet."""
+def created_in_journal(journal: Path, state: str = "created") -> int:
+    """How many rows a (possibly running) run's journal says are in ``state``; 0 while it cannot be read yet."""
     try:
         conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=5)
         try:
-            return conn.execute("SELECT COUNT(*) FROM rows WHERE state='created'").fetchone()[0]
+            return conn.execute("SELECT COUNT(*) FROM rows WHERE state=?", (state,)).fetchone()[0]
         finally:
             conn.close()
     except sqlite3.Error:

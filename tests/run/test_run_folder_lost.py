@@ -20,7 +20,7 @@ import pytest
 
 from provisioning.exitcodes import ExitStatus
 
-from .conftest import sandbox_env, tenant_users, write_roster
+from .conftest import created_in_journal, sandbox_env, tenant_users, write_roster
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 60
@@ -241,14 +241,7 @@ def test_killed_right_after_a_create_arrives_every_created_user_has_its_password
 
 
 def _in_doubt(journal: Path) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=5)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM rows WHERE state='unknown'").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
+    return created_in_journal(journal, "unknown")
 
 
 def test_stopped_with_answers_lost_the_passwords_of_the_users_in_doubt_are_kept(
