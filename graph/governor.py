@@ -7,7 +7,7 @@ no flag should be needed for it. The governor keeps a model of Graph's bucket (c
 tokens ``T``) and corrects it from the answers:
 
 * **Start**: the bucket is believed full (``quota_writes``, default 3,000), but writes go out like TCP's slow
-  start: a few at first, one more for every write answered without a throttling header, so a 2,000-user roster
+  start: a few at first, then a quarter of what went in without a throttling header, so a 2,000-user roster
   goes out in seconds while a 5-write bucket sees only a handful of 429s.
 * ``x-ms-throttle-limit-percentage`` (Graph sends it from 80 % use) says where Graph's bucket really is: the first
   one ends the start (``C`` = writes admitted so far / that share) and every later one pins ``T`` to the band it
@@ -252,7 +252,9 @@ class WriteGovernor:
             if self._starting:
                 self._admitted += ok
                 if pct is None and not throttled:
-                    self._window += ok  # clean answers: the start doubles what it sends per round trip
+                    # No percentage after A writes: Graph's bucket held more than A / 0.8, so A / 4 more fit
+                    # for sure. The start grows by that much per round trip (a quarter), never into a 429.
+                    self._window = self.config.first_probe + self._admitted / 4
                     if self._admitted > 0.8 * self._cap:  # more than 80 % of our belief went in unremarked
                         self._grow(self._admitted / 0.8)
                     return
