@@ -78,8 +78,16 @@ class GovernorConfig:
 
     @property
     def capacity(self) -> float:
-        """The bucket believed at start, under the burst cap."""
-        return min(self.quota_writes, self.burst) if self.burst is not None else self.quota_writes
+        """The bucket believed at start, under the caps: ``burst``, else one second's worth of ``rate_per_s``
+        (at most R writes in any second, as ``--max-writes-per-s R`` says)."""
+        return min(self.quota_writes, self.burst_cap)
+
+    @property
+    def burst_cap(self) -> float:
+        """The most writes ever sent at once."""
+        if self.burst is not None:
+            return self.burst
+        return max(1.0, self.rate_per_s) if self.rate_per_s is not None else math.inf
 
     @property
     def initial_rate(self) -> float:
@@ -117,7 +125,7 @@ class WriteGovernor:
         self._cap = config.capacity
         self._rate = config.initial_rate
         self._rate_cap = config.rate_per_s if config.rate_per_s is not None else math.inf
-        self._burst_cap = config.burst if config.burst is not None else math.inf
+        self._burst_cap = config.burst_cap
         # Graph's own bucket starts full for an app that has not written lately, so ours does too.
         self._tokens = self._cap
         self._updated = clock()

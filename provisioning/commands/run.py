@@ -68,8 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=_batch_size, metavar="N", default=None,
                         help="requests per $batch, 1..20 (default 20)")
     parser.add_argument("--max-writes-per-s", type=_rate, metavar="R", default=None,
-                        help="a cap on the write rate (default none: the governor spends Graph's bucket of 3,000 "
-                             "writes, then follows the rate Graph's throttling answers show)")
+                        help="a cap: at most R writes per second, and at most R at once unless --write-burst "
+                             "says otherwise (default none: the governor spends Graph's bucket of 3,000 writes, "
+                             "then follows the rate Graph's throttling answers show)")
     parser.add_argument("--write-burst", type=_rate, metavar="N", default=None,
                         help="a cap on the writes the governor sends at once (default none: Graph's bucket, "
                              "3,000 writes unless Graph's answers show another size)")
