@@ -40,7 +40,7 @@ GRAPH_WRITE_QUOTA = (3000.0, 150.0)
 #: Seconds over which the admitted flow is averaged; the believed rate never climbs above twice that flow.
 FLOW_S = 3.0
 MIN_WINDOW_S = 1.0
-#: Seconds between two percentages that measure the refill rate (closer ones are mostly rounding noise).
+#: Least seconds between two percentages that measure the refill rate (closer ones are mostly rounding noise).
 MEASURE_S = 0.5
 #: With nothing in flight, the longest the model may hold writes back before sending one to ask Graph again.
 PROBE_S = 2.0
@@ -139,7 +139,7 @@ class WriteGovernor:
         self._flow = 0.0  # admitted writes per second, decaying over FLOW_S: what Graph actually lets through
         self._flow_updated = self._updated
         self._mark: tuple[float, float, int] | None = None  # (time, Graph's tokens, admitted) at a percentage
-        self._admitted_total = 0
+        self._charged = 0  # writes Graph charged: admitted ones and refused ones (it logs usage while throttling)
         self._last_answer = self._updated
         self.throttle_events = 0
 
@@ -230,7 +230,7 @@ class WriteGovernor:
     # -- Graph's answers ---------------------------------------------------------------------------------------
     def on_answers(self, answers: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
         """The answers (status, headers) to writes sent together: status 0 when no answer came (lost)."""
-        answered = ok = 0
+        answered = ok = refused = 0
         pct: float | None = None
         retry_after: float | None = None
         throttled = False
@@ -238,6 +238,7 @@ class WriteGovernor:
             answered += 1
             if status == 429:
                 throttled = True
+                refused += 1
                 ra = _number(_header(headers, "retry-after"))
                 if ra is not None:
                     retry_after = max(retry_after or 0.0, ra)
@@ -252,7 +253,7 @@ class WriteGovernor:
             now = self._clock()
             self._refill(now)
             self._outstanding = max(0, self._outstanding - answered)
-            self._admitted_total += ok
+            self._charged += ok + refused
             self._last_answer = now
             decay = math.exp(-max(0.0, now - self._flow_updated) / FLOW_S)
             self._flow = self._flow * decay + ok / FLOW_S
@@ -268,8 +269,11 @@ class WriteGovernor:
                     return
                 if pct is not None or self._admitted:
                     self._end_start(now, pct)
-                else:  # refused before anything went in (another app emptied the bucket): start again after it
-                    self._window = float(self.config.first_probe)
+                    if throttled:
+                        self._throttled(now, retry_after)
+                    return
+                # refused before anything went in (another app emptied the bucket): start again after it
+                self._window = float(self.config.first_probe)
             if throttled:
                 self._throttled(now, retry_after)
             elif pct is not None:
@@ -303,6 +307,8 @@ class WriteGovernor:
             # No Graph bucket refills in less than a second (Graph's windows are 10 to 300 s): a first bound on the
             # rate of a small bucket until two percentages measure it.
             self._rate = self._clamp_rate(min(self._rate, self._cap / MIN_WINDOW_S))
+        used_now = pct if pct is not None else 1.0
+        self._tokens = min(self._tokens, (1.0 - min(used_now, 1.0)) * self._cap - self._outstanding)
         self._rate_updated = now
         log.info("write governor: Graph's bucket holds about %.0f writes; %.2f writes/s to start with",
                  self._cap, self._rate)
@@ -314,40 +320,47 @@ class WriteGovernor:
             self._rate = self._clamp_rate(self._rate * cap / self._cap)
             self._cap = cap
 
-    def _pin(self, now: float, pct: float | None) -> None:
+    def _pin(self, now: float, pct: float | None) -> None:  # noqa: C901 - one model, one place
         """Bring T into the band Graph names (a percentage, or None: under 80 % used) and steer the rate."""
         cap, inflight = self._cap, self._outstanding
+        measured = None
         if pct is None:
             low, high = 0.2 * cap - inflight, math.inf
-            step = 1.5  # Graph's bucket is filling: we are slower than its refill
             self._mark = None  # the level is unknown: no measurement spans this
         else:
             used = min(pct, 1.0)
             low, high = (1.0 - used - 0.05) * cap - inflight, (1.0 - used + 0.05) * cap - inflight
-            step = 0.0  # in the band: the rate is measured, not guessed
             level = (1.0 - used) * cap
-            if self._mark is not None and now - self._mark[0] >= MEASURE_S:
+            # Each level is known to a tenth of the bucket: over a span of one bucket's refill time or more, that
+            # error is at most a tenth of the rate.
+            if self._mark is not None and now - self._mark[0] >= max(MEASURE_S, cap / self._rate):
                 # what went in plus what Graph's bucket gained, over the time between two percentages: its refill
-                then, level_then, admitted_then = self._mark
-                measured = (self._admitted_total - admitted_then + level - level_then) / (now - then)
-                if measured > 0:
-                    self._rate = self._clamp_rate(0.5 * self._rate + 0.5 * measured)
-                    step = 0.0
-                self._mark = (now, level, self._admitted_total)
+                then, level_then, charged_then = self._mark
+                measured = (self._charged - charged_then + level - level_then) / (now - then)
+                self._mark = (now, level, self._charged)
             elif self._mark is None:
-                self._mark = (now, level, self._admitted_total)
+                self._mark = (now, level, self._charged)
+        error = 0.0  # how far the model was from what Graph says: a rate error, accumulated since the last answer
         if self._tokens < low:
-            self._tokens = min(low, self._cap)
+            error = min(low, self._cap) - self._tokens
         elif self._tokens > high:
-            self._tokens = high
-        dt = min(1.0, max(0.0, now - self._rate_updated))
+            error = high - self._tokens
+        self._tokens += error
+        dt = max(0.25, min(2.0, now - self._rate_updated))
         self._rate_updated = now
-        if step > 0:
-            # climbing is bounded by what Graph admitted lately: a rate it never let through is not evidence
-            self._rate = max(self._rate, min(self._rate * math.exp(step * dt), 2.0 * self._flow))
-            self._rate = self._clamp_rate(self._rate)
-        elif step < 0:
-            self._rate = self._clamp_rate(self._rate * math.exp(step * dt))
+        rate = self._rate
+        if measured is not None and measured > 0:
+            rate = 0.5 * rate + 0.5 * measured
+        elif error:
+            rate += 0.5 * error / dt
+        # Graph names its level in tenths of the bucket, so a rate a little below its refill shows only slowly; lean
+        # upwards until it says 1.0: under 80 % used by far the most, at 80 % a little, at 90 % barely.
+        lean = 0.7 if pct is None else 0.3 if pct < 0.85 else 0.1 if pct < 0.95 else 0.0
+        rate *= math.exp(lean * dt)
+        # climbing is bounded by what Graph admitted lately: a rate it never let through is not evidence
+        if rate > self._rate:
+            rate = max(self._rate, min(rate, 1.5 * self._rate, 2.0 * self._flow))
+        self._rate = self._clamp_rate(max(rate, 0.5 * self._rate))
 
     def _throttled(self, now: float, retry_after: float | None) -> None:
         self.throttle_events += 1
@@ -355,7 +368,6 @@ class WriteGovernor:
         self._paused_until = max(self._paused_until, now + wait)
         # When the pause ends Graph holds about one write (that is what Retry-After promised), whatever the rate.
         self._tokens = min(self._tokens, 1.0 - wait * self._rate)
-        self._mark = None
         if now - self._last_decrease >= self.config.decrease_cooldown_s:
             self._last_decrease = now
             self._rate = self._clamp_rate(self._rate * 0.7)
