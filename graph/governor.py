@@ -371,6 +371,10 @@ class WriteGovernor:
         if now - self._last_decrease >= self.config.decrease_cooldown_s:
             self._last_decrease = now
             self._rate = self._clamp_rate(self._rate * 0.7)
+        if retry_after is not None and retry_after > 1:
+            # Graph needs more than Retry-After - 1 s (it rounds up) to refill what it is owed plus one write, and it
+            # is owed at most 80 % of its bucket (its percentage tops out at 1.8): a bound on its refill rate
+            self._rate = self._clamp_rate(min(self._rate, (1.0 + 0.8 * self._cap) / (retry_after - 1.0)))
         self._rate_updated = now
 
     def _clamp_rate(self, rate: float) -> float:
