@@ -13,11 +13,12 @@ tokens ``T``) and corrects it from the answers:
   one ends the start (``C`` = writes admitted so far / that share) and every later one pins ``T`` to the band it
   names (0.9: about a tenth of ``C`` left, minus the writes still in flight). An answer without it means Graph's
   bucket is less than 80 % used: ``T`` is at least a fifth of ``C``.
-* ``r`` rises while Graph says its bucket is not nearly empty and falls when it says 1.0 or 429, so the governor
-  settles at the refill rate of whatever quota the tenant has; a tenth of ``C`` is kept in reserve so that Graph's
-  bucket hovers between 80 and 90 % used: never full (refill wasted), rarely empty (429s).
+* ``r`` is corrected by how far the model was from each percentage, measured between two percentages at least a
+  refill time apart (refused writes count: Graph charges them), and leans upwards until Graph says 1.0, so the
+  governor settles at the refill rate of whatever quota the tenant has; a tenth of ``C`` is kept in reserve so that
+  Graph's bucket hovers between 80 and 90 % used: never full (refill wasted), rarely empty (429s).
 * **429**: nothing leaves until the longest ``Retry-After`` of the answer, after which ``T`` is about what Graph
-  holds then (a write); the rate is cut once per throttling episode.
+  holds then (a write); the rate is cut once per throttling episode and bounded by what the ``Retry-After`` implies.
 * The chunk of a ``$batch`` follows what the bucket can admit: at most half of ``C`` (no 20-item batch into a
   5-token bucket).
 
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 GRAPH_WRITE_QUOTA = (3000.0, 150.0)
 #: Seconds over which the admitted flow is averaged; the believed rate never climbs above twice that flow.
 FLOW_S = 3.0
+#: The shortest refill window assumed for a bucket smaller than believed, until percentages measure its rate.
 MIN_WINDOW_S = 1.0
 #: Least seconds between two percentages that measure the refill rate (closer ones are mostly rounding noise).
 MEASURE_S = 0.5
@@ -57,7 +59,7 @@ class GovernorConfig:
     #: cap on the writes sent at once, ``--write-burst``; None: the bucket's size
     burst: float | None = None
     min_rate_per_s: float = 0.05
-    #: writes in flight before any answer came back (the start then grows by one per clean answer)
+    #: writes in flight before any answer came back (the start then grows by a quarter of what went in unremarked)
     first_probe: int = 4
     #: share of the bucket kept unspent once Graph's feedback drives the pace
     reserve: float = 0.1
@@ -138,7 +140,7 @@ class WriteGovernor:
         self._outstanding = 0  # writes taken and not yet answered
         self._flow = 0.0  # admitted writes per second, decaying over FLOW_S: what Graph actually lets through
         self._flow_updated = self._updated
-        self._mark: tuple[float, float, int] | None = None  # (time, Graph's tokens, admitted) at a percentage
+        self._mark: tuple[float, float, int] | None = None  # (time, Graph's tokens, charged) at a percentage
         self._charged = 0  # writes Graph charged: admitted ones and refused ones (it logs usage while throttling)
         self._last_answer = self._updated
         self.throttle_events = 0
@@ -320,7 +322,7 @@ class WriteGovernor:
             self._rate = self._clamp_rate(self._rate * cap / self._cap)
             self._cap = cap
 
-    def _pin(self, now: float, pct: float | None) -> None:  # noqa: C901 - one model, one place
+    def _pin(self, now: float, pct: float | None) -> None:
         """Bring T into the band Graph names (a percentage, or None: under 80 % used) and steer the rate."""
         cap, inflight = self._cap, self._outstanding
         measured = None

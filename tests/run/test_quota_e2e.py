@@ -18,7 +18,7 @@ from .conftest import read_results, write_roster
 def _run(sb: Any, cli: Any, tmp_path: Path, n: int) -> tuple[float, dict[str, Any], dict[str, Any]]:
     roster = write_roster(tmp_path / "r.csv", n)
     started = time.monotonic()
-    code, out, err = cli(sb, "run", roster, "--out", tmp_path / "run", "--no-progress")
+    code, _, err = cli(sb, "run", roster, "--out", tmp_path / "run", "--no-progress")
     took = time.monotonic() - started
     assert code == ExitStatus.OK, err
     results = read_results(tmp_path / "run")
@@ -41,7 +41,7 @@ def test_the_bucket_is_spent_then_its_refill_rate_followed(sandbox_factory: Any,
     # a bucket of 100 refilled at 20/s (a thirtieth of Graph's window): 100 at once, then the refill rate; pacing at
     # 20/s from the first row (the old default) took 10 s
     sb = sandbox_factory(write_quota=(100, 5), latency_ms=(20, 5), seed=6)
-    took, stats, summary = _run(sb, cli, tmp_path, 200)
+    _, stats, summary = _run(sb, cli, tmp_path, 200)
     assert stats["users_created"] == 200 and stats["writes"] == 200
     assert stats["throttled"] <= 10, stats  # at most 5 % answered 429
     minimum = (200 - 100) / 20

@@ -8,8 +8,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sandbox.throttle import Cost, Throttle
 from sbtools import Graph, new_user
+
+from sandbox.throttle import Cost, Throttle
 
 WRITE = Cost(1, 1)
 
