@@ -4,7 +4,8 @@ Graph evaluates every item of a batch on its own (graph-facts 4): the outer answ
 429, 5xx or errors, in any order. :class:`BatchRunner` correlates items by id and decides per item:
 
 * 2xx and 4xx (other than 429) are final;
-* 429: Graph did not execute it; re-queued after its own ``Retry-After`` (and the write governor slows down);
+* 429: Graph did not execute it; re-queued after its own ``Retry-After``, as often as Graph answers 429 (a tight
+  quota is slow, not fatal); the governors hold every chunk back meanwhile and steer by these answers;
 * 5xx, or the whole batch lost (timeout, reset, outer 5xx): reads are retried with backoff; writes come back
   ``ambiguous=True`` and are never re-sent here: the caller looks them up before deciding.
 
@@ -105,6 +106,7 @@ class _State:
     exhausted: bool = False
     retry: list[tuple[float, int, _Item]] = field(default_factory=list)  # heap of (ready_at, seq, item)
     held: list[_Item] | None = None  # a chunk the governor did not let out yet
+    pending: _Item | None = None  # taken from the source, waiting for room in a chunk
     seq: Iterator[int] = field(default_factory=itertools.count)
 
 
@@ -177,30 +179,56 @@ class BatchRunner:
         """The next chunk to send, or ([], seconds to wait) when nothing may leave yet."""
         chunk = state.held or []
         state.held = None
+        writes_gov, reads_gov = self.t.governor, getattr(self.t, "read_governor", None)
         if not chunk:
             now = self.t.clock()
             size = self.config.batch_size
-            while state.retry and len(chunk) < size and state.retry[0][0] <= now:
-                chunk.append(heapq.heappop(state.retry)[2])
+            # what Graph's buckets can admit now: no 20-item batch into a 5-token bucket
+            max_writes = writes_gov.chunk_size(size) if writes_gov is not None else size
+            max_reads = reads_gov.chunk_size(size) if reads_gov is not None else size
+            counts = [0, 0]  # reads, writes
+
+            def fits(req: BatchRequest) -> bool:
+                return counts[1] < max_writes if req.is_write else counts[0] < max_reads
+
+            def add(item: _Item) -> None:
+                chunk.append(item)
+                counts[item.req.is_write] += 1
+
+            while state.retry and len(chunk) < size and state.retry[0][0] <= now and fits(state.retry[0][2].req):
+                add(heapq.heappop(state.retry)[2])
             while not state.exhausted and len(chunk) < size:
+                if state.pending is not None:
+                    if not fits(state.pending.req):
+                        break
+                    item, state.pending = state.pending, None
+                    add(item)
+                    continue
                 try:
                     req = next(state.source)
                 except StopIteration:
                     state.exhausted = True
                     break
-                chunk.append(_Item(req))
+                state.pending = _Item(req)
             ids = [i.req.id for i in chunk]
             if len(set(ids)) != len(ids):
                 raise ValueError(f"duplicate request ids in one batch: {sorted(ids)}")
         if not chunk:
             return [], 0.0
         writes = sum(1 for i in chunk if i.req.is_write)
-        governor = self.t.governor
-        if writes and governor is not None:
-            wait_s = governor.try_acquire(writes)
-            if wait_s > 0:
-                state.held = chunk
-                return [], wait_s
+        reads = len(chunk) - writes
+        wait_s = 0.0
+        if reads and reads_gov is not None:
+            wait_s = reads_gov.wait_s(reads)
+        if not wait_s and writes and writes_gov is not None:
+            wait_s = writes_gov.try_acquire(writes)
+        if not wait_s and reads and reads_gov is not None:
+            wait_s = reads_gov.try_acquire(reads)
+            if wait_s and writes and writes_gov is not None:
+                writes_gov.release(writes)
+        if wait_s > 0:
+            state.held = chunk
+            return [], wait_s
         return chunk, 0.0
 
     def _until_next_retry(self, state: _State) -> float:
@@ -221,6 +249,7 @@ class BatchRunner:
     def _handle(self, chunk: list[_Item], outcome: _Outcome, state: _State,
                 on_result: Callable[[BatchResponse], None]) -> None:
         resp = outcome.response
+        self._feedback(chunk, resp)
         if resp is None:
             err = outcome.error or TransportError("the batch got no answer", ambiguous=True)
             if isinstance(err, AuthError):
@@ -245,7 +274,7 @@ class BatchRunner:
             err = error_from_response(resp)
             for item in chunk:
                 if resp.status_code == 429:  # the whole batch refused: nothing executed
-                    self._throttled(item, dict(resp.headers), err, state, on_result)
+                    self._throttled(item, dict(resp.headers), state)
                 elif resp.status_code >= 500:
                     self._lost(item, err, dict(resp.headers), state, on_result, maybe_executed=True)
                 else:
@@ -269,40 +298,51 @@ class BatchRunner:
         status = int(ans.get("status") or 0)
         headers = {str(k): str(v) for k, v in (ans.get("headers") or {}).items()}
         body = ans.get("body") if isinstance(ans.get("body"), dict) else None
-        governor = self.t.governor
         if "request-id" not in {k.lower() for k in headers} and header(resp.headers, "request-id"):
             # items carry no request-id of their own: the $batch's is what Microsoft support can trace
             headers["request-id"] = header(resp.headers, "request-id") or ""
         if 200 <= status < 300:
-            if item.req.is_write and governor is not None:
-                governor.on_success(1)
-                pct = header(headers, "x-ms-throttle-limit-percentage")
-                if pct:
-                    try:
-                        governor.on_limit_percentage(float(pct))
-                    except ValueError:
-                        pass
             on_result(self._final(item, status, headers, body, None))
             return
         err = error_from_parts(status, headers, ans.get("body"))
         err.call = f"{item.req.method.upper()} {item.req.url.split('?', 1)[0]}"
         if status == 429:
-            self._throttled(item, headers, err, state, on_result)
+            self._throttled(item, headers, state)
         elif status >= 500 or status == 0:
             self._lost(item, err, headers, state, on_result, maybe_executed=True)
         else:
             on_result(self._final(item, status, headers, body, err))
 
-    def _throttled(self, item: _Item, headers: dict[str, str], err: GraphError, state: _State,
-                   on_result: Callable[[BatchResponse], None]) -> None:
+    def _throttled(self, item: _Item, headers: dict[str, str], state: _State) -> None:
+        # Graph did not execute it and is answering: a tight quota makes the run slow, never failed. The
+        # governor (told in _feedback) holds every chunk back until Graph said it may go again.
         delay = self.config.retry.next_delay(item.attempts, headers, now=self.t.wall_clock(), rng=self.t.rng)
-        if item.req.is_write and self.t.governor is not None:
-            self.t.governor.on_throttled(delay)
-        if self._may_retry(item, delay):
-            self._requeue(item, delay, state)
+        self._requeue(item, delay, state)
+
+    def _feedback(self, chunk: list[_Item], resp: requests.Response | None) -> None:
+        """Tell the governors how Graph answered the writes and the reads of one chunk."""
+        if resp is None:
+            answers: list[tuple[int, dict[str, str]]] = [(0, {})] * len(chunk)
+        elif resp.status_code != 200:
+            answers = [(resp.status_code, dict(resp.headers))] * len(chunk)
         else:
-            err.message = f"{err.message} (still throttled after {item.attempts} attempts)"
-            on_result(self._final(item, 429, headers, None, err))
+            try:
+                by_id = {str(a.get("id")): a for a in resp.json().get("responses", [])}
+            except (ValueError, AttributeError):
+                by_id = {}
+            answers = []
+            for item in chunk:
+                ans = by_id.get(item.req.id) or {}
+                try:
+                    status = int(ans.get("status") or 0)
+                except (TypeError, ValueError):
+                    status = 0
+                answers.append((status, {str(k): str(v) for k, v in (ans.get("headers") or {}).items()}))
+        for governor, want_write in ((self.t.governor, True), (getattr(self.t, "read_governor", None), False)):
+            if governor is not None:
+                mine = [a for item, a in zip(chunk, answers) if item.req.is_write == want_write]
+                if mine:
+                    governor.on_answers(mine)
 
     def _lost(self, item: _Item, err: GraphError, headers: dict[str, str] | None, state: _State,
               on_result: Callable[[BatchResponse], None], *, maybe_executed: bool) -> None:

@@ -47,9 +47,10 @@ class GraphClient:
         self.config = config
         self.tokens = tokens or TokenProvider(config, clock=token_clock)
         self.governor = governor or WriteGovernor(config.governor, clock=clock, sleep=sleep)
+        self.read_governor = WriteGovernor(config.read_governor, clock=clock, sleep=sleep)
         self.transport = GraphTransport(config, self.tokens, session=session or make_session(config),
-                                        governor=self.governor, sleep=sleep, clock=clock, wall_clock=wall_clock,
-                                        rng=rng)
+                                        governor=self.governor, read_governor=self.read_governor, sleep=sleep,
+                                        clock=clock, wall_clock=wall_clock, rng=rng)
         self.batches = BatchRunner(self.transport)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------

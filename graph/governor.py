@@ -1,11 +1,29 @@
-"""Client-side write governor: a token bucket sized to Graph's per-app-per-tenant write quota.
+"""Client-side write governor: spends the write bucket Graph is believed to hold, then steers by Graph's own signals.
 
-Graph allows 3,000 writes per 150 s per app and tenant (graph-facts 3.2), i.e. 20 writes/s sustained, and keeps
-counting while a client is throttled. Pacing writes below that line means a long run spends its time writing
-instead of waiting out 429 penalties. The governor adapts AIMD-style: a 429 (or a throttle-limit percentage at
-or above 1.0) pauses it until ``Retry-After`` and halves its rate (once per
-throttling episode, however many items of a batch were refused); a percentage between 0.8 and 1.0 slows it
-proportionally; each successful chunk adds back a little rate, up to the configured ceiling.
+Graph's identity write quota is a token bucket per app and tenant: 3,000 writes refilled over 150 s (graph-facts
+3.2), 20 writes/s sustained, and Graph keeps charging a client while it throttles it, so every 429 costs a write of
+the quota as well as the wait. A tenant may have another limit (raised, lowered; the sandbox scales it down), and
+no flag should be needed for it. The governor keeps a model of Graph's bucket (capacity ``C``, refill rate ``r``,
+tokens ``T``) and corrects it from the answers:
+
+* **Start**: the bucket is believed full (``quota_writes``, default 3,000), but writes go out like TCP's slow
+  start: a few at first, then a quarter of what went in without a throttling header, so a 2,000-user roster
+  goes out in seconds while a 5-write bucket sees only a handful of 429s.
+* ``x-ms-throttle-limit-percentage`` (Graph sends it from 80 % use) says where Graph's bucket really is: the first
+  one ends the start (``C`` = writes admitted so far / that share) and every later one pins ``T`` to the band it
+  names (0.9: about a tenth of ``C`` left, minus the writes still in flight). An answer without it means Graph's
+  bucket is less than 80 % used: ``T`` is at least a fifth of ``C``.
+* ``r`` is corrected by how far the model was from each percentage, measured between two percentages at least a
+  refill time apart (refused writes count: Graph charges them), and leans upwards until Graph says 1.0, so the
+  governor settles at the refill rate of whatever quota the tenant has; a tenth of ``C`` is kept in reserve so that
+  Graph's bucket hovers between 80 and 90 % used: never full (refill wasted), rarely empty (429s).
+* **429**: nothing leaves until the longest ``Retry-After`` of the answer, after which ``T`` is about what Graph
+  holds then (a write); the rate is cut once per throttling episode and bounded by what the ``Retry-After`` implies.
+* The chunk of a ``$batch`` follows what the bucket can admit: at most half of ``C`` (no 20-item batch into a
+  5-token bucket).
+
+``rate_per_s`` (``--max-writes-per-s``) and ``burst`` (``--write-burst``) are caps on ``r`` and ``C``, never
+targets. Clock (monotonic seconds) and sleep are injectable; every method is thread-safe.
 """
 from __future__ import annotations
 
@@ -14,35 +32,91 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Iterable, Mapping
 
 log = logging.getLogger(__name__)
+
+#: Graph's documented write quota per app and tenant (graph-facts 3.2).
+GRAPH_WRITE_QUOTA = (3000.0, 150.0)
+#: Seconds over which the admitted flow is averaged; the believed rate never climbs above twice that flow.
+FLOW_S = 3.0
+#: The shortest refill window assumed for a bucket smaller than believed, until percentages measure its rate.
+MIN_WINDOW_S = 1.0
+#: Least seconds between two percentages that measure the refill rate (closer ones are mostly rounding noise).
+MEASURE_S = 0.5
+#: With nothing in flight, the longest the model may hold writes back before sending one to ask Graph again.
+PROBE_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
 class GovernorConfig:
-    """Rate ceiling (writes/s), bucket size, floor, and the adaptation steps."""
+    """The bucket believed to be there, the caps, and the controller's constants."""
 
-    rate_per_s: float = 3000 / 150
-    burst: float = 20.0
-    min_rate_per_s: float = 0.5
-    decrease_factor: float = 0.5
-    increase_per_success: float = 0.25
-    warn_percentage: float = 0.8
+    quota_writes: float = GRAPH_WRITE_QUOTA[0]
+    quota_window_s: float = GRAPH_WRITE_QUOTA[1]
+    #: cap on the rate (writes/s), ``--max-writes-per-s``; None: only Graph's answers limit it
+    rate_per_s: float | None = None
+    #: cap on the writes sent at once, ``--write-burst``; None: the bucket's size
+    burst: float | None = None
+    min_rate_per_s: float = 0.05
+    #: writes in flight before any answer came back (the start then grows by a quarter of what went in unremarked)
+    first_probe: int = 4
+    #: share of the bucket kept unspent once Graph's feedback drives the pace
+    reserve: float = 0.1
     #: 429s closer together than this are one throttling episode: the rate is cut once, not once per item.
-    decrease_cooldown_s: float = 2.0
+    decrease_cooldown_s: float = 1.0
 
     def __post_init__(self) -> None:
-        if not math.isfinite(self.rate_per_s) or self.rate_per_s <= 0:
+        for name in ("quota_writes", "quota_window_s", "min_rate_per_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, not {value}")
+        if self.rate_per_s is not None and not (math.isfinite(self.rate_per_s) and self.rate_per_s > 0):
             raise ValueError(f"the write rate must be positive, not {self.rate_per_s}")
-        if not math.isfinite(self.burst) or self.burst < 1:
+        if self.burst is not None and not (math.isfinite(self.burst) and self.burst >= 1):
             raise ValueError(f"the write burst must be at least 1, not {self.burst}")
-        if not 0 < self.decrease_factor < 1:
-            raise ValueError("decrease_factor must be between 0 and 1")
+        if self.first_probe < 1 or not 0 <= self.reserve < 1:
+            raise ValueError("first_probe must be at least 1 and reserve between 0 and 1")
+
+    @property
+    def capacity(self) -> float:
+        """The bucket believed at start, under the caps: ``burst``, else one second's worth of ``rate_per_s``
+        (at most R writes in any second, as ``--max-writes-per-s R`` says)."""
+        return min(self.quota_writes, self.burst_cap)
+
+    @property
+    def burst_cap(self) -> float:
+        """The most writes ever sent at once."""
+        if self.burst is not None:
+            return self.burst
+        return max(1.0, self.rate_per_s) if self.rate_per_s is not None else math.inf
+
+    @property
+    def initial_rate(self) -> float:
+        """The refill rate believed at start, under the rate cap."""
+        rate = self.quota_writes / self.quota_window_s
+        return min(rate, self.rate_per_s) if self.rate_per_s is not None else rate
+
+
+def _header(headers: Mapping[str, Any], name: str) -> str | None:
+    for key, value in headers.items():
+        if str(key).lower() == name:
+            return str(value)
+    return None
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 class WriteGovernor:
-    """Thread-safe token bucket with adaptive rate. Clock (monotonic seconds) and sleep are injectable."""
+    """A model of Graph's write bucket, spent and corrected from Graph's answers."""
 
     def __init__(self, config: GovernorConfig = GovernorConfig(), *,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -50,54 +124,100 @@ class WriteGovernor:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._rate = config.rate_per_s
-        # Graph's own bucket starts full for an app that has not written lately, so ours does too: a run may spend
-        # the quota's initial allowance at once, then settles at the sustained rate.
-        self._tokens = float(config.burst)
+        self._cap = config.capacity
+        self._rate = config.initial_rate
+        self._rate_cap = config.rate_per_s if config.rate_per_s is not None else math.inf
+        self._burst_cap = config.burst_cap
+        # Graph's own bucket starts full for an app that has not written lately, so ours does too.
+        self._tokens = self._cap
         self._updated = clock()
+        self._rate_updated = self._updated
         self._paused_until = 0.0
-        self._last_decrease = float("-inf")
+        self._last_decrease = -math.inf
+        self._starting = True  # until Graph first says how full its bucket is
+        self._window = float(config.first_probe)  # writes that may be in flight while starting
+        self._admitted = 0  # writes admitted while starting
+        self._outstanding = 0  # writes taken and not yet answered
+        self._flow = 0.0  # admitted writes per second, decaying over FLOW_S: what Graph actually lets through
+        self._flow_updated = self._updated
+        self._mark: tuple[float, float, int] | None = None  # (time, Graph's tokens, charged) at a percentage
+        self._charged = 0  # writes Graph charged: admitted ones and refused ones (it logs usage while throttling)
+        self._last_answer = self._updated
         self.throttle_events = 0
 
+    # -- what callers read -------------------------------------------------------------------------------------
     @property
     def rate(self) -> float:
-        """The current rate (writes/s), between the floor and the configured ceiling."""
+        """The refill rate (writes/s) the governor believes Graph's bucket has."""
         with self._lock:
             return self._rate
 
+    @property
+    def capacity(self) -> float:
+        """The bucket size (writes) the governor believes Graph has."""
+        with self._lock:
+            return self._cap
+
+    def chunk_size(self, limit: int) -> int:
+        """How many writes the next ``$batch`` should carry (at most ``limit``): what the bucket can admit."""
+        with self._lock:
+            now = self._clock()
+            self._refill(now)
+            size = min(float(limit), max(1.0, math.floor(self._cap / 2)))
+            if self._starting:
+                size = min(size, self._window - self._outstanding)
+            else:
+                size = min(size, self._tokens - self.config.reserve * self._cap)
+            return int(max(1.0, size))
+
+    # -- taking tokens -----------------------------------------------------------------------------------------
     def _refill(self, now: float) -> None:
         elapsed = max(0.0, now - self._updated)
-        self._tokens = min(self.config.burst, self._tokens + elapsed * self._rate)
+        self._tokens = min(self._cap, self._tokens + elapsed * self._rate)
         self._updated = now
 
-    def try_acquire(self, n: int = 1) -> float:
-        """Take ``n`` write tokens and return 0.0, or take nothing and return the seconds to wait first.
+    def _wait(self, n: int, now: float) -> float:
+        """Seconds until ``n`` writes may leave (0.0: now); the lock is held and tokens are refilled."""
+        if now < self._paused_until:
+            return self._paused_until - now
+        need = min(float(n), self._cap, self._burst_cap)
+        if not self._starting:
+            need += self.config.reserve * self._cap
+        elif self._outstanding and self._outstanding + n > self._window:
+            return 0.05  # the start waits for answers, not for time: look again shortly
+        if self._tokens >= need - 1e-9:
+            return 0.0
+        wait = (need - self._tokens) / self._rate
+        if not self._starting and not self._outstanding:
+            # a rate believed too low must not starve the feedback that would correct it
+            wait = min(wait, max(0.0, self._last_answer + PROBE_S - now))
+        return wait
 
-        A request larger than the bucket is granted once the bucket is full (the bucket may go negative), so a
-        20-item chunk is never starved by a smaller burst setting.
-        """
+    def try_acquire(self, n: int = 1) -> float:
+        """Take ``n`` write tokens and return 0.0, or take nothing and return the seconds to wait first."""
         if n <= 0:
             return 0.0
         with self._lock:
             now = self._clock()
-            if now < self._paused_until:
-                return self._paused_until - now
             self._refill(now)
-            need = min(float(n), self.config.burst)
-            if self._tokens >= need:
+            wait = self._wait(n, now)
+            if wait <= 0:
                 self._tokens -= n
-                return 0.0
-            return (need - self._tokens) / self._rate
+                self._outstanding += n
+            return wait
+
+    def release(self, n: int) -> None:
+        """Give back ``n`` tokens taken for writes that did not leave after all."""
+        with self._lock:
+            self._tokens = min(self._cap, self._tokens + n)
+            self._outstanding = max(0, self._outstanding - n)
 
     def wait_s(self, n: int = 1) -> float:
         """Seconds until ``n`` writes would be admitted (0.0: now), taking nothing: what a progress line shows."""
         with self._lock:
             now = self._clock()
-            if now < self._paused_until:
-                return self._paused_until - now
-            tokens = min(self.config.burst, self._tokens + max(0.0, now - self._updated) * self._rate)
-            need = min(float(n), self.config.burst)
-            return 0.0 if tokens >= need else (need - tokens) / self._rate
+            self._refill(now)
+            return max(0.0, self._wait(n, now))
 
     def acquire(self, n: int = 1, *, stop: threading.Event | None = None) -> bool:
         """Block until ``n`` tokens are taken; False if ``stop`` was set while waiting."""
@@ -109,42 +229,155 @@ class WriteGovernor:
                 return True
             self._sleep(min(wait, 0.5) if stop is not None else wait)
 
-    def on_throttled(self, retry_after_s: float | None) -> None:
-        """A write was answered 429: pause until its Retry-After and cut the rate (multiplicative decrease)."""
+    # -- Graph's answers ---------------------------------------------------------------------------------------
+    def on_answers(self, answers: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
+        """The answers (status, headers) to writes sent together: status 0 when no answer came (lost)."""
+        answered = ok = refused = 0
+        pct: float | None = None
+        retry_after: float | None = None
+        throttled = False
+        for status, headers in answers:
+            answered += 1
+            if status == 429:
+                throttled = True
+                refused += 1
+                ra = _number(_header(headers, "retry-after"))
+                if ra is not None:
+                    retry_after = max(retry_after or 0.0, ra)
+            elif 200 <= status < 300:
+                ok += 1
+                p = _number(_header(headers, "x-ms-throttle-limit-percentage"))
+                if p is not None:
+                    pct = max(pct or 0.0, p)
+        if not answered:
+            return
         with self._lock:
             now = self._clock()
-            self.throttle_events += 1
-            if retry_after_s:
-                self._paused_until = max(self._paused_until, now + retry_after_s)
-            if now - self._last_decrease >= self.config.decrease_cooldown_s:
-                self._decrease(now)
-        log.info("write governor: throttled, rate now %.2f writes/s", self._rate)
+            self._refill(now)
+            self._outstanding = max(0, self._outstanding - answered)
+            self._charged += ok + refused
+            self._last_answer = now
+            decay = math.exp(-max(0.0, now - self._flow_updated) / FLOW_S)
+            self._flow = self._flow * decay + ok / FLOW_S
+            self._flow_updated = now
+            if self._starting:
+                self._admitted += ok
+                if pct is None and not throttled:
+                    # No percentage after A writes: Graph's bucket held more than A / 0.8, so A / 4 more fit
+                    # for sure. The start grows by that much per round trip (a quarter), never into a 429.
+                    self._window = self.config.first_probe + self._admitted / 4
+                    if self._admitted > 0.8 * self._cap:  # more than 80 % of our belief went in unremarked
+                        self._grow(self._admitted / 0.8)
+                    return
+                if pct is not None or self._admitted:
+                    self._end_start(now, pct)
+                    if throttled:
+                        self._throttled(now, retry_after)
+                    return
+                # refused before anything went in (another app emptied the bucket): start again after it
+                self._window = float(self.config.first_probe)
+            if throttled:
+                self._throttled(now, retry_after)
+            elif pct is not None:
+                self._pin(now, pct)
+            elif ok:
+                self._pin(now, None)
+        if throttled:
+            log.info("write governor: throttled, %.2f writes/s, bucket %.0f", self._rate, self._cap)
+
+    def on_throttled(self, retry_after_s: float | None) -> None:
+        """A single write was answered 429 (its ``Retry-After`` in seconds)."""
+        headers = {} if retry_after_s is None else {"Retry-After": str(retry_after_s)}
+        self.on_answers([(429, headers)])
 
     def on_limit_percentage(self, percentage: float) -> None:
-        """React to ``x-ms-throttle-limit-percentage`` (0.8 .. 1.8 as sent by Graph above 80 % usage)."""
-        cfg = self.config
-        with self._lock:
-            now = self._clock()
-            if percentage >= 1.0:
-                if now - self._last_decrease >= cfg.decrease_cooldown_s:
-                    self._decrease(now)
-            elif percentage >= cfg.warn_percentage:
-                # 0.8 -> full ceiling, 1.0 -> half of it: slow down before Graph starts refusing.
-                span = 1.0 - cfg.warn_percentage
-                scale = 1.0 - (1.0 - cfg.decrease_factor) * (percentage - cfg.warn_percentage) / span
-                self._set_rate(now, min(self._rate, cfg.rate_per_s * scale))
+        """A single write went through with ``x-ms-throttle-limit-percentage``."""
+        self.on_answers([(200, {"x-ms-throttle-limit-percentage": str(percentage)})])
 
     def on_success(self, writes: int = 1) -> None:
-        """Writes went through unthrottled: recover slowly (additive increase), up to the ceiling."""
-        cfg = self.config
-        with self._lock:
-            if self._rate < cfg.rate_per_s:
-                self._set_rate(self._clock(), min(cfg.rate_per_s, self._rate + cfg.increase_per_success * writes))
+        """Single writes went through without a throttling header."""
+        self.on_answers([(200, {})] * writes)
 
-    def _decrease(self, now: float) -> None:
-        self._last_decrease = now
-        self._set_rate(now, max(self.config.min_rate_per_s, self._rate * self.config.decrease_factor))
+    # -- the model's corrections (lock held) -------------------------------------------------------------------
+    def _end_start(self, now: float, pct: float | None) -> None:
+        self._starting = False
+        used = min(pct, 1.0) if pct is not None else 1.0
+        believed = self._cap
+        cap = max(1.0, self._admitted / used)
+        self._cap = min(cap, self._burst_cap)
+        if self._cap < believed:
+            # No Graph bucket refills in less than a second (Graph's windows are 10 to 300 s): a first bound on the
+            # rate of a small bucket until two percentages measure it.
+            self._rate = self._clamp_rate(min(self._rate, self._cap / MIN_WINDOW_S))
+        used_now = pct if pct is not None else 1.0
+        self._tokens = min(self._tokens, (1.0 - min(used_now, 1.0)) * self._cap - self._outstanding)
+        self._rate_updated = now
+        log.info("write governor: Graph's bucket holds about %.0f writes; %.2f writes/s to start with",
+                 self._cap, self._rate)
 
-    def _set_rate(self, now: float, rate: float) -> None:
-        self._refill(now)  # tokens earned so far at the old rate
-        self._rate = rate
+    def _grow(self, cap: float) -> None:
+        cap = min(cap, self._burst_cap)
+        if cap > self._cap:
+            self._tokens += cap - self._cap
+            self._rate = self._clamp_rate(self._rate * cap / self._cap)
+            self._cap = cap
+
+    def _pin(self, now: float, pct: float | None) -> None:
+        """Bring T into the band Graph names (a percentage, or None: under 80 % used) and steer the rate."""
+        cap, inflight = self._cap, self._outstanding
+        measured = None
+        if pct is None:
+            low, high = 0.2 * cap - inflight, math.inf
+            self._mark = None  # the level is unknown: no measurement spans this
+        else:
+            used = min(pct, 1.0)
+            low, high = (1.0 - used - 0.05) * cap - inflight, (1.0 - used + 0.05) * cap - inflight
+            level = (1.0 - used) * cap
+            # Each level is known to a tenth of the bucket: over a span of one bucket's refill time or more, that
+            # error is at most a tenth of the rate.
+            if self._mark is not None and now - self._mark[0] >= max(MEASURE_S, cap / self._rate):
+                # what went in plus what Graph's bucket gained, over the time between two percentages: its refill
+                then, level_then, charged_then = self._mark
+                measured = (self._charged - charged_then + level - level_then) / (now - then)
+                self._mark = (now, level, self._charged)
+            elif self._mark is None:
+                self._mark = (now, level, self._charged)
+        error = 0.0  # how far the model was from what Graph says: a rate error, accumulated since the last answer
+        if self._tokens < low:
+            error = min(low, self._cap) - self._tokens
+        elif self._tokens > high:
+            error = high - self._tokens
+        self._tokens += error
+        dt = max(0.25, min(2.0, now - self._rate_updated))
+        self._rate_updated = now
+        rate = self._rate
+        if measured is not None and measured > 0:
+            rate = 0.5 * rate + 0.5 * measured
+        elif error:
+            rate += 0.5 * error / dt
+        # Graph names its level in tenths of the bucket, so a rate a little below its refill shows only slowly; lean
+        # upwards until it says 1.0: under 80 % used by far the most, at 80 % a little, at 90 % barely.
+        lean = 0.7 if pct is None else 0.3 if pct < 0.85 else 0.1 if pct < 0.95 else 0.0
+        rate *= math.exp(lean * dt)
+        # climbing is bounded by what Graph admitted lately: a rate it never let through is not evidence
+        if rate > self._rate:
+            rate = max(self._rate, min(rate, 1.5 * self._rate, 2.0 * self._flow))
+        self._rate = self._clamp_rate(max(rate, 0.5 * self._rate))
+
+    def _throttled(self, now: float, retry_after: float | None) -> None:
+        self.throttle_events += 1
+        wait = retry_after if retry_after is not None else 1.0
+        self._paused_until = max(self._paused_until, now + wait)
+        # When the pause ends Graph holds about one write (that is what Retry-After promised), whatever the rate.
+        self._tokens = min(self._tokens, 1.0 - wait * self._rate)
+        if now - self._last_decrease >= self.config.decrease_cooldown_s:
+            self._last_decrease = now
+            self._rate = self._clamp_rate(self._rate * 0.7)
+        if retry_after is not None and retry_after > 1:
+            # Graph needs more than Retry-After - 1 s (it rounds up) to refill what it is owed plus one write, and it
+            # is owed at most 80 % of its bucket (its percentage tops out at 1.8): a bound on its refill rate
+            self._rate = self._clamp_rate(min(self._rate, (1.0 + 0.8 * self._cap) / (retry_after - 1.0)))
+        self._rate_updated = now
+
+    def _clamp_rate(self, rate: float) -> float:
+        return max(self.config.min_rate_per_s, min(self._rate_cap, rate))

@@ -66,13 +66,15 @@ class GraphTransport:
     """
 
     def __init__(self, config: GraphConfig, tokens: TokenProvider, *, session: requests.Session | None = None,
-                 governor: WriteGovernor | None = None, sleep: Callable[[float], None] = time.sleep,
+                 governor: WriteGovernor | None = None, read_governor: WriteGovernor | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
                  rng: random.Random | None = None) -> None:
         self.config = config
         self.tokens = tokens
         self.session = session or make_session(config)
         self.governor = governor
+        self.read_governor = read_governor  # the resource-unit bucket, steered by the answers to reads
         self.sleep = sleep
         self.clock = clock
         self.wall_clock = wall_clock
@@ -127,18 +129,11 @@ class GraphTransport:
         resp.token_used = token.value  # type: ignore[attr-defined] - lets callers invalidate exactly this token
         log.debug("%s %s -> %s in %.0f ms (request-id %s)", method, _path(full), resp.status_code,
                   (self.clock() - started) * 1000, header(resp.headers, "request-id") or request_id)
-        self._observe(resp, write=not is_read(method))
+        if not full.split("?", 1)[0].endswith("/$batch"):  # a $batch's items are told by graph.batch, one by one
+            governor = self.read_governor if is_read(method) else self.governor
+            if governor is not None:
+                governor.on_answers([(resp.status_code, dict(resp.headers))])
         return resp
-
-    def _observe(self, resp: requests.Response, *, write: bool) -> None:
-        if self.governor is None or not write:
-            return
-        pct = header(resp.headers, "x-ms-throttle-limit-percentage")
-        if pct:
-            try:
-                self.governor.on_limit_percentage(float(pct))
-            except ValueError:
-                pass
 
     def request(self, method: str, url: str, *, params: Mapping[str, Any] | None = None, json: Any = None,
                 headers: Mapping[str, str] | None = None, read_timeout: float | None = None) -> requests.Response:
@@ -182,8 +177,15 @@ class GraphTransport:
                     err.ambiguous = True  # the write may have been executed before the failure
                 raise err
             delay = policy.next_delay(attempt, resp, now=self.wall_clock(), rng=self.rng)
-            if resp.status_code == 429 and self.governor is not None and not read:
-                self.governor.on_throttled(delay)
+            governor = self.read_governor if read else self.governor
+            if resp.status_code == 429 and governor is not None:
+                # Graph did not execute it and is answering: wait as it says, as often as it says (a tight quota
+                # is slow, not fatal); the governor was told in send_once and paces the other senders too.
+                log.info("%s %s answered 429; retrying in %.1f s", method, _path(self.url(url)), delay)
+                self.sleep(delay)
+                if not read:  # a write is paced by the governor (GraphClient.request), its retry too
+                    governor.acquire(1)
+                continue
             if not policy.allows(attempt, self.clock() - started, delay):
                 if isinstance(err, ThrottledError) or isinstance(err, ServiceUnavailableError):
                     err.message = f"{err.message} (gave up after {attempt} attempts)"

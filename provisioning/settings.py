@@ -40,7 +40,6 @@ _SANDBOX_KEYS = ("tenant_id", "client_id", "client_secret", "authority_host", "g
 _NOT_A_TENANT = {"common", "organizations", "consumers"}
 DEFAULT_CONCURRENCY = 4
 DEFAULT_BATCH_SIZE = 20
-DEFAULT_WRITES_PER_S = 3000 / 150  # Graph's per-app-per-tenant write quota (graph-facts 3.2)
 DEFAULT_READ_TIMEOUT = Timeouts().read
 
 
@@ -58,7 +57,8 @@ class Settings:
     certificate_path: Path | None = None
     certificate_password: Secret | None = None
     ca_bundle: Path | None = None
-    max_writes_per_s: float = DEFAULT_WRITES_PER_S
+    #: a cap on the write governor's rate; None: only Graph's own throttling answers pace the writes
+    max_writes_per_s: float | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     concurrency: int = DEFAULT_CONCURRENCY
     #: seconds to wait for an answer (a $batch gets twice as long); PROVISION_READ_TIMEOUT
@@ -73,7 +73,6 @@ class Settings:
 
     def graph_config(self) -> GraphConfig:
         """The :class:`graph.config.GraphConfig` for these settings."""
-        rate = self.max_writes_per_s
         return GraphConfig(
             authority_host=self.authority_host, tenant_id=self.tenant_id, client_id=self.client_id,
             graph_endpoint=self.graph_endpoint, scope=self.scope, client_secret=self.client_secret,
@@ -81,7 +80,7 @@ class Settings:
                          if self.certificate_path is not None and self.client_secret is None else None),
             ca_bundle=self.ca_bundle, concurrency=self.concurrency, batch_size=self.batch_size,
             timeouts=Timeouts(read=self.read_timeout, batch_read=2 * self.read_timeout),
-            governor=GovernorConfig(rate_per_s=rate, burst=max(1.0, min(float(self.batch_size), rate))))
+            governor=GovernorConfig(rate_per_s=self.max_writes_per_s))
 
 
 def _env_layer(env: Mapping[str, str | None]) -> dict[str, str]:
@@ -273,7 +272,8 @@ def load_settings(*, flags: Mapping[str, object], environ: Mapping[str, str], en
     if ca_bundle is not None and not ca_bundle.is_file():
         raise ConfigError(f"PROVISION_CA_BUNDLE={ca_bundle}: no such file (from {sources['ca_bundle']})")
 
-    rate = _number(get("max_writes_per_s", DEFAULT_WRITES_PER_S), "--max-writes-per-s", float, 0.01, 10_000)
+    rate_value = get("max_writes_per_s")
+    rate = None if rate_value is None else _number(rate_value, "--max-writes-per-s", float, 0.01, 10_000)
     batch_size = int(_number(get("batch_size", DEFAULT_BATCH_SIZE), "--batch-size", int, 1, 20))
     concurrency = int(_number(get("concurrency", DEFAULT_CONCURRENCY), "--concurrency", int, 1, 64))
     read_timeout = float(_number(get("read_timeout", DEFAULT_READ_TIMEOUT), "PROVISION_READ_TIMEOUT", float, 0.1,

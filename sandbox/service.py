@@ -7,7 +7,7 @@ item. A 503 answer uses the legacy directory code graph-facts lists for 503, ``R
 
 Order for each request or batch item: 503 fault -> route (400 unknown segment / 405) -> throttling (429) ->
 roles (403 Authorization_RequestDenied) -> handler. Every answer carries ``x-ms-resource-unit``; answers that
-leave a bucket more than 80 % used carry ``x-ms-throttle-limit-percentage``.
+leave a bucket at least 80 % used carry ``x-ms-throttle-limit-percentage``.
 """
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ def test_defaults_are_the_global_cloud(tmp_path):
     s = load(tmp_path, environ=BASE_ENV)
     assert (s.authority_host, s.graph_endpoint, s.scope) == (
         "https://login.microsoftonline.com", "https://graph.microsoft.com", "https://graph.microsoft.com/.default")
-    assert s.max_writes_per_s == 20.0 and s.batch_size == 20 and s.cloud == "global"
+    assert s.max_writes_per_s is None and s.batch_size == 20 and s.cloud == "global"  # no cap: Graph paces
     assert s.client_secret == Secret(SECRET) and s.credential_kind == "client secret"
 
 

@@ -95,11 +95,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=_batch_size, metavar="N", default=None,
                         help="requests per $batch, 1..20 (default 20)")
     parser.add_argument("--max-writes-per-s", type=_rate, metavar="R", default=None,
-                        help="ceiling of the write governor (default 20/s: Graph's 3,000 writes per 150 s)")
+                        help="a cap: at most R writes per second, and at most R at once unless --write-burst "
+                             "says otherwise (default none: the governor spends Graph's bucket of 3,000 writes, "
+                             "then follows the rate Graph's throttling answers show)")
     parser.add_argument("--write-burst", type=_burst, metavar="N", default=None,
-                        help="writes the governor may send at once before pacing at --max-writes-per-s "
-                             "(default 20); Graph's bucket holds 3,000, so a tenant the app has not written to "
-                             "for 150 s accepts up to that many at once")
+                        help="a cap on the writes the governor sends at once (default none: Graph's bucket, "
+                             "3,000 writes unless Graph's answers show another size)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_notify_arguments(parser)
 

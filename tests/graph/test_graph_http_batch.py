@@ -10,6 +10,7 @@ import pytest
 
 from graph.batch import BatchRequest
 from graph.errors import NotFoundError, BadRequestError
+from graph.governor import GovernorConfig, WriteGovernor
 from sbclient import FAST_RETRY, client_for, new_user
 
 
@@ -71,7 +72,8 @@ def test_throttled_reads_are_retried_after_retry_after(sandbox_factory):
 
 def test_batch_partly_throttled_completes_exactly_once_per_item(sandbox_factory):
     sb = sandbox_factory(write_quota=(15, 1.5))
-    with client_for(sb) as client:
+    # a governor that starts with three full batches in flight: the sandbox's bucket of 15 refuses part of them
+    with client_for(sb, governor=WriteGovernor(GovernorConfig(first_probe=60))) as client:
         dom = domain(client)
         reqs = [BatchRequest(f"r{i}", "POST", "/users", new_user(f"bulk{i:03}@{dom}")) for i in range(60)]
         sent: list[str] = []
