@@ -554,6 +554,11 @@ class Watcher:
 def _record_roster_move(run_dir: Path, roster: Path) -> None:
     """Tell the run's journal where its roster now is (``resume`` and the reports read it from there, and compare
     its bytes with the hash recorded when the run started)."""
-    if (run_dir / JOURNAL_NAME).is_file():
+    if not (run_dir / JOURNAL_NAME).is_file():
+        return
+    try:
         with Journal.open(run_dir) as journal:
             journal.set_meta({"roster_path": str(roster.resolve())})
+    except ProvisionError as exc:  # a damaged journal is the run's outcome to report, not a reason to keep the file
+        log.warning("%s: could not record where the roster went (%s); resume there needs it put back at the "
+                    "path the journal names", run_dir, exc)
