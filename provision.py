@@ -17,8 +17,9 @@ import signal
 import sqlite3
 import sys
 import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence, TextIO
+from typing import TextIO
 
 from graph.errors import AuthError, GraphError, ServiceUnavailableError
 from provisioning.commands import COMMANDS

@@ -14,16 +14,16 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import msal
 import requests
 from msal.exceptions import MsalServiceError
 
 from .config import GraphConfig
-from .errors import AuthError, GraphError, ServiceUnavailableError, ThrottledError, TLSVerificationError, \
-    TransportError
+from .errors import AuthError, GraphError, ServiceUnavailableError, ThrottledError, TLSVerificationError, TransportError
 from .retry import parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -284,7 +284,7 @@ def _clock_skew(result: dict[str, Any]) -> str:
 
     try:
         server = dt.datetime.strptime(str(result.get("timestamp")), "%Y-%m-%d %H:%M:%SZ").replace(
-            tzinfo=dt.timezone.utc).timestamp()
+            tzinfo=dt.UTC).timestamp()
     except ValueError:
         return ""
     delta = time.time() - server

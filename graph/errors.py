@@ -6,7 +6,8 @@ that Microsoft support asks for. No token, secret or Authorization header ever g
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 class GraphError(Exception):

@@ -12,7 +12,8 @@ import logging
 import random
 import time
 import uuid
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter

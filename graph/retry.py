@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Mapping
+from typing import Any
 
 #: Statuses that mean "try again later"; 429 and 503 carry Retry-After, 504 is a gateway timeout.
 RETRYABLE_STATUSES = frozenset({429, 503, 504})

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from graph.clouds import clouds_of_authority, host_of
 from graph.errors import GraphError

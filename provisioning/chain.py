@@ -12,9 +12,10 @@ bound are checked for duplicates against the rows the chain created, which are n
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from . import rules
 from .followup_journal import FollowUpSeed, FollowUpState, followups, row_view

@@ -8,17 +8,18 @@ clean rows costs a few milliseconds per column. The messages come from :mod:`pro
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 from itertools import compress
 from operator import eq
-from typing import Callable, Collection, Iterable, Sequence
 
 from . import rules
 from .cells import INVISIBLE, looks_like_formula, strip_blanks
+from .colscan import SEP as _SEP
+from .colscan import ColumnScan, scan
 from .derive import lowered
-from .colscan import SEP as _SEP, ColumnScan, scan
-from .identity import identity_keys
 from .fields import FIELD_BY_NAME, PHONE_FIELDS
+from .identity import identity_keys
 from .models import Issue, Roster, Severity, TenantView
 from .passwords import password_problems
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable, Iterable, Sequence
 from itertools import compress, repeat
 from operator import add, itemgetter, not_
-from typing import Callable, Iterable, Sequence
 
 from anyascii import anyascii
 

@@ -13,9 +13,10 @@ import logging
 import os
 import shlex
 import sqlite3
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Mapping, TextIO
+from typing import Any, TextIO
 
 from .cells import csv_safe
 from .errors import RunFolderLost

@@ -19,9 +19,9 @@ import codecs
 import csv
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Callable
 
 CANDIDATES = ("cp1252", "cp1250", "mac_roman", "cp1251")
 DESCRIPTION = {"cp1252": "Windows-1252 (Western European)", "cp1250": "Windows-1250 (Central European)",

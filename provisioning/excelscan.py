@@ -23,10 +23,12 @@ import posixpath
 import re
 import xml.etree.ElementTree as ET
 import zipfile
-from dataclasses import dataclass, field as _dc_field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from dataclasses import field as _dc_field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
-from typing import IO, Iterator, Mapping
+from typing import IO
 
 log = logging.getLogger(__name__)
 

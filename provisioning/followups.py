@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any
 
-from .followup_journal import (FollowUpOutcome, FollowUpRecord, FollowUpSeed, FollowUpState, followups,
-                               record_followups)
+from .followup_journal import FollowUpOutcome, FollowUpRecord, FollowUpSeed, FollowUpState, followups, record_followups
 from .journal import Journal, RowState
 from .lagretry import Answer, LagRetrySender, Op
 from .references import References

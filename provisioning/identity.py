@@ -13,7 +13,7 @@ Unicode forms of one name give the same UPN; :func:`transliterate` is that and `
 from __future__ import annotations
 
 import unicodedata
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from anyascii import anyascii

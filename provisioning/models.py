@@ -117,7 +117,7 @@ def graph_datetime(value: str) -> str:
     except ValueError:
         return value
     if when.tzinfo is not None:
-        when = when.astimezone(dt.timezone.utc)
+        when = when.astimezone(dt.UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

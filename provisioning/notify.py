@@ -28,9 +28,10 @@ import json
 import logging
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from graph.errors import GraphError
 

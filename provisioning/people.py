@@ -12,10 +12,10 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import ne
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 

@@ -5,9 +5,10 @@ can be computed, tested and shown (``--dry-run``) without a network.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from .models import Issue, Severity
 

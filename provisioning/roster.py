@@ -20,17 +20,27 @@ import hashlib
 import io
 import logging
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pandas as pd
 
 from . import encodings, rules
 from .cells import unquote_text_prefix
 from .errors import RosterError
-from .excel import (EXCEL_SUFFIXES, HEADER_SEARCH_ROWS, CellProblem, ExcelSheet, column_letter,
-                    header_problem_message, iso_datetime, problem_message, read_excel)
+from .excel import (
+    EXCEL_SUFFIXES,
+    HEADER_SEARCH_ROWS,
+    CellProblem,
+    ExcelSheet,
+    column_letter,
+    header_problem_message,
+    iso_datetime,
+    problem_message,
+    read_excel,
+)
 from .fields import BLOCK_SIGN_IN, FIELD_BY_NAME, ColumnMapping, canonical_field, load_mapping, normalise_header
 from .models import Issue, Roster, Severity
 

@@ -12,9 +12,10 @@ import json
 import logging
 import shlex
 from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from .followup_journal import Change, changes, row_view
 from .followups import USER_EXISTS

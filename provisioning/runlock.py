@@ -70,7 +70,7 @@ class RunLock:
         if fh is not None:
             fh.close()
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self
 
     def __exit__(self, *exc: object) -> None:

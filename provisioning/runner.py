@@ -9,9 +9,10 @@ import shlex
 import signal
 import threading
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from .apply import ApplyEngine, ApplyResult, CreateItem, Progress
 from .durable import lost_from, stopped_message
@@ -56,7 +57,7 @@ class Session:
         """The journal exists: from now on a signal stops the session cleanly instead of interrupting it."""
         self.folder = folder
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         if threading.current_thread() is threading.main_thread():
             for signum in STOP_SIGNALS:
                 self._previous[signum] = signal.getsignal(signum)

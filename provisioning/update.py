@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 import threading
 import unicodedata
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Hashable, Iterable, Mapping, Sequence
+from typing import Any
 
 from .followup_journal import Change
 from .journal import OPEN_STATES, Journal, Outcome, RowState

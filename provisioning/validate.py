@@ -11,20 +11,30 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import compress
 from operator import ne, not_
-from typing import Any, Callable, Collection, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from . import derive, people, rules
-from .checks import (Collector, check_cells, check_field, check_passwords, check_relations, duplicates,
-                     invert_block, split_list, tenant_domains)
+from .checks import (
+    Collector,
+    check_cells,
+    check_field,
+    check_passwords,
+    check_relations,
+    duplicates,
+    invert_block,
+    split_list,
+    tenant_domains,
+)
 from .colscan import SEP, ColumnScan
-from .identity import identity_keys
 from .fields import BLOCK_SIGN_IN, PHONE_FIELDS
+from .identity import identity_keys
 from .models import Issue, Roster, TenantView, UserRow, Validation
 from .passwords import generate_password
 

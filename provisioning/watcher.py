@@ -34,10 +34,10 @@ import shutil
 import stat
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Mapping
 
 from graph.errors import AuthError, GraphError, ServiceUnavailableError
 

@@ -17,8 +17,9 @@ import logging
 import os
 import ssl
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .config import CLIENT_ID, TENANT_ID, Knobs, make_knobs
 from .groups import GROUPS
@@ -69,7 +70,7 @@ class Sandbox:
     @classmethod
     @contextlib.contextmanager
     def start(cls, state_dir: str | os.PathLike[str], *, port: int = 0, host: str = "127.0.0.1",
-              **knobs: Any) -> Iterator["Sandbox"]:
+              **knobs: Any) -> Iterator[Sandbox]:
         """Start a sandbox serving HTTPS on ``host:port`` with the state in ``state_dir``; stop it on exit."""
         sb = cls(Path(state_dir), port, host, make_knobs(None, **knobs))
         try:

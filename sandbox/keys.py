@@ -70,7 +70,7 @@ def _name(cn: str) -> x509.Name:
 
 def _cert(subject: str, issuer: x509.Name, key_pub: Any, signer: CertificateIssuerPrivateKeyTypes,
           *, ca: bool, san: bool = False, issuer_pub: Any = None) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     b = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(issuer).public_key(key_pub)
          .serial_number(x509.random_serial_number())
          .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=3650))

@@ -30,7 +30,8 @@ import datetime as dt
 import re
 import time
 import uuid
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote
 
 from . import userrules as rules
@@ -64,7 +65,7 @@ def register(router: Router) -> None:
 
 def now_iso() -> str:
     """``createdDateTime`` format."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def shape(doc: dict[str, Any], select: list[str] | None) -> dict[str, Any]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from graph.client import GraphClient
 from graph.errors import AuthError, BadRequestError, GraphError, NotFoundError

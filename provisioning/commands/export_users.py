@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from graph.client import DEFAULT_USER_SELECT, GraphClient
 from graph.errors import GraphError

@@ -8,19 +8,19 @@ from pathlib import Path
 from typing import Any
 
 from ..apply import CreateItem
+from ..binding import check_binding
 from ..context import CommandContext
 from ..durable import without_password, without_password_warning
 from ..errors import RunFolderError
-from ..notify import add_notify_arguments, require_notify_arguments
 from ..exitcodes import ExitStatus
 from ..followup_journal import FollowUpState, followups
-from ..update import apply_updates, pending_updates
 from ..journal import OPEN_STATES, Journal, RowRecord, RowState
+from ..notify import add_notify_arguments, require_notify_arguments
 from ..outputs import PasswordFile, SecretFilter
 from ..runfolder import RunFolder, existing_run_folder, file_sha256
-from ..binding import check_binding
 from ..runlock import lock_run_folder
 from ..runner import Session, execute, finish, make_client, run_followups, run_log, settings_secrets
+from ..update import apply_updates, pending_updates
 from .run import report_stop
 
 HELP = "continue an interrupted run from its journal (rows in doubt are looked up before anything is re-sent)"
@@ -57,14 +57,13 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     require_notify_arguments(args)
     folder = existing_run_folder(args.run_dir)
     # held until the report is written: a second process on this folder would send the same rows again
-    with lock_run_folder(folder.path, "resume"), Session(ctx) as session:
-        with Journal.open(folder.path) as journal:
-            status = _resume(ctx, args, folder, journal, session, started)
-            lost = without_password(journal, folder.passwords_csv)
-            if lost:  # users that exist with a generated password nobody has: say so on every resume
-                ctx.err.write(without_password_warning(lost, ctx.command_line) + "\n")
-                return ExitStatus.ROWS_FAILED if status is ExitStatus.OK else status
-            return status
+    with lock_run_folder(folder.path, "resume"), Session(ctx) as session, Journal.open(folder.path) as journal:
+        status = _resume(ctx, args, folder, journal, session, started)
+        lost = without_password(journal, folder.passwords_csv)
+        if lost:  # users that exist with a generated password nobody has: say so on every resume
+            ctx.err.write(without_password_warning(lost, ctx.command_line) + "\n")
+            return ExitStatus.ROWS_FAILED if status is ExitStatus.OK else status
+        return status
 
 
 def _resume(ctx: CommandContext, args: argparse.Namespace, folder: RunFolder, journal: Journal, session: Session,

@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .. import rules
 from ..binding import check_binding
@@ -29,7 +30,13 @@ from ..fields import canonical_field, load_mapping
 from ..journal import JOURNAL_NAME, RowState
 from ..models import Issue
 from ..retrysource import (
-    RETRY_ROSTER_NAME, RESULTS_XLSX, RetryRow, exclude_created, read_retry_source, require_rows, write_retry_link,
+    RESULTS_XLSX,
+    RETRY_ROSTER_NAME,
+    RetryRow,
+    exclude_created,
+    read_retry_source,
+    require_rows,
+    write_retry_link,
     write_retry_roster,
 )
 from ..roster import load_roster

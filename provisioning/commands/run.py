@@ -5,32 +5,30 @@ import argparse
 import logging
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from dataclasses import replace
-
 from ..apply import EXISTS_CODE, CreateItem
+from ..binding import binding_of
 from ..chain import bind_plan, bind_validation, bound_accounts, drop_done, renames, tenant_employee_ids
 from ..context import CommandContext
 from ..encodings import encoding_option
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
+from ..followup_journal import add_changes, add_followups
+from ..followups import plan_followups
 from ..journal import Journal, Outcome, RowSeed, RowState
 from ..notify import add_notify_arguments, require_notify_arguments
 from ..outputs import PasswordFile, SecretFilter
 from ..plan import ActionKind, Plan, make_plan, upn_of
-from ..followup_journal import add_changes, add_followups
-from ..followups import plan_followups
 from ..preflight import GraphTenantView
 from ..references import References, check_references, resolve
-from ..update import UserUpdate, fetch_current, plan_updates, select_for
 from ..runfolder import RunFolder, new_run_folder
-from . import add_header_row_argument
-from ..binding import binding_of
 from ..runlock import lock_run_folder
-from ..runner import (Session, execute, finish, make_client, resume_hint, run_log, settings_public,
-                      settings_secrets)
+from ..runner import Session, execute, finish, make_client, resume_hint, run_log, settings_public, settings_secrets
+from ..update import UserUpdate, fetch_current, plan_updates, select_for
+from . import add_header_row_argument
 
 HELP = "validate a roster against the tenant, then create its users through Graph $batch (journaled, resumable)"
 NEEDS_TENANT = True

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import TextIO
 
 from ..cells import csv_quote, csv_safe
 from ..context import CommandContext
+from ..encodings import encoding_option
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
 from ..models import Issue, Severity
-from ..encodings import encoding_option
 from ..roster import hidden_rows_note, load_roster
 from ..targets import check_target, csv_header_is
 from ..validate import check_roster, gc_paused

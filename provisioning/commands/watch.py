@@ -26,9 +26,10 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..context import CommandContext
 from ..errors import UsageError

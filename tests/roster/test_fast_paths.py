@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from provisioning import derive, rules
 from provisioning.checks import Collector, check_cells, check_field
@@ -363,7 +364,8 @@ def test_phone_column_check_equals_the_per_value_rule(col, name):
 def test_blanks_and_invisible_characters_are_the_documented_sets():
     import unicodedata
 
-    from provisioning.cells import BLANKS as blanks, INVISIBLE
+    from provisioning.cells import BLANKS as blanks
+    from provisioning.cells import INVISIBLE
 
     assert set(blanks) == BLANKS
     assert {ch for ch in map(chr, range(0x110000)) if INVISIBLE.fullmatch(ch)} == {

@@ -7,12 +7,10 @@ import re
 import time
 from typing import Any
 
-import msal
 import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-
 from sbtools import Graph, assert_error, msal_app, token_for
 
 AADSTS_TAIL = re.compile(r"\r\nTrace ID: [0-9a-f-]{36}\r\nCorrelation ID: [0-9a-f-]{36}\r\nTimestamp: "

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import requests
 from dotenv import dotenv_values
-
 from sbtools import Graph, assert_error, new_user, token_for
 
 ROOT = Path(__file__).resolve().parents[2]
