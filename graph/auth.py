@@ -73,7 +73,8 @@ def load_certificate(config: GraphConfig) -> CertificateInfo:
         text = cert_cfg.path.read_text("ascii")
     except (OSError, UnicodeDecodeError) as exc:
         raise AuthError(f"cannot read the certificate file {cert_cfg.path}: {getattr(exc, 'strerror', None) or exc}; "
-                        "set AZURE_CLIENT_CERTIFICATE_PATH to a PEM file with the certificate and its private key") from None
+                        "set AZURE_CLIENT_CERTIFICATE_PATH to a PEM file with the certificate and its private key"
+                        ) from None
     key_match, cert_match = _PEM_KEY.search(text), _PEM_CERT.search(text)
     if not key_match or not cert_match:
         missing = "private key" if not key_match else "certificate"

@@ -13,6 +13,7 @@ may write to a SQLite connection owned by that thread. Worker threads only do th
 """
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import logging
@@ -279,10 +280,8 @@ class BatchRunner:
                 governor.on_success(1)
                 pct = header(headers, "x-ms-throttle-limit-percentage")
                 if pct:
-                    try:
+                    with contextlib.suppress(ValueError):
                         governor.on_limit_percentage(float(pct))
-                    except ValueError:
-                        pass
             on_result(self._final(item, status, headers, body, None))
             return
         err = error_from_parts(status, headers, ans.get("body"))

@@ -8,6 +8,7 @@ The ``Authorization`` header is never logged.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -136,10 +137,8 @@ class GraphTransport:
             return
         pct = header(resp.headers, "x-ms-throttle-limit-percentage")
         if pct:
-            try:
+            with contextlib.suppress(ValueError):
                 self.governor.on_limit_percentage(float(pct))
-            except ValueError:
-                pass
 
     def request(self, method: str, url: str, *, params: Mapping[str, Any] | None = None, json: Any = None,
                 headers: Mapping[str, str] | None = None, read_timeout: float | None = None) -> requests.Response:
@@ -186,7 +185,7 @@ class GraphTransport:
             if resp.status_code == 429 and self.governor is not None and not read:
                 self.governor.on_throttled(delay)
             if not policy.allows(attempt, self.clock() - started, delay):
-                if isinstance(err, ThrottledError) or isinstance(err, ServiceUnavailableError):
+                if isinstance(err, (ThrottledError, ServiceUnavailableError)):
                     err.message = f"{err.message} (gave up after {attempt} attempts)"
                     raise err
                 raise ServiceUnavailableError(f"{err.message} (gave up after {attempt} attempts)",

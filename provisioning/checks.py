@@ -68,7 +68,7 @@ class Collector:
         severity = rules.RULES[code].severity
         rownums = self.rownums
         rows = list(indexes)
-        self.issues.extend([Issue(rownums[i], column, code, severity, m) for i, m in zip(rows, messages)])
+        self.issues.extend([Issue(rownums[i], column, code, severity, m) for i, m in zip(rows, messages, strict=True)])
         if severity is Severity.ERROR:
             self.error_rows.update(rows)
 
@@ -116,7 +116,7 @@ def check_cells(col: Sequence[str], label: str, out: Collector, *, secret: bool 
     if fixed is few:
         return column_scan, col
     trimmed = list(col)
-    for old, new in zip(few, fixed):
+    for old, new in zip(few, fixed, strict=True):
         if old != new:
             for i in rows[old]:
                 trimmed[i] = new
@@ -307,7 +307,7 @@ def duplicates(col: Sequence[str], column: str, code: str, out: Collector, *, ro
         return
     first: dict[str, int] = {}
     index = rows if rows is not None else range(len(col))
-    for k, (i, key) in enumerate(zip(index, keys)):
+    for k, (i, key) in enumerate(zip(index, keys, strict=True)):
         if not key:
             continue
         j = first.setdefault(key, i)

@@ -117,15 +117,15 @@ def mail_nicknames(upns: Sequence[str], derived: Sequence[int], derived_locals: 
         return list(derived_locals)
     typed = pick(upns, given)
     nicks = list(map(itemgetter(0), map(str.rpartition, typed, repeat("@"))))
-    sample = [v or u for v, u in zip(nicks, typed)] if "" in nicks else nicks
+    sample = [v or u for v, u in zip(nicks, typed, strict=True)] if "" in nicks else nicks
     if _NICK_DISALLOWED.search("".join(sample)) or max(map(len, sample), default=0) > MAIL_NICKNAME_MAX:
         nicks = list(map(mail_nickname_from, typed))
     else:
         nicks = sample
     out = [""] * n
-    for i, v in zip(derived, derived_locals):
+    for i, v in zip(derived, derived_locals, strict=True):
         out[i] = v
-    for i, v in zip(given, nicks):
+    for i, v in zip(given, nicks, strict=True):
         out[i] = v
     return out
 
@@ -181,7 +181,7 @@ def _concat(pieces: Sequence[str | Sequence[str]], n: int) -> list[str]:
     if (len(columns) > 1 and len(separators) == len(columns) - 1 and len(set(map(type, separators))) == 1
             and isinstance(separators[0], str) and len(set(separators)) == 1
             and not any(isinstance(c, str) for c in columns)):
-        return list(map(separators[0].join, zip(*columns)))  # type: ignore[union-attr, arg-type]
+        return list(map(separators[0].join, zip(*columns, strict=True)))  # type: ignore[union-attr, arg-type]
     acc: Iterable[str] | None = None
     for piece in pieces:
         if isinstance(piece, str):
@@ -266,7 +266,7 @@ def upn_parts(values: Sequence[str]) -> list[str]:
         cleaned = list(map(upn_part, distinct))
     else:
         cleaned = _UPN_DISALLOWED_OR_NUL.sub("", transliterate(joined).lower()).split("\x00")
-    cache = dict(zip(distinct, cleaned))
+    cache = dict(zip(distinct, cleaned, strict=True))
     return list(map(cache.__getitem__, values))
 
 
@@ -293,7 +293,7 @@ def make_upns(template: str, domain: str | None, columns: dict[str, Sequence[str
     split = _split_at_domain(pieces) if pieces is not None else None
     if split is None:  # unusual template: exactly the row-by-row rules
         columns_in_order = [parts[f] for f in fields]
-        upns = [make(*values) for values in zip(*columns_in_order)] if fields else [make()] * len(rows)
+        upns = [make(*values) for values in zip(*columns_in_order, strict=True)] if fields else [make()] * len(rows)
         return upns, list(map(itemgetter(0), map(str.rpartition, upns, repeat("@"))))
     local_pieces, suffix = split
     locals_ = _concat(local_pieces, len(rows))
@@ -393,10 +393,10 @@ def assign_suffixes(candidates: Sequence[str | None], taken: set[str]) -> list[s
         return out
     seen: set[str] = set()
     add_seen = seen.add
-    repeat_rows = [i for i, k in zip(index, keys) if k in seen or add_seen(k)]  # rows after a name's first
+    repeat_rows = [i for i, k in zip(index, keys, strict=True) if k in seen or add_seen(k)]  # rows after a name's first
     if clash:  # a name a given UPN holds: its first deriving row needs a number too
         firsts = {}
-        for i, k in zip(index, keys):
+        for i, k in zip(index, keys, strict=True):
             if k in clash:
                 firsts.setdefault(k, i)
         repeat_rows = sorted({*repeat_rows, *firsts.values()})

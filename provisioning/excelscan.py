@@ -85,8 +85,8 @@ _REF = re.compile(r"\$?([A-Za-z]{1,3})\$?(\d+)")
 _REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
 _ROW = re.compile(rb"<" + _NAME + rb"row(?=[\s>])([^>]*)>")
 _AUTOFILTER = re.compile(rb"<" + _NAME + rb"autoFilter(?=[\s/>])([^>]*)>")
-_STYLED_CELL = re.compile(rb"<" + _NAME + rb"c(?=\s)([^>]*?\ss\s*=\s*[\"'](\d+)[\"'][^>]*)(?<!/)>(.*?)</" + _NAME + rb"c>",
-                          re.S)
+_STYLED_CELL = re.compile(
+    rb"<" + _NAME + rb"c(?=\s)([^>]*?\ss\s*=\s*[\"'](\d+)[\"'][^>]*)(?<!/)>(.*?)</" + _NAME + rb"c>", re.S)
 _RANGE = re.compile(r"\$?[A-Za-z]{1,3}\$?(\d+)(?::\$?[A-Za-z]{1,3}\$?(\d+))?")
 _TRUE = ("1", "true")
 

@@ -294,10 +294,8 @@ class Journal:
     def close(self) -> None:
         """Checkpoint the WAL and close."""
         with self._lock:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error:
-                pass
             self._conn.close()
 
     def __enter__(self) -> Journal:

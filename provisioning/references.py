@@ -155,8 +155,8 @@ def check_references(rows: Sequence[Any], refs: References, *, columns: Mapping[
             if not found:
                 bad.add(r.row)
                 issues.append(_issue(r.row, cols, "groups", GROUP_NOT_FOUND,
-                                     f"group {name!r} was not found in the tenant (by displayName or id); check the spelling "
-                                     "or give the group's object id"))
+                                     f"group {name!r} was not found in the tenant (by displayName or id); "
+                                     "check the spelling or give the group's object id"))
             elif len(found) > 1:
                 bad.add(r.row)
                 ids = ", ".join(g.id for g in found)
@@ -185,8 +185,9 @@ def check_references(rows: Sequence[Any], refs: References, *, columns: Mapping[
             row_no = invalid_rows.get(manager) or next((x.row for x in rows if x.upn.lower() == manager), None)
             where = (f"row {row_no} of this roster, which is invalid" if row_no is not None
                      else "neither a user in the tenant nor a row of this roster")
-            issues.append(_issue(r.row, cols, "manager", MANAGER_NOT_FOUND, f"manager {r.manager!r} is {where}; fix the manager's "
-                                                                         "userPrincipalName or clear the cell"))
+            issues.append(_issue(r.row, cols, "manager", MANAGER_NOT_FOUND,
+                                 f"manager {r.manager!r} is {where}; "
+                                 "fix the manager's userPrincipalName or clear the cell"))
     issues.extend(_seat_issues(rows, refs, cols, skip | bad))
     return issues
 

@@ -15,6 +15,7 @@ import logging
 import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ def read_retry_source(target: str | os.PathLike[str]) -> RetrySource:
     headers: list[str] = []
     rows: list[RetryRow] = []
     for name, columns, problems in grids:
-        grid = [list(line) for line in zip(*columns)] if columns else []
+        grid = [list(line) for line in zip(*columns, strict=False)] if columns else []
         if not grid:
             continue
         for pr in problems:
@@ -106,13 +107,13 @@ def read_retry_source(target: str | os.PathLike[str]) -> RetrySource:
         for h in sheet_headers:
             if h not in headers:
                 headers.append(h)
-        position = {i: headers.index(h) for h, i in zip(sheet_headers, keep)}
+        position = {i: headers.index(h) for h, i in zip(sheet_headers, keep, strict=True)}
         bad: dict[int, list[tuple[int, CellProblem]]] = {}
         for pr in problems:
             if pr.col in position:
                 bad.setdefault(pr.row, []).append((position[pr.col], pr))
         for offset, line in enumerate(grid[1:], start=2):
-            by_header = {h: line[i] for h, i in zip(sheet_headers, keep)}
+            by_header = {h: line[i] for h, i in zip(sheet_headers, keep, strict=True)}
             if not any(v.strip() for v in by_header.values()) and offset - 1 not in bad:
                 continue
             earlier = _int(line[row_index]) if row_index is not None else None
@@ -139,7 +140,7 @@ def _run_folder(path: Path) -> Path | None:
         return None
     if len(columns) < 2:
         return None
-    folder = next((Path(v) for k, v in zip(columns[0], columns[1]) if k == "Run folder" and v), None)
+    folder = next((Path(v) for k, v in zip(columns[0], columns[1], strict=False) if k == "Run folder" and v), None)
     return folder if folder is not None and (folder / JOURNAL_NAME).is_file() else None
 
 
@@ -217,14 +218,14 @@ def write_retry_roster(path: str | os.PathLike[str], headers: Sequence[str], row
     path = Path(path)
     rows = list(rows)
     numbers = list(numbers) if numbers is not None else list(range(2, 2 + len(rows)))
-    if any(b <= a for a, b in zip([1, *numbers], numbers)):
+    if any(b <= a for a, b in pairwise([1, *numbers])):
         raise ValueError("roster row numbers must be ascending from 2")
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Roster")
     ws.append([_cell(ws, h) for h in headers])
     mapping: dict[int, RetryRow] = {}
     line = 1
-    for number, r in zip(numbers, rows):
+    for number, r in zip(numbers, rows, strict=False):
         while line + 1 < number:
             ws.append([])
             line += 1

@@ -209,7 +209,7 @@ def _read_csv(p: Path, head: bytes, given: str | None = None, renames: dict[str,
         lead = [[""] * skip for _ in columns]
         if version_line is not None and lead:
             lead[0][lines.index(version_line)] = version_line.split(delimiter)[0]
-        columns = [top + col for top, col in zip(lead, columns)]
+        columns = [top + col for top, col in zip(lead, columns, strict=True)]
     return encoding, delimiter, columns, note
 
 
@@ -300,7 +300,8 @@ def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], dige
     if titles:
         warnings.append(rules.issue(0, "", "header-row-found",
                                     f"the column names are on row {header_idx + 1}; {_rows_text(titles)} above "
-                                    f"them {'is taken as a title' if len(titles) == 1 else 'are taken as titles'} and not read "
+                                    f"them {'is taken as a title' if len(titles) == 1 else 'are taken as titles'} "
+                                    "and not read "
                                     f"(if the column names are on another row, give --header-row N)"))
     for pr in problems:
         if pr.row <= header_idx and pr.col < len(columns):
@@ -346,7 +347,8 @@ def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], dige
         warnings.extend(_excel_row_issues(excel, row_numbers))
         by_column = _iso_dates(by_column, headers, column_map)
     log.info("%s: %d rows, %d columns (%s)", p, len(row_numbers), len(headers), kind)
-    return Roster(path=str(p), sheet=sheet, kind=kind, headers=headers, header_row=header_idx + 1, row_numbers=row_numbers,
+    return Roster(path=str(p), sheet=sheet, kind=kind, headers=headers, header_row=header_idx + 1,
+                  row_numbers=row_numbers,
                   column_map=column_map, sha256=digest, warnings=tuple(warnings),
                   constants=dict(mapping.constants) if mapping else {},
                   naming_template=mapping.naming_template if mapping else None,

@@ -107,6 +107,6 @@ def _write_xlsx(out: Path) -> None:
         cell.font = bold
     for f in FIELDS:
         notes.append(_note_row(f))
-    for letter, width in zip("ABCDE", (30, 16, 11, 100, 30)):
+    for letter, width in zip("ABCDE", (30, 16, 11, 100, 30), strict=True):
         notes.column_dimensions[letter].width = width
     wb.save(out)

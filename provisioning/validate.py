@@ -1,11 +1,11 @@
 """Roster -> validated rows: derivation, every rule of :mod:`provisioning.rules`, duplicates, tenant checks.
 
-:func:`check_roster` does the work column by column: each check asks a cheap whole-column question in C first
-(see :mod:`provisioning.checks` and the numpy scan of :mod:`provisioning.colscan`), derivation cleans each distinct value once and applies the naming template with
-``map`` (see :func:`provisioning.derive.make_upns`), and per-cell Python runs only on the rows where something was
-found, so it is linear and fast on 100,000 rows. :func:`validate_roster` adds the per-row
-:class:`~provisioning.models.UserRow` objects (with generated passwords) that the run engine needs; both run the
-same rules.
+:func:`check_roster` does the work column by column: each check asks a cheap whole-column question in C first (see
+:mod:`provisioning.checks` and the numpy scan of :mod:`provisioning.colscan`), derivation cleans each distinct
+value once and applies the naming template with ``map`` (see :func:`provisioning.derive.make_upns`), and per-cell
+Python runs only on the rows where something was found, so it is linear and fast on 100,000 rows.
+:func:`validate_roster` adds the per-row :class:`~provisioning.models.UserRow` objects (with generated passwords)
+that the run engine needs; both run the same rules.
 """
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def _scatter(col: Sequence[str] | None, rows: list[int], new: list[str], n: int)
     if len(rows) == n:
         return list(new)
     out = list(col) if col is not None else [""] * n
-    for i, v in zip(rows, new):
+    for i, v in zip(rows, new, strict=True):
         out[i] = v
     return out
 
@@ -284,7 +284,7 @@ def _derive_upns(roster: Roster, values: dict[str, Sequence[str]], derived: dict
                                                f"{' / '.join(fields)}"))
     typed: dict[str, int] = {}
     if len(missing) < n:  # typed UPN -> its first row (the earliest row is written last)
-        typed = dict(zip(reversed(identity_keys(given)), range(n - 1, -1, -1)))
+        typed = dict(zip(reversed(identity_keys(given)), range(n - 1, -1, -1), strict=False))
         typed.pop("", None)
     person = people.Person(values["displayName"], values.get("employeeId"), out.rownums)
     result = people.unique_upns(made, missing, repeat_of, typed, person, tenant)
@@ -292,7 +292,7 @@ def _derive_upns(roster: Roster, values: dict[str, Sequence[str]], derived: dict
     if len(missing) == n:
         upns[:] = final
     else:
-        for i, upn in zip(missing, final):
+        for i, upn in zip(missing, final, strict=True):
             upns[i] = upn
     derived["userPrincipalName"] = list(compress(missing, final))
     for k in compress(range(len(made)), map(ne, final, made)):

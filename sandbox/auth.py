@@ -20,6 +20,7 @@ is not yet valid.") token.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hmac
 import threading
@@ -189,10 +190,8 @@ class Authority:
         auth = req.headers.get("authorization", "")
         basic_id = basic_secret = None
         if auth.lower().startswith("basic "):
-            try:
+            with contextlib.suppress(ValueError, UnicodeDecodeError):
                 basic_id, _, basic_secret = base64.b64decode(auth[6:]).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                pass
         client_id = form.get("client_id") or basic_id
         grant = form.get("grant_type")
         if not grant:

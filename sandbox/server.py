@@ -12,6 +12,7 @@ when the server stops.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -88,10 +89,8 @@ class SandboxHTTPServer(ThreadingHTTPServer):
             finally:
                 with self._conn_lock:
                     self._conns.discard(conn)
-                try:
+                with contextlib.suppress(OSError):
                     conn.close()
-                except OSError:
-                    pass
         finally:
             with self._conn_lock:
                 self._conns.discard(request)
@@ -102,10 +101,8 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         with self._conn_lock:
             conns, threads = list(self._conns), list(self._workers)
         for c in conns:
-            try:
+            with contextlib.suppress(OSError):
                 c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         for t in threads:
             t.join(join_timeout)
 
@@ -129,15 +126,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def _abort(self) -> None:
         """Drop the connection with a TCP RST and no answer."""
-        try:
+        with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.close()
-        except OSError:
-            pass
 
     def _send(self, resp: Response, req: Request | None, graph: bool) -> None:
         data = b"" if resp.body is None else json.dumps(resp.body, separators=(",", ":")).encode()

@@ -108,13 +108,13 @@ class Throttle:
                 parts.append((self.tenant_writes, cost.writes, f"Tenant/Write/{self.app_id}/{self.tenant_id}",
                               "WriteLimitExceeded"))
             rates = [b.refill() for b, _, _, _ in parts]
-            for (bucket, amount, scope, info), (cap, rate) in zip(parts, rates):
+            for (bucket, amount, scope, info), (cap, rate) in zip(parts, rates, strict=True):
                 if bucket.tokens < amount:
                     wait = (min(amount, cap) - bucket.tokens) / rate
                     pct = round(1.0 + (amount - bucket.tokens) / cap, 1)
                     return Verdict(False, max(1, math.ceil(wait)), scope, info, max(1.0, pct))
             pct_used = 0.0
-            for (bucket, amount, _, _), (cap, _) in zip(parts, rates):
+            for (bucket, amount, _, _), (cap, _) in zip(parts, rates, strict=True):
                 bucket.tokens -= amount
                 pct_used = max(pct_used, (cap - bucket.tokens) / cap)
             return Verdict(True, limit_percentage=round(pct_used, 1) if pct_used > 0.8 else None)

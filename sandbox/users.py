@@ -100,7 +100,7 @@ def parse_expand(req: Request) -> list[str] | Response | None:
         return None
     m = re.fullmatch(r"\s*manager\s*(?:\(\s*\$select\s*=\s*([^)]*)\))?\s*", raw, re.IGNORECASE)
     if m is None:
-        name = re.split(r"[(,]", raw, 1)[0].strip()
+        name = re.split(r"[(,]", raw, maxsplit=1)[0].strip()
         return error(req, 400, "BadRequest", MSG_SELECT.format(name))
     sub = Request(req.method, req.path, {"$select": m.group(1)} if m.group(1) else {}, req.headers)
     select = parse_select(sub)

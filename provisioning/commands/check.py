@@ -48,7 +48,7 @@ def _roster_work(args: argparse.Namespace) -> tuple[Work, list[str], list[str]]:
 
     roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping)
     by_field: dict[str, list[str]] = {}
-    for header, column in zip(roster.headers, roster.columns):
+    for header, column in zip(roster.headers, roster.columns, strict=False):
         field = roster.column_map.get(header)
         if field in ("groups", "licenses", "manager"):
             by_field.setdefault(field, []).extend(v for v in column if v.strip())

@@ -243,7 +243,7 @@ def _formula_issues(rows: Sequence[RetryRow], numbers: Sequence[int], fields: Se
     """A formula without a saved value in a sheet (an error value is written as such and refused by the roster
     reader of the retry run): the same issue the roster reader gives."""
     out: list[Issue] = []
-    for r, number in zip(rows, numbers):
+    for r, number in zip(rows, numbers, strict=False):
         for index, pr in r.problems:
             if pr.error is None:
                 code, message = problem_message(pr, headers[index], used=fields[index] is not None,

@@ -210,7 +210,8 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
         "mapping": str(Path(args.mapping).resolve()) if args.mapping else None,
         "encoding": getattr(roster, "encoding", None),  # as read (given or detected): resume reads it the same
         "dry_run": bool(args.dry_run), "existing": args.existing, "batch_size": args.batch_size,
-        "max_writes_per_s": args.max_writes_per_s, "write_burst": args.write_burst, "settings": settings_public(ctx.settings),
+        "max_writes_per_s": args.max_writes_per_s, "write_burst": args.write_burst,
+        "settings": settings_public(ctx.settings),
         "tenant": binding_of(ctx.settings, client), "command_line": ctx.command_line,
     }
     if chain is not None:

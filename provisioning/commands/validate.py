@@ -60,7 +60,8 @@ def write_issues_csv(path: Path, roster_name: str, issues: Sequence[Issue]) -> N
     name = csv_quote(csv_safe(roster_name))
     columns: dict[str, str] = {}
     lines = [",".join(ISSUE_COLUMNS)]
-    lines += [f"{name},{i.row or ''},{columns.get(i.column) or columns.setdefault(i.column, csv_quote(csv_safe(i.column)))},"
+    lines += [f"{name},{i.row or ''},"
+              f"{columns.get(i.column) or columns.setdefault(i.column, csv_quote(csv_safe(i.column)))},"
               f"{i.severity.value},{i.code},{csv_quote(csv_safe(i.message))}" for i in issues]
     lines.append("")
     with path.open("w", newline="", encoding="utf-8-sig") as f:
