@@ -26,6 +26,7 @@ from typing import Any
 import requests
 
 from .errors import AuthError, GraphError, ThrottledError, TransportError, error_from_parts, error_from_response
+from .http import GraphTransport
 from .retry import RETRYABLE_READ_STATUSES, header, is_read
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class _State:
 class BatchRunner:
     """Runs :class:`BatchRequest` streams through ``$batch`` over a :class:`graph.http.GraphTransport`."""
 
-    def __init__(self, transport: Any) -> None:
+    def __init__(self, transport: GraphTransport) -> None:
         self.t = transport
         self.config = transport.config
 

@@ -21,6 +21,8 @@ class GraphError(Exception):
     ambiguous: bool = False
     #: The call that was answered, "METHOD /path" without the query (queries may hold personal data); "" if unknown.
     call: str = ""
+    #: Graph's error ``details`` (JSON objects), set on errors built from an answer's body.
+    details: list[Any]
 
     def __init__(
         self,
@@ -141,7 +143,7 @@ def error_from_parts(status: int, headers: Mapping[str, Any] | None, body: Any) 
 
         kw["retry_after"] = parse_retry_after(hdrs.get("retry-after"))
     error = cls(message, **kw)
-    error.details = err.get("details") or []  # type: ignore[attr-defined]
+    error.details = err.get("details") or []
     return error
 
 
