@@ -61,7 +61,7 @@ class Sandbox:
         self.base_url = f"https://{host}:{self.port}"
         self._service.base_url = self.base_url
         self._service.authority.base_url = self.base_url
-        self._httpd.sandbox_reset = self.reset  # type: ignore[attr-defined]
+        self._httpd.sandbox_reset = self.reset
         self._service.seed_users(knobs.users)
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"sandbox-{self.port}", daemon=True)

@@ -103,7 +103,8 @@ def send_mail(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
     attachments = _attachments(req, message)
     if isinstance(attachments, Response):
         return attachments
-    content = message.get("body") if isinstance(message.get("body"), dict) else {}
+    given = message.get("body")
+    content = given if isinstance(given, dict) else {}
     record = {
         "id": str(uuid.uuid4()),
         "sentDateTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

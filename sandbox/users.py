@@ -30,7 +30,7 @@ import datetime as dt
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -186,8 +186,12 @@ def create_user(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
     return Response(201, entity_body(doc, svc.tenant_id))
 
 
-def _key(groups: tuple[str, ...]) -> str:
-    return groups[0].replace("''", "'") if groups[0] is not None else groups[1]
+def _key(groups: Sequence[str | None]) -> str:
+    quoted, plain = groups[0], groups[1]
+    if quoted is not None:
+        return quoted.replace("''", "'")
+    assert plain is not None  # the route's pattern matches one of its two forms
+    return plain
 
 
 def get_user(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
