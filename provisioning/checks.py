@@ -222,8 +222,8 @@ def check_field(name: str, col: Sequence[str], label: str, out: Collector, found
                 and (longest <= 113 or max(map(len, col)) <= 113)):
             problems = {v: rules.upn_problems(v, label) for v in set(col) if v}
             for i, v in enumerate(col):
-                for found in problems.get(v, ()):
-                    out.add(i, label, found)
+                for problem in problems.get(v, ()):
+                    out.add(i, label, problem)
     elif name in PHONE_FIELDS and col:
         joined = found.joined if found is not None and found.joined else _SEP + _SEP.join(col) + _SEP
         if not _PHONE_COLUMN.fullmatch(joined):

@@ -173,8 +173,9 @@ def _padded_styles(zf: zipfile.ZipFile, book: str, rels: ET.Element) -> dict[int
     for el in root:
         if el.tag.rpartition("}")[2] == "cellXfs":
             for i, xf in enumerate(x for x in el if x.tag.rpartition("}")[2] == "xf"):
-                if xf.get("numFmtId") in codes:
-                    out[i] = codes[xf.get("numFmtId")]
+                num = xf.get("numFmtId")
+                if num is not None and num in codes:
+                    out[i] = codes[num]
     return out
 
 
@@ -314,7 +315,7 @@ def _scan_stream(stream: IO[bytes], styles: Mapping[int, tuple[tuple[str | None,
                 fmt = styles.get(int(m.group(2)))
                 attrs = _attrs(m.group(1))
                 value = _VALUE.search(m.group(3)) if fmt is not None and attrs.get("t", "n") == "n" else None
-                text = padded_text(_text(value.group(1)), fmt) if value else None  # type: ignore[arg-type]
+                text = padded_text(_text(value.group(1)), fmt) if value and fmt is not None else None
                 if text is not None:
                     ref = _REF.fullmatch(attrs.get("r", ""))
                     if ref is None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Hashable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from .followup_journal import FollowUpOutcome, FollowUpRecord, FollowUpSeed, FollowUpState, followups, record_followups
 from .journal import Journal, RowState
@@ -147,7 +147,7 @@ def apply_followups(client: Any, journal: Journal, *, stop: threading.Event | No
     log.info("follow-ups: sending %d (%d could not be sent)", len(ops), len(now_failed))
 
     def done(key: Hashable, answer: Answer) -> None:
-        row, kind, target = key  # type: ignore[misc]
+        row, kind, target = cast(tuple[int, str, str], key)  # request_for's key
         if answer.ok is None:
             state = FollowUpState.PENDING
         else:

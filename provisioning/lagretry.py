@@ -158,7 +158,7 @@ class LagRetrySender:
             for i in ready:
                 due[i] = float("inf")  # in flight: on_result gives it a time again, or removes it
             requests = [BatchRequest(id=i, method=by_id[i].method, url=by_id[i].url,
-                                     body=dict(by_id[i].body) if by_id[i].body is not None else None,
+                                     body=dict(body) if (body := by_id[i].body) is not None else None,
                                      headers={"Content-Type": "application/json"} if by_id[i].body is not None
                                      else None) for i in ready]
             try:

@@ -28,7 +28,7 @@ import json
 import logging
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -334,7 +334,8 @@ def notify_watch_result(ctx: Any, args: argparse.Namespace, result: Any, *, clie
         c, options, result, command_line=command_line))
 
 
-def _notify(ctx: Any, args: argparse.Namespace, client: Any, send: Any) -> NotifyResult | None:
+def _notify(ctx: Any, args: argparse.Namespace, client: Any,
+            send: Callable[[Any, NotifyOptions], NotifyResult]) -> NotifyResult | None:
     to, sender = getattr(args, "notify", None), getattr(args, "notify_from", None)
     if not to and not sender:
         return None

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import ne
+from typing import cast
 
 import numpy as np
 
@@ -140,7 +141,7 @@ def unique_upns(made: Sequence[str], rows: Sequence[int], repeat_of: Mapping[int
         for k in copies:
             cands[k] = ""
     taken = set(typed)
-    final: list[str] = derive.assign_suffixes(cands, taken)  # type: ignore[assignment]
+    final = cast(list[str], derive.assign_suffixes(cands, taken))  # str candidates (no None) give str UPNs
     low = derive.lowered(cands)
     found: dict[str, dict[int, ExistingUser]] = {}
     matched: dict[int, ExistingUser] = {}

@@ -34,9 +34,14 @@ class ExistingMode(str, Enum):
 class PlannedRow(Protocol):
     """What the plan needs from a validated row (``provisioning.validate.UserRow`` satisfies it)."""
 
-    row: int
-    fields: Mapping[str, Any]
-    has_errors: bool
+    @property
+    def row(self) -> int: ...
+
+    @property
+    def fields(self) -> Mapping[str, Any]: ...
+
+    @property
+    def has_errors(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,7 @@ def read_retry_source(target: str | os.PathLike[str]) -> RetrySource:
 
     path = locate_results(target)
     earlier_run = path.parent
+    grids: list[tuple[str, list[list[str]], tuple[CellProblem, ...]]]
     if path.suffix.lower() in CSV_SUFFIXES:
         grids = [(path.name, read_csv_columns(path), ())]
     else:
@@ -277,9 +278,10 @@ def read_retry_link(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        link: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise RunFolderError(f"{path}: unreadable ({exc})") from exc
+    return link
 
 
 def require_rows(source: RetrySource, rows: Sequence[RetryRow]) -> None:

@@ -20,7 +20,7 @@ import hashlib
 import io
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,6 @@ from .errors import RosterError
 from .excel import (
     EXCEL_SUFFIXES,
     HEADER_SEARCH_ROWS,
-    CellProblem,
     ExcelSheet,
     column_letter,
     header_problem_message,
@@ -41,6 +40,7 @@ from .excel import (
     problem_message,
     read_excel,
 )
+from .excelscan import CellProblem
 from .fields import BLOCK_SIGN_IN, FIELD_BY_NAME, ColumnMapping, canonical_field, load_mapping, normalise_header
 from .models import Issue, Roster, Severity
 
@@ -259,12 +259,14 @@ def _parse_csv(p: Path, encoding: str, delimiter: str, skip: int) -> pd.DataFram
     """pandas.read_csv of the file: strings only, no NA guessing, blank lines kept (row numbers stay right)."""
     options: dict[str, Any] = dict(sep=delimiter, encoding=encoding, header=None, dtype=object, na_filter=False,
                                    keep_default_na=False, skip_blank_lines=False, engine="c", skiprows=skip)
+    frame: pd.DataFrame
     try:
-        return pd.read_csv(p, **options)
+        frame = pd.read_csv(p, **options)
     except pd.errors.ParserError:  # a row longer than the header: size the frame to the widest row
         full = p.read_bytes().decode(encoding).lstrip("\ufeff")
         width = max(len(r) for r in csv.reader(io.StringIO(full), delimiter=delimiter))
-        return pd.read_csv(p, names=list(range(width)), **options)
+        frame = pd.read_csv(p, names=list(range(width)), **options)
+    return frame
 
 
 # ---- Both ----------------------------------------------------------------------------------------------------
@@ -483,7 +485,7 @@ def _cell_issues(problems: list[CellProblem] | tuple[CellProblem, ...], headers:
     return out
 
 
-def _rows(columns: list[list[str]], header_idx: int, width: int, kept: set[int] = frozenset()) \
+def _rows(columns: list[list[str]], header_idx: int, width: int, kept: Set[int] = frozenset()) \
         -> tuple[tuple[int, ...], tuple[tuple[str, ...], ...]]:
     """Excel row numbers of the non-blank data rows, and their cells column-wise. ``kept``: data row indexes kept
     even when blank (a cell that reads as empty but holds an uncalculated formula).

@@ -62,11 +62,13 @@ def _write_xlsx(out: Path) -> None:
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.datavalidation import DataValidation
+    from openpyxl.worksheet.worksheet import Worksheet
 
     from .rules import COUNTRY_CODES
 
     wb = Workbook()
     ws = wb.active
+    assert isinstance(ws, Worksheet)  # a new workbook holds one worksheet
     ws.title = "Users"
     bold = Font(bold=True)
     fill = PatternFill("solid", fgColor="DDEBF7")

@@ -72,7 +72,7 @@ def _same(prop: str, want: Any, have: Any) -> bool:
         # a name in another Unicode form (NFD from macOS, full-width) is the same text: not pushed over the
         # tenant's; a change of case is a change
         return unicodedata.normalize("NFKC", want) == unicodedata.normalize("NFKC", have)
-    return want == have
+    return bool(want == have)
 
 
 def diff(row: int, want: Mapping[str, Any], have: Mapping[str, Any]) -> tuple[dict[str, Any], list[Change]]:
@@ -161,7 +161,8 @@ def apply_updates(client: Any, journal: Journal, bodies: Mapping[int, tuple[str,
     counts: dict[str, int] = {}
 
     def done(key: Hashable, answer: Answer) -> None:
-        row = int(key)  # type: ignore[call-overload]
+        assert isinstance(key, int)  # the ops' keys are row numbers
+        row = key
         oid = bodies[row][0]
         if answer.ok:
             outcome = Outcome(RowState.UPDATED, oid, answer.status, request_id=answer.request_id)
@@ -175,7 +176,7 @@ def apply_updates(client: Any, journal: Journal, bodies: Mapping[int, tuple[str,
         log.info("row %d update: %s %s %s request-id=%s", row, outcome.state.value, answer.status, answer.code,
                  answer.request_id)
 
-    journal.mark_sending([op.key for op in ops])  # type: ignore[misc]  (PATCH is idempotent: resume re-sends)
+    journal.mark_sending(sorted(bodies))  # the ops' rows (PATCH is idempotent: resume re-sends)
     LagRetrySender(client, stop=stop, guard=journal.check_intact).send(ops, done)
     return counts
 

@@ -119,11 +119,11 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
     scans: dict[str, ColumnScan] = {}
     every: list[tuple[str, Sequence[str], ColumnScan, bool]] = []
     for j, header in enumerate(roster.headers):
-        label = header or f"column {j + 1}"
+        heading = header or f"column {j + 1}"
         field = roster.column_map.get(header)
-        found, col = check_cells(columns[j] if j < len(columns) else ("",) * n, label, out,
+        found, col = check_cells(columns[j] if j < len(columns) else ("",) * n, heading, out,
                                  secret=field == "password", phone=field in PHONE_FIELDS)
-        every.append((label, col, found, field == "password"))
+        every.append((heading, col, found, field == "password"))
         if field is not None:
             values[field] = col
             header_of[field] = header
@@ -134,8 +134,8 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
         values["accountEnabled"] = invert_block(values.pop(BLOCK_SIGN_IN), header_of[BLOCK_SIGN_IN], out)
         header_of["accountEnabled"] = header_of.pop(BLOCK_SIGN_IN)
     for name, constant in roster.constants.items():
-        col = values.get(name)
-        values[name] = [constant] * n if col is None else [v or constant for v in col]
+        typed_col = values.get(name)
+        values[name] = [constant] * n if typed_col is None else [v or constant for v in typed_col]
         scans.pop(name, None)
     label = header_of.get
     derived: dict[str, list[int]] = {}
@@ -241,9 +241,9 @@ def _footer_rows(columns: list[tuple[str, Sequence[str], ColumnScan, bool]], n: 
         if any(secret for _, _, secret in filled) or not all(
                 rules.FOOTER_COUNT.fullmatch(v) for _, v, _ in filled[1:]):
             continue
-        found = rules.footer_problem(" ".join(v for _, v, _ in filled), out.rownums[i])
-        if found is not None:
-            out.add(i, filled[0][0], found)
+        problem = rules.footer_problem(" ".join(v for _, v, _ in filled), out.rownums[i])
+        if problem is not None:
+            out.add(i, filled[0][0], problem)
             rows.add(out.rownums[i])
     return rows
 

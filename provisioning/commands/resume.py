@@ -127,9 +127,9 @@ def _items(open_rows: list[RowRecord], roster_path: Path, meta: dict[str, Any], 
         user = by_row.get(rec.row)
         if rec.password_source == "generated" and rec.attempts > 0 and rec.row in known:
             password = known[rec.row][1]
-        elif user is not None and getattr(user, "password", ""):
+        elif user is not None and user.password:
             password = user.password
-            if rec.password_source == "generated" and not getattr(user, "password_generated", True):
+            if rec.password_source == "generated" and not user.password_generated:
                 raise RunFolderError(f"row {rec.row}: the journal says its password was generated but the roster "
                                      "has one; the roster is not the one this run started with")
         else:

@@ -113,15 +113,15 @@ def _retry(ctx: CommandContext, args: argparse.Namespace, source: Any) -> ExitSt
             check_binding(meta, ctx.settings, source.earlier_run, client)
     bindings = dict(parent.bindings) if parent else {}
     done = _done_rows(parent)
-    rows, excluded = exclude_created(source, created_rows=done,
-                                     created_upns={bindings[r].upn for r in done if r in bindings})
+    retried, excluded = exclude_created(source, created_rows=done,
+                                        created_upns={bindings[r].upn for r in done if r in bindings})
     for e in excluded:
         ctx.out.write(f"not retried: {e.row.sheet} sheet row {e.row.sheet_row}: {e.reason}\n")
-    require_rows(source, rows)
-    numbers, high = _roster_rows(ctx, rows, parent, bindings)
+    require_rows(source, retried)
+    numbers, high = _roster_rows(ctx, retried, parent, bindings)
     renames = load_mapping(meta["mapping"]).renames if meta.get("mapping") else None
     fields = [canonical_field(h, renames) for h in source.headers]
-    rows, issues, unchanged = _passwords(rows, numbers, fields, source.headers, parent, bindings)
+    rows, issues, unchanged = _passwords(retried, numbers, fields, source.headers, parent, bindings)
     issues += _formula_issues(rows, numbers, fields, source.headers)
 
     stem = Path(str(meta.get("roster_path") or source.earlier_run.name)).stem
