@@ -19,7 +19,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol, TextIO, cast
+from typing import TYPE_CHECKING, Protocol, TextIO, cast
 
 from graph.errors import AuthError, GraphError, ServiceUnavailableError
 from provisioning.commands import COMMANDS
@@ -27,6 +27,9 @@ from provisioning.context import CommandContext
 from provisioning.errors import ProvisionError
 from provisioning.exitcodes import EXIT_CODES_HELP, ExitStatus
 from provisioning.permissions import explain_denied
+
+if TYPE_CHECKING:
+    from provisioning.settings import Settings
 
 PROG = "provision.py"
 DEFAULT_SANDBOX_DIR = Path(".sandbox")
@@ -108,7 +111,7 @@ def _setup_logging(verbosity: int, quiet: bool, stream: TextIO) -> None:
 
 
 @contextlib.contextmanager
-def _tenant_settings(args: argparse.Namespace) -> Iterator[object]:
+def _tenant_settings(args: argparse.Namespace) -> Iterator[Settings]:
     """Settings for a command that talks to a tenant; with --sandbox, the in-process sandbox's."""
     from provisioning.settings import load_settings
 

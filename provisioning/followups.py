@@ -26,12 +26,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Hashable, Iterable, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .followup_journal import FollowUpOutcome, FollowUpRecord, FollowUpSeed, FollowUpState, followups, record_followups
 from .journal import Journal, RowState
 from .lagretry import Answer, LagRetrySender, Op
 from .references import References
+
+if TYPE_CHECKING:
+    from graph.client import GraphClient
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +99,7 @@ def already_done(op: Op, status: int, code: str, message: str) -> bool:
     return status == 400 and "/members/" in op.url and ALREADY_MEMBER_TEXT in message.lower()
 
 
-def _graph_root(client: Any) -> str:
+def _graph_root(client: GraphClient) -> str:
     config = getattr(client, "config", None)
     root = getattr(config, "base_url", None)
     if not root:
@@ -104,7 +107,7 @@ def _graph_root(client: Any) -> str:
     return str(root).rstrip("/")
 
 
-def apply_followups(client: Any, journal: Journal, *, stop: threading.Event | None = None,
+def apply_followups(client: GraphClient, journal: Journal, *, stop: threading.Event | None = None,
                     delays: Sequence[float] | None = None, budget_s: float | None = None) -> dict[str, int]:
     """Send every pending follow-up whose user exists; record each answer; return counts by final state.
 

@@ -17,11 +17,14 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graph.errors import AuthError, GraphError, ServiceUnavailableError
 
 from .permissions import explain_denied
+
+if TYPE_CHECKING:
+    from graph.client import GraphClient
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +91,7 @@ class LagRetrySender:
     ``accept(status, code, message)`` may declare a refusal a success (e.g. "already a member").
     """
 
-    def __init__(self, client: Any, *, stop: threading.Event | None = None, delays: Sequence[float] = DELAYS,
+    def __init__(self, client: GraphClient, *, stop: threading.Event | None = None, delays: Sequence[float] = DELAYS,
                  budget_s: float = BUDGET_S, accept: Callable[[Op, int, str, str], bool] | None = None,
                  sleep: Callable[[float], Any] | None = None, guard: Callable[[], None] | None = None) -> None:
         self.client = client

@@ -19,9 +19,12 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .models import Issue, Severity
+
+if TYPE_CHECKING:
+    from graph.client import GraphClient
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +79,7 @@ def _chunks(values: Sequence[str], n: int = CHUNK) -> Iterable[Sequence[str]]:
         yield values[i:i + n]
 
 
-def fetch_groups(client: Any, names: Iterable[str]) -> dict[str, tuple[Group, ...]]:
+def fetch_groups(client: GraphClient, names: Iterable[str]) -> dict[str, tuple[Group, ...]]:
     """Resolve group names and ids (lower-case keys) with ``$filter ... in (...)``, 15 values per request."""
     from graph.odata import in_
 
@@ -96,7 +99,7 @@ def fetch_groups(client: Any, names: Iterable[str]) -> dict[str, tuple[Group, ..
     return {k: tuple(v) for k, v in out.items()}
 
 
-def fetch_skus(client: Any) -> dict[str, Sku]:
+def fetch_skus(client: GraphClient) -> dict[str, Sku]:
     """The tenant's SKUs by lower-case part number and skuId, with their free seats."""
     out: dict[str, Sku] = {}
     for s in client.subscribed_skus():
@@ -108,7 +111,7 @@ def fetch_skus(client: Any) -> dict[str, Sku]:
     return out
 
 
-def resolve(client: Any, tenant: Any, rows: Sequence[Any], existing: Mapping[str, Any]) -> References:
+def resolve(client: GraphClient, tenant: Any, rows: Sequence[Any], existing: Mapping[str, Any]) -> References:
     """Ask the tenant about every group, SKU and manager the valid rows name (each name once)."""
     valid = [r for r in rows if not r.has_errors]
     names = {g for r in valid for g in r.groups}

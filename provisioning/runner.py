@@ -12,15 +12,20 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .apply import ApplyEngine, ApplyResult, CreateItem, Progress
+from .context import CommandContext
 from .durable import lost_from, stopped_message
 from .errors import RunFolderLost
 from .exitcodes import ExitStatus
 from .journal import OPEN_STATES, Journal, RowState, utcnow
 from .outputs import PasswordFile, SecretFilter, close_run_log, open_run_log, write_results_csv, write_summary_json
 from .runfolder import RunFolder
+from .settings import Settings
+
+if TYPE_CHECKING:  # graph.client (msal, requests) is imported when a client is made
+    from graph.client import GraphClient
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +34,7 @@ log = logging.getLogger(__name__)
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-def resume_hint(ctx: Any, folder: RunFolder) -> str:
+def resume_hint(ctx: CommandContext, folder: RunFolder) -> str:
     """The exact command that continues this run (with the options it was started with)."""
     return f"to continue: {ctx.command_line} resume {shlex.quote(str(folder.path))}"
 
@@ -45,7 +50,7 @@ class Session:
     its own SQLite transaction; a row whose answer was not recorded stays *sending* and ``resume`` looks it up).
     """
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: CommandContext) -> None:
         self.ctx = ctx
         self.stop = threading.Event()
         self.signal_name = ""
@@ -107,7 +112,7 @@ def run_log(folder: RunFolder, secrets: SecretFilter) -> Iterator[None]:
         close_run_log(handler)
 
 
-def settings_secrets(settings: Any) -> list[str]:
+def settings_secrets(settings: Settings) -> list[str]:
     """Secret values held by settings (to keep them out of run.log whatever happens)."""
     found: list[str] = []
     for obj in (settings, getattr(settings, "graph", None)):
@@ -125,7 +130,7 @@ def settings_secrets(settings: Any) -> list[str]:
     return found
 
 
-def settings_public(settings: Any) -> dict[str, Any]:
+def settings_public(settings: Settings) -> dict[str, Any]:
     """The settings worth recording in the journal, without secrets."""
     keep = ("authority_host", "tenant_id", "client_id", "graph_endpoint", "scope", "cloud", "ca_bundle",
             "batch_size", "concurrency", "max_writes_per_s")
@@ -140,7 +145,7 @@ def settings_public(settings: Any) -> dict[str, Any]:
     return out
 
 
-def progress_bar(ctx: Any, total: int, no_progress: bool) -> Any:
+def progress_bar(ctx: CommandContext, total: int, no_progress: bool) -> Any:
     """A tqdm bar on the error stream when it is a terminal, else None."""
     if no_progress or not getattr(ctx, "interactive", False) or total <= 0:
         return None
@@ -149,7 +154,7 @@ def progress_bar(ctx: Any, total: int, no_progress: bool) -> Any:
     return tqdm(total=total, file=ctx.err, unit="user", desc="creating", dynamic_ncols=True, smoothing=0.1)
 
 
-def throttle_counter(client: Any) -> Any:
+def throttle_counter(client: GraphClient) -> Any:
     """A callable giving the number of 429 answers the client has seen, if the client keeps count."""
     for path in (("stats",), ("governor",)):
         obj = getattr(client, path[0], None)
@@ -166,7 +171,7 @@ def throttle_counter(client: Any) -> Any:
     return None
 
 
-def make_client(settings: Any, *, batch_size: int | None = None, max_writes_per_s: float | None = None,
+def make_client(settings: Settings, *, batch_size: int | None = None, max_writes_per_s: float | None = None,
                 write_burst: float | None = None) -> Any:
     """The Graph client for a run, with the run's ``--batch-size``, ``--max-writes-per-s`` and ``--write-burst``."""
     from dataclasses import replace
@@ -188,7 +193,7 @@ def make_client(settings: Any, *, batch_size: int | None = None, max_writes_per_
     return GraphClient(config)  # its write governor starts full, like the quota's own bucket
 
 
-def graph_config(settings: Any) -> Any:
+def graph_config(settings: Settings) -> Any:
     """The :class:`graph.config.GraphConfig` inside the settings."""
     from graph.config import GraphConfig
 
@@ -211,8 +216,9 @@ class SessionResult:
     counts: Mapping[str, int]
 
 
-def execute(ctx: Any, client: Any, journal: Journal, folder: RunFolder, items: Sequence[CreateItem], *,
-            passwords: PasswordFile, stop: threading.Event, no_progress: bool, fail_on_existing: bool,
+def execute(ctx: CommandContext, client: GraphClient, journal: Journal, folder: RunFolder,
+            items: Sequence[CreateItem], *, passwords: PasswordFile, stop: threading.Event, no_progress: bool,
+            fail_on_existing: bool,
             in_doubt: Sequence[int] = (), previous_sends: Mapping[int, int] | None = None,
             written_passwords: Mapping[int, str] | None = None,
             updates: Mapping[int, tuple[str, Mapping[str, Any]]] | None = None,
@@ -254,7 +260,7 @@ def execute(ctx: Any, client: Any, journal: Journal, folder: RunFolder, items: S
     return result
 
 
-def run_followups(ctx: Any, client: Any, journal: Journal, *, stop: threading.Event,
+def run_followups(ctx: CommandContext, client: GraphClient, journal: Journal, *, stop: threading.Event,
                   apply: ApplyResult | None = None) -> dict[str, int]:
     """After the creates (and updates): the pending follow-ups of every row whose user exists (groups, licences,
     manager), retried through replication lag. Skipped after a fatal stop or Ctrl-C: ``resume`` continues them."""
@@ -268,8 +274,8 @@ def run_followups(ctx: Any, client: Any, journal: Journal, *, stop: threading.Ev
     return counts
 
 
-def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
-           apply: ApplyResult | None, started: float, client: Any = None, dry_run: bool = False,
+def finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
+           apply: ApplyResult | None, started: float, client: GraphClient | None = None, dry_run: bool = False,
            notify: Any = None, stop: threading.Event | None = None) -> SessionResult:
     """Write results.csv, summary.json and the final passwords.csv; print the summary; choose the exit status.
 
@@ -292,8 +298,8 @@ def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: Password
                               command_line=ctx.command_line, err=ctx.err, during="reports") from exc
 
 
-def _finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
-            apply: ApplyResult | None, started: float, client: Any = None, dry_run: bool = False,
+def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
+            apply: ApplyResult | None, started: float, client: GraphClient | None = None, dry_run: bool = False,
             notify: Any = None, stop: threading.Event | None = None) -> SessionResult:
     from .followup_journal import row_view
     from .run_report import resume_command
@@ -393,7 +399,7 @@ def exit_status(counts: Mapping[str, int], apply: ApplyResult | None, dry_run: b
     return ExitStatus.ROWS_FAILED if bad else ExitStatus.OK
 
 
-def _print_summary(ctx: Any, folder: RunFolder, summary: Mapping[str, Any], dry_run: bool) -> None:
+def _print_summary(ctx: CommandContext, folder: RunFolder, summary: Mapping[str, Any], dry_run: bool) -> None:
     if getattr(ctx, "verbosity", 0) < 0:
         return
     counts = summary["counts"]

@@ -19,11 +19,14 @@ import threading
 import unicodedata
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .followup_journal import Change
 from .journal import OPEN_STATES, Journal, Outcome, RowState
 from .lagretry import Answer, LagRetrySender, Op
+
+if TYPE_CHECKING:
+    from graph.client import GraphClient
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +104,7 @@ def select_for(users: Iterable[Any]) -> list[str]:
     return sorted(props)
 
 
-def fetch_current(client: Any, targets: Mapping[int, str], select: Sequence[str]) -> dict[int, dict[str, Any]]:
+def fetch_current(client: GraphClient, targets: Mapping[int, str], select: Sequence[str]) -> dict[int, dict[str, Any]]:
     """The tenant's values of ``select`` for each row's user (``targets``: row -> object id), batched GETs."""
     from graph.batch import BatchRequest
     from graph.odata import query_string
@@ -149,7 +152,7 @@ def plan_updates(actions: Sequence[Any], current: Mapping[int, Mapping[str, Any]
     return out, updates
 
 
-def apply_updates(client: Any, journal: Journal, bodies: Mapping[int, tuple[str, Mapping[str, Any]]], *,
+def apply_updates(client: GraphClient, journal: Journal, bodies: Mapping[int, tuple[str, Mapping[str, Any]]], *,
                   stop: threading.Event | None = None) -> dict[str, int]:
     """PATCH each row's user (``bodies``: row -> (object id, body)); record *updated* / *failed* per row.
 

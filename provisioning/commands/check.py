@@ -65,7 +65,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Print the report; 0 when the app may do all the planned work, 3 on auth failure or a missing permission."""
     from dataclasses import replace
 
-    settings = ctx.settings
+    settings = ctx.tenant_settings
     out = ctx.out
     work, group_names, described = _roster_work(args)
     work = replace(work, update=args.existing == "update", reset_passwords=bool(args.reset_passwords),
@@ -135,7 +135,7 @@ def _feature_line(need: Need, roles: set[str], wids: list[str], *, needed: bool)
     return f"  {state:<8} {need.feature:<30} {detail}\n"
 
 
-def _any_role_assignable(client: Any, names: list[str]) -> bool:
+def _any_role_assignable(client: GraphClient, names: list[str]) -> bool:
     """Whether any of the roster's groups is role-assignable (its members need RoleManagement.ReadWrite.Directory)."""
     from ..references import fetch_groups
 

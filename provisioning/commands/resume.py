@@ -75,11 +75,11 @@ def _resume(ctx: CommandContext, args: argparse.Namespace, folder: RunFolder, jo
     roster_path = check_roster(meta)
     session.arm(folder)
     stop = session.stop
-    with make_client(ctx.settings, batch_size=meta.get("batch_size"), max_writes_per_s=meta.get("max_writes_per_s"),
-                     write_burst=meta.get("write_burst")) as client:
-        check_binding(meta, ctx.settings, folder.path, client)
+    with make_client(ctx.tenant_settings, batch_size=meta.get("batch_size"),
+                     max_writes_per_s=meta.get("max_writes_per_s"), write_burst=meta.get("write_burst")) as client:
+        check_binding(meta, ctx.tenant_settings, folder.path, client)
         open_rows = [r for r in journal.rows(OPEN_STATES) if r.action != "update"]  # updates: runner re-sends
-        secrets = SecretFilter(settings_secrets(ctx.settings))
+        secrets = SecretFilter(settings_secrets(ctx.tenant_settings))
         with run_log(folder, secrets):
             log.info("resume %s: %d rows still open", folder.path, len(open_rows))
             if not open_rows:

@@ -109,8 +109,8 @@ def _retry(ctx: CommandContext, args: argparse.Namespace, source: Any) -> ExitSt
         log.warning("%s holds no journal: rows are checked against the tenant only", source.earlier_run)
     meta = dict(parent.meta) if parent else {}
     if meta:
-        with make_client(ctx.settings) as client:
-            check_binding(meta, ctx.settings, source.earlier_run, client)
+        with make_client(ctx.tenant_settings) as client:
+            check_binding(meta, ctx.tenant_settings, source.earlier_run, client)
     bindings = dict(parent.bindings) if parent else {}
     done = _done_rows(parent)
     retried, excluded = exclude_created(source, created_rows=done,

@@ -7,7 +7,7 @@ import math
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..apply import EXISTS_CODE, CreateItem
 from ..binding import binding_of
@@ -29,6 +29,9 @@ from ..runlock import lock_run_folder
 from ..runner import Session, execute, finish, make_client, resume_hint, run_log, settings_public, settings_secrets
 from ..update import UserUpdate, fetch_current, plan_updates, select_for
 from . import add_header_row_argument
+
+if TYPE_CHECKING:
+    from graph.client import GraphClient
 
 HELP = "validate a roster against the tenant, then create its users through Graph $batch (journaled, resumable)"
 NEEDS_TENANT = True
@@ -153,7 +156,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     if not roster.rows:
         raise UsageError(f"{args.roster}: the roster has no data rows")
     folder = new_run_folder(args.roster, args.out, force=getattr(args, "force", False))
-    secrets = SecretFilter(settings_secrets(ctx.settings))
+    secrets = SecretFilter(settings_secrets(ctx.tenant_settings))
     # held until the report is written: a second process on this folder would send the same rows again
     with lock_run_folder(folder.path, "run"), Session(ctx) as session, run_log(folder, secrets):
         if ctx.verbosity >= 0:
@@ -161,7 +164,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
             ctx.err.flush()
         log.info("run %s: roster %s (sha256 %s, %d rows)%s", folder.path, args.roster, roster.sha256,
                  len(roster.rows), " [dry run]" if args.dry_run else "")
-        client = make_client(ctx.settings, batch_size=args.batch_size, max_writes_per_s=args.max_writes_per_s,
+        client = make_client(ctx.tenant_settings, batch_size=args.batch_size, max_writes_per_s=args.max_writes_per_s,
                              write_burst=args.write_burst)
         try:
             return _run(ctx, args, client, roster, folder, secrets, started, session)
@@ -177,7 +180,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
                 close()
 
 
-def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any, folder: RunFolder,
+def _run(ctx: CommandContext, args: argparse.Namespace, client: GraphClient, roster: Any, folder: RunFolder,
          secrets: SecretFilter, started: float, session: Session) -> ExitStatus:
     from ..validate import validate_roster
 
@@ -211,8 +214,8 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
         "encoding": getattr(roster, "encoding", None),  # as read (given or detected): resume reads it the same
         "dry_run": bool(args.dry_run), "existing": args.existing, "batch_size": args.batch_size,
         "max_writes_per_s": args.max_writes_per_s, "write_burst": args.write_burst,
-        "settings": settings_public(ctx.settings),
-        "tenant": binding_of(ctx.settings, client), "command_line": ctx.command_line,
+        "settings": settings_public(ctx.tenant_settings),
+        "tenant": binding_of(ctx.tenant_settings, client), "command_line": ctx.command_line,
     }
     if chain is not None:
         meta["retry"] = dict(chain.meta)
@@ -265,7 +268,7 @@ def _print_diff(ctx: CommandContext, plan: Plan, updates: dict[int, UserUpdate],
         ctx.out.write(f"... and {len(lines) - limit} more changes (results.xlsx, Updated sheet)\n")
 
 
-def _plan_updates(client: Any, plan: Plan, reset_passwords: bool,
+def _plan_updates(client: GraphClient, plan: Plan, reset_passwords: bool,
                   extra: dict[int, dict[str, str]] | None = None) -> tuple[Plan, dict[int, UserUpdate]]:
     """``--existing update``: read the existing users' values (batched GETs) and keep only what differs."""
     targets = {a.row: a.object_id for a in plan.actions if a.kind is ActionKind.UPDATE and a.object_id}
@@ -275,7 +278,7 @@ def _plan_updates(client: Any, plan: Plan, reset_passwords: bool,
     return Plan(tuple(actions), plan.existing_mode), updates
 
 
-def check_tenant_references(client: Any, tenant: Any, roster: Any, validation: Any, existing: Any,
+def check_tenant_references(client: GraphClient, tenant: Any, roster: Any, validation: Any, existing: Any,
                             existing_mode: str, bound: Any = ()) -> tuple[list[Any], list[Any], References]:
     """Pre-flight of the follow-up columns: resolve groups, SKUs (with seats) and managers once; a row with an
     unresolvable reference, or beyond a SKU's free seats, becomes invalid. Returns (rows, issues, references).
