@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .models import Issue, Severity
+from .models import ExistingUser, Issue, Severity, TenantView, UserRow
 
 if TYPE_CHECKING:
     from graph.client import GraphClient
@@ -111,7 +111,8 @@ def fetch_skus(client: GraphClient) -> dict[str, Sku]:
     return out
 
 
-def resolve(client: GraphClient, tenant: Any, rows: Sequence[Any], existing: Mapping[str, Any]) -> References:
+def resolve(client: GraphClient, tenant: TenantView, rows: Sequence[UserRow],
+            existing: Mapping[str, ExistingUser]) -> References:
     """Ask the tenant about every group, SKU and manager the valid rows name (each name once)."""
     valid = [r for r in rows if not r.has_errors]
     names = {g for r in valid for g in r.groups}

@@ -2,6 +2,7 @@
 stop in every phase, the progress bar, the run log, executing the creates and writing the outputs."""
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import os
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from .apply import ApplyEngine, ApplyResult, CreateItem, Progress
@@ -74,7 +76,7 @@ class Session:
             signal.signal(signum, previous)
         self._previous.clear()
 
-    def _on_signal(self, signum: int, frame: Any) -> None:
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         self.count += 1
         self.signal_name = self.signal_name or name
@@ -276,7 +278,7 @@ def run_followups(ctx: CommandContext, client: GraphClient, journal: Journal, *,
 
 def finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
            apply: ApplyResult | None, started: float, client: GraphClient | None = None, dry_run: bool = False,
-           notify: Any = None, stop: threading.Event | None = None) -> SessionResult:
+           notify: argparse.Namespace | None = None, stop: threading.Event | None = None) -> SessionResult:
     """Write results.csv, summary.json and the final passwords.csv; print the summary; choose the exit status.
 
     ``stop``: the session's stop event; set (a signal arrived, in whatever phase, this one included), the status
@@ -300,7 +302,7 @@ def finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, password
 
 def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
             apply: ApplyResult | None, started: float, client: GraphClient | None = None, dry_run: bool = False,
-            notify: Any = None, stop: threading.Event | None = None) -> SessionResult:
+            notify: argparse.Namespace | None = None, stop: threading.Event | None = None) -> SessionResult:
     from .followup_journal import row_view
     from .run_report import resume_command
 

@@ -33,6 +33,7 @@ from ..retrysource import (
     RESULTS_XLSX,
     RETRY_ROSTER_NAME,
     RetryRow,
+    RetrySource,
     exclude_created,
     read_retry_source,
     require_rows,
@@ -101,7 +102,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
         return _retry(ctx, args, source)
 
 
-def _retry(ctx: CommandContext, args: argparse.Namespace, source: Any) -> ExitStatus:
+def _retry(ctx: CommandContext, args: argparse.Namespace, source: RetrySource) -> ExitStatus:
     from . import run
 
     parent = read_chain(source.earlier_run)

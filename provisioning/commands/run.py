@@ -5,11 +5,12 @@ import argparse
 import logging
 import math
 import time
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..apply import EXISTS_CODE, CreateItem
+from ..apply import EXISTS_CODE, ApplyResult, CreateItem
 from ..binding import binding_of
 from ..chain import bind_plan, bind_validation, bound_accounts, drop_done, renames, tenant_employee_ids
 from ..context import CommandContext
@@ -19,6 +20,7 @@ from ..exitcodes import ExitStatus
 from ..followup_journal import add_changes, add_followups
 from ..followups import plan_followups
 from ..journal import Journal, Outcome, RowSeed, RowState
+from ..models import ExistingUser, Issue, Roster, TenantView, UserRow, Validation
 from ..notify import add_notify_arguments, require_notify_arguments
 from ..outputs import PasswordFile, SecretFilter
 from ..plan import ActionKind, Plan, make_plan, upn_of
@@ -180,7 +182,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
                 close()
 
 
-def _run(ctx: CommandContext, args: argparse.Namespace, client: GraphClient, roster: Any, folder: RunFolder,
+def _run(ctx: CommandContext, args: argparse.Namespace, client: GraphClient, roster: Roster, folder: RunFolder,
          secrets: SecretFilter, started: float, session: Session) -> ExitStatus:
     from ..validate import validate_roster
 
@@ -278,8 +280,9 @@ def _plan_updates(client: GraphClient, plan: Plan, reset_passwords: bool,
     return Plan(tuple(actions), plan.existing_mode), updates
 
 
-def check_tenant_references(client: GraphClient, tenant: Any, roster: Any, validation: Any, existing: Any,
-                            existing_mode: str, bound: Any = ()) -> tuple[list[Any], list[Any], References]:
+def check_tenant_references(client: GraphClient, tenant: TenantView, roster: Roster, validation: Validation,
+                            existing: Mapping[str, ExistingUser], existing_mode: str,
+                            bound: Collection[int] = ()) -> tuple[list[UserRow], list[Issue], References]:
     """Pre-flight of the follow-up columns: resolve groups, SKUs (with seats) and managers once; a row with an
     unresolvable reference, or beyond a SKU's free seats, becomes invalid. Returns (rows, issues, references).
     ``bound``: rows of a retry bound to their account (checked even with ``--existing fail``: they are no
@@ -299,10 +302,10 @@ def check_tenant_references(client: GraphClient, tenant: Any, roster: Any, valid
     return rows, sorted([*validation.issues, *found], key=lambda i: i.row), refs
 
 
-def report_stop(ctx: CommandContext, folder: RunFolder, result: Any, status: ExitStatus) -> None:
+def report_stop(ctx: CommandContext, folder: RunFolder, result: ApplyResult | None, status: ExitStatus) -> None:
     """After a fatal stop or a signal (in any phase: ``status`` 130): say why and how to continue."""
     fatal = result is not None and result.fatal is not None
-    if fatal:
+    if fatal and result is not None:
         ctx.err.write(f"error: {result.fatal_message}\n")
     if fatal or status is ExitStatus.INTERRUPTED:
         ctx.err.write(("interrupted; " if status is ExitStatus.INTERRUPTED and not fatal else "")

@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from ..context import CommandContext
@@ -159,7 +160,7 @@ def _signals(stop: threading.Event, engine: _Engine, err: Any) -> Iterator[None]
         yield
         return
 
-    def ours(signum: int, frame: Any) -> None:
+    def ours(signum: int, frame: FrameType | None) -> None:
         if not stop.is_set():
             err.write("stopping: the current run (if any) finishes its requests in flight and is journaled\n")
             err.flush()
@@ -167,7 +168,7 @@ def _signals(stop: threading.Event, engine: _Engine, err: Any) -> Iterator[None]
         if engine.active.is_set():
             threading.Thread(target=forward, name="watch-stop-forwarder", daemon=True).start()
 
-    def on_term(signum: int, frame: Any) -> None:
+    def on_term(signum: int, frame: FrameType | None) -> None:
         current = signal.getsignal(signal.SIGINT)
         if callable(current) and current is not ours:
             stop.set()
