@@ -17,8 +17,9 @@ import signal
 import sqlite3
 import sys
 import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO, cast
 
 from graph.errors import AuthError, GraphError, ServiceUnavailableError
 from provisioning.commands import COMMANDS
@@ -27,8 +28,22 @@ from provisioning.errors import ProvisionError
 from provisioning.exitcodes import EXIT_CODES_HELP, ExitStatus
 from provisioning.permissions import explain_denied
 
+if TYPE_CHECKING:
+    from provisioning.settings import Settings
+
 PROG = "provision.py"
 DEFAULT_SANDBOX_DIR = Path(".sandbox")
+
+
+class CommandModule(Protocol):
+    """What each module of ``provisioning.commands`` defines (see its package docstring)."""
+
+    HELP: str
+    NEEDS_TENANT: bool
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def main(self, ctx: CommandContext, args: argparse.Namespace) -> ExitStatus: ...
 
 
 def _common_options(defaults: bool) -> argparse.ArgumentParser:
@@ -51,7 +66,7 @@ def _common_options(defaults: bool) -> argparse.ArgumentParser:
     return p
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, CommandModule]]:
     """The full parser, and the command modules keyed by command name."""
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -62,10 +77,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    modules: dict[str, object] = {}
+    modules: dict[str, CommandModule] = {}
     after = _common_options(defaults=False)
     for name, module_name in COMMANDS:
-        module = importlib.import_module(f"provisioning.commands.{module_name}")
+        module = cast(CommandModule, importlib.import_module(f"provisioning.commands.{module_name}"))
         sp = sub.add_parser(name, help=module.HELP, description=module.HELP, parents=[after],
                             epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(sp)
@@ -76,14 +91,17 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     return parser, modules
 
 
+class _CliLogHandler(logging.StreamHandler[TextIO]):
+    """The handler :func:`_setup_logging` installs (its own type, so a second ``main`` call replaces it)."""
+
+
 def _setup_logging(verbosity: int, quiet: bool, stream: TextIO) -> None:
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_provision_cli", False):
-            root.removeHandler(handler)
-    handler = logging.StreamHandler(stream)
-    handler._provision_cli = True  # type: ignore[attr-defined]
+    for old in list(root.handlers):
+        if isinstance(old, _CliLogHandler):
+            root.removeHandler(old)
+    handler = _CliLogHandler(stream)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     handler.setLevel(level)
     root.addHandler(handler)
@@ -93,7 +111,7 @@ def _setup_logging(verbosity: int, quiet: bool, stream: TextIO) -> None:
 
 
 @contextlib.contextmanager
-def _tenant_settings(args: argparse.Namespace) -> Iterator[object]:
+def _tenant_settings(args: argparse.Namespace) -> Iterator[Settings]:
     """Settings for a command that talks to a tenant; with --sandbox, the in-process sandbox's."""
     from provisioning.settings import load_settings
 

@@ -31,7 +31,12 @@ from openpyxl import Workbook  # noqa: E402
 
 from provisioning.models import Issue, Severity  # noqa: E402
 from provisioning.report_model import (  # noqa: E402
-    CREATED_COLUMNS, RESULT_COLUMNS, SKIPPED_COLUMNS, UPDATED_COLUMNS, ReportRow, ReportSummary,
+    CREATED_COLUMNS,
+    RESULT_COLUMNS,
+    SKIPPED_COLUMNS,
+    UPDATED_COLUMNS,
+    ReportRow,
+    ReportSummary,
 )
 from provisioning.workbook import write_results_workbook  # noqa: E402
 

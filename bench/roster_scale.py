@@ -5,9 +5,10 @@
 Targets (same run, same files): xlsx end to end <= 0.5x ``pandas.read_excel(engine="openpyxl")``; csv end to end
 <= 3x ``pandas.read_csv``; peak memory of ``validate`` < 600 MB, measured per file in a fresh subprocess that
 does only that validation, without tracemalloc (whose per-allocation records would count too): its ``VmHWM`` (peak
-resident set of the process's own address space, from ``/proc/self/status``). ``ru_maxrss`` is not used on Linux: a child started with vfork/exec inherits the parent's
-high-water mark, so it reported the benchmark's own peak (the same figure for csv and xlsx). "End to end" is ``provision.main(["validate", ...])``: read, map, derive, every rule,
-the issues table and CSV. Also printed, for information: ``validate_roster`` (which adds one UserRow with a
+resident set of the process's own address space, from ``/proc/self/status``). ``ru_maxrss`` is not used on
+Linux: a child started with vfork/exec inherits the parent's high-water mark, so it reported the benchmark's own
+peak (the same figure for csv and xlsx). "End to end" is ``provision.main(["validate", ...])``: read, map, derive,
+every rule, the issues table and CSV. Also printed, for information: ``validate_roster`` (which adds one UserRow with a
 generated password per row, as the run engine uses it). Exits 1 when a target is missed.
 """
 from __future__ import annotations

@@ -14,16 +14,16 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import msal
 import requests
 from msal.exceptions import MsalServiceError
 
 from .config import GraphConfig
-from .errors import AuthError, GraphError, ServiceUnavailableError, ThrottledError, TLSVerificationError, \
-    TransportError
+from .errors import AuthError, GraphError, ServiceUnavailableError, ThrottledError, TLSVerificationError, TransportError
 from .retry import parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,8 @@ class Token:
         """The token's JWT payload, decoded without verification (for display: roles, tid, appid)."""
         try:
             payload = self.value.split(".")[1]
-            return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            return claims
         except (IndexError, ValueError):
             return {}
 
@@ -73,7 +74,8 @@ def load_certificate(config: GraphConfig) -> CertificateInfo:
         text = cert_cfg.path.read_text("ascii")
     except (OSError, UnicodeDecodeError) as exc:
         raise AuthError(f"cannot read the certificate file {cert_cfg.path}: {getattr(exc, 'strerror', None) or exc}; "
-                        "set AZURE_CLIENT_CERTIFICATE_PATH to a PEM file with the certificate and its private key") from None
+                        "set AZURE_CLIENT_CERTIFICATE_PATH to a PEM file with the certificate and its private key"
+                        ) from None
     key_match, cert_match = _PEM_KEY.search(text), _PEM_CERT.search(text)
     if not key_match or not cert_match:
         missing = "private key" if not key_match else "certificate"
@@ -203,8 +205,13 @@ class TokenProvider:
 
 
     def _record(self, resp: requests.Response, *args: Any, **kwargs: Any) -> None:
-        if resp.request is not None and resp.request.method == "POST":
+        if resp.request.method == "POST":
             self._answer = (resp.status_code, resp.headers)
+
+    def _recorded(self) -> tuple[int, Any] | None:
+        """The answer :meth:`_record` saw during the last MSAL call (a call, so the type checker does not assume
+        the ``None`` set before that call is still there)."""
+        return self._answer
 
     def _request_token(self) -> dict[str, Any]:
         """MSAL's answer from the token endpoint; its 429, 5xx and transport failures are retried like Graph's
@@ -218,22 +225,24 @@ class TokenProvider:
             self._answer = None
             failure: str
             try:
-                result = self._app.acquire_token_for_client(scopes=[self.config.scope])
+                result: dict[str, Any] = self._app.acquire_token_for_client(scopes=[self.config.scope])
             except requests.exceptions.SSLError as exc:
                 raise _tls_error(host, exc) from None
             except requests.exceptions.RequestException as exc:
                 failure = type(exc).__name__
             except (MsalServiceError, ValueError):
                 # MSAL raises for a 5xx and for an answer that is not JSON (a 429 from a gateway)
-                if self._answer is None:
+                answer = self._recorded()
+                if answer is None:
                     raise
-                failure = f"HTTP {self._answer[0]}"
+                failure = f"HTTP {answer[0]}"
             else:
-                status = self._answer[0] if self._answer else 200
+                answer = self._recorded()
+                status = answer[0] if answer else 200
                 if status != 429 and status < 500:
                     return result
                 failure = f"HTTP {status}"
-            status, headers = self._answer or (0, {})
+            status, headers = self._recorded() or (0, {})
             delay = policy.next_delay(attempt, headers)
             elapsed = time.monotonic() - started
             if not policy.allows(attempt, elapsed, delay):
@@ -284,7 +293,7 @@ def _clock_skew(result: dict[str, Any]) -> str:
 
     try:
         server = dt.datetime.strptime(str(result.get("timestamp")), "%Y-%m-%d %H:%M:%SZ").replace(
-            tzinfo=dt.timezone.utc).timestamp()
+            tzinfo=dt.UTC).timestamp()
     except ValueError:
         return ""
     delta = time.time() - server

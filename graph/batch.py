@@ -18,13 +18,15 @@ import heapq
 import itertools
 import logging
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import requests
 
 from .errors import AuthError, GraphError, ThrottledError, TransportError, error_from_parts, error_from_response
+from .http import GraphTransport
 from .retry import RETRYABLE_READ_STATUSES, header, is_read
 
 log = logging.getLogger(__name__)
@@ -113,7 +115,7 @@ class _State:
 class BatchRunner:
     """Runs :class:`BatchRequest` streams through ``$batch`` over a :class:`graph.http.GraphTransport`."""
 
-    def __init__(self, transport: Any) -> None:
+    def __init__(self, transport: GraphTransport) -> None:
         self.t = transport
         self.config = transport.config
 
@@ -340,7 +342,7 @@ class BatchRunner:
                 answers.append((status, {str(k): str(v) for k, v in (ans.get("headers") or {}).items()}))
         for governor, want_write in ((self.t.governor, True), (getattr(self.t, "read_governor", None), False)):
             if governor is not None:
-                mine = [a for item, a in zip(chunk, answers) if item.req.is_write == want_write]
+                mine = [a for item, a in zip(chunk, answers, strict=True) if item.req.is_write == want_write]
                 if mine:
                     governor.on_answers(mine)
 

@@ -9,7 +9,8 @@ import logging
 import random
 import threading
 import time
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import requests
 
@@ -83,7 +84,8 @@ class GraphClient:
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """GET a JSON resource (retried on throttling and transient failures)."""
-        return self.transport.request("GET", path, params=params).json()
+        body: dict[str, Any] = self.transport.request("GET", path, params=params).json()
+        return body
 
     def iter_pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
         """Yield each page's ``value`` list, following ``@odata.nextLink`` until it is absent."""

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .governor import GovernorConfig
+from .retry import RetryPolicy
 
 #: Graph's smallest resource-unit bucket (3,500 RU per 10 s for a tenant under 50 users, graph-facts 3.2), paced per
 #: read item (most cost 1-2 RU). A refused read costs only its retry, so the start is not held back.
 READ_GOVERNOR = GovernorConfig(quota_writes=3500, quota_window_s=10, first_probe=80)
-from .retry import RetryPolicy
 
 REDACTED = "***"
 

@@ -6,7 +6,8 @@ that Microsoft support asks for. No token, secret or Authorization header ever g
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 class GraphError(Exception):
@@ -20,6 +21,8 @@ class GraphError(Exception):
     ambiguous: bool = False
     #: The call that was answered, "METHOD /path" without the query (queries may hold personal data); "" if unknown.
     call: str = ""
+    #: Graph's error ``details`` (JSON objects), set on errors built from an answer's body.
+    details: list[Any]
 
     def __init__(
         self,
@@ -140,7 +143,7 @@ def error_from_parts(status: int, headers: Mapping[str, Any] | None, body: Any) 
 
         kw["retry_after"] = parse_retry_after(hdrs.get("retry-after"))
     error = cls(message, **kw)
-    error.details = err.get("details") or []  # type: ignore[attr-defined]
+    error.details = err.get("details") or []
     return error
 
 

@@ -31,8 +31,9 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 log = logging.getLogger(__name__)
 

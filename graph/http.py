@@ -12,7 +12,8 @@ import logging
 import random
 import time
 import uuid
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -22,6 +23,9 @@ from .config import GraphConfig
 from .errors import GraphError, ServiceUnavailableError, ThrottledError, TransportError, error_from_response
 from .governor import WriteGovernor
 from .retry import RETRYABLE_READ_STATUSES, header, is_read
+
+if TYPE_CHECKING:
+    from requests.sessions import _Settings  # the stubs' name for the merged settings (no runtime class)
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +43,9 @@ class PinnedCASession(requests.Session):
         if ca_bundle:
             self.verify = ca_bundle
 
-    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+    def merge_environment_settings(self, url: str | bytes | None, proxies: MutableMapping[str, str] | None,
+                                   stream: bool | None, verify: bool | str | None,
+                                   cert: str | tuple[str, str] | None) -> _Settings:
         """As requests does, then put the pinned CA bundle back."""
         settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
         if self.pinned_ca and verify in (None, True):
@@ -126,7 +132,7 @@ class GraphTransport:
         except requests.exceptions.RequestException as exc:
             raise TransportError(f"{method} {_path(full)}: {_reason(exc)}", request_id=request_id,
                                  ambiguous=not is_read(method)) from None
-        resp.token_used = token.value  # type: ignore[attr-defined] - lets callers invalidate exactly this token
+        resp.token_used = token.value  # type: ignore[attr-defined]  # lets callers invalidate exactly this token
         log.debug("%s %s -> %s in %.0f ms (request-id %s)", method, _path(full), resp.status_code,
                   (self.clock() - started) * 1000, header(resp.headers, "request-id") or request_id)
         if not full.split("?", 1)[0].endswith("/$batch"):  # a $batch's items are told by graph.batch, one by one
@@ -187,7 +193,7 @@ class GraphTransport:
                     governor.acquire(1)
                 continue
             if not policy.allows(attempt, self.clock() - started, delay):
-                if isinstance(err, ThrottledError) or isinstance(err, ServiceUnavailableError):
+                if isinstance(err, (ThrottledError, ServiceUnavailableError)):
                     err.message = f"{err.message} (gave up after {attempt} attempts)"
                     raise err
                 raise ServiceUnavailableError(f"{err.message} (gave up after {attempt} attempts)",

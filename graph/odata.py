@@ -1,7 +1,7 @@
 """OData query building: string literals, ``eq``/``in`` filters, and query strings for ``$batch`` item URLs."""
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
 #: Characters left as they are in query values: OData syntax reads better unescaped and Graph accepts it.

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Mapping
+from typing import Any
 
 #: Statuses that mean "try again later"; 429 and 503 carry Retry-After, 504 is a gateway timeout.
 RETRYABLE_STATUSES = frozenset({429, 503, 504})
@@ -90,8 +91,6 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
-    if when is None:
-        return None
     current = time.time() if now is None else now
     return max(0.0, when.timestamp() - current)
 
@@ -108,8 +107,8 @@ def next_delay(attempt: int, response_or_headers: Any = None, *, now: float | No
     retry_after = parse_retry_after(header(_headers_of(response_or_headers), "Retry-After"), now=now)
     if retry_after is not None:
         return min(policy.max_retry_after_s, retry_after)
-    exp = min(policy.cap_delay_s, policy.base_delay_s * (2 ** max(0, min(attempt - 1, 30))))
-    draw = (rng or random).random()
+    exp = min(policy.cap_delay_s, policy.base_delay_s * (1 << max(0, min(attempt - 1, 30))))
+    draw = rng.random() if rng is not None else random.random()
     return exp / 2 + draw * exp / 2
 
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from graph.errors import AuthError, GraphError, ServiceUnavailableError
 
@@ -34,6 +35,9 @@ from .lagretry import error_parts
 from .outputs import PasswordFile
 from .permissions import explain_denied
 from .preflight import find_users
+
+if TYPE_CHECKING:
+    from graph.client import GraphClient
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +172,7 @@ class Progress:
 class ApplyEngine:
     """Creates users through ``client.run_batches`` with the journal as the source of truth."""
 
-    def __init__(self, client: Any, journal: Journal, *, passwords: PasswordFile | None = None,
+    def __init__(self, client: GraphClient, journal: Journal, *, passwords: PasswordFile | None = None,
                  stop: threading.Event | None = None, progress: Progress | None = None,
                  fail_on_existing: bool = False, max_rounds: int = 8, conflict_lookup_s: float = 30.0,
                  throttled_count: Callable[[], int] | None = None) -> None:

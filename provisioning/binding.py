@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from graph.clouds import clouds_of_authority, host_of
 from graph.errors import GraphError
 
 from .errors import ConfigError
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from graph.client import GraphClient
 
 log = logging.getLogger(__name__)
 
@@ -29,27 +34,27 @@ HINT = "use the --env-file/--config the run was started with"
 SANDBOX_HINT = "use the --sandbox-dir the run was started with"
 
 
-def _sandbox(settings: Any) -> str:
-    if getattr(settings, "sandbox", False) and getattr(settings, "ca_bundle", None):
+def _sandbox(settings: Settings) -> str:
+    if settings.sandbox and settings.ca_bundle:
         # the sandbox's CA lives in its state folder, which is what identifies that tenant (its port changes)
         return f"sandbox:{Path(settings.ca_bundle).resolve().parent}"
     return ""
 
 
-def _endpoint(settings: Any) -> str:
+def _endpoint(settings: Settings) -> str:
     return _sandbox(settings) or str(settings.graph_endpoint)
 
 
-def _authority(settings: Any) -> str:
+def _authority(settings: Settings) -> str:
     return _sandbox(settings) or str(settings.authority_host)
 
 
-def token_tid(client: Any) -> str:
+def token_tid(client: GraphClient) -> str:
     """The tenant GUID of the client's access token ('' when it carries none)."""
     return str(client.token().claims().get("tid") or "").lower()
 
 
-def binding_of(settings: Any, client: Any = None) -> dict[str, str]:
+def binding_of(settings: Settings, client: GraphClient | None = None) -> dict[str, str]:
     """What the journal records of the tenant a run works in (``client``: to read the token's tenant id)."""
     return {"tenant": str(settings.tenant_id), "tid": token_tid(client) if client is not None else "",
             "authority_host": _authority(settings), "graph_endpoint": _endpoint(settings)}
@@ -87,7 +92,8 @@ def _describe(tenant: str, tid: str, endpoint: str, authority: str, with_authori
     return f"tenant {name} at {where}" + (f" (authority {authority})" if with_authority else "")
 
 
-def check_binding(meta: Mapping[str, Any], settings: Any, run_dir: Path, client: Any = None) -> None:
+def check_binding(meta: Mapping[str, Any], settings: Settings, run_dir: Path,
+                  client: GraphClient | None = None) -> None:
     """Refuse (``ConfigError``, exit 3) when ``settings`` name another tenant, authority or Graph endpoint than
     the run in ``run_dir`` was started with. ``client`` (a Graph client for ``settings``) is asked for a token
     only when the tenant names differ in spelling (domain vs GUID): the token's tenant id then decides."""

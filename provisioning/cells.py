@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:  # openpyxl is imported only where a workbook is written
+    from openpyxl.cell.cell import Cell
+
+CellT = TypeVar("CellT", bound="Cell")
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 #: texts openpyxl would write as Excel error values (t="e") rather than as text, unless told otherwise
@@ -109,7 +114,7 @@ def csv_safe(value: Any) -> Any:
     return value
 
 
-def make_xlsx_text_safe(cell: Any) -> Any:
+def make_xlsx_text_safe(cell: CellT) -> CellT:
     """Mark an openpyxl cell (normal or write-only) holding formula-looking text as quoted text; return it.
 
     openpyxl turns any string starting with ``=`` into a formula cell; this forces the string type and sets

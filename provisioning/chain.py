@@ -12,9 +12,10 @@ bound are checked for duplicates against the rows the chain created, which are n
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from . import rules
 from .followup_journal import FollowUpSeed, FollowUpState, followups, row_view
@@ -22,6 +23,9 @@ from .journal import JOURNAL_NAME, Binding, Journal, RowRecord, RowState
 from .models import Issue, Severity, Validation
 from .plan import Action, ActionKind, Plan, upn_of
 from .update import desired, diff
+
+if TYPE_CHECKING:
+    from graph.client import GraphClient
 
 #: The issue codes of a retry's chain (registered in :mod:`provisioning.rules`).
 CODES = ("retry-bound-edited", "retry-bound-missing", "retry-password-lost", "retry-formula-empty")
@@ -133,7 +137,7 @@ def bind_validation(validation: Validation, chain: Chain, *, update: bool, heade
     return Validation(tuple(rows), tuple(sorted(issues, key=lambda i: i.row))), edits
 
 
-def tenant_employee_ids(client: Any, values: Iterable[str]) -> dict[str, str]:
+def tenant_employee_ids(client: GraphClient, values: Iterable[str]) -> dict[str, str]:
     """employeeId -> the UPN of a tenant user holding it, among ``values``: ``$filter=employeeId in (...)``
     items (15 values each) inside ``$batch``, like the pre-flight's UPN lookup."""
     from graph.batch import BatchRequest
@@ -194,7 +198,7 @@ def _edited_issue(row: int, bound: Binding, changes: Sequence[Any], header_of: M
                        f"use --existing update to change the account, or undo the edit")
 
 
-def bound_accounts(client: Any, chain: Chain, rows: Iterable[int]) -> dict[int, str]:
+def bound_accounts(client: GraphClient, chain: Chain, rows: Iterable[int]) -> dict[int, str]:
     """Row -> the current userPrincipalName of its bound account, for the bound ``rows`` whose account is still in
     the tenant (GET by object id, batched: an account renamed since is still the row's)."""
     from graph.batch import BatchRequest

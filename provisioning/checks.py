@@ -8,17 +8,18 @@ clean rows costs a few milliseconds per column. The messages come from :mod:`pro
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 from itertools import compress
 from operator import eq
-from typing import Callable, Collection, Iterable, Sequence
 
 from . import rules
 from .cells import INVISIBLE, looks_like_formula, strip_blanks
+from .colscan import SEP as _SEP
+from .colscan import ColumnScan, scan
 from .derive import lowered
-from .colscan import SEP as _SEP, ColumnScan, scan
-from .identity import identity_keys
 from .fields import FIELD_BY_NAME, PHONE_FIELDS
+from .identity import identity_keys
 from .models import Issue, Roster, Severity, TenantView
 from .passwords import password_problems
 
@@ -67,7 +68,7 @@ class Collector:
         severity = rules.RULES[code].severity
         rownums = self.rownums
         rows = list(indexes)
-        self.issues.extend([Issue(rownums[i], column, code, severity, m) for i, m in zip(rows, messages)])
+        self.issues.extend([Issue(rownums[i], column, code, severity, m) for i, m in zip(rows, messages, strict=True)])
         if severity is Severity.ERROR:
             self.error_rows.update(rows)
 
@@ -115,7 +116,7 @@ def check_cells(col: Sequence[str], label: str, out: Collector, *, secret: bool 
     if fixed is few:
         return column_scan, col
     trimmed = list(col)
-    for old, new in zip(few, fixed):
+    for old, new in zip(few, fixed, strict=True):
         if old != new:
             for i in rows[old]:
                 trimmed[i] = new
@@ -221,8 +222,8 @@ def check_field(name: str, col: Sequence[str], label: str, out: Collector, found
                 and (longest <= 113 or max(map(len, col)) <= 113)):
             problems = {v: rules.upn_problems(v, label) for v in set(col) if v}
             for i, v in enumerate(col):
-                for found in problems.get(v, ()):
-                    out.add(i, label, found)
+                for problem in problems.get(v, ()):
+                    out.add(i, label, problem)
     elif name in PHONE_FIELDS and col:
         joined = found.joined if found is not None and found.joined else _SEP + _SEP.join(col) + _SEP
         if not _PHONE_COLUMN.fullmatch(joined):
@@ -306,7 +307,7 @@ def duplicates(col: Sequence[str], column: str, code: str, out: Collector, *, ro
         return
     first: dict[str, int] = {}
     index = rows if rows is not None else range(len(col))
-    for k, (i, key) in enumerate(zip(index, keys)):
+    for k, (i, key) in enumerate(zip(index, keys, strict=True)):
         if not key:
             continue
         j = first.setdefault(key, i)

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 
 @dataclass(frozen=True)
@@ -17,7 +20,14 @@ class CommandContext:
     out: TextIO
     err: TextIO
     verbosity: int = 0
-    settings: Any = None
+    settings: Settings | None = None
     interactive: bool = False
     command_line: str = "python provision.py"
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tenant_settings(self) -> Settings:
+        """``settings``, for a command with ``NEEDS_TENANT`` (``provision.py`` always gives such a command some)."""
+        if self.settings is None:
+            raise RuntimeError("a tenant command was given no settings")
+        return self.settings

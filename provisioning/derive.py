@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import compress, repeat
 from operator import add, itemgetter, not_
-from typing import Callable, Iterable, Sequence
+from typing import TypeVar, cast
 
 from anyascii import anyascii
 
@@ -24,6 +25,7 @@ from .identity import name_material, transliterate
 DEFAULT_NAMING_TEMPLATE = "{givenName}.{surname}@{domain}"
 DEFAULT_DISPLAY_NAME_TEMPLATE = "{givenName} {surname}"
 UPN_LOCAL_MAX = 64
+T = TypeVar("T")
 MAIL_NICKNAME_MAX = 64
 
 _UPN_DISALLOWED = re.compile(r"[^A-Za-z0-9'.\-_!#^~]+")
@@ -57,7 +59,7 @@ def parse_template(template: object) -> Parsed:
     except ValueError:
         raise TemplateError(f"an unbalanced '{{' or '}}' (write {{{{ or }}}} for a brace as text); "
                             f"{TEMPLATE_HINT}") from None
-    out = []
+    out: list[tuple[str, str | None, int | None]] = []
     for literal, name, spec, conv in raw:
         if name is None:
             out.append((literal, None, None))
@@ -117,15 +119,15 @@ def mail_nicknames(upns: Sequence[str], derived: Sequence[int], derived_locals: 
         return list(derived_locals)
     typed = pick(upns, given)
     nicks = list(map(itemgetter(0), map(str.rpartition, typed, repeat("@"))))
-    sample = [v or u for v, u in zip(nicks, typed)] if "" in nicks else nicks
+    sample = [v or u for v, u in zip(nicks, typed, strict=True)] if "" in nicks else nicks
     if _NICK_DISALLOWED.search("".join(sample)) or max(map(len, sample), default=0) > MAIL_NICKNAME_MAX:
         nicks = list(map(mail_nickname_from, typed))
     else:
         nicks = sample
     out = [""] * n
-    for i, v in zip(derived, derived_locals):
+    for i, v in zip(derived, derived_locals, strict=True):
         out[i] = v
-    for i, v in zip(given, nicks):
+    for i, v in zip(given, nicks, strict=True):
         out[i] = v
     return out
 
@@ -181,7 +183,7 @@ def _concat(pieces: Sequence[str | Sequence[str]], n: int) -> list[str]:
     if (len(columns) > 1 and len(separators) == len(columns) - 1 and len(set(map(type, separators))) == 1
             and isinstance(separators[0], str) and len(set(separators)) == 1
             and not any(isinstance(c, str) for c in columns)):
-        return list(map(separators[0].join, zip(*columns)))  # type: ignore[union-attr, arg-type]
+        return list(map(separators[0].join, zip(*columns, strict=True)))
     acc: Iterable[str] | None = None
     for piece in pieces:
         if isinstance(piece, str):
@@ -193,7 +195,7 @@ def _concat(pieces: Sequence[str | Sequence[str]], n: int) -> list[str]:
     return [""] * n if acc is None else list(acc)
 
 
-def _pieces(template: str, columns: dict[str, Sequence[str]], n: int,
+def _pieces(template: str, columns: Mapping[str, Sequence[str]], n: int,
             constants: dict[str, str]) -> list[str | Sequence[str]]:
     """The template as literal texts and columns (``:.N`` applied once per distinct value); a field with no
     column counts as empty."""
@@ -236,7 +238,7 @@ def _tidy(pieces: Sequence[str | Sequence[str]]) -> bool:
     return True
 
 
-def display_names(template: str, columns: dict[str, Sequence[str]], n: int) -> list[str]:
+def display_names(template: str, columns: Mapping[str, Sequence[str]], n: int) -> list[str]:
     """Derived display names for ``n`` rows from the template's columns (missing columns count as empty).
 
     Blanks and commas at the ends are stripped and runs of blanks collapsed (an empty givenName must not leave
@@ -266,11 +268,11 @@ def upn_parts(values: Sequence[str]) -> list[str]:
         cleaned = list(map(upn_part, distinct))
     else:
         cleaned = _UPN_DISALLOWED_OR_NUL.sub("", transliterate(joined).lower()).split("\x00")
-    cache = dict(zip(distinct, cleaned))
+    cache = dict(zip(distinct, cleaned, strict=True))
     return list(map(cache.__getitem__, values))
 
 
-def make_upns(template: str, domain: str | None, columns: dict[str, Sequence[str]], rows: Sequence[int]) \
+def make_upns(template: str, domain: str | None, columns: Mapping[str, Sequence[str]], rows: Sequence[int]) \
         -> tuple[list[str], list[str]]:
     """UPNs for the rows ``rows`` (indexes) from the template's columns, and their local parts (``""`` where the
     template gives none); same results as :func:`make_upn_maker`.
@@ -293,7 +295,7 @@ def make_upns(template: str, domain: str | None, columns: dict[str, Sequence[str
     split = _split_at_domain(pieces) if pieces is not None else None
     if split is None:  # unusual template: exactly the row-by-row rules
         columns_in_order = [parts[f] for f in fields]
-        upns = [make(*values) for values in zip(*columns_in_order)] if fields else [make()] * len(rows)
+        upns = [make(*values) for values in zip(*columns_in_order, strict=True)] if fields else [make()] * len(rows)
         return upns, list(map(itemgetter(0), map(str.rpartition, upns, repeat("@"))))
     local_pieces, suffix = split
     locals_ = _concat(local_pieces, len(rows))
@@ -344,13 +346,17 @@ def _clean_by_construction(pieces: Sequence[str | Sequence[str]]) -> bool:
 def _split_at_domain(pieces: list[str | Sequence[str]]) -> tuple[list[str | Sequence[str]], str] | None:
     """``(local-part pieces, "@domain")``: the pieces split at the last ``@``, when only literal text follows it."""
     at = next((k for k in range(len(pieces) - 1, -1, -1) if isinstance(pieces[k], str) and "@" in pieces[k]), None)
-    if at is None or not all(isinstance(p, str) for p in pieces[at + 1:]):
+    if at is None:
         return None
-    before, _, after = pieces[at].rpartition("@")  # type: ignore[union-attr]
-    return [*pieces[:at], before], "@" + after + "".join(pieces[at + 1:])  # type: ignore[arg-type]
+    piece, rest = pieces[at], pieces[at + 1:]
+    tail = [p for p in rest if isinstance(p, str)]
+    if not isinstance(piece, str) or len(tail) < len(rest):
+        return None
+    before, _, after = piece.rpartition("@")
+    return [*pieces[:at], before], "@" + after + "".join(tail)
 
 
-def pick(col: Sequence[str], rows: Sequence[int]) -> list[str]:
+def pick(col: Sequence[T], rows: Sequence[int]) -> list[T]:
     """``[col[i] for i in rows]``, at C speed."""
     if len(rows) == len(col):
         return list(col)
@@ -381,10 +387,10 @@ def assign_suffixes(candidates: Sequence[str | None], taken: set[str]) -> list[s
     collide are walked one by one; the rest is a few set operations.
     """
     index = list(compress(range(len(candidates)), candidates))
-    keys: list[str] = pick(candidates, index)  # type: ignore[arg-type]
+    keys: Sequence[str] = cast(list[str], pick(candidates, index))  # the rows with a candidate: no None
     folded = lowered(keys)  # derived UPNs are lower-case unless the domain is not
     lower = folded is keys
-    keys = folded  # type: ignore[assignment]
+    keys = folded
     distinct = set(keys)
     out = list(candidates)
     clash = distinct & taken
@@ -393,17 +399,18 @@ def assign_suffixes(candidates: Sequence[str | None], taken: set[str]) -> list[s
         return out
     seen: set[str] = set()
     add_seen = seen.add
-    repeat_rows = [i for i, k in zip(index, keys) if k in seen or add_seen(k)]  # rows after a name's first
+    repeat_rows = [i for i, k in zip(index, keys, strict=True) if k in seen or add_seen(k)]  # rows after a name's first
     if clash:  # a name a given UPN holds: its first deriving row needs a number too
-        firsts = {}
-        for i, k in zip(index, keys):
+        firsts: dict[str, int] = {}
+        for i, k in zip(index, keys, strict=True):
             if k in clash:
                 firsts.setdefault(k, i)
         repeat_rows = sorted({*repeat_rows, *firsts.values()})
     taken |= distinct
     next_number: dict[str, int] = {}
     for i in repeat_rows:
-        name: str = out[i]  # type: ignore[assignment]
+        name = out[i]
+        assert name is not None  # a repeated row's candidate
         key = name if lower else name.lower()
         n = next_number.get(key, 2)
         while True:

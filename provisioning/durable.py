@@ -13,12 +13,17 @@ import logging
 import os
 import shlex
 import sqlite3
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Mapping, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .cells import csv_safe
 from .errors import RunFolderLost
+
+if TYPE_CHECKING:  # (at run time imported where used: the journal imports this module)
+    from .journal import Journal, RowRecord
+    from .outputs import PasswordFile
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +90,7 @@ def _names(upns: list[str], limit: int = 5) -> str:
     return shown + (f" and {len(upns) - limit} more" if len(upns) > limit else "")
 
 
-def stopped_message(lost: RunFolderLost, *, journal: Any, passwords: Any, total: int, sent: set[int],
+def stopped_message(lost: RunFolderLost, *, journal: Journal, passwords: PasswordFile, total: int, sent: set[int],
                     answers: Mapping[int, Any], command_line: str, err: TextIO,
                     during: str = "") -> RunFolderLost:
     """The one line for a run that stopped sending because its folder became unwritable: what was sent, who
@@ -149,7 +154,7 @@ def stopped_message(lost: RunFolderLost, *, journal: Any, passwords: Any, total:
     return RunFolderLost("; ".join(parts), reason=lost.reason, resumable=lost.resumable, remedy=lost.remedy)
 
 
-def _intact(obj: Any) -> bool:
+def _intact(obj: Journal | PasswordFile) -> bool:
     try:
         obj.check_intact()
     except RunFolderLost:
@@ -157,7 +162,7 @@ def _intact(obj: Any) -> bool:
     return True
 
 
-def _rescue(journal: Any, folder: Path, created: list[tuple[int, str, str, str]]) -> Path | None:
+def _rescue(journal: Journal, folder: Path, created: list[tuple[int, str, str, str]]) -> Path | None:
     """Copy the journal (as the open connection sees it) to ``<folder>.rescued-<time>/journal.sqlite``, with
     ``created.csv``: row, userPrincipalName, objectId and whether its password is recorded, of every user created
     (no password)."""
@@ -178,7 +183,7 @@ def _rescue(journal: Any, folder: Path, created: list[tuple[int, str, str, str]]
     return dest
 
 
-def without_password(journal: Any, passwords_csv: Path) -> list[Any]:
+def without_password(journal: Journal, passwords_csv: Path) -> list[RowRecord]:
     """Rows created with a generated password that ``passwords.csv`` does not hold (lost with a removed run
     folder or file): their users exist, and nobody knows their password."""
     from .journal import RowState
@@ -189,7 +194,7 @@ def without_password(journal: Any, passwords_csv: Path) -> list[Any]:
             if r.password_source == "generated" and r.row not in known]
 
 
-def without_password_warning(rows: list[Any], command_line: str) -> str:
+def without_password_warning(rows: list[RowRecord], command_line: str) -> str:
     """The line that tells the administrator which users have no recorded password and what to do."""
     names = _names([f"row {r.row} {r.upn}" for r in rows], limit=10)
     return (f"warning: {len(rows)} users exist without a recorded password (their generated password was lost "

@@ -19,9 +19,9 @@ import codecs
 import csv
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Callable
 
 CANDIDATES = ("cp1252", "cp1250", "mac_roman", "cp1251")
 DESCRIPTION = {"cp1252": "Windows-1252 (Western European)", "cp1250": "Windows-1250 (Central European)",
@@ -194,7 +194,8 @@ def _ambiguous(numbered: list[tuple[int, bytes]], names: list[str], layout: Layo
         if len({tuple(t) for t in texts.values()}) > 1:
             first = next(iter(texts.values()))
             differ = {i for i, c in enumerate(first) if any(t[i:i + 1] != [c] for t in texts.values())}
-            shown = " but ".join(f"{layout.show(cells, lambda i, _: i in differ)} in {name}"
+            # (the lambda runs in this iteration: join consumes the generator before the loop goes on)
+            shown = " but ".join(f"{layout.show(cells, lambda i, _: i in differ)} in {name}"  # noqa: B023
                                  for name, cells in texts.items())
             options = " or ".join(f"--encoding {name}" for name in texts)
             return (f"the file is not UTF-8 and its encoding is uncertain: line {n} reads {shown}; save it as "

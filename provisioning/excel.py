@@ -28,9 +28,10 @@ import datetime as dt
 import logging
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
@@ -186,7 +187,7 @@ def _add_chunk(chunk: list[list[Any]], columns: list[list[str]], seen: list[dict
         if len(row) != width:  # calamine's rows are rectangular; be safe anyway
             row.extend([""] * (width - len(row)))
             del row[width:]
-    for j, values in enumerate(zip(*chunk)):
+    for j, values in enumerate(zip(*chunk, strict=True)):
         if not set(map(type, values)) <= {str}:
             values = tuple(map(excel_text, values))
         if len(set(values)) * 4 < len(values):  # few distinct values: keep one string per value

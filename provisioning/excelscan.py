@@ -23,10 +23,12 @@ import posixpath
 import re
 import xml.etree.ElementTree as ET
 import zipfile
-from dataclasses import dataclass, field as _dc_field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from dataclasses import field as _dc_field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
-from typing import IO, Iterator, Mapping
+from typing import IO
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +85,8 @@ _REF = re.compile(r"\$?([A-Za-z]{1,3})\$?(\d+)")
 _REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
 _ROW = re.compile(rb"<" + _NAME + rb"row(?=[\s>])([^>]*)>")
 _AUTOFILTER = re.compile(rb"<" + _NAME + rb"autoFilter(?=[\s/>])([^>]*)>")
-_STYLED_CELL = re.compile(rb"<" + _NAME + rb"c(?=\s)([^>]*?\ss\s*=\s*[\"'](\d+)[\"'][^>]*)(?<!/)>(.*?)</" + _NAME + rb"c>",
-                          re.S)
+_STYLED_CELL = re.compile(
+    rb"<" + _NAME + rb"c(?=\s)([^>]*?\ss\s*=\s*[\"'](\d+)[\"'][^>]*)(?<!/)>(.*?)</" + _NAME + rb"c>", re.S)
 _RANGE = re.compile(r"\$?[A-Za-z]{1,3}\$?(\d+)(?::\$?[A-Za-z]{1,3}\$?(\d+))?")
 _TRUE = ("1", "true")
 
@@ -171,8 +173,9 @@ def _padded_styles(zf: zipfile.ZipFile, book: str, rels: ET.Element) -> dict[int
     for el in root:
         if el.tag.rpartition("}")[2] == "cellXfs":
             for i, xf in enumerate(x for x in el if x.tag.rpartition("}")[2] == "xf"):
-                if xf.get("numFmtId") in codes:
-                    out[i] = codes[xf.get("numFmtId")]
+                num = xf.get("numFmtId")
+                if num is not None and num in codes:
+                    out[i] = codes[num]
     return out
 
 
@@ -312,7 +315,7 @@ def _scan_stream(stream: IO[bytes], styles: Mapping[int, tuple[tuple[str | None,
                 fmt = styles.get(int(m.group(2)))
                 attrs = _attrs(m.group(1))
                 value = _VALUE.search(m.group(3)) if fmt is not None and attrs.get("t", "n") == "n" else None
-                text = padded_text(_text(value.group(1)), fmt) if value else None  # type: ignore[arg-type]
+                text = padded_text(_text(value.group(1)), fmt) if value and fmt is not None else None
                 if text is not None:
                     ref = _REF.fullmatch(attrs.get("r", ""))
                     if ref is None:

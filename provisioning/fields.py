@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import RosterError
 
@@ -222,10 +223,10 @@ def load_mapping(path: str | Path) -> ColumnMapping:
                                  + ('"{givenName}.{surname}@{domain}"' if key == "naming_template"
                                     else '"{givenName} {surname}"'))
         try:
-            names = {name for _, name, _ in parse_template(template) if name}
+            used = {name for _, name, _ in parse_template(template) if name}
         except TemplateError as exc:
             raise RosterError(p, f"{key} {template!r}: {exc}") from None
-        strange = sorted(names - allowed)
+        strange = sorted(used - allowed)
         if strange:
             raise RosterError(p, f"{key} {template!r}: {', '.join('{' + n + '}' for n in strange)} is not a field; "
                                  f"use Graph property names such as {{givenName}}, {{surname}}"

@@ -6,9 +6,9 @@ journal stays small; every function takes the open :class:`~provisioning.journal
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Iterable, Mapping, Sequence
 
 from .journal import Journal, utcnow
 

@@ -25,13 +25,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
-from .followup_journal import (FollowUpOutcome, FollowUpRecord, FollowUpSeed, FollowUpState, followups,
-                               record_followups)
+from .followup_journal import FollowUpOutcome, FollowUpRecord, FollowUpSeed, FollowUpState, followups, record_followups
 from .journal import Journal, RowState
 from .lagretry import Answer, LagRetrySender, Op
 from .references import References
+
+if TYPE_CHECKING:
+    from graph.client import GraphClient
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +99,7 @@ def already_done(op: Op, status: int, code: str, message: str) -> bool:
     return status == 400 and "/members/" in op.url and ALREADY_MEMBER_TEXT in message.lower()
 
 
-def _graph_root(client: Any) -> str:
+def _graph_root(client: GraphClient) -> str:
     config = getattr(client, "config", None)
     root = getattr(config, "base_url", None)
     if not root:
@@ -104,7 +107,7 @@ def _graph_root(client: Any) -> str:
     return str(root).rstrip("/")
 
 
-def apply_followups(client: Any, journal: Journal, *, stop: threading.Event | None = None,
+def apply_followups(client: GraphClient, journal: Journal, *, stop: threading.Event | None = None,
                     delays: Sequence[float] | None = None, budget_s: float | None = None) -> dict[str, int]:
     """Send every pending follow-up whose user exists; record each answer; return counts by final state.
 
@@ -147,7 +150,7 @@ def apply_followups(client: Any, journal: Journal, *, stop: threading.Event | No
     log.info("follow-ups: sending %d (%d could not be sent)", len(ops), len(now_failed))
 
     def done(key: Hashable, answer: Answer) -> None:
-        row, kind, target = key  # type: ignore[misc]
+        row, kind, target = cast(tuple[int, str, str], key)  # request_for's key
         if answer.ok is None:
             state = FollowUpState.PENDING
         else:

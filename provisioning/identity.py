@@ -13,7 +13,7 @@ Unicode forms of one name give the same UPN; :func:`transliterate` is that and `
 from __future__ import annotations
 
 import unicodedata
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from anyascii import anyascii
@@ -89,4 +89,5 @@ def transliterate(text: str) -> str:
 def _non_ascii(text: str) -> list[int]:
     """The distinct non-ASCII code points of ``text``."""
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    return np.unique(codes[codes > 0x7F]).tolist()
+    distinct: list[int] = np.unique(codes[codes > 0x7F]).tolist()
+    return distinct

@@ -23,11 +23,12 @@ import contextlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from .durable import file_identity, gone, lost_from
 from .errors import RunFolderError
@@ -131,7 +132,7 @@ _SECRET_KEYS = ("password", "secret", "client_secret", "certificate_password", "
 
 def utcnow() -> str:
     """An ISO-8601 UTC timestamp with milliseconds, as stored in the journal and the reports."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def strip_secrets(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -232,7 +233,7 @@ class Journal:
         return conn
 
     @classmethod
-    def create(cls, run_dir: Path, meta: Mapping[str, Any]) -> "Journal":
+    def create(cls, run_dir: Path, meta: Mapping[str, Any]) -> Journal:
         """Create the journal of a new run in ``run_dir``; refuses to overwrite an existing one."""
         path = Path(run_dir) / JOURNAL_NAME
         if path.exists():
@@ -247,7 +248,7 @@ class Journal:
         return journal
 
     @classmethod
-    def open(cls, run_dir: Path) -> "Journal":
+    def open(cls, run_dir: Path) -> Journal:
         """Open the journal of an existing run folder (``RunFolderError`` when there is none)."""
         path = Path(run_dir) / JOURNAL_NAME
         if not path.is_file():
@@ -293,20 +294,18 @@ class Journal:
     def close(self) -> None:
         """Checkpoint the WAL and close."""
         with self._lock:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error:
-                pass
             self._conn.close()
 
-    def __enter__(self) -> "Journal":
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     class _Tx:
-        def __init__(self, journal: "Journal") -> None:
+        def __init__(self, journal: Journal) -> None:
             self.journal = journal
 
         def __enter__(self) -> sqlite3.Cursor:
@@ -333,7 +332,7 @@ class Journal:
             if isinstance(exc, sqlite3.Error):
                 raise lost_from(exc, self.journal.path) from exc
 
-    def _tx(self) -> "Journal._Tx":
+    def _tx(self) -> Journal._Tx:
         return Journal._Tx(self)
 
     # -- metadata --------------------------------------------------------------------------------------------

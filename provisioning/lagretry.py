@@ -15,12 +15,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from graph.errors import AuthError, GraphError, ServiceUnavailableError
 
 from .permissions import explain_denied
+
+if TYPE_CHECKING:
+    from graph.client import GraphClient
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +91,7 @@ class LagRetrySender:
     ``accept(status, code, message)`` may declare a refusal a success (e.g. "already a member").
     """
 
-    def __init__(self, client: Any, *, stop: threading.Event | None = None, delays: Sequence[float] = DELAYS,
+    def __init__(self, client: GraphClient, *, stop: threading.Event | None = None, delays: Sequence[float] = DELAYS,
                  budget_s: float = BUDGET_S, accept: Callable[[Op, int, str, str], bool] | None = None,
                  sleep: Callable[[float], Any] | None = None, guard: Callable[[], None] | None = None) -> None:
         self.client = client
@@ -157,7 +161,7 @@ class LagRetrySender:
             for i in ready:
                 due[i] = float("inf")  # in flight: on_result gives it a time again, or removes it
             requests = [BatchRequest(id=i, method=by_id[i].method, url=by_id[i].url,
-                                     body=dict(by_id[i].body) if by_id[i].body is not None else None,
+                                     body=dict(body) if (body := by_id[i].body) is not None else None,
                                      headers={"Content-Type": "application/json"} if by_id[i].body is not None
                                      else None) for i in ready]
             try:

@@ -89,15 +89,15 @@ class Roster:
         if rows is None:
             width = len(self.headers)
             cols = list(self.columns) + [("",) * len(self.row_numbers)] * (width - len(self.columns))
-            rows = self._cache["rows"] = tuple(map(SourceRow, self.row_numbers, zip(*cols))) if width else \
-                tuple(SourceRow(n, ()) for n in self.row_numbers)
+            rows = self._cache["rows"] = (tuple(map(SourceRow, self.row_numbers, zip(*cols, strict=True))) if width
+                                          else tuple(SourceRow(n, ()) for n in self.row_numbers))
         return rows
 
     @classmethod
     def from_rows(cls, rows: Sequence[SourceRow], **fields: Any) -> Roster:
         """A Roster from row tuples (tests, retry sources): ``Roster.from_rows(rows, path=..., headers=...)``."""
         width = len(fields["headers"])
-        columns = tuple(zip(*(r.cells for r in rows))) if rows else tuple(() for _ in range(width))
+        columns = tuple(zip(*(r.cells for r in rows), strict=False)) if rows else tuple(() for _ in range(width))
         return cls(row_numbers=tuple(r.row for r in rows), columns=columns, **fields)
 
 
@@ -117,7 +117,7 @@ def graph_datetime(value: str) -> str:
     except ValueError:
         return value
     if when.tzinfo is not None:
-        when = when.astimezone(dt.timezone.utc)
+        when = when.astimezone(dt.UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

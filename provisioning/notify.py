@@ -28,13 +28,18 @@ import json
 import logging
 import re
 import shlex
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from graph.errors import GraphError
 
+from .context import CommandContext
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    from graph.client import GraphClient
 
 log = logging.getLogger(__name__)
 
@@ -261,8 +266,8 @@ def _attachment(run_dir: Path, limit: int) -> tuple[bytes | None, str]:
         return None, f"results.xlsx could not be read ({exc.strerror or exc}); it is at {path}"
 
 
-def send_notification(client: Any, options: NotifyOptions, run_dir: Path, *, summary: Mapping[str, Any] | None = None,
-                      command_line: str = "python provision.py",
+def send_notification(client: GraphClient, options: NotifyOptions, run_dir: Path, *,
+                      summary: Mapping[str, Any] | None = None, command_line: str = "python provision.py",
                       max_attachment_bytes: int = MAX_ATTACHMENT_BYTES) -> NotifyResult:
     """Send the run's summary mail through ``client`` (a :class:`graph.client.GraphClient`); never raises for a
     Graph error or an unreadable file: the returned result says what happened."""
@@ -277,7 +282,7 @@ def send_notification(client: Any, options: NotifyOptions, run_dir: Path, *, sum
     return _post(client, options, body, subject, data is not None, note)
 
 
-def _post(client: Any, options: NotifyOptions, body: dict[str, Any], subject: str, attached: bool,
+def _post(client: GraphClient, options: NotifyOptions, body: dict[str, Any], subject: str, attached: bool,
           note: str) -> NotifyResult:
     """POST the sendMail request; a Graph error is returned in the result, never raised."""
     from graph.odata import user_path
@@ -293,7 +298,7 @@ def _post(client: Any, options: NotifyOptions, body: dict[str, Any], subject: st
     return NotifyResult(True, options.recipients, subject, attached, note)
 
 
-def send_watch_notification(client: Any, options: NotifyOptions, result: Any, *,
+def send_watch_notification(client: GraphClient, options: NotifyOptions, result: Any, *,
                             command_line: str = "python provision.py",
                             max_attachment_bytes: int = MAX_ATTACHMENT_BYTES) -> NotifyResult:
     """Mail the outcome of one file of ``watch`` (a :class:`provisioning.watcher.FileResult`), with the run's
@@ -312,7 +317,7 @@ def send_watch_notification(client: Any, options: NotifyOptions, result: Any, *,
     return _post(client, options, body, subject, data is not None, note)
 
 
-def maybe_notify(ctx: Any, args: argparse.Namespace, run_dir: Path, *, client: Any = None,
+def maybe_notify(ctx: CommandContext, args: argparse.Namespace, run_dir: Path, *, client: GraphClient | None = None,
                  summary: Mapping[str, Any] | None = None) -> NotifyResult | None:
     """At the end of ``run``/``resume``: notify when ``--notify`` and ``--notify-from`` were given.
 
@@ -325,7 +330,8 @@ def maybe_notify(ctx: Any, args: argparse.Namespace, run_dir: Path, *, client: A
         c, options, Path(run_dir), summary=summary, command_line=command_line))
 
 
-def notify_watch_result(ctx: Any, args: argparse.Namespace, result: Any, *, client: Any = None) -> NotifyResult | None:
+def notify_watch_result(ctx: CommandContext, args: argparse.Namespace, result: Any, *,
+                        client: GraphClient | None = None) -> NotifyResult | None:
     """``watch --notify``: mail one file's outcome (see :func:`send_watch_notification`); like
     :func:`maybe_notify`, a failure is a warning on ``ctx.err`` and never raises."""
     command_line = getattr(ctx, "command_line", "python provision.py")
@@ -333,17 +339,18 @@ def notify_watch_result(ctx: Any, args: argparse.Namespace, result: Any, *, clie
         c, options, result, command_line=command_line))
 
 
-def _notify(ctx: Any, args: argparse.Namespace, client: Any, send: Any) -> NotifyResult | None:
+def _notify(ctx: CommandContext, args: argparse.Namespace, client: GraphClient | None,
+            send: Callable[[GraphClient, NotifyOptions], NotifyResult]) -> NotifyResult | None:
     to, sender = getattr(args, "notify", None), getattr(args, "notify_from", None)
     if not to and not sender:
         return None
     options = NotifyOptions.parse(to or "", sender or "")
-    own = None
+    own: GraphClient | None = None
     try:
         if client is None:
             from .runner import make_client
 
-            client = own = make_client(ctx.settings)
+            client = own = make_client(ctx.tenant_settings)
         result = send(client, options)
     except Exception as exc:  # noqa: BLE001 - a notification must never change the run's outcome
         log.warning("notification failed: %s: %s", type(exc).__name__, exc)
@@ -353,6 +360,6 @@ def _notify(ctx: Any, args: argparse.Namespace, client: Any, send: Any) -> Notif
             own.close()
     if result.warning:
         ctx.err.write(result.warning + "\n")
-    elif getattr(ctx, "verbosity", 0) >= 0:
+    elif ctx.verbosity >= 0:
         ctx.out.write(f"notification sent to {', '.join(result.recipients)}\n")
     return result

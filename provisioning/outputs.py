@@ -13,8 +13,9 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from .cells import csv_safe
 from .journal import RowRecord, RowState

@@ -12,10 +12,11 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import ne
-from typing import Callable, Mapping, Sequence
+from typing import cast
 
 import numpy as np
 
@@ -50,9 +51,9 @@ def repeated_rows(columns: Mapping[str, Sequence[str]], headers: Sequence[str], 
     if not maybe:
         return {}, []
     picked = [derive.pick(c, maybe) for c in columns.values()]
-    keys = list(zip(*(identity_keys(c) for c in picked if any(c))))
-    first = dict(zip(reversed(keys), reversed(maybe)))
-    repeats = {i: j for i, j in zip(maybe, map(first.__getitem__, keys)) if i != j and names[i]}
+    keys = list(zip(*(identity_keys(c) for c in picked if any(c)), strict=True))
+    first = dict(zip(reversed(keys), reversed(maybe), strict=False))
+    repeats = {i: j for i, j in zip(maybe, map(first.__getitem__, keys), strict=False) if i != j and names[i]}
     messages = [_repeat_message(i, j, columns, headers, cells, rownums, label) for i, j in repeats.items()]
     return repeats, messages
 
@@ -62,7 +63,7 @@ def _not_unique(keys: Sequence[str]) -> list[int]:
     n = len(keys)
     if len(set(keys)) == n:
         return []
-    first = dict(zip(reversed(keys), range(n - 1, -1, -1)))
+    first = dict(zip(reversed(keys), range(n - 1, -1, -1), strict=True))
     firsts = np.fromiter(map(first.__getitem__, keys), dtype=np.int64, count=n)
     seen = firsts != np.arange(n)
     seen[firsts[seen]] = True
@@ -140,7 +141,7 @@ def unique_upns(made: Sequence[str], rows: Sequence[int], repeat_of: Mapping[int
         for k in copies:
             cands[k] = ""
     taken = set(typed)
-    final: list[str] = derive.assign_suffixes(cands, taken)  # type: ignore[assignment]
+    final = cast(list[str], derive.assign_suffixes(cands, taken))  # str candidates (no None) give str UPNs
     low = derive.lowered(cands)
     found: dict[str, dict[int, ExistingUser]] = {}
     matched: dict[int, ExistingUser] = {}

@@ -10,8 +10,8 @@ needs a directory role that may reset passwords).
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Collection, Mapping
 
 #: Directory role template ids (the ``wids`` claim of an app-only token) that may reset a non-admin's password.
 PASSWORD_RESET_ROLES: Mapping[str, str] = {

@@ -5,9 +5,10 @@ can be computed, tested and shown (``--dry-run``) without a network.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 from .models import Issue, Severity
 
@@ -33,9 +34,14 @@ class ExistingMode(str, Enum):
 class PlannedRow(Protocol):
     """What the plan needs from a validated row (``provisioning.validate.UserRow`` satisfies it)."""
 
-    row: int
-    fields: Mapping[str, Any]
-    has_errors: bool
+    @property
+    def row(self) -> int: ...
+
+    @property
+    def fields(self) -> Mapping[str, Any]: ...
+
+    @property
+    def has_errors(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)

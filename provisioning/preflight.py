@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .models import ExistingUser
+
+if TYPE_CHECKING:
+    from graph.client import GraphClient
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +37,7 @@ def to_existing(user: Any) -> ExistingUser:
                         mail=_get(user, "mail"))
 
 
-def find_users(client: Any, upns: Iterable[str]) -> dict[str, ExistingUser]:
+def find_users(client: GraphClient, upns: Iterable[str]) -> dict[str, ExistingUser]:
     """Existing users among ``upns`` keyed by lower-case UPN.
 
     One call to the client's ``find_users_by_upn``, which packs ``userPrincipalName in (...)`` filters into
@@ -43,9 +47,8 @@ def find_users(client: Any, upns: Iterable[str]) -> dict[str, ExistingUser]:
     if not wanted:
         return {}
     found = client.find_users_by_upn(wanted, select=LOOKUP_SELECT)
-    items = found.values() if isinstance(found, Mapping) else found
     result: dict[str, ExistingUser] = {}
-    for user in items:
+    for user in found.values():
         existing = to_existing(user)
         if existing.userPrincipalName:
             result[existing.userPrincipalName.lower()] = existing
@@ -55,7 +58,7 @@ def find_users(client: Any, upns: Iterable[str]) -> dict[str, ExistingUser]:
 class GraphTenantView:
     """The tenant as validation and the plan see it: domains (read once) and a cached, batched user lookup."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: GraphClient) -> None:
         self._client = client
         self._lock = threading.Lock()
         self._known: dict[str, ExistingUser | None] = {}

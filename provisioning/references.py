@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from .models import Issue, Severity
+from .models import ExistingUser, Issue, Severity, TenantView, UserRow
+
+if TYPE_CHECKING:
+    from graph.client import GraphClient
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +79,7 @@ def _chunks(values: Sequence[str], n: int = CHUNK) -> Iterable[Sequence[str]]:
         yield values[i:i + n]
 
 
-def fetch_groups(client: Any, names: Iterable[str]) -> dict[str, tuple[Group, ...]]:
+def fetch_groups(client: GraphClient, names: Iterable[str]) -> dict[str, tuple[Group, ...]]:
     """Resolve group names and ids (lower-case keys) with ``$filter ... in (...)``, 15 values per request."""
     from graph.odata import in_
 
@@ -95,7 +99,7 @@ def fetch_groups(client: Any, names: Iterable[str]) -> dict[str, tuple[Group, ..
     return {k: tuple(v) for k, v in out.items()}
 
 
-def fetch_skus(client: Any) -> dict[str, Sku]:
+def fetch_skus(client: GraphClient) -> dict[str, Sku]:
     """The tenant's SKUs by lower-case part number and skuId, with their free seats."""
     out: dict[str, Sku] = {}
     for s in client.subscribed_skus():
@@ -107,7 +111,8 @@ def fetch_skus(client: Any) -> dict[str, Sku]:
     return out
 
 
-def resolve(client: Any, tenant: Any, rows: Sequence[Any], existing: Mapping[str, Any]) -> References:
+def resolve(client: GraphClient, tenant: TenantView, rows: Sequence[UserRow],
+            existing: Mapping[str, ExistingUser]) -> References:
     """Ask the tenant about every group, SKU and manager the valid rows name (each name once)."""
     valid = [r for r in rows if not r.has_errors]
     names = {g for r in valid for g in r.groups}
@@ -154,8 +159,8 @@ def check_references(rows: Sequence[Any], refs: References, *, columns: Mapping[
             if not found:
                 bad.add(r.row)
                 issues.append(_issue(r.row, cols, "groups", GROUP_NOT_FOUND,
-                                     f"group {name!r} was not found in the tenant (by displayName or id); check the spelling "
-                                     "or give the group's object id"))
+                                     f"group {name!r} was not found in the tenant (by displayName or id); "
+                                     "check the spelling or give the group's object id"))
             elif len(found) > 1:
                 bad.add(r.row)
                 ids = ", ".join(g.id for g in found)
@@ -184,8 +189,9 @@ def check_references(rows: Sequence[Any], refs: References, *, columns: Mapping[
             row_no = invalid_rows.get(manager) or next((x.row for x in rows if x.upn.lower() == manager), None)
             where = (f"row {row_no} of this roster, which is invalid" if row_no is not None
                      else "neither a user in the tenant nor a row of this roster")
-            issues.append(_issue(r.row, cols, "manager", MANAGER_NOT_FOUND, f"manager {r.manager!r} is {where}; fix the manager's "
-                                                                         "userPrincipalName or clear the cell"))
+            issues.append(_issue(r.row, cols, "manager", MANAGER_NOT_FOUND,
+                                 f"manager {r.manager!r} is {where}; "
+                                 "fix the manager's userPrincipalName or clear the cell"))
     issues.extend(_seat_issues(rows, refs, cols, skip | bad))
     return issues
 

@@ -7,9 +7,9 @@ here are shared with :mod:`provisioning.retrysource`, which reads the Failed and
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Mapping
 
 from .models import Issue, Severity
 

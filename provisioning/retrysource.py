@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, Collection, Iterable, Mapping, Sequence
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -83,6 +85,7 @@ def read_retry_source(target: str | os.PathLike[str]) -> RetrySource:
 
     path = locate_results(target)
     earlier_run = path.parent
+    grids: list[tuple[str, list[list[str]], tuple[CellProblem, ...]]]
     if path.suffix.lower() in CSV_SUFFIXES:
         grids = [(path.name, read_csv_columns(path), ())]
     else:
@@ -91,7 +94,7 @@ def read_retry_source(target: str | os.PathLike[str]) -> RetrySource:
     headers: list[str] = []
     rows: list[RetryRow] = []
     for name, columns, problems in grids:
-        grid = [list(line) for line in zip(*columns)] if columns else []
+        grid = [list(line) for line in zip(*columns, strict=False)] if columns else []
         if not grid:
             continue
         for pr in problems:
@@ -105,13 +108,13 @@ def read_retry_source(target: str | os.PathLike[str]) -> RetrySource:
         for h in sheet_headers:
             if h not in headers:
                 headers.append(h)
-        position = {i: headers.index(h) for h, i in zip(sheet_headers, keep)}
+        position = {i: headers.index(h) for h, i in zip(sheet_headers, keep, strict=True)}
         bad: dict[int, list[tuple[int, CellProblem]]] = {}
         for pr in problems:
             if pr.col in position:
                 bad.setdefault(pr.row, []).append((position[pr.col], pr))
         for offset, line in enumerate(grid[1:], start=2):
-            by_header = {h: line[i] for h, i in zip(sheet_headers, keep)}
+            by_header = {h: line[i] for h, i in zip(sheet_headers, keep, strict=True)}
             if not any(v.strip() for v in by_header.values()) and offset - 1 not in bad:
                 continue
             earlier = _int(line[row_index]) if row_index is not None else None
@@ -138,7 +141,7 @@ def _run_folder(path: Path) -> Path | None:
         return None
     if len(columns) < 2:
         return None
-    folder = next((Path(v) for k, v in zip(columns[0], columns[1]) if k == "Run folder" and v), None)
+    folder = next((Path(v) for k, v in zip(columns[0], columns[1], strict=False) if k == "Run folder" and v), None)
     return folder if folder is not None and (folder / JOURNAL_NAME).is_file() else None
 
 
@@ -216,14 +219,14 @@ def write_retry_roster(path: str | os.PathLike[str], headers: Sequence[str], row
     path = Path(path)
     rows = list(rows)
     numbers = list(numbers) if numbers is not None else list(range(2, 2 + len(rows)))
-    if any(b <= a for a, b in zip([1, *numbers], numbers)):
+    if any(b <= a for a, b in pairwise([1, *numbers])):
         raise ValueError("roster row numbers must be ascending from 2")
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Roster")
     ws.append([_cell(ws, h) for h in headers])
     mapping: dict[int, RetryRow] = {}
     line = 1
-    for number, r in zip(numbers, rows):
+    for number, r in zip(numbers, rows, strict=False):
         while line + 1 < number:
             ws.append([])
             line += 1
@@ -275,9 +278,10 @@ def read_retry_link(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        link: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise RunFolderError(f"{path}: unreadable ({exc})") from exc
+    return link
 
 
 def require_rows(source: RetrySource, rows: Sequence[RetryRow]) -> None:

@@ -20,17 +20,27 @@ import hashlib
 import io
 import logging
 import threading
+from collections.abc import Callable, Mapping, Set
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pandas as pd
 
 from . import encodings, rules
 from .cells import unquote_text_prefix
 from .errors import RosterError
-from .excel import (EXCEL_SUFFIXES, HEADER_SEARCH_ROWS, CellProblem, ExcelSheet, column_letter,
-                    header_problem_message, iso_datetime, problem_message, read_excel)
+from .excel import (
+    EXCEL_SUFFIXES,
+    HEADER_SEARCH_ROWS,
+    ExcelSheet,
+    column_letter,
+    header_problem_message,
+    iso_datetime,
+    problem_message,
+    read_excel,
+)
+from .excelscan import CellProblem
 from .fields import BLOCK_SIGN_IN, FIELD_BY_NAME, ColumnMapping, canonical_field, load_mapping, normalise_header
 from .models import Issue, Roster, Severity
 
@@ -199,7 +209,7 @@ def _read_csv(p: Path, head: bytes, given: str | None = None, renames: dict[str,
         lead = [[""] * skip for _ in columns]
         if version_line is not None and lead:
             lead[0][lines.index(version_line)] = version_line.split(delimiter)[0]
-        columns = [top + col for top, col in zip(lead, columns)]
+        columns = [top + col for top, col in zip(lead, columns, strict=True)]
     return encoding, delimiter, columns, note
 
 
@@ -249,12 +259,14 @@ def _parse_csv(p: Path, encoding: str, delimiter: str, skip: int) -> pd.DataFram
     """pandas.read_csv of the file: strings only, no NA guessing, blank lines kept (row numbers stay right)."""
     options: dict[str, Any] = dict(sep=delimiter, encoding=encoding, header=None, dtype=object, na_filter=False,
                                    keep_default_na=False, skip_blank_lines=False, engine="c", skiprows=skip)
+    frame: pd.DataFrame
     try:
-        return pd.read_csv(p, **options)
+        frame = pd.read_csv(p, **options)
     except pd.errors.ParserError:  # a row longer than the header: size the frame to the widest row
         full = p.read_bytes().decode(encoding).lstrip("\ufeff")
         width = max(len(r) for r in csv.reader(io.StringIO(full), delimiter=delimiter))
-        return pd.read_csv(p, names=list(range(width)), **options)
+        frame = pd.read_csv(p, names=list(range(width)), **options)
+    return frame
 
 
 # ---- Both ----------------------------------------------------------------------------------------------------
@@ -290,7 +302,8 @@ def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], dige
     if titles:
         warnings.append(rules.issue(0, "", "header-row-found",
                                     f"the column names are on row {header_idx + 1}; {_rows_text(titles)} above "
-                                    f"them {'is taken as a title' if len(titles) == 1 else 'are taken as titles'} and not read "
+                                    f"them {'is taken as a title' if len(titles) == 1 else 'are taken as titles'} "
+                                    "and not read "
                                     f"(if the column names are on another row, give --header-row N)"))
     for pr in problems:
         if pr.row <= header_idx and pr.col < len(columns):
@@ -337,7 +350,8 @@ def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], dige
         warnings.extend(_excel_row_issues(excel, row_numbers))
         by_column = _iso_dates(by_column, headers, column_map)
     log.info("%s: %d rows, %d columns (%s)", p, len(row_numbers), len(headers), kind)
-    return Roster(path=str(p), sheet=sheet, kind=kind, headers=headers, header_row=header_idx + 1, row_numbers=row_numbers,
+    return Roster(path=str(p), sheet=sheet, kind=kind, headers=headers, header_row=header_idx + 1,
+                  row_numbers=row_numbers,
                   column_map=column_map, sha256=digest, warnings=tuple(warnings),
                   constants=dict(mapping.constants) if mapping else {},
                   naming_template=mapping.naming_template if mapping else None,
@@ -472,7 +486,7 @@ def _cell_issues(problems: list[CellProblem] | tuple[CellProblem, ...], headers:
     return out
 
 
-def _rows(columns: list[list[str]], header_idx: int, width: int, kept: set[int] = frozenset()) \
+def _rows(columns: list[list[str]], header_idx: int, width: int, kept: Set[int] = frozenset()) \
         -> tuple[tuple[int, ...], tuple[tuple[str, ...], ...]]:
     """Excel row numbers of the non-blank data rows, and their cells column-wise. ``kept``: data row indexes kept
     even when blank (a cell that reads as empty but holds an uncalculated formula).

@@ -62,11 +62,13 @@ def _write_xlsx(out: Path) -> None:
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.datavalidation import DataValidation
+    from openpyxl.worksheet.worksheet import Worksheet
 
     from .rules import COUNTRY_CODES
 
     wb = Workbook()
     ws = wb.active
+    assert isinstance(ws, Worksheet)  # a new workbook holds one worksheet
     ws.title = "Users"
     bold = Font(bold=True)
     fill = PatternFill("solid", fgColor="DDEBF7")
@@ -107,6 +109,6 @@ def _write_xlsx(out: Path) -> None:
         cell.font = bold
     for f in FIELDS:
         notes.append(_note_row(f))
-    for letter, width in zip("ABCDE", (30, 16, 11, 100, 30)):
+    for letter, width in zip("ABCDE", (30, 16, 11, 100, 30), strict=True):
         notes.column_dimensions[letter].width = width
     wb.save(out)

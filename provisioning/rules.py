@@ -8,10 +8,11 @@ cross-row checks (duplicates) and the tenant checks live in :mod:`provisioning.v
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import pycountry
 
@@ -287,10 +288,8 @@ def usage_location_problem(value: str, column: str) -> tuple[str, str] | None:
         return None
     hint = ""
     if len(value) > 2:
-        try:
+        with contextlib.suppress(LookupError):
             hint = f" (for {value!r} that is {pycountry.countries.lookup(value).alpha_2!r})"
-        except LookupError:
-            pass
     return ("usage-location-invalid", f"{column} {value!r}: not a two-letter ISO 3166 country code; use e.g. US, "
                                       f"GB, DE{hint}")
 

@@ -12,9 +12,10 @@ import json
 import logging
 import shlex
 from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from .followup_journal import Change, changes, row_view
 from .followups import USER_EXISTS
@@ -94,7 +95,8 @@ def _rows(records: Sequence[RowRecord], issues: Mapping[int, Sequence[Issue]],
         fstate, ftext = follow.get(r.row, ("", ""))
         yield ReportRow(
             row=r.row, status=status_of(r, fstate), upn=r.upn, followups=ftext,
-            changes=tuple((c.property, c.old, c.new) for c in edits.get(r.row, ())), display_name=r.display_name, object_id=r.object_id,
+            changes=tuple((c.property, c.old, c.new) for c in edits.get(r.row, ())), display_name=r.display_name,
+            object_id=r.object_id,
             http_status=r.http_status, error_code=r.error_code, request_id=r.request_id,
             # the Failed sheet of a "created, follow-up failed" row says which follow-up failed and why
             message=f"follow-ups: {ftext}" if fstate in ("failed", "pending") and not r.message else r.message,

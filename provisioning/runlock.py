@@ -70,7 +70,7 @@ class RunLock:
         if fh is not None:
             fh.close()
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -82,7 +82,9 @@ def lock_run_folder(folder: Path, command: str = "") -> RunLock:
     folder = Path(folder)
     path = folder / LOCK_NAME
     try:
-        fh = open(path, "a+b")  # never truncate before holding it: the holder's description is read by others
+        # never truncate before holding it: the holder's description is read by others. The handle is the lock, held
+        # past this function and closed by RunLock.release, so no `with` here.
+        fh = open(path, "a+b")  # noqa: SIM115
     except OSError as exc:
         raise RunFolderError(f"{folder}: cannot create {LOCK_NAME} ({exc.strerror or exc}); the run folder must be "
                              "writable") from None

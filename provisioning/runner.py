@@ -2,6 +2,7 @@
 stop in every phase, the progress bar, the run log, executing the creates and writing the outputs."""
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import os
@@ -9,17 +10,24 @@ import shlex
 import signal
 import threading
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from .apply import ApplyEngine, ApplyResult, CreateItem, Progress
+from .context import CommandContext
 from .durable import lost_from, stopped_message
 from .errors import RunFolderLost
 from .exitcodes import ExitStatus
 from .journal import OPEN_STATES, Journal, RowState, utcnow
 from .outputs import PasswordFile, SecretFilter, close_run_log, open_run_log, write_results_csv, write_summary_json
 from .runfolder import RunFolder
+from .settings import Settings
+
+if TYPE_CHECKING:  # graph.client (msal, requests) is imported when a client is made
+    from graph.client import GraphClient
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +36,7 @@ log = logging.getLogger(__name__)
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-def resume_hint(ctx: Any, folder: RunFolder) -> str:
+def resume_hint(ctx: CommandContext, folder: RunFolder) -> str:
     """The exact command that continues this run (with the options it was started with)."""
     return f"to continue: {ctx.command_line} resume {shlex.quote(str(folder.path))}"
 
@@ -44,7 +52,7 @@ class Session:
     its own SQLite transaction; a row whose answer was not recorded stays *sending* and ``resume`` looks it up).
     """
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: CommandContext) -> None:
         self.ctx = ctx
         self.stop = threading.Event()
         self.signal_name = ""
@@ -56,7 +64,7 @@ class Session:
         """The journal exists: from now on a signal stops the session cleanly instead of interrupting it."""
         self.folder = folder
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         if threading.current_thread() is threading.main_thread():
             for signum in STOP_SIGNALS:
                 self._previous[signum] = signal.getsignal(signum)
@@ -68,7 +76,7 @@ class Session:
             signal.signal(signum, previous)
         self._previous.clear()
 
-    def _on_signal(self, signum: int, frame: Any) -> None:
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         self.count += 1
         self.signal_name = self.signal_name or name
@@ -106,7 +114,7 @@ def run_log(folder: RunFolder, secrets: SecretFilter) -> Iterator[None]:
         close_run_log(handler)
 
 
-def settings_secrets(settings: Any) -> list[str]:
+def settings_secrets(settings: Settings) -> list[str]:
     """Secret values held by settings (to keep them out of run.log whatever happens)."""
     found: list[str] = []
     for obj in (settings, getattr(settings, "graph", None)):
@@ -124,7 +132,7 @@ def settings_secrets(settings: Any) -> list[str]:
     return found
 
 
-def settings_public(settings: Any) -> dict[str, Any]:
+def settings_public(settings: Settings) -> dict[str, Any]:
     """The settings worth recording in the journal, without secrets."""
     keep = ("authority_host", "tenant_id", "client_id", "graph_endpoint", "scope", "cloud", "ca_bundle",
             "batch_size", "concurrency", "max_writes_per_s")
@@ -139,7 +147,7 @@ def settings_public(settings: Any) -> dict[str, Any]:
     return out
 
 
-def progress_bar(ctx: Any, total: int, no_progress: bool) -> Any:
+def progress_bar(ctx: CommandContext, total: int, no_progress: bool) -> Any:
     """A tqdm bar on the error stream when it is a terminal, else None."""
     if no_progress or not getattr(ctx, "interactive", False) or total <= 0:
         return None
@@ -148,7 +156,7 @@ def progress_bar(ctx: Any, total: int, no_progress: bool) -> Any:
     return tqdm(total=total, file=ctx.err, unit="user", desc="creating", dynamic_ncols=True, smoothing=0.1)
 
 
-def throttle_counter(client: Any) -> Any:
+def throttle_counter(client: GraphClient) -> Any:
     """A callable giving the number of 429 answers the client has seen, if the client keeps count."""
     for path in (("stats",), ("governor",)):
         obj = getattr(client, path[0], None)
@@ -165,7 +173,7 @@ def throttle_counter(client: Any) -> Any:
     return None
 
 
-def make_client(settings: Any, *, batch_size: int | None = None, max_writes_per_s: float | None = None,
+def make_client(settings: Settings, *, batch_size: int | None = None, max_writes_per_s: float | None = None,
                 write_burst: float | None = None) -> Any:
     """The Graph client for a run, with the run's ``--batch-size``, ``--max-writes-per-s`` and ``--write-burst``."""
     from dataclasses import replace
@@ -187,7 +195,7 @@ def make_client(settings: Any, *, batch_size: int | None = None, max_writes_per_
     return GraphClient(config)  # its write governor starts full, like the quota's own bucket
 
 
-def graph_config(settings: Any) -> Any:
+def graph_config(settings: Settings) -> Any:
     """The :class:`graph.config.GraphConfig` inside the settings."""
     from graph.config import GraphConfig
 
@@ -210,8 +218,9 @@ class SessionResult:
     counts: Mapping[str, int]
 
 
-def execute(ctx: Any, client: Any, journal: Journal, folder: RunFolder, items: Sequence[CreateItem], *,
-            passwords: PasswordFile, stop: threading.Event, no_progress: bool, fail_on_existing: bool,
+def execute(ctx: CommandContext, client: GraphClient, journal: Journal, folder: RunFolder,
+            items: Sequence[CreateItem], *, passwords: PasswordFile, stop: threading.Event, no_progress: bool,
+            fail_on_existing: bool,
             in_doubt: Sequence[int] = (), previous_sends: Mapping[int, int] | None = None,
             written_passwords: Mapping[int, str] | None = None,
             updates: Mapping[int, tuple[str, Mapping[str, Any]]] | None = None,
@@ -253,7 +262,7 @@ def execute(ctx: Any, client: Any, journal: Journal, folder: RunFolder, items: S
     return result
 
 
-def run_followups(ctx: Any, client: Any, journal: Journal, *, stop: threading.Event,
+def run_followups(ctx: CommandContext, client: GraphClient, journal: Journal, *, stop: threading.Event,
                   apply: ApplyResult | None = None) -> dict[str, int]:
     """After the creates (and updates): the pending follow-ups of every row whose user exists (groups, licences,
     manager), retried through replication lag. Skipped after a fatal stop or Ctrl-C: ``resume`` continues them."""
@@ -267,9 +276,9 @@ def run_followups(ctx: Any, client: Any, journal: Journal, *, stop: threading.Ev
     return counts
 
 
-def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
-           apply: ApplyResult | None, started: float, client: Any = None, dry_run: bool = False,
-           notify: Any = None, stop: threading.Event | None = None) -> SessionResult:
+def finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
+           apply: ApplyResult | None, started: float, client: GraphClient | None = None, dry_run: bool = False,
+           notify: argparse.Namespace | None = None, stop: threading.Event | None = None) -> SessionResult:
     """Write results.csv, summary.json and the final passwords.csv; print the summary; choose the exit status.
 
     ``stop``: the session's stop event; set (a signal arrived, in whatever phase, this one included), the status
@@ -291,9 +300,9 @@ def finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: Password
                               command_line=ctx.command_line, err=ctx.err, during="reports") from exc
 
 
-def _finish(ctx: Any, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
-            apply: ApplyResult | None, started: float, client: Any = None, dry_run: bool = False,
-            notify: Any = None, stop: threading.Event | None = None) -> SessionResult:
+def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
+            apply: ApplyResult | None, started: float, client: GraphClient | None = None, dry_run: bool = False,
+            notify: argparse.Namespace | None = None, stop: threading.Event | None = None) -> SessionResult:
     from .followup_journal import row_view
     from .run_report import resume_command
 
@@ -392,7 +401,7 @@ def exit_status(counts: Mapping[str, int], apply: ApplyResult | None, dry_run: b
     return ExitStatus.ROWS_FAILED if bad else ExitStatus.OK
 
 
-def _print_summary(ctx: Any, folder: RunFolder, summary: Mapping[str, Any], dry_run: bool) -> None:
+def _print_summary(ctx: CommandContext, folder: RunFolder, summary: Mapping[str, Any], dry_run: bool) -> None:
     if getattr(ctx, "verbosity", 0) < 0:
         return
     counts = summary["counts"]

@@ -10,9 +10,10 @@ from __future__ import annotations
 import codecs
 import io
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from graph.clouds import CLOUDS, clouds_of_authority, clouds_of_graph, normalize_root

@@ -8,8 +8,8 @@ other existing file only with ``--force``; the roster itself never, not even wit
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from .errors import UsageError
 

@@ -17,12 +17,16 @@ from __future__ import annotations
 import logging
 import threading
 import unicodedata
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Hashable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .followup_journal import Change
 from .journal import OPEN_STATES, Journal, Outcome, RowState
 from .lagretry import Answer, LagRetrySender, Op
+
+if TYPE_CHECKING:
+    from graph.client import GraphClient
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +75,7 @@ def _same(prop: str, want: Any, have: Any) -> bool:
         # a name in another Unicode form (NFD from macOS, full-width) is the same text: not pushed over the
         # tenant's; a change of case is a change
         return unicodedata.normalize("NFKC", want) == unicodedata.normalize("NFKC", have)
-    return want == have
+    return bool(want == have)
 
 
 def diff(row: int, want: Mapping[str, Any], have: Mapping[str, Any]) -> tuple[dict[str, Any], list[Change]]:
@@ -100,7 +104,7 @@ def select_for(users: Iterable[Any]) -> list[str]:
     return sorted(props)
 
 
-def fetch_current(client: Any, targets: Mapping[int, str], select: Sequence[str]) -> dict[int, dict[str, Any]]:
+def fetch_current(client: GraphClient, targets: Mapping[int, str], select: Sequence[str]) -> dict[int, dict[str, Any]]:
     """The tenant's values of ``select`` for each row's user (``targets``: row -> object id), batched GETs."""
     from graph.batch import BatchRequest
     from graph.odata import query_string
@@ -148,7 +152,7 @@ def plan_updates(actions: Sequence[Any], current: Mapping[int, Mapping[str, Any]
     return out, updates
 
 
-def apply_updates(client: Any, journal: Journal, bodies: Mapping[int, tuple[str, Mapping[str, Any]]], *,
+def apply_updates(client: GraphClient, journal: Journal, bodies: Mapping[int, tuple[str, Mapping[str, Any]]], *,
                   stop: threading.Event | None = None) -> dict[str, int]:
     """PATCH each row's user (``bodies``: row -> (object id, body)); record *updated* / *failed* per row.
 
@@ -160,7 +164,8 @@ def apply_updates(client: Any, journal: Journal, bodies: Mapping[int, tuple[str,
     counts: dict[str, int] = {}
 
     def done(key: Hashable, answer: Answer) -> None:
-        row = int(key)  # type: ignore[call-overload]
+        assert isinstance(key, int)  # the ops' keys are row numbers
+        row = key
         oid = bodies[row][0]
         if answer.ok:
             outcome = Outcome(RowState.UPDATED, oid, answer.status, request_id=answer.request_id)
@@ -174,7 +179,7 @@ def apply_updates(client: Any, journal: Journal, bodies: Mapping[int, tuple[str,
         log.info("row %d update: %s %s %s request-id=%s", row, outcome.state.value, answer.status, answer.code,
                  answer.request_id)
 
-    journal.mark_sending([op.key for op in ops])  # type: ignore[misc]  (PATCH is idempotent: resume re-sends)
+    journal.mark_sending(sorted(bodies))  # the ops' rows (PATCH is idempotent: resume re-sends)
     LagRetrySender(client, stop=stop, guard=journal.check_intact).send(ops, done)
     return counts
 

@@ -1,30 +1,40 @@
 """Roster -> validated rows: derivation, every rule of :mod:`provisioning.rules`, duplicates, tenant checks.
 
-:func:`check_roster` does the work column by column: each check asks a cheap whole-column question in C first
-(see :mod:`provisioning.checks` and the numpy scan of :mod:`provisioning.colscan`), derivation cleans each distinct value once and applies the naming template with
-``map`` (see :func:`provisioning.derive.make_upns`), and per-cell Python runs only on the rows where something was
-found, so it is linear and fast on 100,000 rows. :func:`validate_roster` adds the per-row
-:class:`~provisioning.models.UserRow` objects (with generated passwords) that the run engine needs; both run the
-same rules.
+:func:`check_roster` does the work column by column: each check asks a cheap whole-column question in C first (see
+:mod:`provisioning.checks` and the numpy scan of :mod:`provisioning.colscan`), derivation cleans each distinct
+value once and applies the naming template with ``map`` (see :func:`provisioning.derive.make_upns`), and per-cell
+Python runs only on the rows where something was found, so it is linear and fast on 100,000 rows.
+:func:`validate_roster` adds the per-row :class:`~provisioning.models.UserRow` objects (with generated passwords)
+that the run engine needs; both run the same rules.
 """
 from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import compress
 from operator import ne, not_
-from typing import Any, Callable, Collection, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from . import derive, people, rules
-from .checks import (Collector, check_cells, check_field, check_passwords, check_relations, duplicates,
-                     invert_block, split_list, tenant_domains)
+from .checks import (
+    Collector,
+    check_cells,
+    check_field,
+    check_passwords,
+    check_relations,
+    duplicates,
+    invert_block,
+    split_list,
+    tenant_domains,
+)
 from .colscan import SEP, ColumnScan
-from .identity import identity_keys
 from .fields import BLOCK_SIGN_IN, PHONE_FIELDS
+from .identity import identity_keys
 from .models import Issue, Roster, TenantView, UserRow, Validation
 from .passwords import generate_password
 
@@ -52,9 +62,9 @@ def gc_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector for a bulk step (the previous state is restored).
 
     Reading and checking 100,000 rows allocates millions of objects, none of them cyclic; the collector would
-    walk the roster's long-lived columns again and again while they are built (about a tenth of the time). On the
-    way out the survivors are moved to the permanent generation (``gc.freeze``) so the first collection after the
-    step does not walk them either; they are still freed by reference counting when dropped.
+    walk the roster's long-lived columns again and again while they are built (about a tenth of the time).
+    Nothing is frozen on the way out: ``gc.freeze`` would make every garbage cycle of the process uncollectable
+    for good, a leak in the ``watch`` daemon, which validates roster after roster.
     """
     was = gc.isenabled()
     gc.disable()
@@ -62,7 +72,6 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         if was:
-            gc.freeze()  # what the step kept is long-lived: spare the next collections a walk through it
             gc.enable()
 
 
@@ -87,7 +96,7 @@ def _scatter(col: Sequence[str] | None, rows: list[int], new: list[str], n: int)
     if len(rows) == n:
         return list(new)
     out = list(col) if col is not None else [""] * n
-    for i, v in zip(rows, new):
+    for i, v in zip(rows, new, strict=True):
         out[i] = v
     return out
 
@@ -109,11 +118,11 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
     scans: dict[str, ColumnScan] = {}
     every: list[tuple[str, Sequence[str], ColumnScan, bool]] = []
     for j, header in enumerate(roster.headers):
-        label = header or f"column {j + 1}"
+        heading = header or f"column {j + 1}"
         field = roster.column_map.get(header)
-        found, col = check_cells(columns[j] if j < len(columns) else ("",) * n, label, out,
+        found, col = check_cells(columns[j] if j < len(columns) else ("",) * n, heading, out,
                                  secret=field == "password", phone=field in PHONE_FIELDS)
-        every.append((label, col, found, field == "password"))
+        every.append((heading, col, found, field == "password"))
         if field is not None:
             values[field] = col
             header_of[field] = header
@@ -124,8 +133,8 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
         values["accountEnabled"] = invert_block(values.pop(BLOCK_SIGN_IN), header_of[BLOCK_SIGN_IN], out)
         header_of["accountEnabled"] = header_of.pop(BLOCK_SIGN_IN)
     for name, constant in roster.constants.items():
-        col = values.get(name)
-        values[name] = [constant] * n if col is None else [v or constant for v in col]
+        typed_col = values.get(name)
+        values[name] = [constant] * n if typed_col is None else [v or constant for v in typed_col]
         scans.pop(name, None)
     label = header_of.get
     derived: dict[str, list[int]] = {}
@@ -231,9 +240,9 @@ def _footer_rows(columns: list[tuple[str, Sequence[str], ColumnScan, bool]], n: 
         if any(secret for _, _, secret in filled) or not all(
                 rules.FOOTER_COUNT.fullmatch(v) for _, v, _ in filled[1:]):
             continue
-        found = rules.footer_problem(" ".join(v for _, v, _ in filled), out.rownums[i])
-        if found is not None:
-            out.add(i, filled[0][0], found)
+        problem = rules.footer_problem(" ".join(v for _, v, _ in filled), out.rownums[i])
+        if problem is not None:
+            out.add(i, filled[0][0], problem)
             rows.add(out.rownums[i])
     return rows
 
@@ -274,7 +283,7 @@ def _derive_upns(roster: Roster, values: dict[str, Sequence[str]], derived: dict
                                                f"{' / '.join(fields)}"))
     typed: dict[str, int] = {}
     if len(missing) < n:  # typed UPN -> its first row (the earliest row is written last)
-        typed = dict(zip(reversed(identity_keys(given)), range(n - 1, -1, -1)))
+        typed = dict(zip(reversed(identity_keys(given)), range(n - 1, -1, -1), strict=False))
         typed.pop("", None)
     person = people.Person(values["displayName"], values.get("employeeId"), out.rownums)
     result = people.unique_upns(made, missing, repeat_of, typed, person, tenant)
@@ -282,7 +291,7 @@ def _derive_upns(roster: Roster, values: dict[str, Sequence[str]], derived: dict
     if len(missing) == n:
         upns[:] = final
     else:
-        for i, upn in zip(missing, final):
+        for i, upn in zip(missing, final, strict=True):
             upns[i] = upn
     derived["userPrincipalName"] = list(compress(missing, final))
     for k in compress(range(len(made)), map(ne, final, made)):

@@ -34,10 +34,10 @@ import shutil
 import stat
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Mapping
 
 from graph.errors import AuthError, GraphError, ServiceUnavailableError
 
@@ -194,7 +194,7 @@ def status_for_exception(exc: BaseException) -> ExitStatus:
 
 def backoff_s(attempts: int, interval: float, ceiling: float = MAX_BACKOFF_S) -> float:
     """Delay before retry number ``attempts`` of a deferred roster: interval x 2^attempts, at most ``ceiling``."""
-    return min(ceiling, max(interval, 1.0) * (2 ** max(0, attempts)))
+    return min(ceiling, max(interval, 1.0) * (1 << max(0, attempts)))
 
 
 def invalid_rows(run_dir: Path, limit: int = 1000) -> tuple[str, ...]:
@@ -403,9 +403,9 @@ class Watcher:
         for path, sig in self.observe():
             if self.stop.is_set():
                 return
-            marker = self.take(path, sig)
-            if marker is not None:
-                self.process(marker)
+            taken = self.take(path, sig)
+            if taken is not None:
+                self.process(taken)
 
     def run(self) -> int:
         """Poll until stopped (or one pass with ``once``). Returns 130 when a run was interrupted, else 0 (with

@@ -15,10 +15,11 @@ from __future__ import annotations
 import logging
 import os
 import re
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from itertools import chain, islice
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -30,9 +31,23 @@ from openpyxl.utils import get_column_letter
 
 from .cells import ERROR_TEXTS, FORMULA_TRIGGERS, make_xlsx_text_safe
 from .report_model import (
-    CREATED, CREATED_COLUMNS, DRY_RUN_STATUSES, FAILED, INVALID, LIVE_STATUSES, PASSWORD_GENERATED_NOTE,
-    RESULT_COLUMNS, SKIPPED, SKIPPED_COLUMNS, SUMMARY, UPDATED, UPDATED_COLUMNS, ReportRow, ReportSummary,
-    is_password_header, sheets_for_status,
+    CREATED,
+    CREATED_COLUMNS,
+    DRY_RUN_STATUSES,
+    FAILED,
+    INVALID,
+    LIVE_STATUSES,
+    PASSWORD_GENERATED_NOTE,
+    RESULT_COLUMNS,
+    SKIPPED,
+    SKIPPED_COLUMNS,
+    SUMMARY,
+    UPDATED,
+    UPDATED_COLUMNS,
+    ReportRow,
+    ReportSummary,
+    is_password_header,
+    sheets_for_status,
 )
 
 log = logging.getLogger(__name__)
@@ -238,7 +253,7 @@ def _roster_values(r: ReportRow, headers: Sequence[str], redacted: frozenset[int
 def _utc(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is None:
         return moment
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _summary_items(s: ReportSummary) -> list[tuple[str, Any]]:

@@ -18,8 +18,9 @@ UPN characters/lengths/verified domain, federated domain needs onPremisesImmutab
 body with @odata.context/@odata.id and default properties, error envelope with innerError date/request-id/
 client-request-id, ObjectConflict details, the catalogue's messages); 2 (password 8-256 ASCII, 3 of 4 classes,
 DisableStrongPassword); 3 (RU bucket by tenant size, 3,000 writes/150 s, tenant 18,000/300 s, costs and
-modifiers, x-ms-resource-unit, x-ms-throttle-limit-percentage from 80 %, 429 + Retry-After + scope/information, refused requests charged too);
-3.6 object quota; 4 ($batch: 20 max, relative URLs, per-item throttling, dependsOn/424, shuffled order); 5
+modifiers, x-ms-resource-unit, x-ms-throttle-limit-percentage from 80 %, 429 + Retry-After + scope/information,
+refused requests charged too); 3.6 object quota; 4 ($batch: 20 max, relative URLs, per-item throttling,
+dependsOn/424, shuffled order); 5
 (replication lag, immediate uniqueness; ConsistencyLevel advanced queries); 6.1 (filters, $select, $top 1-999,
 nextLink paging); 6.2 (domains); 7.1-7.3 and 7.5 (client credentials with secret, Basic or certificate
 assertion; AADSTS errors and shape); 1.8 401/403 for tokens and roles; 9.1 (subscribedSkus with seats from the

@@ -17,8 +17,9 @@ import logging
 import os
 import ssl
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .config import CLIENT_ID, TENANT_ID, Knobs, make_knobs
 from .groups import GROUPS
@@ -60,7 +61,7 @@ class Sandbox:
         self.base_url = f"https://{host}:{self.port}"
         self._service.base_url = self.base_url
         self._service.authority.base_url = self.base_url
-        self._httpd.sandbox_reset = self.reset  # type: ignore[attr-defined]
+        self._httpd.sandbox_reset = self.reset
         self._service.seed_users(knobs.users)
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"sandbox-{self.port}", daemon=True)
@@ -69,7 +70,7 @@ class Sandbox:
     @classmethod
     @contextlib.contextmanager
     def start(cls, state_dir: str | os.PathLike[str], *, port: int = 0, host: str = "127.0.0.1",
-              **knobs: Any) -> Iterator["Sandbox"]:
+              **knobs: Any) -> Iterator[Sandbox]:
         """Start a sandbox serving HTTPS on ``host:port`` with the state in ``state_dir``; stop it on exit."""
         sb = cls(Path(state_dir), port, host, make_knobs(None, **knobs))
         try:

@@ -20,17 +20,19 @@ is not yet valid.") token.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hmac
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 import jwt
 
-from .config import CLIENT_ID, DOMAINS, GRAPH_APP_ID, GRAPH_ROOT, SP_OBJECT_ID, TENANT_ID, APP_NAME
+from .config import APP_NAME, CLIENT_ID, DOMAINS, GRAPH_APP_ID, GRAPH_ROOT, SP_OBJECT_ID, TENANT_ID
 from .keys import KeyMaterial
 from .wire import Request, Response, error
 
@@ -45,7 +47,7 @@ def aadsts(status: int, err: str, code: int, text: str, correlation_id: str | No
            now: float | None = None) -> Response:
     """An AADSTS-shaped token-endpoint error (graph-facts 7.3), time-stamped by ``now`` (epoch seconds)."""
     trace, corr = str(uuid.uuid4()), correlation_id or str(uuid.uuid4())
-    stamp = dt.datetime.fromtimestamp(time.time() if now is None else now, dt.timezone.utc)
+    stamp = dt.datetime.fromtimestamp(time.time() if now is None else now, dt.UTC)
     desc = (f"AADSTS{code}: {text}\r\nTrace ID: {trace}\r\nCorrelation ID: {corr}\r\n"
             f"Timestamp: {stamp.strftime('%Y-%m-%d %H:%M:%S')}Z")
     body = {"error": err, "error_description": desc, "error_codes": [code],
@@ -80,7 +82,7 @@ ASSERTION_SKEW_S = 300
 
 def _iso(epoch: Any) -> str:
     try:
-        return dt.datetime.fromtimestamp(float(epoch), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+        return dt.datetime.fromtimestamp(float(epoch), dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
     except (TypeError, ValueError, OverflowError, OSError):
         return "1970-01-01T00:00:00.0000000Z"
 
@@ -188,10 +190,8 @@ class Authority:
         auth = req.headers.get("authorization", "")
         basic_id = basic_secret = None
         if auth.lower().startswith("basic "):
-            try:
+            with contextlib.suppress(ValueError, UnicodeDecodeError):
                 basic_id, _, basic_secret = base64.b64decode(auth[6:]).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                pass
         client_id = form.get("client_id") or basic_id
         grant = form.get("grant_type")
         if not grant:

@@ -41,7 +41,7 @@ def _validate(req: Request) -> list[dict[str, Any]] | Response:
     body = req.body
     if not isinstance(body, dict) or not isinstance(body.get("requests"), list):
         return error(req, 400, "BadRequest", MSG_FORMAT)
-    items = body["requests"]
+    items: list[Any] = body["requests"]  # JSON, checked item by item below
     if len(items) > MAX_REQUESTS:
         return error(req, 400, "BadRequest", MSG_TOO_MANY)
     if not items:

@@ -18,7 +18,9 @@ import contextlib
 import math
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any, TextIO
 
 from .config import FAULT_KINDS, make_knobs
@@ -128,7 +130,7 @@ def _serve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         stderr.write(f"error: {exc}\n")
         return 2
     stop = threading.Event()
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Callable[[int, FrameType | None], Any] | int | None] = {}
     in_main = threading.current_thread() is threading.main_thread()
     if in_main:
         for sig in (signal.SIGTERM, signal.SIGINT):

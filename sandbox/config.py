@@ -40,8 +40,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 TENANT_ID = "8a6f2c1e-3b4d-4e5f-9a7b-0c1d2e3f4a5b"
 TENANT_NAME = "Contoso (sandbox)"

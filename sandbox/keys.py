@@ -24,7 +24,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes, PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
@@ -70,7 +70,7 @@ def _name(cn: str) -> x509.Name:
 
 def _cert(subject: str, issuer: x509.Name, key_pub: Any, signer: CertificateIssuerPrivateKeyTypes,
           *, ca: bool, san: bool = False, issuer_pub: Any = None) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     b = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(issuer).public_key(key_pub)
          .serial_number(x509.random_serial_number())
          .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=3650))
@@ -90,7 +90,7 @@ def _cert(subject: str, issuer: x509.Name, key_pub: Any, signer: CertificateIssu
     return b.sign(signer, hashes.SHA256())
 
 
-def _pem_key(key: Any, password: str | None = None) -> bytes:
+def _pem_key(key: PrivateKeyTypes, password: str | None = None) -> bytes:
     enc: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(password.encode()) if password else serialization.NoEncryption())
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
@@ -106,11 +106,12 @@ def _tls(state: Path) -> tuple[Path, Path, Path]:
         _write(ca_path, ca_cert.public_bytes(serialization.Encoding.PEM))
         srv_path.unlink(missing_ok=True)
     if not (srv_path.exists() and srv_key_path.exists()):
-        ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), None)
+        issuer_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), None)
+        assert isinstance(issuer_key, ec.EllipticCurvePrivateKey)  # written above, by this function
         ca_cert = x509.load_pem_x509_certificate(ca_path.read_bytes())
         srv_key = ec.generate_private_key(ec.SECP256R1())
-        srv_cert = _cert("127.0.0.1", ca_cert.subject, srv_key.public_key(), ca_key,  # type: ignore[arg-type]
-                         ca=False, san=True, issuer_pub=ca_key.public_key())
+        srv_cert = _cert("127.0.0.1", ca_cert.subject, srv_key.public_key(), issuer_key,
+                         ca=False, san=True, issuer_pub=issuer_key.public_key())
         _write(srv_key_path, _pem_key(srv_key), private=True)
         _write(srv_path, srv_cert.public_bytes(serialization.Encoding.PEM))
     return ca_path, srv_path, srv_key_path

@@ -25,8 +25,8 @@ import uuid
 from typing import Any
 
 from . import users
-from .users import USAGE_SET_AT
 from .refs import USER, entity_context, find_user_or_404
+from .users import USAGE_SET_AT
 from .wire import GRAPH_CONTEXT, Request, Response, Router, error, not_found
 
 SKU_READ = ("Organization.Read.All", "Organization.ReadWrite.All", "LicenseAssignment.Read.All",

@@ -103,10 +103,11 @@ def send_mail(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
     attachments = _attachments(req, message)
     if isinstance(attachments, Response):
         return attachments
-    content = message.get("body") if isinstance(message.get("body"), dict) else {}
+    given = message.get("body")
+    content = given if isinstance(given, dict) else {}
     record = {
         "id": str(uuid.uuid4()),
-        "sentDateTime": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "sentDateTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "senderId": sender.data["id"], "from": sender.data["userPrincipalName"],
         "saveToSentItems": bool(body.get("saveToSentItems", body.get("SaveToSentItems", True))),
         "subject": message.get("subject"),

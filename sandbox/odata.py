@@ -14,7 +14,8 @@ enclosing one.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 Predicate = Callable[[dict[str, Any]], bool]
 

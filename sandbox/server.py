@@ -12,6 +12,7 @@ when the server stops.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -19,6 +20,7 @@ import socket
 import ssl
 import struct
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -43,6 +45,8 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
+    #: Set by the owning :class:`sandbox.app.Sandbox`: what ``POST /_sandbox/reset`` calls.
+    sandbox_reset: Callable[[], None]
 
     def __init__(self, address: tuple[str, int], ssl_ctx: ssl.SSLContext, service: Service):
         super().__init__(address, Handler)
@@ -82,16 +86,14 @@ class SandboxHTTPServer(ThreadingHTTPServer):
                 self._conns.add(conn)
             try:
                 conn.settimeout(None)
-                self.RequestHandlerClass(conn, client_address, self)
+                super().finish_request(conn, client_address)
             except OSError:
                 pass
             finally:
                 with self._conn_lock:
                     self._conns.discard(conn)
-                try:
+                with contextlib.suppress(OSError):
                     conn.close()
-                except OSError:
-                    pass
         finally:
             with self._conn_lock:
                 self._conns.discard(request)
@@ -102,10 +104,8 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         with self._conn_lock:
             conns, threads = list(self._conns), list(self._workers)
         for c in conns:
-            try:
+            with contextlib.suppress(OSError):
                 c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         for t in threads:
             t.join(join_timeout)
 
@@ -129,15 +129,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def _abort(self) -> None:
         """Drop the connection with a TCP RST and no answer."""
-        try:
+        with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.close()
-        except OSError:
-            pass
 
     def _send(self, resp: Response, req: Request | None, graph: bool) -> None:
         data = b"" if resp.body is None else json.dumps(resp.body, separators=(",", ":")).encode()
@@ -157,6 +153,7 @@ class Handler(BaseHTTPRequestHandler):
         if resp.status != 204:
             self.send_header("Content-Length", str(len(data)))
         # headers and body leave in one write (two small TLS records would meet delayed ACKs: ~40 ms each)
+        # (_headers_buffer is BaseHTTPRequestHandler's own, private and so not in typeshed)
         self._headers_buffer.append(b"\r\n")  # type: ignore[attr-defined]
         if data and self.command != "HEAD":
             self._headers_buffer.append(data)  # type: ignore[attr-defined]
@@ -234,7 +231,7 @@ class Handler(BaseHTTPRequestHandler):
         elif req.path == "/_sandbox/mail" and req.method == "DELETE":
             resp = Response(200, {"deleted": svc.store.clear_mail()})
         elif req.path == "/_sandbox/reset" and req.method == "POST":
-            self.server.sandbox_reset()  # type: ignore[attr-defined]
+            self.server.sandbox_reset()
             resp = Response(200, {"reset": True, "users": svc.store.count()})
         else:
             resp = Response(404, {"error": {"code": "NotFound", "message": f"No sandbox endpoint {req.path}."}})

@@ -19,9 +19,10 @@ import sqlite3
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -188,7 +189,7 @@ class Store:
             self._db.execute("DELETE FROM managers WHERE user_id=? OR manager_id=?", (uid, uid))
             self._db.execute("DELETE FROM users WHERE seq=?", (row.seq,))
             now = time.time()
-            row.data["deletedDateTime"] = dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime(
+            row.data["deletedDateTime"] = dt.datetime.fromtimestamp(now, dt.UTC).strftime(
                 "%Y-%m-%dT%H:%M:%SZ")
             self._db.execute("INSERT INTO deleted_users (id, seq, created, seeded, deleted, data) VALUES "
                              "(?,?,?,?,?,?)", (uid, row.seq, row.created, int(row.seeded), now, json.dumps(row.data)))

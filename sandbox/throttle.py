@@ -23,9 +23,8 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
-
 
 #: How far below zero a bucket's debt may go, as a share of its capacity (Graph's percentage header tops out at 1.8).
 MAX_DEBT = 0.8
@@ -144,7 +143,7 @@ class Throttle:
                               "WriteLimitExceeded"))
             rates = [b.refill() for b, _, _, _ in parts]
             short = [i for i, (bucket, amount, _, _) in enumerate(parts) if bucket.tokens < amount]
-            for (bucket, amount, _, _), (cap, _) in zip(parts, rates):
+            for (bucket, amount, _, _), (cap, _) in zip(parts, rates, strict=True):
                 bucket.take(amount, cap, refused=bool(short))
             if short:
                 waits = {i: (min(parts[i][1], rates[i][0]) - parts[i][0].tokens) / rates[i][1] for i in short}
@@ -153,5 +152,5 @@ class Throttle:
                 share = bucket.refused / max(bucket.admitted + bucket.refused, 1e-9)
                 return Verdict(False, max(1, math.ceil(waits[worst] - 1e-9)), scope, info,
                                min(1.8, max(1.0, _tenths(1.0 + share))))
-            used = max((cap - bucket.tokens) / cap for (bucket, _, _, _), (cap, _) in zip(parts, rates))
+            used = max((cap - bucket.tokens) / cap for (bucket, _, _, _), (cap, _) in zip(parts, rates, strict=True))
             return Verdict(True, limit_percentage=_tenths(used) if used >= 0.8 - 1e-9 else None)

@@ -30,7 +30,8 @@ import datetime as dt
 import re
 import time
 import uuid
-from typing import Any, Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from . import userrules as rules
@@ -64,7 +65,7 @@ def register(router: Router) -> None:
 
 def now_iso() -> str:
     """``createdDateTime`` format."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def shape(doc: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
@@ -99,7 +100,7 @@ def parse_expand(req: Request) -> list[str] | Response | None:
         return None
     m = re.fullmatch(r"\s*manager\s*(?:\(\s*\$select\s*=\s*([^)]*)\))?\s*", raw, re.IGNORECASE)
     if m is None:
-        name = re.split(r"[(,]", raw, 1)[0].strip()
+        name = re.split(r"[(,]", raw, maxsplit=1)[0].strip()
         return error(req, 400, "BadRequest", MSG_SELECT.format(name))
     sub = Request(req.method, req.path, {"$select": m.group(1)} if m.group(1) else {}, req.headers)
     select = parse_select(sub)
@@ -185,8 +186,12 @@ def create_user(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
     return Response(201, entity_body(doc, svc.tenant_id))
 
 
-def _key(groups: tuple[str, ...]) -> str:
-    return groups[0].replace("''", "'") if groups[0] is not None else groups[1]
+def _key(groups: Sequence[str | None]) -> str:
+    quoted, plain = groups[0], groups[1]
+    if quoted is not None:
+        return quoted.replace("''", "'")
+    assert plain is not None  # the route's pattern matches one of its two forms
+    return plain
 
 
 def get_user(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:

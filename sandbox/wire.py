@@ -8,8 +8,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Pattern
+from re import Pattern
+from typing import Any
 
 GRAPH_CONTEXT = "https://graph.microsoft.com/v1.0/$metadata"
 
@@ -54,7 +56,7 @@ class Response:
 
 def graph_date() -> str:
     """``innerError.date``: ISO-8601 without timezone or fraction."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def error(req: Request, status: int, code: str, message: str, *, details: list[dict[str, Any]] | None = None,

@@ -7,7 +7,8 @@ import io
 import openpyxl
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from provisioning.cells import csv_quote, csv_safe, looks_like_formula, make_xlsx_text_safe
 

@@ -215,10 +215,11 @@ def test_export_users_xlsx(sandbox_factory, use_env, tmp_path):
 
 def test_export_users_csv_with_filter_and_formula_safety(sandbox, use_env, tmp_path):
     use_env(sandbox)
+    import os
+
     from graph.batch import BatchRequest
     from graph.client import GraphClient
     from provisioning.settings import load_settings
-    import os
 
     settings = load_settings(flags={}, environ=os.environ, env_file=None, config_file=None, sandbox_env=None)
     body = {"accountEnabled": True, "displayName": "=HYPERLINK(\"x\")", "mailNickname": "evil",

@@ -16,8 +16,9 @@ import os
 import re
 import stat
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 import msal

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from graph.client import GraphClient
 from graph.errors import AuthError, BadRequestError, GraphError, NotFoundError
@@ -47,7 +48,7 @@ def _roster_work(args: argparse.Namespace) -> tuple[Work, list[str], list[str]]:
 
     roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping)
     by_field: dict[str, list[str]] = {}
-    for header, column in zip(roster.headers, roster.columns):
+    for header, column in zip(roster.headers, roster.columns, strict=False):
         field = roster.column_map.get(header)
         if field in ("groups", "licenses", "manager"):
             by_field.setdefault(field, []).extend(v for v in column if v.strip())
@@ -64,7 +65,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Print the report; 0 when the app may do all the planned work, 3 on auth failure or a missing permission."""
     from dataclasses import replace
 
-    settings = ctx.settings
+    settings = ctx.tenant_settings
     out = ctx.out
     work, group_names, described = _roster_work(args)
     work = replace(work, update=args.existing == "update", reset_passwords=bool(args.reset_passwords),
@@ -134,7 +135,7 @@ def _feature_line(need: Need, roles: set[str], wids: list[str], *, needed: bool)
     return f"  {state:<8} {need.feature:<30} {detail}\n"
 
 
-def _any_role_assignable(client: Any, names: list[str]) -> bool:
+def _any_role_assignable(client: GraphClient, names: list[str]) -> bool:
     """Whether any of the roster's groups is role-assignable (its members need RoleManagement.ReadWrite.Directory)."""
     from ..references import fetch_groups
 

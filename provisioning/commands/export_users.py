@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from graph.client import DEFAULT_USER_SELECT, GraphClient
 from graph.errors import GraphError
@@ -53,7 +54,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     headers = [list(COLUMNS), [c for c in COLUMNS if c not in OPTIONAL_COLUMNS]]
     check_target(out_path, force=args.force,
                  ours=csv_header_is(headers) if kind == ".csv" else xlsx_first_row_is("Users", headers))
-    with GraphClient(ctx.settings.graph_config()) as client:
+    with GraphClient(ctx.tenant_settings.graph_config()) as client:
         users = client.iter_users(filter=args.odata_filter, select=COLUMNS)
         try:
             first = _peek(users)

@@ -8,19 +8,19 @@ from pathlib import Path
 from typing import Any
 
 from ..apply import CreateItem
+from ..binding import check_binding
 from ..context import CommandContext
 from ..durable import without_password, without_password_warning
 from ..errors import RunFolderError
-from ..notify import add_notify_arguments, require_notify_arguments
 from ..exitcodes import ExitStatus
 from ..followup_journal import FollowUpState, followups
-from ..update import apply_updates, pending_updates
 from ..journal import OPEN_STATES, Journal, RowRecord, RowState
+from ..notify import add_notify_arguments, require_notify_arguments
 from ..outputs import PasswordFile, SecretFilter
 from ..runfolder import RunFolder, existing_run_folder, file_sha256
-from ..binding import check_binding
 from ..runlock import lock_run_folder
 from ..runner import Session, execute, finish, make_client, run_followups, run_log, settings_secrets
+from ..update import apply_updates, pending_updates
 from .run import report_stop
 
 HELP = "continue an interrupted run from its journal (rows in doubt are looked up before anything is re-sent)"
@@ -57,14 +57,13 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     require_notify_arguments(args)
     folder = existing_run_folder(args.run_dir)
     # held until the report is written: a second process on this folder would send the same rows again
-    with lock_run_folder(folder.path, "resume"), Session(ctx) as session:
-        with Journal.open(folder.path) as journal:
-            status = _resume(ctx, args, folder, journal, session, started)
-            lost = without_password(journal, folder.passwords_csv)
-            if lost:  # users that exist with a generated password nobody has: say so on every resume
-                ctx.err.write(without_password_warning(lost, ctx.command_line) + "\n")
-                return ExitStatus.ROWS_FAILED if status is ExitStatus.OK else status
-            return status
+    with lock_run_folder(folder.path, "resume"), Session(ctx) as session, Journal.open(folder.path) as journal:
+        status = _resume(ctx, args, folder, journal, session, started)
+        lost = without_password(journal, folder.passwords_csv)
+        if lost:  # users that exist with a generated password nobody has: say so on every resume
+            ctx.err.write(without_password_warning(lost, ctx.command_line) + "\n")
+            return ExitStatus.ROWS_FAILED if status is ExitStatus.OK else status
+        return status
 
 
 def _resume(ctx: CommandContext, args: argparse.Namespace, folder: RunFolder, journal: Journal, session: Session,
@@ -76,11 +75,11 @@ def _resume(ctx: CommandContext, args: argparse.Namespace, folder: RunFolder, jo
     roster_path = check_roster(meta)
     session.arm(folder)
     stop = session.stop
-    with make_client(ctx.settings, batch_size=meta.get("batch_size"), max_writes_per_s=meta.get("max_writes_per_s"),
-                     write_burst=meta.get("write_burst")) as client:
-        check_binding(meta, ctx.settings, folder.path, client)
+    with make_client(ctx.tenant_settings, batch_size=meta.get("batch_size"),
+                     max_writes_per_s=meta.get("max_writes_per_s"), write_burst=meta.get("write_burst")) as client:
+        check_binding(meta, ctx.tenant_settings, folder.path, client)
         open_rows = [r for r in journal.rows(OPEN_STATES) if r.action != "update"]  # updates: runner re-sends
-        secrets = SecretFilter(settings_secrets(ctx.settings))
+        secrets = SecretFilter(settings_secrets(ctx.tenant_settings))
         with run_log(folder, secrets):
             log.info("resume %s: %d rows still open", folder.path, len(open_rows))
             if not open_rows:
@@ -128,9 +127,9 @@ def _items(open_rows: list[RowRecord], roster_path: Path, meta: dict[str, Any], 
         user = by_row.get(rec.row)
         if rec.password_source == "generated" and rec.attempts > 0 and rec.row in known:
             password = known[rec.row][1]
-        elif user is not None and getattr(user, "password", ""):
+        elif user is not None and user.password:
             password = user.password
-            if rec.password_source == "generated" and not getattr(user, "password_generated", True):
+            if rec.password_source == "generated" and not user.password_generated:
                 raise RunFolderError(f"row {rec.row}: the journal says its password was generated but the roster "
                                      "has one; the roster is not the one this run started with")
         else:

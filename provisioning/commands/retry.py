@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .. import rules
 from ..binding import check_binding
@@ -29,7 +30,14 @@ from ..fields import canonical_field, load_mapping
 from ..journal import JOURNAL_NAME, Journal, RowState
 from ..models import Issue
 from ..retrysource import (
-    RETRY_ROSTER_NAME, RESULTS_XLSX, RetryRow, exclude_created, read_retry_source, require_rows, write_retry_link,
+    RESULTS_XLSX,
+    RETRY_ROSTER_NAME,
+    RetryRow,
+    RetrySource,
+    exclude_created,
+    read_retry_source,
+    require_rows,
+    write_retry_link,
     write_retry_roster,
 )
 from ..roster import load_roster
@@ -94,7 +102,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
         return _retry(ctx, args, source)
 
 
-def _retry(ctx: CommandContext, args: argparse.Namespace, source: Any) -> ExitStatus:
+def _retry(ctx: CommandContext, args: argparse.Namespace, source: RetrySource) -> ExitStatus:
     from . import run
 
     parent = read_chain(source.earlier_run)
@@ -102,19 +110,19 @@ def _retry(ctx: CommandContext, args: argparse.Namespace, source: Any) -> ExitSt
         log.warning("%s holds no journal: rows are checked against the tenant only", source.earlier_run)
     meta = dict(parent.meta) if parent else {}
     if meta:
-        with make_client(ctx.settings) as client:
-            check_binding(meta, ctx.settings, source.earlier_run, client)
+        with make_client(ctx.tenant_settings) as client:
+            check_binding(meta, ctx.tenant_settings, source.earlier_run, client)
     bindings = dict(parent.bindings) if parent else {}
     done = _done_rows(parent)
-    rows, excluded = exclude_created(source, created_rows=done,
-                                     created_upns={bindings[r].upn for r in done if r in bindings})
+    retried, excluded = exclude_created(source, created_rows=done,
+                                        created_upns={bindings[r].upn for r in done if r in bindings})
     for e in excluded:
         ctx.out.write(f"not retried: {e.row.sheet} sheet row {e.row.sheet_row}: {e.reason}\n")
-    require_rows(source, rows)
-    numbers, high = _roster_rows(ctx, rows, parent, bindings)
+    require_rows(source, retried)
+    numbers, high = _roster_rows(ctx, retried, parent, bindings)
     renames = load_mapping(meta["mapping"]).renames if meta.get("mapping") else None
     fields = [canonical_field(h, renames) for h in source.headers]
-    rows, issues, unchanged = _passwords(rows, numbers, fields, source.headers, parent, bindings)
+    rows, issues, unchanged = _passwords(retried, numbers, fields, source.headers, parent, bindings)
     issues += _formula_issues(rows, numbers, fields, source.headers)
     issues += _still_empty(rows, numbers, source.headers, source.earlier_run)
 
@@ -248,7 +256,7 @@ def _still_empty(rows: Sequence[RetryRow], numbers: Sequence[int], headers: Sequ
         earlier = journal.issues()
     at = {h: i for i, h in enumerate(headers)}
     out: list[Issue] = []
-    for r, number in zip(rows, numbers):
+    for r, number in zip(rows, numbers, strict=True):
         if r.earlier_row is None:
             continue
         for issue in earlier.get(r.earlier_row, ()):
@@ -266,7 +274,7 @@ def _formula_issues(rows: Sequence[RetryRow], numbers: Sequence[int], fields: Se
     """A formula without a saved value in a sheet (an error value is written as such and refused by the roster
     reader of the retry run): the same issue the roster reader gives."""
     out: list[Issue] = []
-    for r, number in zip(rows, numbers):
+    for r, number in zip(rows, numbers, strict=False):
         for index, pr in r.problems:
             if pr.error is None:
                 code, message = problem_message(pr, headers[index], used=fields[index] is not None,

@@ -5,32 +5,35 @@ import argparse
 import logging
 import math
 import time
-from pathlib import Path
-from typing import Any
-
+from collections.abc import Collection, Mapping
 from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ..apply import EXISTS_CODE, CreateItem
+from ..apply import EXISTS_CODE, ApplyResult, CreateItem
+from ..binding import binding_of
 from ..chain import bind_plan, bind_validation, bound_accounts, drop_done, renames, tenant_employee_ids
 from ..context import CommandContext
 from ..encodings import encoding_option
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
+from ..followup_journal import add_changes, add_followups
+from ..followups import plan_followups
 from ..journal import Journal, Outcome, RowSeed, RowState
+from ..models import ExistingUser, Issue, Roster, TenantView, UserRow, Validation
 from ..notify import add_notify_arguments, require_notify_arguments
 from ..outputs import PasswordFile, SecretFilter
 from ..plan import ActionKind, Plan, make_plan, upn_of
-from ..followup_journal import add_changes, add_followups
-from ..followups import plan_followups
 from ..preflight import GraphTenantView
 from ..references import References, check_references, resolve
-from ..update import UserUpdate, fetch_current, plan_updates, select_for
 from ..runfolder import RunFolder, new_run_folder
-from . import add_header_row_argument
-from ..binding import binding_of
 from ..runlock import lock_run_folder
-from ..runner import (Session, execute, finish, make_client, resume_hint, run_log, settings_public,
-                      settings_secrets)
+from ..runner import Session, execute, finish, make_client, resume_hint, run_log, settings_public, settings_secrets
+from ..update import UserUpdate, fetch_current, plan_updates, select_for
+from . import add_header_row_argument
+
+if TYPE_CHECKING:
+    from graph.client import GraphClient
 
 HELP = "validate a roster against the tenant, then create its users through Graph $batch (journaled, resumable)"
 NEEDS_TENANT = True
@@ -156,7 +159,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     if not roster.rows:
         raise UsageError(f"{args.roster}: the roster has no data rows")
     folder = new_run_folder(args.roster, args.out, force=getattr(args, "force", False))
-    secrets = SecretFilter(settings_secrets(ctx.settings))
+    secrets = SecretFilter(settings_secrets(ctx.tenant_settings))
     # held until the report is written: a second process on this folder would send the same rows again
     with lock_run_folder(folder.path, "run"), Session(ctx) as session, run_log(folder, secrets):
         if ctx.verbosity >= 0:
@@ -164,7 +167,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
             ctx.err.flush()
         log.info("run %s: roster %s (sha256 %s, %d rows)%s", folder.path, args.roster, roster.sha256,
                  len(roster.rows), " [dry run]" if args.dry_run else "")
-        client = make_client(ctx.settings, batch_size=args.batch_size, max_writes_per_s=args.max_writes_per_s,
+        client = make_client(ctx.tenant_settings, batch_size=args.batch_size, max_writes_per_s=args.max_writes_per_s,
                              write_burst=args.write_burst)
         try:
             return _run(ctx, args, client, roster, folder, secrets, started, session)
@@ -180,7 +183,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
                 close()
 
 
-def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any, folder: RunFolder,
+def _run(ctx: CommandContext, args: argparse.Namespace, client: GraphClient, roster: Roster, folder: RunFolder,
          secrets: SecretFilter, started: float, session: Session) -> ExitStatus:
     from ..validate import validate_roster
 
@@ -213,8 +216,9 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: Any, roster: Any
         "mapping": str(Path(args.mapping).resolve()) if args.mapping else None,
         "encoding": getattr(roster, "encoding", None),  # as read (given or detected): resume reads it the same
         "dry_run": bool(args.dry_run), "existing": args.existing, "batch_size": args.batch_size,
-        "max_writes_per_s": args.max_writes_per_s, "write_burst": args.write_burst, "settings": settings_public(ctx.settings),
-        "tenant": binding_of(ctx.settings, client), "command_line": ctx.command_line,
+        "max_writes_per_s": args.max_writes_per_s, "write_burst": args.write_burst,
+        "settings": settings_public(ctx.tenant_settings),
+        "tenant": binding_of(ctx.tenant_settings, client), "command_line": ctx.command_line,
     }
     if chain is not None:
         meta["retry"] = dict(chain.meta)
@@ -267,7 +271,7 @@ def _print_diff(ctx: CommandContext, plan: Plan, updates: dict[int, UserUpdate],
         ctx.out.write(f"... and {len(lines) - limit} more changes (results.xlsx, Updated sheet)\n")
 
 
-def _plan_updates(client: Any, plan: Plan, reset_passwords: bool,
+def _plan_updates(client: GraphClient, plan: Plan, reset_passwords: bool,
                   extra: dict[int, dict[str, str]] | None = None) -> tuple[Plan, dict[int, UserUpdate]]:
     """``--existing update``: read the existing users' values (batched GETs) and keep only what differs."""
     targets = {a.row: a.object_id for a in plan.actions if a.kind is ActionKind.UPDATE and a.object_id}
@@ -277,8 +281,9 @@ def _plan_updates(client: Any, plan: Plan, reset_passwords: bool,
     return Plan(tuple(actions), plan.existing_mode), updates
 
 
-def check_tenant_references(client: Any, tenant: Any, roster: Any, validation: Any, existing: Any,
-                            existing_mode: str, bound: Any = ()) -> tuple[list[Any], list[Any], References]:
+def check_tenant_references(client: GraphClient, tenant: TenantView, roster: Roster, validation: Validation,
+                            existing: Mapping[str, ExistingUser], existing_mode: str,
+                            bound: Collection[int] = ()) -> tuple[list[UserRow], list[Issue], References]:
     """Pre-flight of the follow-up columns: resolve groups, SKUs (with seats) and managers once; a row with an
     unresolvable reference, or beyond a SKU's free seats, becomes invalid. Returns (rows, issues, references).
     ``bound``: rows of a retry bound to their account (checked even with ``--existing fail``: they are no
@@ -298,10 +303,10 @@ def check_tenant_references(client: Any, tenant: Any, roster: Any, validation: A
     return rows, sorted([*validation.issues, *found], key=lambda i: i.row), refs
 
 
-def report_stop(ctx: CommandContext, folder: RunFolder, result: Any, status: ExitStatus) -> None:
+def report_stop(ctx: CommandContext, folder: RunFolder, result: ApplyResult | None, status: ExitStatus) -> None:
     """After a fatal stop or a signal (in any phase: ``status`` 130): say why and how to continue."""
     fatal = result is not None and result.fatal is not None
-    if fatal:
+    if fatal and result is not None:
         ctx.err.write(f"error: {result.fatal_message}\n")
     if fatal or status is ExitStatus.INTERRUPTED:
         ctx.err.write(("interrupted; " if status is ExitStatus.INTERRUPTED and not fatal else "")

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import TextIO
 
 from ..cells import csv_quote, csv_safe
 from ..context import CommandContext
+from ..encodings import encoding_option
 from ..errors import UsageError
 from ..exitcodes import ExitStatus
 from ..models import Issue, Severity
-from ..encodings import encoding_option
 from ..roster import hidden_rows_note, load_roster
 from ..targets import check_target, csv_header_is
 from ..validate import check_roster, gc_paused
@@ -59,7 +60,8 @@ def write_issues_csv(path: Path, roster_name: str, issues: Sequence[Issue]) -> N
     name = csv_quote(csv_safe(roster_name))
     columns: dict[str, str] = {}
     lines = [",".join(ISSUE_COLUMNS)]
-    lines += [f"{name},{i.row or ''},{columns.get(i.column) or columns.setdefault(i.column, csv_quote(csv_safe(i.column)))},"
+    lines += [f"{name},{i.row or ''},"
+              f"{columns.get(i.column) or columns.setdefault(i.column, csv_quote(csv_safe(i.column)))},"
               f"{i.severity.value},{i.code},{csv_quote(csv_safe(i.message))}" for i in issues]
     lines.append("")
     with path.open("w", newline="", encoding="utf-8-sig") as f:

@@ -26,9 +26,11 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from types import FrameType
+from typing import Any
 
 from ..context import CommandContext
 from ..errors import UsageError
@@ -159,7 +161,7 @@ def _signals(stop: threading.Event, engine: _Engine, err: Any) -> Iterator[None]
         yield
         return
 
-    def ours(signum: int, frame: Any) -> None:
+    def ours(signum: int, frame: FrameType | None) -> None:
         if not stop.is_set():
             err.write("stopping: the current run (if any) finishes its requests in flight and is journaled\n")
             err.flush()
@@ -167,7 +169,7 @@ def _signals(stop: threading.Event, engine: _Engine, err: Any) -> Iterator[None]
         if engine.active.is_set():
             threading.Thread(target=forward, name="watch-stop-forwarder", daemon=True).start()
 
-    def on_term(signum: int, frame: Any) -> None:
+    def on_term(signum: int, frame: FrameType | None) -> None:
         current = signal.getsignal(signal.SIGINT)
         if callable(current) and current is not ours:
             stop.set()

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioning.exitcodes import ExitStatus
-from provisioning.followup_journal import followups
-from provisioning.followup_journal import FollowUpState
+from provisioning.followup_journal import FollowUpState, followups
 from provisioning.journal import Journal
 
 from .conftest import graph, licences, manager_of, members, precreate, read_results, write

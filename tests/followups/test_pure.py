@@ -5,9 +5,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisioning.followup_journal import Change
+from provisioning.followups import plan_followups
 from provisioning.plan import Action, ActionKind
 from provisioning.references import Group, References, Sku, check_references
-from provisioning.followups import plan_followups
 from provisioning.update import diff
 
 

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioning.exitcodes import ExitStatus
-from provisioning.followup_journal import followups
-from provisioning.followup_journal import FollowUpState
+from provisioning.followup_journal import FollowUpState, followups
 from provisioning.journal import Journal
 
 from .conftest import graph, members, read_results, write
@@ -23,9 +22,8 @@ def test_resume_sends_pending_followups(sandbox_factory: Any, cli: Any, tmp_path
     assert code == ExitStatus.ROWS_FAILED, out + err
     assert read_results(tmp_path / "run")[2]["status"] == "created, follow-up failed"
     # as if the run had been interrupted before the membership was sent
-    with Journal.open(tmp_path / "run") as journal:
-        with journal._tx() as cur:
-            cur.execute("UPDATE followups SET state='pending'")
+    with Journal.open(tmp_path / "run") as journal, journal._tx() as cur:
+        cur.execute("UPDATE followups SET state='pending'")
     sb.set_knobs(roles=ROLES + ("GroupMember.ReadWrite.All",))
     code, out, err = cli(sb, "resume", tmp_path / "run", "--no-progress")
     assert code == ExitStatus.OK, out + err

@@ -75,9 +75,8 @@ def no_leak(caplog):
 
 
 def _failure(sb, **kw) -> AuthError:
-    with client_for(sb, **kw) as client:
-        with pytest.raises(AuthError) as exc:
-            client.domains()
+    with client_for(sb, **kw) as client, pytest.raises(AuthError) as exc:
+        client.domains()
     return exc.value
 
 
@@ -162,7 +161,7 @@ def test_access_token_and_secret_never_logged(sandbox, no_leak):
 def test_refused_assertion_while_the_clock_is_far_off_names_the_clock(sandbox):
     import datetime as dt
 
-    server_time = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2, minutes=1)
+    server_time = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2, minutes=1)
     result = {"error": "invalid_client", "error_codes": [700027],
               "error_description": "AADSTS700027: Client assertion failed signature validation.\r\nTrace ID: x",
               "timestamp": server_time.strftime("%Y-%m-%d %H:%M:%SZ")}

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import re
-
 import threading
 from dataclasses import replace
 
 import pytest
 
 from graph.batch import BatchRequest
-from graph.errors import NotFoundError, BadRequestError
+from graph.errors import BadRequestError, NotFoundError
 from graph.governor import GovernorConfig, WriteGovernor
 from sbclient import FAST_RETRY, client_for, new_user
 
@@ -32,9 +31,8 @@ def domain(client) -> str:
 
 
 def test_graph_error_fields_for_a_missing_user(sandbox):
-    with client_for(sandbox) as client:
-        with pytest.raises(NotFoundError) as exc:
-            client.get_user("nobody@contoso.com")
+    with client_for(sandbox) as client, pytest.raises(NotFoundError) as exc:
+        client.get_user("nobody@contoso.com")
     err = exc.value
     assert (err.status, err.code) == (404, "Request_ResourceNotFound")
     assert err.message.startswith("Resource 'nobody@contoso.com' does not exist")
@@ -43,9 +41,8 @@ def test_graph_error_fields_for_a_missing_user(sandbox):
 
 
 def test_bad_filter_is_a_bad_request(sandbox):
-    with client_for(sandbox) as client:
-        with pytest.raises(BadRequestError) as exc:
-            list(client.iter_users(filter="nosuchprop eq 'x'"))
+    with client_for(sandbox) as client, pytest.raises(BadRequestError) as exc:
+        list(client.iter_users(filter="nosuchprop eq 'x'"))
     assert exc.value.status == 400 and exc.value.code
 
 
@@ -183,9 +180,8 @@ def test_stop_sends_no_new_chunks(sandbox):
 
 
 def test_next_link_outside_graph_is_refused(sandbox):
-    with client_for(sandbox) as client:
-        with pytest.raises(Exception) as exc:
-            client.transport.send_once("GET", "https://example.invalid/v1.0/users")
+    with client_for(sandbox) as client, pytest.raises(Exception) as exc:
+        client.transport.send_once("GET", "https://example.invalid/v1.0/users")
     assert str(exc.value).startswith("refusing to follow a link outside")
 
 

@@ -3,9 +3,18 @@ from __future__ import annotations
 
 import pytest
 
-from graph.errors import (AuthError, BadRequestError, ConflictError, GraphError, NotFoundError,
-                          PermissionDeniedError, ServiceUnavailableError, ThrottledError, UnauthorizedError,
-                          error_from_parts)
+from graph.errors import (
+    AuthError,
+    BadRequestError,
+    ConflictError,
+    GraphError,
+    NotFoundError,
+    PermissionDeniedError,
+    ServiceUnavailableError,
+    ThrottledError,
+    UnauthorizedError,
+    error_from_parts,
+)
 from graph.odata import eq, in_, query_string, quote_string, user_path
 
 

@@ -7,8 +7,9 @@ import base64
 import io
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import openpyxl
 import pytest
@@ -17,7 +18,12 @@ import provision
 from provisioning.context import CommandContext
 from provisioning.exitcodes import ExitStatus
 from provisioning.notify import (
-    NotifyOptions, check_notify_arguments, maybe_notify, next_step, send_notification, subject_line,
+    NotifyOptions,
+    check_notify_arguments,
+    maybe_notify,
+    next_step,
+    send_notification,
+    subject_line,
 )
 from provisioning.run_report import write_run_workbook
 from provisioning.runner import make_client

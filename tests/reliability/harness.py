@@ -446,7 +446,7 @@ def list_users(env: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _get_page(session: requests.Session, app: Any, scope: list[str], url: str) -> dict[str, Any]:
-    for attempt in range(30):
+    for _attempt in range(30):
         token = app.acquire_token_for_client(scopes=scope)
         try:
             r = session.get(url, headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=3)

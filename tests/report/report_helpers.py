@@ -45,7 +45,8 @@ def sample_summary(**overrides: Any) -> ReportSummary:
         ended=datetime(2024, 5, 1, 9, 0, 10), duration_s=10.0, users_per_s=0.5,
         counts={"created": 1, "skipped": 1, "failed": 1, "invalid": 1, "updated": 1},
         error_counts={"Request_BadRequest": 1, "usage-location": 1, "formula-cell": 1},
-        retry_command="python provision.py --sandbox retry runs/r1", resume_command="python provision.py resume runs/r1",
+        retry_command="python provision.py --sandbox retry runs/r1",
+        resume_command="python provision.py resume runs/r1",
         passwords_file="passwords.csv", run_dir="runs/r1")
     values.update(overrides)
     return ReportSummary(**values)

@@ -10,7 +10,13 @@ from provisioning.errors import RunFolderError, UsageError
 from provisioning.models import Issue, Severity
 from provisioning.report_model import ReportRow
 from provisioning.retrysource import (
-    RETRY_SOURCE_NAME, RetryRow, exclude_created, read_retry_link, read_retry_source, require_rows, write_retry_link,
+    RETRY_SOURCE_NAME,
+    RetryRow,
+    exclude_created,
+    read_retry_link,
+    read_retry_source,
+    require_rows,
+    write_retry_link,
     write_retry_roster,
 )
 from provisioning.roster import load_roster

@@ -15,7 +15,13 @@ from openpyxl.chart import BarChart
 import provisioning.workbook as workbook
 from provisioning.models import Issue, Severity
 from provisioning.report_model import (
-    CREATED_COLUMNS, PASSWORD_GENERATED_NOTE, RESULT_COLUMNS, SHEETS, SKIPPED_COLUMNS, UPDATED_COLUMNS, ReportRow,
+    CREATED_COLUMNS,
+    PASSWORD_GENERATED_NOTE,
+    RESULT_COLUMNS,
+    SHEETS,
+    SKIPPED_COLUMNS,
+    UPDATED_COLUMNS,
+    ReportRow,
 )
 from provisioning.workbook import HIGHLIGHT, write_results_workbook
 from report_helpers import HEADERS, calamine_values, openpyxl_values, sample_rows, sample_summary

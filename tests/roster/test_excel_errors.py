@@ -62,7 +62,7 @@ def test_each_problem_cell_gives_its_exact_issue_row_and_column():
     assert RULES["excel-error-ignored"].severity is Severity.WARNING
     # rows 10 and 11 hold nothing but an error / an uncalculated formula: kept, not dropped as blank
     assert roster.row_numbers == tuple(range(2, 12))
-    job = dict(zip(roster.row_numbers, roster.columns[roster.headers.index("jobTitle")]))
+    job = dict(zip(roster.row_numbers, roster.columns[roster.headers.index("jobTitle")], strict=True))
     # an error cell reads as what Excel shows; a formula with a saved value reads as that value
     assert (job[4], job[5], job[6], job[7], job[8], job[10]) == ("#N/A", "#DIV/0!", "#DIV/0!", "Engineer", "", "#N/A")
     assert job[2] == job[3] == job[11] == ""
@@ -84,7 +84,7 @@ def test_validate_exits_1_and_prints_each_issue(tmp_path):
     assert code == ExitStatus.ROWS_FAILED
     assert "10 rows (xlsx, header on row 1); 3 valid, 7 with errors" in err
     lines = out.splitlines()
-    for row, column, code_, message in EXPECTED:
+    for row, _column, code_, message in EXPECTED:
         assert any(ln.startswith(f"{row} ") and code_ in ln and ln.endswith(message) for ln in lines), message
     assert "formula-no-value" in (tmp_path / "i.csv").read_text(encoding="utf-8-sig")
 

@@ -224,7 +224,8 @@ def test_run_with_header_row_keeps_it_for_the_report(sandbox: Any, cli: Any, tmp
                       "Ann,Lee,ann.lee@contoso.com\nBad,Row,not-an-upn\n", encoding="utf-8")
     code, out, err = cli(sandbox, "run", roster, "--header-row", "3", "--out", tmp_path / "run", "--no-progress")
     assert code == ExitStatus.ROWS_FAILED, err
-    invalid = [tuple(r) for r in load_workbook(tmp_path / "run" / "results.xlsx")["Invalid"].iter_rows(values_only=True)]
+    sheet = load_workbook(tmp_path / "run" / "results.xlsx")["Invalid"]
+    invalid = [tuple(r) for r in sheet.iter_rows(values_only=True)]
     assert (invalid[0][:4], invalid[0][-1]) == (("givenName", "surname", "userPrincipalName", "Status"), "Roster row")
     assert (invalid[1][:4], invalid[1][-1]) == (("Bad", "Row", "not-an-upn", "invalid"), 5)
     upns, _ = _tenant(sandbox)

@@ -1,17 +1,18 @@
 """The column-wise fast paths give exactly what the plain per-cell rules give (properties, with hypothesis).
 
 Validation answers most questions for a whole column at once (provisioning.colscan, the UPN column regexes, the
-batched transliteration, the suffix assignment, identity keys, repeated rows, tenant matching); each test here states the per-cell rule in the simplest Python and
-checks the fast path against it on generated columns full of the characters that matter: blanks of every kind,
-formula triggers, phone numbers, control characters, NULs, accents and characters that share UTF-8 bytes with
-Unicode blanks (é ends in the same byte as U+2029).
+batched transliteration, the suffix assignment, identity keys, repeated rows, tenant matching); each test here
+states the per-cell rule in the simplest Python and checks the fast path against it on generated columns full of
+the characters that matter: blanks of every kind, formula triggers, phone numbers, control characters, NULs,
+accents and characters that share UTF-8 bytes with Unicode blanks (é ends in the same byte as U+2029).
 """
 from __future__ import annotations
 
 import re
 import unicodedata
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from provisioning import derive, rules
 from provisioning.checks import Collector, check_cells, check_field
@@ -93,7 +94,7 @@ def test_scan_bounds_lengths_and_names_every_blank_edged_cell(col):
         assert [i for i, v in enumerate(col) if _strip(v) != v] == [
             i for i in found.edge_blank_rows if _strip(col[i]) != col[i]]
         assert found.invisible or not any(rules.invisible_problem(v, "c") for v in col)
-        assert found.formula_like or not any(rules.formula_problem(v, "c") for v in col if not _strip(v) != v)
+        assert found.formula_like or not any(rules.formula_problem(v, "c") for v in col if _strip(v) == v)
         assert found.lengths is not None and [i for i, n in enumerate(found.lengths) if n == 0] == [
             i for i, v in enumerate(col) if not v]
     else:
@@ -232,7 +233,7 @@ def test_suffixes_are_unique_new_and_keep_the_first_holder(candidates, given_upn
     assert len(keys) == len(set(keys)) and not set(keys) & set(given_upns)
     assert [u is None for u in out] == [c is None for c in candidates]
     seen: set[str] = set()
-    for c, u in zip(candidates, out):
+    for c, u in zip(candidates, out, strict=True):
         if c is None:
             continue
         if c.lower() not in seen and c.lower() not in given_upns:
@@ -363,7 +364,8 @@ def test_phone_column_check_equals_the_per_value_rule(col, name):
 def test_blanks_and_invisible_characters_are_the_documented_sets():
     import unicodedata
 
-    from provisioning.cells import BLANKS as blanks, INVISIBLE
+    from provisioning.cells import BLANKS as blanks
+    from provisioning.cells import INVISIBLE
 
     assert set(blanks) == BLANKS
     assert {ch for ch in map(chr, range(0x110000)) if INVISIBLE.fullmatch(ch)} == {

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from provisioning.derive import make_upn_maker
 from provisioning.models import ExistingUser, Severity
@@ -50,8 +51,8 @@ def test_each_rule_on_its_sample_row():
         assert mine.severity is RULES[code].severity
         if code in EXACT:
             assert mine.message == EXACT[code]
-    from provisioning.references import CODES as PREFLIGHT_CODES  # pre-flight: tests/followups/test_pure.py
     from provisioning.chain import CODES as RETRY_CODES  # retry: tests/followups/test_retry_chain.py
+    from provisioning.references import CODES as PREFLIGHT_CODES  # pre-flight: tests/followups/test_pure.py
 
     tenant_only = {"upn-missing", "upn-suffixed", "upn-domain-unverified", "immutable-id-required",
                    "user-exists", "control-char", "excel-error-ignored", "duplicate-row"} | set(PREFLIGHT_CODES) | \

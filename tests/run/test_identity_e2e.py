@@ -44,7 +44,7 @@ def test_the_same_people_from_an_export_in_the_other_unicode_form_are_skipped(sa
         assert code == ExitStatus.OK, err
         res = read_results(tmp_path / f"run-{mode}")
         assert {r: (v["status"], v["userPrincipalName"], v["objectId"]) for r, v in res.items()} == {
-            r: ("skipped", upn, before[upn]["id"]) for r, upn in zip(range(2, 6), before)}
+            r: ("skipped", upn, before[upn]["id"]) for r, upn in zip(range(2, 6), before, strict=True)}
     assert tenant_users(sandbox).keys() == before.keys()
     assert sandbox.stats()["users_created"] == 4  # no second account for anybody
 

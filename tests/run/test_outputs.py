@@ -13,8 +13,14 @@ import pytest
 from provisioning.errors import RunFolderError
 from provisioning.journal import Journal, Outcome, RowSeed, RowState
 from provisioning.models import Issue, Severity
-from provisioning.outputs import (PasswordFile, SecretFilter, close_run_log, open_run_log, write_results_csv,
-                                  write_summary_json)
+from provisioning.outputs import (
+    PasswordFile,
+    SecretFilter,
+    close_run_log,
+    open_run_log,
+    write_results_csv,
+    write_summary_json,
+)
 from provisioning.runfolder import existing_run_folder, new_run_folder, run_folder_name
 
 

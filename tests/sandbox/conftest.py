@@ -1,10 +1,10 @@
 """Fixtures of the sandbox's own tests (helpers live in sbtools.py)."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-
 from sbtools import Graph
 
 

@@ -7,12 +7,10 @@ import re
 import time
 from typing import Any
 
-import msal
 import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-
 from sbtools import Graph, assert_error, msal_app, token_for
 
 AADSTS_TAIL = re.compile(r"\r\nTrace ID: [0-9a-f-]{36}\r\nCorrelation ID: [0-9a-f-]{36}\r\nTimestamp: "
@@ -129,7 +127,8 @@ def _token(sb: Any, tenant: str | None = None, **form: str) -> requests.Response
             "scope": f"{sb.graph_endpoint}/.default"}
     data.update(form)
     return requests.post(f"{sb.authority_host}/{tenant or sb.tenant_id}/oauth2/v2.0/token", data=data,
-                         verify=str(sb.ca_bundle), headers={"client-request-id": "c0ffee00-0000-4000-8000-000000000001"})
+                         verify=str(sb.ca_bundle),
+                         headers={"client-request-id": "c0ffee00-0000-4000-8000-000000000001"})
 
 
 @pytest.mark.parametrize("form,tenant,status,error,code", [

@@ -5,7 +5,6 @@ import time
 from typing import Any
 
 import pytest
-
 from sbtools import Graph, assert_error, new_user
 
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import requests
 from dotenv import dotenv_values
-
 from sbtools import Graph, assert_error, new_user, token_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,10 +114,10 @@ def test_restart_keeps_users_credentials_and_tokens(tmp_path: Path) -> None:
         sb.reset()
     with Sandbox.start(tmp_path) as sb:
         assert sb.stats()["users"] == 0
-    with pytest.raises(OSError):  # the port is freed, but a busy one is reported
-        with Sandbox.start(tmp_path, port=first_port):
-            with Sandbox.start(tmp_path / "other", port=first_port):
-                pass
+    # the port is freed, but a busy one is reported
+    with pytest.raises(OSError), Sandbox.start(tmp_path, port=first_port), \
+            Sandbox.start(tmp_path / "other", port=first_port):
+        pass
 
 
 def test_env_and_attributes(sandbox: Any) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Any
 
 import requests
-
 from sbtools import Graph, assert_error, msal_app, new_user
 
 BAD = "Request_BadRequest"

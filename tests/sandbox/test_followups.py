@@ -170,7 +170,7 @@ def test_manager_put_get_delete(graph: Graph, sandbox: Any) -> None:
     assert body["@odata.context"] == "https://graph.microsoft.com/v1.0/$metadata#directoryObjects/$entity"
     assert body["@odata.type"] == "#microsoft.graph.user" and body["id"] == boss
     assert body["userPrincipalName"] == "test.user1@contoso.com" and "businessPhones" in body
-    assert graph.get(f"/users('test.user2@contoso.com')/manager?$select=displayName").json() == {
+    assert graph.get("/users('test.user2@contoso.com')/manager?$select=displayName").json() == {
         "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#directoryObjects/$entity",
         "@odata.type": "#microsoft.graph.user", "displayName": "Test User 1", "id": boss}
     assert graph.get(f"/users/{emp}/manager/$ref").json()["@odata.id"] == (

@@ -89,7 +89,7 @@ def test_assign_license_seats_and_select(sandbox_factory: Any) -> None:
     assert g.get(f"/users/{u2}?$select=assignedLicenses").json()["assignedLicenses"] == []
     assert g.post("/users/test.user2@contoso.com/assignLicense", add(E3)).status_code == 200  # by UPN
     assert skus(g)["ENTERPRISEPACK"]["consumedUnits"] == 2
-    assert_error(g.post(f"/users('test.user3@contoso.com')/assignLicense", add(E3)), 400, "Request_BadRequest",
+    assert_error(g.post("/users('test.user3@contoso.com')/assignLicense", add(E3)), 400, "Request_BadRequest",
                  f"Subscription {E3} does not have any available licenses.")
     assert_error(g.post(f"/users/{u3}/assignLicense", add(EXO, E3)), 400, "Request_BadRequest",
                  f"Subscription {E3} does not have any available licenses.")

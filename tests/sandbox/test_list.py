@@ -1,10 +1,10 @@
 """GET /users: paging over thousands of pre-seeded users, $filter forms, $select, $top, $count."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-
 from sbtools import Graph, assert_error
 
 N = 2500

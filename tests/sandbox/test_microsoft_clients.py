@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
 from azure.identity.aio import CertificateCredential, ClientSecretCredential
 from kiota_abstractions.api_error import APIError
+from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.models.body_type import BodyType
@@ -32,7 +34,6 @@ from msgraph_core import GraphClientFactory
 from msgraph_core.requests.batch_request_content import BatchRequestContent
 from msgraph_core.requests.batch_request_item import BatchRequestItem
 from msgraph_core.tasks.page_iterator import PageIterator
-from kiota_abstractions.base_request_configuration import RequestConfiguration
 
 GRAPH = "https://graph.microsoft.com/v1.0"
 

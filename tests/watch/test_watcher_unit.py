@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from graph.errors import AuthError, ServiceUnavailableError
 from provisioning.errors import RosterError
 from provisioning.exitcodes import ExitStatus
 from provisioning.watcher import FileResult, RunOutcome, WatchConfig, Watcher, backoff_s, status_for_exception
-
 
 SETTLE = 5.0
 

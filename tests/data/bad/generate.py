@@ -138,8 +138,8 @@ def files() -> dict[str, bytes]:
         "unclosed-quote.csv": (HEADER + 'Ann,"Lee,ann@contoso.com\nBo,Ek,bo@contoso.com\n').encode(),
         "no-known-header.csv": b"a,b,c\n1,2,3\n",
         "empty.xlsx": _xlsx([]),
-        "cp1252-tail.csv": (HEADER + "".join(f"Ann,Lee,ann{i}@contoso.com\n" for i in range(4000)) + "Jos\xe9,N\xfa\xf1ez,jose@contoso.com\n"
-                            ).encode("latin-1"),
+        "cp1252-tail.csv": (HEADER + "".join(f"Ann,Lee,ann{i}@contoso.com\n" for i in range(4000))
+                            + "Jos\xe9,N\xfa\xf1ez,jose@contoso.com\n").encode("latin-1"),
     }
 
 

@@ -48,7 +48,7 @@ ENCODED: dict[str, bytes] = {
     # a UTF-8 file, edited once by a program that wrote one name in Latin-1 (line 4)
     "utf8-stray-latin1.csv": (_BASE + "José,Núñez,jose.nunez@contoso.com\nZoë,Ærø,zoe.aero@contoso.com\n"
                               ).encode("utf-8") + "Renée,Noël,renee.noel@contoso.com\n".encode("latin-1")
-                             + "Åsa,Öberg,asa.oberg@contoso.com\n".encode("utf-8"),
+                             + "Åsa,Öberg,asa.oberg@contoso.com\n".encode(),
 }
 
 if __name__ == "__main__":

@@ -85,7 +85,8 @@ def number_formats() -> Workbook:
     ]
     for row in rows:
         ws.append(row)
-    for r, (emp, postal) in zip(range(2, 5), [("000000", "00000"), ("0000000000", "00000-0000"), ("0", "00000")]):
+    formats = [("000000", "00000"), ("0000000000", "00000-0000"), ("0", "00000")]
+    for r, (emp, postal) in zip(range(2, 5), formats, strict=True):
         ws.cell(r, 4).number_format = emp
         ws.cell(r, 5).number_format = postal
     return wb
