@@ -69,7 +69,8 @@ def _summary_resume(run: Path) -> tuple[str, str]:
     return json.loads((run / "summary.json").read_text())["resume"], items["Resume if interrupted"]
 
 
-@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize("signame", ["SIGINT", pytest.param("SIGTERM", marks=pytest.mark.slow),
+                                     pytest.param("SIGHUP", marks=pytest.mark.slow)])
 def test_a_signal_during_the_creates_stops_cleanly_and_resume_completes(
         signame: str, sandbox: Any, tool: Any, tmp_path: Path) -> None:
     n = 24
@@ -95,6 +96,7 @@ def test_a_signal_during_the_creates_stops_cleanly_and_resume_completes(
     assert _summary_resume(run) == ("", "(nothing to resume)")
 
 
+@pytest.mark.slow
 def test_two_quick_ctrl_c_abort_at_once_and_resume_creates_each_user_once(
         sandbox: Any, tool: Any, tmp_path: Path) -> None:
     n = 24
@@ -118,7 +120,8 @@ def test_two_quick_ctrl_c_abort_at_once_and_resume_creates_each_user_once(
     assert len(lines) == n + 1 and len({ln.split(",")[0] for ln in lines[1:]}) == n
 
 
-@pytest.mark.parametrize("signums", [("SIGINT",), ("SIGTERM",), ("SIGINT", "SIGINT")])
+@pytest.mark.parametrize("signums", [("SIGINT",), pytest.param(("SIGTERM",), marks=pytest.mark.slow),
+                                     pytest.param(("SIGINT", "SIGINT"), marks=pytest.mark.slow)])
 def test_a_signal_during_the_followups_stops_cleanly_and_resume_sends_the_rest(
         signums: tuple[str, ...], sandbox: Any, tool: Any, tmp_path: Path) -> None:
     from tests.followups.conftest import graph, manager_of, members
