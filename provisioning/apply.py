@@ -175,8 +175,10 @@ class ApplyEngine:
     def __init__(self, client: GraphClient, journal: Journal, *, passwords: PasswordFile | None = None,
                  stop: threading.Event | None = None, progress: Progress | None = None,
                  fail_on_existing: bool = False, max_rounds: int = 8, conflict_lookup_s: float = 30.0,
-                 throttled_count: Callable[[], int] | None = None) -> None:
+                 throttled_count: Callable[[], int] | None = None,
+                 sleep: Callable[[float], Any] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
+        self._sleep, self._clock = sleep, clock  # the reconcile wait's, injectable so tests need not wait it out
         self.journal = journal
         self.passwords = passwords
         self.stop = stop or threading.Event()
@@ -395,7 +397,7 @@ class ApplyEngine:
             return []
         resend: list[int] = []
         waiting = dict(recheck)
-        deadline = time.monotonic() + self.conflict_lookup_s
+        deadline = self._clock() + self.conflict_lookup_s
         delay = 0.25
         while waiting:
             try:
@@ -420,13 +422,13 @@ class ApplyEngine:
             if not waiting:
                 break
             # "already exists" but not found yet: replication lag; Graph's uniqueness check is immediate, reads lag.
-            if time.monotonic() >= deadline or self.stop.is_set():
+            if self._clock() >= deadline or self.stop.is_set():
                 for row in waiting:
                     self.journal.record(row, Outcome(RowState.UNKNOWN, message="Graph says the user exists but a "
                                                      "lookup by userPrincipalName did not find it yet; resume to "
                                                      "check again"))
                 break
-            time.sleep(delay)
+            self._sleep(delay)
             delay = min(delay * 2, 4.0)
         return sorted(resend)
 

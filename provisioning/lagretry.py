@@ -93,8 +93,13 @@ class LagRetrySender:
 
     def __init__(self, client: GraphClient, *, stop: threading.Event | None = None, delays: Sequence[float] = DELAYS,
                  budget_s: float = BUDGET_S, accept: Callable[[Op, int, str, str], bool] | None = None,
-                 sleep: Callable[[float], Any] | None = None, guard: Callable[[], None] | None = None) -> None:
+                 sleep: Callable[[float], Any] | None = None, clock: Callable[[], float] = time.monotonic,
+                 guard: Callable[[], None] | None = None) -> None:
         self.client = client
+        # ``sleep`` and ``clock`` (seconds) let tests spend the backoff without waiting; by default the waits are
+        # on ``stop``, so that stopping the run ends them at once
+        self.sleep = sleep
+        self.clock = clock
         self.guard = guard  # raises (and so keeps the chunk from leaving) when the run can no longer record it
         self.stop = stop or threading.Event()
         self.delays = tuple(delays)
@@ -115,7 +120,7 @@ class LagRetrySender:
         def on_send(chunk: Sequence[Any]) -> None:
             if self.guard is not None:
                 self.guard()
-            now = time.monotonic()
+            now = self.clock()
             with lock:
                 for r in chunk:
                     attempts[r.id] += 1
@@ -137,11 +142,12 @@ class LagRetrySender:
             retry = getattr(resp, "ambiguous", False) or is_lag(status, code, message)
             if retry:
                 delay = self.delays[min(n - 1, len(self.delays) - 1)] if self.delays else 0.0
-                if time.monotonic() + delay - first.get(i, time.monotonic()) <= self.budget_s:
+                now = self.clock()
+                if now + delay - first.get(i, now) <= self.budget_s:
                     log.info("%s %s: %s %s, again in %.0f s (replication lag)", op.method, op.url, status,
                              code or "no answer", delay)
                     with lock:
-                        due[i] = time.monotonic() + delay
+                        due[i] = now + delay
                     return
                 message = f"{message} (still refused after {n} attempts over {self.budget_s:.0f} s)"
             elif status in (0, 401, 429) or status >= 500:
@@ -153,10 +159,14 @@ class LagRetrySender:
             self._final(due, i, op, done, Answer(False, status, code, message or f"HTTP {status}", rid, n))
 
         while due and not self.stop.is_set():
-            now = time.monotonic()
+            now = self.clock()
             ready = sorted((i for i, t in due.items() if t <= now), key=int)
             if not ready:
-                self.stop.wait(max(min(due.values()) - now, 0.01))
+                wait = max(min(due.values()) - now, 0.01)
+                if self.sleep is None:
+                    self.stop.wait(wait)
+                else:
+                    self.sleep(wait)
                 continue
             for i in ready:
                 due[i] = float("inf")  # in flight: on_result gives it a time again, or removes it

@@ -246,6 +246,7 @@ def test_export_users_rejects_other_extensions(sandbox, use_env, tmp_path):
     assert err == f"error: {tmp_path / 'users.txt'}: the output must end in .xlsx or .csv\n"
 
 
+@pytest.mark.slow
 def test_token_endpoint_500_is_retried_then_exit_4_one_line(sandbox_factory, use_env):
     sb = sandbox_factory(faults={"token500": 1.0})
     use_env(sb)

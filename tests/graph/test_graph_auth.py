@@ -57,15 +57,31 @@ def test_short_lived_token_is_renewed_near_expiry(sandbox_factory):
 
 
 def test_expired_token_answered_401_is_renewed_once_and_the_read_resent(sandbox_factory):
-    sb = sandbox_factory(token_lifetime=1)
+    sb = sandbox_factory(token_lifetime=60)
     frozen = time.time()
     with client_for(sb, token_clock=lambda: frozen) as client:  # our clock says the token is still fresh
         client.domains()
-        time.sleep(1.6)  # the sandbox's clock says it expired
+        sb.set_knobs(clock_offset_s=61)  # the sandbox's clock says it expired (and stamps the new one by it)
         assert client.domains()
         assert client.tokens.acquisitions == 2
     stats = sb.stats()
     assert stats["token_requests"] == 2 and stats["by_status"].get("401") == 1
+
+
+def test_failing_token_endpoint_is_retried_with_backoff_then_unavailable(sandbox_factory):
+    """What ``check`` shows in real time (tests/test_check_export.py, slow), on an injected sleep: the default
+    policy's 8 attempts, each after the endpoint's Retry-After (1 s), then one ServiceUnavailableError."""
+    from graph.errors import ServiceUnavailableError
+    from graph.retry import RetryPolicy
+
+    sb = sandbox_factory(faults={"token500": 1.0})
+    slept = []
+    provider = TokenProvider(sandbox_config(sb, retry=RetryPolicy()), sleep=slept.append)
+    with pytest.raises(ServiceUnavailableError) as exc:
+        provider.token()
+    assert str(exc.value).startswith(f"the token endpoint of {sb.authority_host} kept failing (HTTP 500, 8 attempts")
+    assert slept == [1.0] * 7
+    assert sb.stats()["token_requests"] == 8  # each retry reached the endpoint, not MSAL's replay cache
 
 
 @pytest.fixture

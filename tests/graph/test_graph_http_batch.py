@@ -67,6 +67,7 @@ def test_throttled_reads_are_retried_after_retry_after(sandbox_factory):
     assert sleep.calls and all(1.0 <= s <= 5.0 and float(s).is_integer() for s in sleep.calls)
 
 
+@pytest.mark.slow
 def test_batch_partly_throttled_completes_exactly_once_per_item(sandbox_factory):
     sb = sandbox_factory(write_quota=(15, 1.5))
     # a governor that starts with three full batches in flight: the sandbox's bucket of 15 refuses part of them

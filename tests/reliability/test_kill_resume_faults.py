@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from .harness import Scenario, run_scenario
 
 #: The issue's mix at 300 rows, 3 kills: 5 % 503, 2 % resets, 2 % lost, 1 % slow beyond the client's read timeout,
@@ -19,6 +21,7 @@ HEAVY = Scenario(rows=200, kills=3, seed=5, existing=4, invalid_every=20, write_
                  fault_503=0.05, fault_reset=0.05, fault_lost=0.08, fault_slow=0.05)
 
 
+@pytest.mark.slow
 def test_sigkill_resume_under_faults_every_row_once(tmp_path: Path) -> None:
     out = run_scenario(CI, tmp_path)
     assert out.violations == [], out.describe()
@@ -28,6 +31,7 @@ def test_sigkill_resume_under_faults_every_row_once(tmp_path: Path) -> None:
     assert sum(out.stats["faults"].values()) > 0, "the sandbox injected no fault: the scenario tested nothing"
 
 
+@pytest.mark.slow
 def test_sigkill_resume_under_heavy_faults_every_row_once(tmp_path: Path) -> None:
     out = run_scenario(HEAVY, tmp_path)
     assert out.violations == [], out.describe()

@@ -99,6 +99,7 @@ def test_bad_roster(name, tmp_path):
     check(BAD / name, tmp_path, *EXPECTED[name])
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 def test_hundred_thousand_columns(tmp_path):
     p = tmp_path / "wide.csv"

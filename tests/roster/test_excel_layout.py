@@ -112,6 +112,7 @@ def test_padded_number_formats(code: str, value: str, shown: str | None) -> None
     assert (padded_text(value, fmt) if fmt is not None else None) == shown
 
 
+@pytest.mark.slow
 def test_padding_is_found_across_the_scan_pieces_of_a_long_sheet(tmp_path: Path) -> None:
     """20,000 rows (several ~1 MB pieces of XML): every padded cell and hidden row is found wherever it falls."""
     wb = Workbook(write_only=True)

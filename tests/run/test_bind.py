@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from provisioning.exitcodes import ExitStatus
 from sandbox import TENANT_ID
 
@@ -138,6 +140,7 @@ def test_a_folder_in_use_is_refused_and_a_killed_holder_leaves_no_lock(sandbox: 
     assert read_results(tmp_path / "run")[3]["status"] == "created"
 
 
+@pytest.mark.slow
 def test_resume_while_the_run_is_still_going_is_refused(sandbox_factory: Any, tool: Any, tmp_path: Path) -> None:
     n = 25
     sb = sandbox_factory(write_quota=(5, 1.0), latency_ms=(30, 5))  # ~5 creates/s: the run takes a few s

@@ -70,6 +70,7 @@ def _summary_resume(run: Path) -> tuple[str, str]:
     return json.loads((run / "summary.json").read_text())["resume"], items["Resume if interrupted"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
 def test_a_signal_during_the_creates_stops_cleanly_and_resume_completes(
         signame: str, sandbox: Any, tool: Any, tmp_path: Path) -> None:
@@ -96,6 +97,46 @@ def test_a_signal_during_the_creates_stops_cleanly_and_resume_completes(
     assert _summary_resume(run) == ("", "(nothing to resume)")
 
 
+def test_a_ctrl_c_during_the_creates_in_process_stops_cleanly_and_resume_completes(
+        sandbox: Any, tool: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test above without a subprocess or pacing: a real SIGINT to this process as the third chunk leaves."""
+    import os
+
+    from provisioning.apply import ApplyEngine
+
+    on_send = ApplyEngine._on_send
+    chunks = []
+
+    def signalled(self: Any, chunk: Any) -> None:
+        on_send(self, chunk)
+        chunks.append(len(chunk))
+        if len(chunks) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(ApplyEngine, "_on_send", signalled)
+    n = 24
+    roster = write_roster(tmp_path / "roster.csv", n)
+    env = env_file(tmp_path / "prod.env", sandbox)
+    run = tmp_path / "run"
+    code, out, err = tool(env, "run", roster, "--out", run, "--no-progress", "--batch-size", "2")
+    assert code == ExitStatus.INTERRUPTED, out + err
+    hint = f"to continue: python provision.py --env-file {env} resume {run}"
+    assert err.splitlines()[0] == f"run folder: {run}" and "stopping (SIGINT)" in err, err
+    assert err.splitlines()[-2:] == [f"interrupted; the journal of {run} is consistent.", hint], err
+    assert _journal(run, "SELECT COUNT(*) FROM rows WHERE state IN ('sending', 'unknown')") == 0
+    created = _journal(run, "SELECT COUNT(*) FROM rows WHERE state='created'")
+    assert 4 <= created <= 6 and sandbox.stats()["users_created"] == created  # the chunks sent, no more
+    assert _summary_resume(run) == (hint.removeprefix("to continue: "),) * 2
+
+    monkeypatch.setattr(ApplyEngine, "_on_send", on_send)
+    code, out, err = tool(env, "resume", run, "--no-progress")
+    assert code == ExitStatus.OK, out + err
+    assert {r["status"] for r in read_results(run).values()} == {"created"}
+    assert sandbox.stats()["users_created"] == n and len(tenant_users(sandbox)) == n
+    assert _summary_resume(run) == ("", "(nothing to resume)")
+
+
+@pytest.mark.slow
 def test_two_quick_ctrl_c_abort_at_once_and_resume_creates_each_user_once(
         sandbox: Any, tool: Any, tmp_path: Path) -> None:
     n = 24
@@ -119,6 +160,7 @@ def test_two_quick_ctrl_c_abort_at_once_and_resume_creates_each_user_once(
     assert len(lines) == n + 1 and len({ln.split(",")[0] for ln in lines[1:]}) == n
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signums", [("SIGINT",), ("SIGTERM",), ("SIGINT", "SIGINT")])
 def test_a_signal_during_the_followups_stops_cleanly_and_resume_sends_the_rest(
         signums: tuple[str, ...], sandbox: Any, tool: Any, tmp_path: Path) -> None:

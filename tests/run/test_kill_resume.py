@@ -47,6 +47,7 @@ def _waitcreated_in_journal(run: Path, at_least: int, proc: subprocess.Popen[str
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_ctrl_c_then_sigkill_then_resume_creates_each_user_once(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     sb, env = _serve(tmp_path / "sb")

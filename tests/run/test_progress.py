@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import provision
 from provisioning.exitcodes import ExitStatus
 
@@ -20,6 +22,7 @@ class TerminalErr(io.StringIO):
         return True
 
 
+@pytest.mark.slow
 def test_bar_shows_429s_and_the_quota_wait_before_answers_arrive(sandbox_factory: Any, monkeypatch: Any,
                                                                     tmp_path: Path) -> None:
     sb = sandbox_factory(write_quota=(2, 4))  # 2 writes per 4 s: most of the first $batch is answered 429

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import stat
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from provisioning.exitcodes import ExitStatus
 from provisioning.journal import Journal, RowState
@@ -92,6 +95,7 @@ def test_dry_run_sends_no_write(sandbox: Any, cli: Any, tmp_path: Path) -> None:
     assert not (tmp_path / "dry" / "passwords.csv").exists()
 
 
+@pytest.mark.slow
 def test_faults_end_with_no_duplicates_and_no_spurious_failures(sandbox_factory: Any, cli: Any,
                                                                tmp_path: Path) -> None:
     sb = sandbox_factory(faults={"503": 0.08, "reset": 0.04, "lost": 0.08}, replication_lag_ms=300,
@@ -121,6 +125,7 @@ def test_throttled_run_completes(sandbox_factory: Any, cli: Any, tmp_path: Path)
     assert {v["status"] for v in read_results(tmp_path / "run").values()} == {"created"}
 
 
+@pytest.mark.slow
 def test_token_lifetime_shorter_than_the_run(sandbox_factory: Any, cli: Any, tmp_path: Path) -> None:
     sb = sandbox_factory(token_lifetime=20, latency_ms=(10, 5), seed=4)
     roster = write_roster(tmp_path / "r.csv", 230)
@@ -129,6 +134,64 @@ def test_token_lifetime_shorter_than_the_run(sandbox_factory: Any, cli: Any, tmp
     stats = sb.stats()
     assert stats["users_created"] == 230 and stats["token_requests"] >= 2, stats
     assert {v["status"] for v in read_results(tmp_path / "run").values()} == {"created"}
+
+
+class AdvancingTime:
+    """Simulated time shared by the tool's token clock and the sandbox's: each chunk sent moves both on by the
+    time its creates take at ``per_s`` users per second, so a run outlives its tokens without waiting."""
+
+    def __init__(self, sb: Any, client: Any, per_s: float) -> None:
+        self.sb, self.client, self.per_s = sb, client, per_s
+        self.offset = 0.0
+
+    def token_clock(self) -> float:
+        return time.time() + self.offset
+
+    def run_batches(self, requests: Any, *, on_send: Any, **kw: Any) -> Any:
+        def advance(chunk: Any) -> None:
+            on_send(chunk)
+            self.offset += len(chunk) / self.per_s
+            self.sb.set_knobs(clock_offset_s=self.offset)
+
+        return self.client.run_batches(requests, on_send=advance, **kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_token_lifetime_shorter_than_the_run_on_a_simulated_clock(sandbox_factory: Any, tmp_path: Path) -> None:
+    """The behaviour of the real-time test above in simulated time: 230 creates at 10 users/s take 23 s, the
+    tokens last 20 s; the held token is renewed before the sandbox would refuse it."""
+    from graph.client import GraphClient
+    from provisioning.apply import ApplyEngine, CreateItem
+    from provisioning.journal import RowSeed
+    from provisioning.runner import graph_config
+    from provisioning.settings import load_settings
+
+    sb = sandbox_factory(token_lifetime=20, seed=4)
+    settings = load_settings(flags={}, environ={}, env_file=None, config_file=None, sandbox_env=sb.env())
+    config = graph_config(settings)
+    fast = replace(config, governor=replace(config.governor, rate_per_s=1000.0, burst=100.0))  # no real pacing
+    bodies = {r: {"accountEnabled": True, "displayName": f"U {r}", "mailNickname": f"u{r}",
+                  "userPrincipalName": f"u{r}@contoso.com",
+                  "passwordProfile": {"password": f"Xy9!kq2#Lm7z-{r}", "forceChangePasswordNextSignIn": True}}
+              for r in range(2, 232)}
+    holder: list[AdvancingTime] = []
+    (tmp_path / "run").mkdir()
+    with Journal.create(tmp_path / "run", {}) as journal, \
+            GraphClient(fast, token_clock=lambda: holder[0].token_clock()) as client:
+        holder.append(AdvancingTime(sb, client, per_s=10))
+        journal.add_rows([RowSeed(row=r, upn=b["userPrincipalName"], action="create", state=RowState.PENDING,
+                                  password_source="roster", body=b) for r, b in bodies.items()])
+        result = ApplyEngine(holder[0], journal).run([CreateItem(r, b["userPrincipalName"], b)
+                                                      for r, b in bodies.items()])
+        states = {rec.state for rec in journal.rows()}
+    assert holder[0].offset == 23.0  # the run lasted 23 s by both clocks
+    assert (result.created, result.fatal) == (230, None) and states == {RowState.CREATED}
+    stats = sb.stats()
+    assert stats["users_created"] == 230
+    # renewed once, 15 s in (a quarter of the lifetime before expiry), before any request carried an expired token
+    assert stats["token_requests"] == 2 and "401" not in stats["by_status"], stats
 
 
 def test_permission_denied_stops_cleanly_then_resume(sandbox_factory: Any, cli: Any, tmp_path: Path) -> None:

@@ -90,6 +90,7 @@ def _password_rows(path: Path) -> dict[str, str]:
         return {r["userPrincipalName"].lower(): r["password"] for r in csv.DictReader(fh)}
 
 
+@pytest.mark.slow
 def test_run_folder_removed_mid_run_stops_sending_and_the_rescued_journal_resumes(
         tmp_path: Path, slow_sandbox: dict[str, str]) -> None:
     roster = write_roster(tmp_path / "roster.csv", N)
@@ -191,6 +192,7 @@ def _file_size_limit() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (160 * 1024, resource.RLIM_INFINITY))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("disk", ["tmpfs", "file-size-limit"])
 def test_disk_full_mid_run_stops_with_exit_5_and_resume_recovers_everything(
         tmp_path: Path, slow_sandbox: dict[str, str], disk: str) -> None:
@@ -245,6 +247,7 @@ def _in_doubt(journal: Path) -> int:
     return created_in_journal(journal, "unknown")
 
 
+@pytest.mark.slow
 def test_stopped_with_answers_lost_the_passwords_of_the_users_in_doubt_are_kept(
         tmp_path: Path, serve: Callable[..., dict[str, str]]) -> None:
     # "lost": the sandbox carries out a $batch, then drops the connection: its creates are in doubt until looked up

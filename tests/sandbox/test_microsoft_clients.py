@@ -92,6 +92,7 @@ def test_base_url_with_a_trailing_slash(sandbox: Any) -> None:
     assert run(sandbox, body, base_url="/v1.0/").user_principal_name == "sdk.user1@contoso.com"
 
 
+@pytest.mark.slow
 def test_page_iterator_over_more_than_999_users(sandbox_factory: Any) -> None:
     sb = sandbox_factory(users=1005)
 

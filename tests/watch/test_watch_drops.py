@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pytest
 
 from provisioning.exitcodes import ExitStatus
 from provisioning.runner import make_client
@@ -32,6 +33,7 @@ def _row(i: int, prefix: str) -> str:
     return f"Given{i},Surname{prefix}{i},Given{i} Surname{prefix}{i},{prefix}{i:04d}@contoso.com,,E{prefix}{i}\n"
 
 
+@pytest.mark.slow
 def test_a_file_written_in_two_parts_is_taken_once_whole(sandbox: Any, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -58,6 +60,7 @@ def test_a_file_written_in_two_parts_is_taken_once_whole(sandbox: Any, tmp_path:
     assert out.count("picked up") == 1, out
 
 
+@pytest.mark.slow
 def test_a_second_upload_of_the_same_name_during_a_run_is_its_own_run(sandbox_factory: Any, tmp_path: Path) -> None:
     sb = sandbox_factory(write_quota=(20, 1.0), latency_ms=(40, 10))  # the first run takes a few seconds
     inbox = tmp_path / "inbox"

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from provisioning.exitcodes import ExitStatus
 from provisioning.runner import make_client
 from provisioning.settings import load_settings
@@ -104,6 +106,7 @@ def test_daemon_moves_a_good_drop_to_done_and_a_bad_one_to_failed(sandbox: Any, 
         assert event in out, (event, out)
 
 
+@pytest.mark.slow
 def test_auth_failure_leaves_the_file_and_a_later_pass_runs_it(sandbox: Any, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -130,6 +133,7 @@ def test_auth_failure_leaves_the_file_and_a_later_pass_runs_it(sandbox: Any, tmp
     assert len(_users(sandbox)) == 3
 
 
+@pytest.mark.slow
 def test_sigterm_mid_run_then_restart_resumes_without_duplicates(sandbox_factory: Any, tmp_path: Path) -> None:
     n = 80
     sb = sandbox_factory(write_quota=(20, 1.0), latency_ms=(40, 10))  # ~20 creates/s: the run takes a few s
