@@ -2,7 +2,8 @@
 the 1, 2, 4, 8, 16 s backoff and the 60 s budget are spent without waiting for them."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from provisioning.lagretry import Answer, LagRetrySender, Op
 

@@ -3,12 +3,12 @@ whose user a lookup cannot see yet (replication lag) is looked up again with a g
 ``conflict_lookup_s``, without the test waiting those 30 s."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from provisioning.apply import ApplyEngine, CreateItem
 from provisioning.journal import Journal, RowSeed, RowState
-
 from tests.followups.conftest import graph, precreate
 
 HOUR_MS = 3_600_000  # replication lag no test outlives: a new user stays invisible to lookups
