@@ -1,17 +1,18 @@
 """Graph's Temporary Access Pass: the tenant policy and each user's pass (TAP pages of Graph v1.0; sources below).
 
 - ``GET /policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass`` (the id
-  in any case, as the docs spell it both ways) -> 200 ``#microsoft.graph.temporaryAccessPassAuthenticationMethod
-  Configuration`` with ``id`` "TemporaryAccessPass", ``state``, ``defaultLifetimeInMinutes``, ``defaultLength``,
-  ``minimumLifetimeInMinutes``, ``maximumLifetimeInMinutes``, ``isUsableOnce``, ``includeTargets`` (all users) and
-  ``excludeTargets`` [] (temporaryaccesspassauthenticationmethodconfiguration-get example). Application
-  permission Policy.Read.AuthenticationMethod (least privileged on the current page) or
-  Policy.ReadWrite.AuthenticationMethod; Policy.Read.All too (the page's older revision lists it). The policy is
-  the ``tap_policy`` knob (``sandbox serve --tap-policy state=disabled,min=60,max=480,default=60,length=8,
-  once=false``); the defaults are the example's values. PATCH/DELETE of the policy are not modelled (405).
-- ``POST /users/{id | userPrincipalName}/authentication/temporaryAccessPassMethods`` (UserAuthenticationMethod.
-  ReadWrite.All, the only application permission the create page lists) with optional ``startDateTime``,
-  ``lifetimeInMinutes``, ``isUsableOnce`` -> **201** with the method: ``id``, ``temporaryAccessPass`` (this
+  in any case, as the docs spell it both ways) -> 200
+  ``#microsoft.graph.temporaryAccessPassAuthenticationMethodConfiguration`` with ``id`` "TemporaryAccessPass",
+  ``state``, ``defaultLifetimeInMinutes``, ``defaultLength``, ``minimumLifetimeInMinutes``,
+  ``maximumLifetimeInMinutes``, ``isUsableOnce``, ``includeTargets`` (all users) and ``excludeTargets`` []
+  (temporaryaccesspassauthenticationmethodconfiguration-get example). Application permission
+  Policy.Read.AuthenticationMethod (least privileged on the current page) or Policy.ReadWrite.AuthenticationMethod;
+  Policy.Read.All too (the page's older revision lists it). The policy is the ``tap_policy`` knob
+  (``sandbox serve --tap-policy state=disabled,min=60,max=480,default=60,length=8,once=false``); the defaults are
+  the example's values. PATCH/DELETE of the policy are not modelled (405).
+- ``POST /users/{id | userPrincipalName}/authentication/temporaryAccessPassMethods``
+  (UserAuthenticationMethod.ReadWrite.All, the only application permission the create page lists) with optional
+  ``startDateTime``, ``lifetimeInMinutes``, ``isUsableOnce`` -> **201** with the method: ``id``, ``temporaryAccessPass`` (this
   answer only), ``createdDateTime``, ``startDateTime`` (the creation time when not given), ``lifetimeInMinutes``
   (the policy's default when not given), ``isUsableOnce`` (forced true by a one-time policy), ``isUsable``,
   ``methodUsabilityReason`` (``EnabledByPolicy``, ``DisabledByPolicy``, ``NotYetValid``, ``Expired``). The pass
@@ -43,8 +44,9 @@
   does not hold -> 404 Request_ResourceNotFound (text UNCONFIRMED).
 All of them work inside ``$batch``. Counters: ``taps_issued``, ``taps_replaced``, ``taps_deleted``. The pass is never
 stored, logged or counted: the store keeps a salted SHA-256 of it, which :func:`matches` checks (for tests that a
-pass a client wrote down is the one issued). Not modelled: include/exclude target groups (everyone is in scope),
-sign-in with the pass (``OneTimeUsed``), a ``startDateTime`` in the past being refused.
+pass a client wrote down is the one issued). A soft-deleted user keeps its method for a restore and a purge drops it
+(UNCONFIRMED). Not modelled: include/exclude target groups (everyone is in scope), sign-in with the pass
+(``OneTimeUsed``), a ``startDateTime`` in the past being refused.
 """
 from __future__ import annotations
 

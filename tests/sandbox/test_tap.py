@@ -66,9 +66,9 @@ def test_policy_default_shape_knob_and_cli(sandbox_factory: Any) -> None:
         "@odata.type": "#microsoft.graph.temporaryAccessPassAuthenticationMethodConfiguration",
         "id": "TemporaryAccessPass", "state": "enabled", "defaultLifetimeInMinutes": 60, "defaultLength": 8,
         "minimumLifetimeInMinutes": 60, "maximumLifetimeInMinutes": 480, "isUsableOnce": False,
-        "includeTargets@odata.context": CTX + "policies/authenticationMethodsPolicy/authenticationMethodConfigurations"
-                                              "('TemporaryAccessPass')/microsoft.graph.temporaryAccessPassAuthentication"
-                                              "MethodConfiguration/includeTargets",
+        "includeTargets@odata.context": CTX + "policies/authenticationMethodsPolicy/authenticationMethod"
+                                              "Configurations('TemporaryAccessPass')/microsoft.graph.temporaryAccess"
+                                              "PassAuthenticationMethodConfiguration/includeTargets",
         "includeTargets": [{"targetType": "group", "id": "all_users", "isRegistrationRequired": False}],
         "excludeTargets": []}
     # the docs spell the id both ways
@@ -308,3 +308,12 @@ def test_the_pass_is_kept_only_as_a_hash(tmp_path: Path, caplog: pytest.LogCaptu
         g = Graph(sb)
         assert [m["lifetimeInMinutes"] for m in g.get(taps(uid)).json()["value"]] == [120]
         g.close()
+
+
+def test_a_user_not_yet_replicated_is_not_found(sandbox_factory: Any) -> None:
+    sb = sandbox_factory(replication_lag_ms=60000)
+    g = Graph(sb)
+    uid = create(g, 1)
+    assert_error(g.post(taps(uid), {}), 404, "Request_ResourceNotFound", NOT_FOUND.format(uid))
+    sb.set_knobs(replication_lag_ms=0)
+    assert sb.tap_matches(uid, issue(g, uid)["temporaryAccessPass"])
