@@ -12,9 +12,9 @@
   the example's values. PATCH/DELETE of the policy are not modelled (405).
 - ``POST /users/{id | userPrincipalName}/authentication/temporaryAccessPassMethods``
   (UserAuthenticationMethod.ReadWrite.All, the only application permission the create page lists) with optional
-  ``startDateTime``, ``lifetimeInMinutes``, ``isUsableOnce`` -> **201** with the method: ``id``, ``temporaryAccessPass`` (this
-  answer only), ``createdDateTime``, ``startDateTime`` (the creation time when not given), ``lifetimeInMinutes``
-  (the policy's default when not given), ``isUsableOnce`` (forced true by a one-time policy), ``isUsable``,
+  ``startDateTime``, ``lifetimeInMinutes``, ``isUsableOnce`` -> **201** with the method: ``id``,
+  ``temporaryAccessPass`` (this answer only), ``createdDateTime``, ``startDateTime`` (the creation time when not
+  given), ``lifetimeInMinutes`` (the policy's default when not given), ``isUsableOnce`` (forced true by a one-time policy), ``isUsable``,
   ``methodUsabilityReason`` (``EnabledByPolicy``, ``DisabledByPolicy``, ``NotYetValid``, ``Expired``). The pass
   is ``defaultLength`` characters drawn with :mod:`secrets`. "A user can only have one Temporary Access Pass
   that's usable within its specified lifetime. If the user requires a new Temporary Access Pass while the current
