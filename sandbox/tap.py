@@ -14,13 +14,13 @@
   (UserAuthenticationMethod.ReadWrite.All, the only application permission the create page lists) with optional
   ``startDateTime``, ``lifetimeInMinutes``, ``isUsableOnce`` -> **201** with the method: ``id``,
   ``temporaryAccessPass`` (this answer only), ``createdDateTime``, ``startDateTime`` (the creation time when not
-  given), ``lifetimeInMinutes`` (the policy's default when not given), ``isUsableOnce`` (forced true by a
-  one-time policy), ``isUsable``, ``methodUsabilityReason`` (``EnabledByPolicy``, ``DisabledByPolicy``,
-  ``NotYetValid``, ``Expired``). The pass is ``defaultLength`` characters drawn with :mod:`secrets`. "A user can only have one Temporary Access Pass
-  that's usable within its specified lifetime. If the user requires a new Temporary Access Pass while the current
-  Temporary Access Pass is valid, the admin can create a new Temporary Access Pass for the user, the previous
-  Temporary Access Pass will be deleted, and a new Temporary Access Pass will be created." (create page): a second
-  create replaces the first (new id; counted in ``taps_replaced``). Errors, in order:
+  given), ``lifetimeInMinutes`` (the policy's default when not given), ``isUsableOnce`` (forced true by a one-time
+  policy), ``isUsable``, ``methodUsabilityReason`` (``EnabledByPolicy``, ``DisabledByPolicy``, ``NotYetValid``,
+  ``Expired``). The pass is ``defaultLength`` characters drawn with :mod:`secrets`. "A user can only have one
+  Temporary Access Pass that's usable within its specified lifetime. If the user requires a new Temporary Access Pass
+  while the current Temporary Access Pass is valid, the admin can create a new Temporary Access Pass for the user, the
+  previous Temporary Access Pass will be deleted, and a new Temporary Access Pass will be created." (create page): a
+  second create replaces the first (new id; counted in ``taps_replaced``). Errors, in order:
   - user missing or within replication lag -> 404 Request_ResourceNotFound, the directory text (UNCONFIRMED for
     this endpoint);
   - a body that is not a JSON object -> 400 BadRequest ``MSG_BAD_JSON``; a property the type does not declare ->
