@@ -7,7 +7,8 @@ Modules: ``app`` (Sandbox), ``server`` (HTTPS transport, transport faults, laten
 503 fault, throttling, roles, stats), ``auth`` (OIDC, token endpoint, bearer checks), ``users`` + ``userrules``
 (/users), ``directory`` (/domains, /organization), ``groups`` (/groups, members/$ref, members@odata.bind),
 ``licenses`` (/subscribedSkus, assignLicense), ``manager`` (manager/$ref), ``mail`` (sendMail, recorded for
-``GET /_sandbox/mail``), ``deleted`` (/directory/deletedItems: list, get, restore, purge), ``refs`` (user
+``GET /_sandbox/mail``), ``deleted`` (/directory/deletedItems: list, get, restore, purge), ``tap`` (Temporary
+Access Pass policy and methods), ``refs`` (user
 addressing, replication-lag lookups, @odata.id parsing), ``batch``
 ($batch), ``throttle``, ``odata`` ($filter), ``store`` (SQLite + indexes), ``keys`` (key material), ``config``
 (tenant constants, knobs), ``cli``. A resource family is a module with a ``register(router)`` function called

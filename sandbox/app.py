@@ -7,6 +7,7 @@ with Sandbox.start(state_dir, **knobs) as sb:   # binds 127.0.0.1, port 0 unless
     sb.mail()                                   # messages recorded by sendMail (as GET /_sandbox/mail)
     sb.groups                                   # the predefined groups {displayName: id}
     sb.sku_ids                                  # {skuPartNumber: skuId} of GET /subscribedSkus
+    sb.tap_matches(user, passcode)              # whether passcode is the user's current Temporary Access Pass
 ```
 The state folder holds the key material (:mod:`sandbox.keys`), ``sandbox.sqlite`` and ``sandbox.env``.
 """
@@ -28,6 +29,7 @@ from .licenses import sku_id
 from .server import SandboxHTTPServer
 from .service import Service
 from .store import Store
+from .tap import matches
 
 log = logging.getLogger("sandbox")
 ENV_FILE = "sandbox.env"
@@ -135,6 +137,11 @@ class Sandbox:
     def sku_ids(self) -> dict[str, str]:
         """The tenant's SKUs: skuPartNumber -> skuId."""
         return {part: sku_id(part) for part in self._service.knobs.skus}
+
+    def tap_matches(self, user: str, passcode: str) -> bool:
+        """Whether ``passcode`` is the current Temporary Access Pass of ``user`` (id or UPN); the sandbox keeps only a
+        salted hash of it."""
+        return matches(self._service, user, passcode)
 
     def reset(self) -> None:
         """Delete every user with their memberships, licences and managers, and the recorded mail; refill the

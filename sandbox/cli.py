@@ -9,7 +9,9 @@ token429) ``--slow-ms MS``
 ``--users N`` ``--seed N`` ``--roles R1,R2`` ``--sku PART=SEATS`` (repeatable: seats of a SKU of
 ``GET /subscribedSkus``; an unknown part number adds a SKU) ``--mailbox-requires-license``
 ``--lenient-assign-license`` (accept assignLicense bodies without ``removeLicenses``/``addLicenses``)
-``--secret-expired`` (the client secret is expired: AADSTS7000222; the certificate still works).
+``--secret-expired`` (the client secret is expired: AADSTS7000222; the certificate still works)
+``--tap-policy state=enabled|disabled,min=M,max=M,default=M,length=N,once=true|false`` (the Temporary Access Pass
+policy; settings not given keep their defaults, see :mod:`sandbox.tap`).
 """
 from __future__ import annotations
 
@@ -90,6 +92,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                    help="accept assignLicense without removeLicenses/addLicenses")
     s.add_argument("--secret-expired", action="store_true",
                    help="the client secret has expired (token requests with it: AADSTS7000222)")
+    s.add_argument("--tap-policy", metavar="K=V,...",
+                   help="the Temporary Access Pass policy: state=enabled|disabled, min, max, default (minutes), "
+                        "length, once=true|false (default: enabled, 60..480, 60, 8, false)")
     r = sub.add_parser("reset", help="empty the sandbox's state (users, memberships, licences, managers, mail)")
     r.add_argument("--state", type=Path, default=DEFAULT_STATE, metavar="D", help="state folder (default .sandbox)")
     return p
@@ -113,6 +118,8 @@ def knobs_from_args(args: argparse.Namespace) -> dict[str, Any]:
         knobs["secret_expired"] = True
     if args.lenient_assign_license:
         knobs["assign_license_requires_both"] = False
+    if args.tap_policy is not None:
+        knobs["tap_policy"] = args.tap_policy
     if args.roles is not None:
         knobs["roles"] = tuple(r.strip() for r in args.roles.split(",") if r.strip())
     if args.directory_roles is not None:

@@ -35,6 +35,12 @@ Knob semantics (Python names; the CLI options of ``sandbox serve`` map onto them
   -> 404 MailboxNotEnabledForRESTAPI (real mailboxes need an Exchange licence and some provisioning time).
 - ``secret_expired=False``: when True, the client secret is expired: a token request with it -> 401
   invalid_client AADSTS7000222 (the certificate credential still works).
+- ``tap_policy={"state": "enabled", "defaultLifetimeInMinutes": 60, "defaultLength": 8,
+  "minimumLifetimeInMinutes": 60, "maximumLifetimeInMinutes": 480, "isUsableOnce": False}``: the tenant's
+  Temporary Access Pass policy (:mod:`sandbox.tap`; the defaults are the get page's example); given values are merged
+  into the current ones. Short names are accepted (``state``, ``default``, ``length``, ``min``, ``max``, ``once``),
+  also as one ``"state=disabled,min=60,max=480"`` string. Lifetimes 10..43200 with min <= default <= max, length
+  8..48 (the policy resource page's bounds).
 """
 from __future__ import annotations
 
@@ -64,6 +70,7 @@ DOMAINS: tuple[tuple[str, str, bool, bool, bool], ...] = (
 DEFAULT_ROLES: tuple[str, ...] = (
     "User.ReadWrite.All", "Domain.Read.All", "Organization.Read.All",
     "GroupMember.ReadWrite.All", "Group.Read.All", "Mail.Send",
+    "UserAuthenticationMethod.ReadWrite.All", "Policy.Read.AuthenticationMethod",
 )
 #: Directory roles (template ids, the ``wids`` claim) the sandbox's app holds: User Administrator, so a password
 #: reset by PATCH passes as it does for an app assigned that role (user-update page: app-only password resets need
@@ -75,6 +82,12 @@ PASSWORD_RESET_ROLES = frozenset({USER_ADMINISTRATOR, "966707d0-3269-4727-9be2-8
 DEFAULT_DIRECTORY_ROLES: tuple[str, ...] = (USER_ADMINISTRATOR,)
 FAULT_KINDS: tuple[str, ...] = ("503", "reset", "slow", "lost", "token500", "token429")
 DEFAULT_SKU_SEATS: dict[str, int] = {"ENTERPRISEPACK": 25, "SPE_E5": 5, "EXCHANGESTANDARD": 10, "FLOW_FREE": 10000}
+DEFAULT_TAP_POLICY: dict[str, Any] = {
+    "state": "enabled", "defaultLifetimeInMinutes": 60, "defaultLength": 8, "minimumLifetimeInMinutes": 60,
+    "maximumLifetimeInMinutes": 480, "isUsableOnce": False}
+TAP_POLICY_ALIASES: dict[str, str] = {
+    "default": "defaultLifetimeInMinutes", "length": "defaultLength", "min": "minimumLifetimeInMinutes",
+    "max": "maximumLifetimeInMinutes", "once": "isUsableOnce"}
 RU_BY_SIZE: dict[str, int] = {"S": 3500, "M": 5000, "L": 8000}
 RU_WINDOW_S = 10.0
 
@@ -103,6 +116,7 @@ class Knobs:
     assign_license_requires_both: bool = True
     mailbox_requires_license: bool = False
     secret_expired: bool = False
+    tap_policy: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_TAP_POLICY))
 
     def ru_for_size(self, user_count: int) -> tuple[int, float]:
         """The RU bucket (capacity, window seconds) for the current tenant."""
@@ -146,6 +160,43 @@ def _skus(value: Any, base: Mapping[str, int]) -> dict[str, int]:
     return merged
 
 
+def _tap_policy(value: Any, base: Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    items = value.items() if isinstance(value, Mapping) else (str(v).partition("=")[::2] for v in value)
+    names = {k.lower(): k for k in DEFAULT_TAP_POLICY}
+    merged = dict(base)
+    for key, raw in items:
+        key = str(key).strip()
+        name = TAP_POLICY_ALIASES.get(key.lower()) or names.get(key.lower())
+        if name is None:
+            raise ValueError(f"tap_policy: unknown setting {key!r} (expected state, default, length, min, max, once "
+                             "or the policy's property names)")
+        if name == "state":
+            state = str(raw).strip().lower()
+            if state not in ("enabled", "disabled"):
+                raise ValueError(f"tap_policy: state must be enabled or disabled, got {raw!r}")
+            merged[name] = state
+        elif name == "isUsableOnce":
+            text = str(raw).strip().lower()
+            if not isinstance(raw, bool) and text not in ("true", "false", "yes", "no", "1", "0"):
+                raise ValueError(f"tap_policy: once must be true or false, got {raw!r}")
+            merged[name] = raw if isinstance(raw, bool) else text in ("true", "yes", "1")
+        else:
+            if isinstance(raw, bool) or not re.fullmatch(r"\s*\d+\s*", str(raw)):
+                raise ValueError(f"tap_policy: {key} must be a whole number, got {raw!r}")
+            merged[name] = int(raw)
+    lo, hi, default = (merged[k] for k in ("minimumLifetimeInMinutes", "maximumLifetimeInMinutes",
+                                          "defaultLifetimeInMinutes"))
+    if not 10 <= lo <= hi <= 43200:
+        raise ValueError(f"tap_policy: lifetimes must satisfy 10 <= min <= max <= 43200, got min {lo}, max {hi}")
+    if not lo <= default <= hi:
+        raise ValueError(f"tap_policy: the default lifetime {default} is outside min {lo} .. max {hi}")
+    if not 8 <= merged["defaultLength"] <= 48:
+        raise ValueError(f"tap_policy: length must be between 8 and 48, got {merged['defaultLength']}")
+    return merged
+
+
 def make_knobs(base: Knobs | None = None, **changes: Any) -> Knobs:
     """Validate and normalise knob values (strings as on the command line are accepted too)."""
     base = base or Knobs()
@@ -184,6 +235,8 @@ def make_knobs(base: Knobs | None = None, **changes: Any) -> Knobs:
             value = tuple(value)
         elif key == "skus":
             value = _skus(value, base.skus)
+        elif key == "tap_policy":
+            value = _tap_policy(value, base.tap_policy)
         elif key in ("assign_license_requires_both", "mailbox_requires_license", "secret_expired"):
             value = bool(value)
         elif key == "clock_offset_s":

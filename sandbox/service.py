@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from . import deleted, directory, groups, licenses, mail, manager, users
+from . import deleted, directory, groups, licenses, mail, manager, tap, users
 from .auth import Authority
 from .batch import handle_batch
 from .config import CLIENT_ID, FAULT_KINDS, TENANT_ID, Knobs
@@ -47,6 +47,7 @@ class Service:
         manager.register(self.router)
         mail.register(self.router)
         deleted.register(self.router)
+        tap.register(self.router)
         self.authority = Authority(keys, base_url, clock=lambda: time.time() + self.knobs.clock_offset_s)
         self.throttle = Throttle(lambda: self.knobs.ru_for_size(self.store.count()),
                                  lambda: self.knobs.write_quota, lambda: self.knobs.tenant_wide_write_quota,
@@ -136,6 +137,7 @@ class Service:
                 "batch_by_status": dict(sorted(self._batch_by_status.items())),
                 "members_added": c["members_added"], "licenses_assigned": c["licenses_assigned"],
                 "managers_set": c["managers_set"], "mail_sent": c["mail_sent"],
+                "taps_issued": c["taps_issued"], "taps_replaced": c["taps_replaced"], "taps_deleted": c["taps_deleted"],
             }
 
     def visible(self, row: UserRow) -> bool:

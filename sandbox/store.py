@@ -8,7 +8,9 @@ Relations live in their own tables: group ``members`` (the groups themselves are
 :mod:`sandbox.groups`), ``managers`` and the recorded ``mail``. Licences are the users' ``assignedLicenses``
 property; the seats consumed per SKU are counted in memory (:attr:`Store.consumed`). A deleted user moves, whole,
 to ``deleted_users`` (:attr:`Store.deleted`) and out of every index, its memberships and manager links dropped;
-its seats are freed and taken again on restore. :meth:`Store.clear` empties all of it.
+its seats are freed and taken again on restore. A user's Temporary Access Pass method (:mod:`sandbox.tap`: its
+times, options and a salted hash of the pass, never the pass) is in ``tap_methods`` (:attr:`Store.taps`), one per
+user. :meth:`Store.clear` empties all of it.
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ CREATE TABLE IF NOT EXISTS deleted_users (
     deleted REAL NOT NULL,
     data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tap_methods (user_id TEXT PRIMARY KEY, data TEXT NOT NULL);
 """
 
 
@@ -80,6 +83,7 @@ class Store:
         self.members: dict[str, dict[str, float]] = {}
         self.managers: dict[str, str] = {}
         self.deleted: dict[str, UserRow] = {}  # soft-deleted users by id, oldest deletion first
+        self.taps: dict[str, dict[str, Any]] = {}  # user id -> its Temporary Access Pass method
         self._next_seq = 1
         for seq, created, seeded, data in self._db.execute(
                 "SELECT seq, created, seeded, data FROM users ORDER BY seq"):
@@ -93,6 +97,8 @@ class Store:
             row = UserRow(seq, created, bool(seeded), json.loads(data))
             self.deleted[row.data["id"]] = row
             self._next_seq = max(self._next_seq, seq + 1)
+        for user_id, data in self._db.execute("SELECT user_id, data FROM tap_methods"):
+            self.taps[user_id] = json.loads(data)
 
     def _index(self, row: UserRow) -> None:
         self.by_id[row.data["id"]] = row
@@ -219,6 +225,7 @@ class Store:
             if self.deleted.pop(uid, None) is None:
                 return False
             self._db.execute("DELETE FROM deleted_users WHERE id=?", (uid,))
+            self.set_tap(uid, None)
             self._dirty = True
             return True
 
@@ -259,6 +266,18 @@ class Store:
                 self.managers[user_id] = manager_id
                 self._db.execute("INSERT OR REPLACE INTO managers (user_id, manager_id) VALUES (?,?)",
                                  (user_id, manager_id))
+            self._dirty = True
+
+    def set_tap(self, user_id: str, doc: dict[str, Any] | None) -> None:
+        """Set (replacing any) or with ``None`` remove a user's Temporary Access Pass method."""
+        with self.lock:
+            if doc is None:
+                self.taps.pop(user_id, None)
+                self._db.execute("DELETE FROM tap_methods WHERE user_id=?", (user_id,))
+            else:
+                self.taps[user_id] = doc
+                self._db.execute("INSERT OR REPLACE INTO tap_methods (user_id, data) VALUES (?,?)",
+                                 (user_id, json.dumps(doc)))
             self._dirty = True
 
     def add_mail(self, doc: dict[str, Any]) -> int:
@@ -302,9 +321,10 @@ class Store:
                 self._dirty = False
 
     def clear(self) -> None:
-        """Delete every user, membership, manager link, licence and recorded message (``sandbox reset``)."""
+        """Delete every user, membership, manager link, licence, Temporary Access Pass and recorded message
+        (``sandbox reset``)."""
         with self.lock:
-            for table in ("users", "members", "managers", "mail", "deleted_users"):
+            for table in ("users", "members", "managers", "mail", "deleted_users", "tap_methods"):
                 self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             self._db.commit()
             self._dirty = False
@@ -315,6 +335,7 @@ class Store:
             self.members.clear()
             self.managers.clear()
             self.deleted.clear()
+            self.taps.clear()
 
     def close(self) -> None:
         """Commit and close the database."""
