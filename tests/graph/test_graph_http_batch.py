@@ -228,6 +228,7 @@ def test_every_item_carries_the_batch_request_id(sandbox):
     assert bad.error.request_id  # an error item keeps its own innerError request-id
 
 
+@pytest.mark.slow  # waits a real Retry-After and a token expiry
 def test_expired_token_after_a_throttled_attempt_is_renewed_not_fatal(sandbox_factory):
     # An item refused once (429), then sent again with a token that expired meanwhile: Graph answers the batch 401.
     # The item must be re-sent with a fresh token, however many attempts it had before.

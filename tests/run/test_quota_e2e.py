@@ -10,9 +10,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from provisioning.exitcodes import ExitStatus
 
 from .conftest import read_results, write_roster
+
+# end-to-end runs paced by real quota refills; tests/graph/test_governor.py drives the same governor on a fake clock
+pytestmark = pytest.mark.slow
 
 
 def _run(sb: Any, cli: Any, tmp_path: Path, n: int) -> tuple[float, dict[str, Any], dict[str, Any]]:

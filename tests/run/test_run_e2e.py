@@ -114,6 +114,7 @@ def test_faults_end_with_no_duplicates_and_no_spurious_failures(sandbox_factory:
     assert {u["id"] for u in users.values()} == ids
 
 
+@pytest.mark.slow  # waits out real Retry-After; tests/graph/test_governor.py covers the steering on a fake clock
 def test_throttled_run_completes(sandbox_factory: Any, cli: Any, tmp_path: Path) -> None:
     # 10 writes/s allowed (bucket of 20), the client asks for 40/s: some items get 429 and are retried.
     sb = sandbox_factory(write_quota=(20, 2), latency_ms=(10, 5), seed=3)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from sbtools import Graph, new_user
 
 from sandbox.throttle import Cost, Throttle
@@ -74,6 +75,7 @@ def test_batch_items_are_charged_one_by_one_refused_ones_included() -> None:
     assert t.writes.tokens == -3.0
 
 
+@pytest.mark.slow  # real refill time; the fake-clock tests above pin the same rules
 def test_sandbox_keeps_a_hammering_client_throttled(sandbox_factory: Any) -> None:
     sb = sandbox_factory(write_quota=(4, 2))  # 2 writes/s
     g = Graph(sb)

@@ -7,9 +7,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from provisioning.exitcodes import ExitStatus
 from provisioning.journal import Journal
 from tests.watch.test_watch_e2e import HEADER, ROOT, _env, _one, _wait, _watch
+
+# real watch daemons in subprocesses, polling with real settle times
+pytestmark = pytest.mark.slow
 
 
 def test_a_second_watch_on_the_same_inbox_is_refused(sandbox: Any, tmp_path: Path) -> None:
