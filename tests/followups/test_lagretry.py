@@ -2,32 +2,14 @@
 the 1, 2, 4, 8, 16 s backoff and the 60 s budget are spent without waiting for them."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from provisioning.lagretry import Answer, LagRetrySender, Op
+from tests.helpers.fake_time import FakeTime
 
 from .conftest import graph, precreate
 
 HOUR_MS = 3_600_000  # replication lag no test outlives: a new user stays invisible to PATCH (404)
-
-
-class FakeTime:
-    """A clock that only moves when the sender sleeps; ``on_sleep(n)`` runs after the n-th sleep."""
-
-    def __init__(self, on_sleep: Callable[[int], None] | None = None) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-        self.on_sleep = on_sleep
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        if self.on_sleep is not None:
-            self.on_sleep(len(self.sleeps))
 
 
 def _send(sb: Any, user_id: str, fake: FakeTime, **kw: Any) -> list[tuple[Any, Answer]]:

@@ -3,36 +3,18 @@ whose user a lookup cannot see yet (replication lag) is looked up again with a g
 ``conflict_lookup_s``, without the test waiting those 30 s."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from provisioning.apply import ApplyEngine, CreateItem
 from provisioning.journal import Journal, RowSeed, RowState
 from tests.followups.conftest import graph, precreate
+from tests.helpers.fake_time import FakeTime
 
 HOUR_MS = 3_600_000  # replication lag no test outlives: a new user stays invisible to lookups
 UPN = "taken@contoso.com"
 BODY = {"accountEnabled": True, "displayName": "Taken Again", "mailNickname": "taken", "userPrincipalName": UPN,
         "passwordProfile": {"password": "Xy9!kq2#Lm7z", "forceChangePasswordNextSignIn": True}}
-
-
-class FakeTime:
-    """A clock that only moves when the engine sleeps; ``on_sleep(n)`` runs after the n-th sleep."""
-
-    def __init__(self, on_sleep: Callable[[int], None] | None = None) -> None:
-        self.now = 500.0
-        self.sleeps: list[float] = []
-        self.on_sleep = on_sleep
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        if self.on_sleep is not None:
-            self.on_sleep(len(self.sleeps))
 
 
 def _create_taken(sb: Any, run_dir: Path, fake: FakeTime) -> tuple[Any, Any]:
