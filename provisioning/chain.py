@@ -58,6 +58,7 @@ class Parent:
     bindings: Mapping[int, Binding]  # inherited and created by this run
     unfinished: frozenset[int]  # rows whose follow-ups failed or are still pending
     done_followups: frozenset[tuple[int, str, str]]
+    issues: Mapping[int, Sequence[Issue]] = field(default_factory=dict)  # its validation issues by roster row
 
 
 def read_chain(run_dir: Path) -> Parent | None:
@@ -81,7 +82,7 @@ def read_chain(run_dir: Path) -> Parent | None:
         view = row_view(journal)
         unfinished = frozenset(row for row, (state, _) in view.items() if state in ("failed", "pending"))
         done = frozenset((f.row, f.kind, f.target.lower()) for f in followups(journal, [FollowUpState.DONE]))
-        return Parent(run_dir, journal.meta(), records, bindings, unfinished, done)
+        return Parent(run_dir, journal.meta(), records, bindings, unfinished, done, journal.issues())
 
 
 def bind_validation(validation: Validation, chain: Chain, *, update: bool, header_of: Mapping[str, str],

@@ -27,7 +27,7 @@ from ..errors import ProvisionError
 from ..excel import problem_message
 from ..exitcodes import ExitStatus
 from ..fields import canonical_field, load_mapping
-from ..journal import JOURNAL_NAME, Journal, RowState
+from ..journal import JOURNAL_NAME, RowState
 from ..models import Issue
 from ..retrysource import (
     RESULTS_XLSX,
@@ -124,7 +124,7 @@ def _retry(ctx: CommandContext, args: argparse.Namespace, source: RetrySource) -
     fields = [canonical_field(h, renames) for h in source.headers]
     rows, issues, unchanged = _passwords(retried, numbers, fields, source.headers, parent, bindings)
     issues += _formula_issues(rows, numbers, fields, source.headers)
-    issues += _still_empty(rows, numbers, source.headers, source.earlier_run)
+    issues += _still_empty(rows, numbers, source.headers, parent)
 
     stem = Path(str(meta.get("roster_path") or source.earlier_run.name)).stem
     if stem == Path(RETRY_ROSTER_NAME).stem:  # a retry of a retry: named after the original roster
@@ -245,15 +245,14 @@ _UNSHOWN = frozenset({"formula-no-value", "excel-error"})
 
 
 def _still_empty(rows: Sequence[RetryRow], numbers: Sequence[int], headers: Sequence[str],
-                 earlier_run: Path) -> list[Issue]:
+                 parent: Parent | None) -> list[Issue]:
     """A cell the earlier run refused as a formula without a value (or an error value) that is still empty in the
     sheet: the report had nothing to show there, so an unedited retry would send the row without the value the
     administrator meant to give. Refused once more (``retry-formula-empty``); a retry of that retry with the cell
     still empty takes it as empty on purpose."""
-    if not (earlier_run / JOURNAL_NAME).is_file():
+    if parent is None:
         return []
-    with Journal.open(earlier_run) as journal:
-        earlier = journal.issues()
+    earlier = parent.issues
     at = {h: i for i, h in enumerate(headers)}
     out: list[Issue] = []
     for r, number in zip(rows, numbers, strict=True):
