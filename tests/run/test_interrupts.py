@@ -70,16 +70,22 @@ def _summary_resume(run: Path) -> tuple[str, str]:
     return json.loads((run / "summary.json").read_text())["resume"], items["Resume if interrupted"]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
-def test_a_signal_during_the_creates_stops_cleanly_and_resume_completes(
-        signame: str, sandbox: Any, tool: Any, tmp_path: Path) -> None:
-    n = 24
+def _creating(sandbox: Any, tmp_path: Path, n: int) -> tuple[Path, Path, subprocess.Popen[str]]:
+    """A run of ``n`` users started in a subprocess, returned once its first creates are journaled."""
     roster = write_roster(tmp_path / "roster.csv", n)
     env = env_file(tmp_path / "prod.env", sandbox)
     run = tmp_path / "run"
     proc = _run(env, roster, run)
     _wait(proc, lambda: _journal(run, "SELECT COUNT(*) FROM rows WHERE state='created'") >= 4)
+    return env, run, proc
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_signal_during_the_creates_stops_cleanly_and_resume_completes(
+        signame: str, sandbox: Any, tool: Any, tmp_path: Path) -> None:
+    n = 24
+    env, run, proc = _creating(sandbox, tmp_path, n)
     out, err = _stopped(proc, getattr(signal, signame))
     assert proc.returncode == ExitStatus.INTERRUPTED, err
     hint = f"to continue: python provision.py --env-file {env} resume {run}"
@@ -140,11 +146,7 @@ def test_a_ctrl_c_during_the_creates_in_process_stops_cleanly_and_resume_complet
 def test_two_quick_ctrl_c_abort_at_once_and_resume_creates_each_user_once(
         sandbox: Any, tool: Any, tmp_path: Path) -> None:
     n = 24
-    roster = write_roster(tmp_path / "roster.csv", n)
-    env = env_file(tmp_path / "prod.env", sandbox)
-    run = tmp_path / "run"
-    proc = _run(env, roster, run)
-    _wait(proc, lambda: _journal(run, "SELECT COUNT(*) FROM rows WHERE state='created'") >= 4)
+    env, run, proc = _creating(sandbox, tmp_path, n)
     out, err = _stopped(proc, signal.SIGINT, signal.SIGINT)
     assert proc.returncode == ExitStatus.INTERRUPTED, err
     assert "aborted at once (SIGINT)" in err, err
