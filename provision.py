@@ -26,7 +26,7 @@ from provisioning.commands import COMMANDS
 from provisioning.context import CommandContext
 from provisioning.errors import ProvisionError
 from provisioning.exitcodes import EXIT_CODES_HELP, ExitStatus
-from provisioning.permissions import explain_denied
+from provisioning.run.permissions import explain_denied
 
 if TYPE_CHECKING:
     from provisioning.settings import Settings

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from openpyxl import Workbook  # noqa: E402
 
 from provisioning.models import Issue, Severity  # noqa: E402
-from provisioning.report_model import (  # noqa: E402
+from provisioning.report.model import (
     CREATED_COLUMNS,
     RESULT_COLUMNS,
     SKIPPED_COLUMNS,
@@ -38,7 +38,7 @@ from provisioning.report_model import (  # noqa: E402
     ReportRow,
     ReportSummary,
 )
-from provisioning.workbook import write_results_workbook  # noqa: E402
+from provisioning.report.workbook import write_results_workbook  # noqa: E402
 
 HEADERS = ("givenName", "surname", "displayName", "userPrincipalName", "department", "jobTitle", "employeeId",
            "mobilePhone", "usageLocation", "city", "groups", "manager")

@@ -134,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import pandas as pd
 
-    from provisioning.roster import load_roster
-    from provisioning.validate import validate_roster
+    from provisioning.roster.reader import load_roster
+    from provisioning.validation.engine import validate_roster
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

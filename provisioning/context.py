@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from provisioning.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ conditions that stop a command; each carries the exit status it maps to and a me
 """
 from __future__ import annotations
 
-from .exitcodes import ExitStatus
+from provisioning.exitcodes import ExitStatus
 
 
 class ProvisionError(Exception):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import RosterError
+from provisioning.errors import RosterError
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +174,7 @@ _MAPPING_KEYS = {"columns", "constants", "naming_template", "display_name_templa
 def load_mapping(path: str | Path) -> ColumnMapping:
     """Read a ``--mapping`` JSON file; raise :class:`RosterError` naming the key and what to fix when it is not
     valid (every part is checked here, so a bad mapping never gets as far as the roster)."""
-    from .derive import TemplateError, parse_template  # local: derive is a leaf that knows no fields
+    from provisioning.roster.derive import TemplateError, parse_template  # local: derive is a leaf that knows no fields
 
     p = Path(path)
     try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
-from .fields import FIELDS
+from provisioning.fields import FIELDS
 
 
 class Severity(str, Enum):
@@ -49,7 +49,7 @@ class SourceRow:
 
 @dataclass(frozen=True, slots=True)
 class Roster:
-    """A roster file as read by :func:`provisioning.roster.load_roster` (no rule applied yet).
+    """A roster file as read by :func:`provisioning.roster.reader.load_roster` (no rule applied yet).
 
     ``kind`` is ``"csv"``, ``"entra-csv"`` (admin center bulk-create template), ``"m365-csv"`` (Microsoft 365 admin
     center "add multiple users"), ``"xlsx"``, ``"entra-xlsx"`` or ``"m365-xlsx"``. ``headers`` are the original
@@ -189,7 +189,8 @@ class UserRow:
 
 @dataclass(frozen=True, slots=True)
 class Validation:
-    """Result of :func:`provisioning.validate.validate_roster`: one :class:`UserRow` per source row (same order,
+    """Result of :func:`provisioning.validation.engine.validate_roster`: one :class:`UserRow` per source row (same
+    order,
     valid or not) and every issue (roster-level first, then by row)."""
 
     rows: tuple[UserRow, ...]

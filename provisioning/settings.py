@@ -19,8 +19,7 @@ from urllib.parse import urlsplit
 from graph.clouds import CLOUDS, clouds_of_authority, clouds_of_graph, normalize_root
 from graph.config import CertificateCredential, GraphConfig, Secret, Timeouts
 from graph.governor import GovernorConfig
-
-from .errors import ConfigError, UsageError
+from provisioning.errors import ConfigError, UsageError
 
 #: Environment variable -> setting name (azure-identity names plus this tool's).
 ENV_NAMES: dict[str, str] = {

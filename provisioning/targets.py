@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from .errors import UsageError
+from provisioning.errors import UsageError
 
 HEAD_BYTES = 64 * 1024
 

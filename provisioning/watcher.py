@@ -40,12 +40,11 @@ from datetime import datetime
 from pathlib import Path
 
 from graph.errors import AuthError, GraphError, ServiceUnavailableError
-
-from .errors import ProvisionError
-from .excel import EXCEL_SUFFIXES
-from .exitcodes import ExitStatus
-from .journal import JOURNAL_NAME, Journal
-from .roster import CSV_SUFFIXES
+from provisioning.errors import ProvisionError
+from provisioning.exitcodes import ExitStatus
+from provisioning.roster.excel import EXCEL_SUFFIXES
+from provisioning.roster.reader import CSV_SUFFIXES
+from provisioning.run.journal import JOURNAL_NAME, Journal
 
 log = logging.getLogger(__name__)
 
@@ -544,7 +543,7 @@ class Watcher:
         """results.xlsx needs the roster where the journal says it is: write it before the roster moves."""
         if (run_dir / "journal.sqlite").is_file() and not (run_dir / "results.xlsx").is_file():
             try:
-                from .run_report import write_run_workbook
+                from provisioning.report.run_workbook import write_run_workbook
 
                 write_run_workbook(run_dir)
             except Exception as exc:  # noqa: BLE001 - the report is a convenience; the move must happen

@@ -15,8 +15,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from provisioning.derive import make_upn_maker  # noqa: E402
-from provisioning.roster_template import ENTRA_HEADERS, ENTRA_VERSION_LINE  # noqa: E402
+from provisioning.roster.derive import make_upn_maker  # noqa: E402
+from provisioning.roster.template import ENTRA_HEADERS, ENTRA_VERSION_LINE  # noqa: E402
 
 # givenName, surname, jobTitle, department, usageLocation, city, country, employeeId, manager index, mobile
 PEOPLE = [

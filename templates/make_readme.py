@@ -12,8 +12,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from provisioning import fields  # noqa: E402
-from provisioning.people import IDENTITY_FIELDS  # noqa: E402
-from provisioning.rules import ROSTER_ERRORS, RULES  # noqa: E402
+from provisioning.validation.people import IDENTITY_FIELDS  # noqa: E402
+from provisioning.validation.rules import ROSTER_ERRORS, RULES  # noqa: E402
 
 log = logging.getLogger(__name__)
 REQUIRED = {"displayName": "required (derived from givenName + surname when empty)",

@@ -91,7 +91,7 @@ def test_issues_csv_is_what_csv_writer_writes(tmp_path):
 
 
 def test_csv_written_with_the_text_prefix_reads_back_as_written(tmp_path):
-    from provisioning.roster import load_roster
+    from provisioning.roster.reader import load_roster
 
     values = [*HOSTILE, "O'Brien", "'t Hooft", "'", "''=x"]
     path = tmp_path / "r.csv"

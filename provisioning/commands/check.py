@@ -17,10 +17,17 @@ from typing import Any
 
 from graph.client import GraphClient
 from graph.errors import AuthError, BadRequestError, GraphError, NotFoundError
-
-from ..context import CommandContext
-from ..exitcodes import ExitStatus
-from ..permissions import ALL_NEEDS, MAIL_SCOPE_HOW, PASSWORD_RESET_ROLES, READ_GROUPS, Need, Work, needs_for
+from provisioning.context import CommandContext
+from provisioning.exitcodes import ExitStatus
+from provisioning.run.permissions import (
+    ALL_NEEDS,
+    MAIL_SCOPE_HOW,
+    PASSWORD_RESET_ROLES,
+    READ_GROUPS,
+    Need,
+    Work,
+    needs_for,
+)
 
 HELP = "token, permissions, verified domains, licences: is the app ready for this roster? (a self-test)"
 NEEDS_TENANT = True
@@ -44,7 +51,7 @@ def _roster_work(args: argparse.Namespace) -> tuple[Work, list[str], list[str]]:
     """What the roster's columns ask for, its group names, and a description of the work."""
     if args.roster is None:
         return Work(), [], []
-    from ..roster import load_roster
+    from provisioning.roster.reader import load_roster
 
     roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping)
     by_field: dict[str, list[str]] = {}
@@ -137,7 +144,7 @@ def _feature_line(need: Need, roles: set[str], wids: list[str], *, needed: bool)
 
 def _any_role_assignable(client: GraphClient, names: list[str]) -> bool:
     """Whether any of the roster's groups is role-assignable (its members need RoleManagement.ReadWrite.Directory)."""
-    from ..references import fetch_groups
+    from provisioning.validation.references import fetch_groups
 
     try:
         found = fetch_groups(client, names)

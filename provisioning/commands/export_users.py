@@ -9,12 +9,11 @@ from typing import Any
 
 from graph.client import DEFAULT_USER_SELECT, GraphClient
 from graph.errors import GraphError
-
-from ..cells import csv_safe, make_xlsx_text_safe
-from ..context import CommandContext
-from ..errors import UsageError
-from ..exitcodes import ExitStatus
-from ..targets import check_target, csv_header_is, xlsx_first_row_is
+from provisioning.cells import csv_safe, make_xlsx_text_safe
+from provisioning.context import CommandContext
+from provisioning.errors import UsageError
+from provisioning.exitcodes import ExitStatus
+from provisioning.targets import check_target, csv_header_is, xlsx_first_row_is
 
 HELP = "the tenant's users into a spreadsheet (OUT.xlsx or OUT.csv; paged GET /users)"
 NEEDS_TENANT = True

@@ -7,21 +7,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..apply import CreateItem
-from ..binding import check_binding
-from ..context import CommandContext
-from ..durable import without_password, without_password_warning
-from ..errors import RunFolderError
-from ..exitcodes import ExitStatus
-from ..followup_journal import FollowUpState, followups
-from ..journal import OPEN_STATES, Journal, RowRecord, RowState
-from ..notify import add_notify_arguments, require_notify_arguments
-from ..outputs import PasswordFile, SecretFilter
-from ..runfolder import RunFolder, existing_run_folder, file_sha256
-from ..runlock import lock_run_folder
-from ..runner import Session, execute, finish, make_client, run_followups, run_log, settings_secrets
-from ..update import apply_updates, pending_updates
-from .run import report_stop
+from provisioning.api import Session, execute, finish, make_client, run_followups, run_log, settings_secrets
+from provisioning.commands.run import report_stop
+from provisioning.context import CommandContext
+from provisioning.errors import RunFolderError
+from provisioning.exitcodes import ExitStatus
+from provisioning.report.files import PasswordFile, SecretFilter
+from provisioning.report.notify import add_notify_arguments, require_notify_arguments
+from provisioning.run.binding import check_binding
+from provisioning.run.creates import CreateItem
+from provisioning.run.durable import without_password, without_password_warning
+from provisioning.run.folder import RunFolder, existing_run_folder, file_sha256
+from provisioning.run.followup_journal import FollowUpState, followups
+from provisioning.run.journal import OPEN_STATES, Journal, RowRecord, RowState
+from provisioning.run.lock import lock_run_folder
+from provisioning.run.updates import apply_updates, pending_updates
 
 HELP = "continue an interrupted run from its journal (rows in doubt are looked up before anything is re-sent)"
 NEEDS_TENANT = True
@@ -114,8 +114,8 @@ def _items(open_rows: list[RowRecord], roster_path: Path, meta: dict[str, Any], 
     The journal stores no password: a roster password is read again from the (unchanged) roster; a generated one
     is the one already in passwords.csv if the row was sent before (it may exist with it), else a new one.
     """
-    from ..roster import load_roster
-    from ..validate import validate_roster
+    from provisioning.roster.reader import load_roster
+    from provisioning.validation.engine import validate_roster
 
     roster = load_roster(roster_path, sheet=meta.get("sheet"), mapping=meta.get("mapping"),
                          header_row=meta.get("header_row"), encoding=meta.get("encoding"))

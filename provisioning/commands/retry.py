@@ -5,7 +5,7 @@ The rows become the roster of a new run folder (``retry-roster.xlsx``, linked to
 ``retry-source.json`` and by the ``retry`` entry of its journal) and go through the ordinary ``run`` path:
 validation, the tenant pre-flight, the journal, the creates, the report. Each row keeps the row number it had in
 the original roster. A row whose user a run of the chain created is bound to that account
-(:mod:`provisioning.chain`): never created again; only its unfinished follow-ups are sent, and an edit of its
+(:mod:`provisioning.run.chain`): never created again; only its unfinished follow-ups are sent, and an edit of its
 cells is a PATCH of that account (``--existing update``) or an issue. A password the roster gave a row (never
 shown in the sheets) is read again from the earlier run's roster when its bytes are unchanged.
 """
@@ -19,17 +19,21 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .. import rules
-from ..binding import check_binding
-from ..chain import Chain, Parent, read_chain
-from ..context import CommandContext
-from ..errors import ProvisionError
-from ..excel import problem_message
-from ..exitcodes import ExitStatus
-from ..fields import canonical_field, load_mapping
-from ..journal import JOURNAL_NAME, RowState
-from ..models import Issue
-from ..retrysource import (
+from provisioning.api import make_client
+from provisioning.context import CommandContext
+from provisioning.errors import ProvisionError
+from provisioning.exitcodes import ExitStatus
+from provisioning.fields import canonical_field, load_mapping
+from provisioning.models import Issue
+from provisioning.report.run_workbook import write_run_workbook
+from provisioning.roster.excel import problem_message
+from provisioning.roster.reader import load_roster
+from provisioning.run.binding import check_binding
+from provisioning.run.chain import Chain, Parent, read_chain
+from provisioning.run.folder import file_sha256, new_run_folder
+from provisioning.run.journal import JOURNAL_NAME, RowState
+from provisioning.run.lock import lock_run_folder
+from provisioning.run.retrysource import (
     RESULTS_XLSX,
     RETRY_ROSTER_NAME,
     RetryRow,
@@ -40,11 +44,7 @@ from ..retrysource import (
     write_retry_link,
     write_retry_roster,
 )
-from ..roster import load_roster
-from ..run_report import write_run_workbook
-from ..runfolder import file_sha256, new_run_folder
-from ..runlock import lock_run_folder
-from ..runner import make_client
+from provisioning.validation import rules
 
 HELP = "re-run the rows of the Failed and Invalid sheets of a run's results.xlsx, as edited there, as a new run"
 NEEDS_TENANT = True
@@ -103,7 +103,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
 
 
 def _retry(ctx: CommandContext, args: argparse.Namespace, source: RetrySource) -> ExitStatus:
-    from . import run
+    from provisioning.commands import run
 
     parent = read_chain(source.earlier_run)
     if parent is None:

@@ -10,27 +10,36 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..apply import EXISTS_CODE, ApplyResult, CreateItem
-from ..binding import binding_of
-from ..chain import bind_plan, bind_validation, bound_accounts, drop_done, renames, tenant_employee_ids
-from ..context import CommandContext
-from ..encodings import encoding_option
-from ..errors import UsageError
-from ..exitcodes import ExitStatus
-from ..followup_journal import add_changes, add_followups
-from ..followups import plan_followups
-from ..journal import Journal, Outcome, RowSeed, RowState
-from ..models import ExistingUser, Issue, Roster, TenantView, UserRow, Validation
-from ..notify import add_notify_arguments, require_notify_arguments
-from ..outputs import PasswordFile, SecretFilter
-from ..plan import ActionKind, Plan, make_plan, upn_of
-from ..preflight import GraphTenantView
-from ..references import References, check_references, resolve
-from ..runfolder import RunFolder, new_run_folder
-from ..runlock import lock_run_folder
-from ..runner import Session, execute, finish, make_client, resume_hint, run_log, settings_public, settings_secrets
-from ..update import UserUpdate, fetch_current, plan_updates, select_for
-from . import add_header_row_argument
+from provisioning.api import (
+    Session,
+    execute,
+    finish,
+    make_client,
+    resume_hint,
+    run_log,
+    settings_public,
+    settings_secrets,
+)
+from provisioning.commands import add_header_row_argument
+from provisioning.context import CommandContext
+from provisioning.errors import UsageError
+from provisioning.exitcodes import ExitStatus
+from provisioning.models import ExistingUser, Issue, Roster, TenantView, UserRow, Validation
+from provisioning.report.files import PasswordFile, SecretFilter
+from provisioning.report.notify import add_notify_arguments, require_notify_arguments
+from provisioning.roster.encodings import encoding_option
+from provisioning.run.binding import binding_of
+from provisioning.run.chain import bind_plan, bind_validation, bound_accounts, drop_done, renames, tenant_employee_ids
+from provisioning.run.creates import EXISTS_CODE, ApplyResult, CreateItem
+from provisioning.run.folder import RunFolder, new_run_folder
+from provisioning.run.followup_journal import add_changes, add_followups
+from provisioning.run.followups import plan_followups
+from provisioning.run.journal import Journal, Outcome, RowSeed, RowState
+from provisioning.run.lock import lock_run_folder
+from provisioning.run.plan import ActionKind, Plan, make_plan, upn_of
+from provisioning.run.updates import UserUpdate, fetch_current, plan_updates, select_for
+from provisioning.validation.references import References, check_references, resolve
+from provisioning.validation.tenant import GraphTenantView
 
 if TYPE_CHECKING:
     from graph.client import GraphClient
@@ -148,7 +157,7 @@ def _password_source(a: Any, body: dict[str, Any] | None) -> str:
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Run the roster: pre-flight, plan, journal, apply, report."""
-    from ..roster import load_roster
+    from provisioning.roster.reader import load_roster
 
     started = time.monotonic()
     require_notify_arguments(args)
@@ -185,7 +194,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
 
 def _run(ctx: CommandContext, args: argparse.Namespace, client: GraphClient, roster: Roster, folder: RunFolder,
          secrets: SecretFilter, started: float, session: Session) -> ExitStatus:
-    from ..validate import validate_roster
+    from provisioning.validation.engine import validate_roster
 
     tenant = GraphTenantView(client)
     validation = validate_roster(roster, tenant=tenant)

@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..context import CommandContext
-from ..errors import UsageError
-from ..exitcodes import ExitStatus
-from ..fields import FIELDS
-from ..roster_template import ENTRA_HEADERS, ENTRA_VERSION_LINE, NOTES_COLUMNS, write_template
-from ..targets import check_target, csv_header_is, csv_text_is, xlsx_first_row_is
+from provisioning.context import CommandContext
+from provisioning.errors import UsageError
+from provisioning.exitcodes import ExitStatus
+from provisioning.fields import FIELDS
+from provisioning.roster.template import ENTRA_HEADERS, ENTRA_VERSION_LINE, NOTES_COLUMNS, write_template
+from provisioning.targets import check_target, csv_header_is, csv_text_is, xlsx_first_row_is
 
 HELP = "write a blank roster (xlsx with notes and data validation, or csv); --entra: the admin center's format"
 NEEDS_TENANT = False

@@ -12,16 +12,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from ..cells import csv_quote, csv_safe
-from ..context import CommandContext
-from ..encodings import encoding_option
-from ..errors import UsageError
-from ..exitcodes import ExitStatus
-from ..models import Issue, Severity
-from ..roster import hidden_rows_note, load_roster
-from ..targets import check_target, csv_header_is
-from ..validate import check_roster, gc_paused
-from . import add_header_row_argument
+from provisioning.cells import csv_quote, csv_safe
+from provisioning.commands import add_header_row_argument
+from provisioning.context import CommandContext
+from provisioning.errors import UsageError
+from provisioning.exitcodes import ExitStatus
+from provisioning.models import Issue, Severity
+from provisioning.roster.encodings import encoding_option
+from provisioning.roster.reader import hidden_rows_note, load_roster
+from provisioning.targets import check_target, csv_header_is
+from provisioning.validation.engine import check_roster, gc_paused
 
 HELP = "check a roster offline (no credentials): every issue of every row, as a table and a CSV"
 NEEDS_TENANT = False

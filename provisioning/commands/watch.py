@@ -6,7 +6,7 @@ in-process through ``run`` (its run folder under ``INBOX/.runs/``), then moved w
 ``INBOX/done/<stem>-<stamp>/`` (every valid row created, updated or skipped; invalid rows, if any, listed in
 ``<roster>.issues.txt``) or ``INBOX/failed/<stem>-<stamp>/`` (the run did not complete: unusable roster, not a
 roster file, rows failed at Graph, a crash; with ``<roster>.error.txt``); with ``--notify``/``--notify-from`` every
-outcome is mailed, the outcome in the subject (see :mod:`provisioning.notify`). Exit 3/4 (configuration,
+outcome is mailed, the outcome in the subject (see :mod:`provisioning.report.notify`). Exit 3/4 (configuration,
 authentication, service unavailable) keep the file in ``.processing`` and retry it later with a back-off.
 SIGTERM or Ctrl-C stop the current run the way Ctrl-C stops ``run`` (in-flight requests are answered and
 journaled); the next start resumes that run from its journal (``INBOX/.processing/<work>/.marker.json`` marks it).
@@ -32,12 +32,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from ..context import CommandContext
-from ..errors import UsageError
-from ..exitcodes import ExitStatus
-from ..notify import add_notify_arguments, notify_watch_result, require_notify_arguments
-from ..runlock import lock_run_folder
-from ..watcher import FileResult, RunOutcome, WatchConfig, Watcher
+from provisioning.context import CommandContext
+from provisioning.errors import UsageError
+from provisioning.exitcodes import ExitStatus
+from provisioning.report.notify import add_notify_arguments, notify_watch_result, require_notify_arguments
+from provisioning.run.lock import lock_run_folder
+from provisioning.watcher import FileResult, RunOutcome, WatchConfig, Watcher
 
 HELP = "daemon: run each roster dropped in INBOX (then move it to done/ or failed/); resumes after a restart"
 NEEDS_TENANT = True
@@ -103,7 +103,7 @@ def _outcome(status: int, run_dir: Path, captured: str) -> RunOutcome:
 def _ensure_workbook(run_dir: Path) -> None:
     """results.xlsx for the mail, if the run did not write it (the roster is still in INBOX here)."""
     if (run_dir / "journal.sqlite").is_file() and not (run_dir / "results.xlsx").is_file():
-        from ..run_report import write_run_workbook
+        from provisioning.report.run_workbook import write_run_workbook
 
         try:
             write_run_workbook(run_dir)
@@ -125,7 +125,7 @@ class _Engine:
         return parser.parse_args(argv)
 
     def run_roster(self, roster: Path, run_dir: Path) -> RunOutcome:
-        from . import run
+        from provisioning.commands import run
 
         # --force: the run folder is the daemon's own (INBOX/.runs/...); a try that stopped before its journal
         # (an authentication failure) left its run.log there
@@ -133,7 +133,7 @@ class _Engine:
         return self._call(run, args, run_dir)
 
     def resume_run(self, run_dir: Path) -> RunOutcome:
-        from . import resume
+        from provisioning.commands import resume
 
         return self._call(resume, self._parse(resume, [str(run_dir), "--no-progress"]), run_dir)
 

@@ -14,7 +14,7 @@ HEADER = "givenName,surname,displayName,userPrincipalName,password,usageLocation
 @contextlib.contextmanager
 def graph(sb: Any) -> Iterator[Any]:
     """A Graph client of the tool, configured for ``sb``."""
-    from provisioning.runner import make_client
+    from provisioning.api import make_client
     from provisioning.settings import load_settings
 
     settings = load_settings(flags={}, environ={}, env_file=None, config_file=None, sandbox_env=sb.env())

@@ -11,7 +11,7 @@ from typing import Any
 import openpyxl
 
 from provisioning.exitcodes import ExitStatus
-from provisioning.journal import Journal
+from provisioning.run.journal import Journal
 
 from .conftest import graph, precreate, read_results, write
 

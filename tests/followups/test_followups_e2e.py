@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from provisioning.exitcodes import ExitStatus
-from provisioning.followup_journal import FollowUpState, followups
-from provisioning.journal import Journal
+from provisioning.run.followup_journal import FollowUpState, followups
+from provisioning.run.journal import Journal
 
 from .conftest import graph, licences, manager_of, members, precreate, read_results, write
 

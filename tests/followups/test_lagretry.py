@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioning.lagretry import Answer, LagRetrySender, Op
+from provisioning.run.lagretry import Answer, LagRetrySender, Op
 from tests.helpers.fake_time import FakeTime
 
 from .conftest import graph, precreate

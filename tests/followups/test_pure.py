@@ -4,11 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioning.followup_journal import Change
-from provisioning.followups import plan_followups
-from provisioning.plan import Action, ActionKind
-from provisioning.references import Group, References, Sku, check_references
-from provisioning.update import diff
+from provisioning.run.followup_journal import Change
+from provisioning.run.followups import plan_followups
+from provisioning.run.plan import Action, ActionKind
+from provisioning.run.updates import diff
+from provisioning.validation.references import Group, References, Sku, check_references
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from provisioning.exitcodes import ExitStatus
-from provisioning.followup_journal import FollowUpState, followups
-from provisioning.journal import Journal
+from provisioning.run.followup_journal import FollowUpState, followups
+from provisioning.run.journal import Journal
 
 from .conftest import graph, members, read_results, write
 

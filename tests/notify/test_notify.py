@@ -15,9 +15,10 @@ import openpyxl
 import pytest
 
 import provision
+from provisioning.api import make_client
 from provisioning.context import CommandContext
 from provisioning.exitcodes import ExitStatus
-from provisioning.notify import (
+from provisioning.report.notify import (
     NotifyOptions,
     check_notify_arguments,
     maybe_notify,
@@ -25,8 +26,7 @@ from provisioning.notify import (
     send_notification,
     subject_line,
 )
-from provisioning.run_report import write_run_workbook
-from provisioning.runner import make_client
+from provisioning.report.run_workbook import write_run_workbook
 from provisioning.settings import load_settings
 
 HEADER = "givenName,surname,displayName,userPrincipalName,password,employeeId\n"
@@ -155,7 +155,7 @@ def test_pure_parts(tmp_path: Path) -> None:
 
 def test_watch_subjects_say_the_outcome() -> None:
     from provisioning.exitcodes import ExitStatus as S
-    from provisioning.notify import watch_subject
+    from provisioning.report.notify import watch_subject
     from provisioning.watcher import FileResult
 
     done = FileResult("staff.csv", S.ROWS_FAILED, Path("done/x"), "done", "error: ignored for done",

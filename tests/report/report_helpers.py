@@ -9,7 +9,7 @@ import openpyxl
 import pandas as pd
 
 from provisioning.models import Issue, Severity
-from provisioning.report_model import ReportRow, ReportSummary
+from provisioning.report.model import ReportRow, ReportSummary
 
 HEADERS = ("First name", "Last name", "userPrincipalName", "Password", "usageLocation", "Badge")
 

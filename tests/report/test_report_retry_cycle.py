@@ -11,7 +11,7 @@ from typing import Any
 import openpyxl
 
 from provisioning.exitcodes import ExitStatus
-from provisioning.run_report import write_run_workbook
+from provisioning.report.run_workbook import write_run_workbook
 from report_helpers import calamine_values, openpyxl_values
 
 ROSTER = (
@@ -29,7 +29,7 @@ TYPED_SECRETS = ("Str0ng!Typed-4x", "Other!Typed-7y")  # typed into the Invalid 
 
 
 def _client(sb: Any) -> Any:
-    from provisioning.runner import make_client
+    from provisioning.api import make_client
     from provisioning.settings import load_settings
 
     return make_client(load_settings(flags={}, environ={}, env_file=None, config_file=None, sandbox_env=sb.env()))

@@ -8,8 +8,10 @@ import pytest
 
 from provisioning.errors import RunFolderError, UsageError
 from provisioning.models import Issue, Severity
-from provisioning.report_model import ReportRow
-from provisioning.retrysource import (
+from provisioning.report.model import ReportRow
+from provisioning.report.workbook import write_results_workbook
+from provisioning.roster.reader import load_roster
+from provisioning.run.retrysource import (
     RETRY_SOURCE_NAME,
     RetryRow,
     exclude_created,
@@ -19,9 +21,7 @@ from provisioning.retrysource import (
     write_retry_link,
     write_retry_roster,
 )
-from provisioning.roster import load_roster
-from provisioning.validate import validate_roster
-from provisioning.workbook import write_results_workbook
+from provisioning.validation.engine import validate_roster
 from report_helpers import calamine_values, sample_summary
 
 HEADERS = ("givenName", "surname", "userPrincipalName", "password", "usageLocation", "Status")

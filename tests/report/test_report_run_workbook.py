@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 import zipfile
 
-from provisioning.journal import Journal, Outcome, RowSeed, RowState
 from provisioning.models import Issue, Severity
-from provisioning.run_report import write_run_workbook
+from provisioning.report.run_workbook import write_run_workbook
+from provisioning.run.journal import Journal, Outcome, RowSeed, RowState
 from report_helpers import calamine_values, openpyxl_values
 
 ROSTER = ("Given,Family,Login,Initial password,Must change password,Cost\n"
@@ -22,7 +22,7 @@ def _run(tmp_path, *, dry_run=False):
     mapping = tmp_path / "hr.json"
     mapping.write_text(json.dumps({"columns": {"Given": "givenName", "Family": "surname",
                                                "Login": "userPrincipalName", "Cost": "costCenter"}}))
-    from provisioning.roster import load_roster
+    from provisioning.roster.reader import load_roster
 
     sha = load_roster(roster, mapping=mapping).sha256
     run = tmp_path / "run"

@@ -12,9 +12,9 @@ import openpyxl
 import pytest
 from openpyxl.chart import BarChart
 
-import provisioning.workbook as workbook
+import provisioning.report.workbook as workbook
 from provisioning.models import Issue, Severity
-from provisioning.report_model import (
+from provisioning.report.model import (
     CREATED_COLUMNS,
     PASSWORD_GENERATED_NOTE,
     RESULT_COLUMNS,
@@ -23,7 +23,7 @@ from provisioning.report_model import (
     UPDATED_COLUMNS,
     ReportRow,
 )
-from provisioning.workbook import HIGHLIGHT, write_results_workbook
+from provisioning.report.workbook import HIGHLIGHT, write_results_workbook
 from report_helpers import HEADERS, calamine_values, openpyxl_values, sample_rows, sample_summary
 
 ROSTER_COLUMNS = HEADERS + RESULT_COLUMNS

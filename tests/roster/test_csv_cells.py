@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import provision
-from provisioning.roster import load_roster
-from provisioning.validate import validate_roster
+from provisioning.roster.reader import load_roster
+from provisioning.validation.engine import validate_roster
 
 CELLS = Path(__file__).resolve().parents[2] / "tests" / "data" / "cells"
 PHONE_SHAPE = ("write digits with an optional leading + and spaces, '-', '.', '/' or parentheses, e.g. +1 555 0100 "
@@ -48,7 +48,7 @@ def test_footer_lines_of_an_export_are_not_people(tmp_path):
                                   "1,204 users selected", "Page 1 of 1", "Page 3/7", "Report generated on 2024-01-02",
                                   "Exported by HR", "End of report", "Confidential", "© 2024 Contoso"])
 def test_footer_texts(text):
-    from provisioning.rules import footer_problem
+    from provisioning.validation.rules import footer_problem
 
     assert footer_problem(text, 9) is not None
 
@@ -56,7 +56,7 @@ def test_footer_texts(text):
 @pytest.mark.parametrize("text", ["Paige", "Page", "Total", "Tot", "Grant", "Count Basie", "Endo", "Ann Lee",
                                   "Run", "Sumner", "ann.lee@contoso.com", "00123", "Endicott"])
 def test_footer_rule_leaves_names_alone(text):
-    from provisioning.rules import footer_problem
+    from provisioning.validation.rules import footer_problem
 
     assert footer_problem(text, 9) is None
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import provision
-from provisioning.roster import load_roster
-from provisioning.validate import validate_roster
+from provisioning.roster.reader import load_roster
+from provisioning.validation.engine import validate_roster
 
 ROOT = Path(__file__).resolve().parents[2]
 ENC = ROOT / "tests" / "data" / "encodings"

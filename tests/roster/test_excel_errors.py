@@ -18,9 +18,9 @@ import provision
 from provisioning.errors import RosterError
 from provisioning.exitcodes import ExitStatus
 from provisioning.models import Severity
-from provisioning.roster import load_roster
-from provisioning.rules import RULES
-from provisioning.validate import check_roster, validate_roster
+from provisioning.roster.reader import load_roster
+from provisioning.validation.engine import check_roster, validate_roster
+from provisioning.validation.rules import RULES
 
 BAD = Path(__file__).resolve().parents[2] / "tests" / "data" / "bad"
 NO_VALUE = ("but no calculated value was saved (the file was written by a program that does not calculate); open "
@@ -166,7 +166,7 @@ def test_cells_read_as_typed_with_no_na_guessing(tmp_path):
 
 
 def test_run_creates_only_the_rows_without_excel_errors(sandbox: Any, cli: Any, tmp_path: Path) -> None:
-    from provisioning.runner import make_client
+    from provisioning.api import make_client
     from provisioning.settings import load_settings
 
     code, out, err = cli(sandbox, "run", BAD / "formulas-errors.xlsx", "--out", tmp_path / "run", "--no-progress")

@@ -17,8 +17,8 @@ from openpyxl import Workbook
 
 import provision
 from provisioning.exitcodes import ExitStatus
-from provisioning.roster import load_roster
-from provisioning.rules import RULES
+from provisioning.roster.reader import load_roster
+from provisioning.validation.rules import RULES
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "excel"
 PROVISIONED = "it is provisioned like any other row: delete it if that person should not get an account"
@@ -106,7 +106,7 @@ def test_sheet_without_cell_references_reads_the_same_and_reports_its_hidden_row
     ("yyyy-mm-dd", "7", None), ("000000", "x", None),
 ])
 def test_padded_number_formats(code: str, value: str, shown: str | None) -> None:
-    from provisioning.excelscan import padded_format, padded_text
+    from provisioning.roster.excelscan import padded_format, padded_text
 
     fmt = padded_format(code)
     assert (padded_text(value, fmt) if fmt is not None else None) == shown
@@ -171,7 +171,7 @@ def test_header_row_option_picks_the_row_and_a_title_over_unknown_headings_names
 
 def _tenant(sb: Any) -> tuple[set[str], dict[str, dict[str, Any]]]:
     """The sandbox's UPNs, and employeeId/postalCode/employeeHireDate of each user (GETs over HTTPS)."""
-    from provisioning.runner import make_client
+    from provisioning.api import make_client
     from provisioning.settings import load_settings
 
     settings = load_settings(flags={}, environ={}, env_file=None, config_file=None, sandbox_env=sb.env())
@@ -235,7 +235,7 @@ def test_run_with_header_row_keeps_it_for_the_report(sandbox: Any, cli: Any, tmp
 
 def test_typed_hire_dates_are_sent_as_utc_date_time_offsets(tmp_path: Path) -> None:
     """Whatever the date-invalid rule accepts goes to Graph as a DateTimeOffset (a bare time is taken as UTC)."""
-    from provisioning.validate import validate_roster
+    from provisioning.validation.engine import validate_roster
 
     roster = tmp_path / "dates.csv"
     roster.write_text("givenName,surname,userPrincipalName,employeeHireDate\n"

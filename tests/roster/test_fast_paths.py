@@ -1,6 +1,7 @@
 """The column-wise fast paths give exactly what the plain per-cell rules give (properties, with hypothesis).
 
-Validation answers most questions for a whole column at once (provisioning.colscan, the UPN column regexes, the
+Validation answers most questions for a whole column at once (provisioning.validation.colscan, the UPN column
+regexes, the
 batched transliteration, the suffix assignment, identity keys, repeated rows, tenant matching); each test here
 states the per-cell rule in the simplest Python and checks the fast path against it on generated columns full of
 the characters that matter: blanks of every kind, formula triggers, phone numbers, control characters, NULs,
@@ -14,11 +15,12 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provisioning import derive, rules
-from provisioning.checks import Collector, check_cells, check_field
-from provisioning.colscan import scan
-from provisioning.identity import identity_key, identity_keys
 from provisioning.models import Roster
+from provisioning.roster import derive
+from provisioning.roster.identity import identity_key, identity_keys
+from provisioning.validation import rules
+from provisioning.validation.checks import Collector, check_cells, check_field
+from provisioning.validation.colscan import scan
 
 TRICKY = ("aZ09 .-+=@()/;,\t\r\n\x00\x07\x1c\x7f\xa0\x85\u2029\u2000\u3000\u1680éćøß'_!#^~\u00e9\u0661"
           "\u200b\u200c\u200d\u202e\u2060\ufeff\u00ad\u0628xe")  # zero-width, direction, soft hyphen, Arabic
@@ -258,7 +260,7 @@ def test_display_names_with_a_missing_column_equal_the_row_by_row_format(values,
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.text(alphabet="aAΣσςİiıß\x00 .@", max_size=6), max_size=15))
 def test_lowered_column_equals_lower_per_value(col):
-    from provisioning.derive import lowered
+    from provisioning.roster.derive import lowered
 
     assert list(lowered(col)) == [v.lower() for v in col]
 
@@ -270,7 +272,7 @@ identity_cells = st.sampled_from(["", "Ann", "ann", "ANN", "José", unicodedata.
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(identity_cells, identity_cells, identity_cells), max_size=12))
 def test_repeated_rows_equal_the_plain_row_by_row_rule(rows):
-    from provisioning.people import repeated_rows
+    from provisioning.validation.people import repeated_rows
 
     names, emp, mail = ([r[k] for r in rows] for k in range(3))
     columns = {"displayName": names, "employeeId": emp, "mail": mail}
@@ -309,7 +311,7 @@ class _Tenant:
        st.sets(st.sampled_from(["a3@x.com", "c@x.com"]), max_size=2))
 def test_derived_upns_are_unique_and_only_land_on_the_same_persons_account(rows, existing, typed_upns):
     from provisioning.models import ExistingUser
-    from provisioning.people import Person, unique_upns
+    from provisioning.validation.people import Person, unique_upns
 
     users = [ExistingUser(str(k), upn, name, emp or None) for k, (upn, name, emp) in enumerate(existing)]
     tenant = _Tenant(users)
@@ -380,7 +382,7 @@ footer_cells = st.one_of(st.just(""), st.just(" "), st.sampled_from(["Total: 2",
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(*[footer_cells] * 5), min_size=1, max_size=12))
 def test_footer_rows_are_the_rows_with_one_filled_cell_reading_like_a_footer(rows):
-    from provisioning.validate import check_roster
+    from provisioning.validation.engine import check_roster
 
     n = len(rows)
     headers = ("givenName", "notes", "userPrincipalName", "employeeId", "city")

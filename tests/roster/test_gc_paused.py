@@ -4,7 +4,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from provisioning.validate import gc_paused
+from provisioning.validation.engine import gc_paused
 
 
 class _Node:

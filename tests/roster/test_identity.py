@@ -7,8 +7,8 @@ from pathlib import Path
 
 import provision
 from provisioning.models import ExistingUser, Severity
-from provisioning.roster import load_roster
-from provisioning.validate import check_roster, validate_roster
+from provisioning.roster.reader import load_roster
+from provisioning.validation.engine import check_roster, validate_roster
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "identity"
 REPEAT = ("row {r} repeats row {m}: the same givenName, surname and displayName{form}, and no other identity field "

@@ -59,8 +59,8 @@ def test_mapping_naming_columns_the_roster_lacks_names_the_mapping(tmp_path):
 def test_first_letter_template_still_works(tmp_path):
     code, _, err = validate(tmp_path, "initials.json")
     assert code == ExitStatus.OK, err
-    from provisioning.roster import load_roster
-    from provisioning.validate import check_roster
+    from provisioning.roster.reader import load_roster
+    from provisioning.validation.engine import check_roster
 
     checked = check_roster(load_roster(ROSTER, mapping=DATA / "initials.json"))
     assert list(checked.values["userPrincipalName"]) == ["alee@contoso.com", "bray@contoso.com"]

@@ -14,9 +14,9 @@ import pytest
 import provision
 from provisioning.errors import RosterError
 from provisioning.models import ExistingUser, Severity
-from provisioning.roster import load_roster
-from provisioning.rules import ROSTER_ERRORS, RULES
-from provisioning.validate import validate_roster
+from provisioning.roster.reader import load_roster
+from provisioning.validation.engine import validate_roster
+from provisioning.validation.rules import ROSTER_ERRORS, RULES
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "roster-with-errors.xlsx"
@@ -155,8 +155,8 @@ def test_tenant_rules_exact_messages_with_headers_as_written(tmp_path):
     for (row, column, code), message in TENANT_MESSAGES.items():
         issue = found[(row, code)]
         assert (issue.column, issue.message, issue.severity) == (column, message, RULES[code].severity)
-    from provisioning.chain import CODES as RETRY_CODES  # exact texts: tests/followups/test_retry_chain.py
-    from provisioning.references import CODES as PREFLIGHT_CODES  # exact texts: tests/followups/test_pure.py
+    from provisioning.run.chain import CODES as RETRY_CODES  # exact texts: tests/followups/test_retry_chain.py
+    from provisioning.validation.references import CODES as PREFLIGHT_CODES  # exact texts: tests/followups/test_pure.py
 
     covered = {code for _, _, code, _ in SAMPLE_MESSAGES} | {code for _, _, code in TENANT_MESSAGES} | {
         "unknown-column", "control-char", "excel-error-ignored", "duplicate-row"} | set(PREFLIGHT_CODES) | \

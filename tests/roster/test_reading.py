@@ -8,8 +8,8 @@ import pytest
 
 import provision
 from provisioning.errors import RosterError
-from provisioning.roster import load_roster
-from provisioning.validate import validate_roster
+from provisioning.roster.reader import load_roster
+from provisioning.validation.engine import validate_roster
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"

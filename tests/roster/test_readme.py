@@ -5,7 +5,7 @@ import importlib.util
 from pathlib import Path
 
 from provisioning.fields import FIELDS
-from provisioning.rules import ROSTER_ERRORS, RULES
+from provisioning.validation.rules import ROSTER_ERRORS, RULES
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.roster import load_roster
-from provisioning.validate import validate_roster
+from provisioning.roster.reader import load_roster
+from provisioning.validation.engine import validate_roster
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "exports"
 NAMES = [("Søren", "Kierkegård"), ("José", "Núñez"), ("Zoë", "Brontë")]

@@ -6,12 +6,12 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provisioning.derive import make_upn_maker
 from provisioning.models import ExistingUser, Severity
-from provisioning.passwords import generate_password, password_problems
-from provisioning.roster import load_roster
-from provisioning.rules import RULES, upn_problems
-from provisioning.validate import validate_roster
+from provisioning.roster.derive import make_upn_maker
+from provisioning.roster.reader import load_roster
+from provisioning.validation.engine import validate_roster
+from provisioning.validation.passwords import generate_password, password_problems
+from provisioning.validation.rules import RULES, upn_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,8 +51,8 @@ def test_each_rule_on_its_sample_row():
         assert mine.severity is RULES[code].severity
         if code in EXACT:
             assert mine.message == EXACT[code]
-    from provisioning.chain import CODES as RETRY_CODES  # retry: tests/followups/test_retry_chain.py
-    from provisioning.references import CODES as PREFLIGHT_CODES  # pre-flight: tests/followups/test_pure.py
+    from provisioning.run.chain import CODES as RETRY_CODES  # retry: tests/followups/test_retry_chain.py
+    from provisioning.validation.references import CODES as PREFLIGHT_CODES  # pre-flight: tests/followups/test_pure.py
 
     tenant_only = {"upn-missing", "upn-suffixed", "upn-domain-unverified", "immutable-id-required",
                    "user-exists", "control-char", "excel-error-ignored", "duplicate-row"} | set(PREFLIGHT_CODES) | \

@@ -71,7 +71,7 @@ def sandbox_env(sb: Any) -> dict[str, str]:
 
 def tenant_users(sb: Any) -> dict[str, dict[str, Any]]:
     """Every user in the sandbox tenant keyed by lower-case UPN (paged GET /users over HTTPS)."""
-    from provisioning.runner import make_client
+    from provisioning.api import make_client
     from provisioning.settings import load_settings
 
     settings = load_settings(flags={}, environ={}, env_file=None, config_file=None,

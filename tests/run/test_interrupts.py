@@ -108,7 +108,7 @@ def test_a_ctrl_c_during_the_creates_in_process_stops_cleanly_and_resume_complet
     """The test above without a subprocess or pacing: a real SIGINT to this process as the third chunk leaves."""
     import os
 
-    from provisioning.apply import ApplyEngine
+    from provisioning.run.creates import ApplyEngine
 
     on_send = ApplyEngine._on_send
     chunks = []
@@ -204,7 +204,7 @@ def test_a_signal_while_the_reports_are_written_still_exits_130_with_the_hint(
         sandbox: Any, tool: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
-    from provisioning import run_report
+    from provisioning.report import run_workbook as run_report
 
     write = run_report.write_run_workbook
 

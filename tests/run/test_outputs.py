@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from provisioning.errors import RunFolderError
-from provisioning.journal import Journal, Outcome, RowSeed, RowState
 from provisioning.models import Issue, Severity
-from provisioning.outputs import (
+from provisioning.report.files import (
     PasswordFile,
     SecretFilter,
     close_run_log,
@@ -21,7 +20,8 @@ from provisioning.outputs import (
     write_results_csv,
     write_summary_json,
 )
-from provisioning.runfolder import existing_run_folder, new_run_folder, run_folder_name
+from provisioning.run.folder import existing_run_folder, new_run_folder, run_folder_name
+from provisioning.run.journal import Journal, Outcome, RowSeed, RowState
 
 
 def test_results_csv_statuses_and_formula_safety(tmp_path: Path) -> None:

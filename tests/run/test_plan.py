@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from provisioning.models import Issue, Severity
-from provisioning.plan import Action, ActionKind, ExistingMode, make_plan
+from provisioning.run.plan import Action, ActionKind, ExistingMode, make_plan
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from provisioning.apply import ApplyEngine, CreateItem
-from provisioning.journal import Journal, RowSeed, RowState
+from provisioning.run.creates import ApplyEngine, CreateItem
+from provisioning.run.journal import Journal, RowSeed, RowState
 from tests.followups.conftest import graph, precreate
 from tests.helpers.fake_time import FakeTime
 

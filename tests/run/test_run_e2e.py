@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from provisioning.exitcodes import ExitStatus
-from provisioning.journal import Journal, RowState
+from provisioning.run.journal import Journal, RowState
 
 from .conftest import HEADER, read_results, tenant_users, write_roster
 
@@ -28,7 +28,7 @@ MIXED = HEADER + "".join([
 
 
 def _precreate(sb: Any, upn: str) -> str:
-    from provisioning.runner import make_client
+    from provisioning.api import make_client
     from provisioning.settings import load_settings
 
     settings = load_settings(flags={}, environ={}, env_file=None, config_file=None, sandbox_env=sb.env())
@@ -164,9 +164,9 @@ def test_token_lifetime_shorter_than_the_run_on_a_simulated_clock(sandbox_factor
     """The behaviour of the real-time test above in simulated time: 230 creates at 10 users/s take 23 s, the
     tokens last 20 s; the held token is renewed before the sandbox would refuse it."""
     from graph.client import GraphClient
-    from provisioning.apply import ApplyEngine, CreateItem
-    from provisioning.journal import RowSeed
-    from provisioning.runner import graph_config
+    from provisioning.api import graph_config
+    from provisioning.run.creates import ApplyEngine, CreateItem
+    from provisioning.run.journal import RowSeed
     from provisioning.settings import load_settings
 
     sb = sandbox_factory(token_lifetime=20, seed=4)

@@ -13,8 +13,8 @@ from typing import Any
 import openpyxl
 import pytest
 
+from provisioning.api import make_client
 from provisioning.exitcodes import ExitStatus
-from provisioning.runner import make_client
 from provisioning.settings import load_settings
 from tests.run.conftest import created_in_journal
 from tests.watch.test_watch_e2e import HEADER, SENDER, _env, _one, _roster, _wait, _watch

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from provisioning.api import make_client
 from provisioning.exitcodes import ExitStatus
-from provisioning.runner import make_client
 from provisioning.settings import load_settings
 from tests.run.conftest import created_in_journal
 

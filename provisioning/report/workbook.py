@@ -1,0 +1,323 @@
+"""Write ``results.xlsx``: Summary (with a chart), Created, Updated, Skipped, Failed, Invalid.
+
+The writer streams: the workbook is opened in openpyxl's write-only mode, every data sheet is open at once (each
+spools to its own temporary file), and the rows are read in a single pass and appended to the sheet their status
+belongs to. Only the first :data:`SAMPLE_ROWS` rows are held in memory, to size the columns before the first row
+is written (write-only sheets write their column widths, frozen pane and header first). A 100,000-row run therefore
+needs about as much memory as a 1,000-row run.
+
+Every text cell goes through :func:`provisioning.cells.make_xlsx_text_safe`, so a roster cell or a Graph message
+that starts like a formula is stored as quoted text: Excel and LibreOffice show it and never evaluate it, and
+``retry`` reads back exactly what was written. Password columns of the roster are written empty.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from itertools import chain, islice
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import Cell
+from openpyxl.chart import BarChart, Reference
+from openpyxl.chart.data_source import AxDataSource, StrRef
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from provisioning.cells import ERROR_TEXTS, FORMULA_TRIGGERS, make_xlsx_text_safe
+from provisioning.report.model import (
+    CREATED,
+    CREATED_COLUMNS,
+    DRY_RUN_STATUSES,
+    FAILED,
+    INVALID,
+    LIVE_STATUSES,
+    PASSWORD_GENERATED_NOTE,
+    RESULT_COLUMNS,
+    SKIPPED,
+    SKIPPED_COLUMNS,
+    SUMMARY,
+    UPDATED,
+    UPDATED_COLUMNS,
+    ReportRow,
+    ReportSummary,
+    is_password_header,
+    sheets_for_status,
+)
+
+log = logging.getLogger(__name__)
+
+SAMPLE_ROWS = 1000  # rows held back to size the columns
+MIN_WIDTH, MAX_WIDTH = 8, 60
+EXCEL_MAX_CELL = 32767  # characters; a longer cell makes Excel "repair" the file
+HIGHLIGHT = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE")  # light red
+BOLD = Font(bold=True)
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # XML 1.0 cannot hold these at all
+_TRIGGER_CHARS = frozenset(c[0] for c in FORMULA_TRIGGERS)
+
+Converter = Callable[[ReportRow], list[Any]]
+
+
+def write_results_workbook(path: str | os.PathLike[str], *, headers: Sequence[str], rows: Iterable[ReportRow],
+                           summary: ReportSummary, redact: Sequence[str] = ()) -> None:
+    """Write the results workbook of one run to ``path`` (atomically: a temporary file, then a rename).
+
+    ``headers`` are the roster's column headers as written in it, in order; each row's ``cells`` follow them.
+    ``rows`` is consumed once, in order. Columns named in ``redact`` and every password-looking column
+    (:func:`provisioning.report.model.is_password_header`) are written empty on the Failed and Invalid sheets.
+    """
+    path = Path(path)
+    wb = Workbook(write_only=True)
+    _write_summary(wb.create_sheet(SUMMARY), summary)
+
+    redacted = frozenset(i for i, h in enumerate(headers) if h in redact or is_password_header(h))
+    roster_columns = tuple(headers) + RESULT_COLUMNS
+    layout: dict[str, tuple[tuple[str, ...], Converter]] = {
+        CREATED: (CREATED_COLUMNS, _created_values),
+        UPDATED: (UPDATED_COLUMNS, _updated_values),
+        SKIPPED: (SKIPPED_COLUMNS, _skipped_values),
+        FAILED: (roster_columns, lambda r: _roster_values(r, headers, redacted)),
+        INVALID: (roster_columns, lambda r: _roster_values(r, headers, redacted)),
+    }
+
+    source = iter(rows)
+    sample = list(islice(source, SAMPLE_ROWS))
+    sheets = {name: _DataSheet(wb, name, columns, convert, sample) for name, (columns, convert) in layout.items()}
+    for name, sheet in sheets.items():
+        if name in (FAILED, INVALID):
+            sheet.highlight = _highlighter(headers)
+
+    total = 0
+    for row in chain(sample, source):
+        for name in sheets_for_status(row.status):
+            sheets[name].append(row)
+        total += 1
+    for sheet in sheets.values():
+        sheet.finish()
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        wb.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    log.info("wrote %s (%d rows)", path, total)
+
+
+class _DataSheet:
+    """One streamed sheet: bold frozen header, widths from a sample, autofilter over what was written."""
+
+    def __init__(self, wb: Workbook, title: str, columns: Sequence[str], convert: Converter,
+                 sample: Sequence[ReportRow]) -> None:
+        self.ws = wb.create_sheet(title)
+        self.title = title
+        self.columns = tuple(columns)
+        self.convert = convert
+        self.highlight: Callable[[Any, ReportRow, list[Any]], None] | None = None
+        self.rows = 0
+        mine = [v for r in sample if title in sheets_for_status(r.status) for v in _lines(convert(r))]
+        for index, width in enumerate(_widths(self.columns, mine), start=1):
+            self.ws.column_dimensions[get_column_letter(index)].width = width
+        self.ws.freeze_panes = "A2"
+        self.ws.append([_header_cell(self.ws, text) for text in self.columns])
+
+    def append(self, row: ReportRow) -> None:
+        for line in _lines(self.convert(row)):
+            values = [_safe(self.ws, v) for v in line]
+            if self.highlight is not None and row.issues:
+                self.highlight(self.ws, row, values)
+            self.ws.append(values)
+            self.rows += 1
+
+    def finish(self) -> None:
+        last = get_column_letter(max(len(self.columns), 1))
+        self.ws.auto_filter.ref = f"A1:{last}{self.rows + 1}"
+
+
+def _header_cell(ws: Any, text: str) -> Cell:
+    cell = make_xlsx_text_safe(WriteOnlyCell(ws, value=_clean(text)))
+    cell.font = BOLD
+    return cell
+
+
+def _clean(value: str) -> str:
+    """Text Excel can hold: no XML-illegal control characters, at most 32,767 characters."""
+    if _ILLEGAL.search(value):
+        value = _ILLEGAL.sub("\ufffd", value)
+    if len(value) > EXCEL_MAX_CELL:
+        value = value[: EXCEL_MAX_CELL - 1] + "\u2026"
+    return value
+
+
+def _safe(ws: Any, value: Any) -> Any:
+    """The value to append: plain values as they are; formula-looking or odd text as a quoted-text cell."""
+    if type(value) is not str:
+        return value
+    if not value:
+        return None
+    if (value[0] in _TRIGGER_CHARS or value in ERROR_TEXTS or len(value) > EXCEL_MAX_CELL
+            or _ILLEGAL.search(value)):
+        return make_xlsx_text_safe(WriteOnlyCell(ws, value=_clean(value)))
+    return value
+
+
+def _highlighter(headers: Sequence[str]) -> Callable[[Any, ReportRow, list[Any]], None]:
+    """Fill the cells that validation errors point at (by the issue's column header, as written in the roster)."""
+    exact: dict[str, int] = {}
+    folded: dict[str, int] = {}
+    for index, header in enumerate(headers):
+        exact.setdefault(header, index)
+        folded.setdefault(_fold(header), index)
+
+    def highlight(ws: Any, row: ReportRow, values: list[Any]) -> None:
+        for issue in row.error_issues():
+            index = exact.get(issue.column)
+            if index is None:
+                index = folded.get(_fold(issue.column))
+            if index is None or index >= len(headers):
+                continue
+            cell = values[index]
+            if not isinstance(cell, Cell):
+                cell = values[index] = WriteOnlyCell(ws, value=cell)
+            cell.fill = HIGHLIGHT
+            if issue.code == "excel-error" and cell.value in ERROR_TEXTS:
+                # the roster's cell held the error value, not its text: keep it an error, so that an unedited
+                # cell fed back to `retry` is refused again instead of being sent as the text "#N/A"
+                cell.data_type = "e"
+
+    return highlight
+
+
+def _fold(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text or "").casefold()
+
+
+def _widths(columns: Sequence[str], rows: Sequence[list[Any]]) -> list[float]:
+    """Column widths (in characters) from the header and a sample of rows."""
+    widths = [float(len(c)) + 2 for c in columns]
+    for values in rows:
+        for index, value in enumerate(values[: len(widths)]):
+            if value is not None:
+                text = value if isinstance(value, str) else str(value)
+                longest = max((len(part) for part in text.splitlines()), default=0)
+                if longest + 2 > widths[index]:
+                    widths[index] = float(longest + 2)
+    return [min(max(w, MIN_WIDTH), MAX_WIDTH) for w in widths]
+
+
+# --- sheet rows -------------------------------------------------------------------------------------------------
+
+def _created_values(r: ReportRow) -> list[Any]:
+    password = PASSWORD_GENERATED_NOTE if r.password_generated else ""
+    return [r.row, r.status, r.upn, r.display_name, r.object_id, r.followups, password, r.warnings_text()]
+
+
+def _lines(values: list[Any]) -> list[list[Any]]:
+    """A converter's answer as sheet lines: one list of values, or (Updated sheet) a list of such lists."""
+    return values if values and isinstance(values[0], list) else [values]
+
+
+def _updated_values(r: ReportRow) -> list[Any]:
+    """One line per changed property; a row without recorded changes gets one line with its message."""
+    head = [r.row, r.status, r.upn, r.display_name, r.object_id]
+    tail = [r.followups, r.warnings_text()]
+    if not r.changes:
+        return [head + [r.message, "", ""] + tail]
+    return [head + [prop, old, new] + tail for prop, old, new in r.changes]
+
+
+def _skipped_values(r: ReportRow) -> list[Any]:
+    return [r.row, r.status, r.upn, r.display_name, r.object_id, r.message, r.followups]
+
+
+def _roster_values(r: ReportRow, headers: Sequence[str], redacted: frozenset[int]) -> list[Any]:
+    width = len(headers)
+    cells: list[Any] = list(r.cells[:width])
+    if len(cells) < width:
+        cells.extend([""] * (width - len(cells)))
+    for index in redacted:
+        cells[index] = ""
+    cells.extend([r.status, r.code_text(), r.message_text(), r.request_id, r.attempts or None, r.row])
+    return cells
+
+
+# --- Summary ----------------------------------------------------------------------------------------------------
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _summary_items(s: ReportSummary) -> list[tuple[str, Any]]:
+    if s.passwords_file:
+        passwords = (f"Generated passwords are in {s.passwords_file} (readable only by its owner); "
+                     "this workbook never contains them.")
+    else:
+        passwords = "No passwords were generated."
+    passwords += " Passwords given in the roster are not copied into this workbook."
+    mode = "dry run: nothing was changed in the tenant" if s.dry_run else "live"
+    return [
+        ("Roster", s.roster), ("Tenant", s.tenant), ("Mode", mode), ("Run folder", s.run_dir),
+        ("Retried from", s.retried_from or "(not a retry)"),
+        ("Started (UTC)", _utc(s.started)), ("Ended (UTC)", _utc(s.ended)),
+        ("Duration (s)", None if s.duration_s is None else round(s.duration_s, 3)),
+        ("Users per second", None if s.users_per_s is None else round(s.users_per_s, 2)),
+        ("Passwords", passwords),
+        ("Retry failed and invalid rows", s.retry_command), ("Resume if interrupted", s.resume_command),
+    ]
+
+
+def _write_summary(ws: Any, s: ReportSummary) -> None:
+    """Key/value lines, the counts by status and by error code, and a bar chart of the outcomes."""
+    ws.column_dimensions["A"].width = 30
+    ws.column_dimensions["B"].width = 70
+    ws.append([_header_cell(ws, "Item"), _header_cell(ws, "Value")])
+    line = 1
+    for key, value in _summary_items(s):
+        cell = _safe(ws, value)
+        if isinstance(value, datetime):
+            cell = WriteOnlyCell(ws, value=value)
+            cell.number_format = "yyyy-mm-dd hh:mm:ss"
+            cell.alignment = Alignment(horizontal="left")
+        ws.append([key, cell])
+        line += 1
+
+    ws.append([])
+    ws.append([_header_cell(ws, "Outcome"), _header_cell(ws, "Rows")])
+    line += 2
+    first_count = line + 1
+    statuses = list(DRY_RUN_STATUSES if s.dry_run else LIVE_STATUSES)
+    statuses += sorted(k for k in s.counts if k not in statuses)
+    for status in statuses:
+        ws.append([_safe(ws, status), int(s.counts.get(status, 0))])
+        line += 1
+    last_count = line
+    ws.append(["total", sum(int(s.counts.get(k, 0)) for k in statuses)])
+    line += 1
+
+    ws.append([])
+    ws.append([_header_cell(ws, "Error code"), _header_cell(ws, "Rows")])
+    for code, count in sorted(s.error_counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        ws.append([_safe(ws, code), int(count)])
+
+    chart = BarChart()
+    chart.type = "bar"
+    chart.title = "Outcomes (would-be, dry run)" if s.dry_run else "Outcomes"
+    chart.y_axis.title = "Rows"
+    chart.legend = None
+    chart.x_axis.delete = False  # newer Excel hides axes that are not explicitly kept
+    chart.y_axis.delete = False
+    data = Reference(ws, min_col=2, min_row=first_count - 1, max_row=last_count)
+    chart.add_data(data, titles_from_data=True)
+    categories = Reference(ws, min_col=1, min_row=first_count, max_row=last_count)
+    chart.series[0].cat = AxDataSource(strRef=StrRef(f=str(categories)))  # text labels, not numbers
+    chart.height, chart.width = 7.5, 15
+    ws.add_chart(chart, "D2")

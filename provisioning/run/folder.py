@@ -1,0 +1,122 @@
+"""Where a run keeps its files: ``runs/<YYYYmmdd-HHMMSS>-<roster name>/`` or the folder given with ``--out``."""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from provisioning.errors import RunFolderError
+from provisioning.report.files import LOG_NAME, PASSWORDS_NAME, RESULTS_NAME, SUMMARY_NAME
+from provisioning.run.journal import JOURNAL_NAME
+from provisioning.targets import same_file
+
+#: The files a run writes into its folder (besides the journal), which ``--out`` must not find there already.
+RUN_FILES = ("results.xlsx", RESULTS_NAME, SUMMARY_NAME, LOG_NAME, PASSWORDS_NAME)
+
+DEFAULT_RUNS_DIR = Path("runs")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class RunFolder:
+    """The paths of one run's files."""
+
+    path: Path
+
+    @property
+    def journal(self) -> Path:
+        return self.path / JOURNAL_NAME
+
+    @property
+    def results_csv(self) -> Path:
+        return self.path / RESULTS_NAME
+
+    @property
+    def summary_json(self) -> Path:
+        return self.path / SUMMARY_NAME
+
+    @property
+    def passwords_csv(self) -> Path:
+        return self.path / PASSWORDS_NAME
+
+    @property
+    def log(self) -> Path:
+        return self.path / LOG_NAME
+
+
+def run_folder_name(roster: Path, now: datetime | None = None) -> str:
+    """``YYYYmmdd-HHMMSS-<roster stem>``, the stem reduced to filename-safe characters."""
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    stem = _UNSAFE.sub("-", Path(roster).stem).strip("-.") or "roster"
+    return f"{stamp}-{stem[:60]}"
+
+
+def new_run_folder(roster: Path, out: Path | None = None, *, runs_dir: Path = DEFAULT_RUNS_DIR,
+                   now: datetime | None = None, force: bool = False) -> RunFolder:
+    """Create the folder for a new run; ``--out`` may name an empty or missing folder, never a previous run.
+
+    A folder that already holds files a run writes is refused unless ``force`` (never when one of them is the
+    roster, and never over a passwords.csv: it may be the only copy of generated passwords)."""
+    if out is not None:
+        path = Path(out)
+        if (path / JOURNAL_NAME).exists():
+            raise RunFolderError(f"{path} already holds a run; continue it with `resume {path}` or choose another "
+                                 "--out")
+        if path.exists() and not path.is_dir():
+            raise RunFolderError(f"--out {path}: not a folder")
+        for name in RUN_FILES:
+            target = path / name
+            if same_file(target, roster):
+                raise RunFolderError(f"{target} is the roster; a run never writes over it, not even with --force: "
+                                     "choose another --out")
+            if not os.path.lexists(target):
+                continue
+            if name == PASSWORDS_NAME:
+                raise RunFolderError(f"{target} exists and may hold the only copy of generated passwords; move it "
+                                     "away or choose another --out")
+            if not force:
+                raise RunFolderError(f"{target} exists; give --force to replace it, or another --out")
+        _make(path, "choose another --out")
+        return RunFolder(path)
+    base = Path(runs_dir) / run_folder_name(roster, now)
+    path, n = base, 1
+    while True:
+        try:
+            _make(path, "give --out DIR for a folder you can write to", exist_ok=False)
+            return RunFolder(path)
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+
+
+def _make(path: Path, advice: str, *, exist_ok: bool = True) -> None:
+    """Create the run folder (and check that it takes files); a folder that cannot be written gets one line
+    naming it and what to do instead of a bare OS error."""
+    try:
+        path.mkdir(parents=True, exist_ok=exist_ok)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        raise RunFolderError(f"cannot create the run folder {path}: {exc.strerror or exc}; {advice}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise RunFolderError(f"cannot write in the run folder {path}: permission denied; {advice}")
+
+
+def existing_run_folder(path: Path) -> RunFolder:
+    """A previous run's folder (``resume``); ``RunFolderError`` if it holds no journal."""
+    folder = RunFolder(Path(path))
+    if not folder.journal.is_file():
+        raise RunFolderError(f"{path}: not a run folder (no {JOURNAL_NAME}); give the folder printed by `run`")
+    return folder
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes (the roster's fingerprint, checked by ``resume``)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,98 @@
+"""Pre-flight with the tenant: a :class:`~provisioning.models.TenantView` over the Graph client.
+
+Validation asks it for the verified and federated domains (a UPN on any other domain is an *invalid row*, never a
+failed POST) and for existing users (derived-UPN collisions); the plan asks it again for every valid row's UPN.
+Lookups are batched by the client (``$filter=userPrincipalName in (...)`` inside ``$batch``) and cached, so
+each UPN is asked about once per run.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Collection, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from provisioning.models import ExistingUser
+
+if TYPE_CHECKING:
+    from graph.client import GraphClient
+
+log = logging.getLogger(__name__)
+
+#: What a lookup selects: enough to tell whether a user found is the one this run sent.
+LOOKUP_SELECT = ("id", "userPrincipalName", "displayName", "employeeId", "mail")
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def to_existing(user: Any) -> ExistingUser:
+    """An :class:`ExistingUser` from a Graph user (a dict or an object with the same attribute names)."""
+    return ExistingUser(id=str(_get(user, "id", "") or ""),
+                        userPrincipalName=str(_get(user, "userPrincipalName", "") or ""),
+                        displayName=_get(user, "displayName"), employeeId=_get(user, "employeeId"),
+                        mail=_get(user, "mail"))
+
+
+def find_users(client: GraphClient, upns: Iterable[str]) -> dict[str, ExistingUser]:
+    """Existing users among ``upns`` keyed by lower-case UPN.
+
+    One call to the client's ``find_users_by_upn``, which packs ``userPrincipalName in (...)`` filters into
+    ``$batch`` requests, several in flight: thousands of UPNs cost a few round trips, not one GET per row.
+    """
+    wanted = sorted({u.strip().lower() for u in upns if u and u.strip()})
+    if not wanted:
+        return {}
+    found = client.find_users_by_upn(wanted, select=LOOKUP_SELECT)
+    result: dict[str, ExistingUser] = {}
+    for user in found.values():
+        existing = to_existing(user)
+        if existing.userPrincipalName:
+            result[existing.userPrincipalName.lower()] = existing
+    return result
+
+
+class GraphTenantView:
+    """The tenant as validation and the plan see it: domains (read once) and a cached, batched user lookup."""
+
+    def __init__(self, client: GraphClient) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self._known: dict[str, ExistingUser | None] = {}
+        verified: set[str] = set()
+        federated: set[str] = set()
+        default = ""
+        for d in client.domains():
+            name = str(_get(d, "id", "") or _get(d, "name", "")).lower()
+            if not name:
+                continue
+            if _get(d, "isVerified", _get(d, "is_verified", False)):
+                verified.add(name)
+            auth = str(_get(d, "authenticationType", _get(d, "authentication_type", "")) or "")
+            if auth.lower() == "federated":
+                federated.add(name)
+            if _get(d, "isDefault", _get(d, "is_default", False)):
+                default = name
+        self.verified_domains: frozenset[str] = frozenset(verified)
+        self.federated_domains: frozenset[str] = frozenset(federated)
+        self.default_domain: str = default or (sorted(verified)[0] if verified else "")
+        self.lookups = 0
+        log.info("tenant domains: verified %s, federated %s, default %s", sorted(verified), sorted(federated),
+                 self.default_domain)
+
+    def lookup(self, upns: Collection[str]) -> Mapping[str, ExistingUser]:
+        """Existing users among ``upns``, keyed by lower-case UPN (each UPN is asked about once per run)."""
+        wanted = {u.strip().lower() for u in upns if u and u.strip()}
+        with self._lock:
+            missing = [u for u in wanted if u not in self._known]
+        if missing:
+            found = find_users(self._client, missing)
+            self.lookups += len(missing)
+            with self._lock:
+                for u in missing:
+                    self._known[u] = found.get(u)
+        with self._lock:
+            return {u: e for u in wanted if (e := self._known.get(u)) is not None}
