@@ -5,7 +5,7 @@ read timeout, 20 s access tokens and 2 s replication lag.
 
 Targets: every valid row created exactly once (tenant and the sandbox's own counter), every roster row exactly one
 final status, results.csv == journal == tenant, no row failed by a transient fault. Prints the figures and the
-reproduction (seed, kill points); exits 1 on any violation. The logic is tests/reliability/harness.py (the CI test
+reproduction (seed, kill points); exits 1 on any violation. The logic is bench/harness.py (the CI test
 runs a 300-row subset of it).
 
     python bench/reliability.py [--rows 3000] [--kills 10] [--seed 7] [--keep DIR]
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.reliability.harness import Scenario, outcome_json, run_scenario  # noqa: E402
+from bench.harness import Scenario, outcome_json, run_scenario  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

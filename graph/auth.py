@@ -25,6 +25,7 @@ from msal.exceptions import MsalServiceError
 from .config import GraphConfig
 from .errors import AuthError, GraphError, ServiceUnavailableError, ThrottledError, TLSVerificationError, TransportError
 from .retry import parse_retry_after
+from .session import PinnedCASession
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +135,6 @@ class TokenProvider:
     def _build_app(self) -> msal.ConfidentialClientApplication:
         cfg = self.config
         if self._session is None:
-            from .http import PinnedCASession  # noqa: PLC0415 - http imports this module
-
             self._session = PinnedCASession(str(cfg.ca_bundle) if cfg.ca_bundle else None)
         self._session.hooks["response"].append(self._record)
         try:

@@ -19,8 +19,9 @@ from .batch import BatchRequest, BatchResponse, BatchRunner
 from .config import GraphConfig
 from .errors import GraphError
 from .governor import WriteGovernor
-from .http import GraphTransport, make_session
+from .http import GraphTransport
 from .odata import in_, query_string, user_path
+from .session import make_session
 
 log = logging.getLogger(__name__)
 

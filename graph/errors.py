@@ -9,6 +9,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from .retry import parse_retry_after
+
 
 class GraphError(Exception):
     """A non-2xx answer or a transport failure.
@@ -139,8 +141,6 @@ def error_from_parts(status: int, headers: Mapping[str, Any] | None, body: Any) 
     cls = _error_class(status, code, message, err.get("details"))
     kw: dict[str, Any] = dict(status=status, code=code, request_id=request_id, date=date)
     if cls is ThrottledError:
-        from .retry import parse_retry_after
-
         kw["retry_after"] = parse_retry_after(hdrs.get("retry-after"))
     error = cls(message, **kw)
     error.details = err.get("details") or []

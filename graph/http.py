@@ -12,56 +12,19 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 
-from .auth import TokenProvider
+from .auth import TokenProvider, _tls_error
 from .config import GraphConfig
 from .errors import GraphError, ServiceUnavailableError, ThrottledError, TransportError, error_from_response
 from .governor import WriteGovernor
 from .retry import RETRYABLE_READ_STATUSES, header, is_read
-
-if TYPE_CHECKING:
-    from requests.sessions import _Settings  # the stubs' name for the merged settings (no runtime class)
+from .session import make_session
 
 log = logging.getLogger(__name__)
-
-
-class PinnedCASession(requests.Session):
-    """A session whose configured CA bundle wins over ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``.
-
-    requests lets those environment variables override ``session.verify``; with ``PROVISION_CA_BUNDLE`` set, the
-    tool must trust exactly that bundle (the sandbox's CA), whatever the machine's environment says.
-    """
-
-    def __init__(self, ca_bundle: str | None = None) -> None:
-        super().__init__()
-        self.pinned_ca = ca_bundle
-        if ca_bundle:
-            self.verify = ca_bundle
-
-    def merge_environment_settings(self, url: str | bytes | None, proxies: MutableMapping[str, str] | None,
-                                   stream: bool | None, verify: bool | str | None,
-                                   cert: str | tuple[str, str] | None) -> _Settings:
-        """As requests does, then put the pinned CA bundle back."""
-        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
-        if self.pinned_ca and verify in (None, True):
-            settings["verify"] = self.pinned_ca
-        return settings
-
-
-def make_session(config: GraphConfig) -> requests.Session:
-    """One session for all Graph calls, its pool sized to the concurrency (plus room for paging and lookups)."""
-    session = PinnedCASession(str(config.ca_bundle) if config.ca_bundle else None)
-    size = config.concurrency + 4
-    adapter = HTTPAdapter(pool_connections=2, pool_maxsize=size, max_retries=0, pool_block=False)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.headers.update({"User-Agent": config.user_agent, "Accept": "application/json"})
-    return session
 
 
 class GraphTransport:
@@ -115,8 +78,6 @@ class GraphTransport:
         try:
             resp = self.session.request(method, full, params=params, json=json, headers=hdrs, timeout=timeout)
         except requests.exceptions.SSLError as exc:
-            from .auth import _tls_error
-
             raise _tls_error(self.config.graph_endpoint, exc) from None
         except requests.exceptions.ConnectTimeout:
             raise TransportError(f"{method} {_path(full)}: could not connect within {timeout[0]:g} s",

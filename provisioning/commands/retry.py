@@ -19,14 +19,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from provisioning import codes
 from provisioning.api import make_client
 from provisioning.context import CommandContext
 from provisioning.errors import ProvisionError
 from provisioning.exitcodes import ExitStatus
-from provisioning.fields import canonical_field, load_mapping
 from provisioning.models import Issue
 from provisioning.report.run_workbook import write_run_workbook
 from provisioning.roster.excel import problem_message
+from provisioning.roster.mapping import canonical_field, load_mapping
 from provisioning.roster.reader import load_roster
 from provisioning.run.binding import check_binding
 from provisioning.run.chain import Chain, Parent, read_chain
@@ -44,7 +45,6 @@ from provisioning.run.retrysource import (
     write_retry_link,
     write_retry_roster,
 )
-from provisioning.validation import rules
 
 HELP = "re-run the rows of the Failed and Invalid sheets of a run's results.xlsx, as edited there, as a new run"
 NEEDS_TENANT = True
@@ -215,7 +215,7 @@ def _passwords(rows: Sequence[RetryRow], numbers: Sequence[int], fields: Sequenc
         if record is not None and record.password_source == "roster":
             roster = Path(str(parent.meta.get("roster_path") or "the roster"))
             state = "changed since" if roster.is_file() else "is not there any more since"
-            issues.append(rules.issue(
+            issues.append(codes.issue(
                 number, headers[col], "retry-password-lost",
                 f"{headers[col]}: {roster.name} gave row {number} a password, which reports never copy, and "
                 f"{roster.name} {state} the run {parent.run_dir}, so it cannot be read again; type the password "
@@ -261,7 +261,7 @@ def _still_empty(rows: Sequence[RetryRow], numbers: Sequence[int], headers: Sequ
         for issue in earlier.get(r.earlier_row, ()):
             index = at.get(issue.column)
             if issue.code in _UNSHOWN and index is not None and not r.cells[index].strip():
-                out.append(rules.issue(number, issue.column, "retry-formula-empty",
+                out.append(codes.issue(number, issue.column, "retry-formula-empty",
                                        f"{issue.column}: the roster's cell held a formula whose value was never "
                                        f"calculated (or an Excel error), so the report's cell is empty; type the "
                                        f"value in the sheet, or retry again with it left empty on purpose"))
@@ -278,5 +278,5 @@ def _formula_issues(rows: Sequence[RetryRow], numbers: Sequence[int], fields: Se
             if pr.error is None:
                 code, message = problem_message(pr, headers[index], used=fields[index] is not None,
                                                 secret=fields[index] == "password")
-                out.append(rules.issue(number, headers[index], code, message))
+                out.append(codes.issue(number, headers[index], code, message))
     return out

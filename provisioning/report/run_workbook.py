@@ -81,7 +81,7 @@ def _roster_cells(meta: Mapping[str, Any]) -> tuple[tuple[str, ...], dict[int, t
 
 
 def _column_map(meta: Mapping[str, Any], headers: Sequence[str]) -> dict[str, str | None]:
-    from provisioning.fields import canonical_field, load_mapping
+    from provisioning.roster.mapping import canonical_field, load_mapping
 
     renames = load_mapping(meta["mapping"]).renames if meta.get("mapping") else None
     return {h: canonical_field(h, renames) for h in headers if h}

@@ -39,8 +39,8 @@ from typing import Any
 from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
 from provisioning.errors import RosterError
-from provisioning.fields import canonical_field
 from provisioning.roster.excelscan import CellProblem, SheetScan, scan_sheet
+from provisioning.roster.mapping import canonical_field
 
 log = logging.getLogger(__name__)
 

@@ -27,18 +27,13 @@ from typing import Any
 
 import pandas as pd
 
+from provisioning import codes
 from provisioning.cells import unquote_text_prefix
 from provisioning.errors import RosterError
-from provisioning.fields import (
-    BLOCK_SIGN_IN,
-    FIELD_BY_NAME,
-    ColumnMapping,
-    canonical_field,
-    load_mapping,
-    normalise_header,
-)
+from provisioning.fields import BLOCK_SIGN_IN, FIELD_BY_NAME
 from provisioning.models import Issue, Roster, Severity
 from provisioning.roster import encodings
+from provisioning.roster.derive import template_fields
 from provisioning.roster.excel import (
     EXCEL_SUFFIXES,
     HEADER_SEARCH_ROWS,
@@ -50,7 +45,7 @@ from provisioning.roster.excel import (
     read_excel,
 )
 from provisioning.roster.excelscan import CellProblem
-from provisioning.validation import rules
+from provisioning.roster.mapping import ColumnMapping, canonical_field, load_mapping, normalise_header
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +102,7 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
         raise RosterError(p, "the roster changed while it was being read; save and close it, then run again")
     roster = _build(p, sheet_name, kind, grid, sha256, mapping, encoding, delimiter, excel, header_row)
     if note is not None:
-        roster = replace(roster, warnings=(rules.issue(0, "encoding", "encoding-guessed", note), *roster.warnings))
+        roster = replace(roster, warnings=(codes.issue(0, "encoding", "encoding-guessed", note), *roster.warnings))
     return roster
 
 
@@ -302,13 +297,13 @@ def _build(p: Path, sheet: str | None, kind: str, columns: list[list[str]], dige
     warnings: list[Issue] = []
     if excel is not None and excel.skipped_hidden:
         hidden = ", ".join(map(repr, excel.skipped_hidden))
-        warnings.append(rules.issue(0, "", "hidden-sheet-skipped",
+        warnings.append(codes.issue(0, "", "hidden-sheet-skipped",
                                     f"read the sheet {sheet!r}; the hidden sheet{'s' * (len(excel.skipped_hidden) > 1)}"
                                     f" {hidden} before it {'were' if len(excel.skipped_hidden) > 1 else 'was'} not "
                                     f"read (a hidden sheet is read only when named with --sheet)"))
     header_idx, titles = _header_index(p, columns, nrows, header_row, renames)
     if titles:
-        warnings.append(rules.issue(0, "", "header-row-found",
+        warnings.append(codes.issue(0, "", "header-row-found",
                                     f"the column names are on row {header_idx + 1}; {_rows_text(titles)} above "
                                     f"them {'is taken as a title' if len(titles) == 1 else 'are taken as titles'} "
                                     "and not read "
@@ -458,11 +453,11 @@ def _excel_row_issues(excel: ExcelSheet, row_numbers: tuple[int, ...]) -> list[I
     out: list[Issue] = []
     for row in sorted(marked & {r - 1 for r in row_numbers}):
         if row in scan.totals:
-            out.append(rules.issue(row + 1, "", "totals-row", f"row {row + 1} is the totals row of table "
+            out.append(codes.issue(row + 1, "", "totals-row", f"row {row + 1} is the totals row of table "
                                                               f"{scan.totals[row]!r}, not a person; it is not sent"))
         else:
             how = " (filtered out)" if scan.filtered(row) else ""
-            out.append(rules.issue(row + 1, "", "hidden-row",
+            out.append(codes.issue(row + 1, "", "hidden-row",
                                    f"row {row + 1} is hidden in Excel{how}; it is provisioned like any other row: "
                                    f"delete it if that person should not get an account"))
     return out
@@ -491,7 +486,7 @@ def _cell_issues(problems: list[CellProblem] | tuple[CellProblem, ...], headers:
             header = headers[pr.col]
             field = column_map[header]
             code, message = problem_message(pr, header, used=field is not None, secret=field == "password")
-            out.append(rules.issue(pr.row + 1, header, code, message))
+            out.append(codes.issue(pr.row + 1, header, code, message))
     return out
 
 
@@ -551,7 +546,6 @@ def _mapped_missing(mapping: ColumnMapping | None, headers: tuple[str, ...], pre
 def _check_required(p: Path, present: set[str], mapping: ColumnMapping | None, headers: tuple[str, ...]) -> None:
     """Raise when a required field has no column and cannot be derived; when the mapping file maps it to a column
     the roster lacks, say so (the usual cause: a renamed column in the HR export)."""
-    from provisioning.roster.derive import template_fields  # local: derive imports fields only
 
     constants = set(mapping.constants) if mapping else set()
     have = present | constants

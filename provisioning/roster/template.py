@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from provisioning.fields import FIELDS, FieldSpec
+from provisioning.fields import COUNTRY_CODES, FIELDS, FieldSpec
 
 #: The Entra admin center bulk-create template, verbatim (graph-facts section 10).
 ENTRA_VERSION_LINE = "version:v1.0"
@@ -64,7 +64,6 @@ def _write_xlsx(out: Path) -> None:
     from openpyxl.worksheet.datavalidation import DataValidation
     from openpyxl.worksheet.worksheet import Worksheet
 
-    from provisioning.validation.rules import COUNTRY_CODES
 
     wb = Workbook()
     ws = wb.active

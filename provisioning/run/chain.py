@@ -17,12 +17,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from graph.batch import BatchRequest
+from graph.errors import NotFoundError
+from graph.odata import in_, query_string
+from provisioning import codes
 from provisioning.models import Issue, Severity, Validation
-from provisioning.run.followup_journal import FollowUpSeed, FollowUpState, followups, row_view
+from provisioning.run.followup_journal import Change, FollowUpSeed, FollowUpState, followups, row_view
 from provisioning.run.journal import JOURNAL_NAME, Binding, Journal, RowRecord, RowState
 from provisioning.run.plan import Action, ActionKind, Plan, upn_of
 from provisioning.run.updates import desired, diff
-from provisioning.validation import rules
 
 if TYPE_CHECKING:
     from graph.client import GraphClient
@@ -121,14 +124,14 @@ def bind_validation(validation: Validation, chain: Chain, *, update: bool, heade
                 column = header_of.get(name, name)
                 holder = (held or {}).get(value, "") if name == "employeeId" and value else ""
                 if other is not None and other.row != user.row:
-                    issues.append(rules.issue(user.row, column, code,
+                    issues.append(codes.issue(user.row, column, code,
                                               f"{column} {value!r} is already used by roster row {other.row}, "
                                               f"created as {other.upn} by the run {other.run}; each user needs "
                                               f"their own"))
                     bad.add(user.row)
                 elif holder and holder.lower() != upn_of(user).lower():
                     # another account has it (created by a retry this chain does not know of, or by hand)
-                    issues.append(rules.issue(user.row, column, code,
+                    issues.append(codes.issue(user.row, column, code,
                                               f"{column} {value!r} already belongs to {holder} in the tenant; "
                                               f"each user needs their own"))
                     bad.add(user.row)
@@ -141,8 +144,6 @@ def bind_validation(validation: Validation, chain: Chain, *, update: bool, heade
 def tenant_employee_ids(client: GraphClient, values: Iterable[str]) -> dict[str, str]:
     """employeeId -> the UPN of a tenant user holding it, among ``values``: ``$filter=employeeId in (...)``
     items (15 values each) inside ``$batch``, like the pre-flight's UPN lookup."""
-    from graph.batch import BatchRequest
-    from graph.odata import in_, query_string
 
     unique = sorted({v for v in values if v})
     reqs = [BatchRequest(str(n), "GET", "/users?" + query_string({
@@ -180,7 +181,6 @@ def _keep_identity(user: Any, bound: Binding) -> Any:
 
 def _edits(user: Any, bound: Binding) -> list[Any]:
     """The row's properties that differ from those its account was created with (derived ones excluded)."""
-    from provisioning.run.followup_journal import Change
 
     _, changes = diff(user.row, desired(user), bound.body)
     upn = upn_of(user)
@@ -194,7 +194,7 @@ def _edited_issue(row: int, bound: Binding, changes: Sequence[Any], header_of: M
     names = list(dict.fromkeys(names))
     what = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     plural = "were" if len(names) > 1 else "was"
-    return rules.issue(row, names[0], "retry-bound-edited",
+    return codes.issue(row, names[0], "retry-bound-edited",
                        f"row {row} was created as {bound.upn} by the run {bound.run}; its {what} {plural} edited; "
                        f"use --existing update to change the account, or undo the edit")
 
@@ -202,8 +202,6 @@ def _edited_issue(row: int, bound: Binding, changes: Sequence[Any], header_of: M
 def bound_accounts(client: GraphClient, chain: Chain, rows: Iterable[int]) -> dict[int, str]:
     """Row -> the current userPrincipalName of its bound account, for the bound ``rows`` whose account is still in
     the tenant (GET by object id, batched: an account renamed since is still the row's)."""
-    from graph.batch import BatchRequest
-    from graph.errors import NotFoundError
 
     reqs = [BatchRequest(str(row), "GET", f"/users/{chain.bindings[row].object_id}?$select=id,userPrincipalName")
             for row in sorted(set(rows)) if row in chain.bindings]
@@ -228,7 +226,7 @@ def bind_plan(plan: Plan, chain: Chain, present: Mapping[int, str], edits: Mappi
             actions.append(a)
             continue
         if a.row not in present:
-            issue = rules.issue(a.row, "", "retry-bound-missing",
+            issue = codes.issue(a.row, "", "retry-bound-missing",
                                 f"row {a.row} was created as {bound.upn} (object id {bound.object_id}) by the run "
                                 f"{bound.run}, but the tenant has no such user now; restore it from Deleted users "
                                 f"and retry again (a new account is not created for a row that had one)")

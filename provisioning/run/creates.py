@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from graph.batch import BatchRequest
 from graph.errors import AuthError, GraphError, ServiceUnavailableError
 from provisioning.errors import RunFolderLost
 from provisioning.exitcodes import ExitStatus
@@ -311,8 +312,6 @@ class ApplyEngine:
 
     # -- the rounds ---------------------------------------------------------------------------------------------
     def _requests(self, rows: Sequence[int]) -> Iterator[Any]:
-        from graph.batch import BatchRequest
-
         for row in rows:
             if self.stop.is_set():
                 return

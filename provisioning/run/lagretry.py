@@ -19,6 +19,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from graph.batch import BatchRequest
 from graph.errors import AuthError, GraphError, ServiceUnavailableError
 from provisioning.run.permissions import explain_denied
 
@@ -108,7 +109,6 @@ class LagRetrySender:
 
     def send(self, ops: Sequence[Op], done: Callable[[Hashable, Answer], None]) -> None:
         """Send ``ops`` until each has a final answer, the budget is spent, or the run must stop."""
-        from graph.batch import BatchRequest
 
         by_id = {str(i): op for i, op in enumerate(ops)}
         attempts = {i: 0 for i in by_id}

@@ -24,10 +24,10 @@ from openpyxl.cell import WriteOnlyCell
 
 from provisioning.cells import make_xlsx_text_safe
 from provisioning.errors import RosterError, RunFolderError, UsageError
-from provisioning.fields import canonical_field
 from provisioning.report.model import FAILED, INVALID, RESULT_COLUMNS
 from provisioning.roster.excel import header_problem_message
 from provisioning.roster.excelscan import CellProblem
+from provisioning.roster.mapping import canonical_field
 
 log = logging.getLogger(__name__)
 

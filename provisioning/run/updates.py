@@ -21,9 +21,12 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from graph.batch import BatchRequest
+from graph.odata import query_string
 from provisioning.run.followup_journal import Change
 from provisioning.run.journal import OPEN_STATES, Journal, Outcome, RowState
 from provisioning.run.lagretry import Answer, LagRetrySender, Op
+from provisioning.run.plan import ActionKind
 
 if TYPE_CHECKING:
     from graph.client import GraphClient
@@ -106,9 +109,6 @@ def select_for(users: Iterable[Any]) -> list[str]:
 
 def fetch_current(client: GraphClient, targets: Mapping[int, str], select: Sequence[str]) -> dict[int, dict[str, Any]]:
     """The tenant's values of ``select`` for each row's user (``targets``: row -> object id), batched GETs."""
-    from graph.batch import BatchRequest
-    from graph.odata import query_string
-
     reqs = [BatchRequest(str(row), "GET", f"/users/{oid}?" + query_string({"$select": ",".join(select)}))
             for row, oid in targets.items()]
     out: dict[int, dict[str, Any]] = {}
@@ -128,7 +128,6 @@ def plan_updates(actions: Sequence[Any], current: Mapping[int, Mapping[str, Any]
     ``extra``: properties compared too, by row, beyond what the roster provides (the edited userPrincipalName of
     a row bound to its account by a retry).
     """
-    from provisioning.run.plan import ActionKind
 
     out: list[Any] = []
     updates: dict[int, UserUpdate] = {}

@@ -14,6 +14,7 @@ from dataclasses import replace
 from itertools import compress
 from operator import eq
 
+from provisioning import codes
 from provisioning.cells import INVISIBLE, looks_like_formula, strip_blanks
 from provisioning.fields import FIELD_BY_NAME, PHONE_FIELDS
 from provisioning.models import Issue, Roster, Severity, TenantView
@@ -59,14 +60,14 @@ class Collector:
         if found is None:
             return
         code, message = found
-        item = rules.issue(self.rownums[index], column, code, message)
+        item = codes.issue(self.rownums[index], column, code, message)
         if item.severity is Severity.ERROR:
             self.error_rows.add(index)
         self.issues.append(item)
 
     def add_many(self, indexes: Iterable[int], column: str, code: str, messages: Iterable[str]) -> None:
         """Record one ``code`` issue per row index, ``messages`` in the same order (many rows at a time)."""
-        severity = rules.RULES[code].severity
+        severity = codes.RULES[code].severity
         rownums = self.rownums
         rows = list(indexes)
         self.issues.extend([Issue(rownums[i], column, code, severity, m) for i, m in zip(rows, messages, strict=True)])

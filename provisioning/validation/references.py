@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from graph.odata import in_
 from provisioning.models import ExistingUser, Issue, Severity, TenantView, UserRow
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ GROUP_AMBIGUOUS = "group-ambiguous"
 LICENSE_NOT_FOUND = "license-not-found"
 LICENSE_SEATS = "license-seats"
 MANAGER_NOT_FOUND = "manager-not-found"
-#: The issue codes this module adds (registered in :data:`provisioning.validation.rules.RULES`).
+#: The issue codes this module adds (registered in :data:`provisioning.codes.RULES`).
 CODES = (GROUP_NOT_FOUND, GROUP_AMBIGUOUS, LICENSE_NOT_FOUND, LICENSE_SEATS, MANAGER_NOT_FOUND)
 
 
@@ -81,7 +82,6 @@ def _chunks(values: Sequence[str], n: int = CHUNK) -> Iterable[Sequence[str]]:
 
 def fetch_groups(client: GraphClient, names: Iterable[str]) -> dict[str, tuple[Group, ...]]:
     """Resolve group names and ids (lower-case keys) with ``$filter ... in (...)``, 15 values per request."""
-    from graph.odata import in_
 
     wanted = sorted({n.strip() for n in names if n and n.strip()}, key=str.lower)
     ids = [n for n in wanted if GUID.match(n)]

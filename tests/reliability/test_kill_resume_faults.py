@@ -1,6 +1,6 @@
 """SIGKILL at random points and resume, against a sandbox with every fault at once: the CI-sized subsets.
 
-The full size (3,000 rows, 10 kills) is ``python bench/reliability.py``; the logic lives in ``harness.py``.
+The full size (3,000 rows, 10 kills) is ``python bench/reliability.py``; the logic lives in ``bench/harness.py``.
 """
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import Scenario, run_scenario
+from bench.harness import Scenario, run_scenario
 
 #: The issue's mix at 300 rows, 3 kills: 5 % 503, 2 % resets, 2 % lost, 1 % slow beyond the client's read timeout,
 #: 20 s tokens, 2 s replication lag.

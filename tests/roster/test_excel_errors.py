@@ -15,12 +15,12 @@ import pytest
 from openpyxl import Workbook
 
 import provision
+from provisioning.codes import RULES
 from provisioning.errors import RosterError
 from provisioning.exitcodes import ExitStatus
 from provisioning.models import Severity
 from provisioning.roster.reader import load_roster
 from provisioning.validation.engine import check_roster, validate_roster
-from provisioning.validation.rules import RULES
 
 BAD = Path(__file__).resolve().parents[2] / "tests" / "data" / "bad"
 NO_VALUE = ("but no calculated value was saved (the file was written by a program that does not calculate); open "

@@ -16,9 +16,9 @@ import pytest
 from openpyxl import Workbook
 
 import provision
+from provisioning.codes import RULES
 from provisioning.exitcodes import ExitStatus
 from provisioning.roster.reader import load_roster
-from provisioning.validation.rules import RULES
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "excel"
 PROVISIONED = "it is provisioned like any other row: delete it if that person should not get an account"

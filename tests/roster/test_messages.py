@@ -1,4 +1,4 @@
-"""Exact messages: every rule code of rules.RULES on its row, and every roster-level error.
+"""Exact messages: every rule code of codes.RULES on its row, and every roster-level error.
 
 Each message names the column as written in the roster (the issue also carries the row number as the user sees it
 in Excel) and says what to do. The one-rule-per-row sample is samples/roster-with-errors.xlsx (its "Expected"
@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 import provision
+from provisioning.codes import ROSTER_ERRORS, RULES
 from provisioning.errors import RosterError
 from provisioning.models import ExistingUser, Severity
 from provisioning.roster.reader import load_roster
 from provisioning.validation.engine import validate_roster
-from provisioning.validation.rules import ROSTER_ERRORS, RULES
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "roster-with-errors.xlsx"

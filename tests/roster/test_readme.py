@@ -4,8 +4,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from provisioning.codes import ROSTER_ERRORS, RULES
 from provisioning.fields import FIELDS
-from provisioning.validation.rules import ROSTER_ERRORS, RULES
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 

@@ -6,12 +6,13 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from provisioning.codes import RULES
 from provisioning.models import ExistingUser, Severity
 from provisioning.roster.derive import make_upn_maker
 from provisioning.roster.reader import load_roster
 from provisioning.validation.engine import validate_roster
 from provisioning.validation.passwords import generate_password, password_problems
-from provisioning.validation.rules import RULES, upn_problems
+from provisioning.validation.rules import upn_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 

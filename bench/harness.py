@@ -36,7 +36,7 @@ from typing import Any
 import msal
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 #: requests lets these override a session's ``verify``; the tool must use only the sandbox's CA bundle.
 CA_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 #: Settings a leaked environment could carry into the tool (the subprocess gets the sandbox's only).
