@@ -189,9 +189,8 @@ class UserRow:
 
 @dataclass(frozen=True, slots=True)
 class Validation:
-    """Result of :func:`provisioning.validation.engine.validate_roster`: one :class:`UserRow` per source row (same
-    order,
-    valid or not) and every issue (roster-level first, then by row)."""
+    """Result of :func:`provisioning.validation.engine.validate_roster`: one :class:`UserRow` per source row
+    (same order, valid or not) and every issue (roster-level first, then by row)."""
 
     rows: tuple[UserRow, ...]
     issues: tuple[Issue, ...]

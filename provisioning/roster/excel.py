@@ -2,28 +2,20 @@
 
 Numbers Excel stores as numbers come back as Excel shows them (``123``, not ``123.0``), dates as ``YYYY-MM-DD``,
 booleans as ``TRUE``/``FALSE``; a number whose format pads it with zeros (``000000``, Zip code ``00000``) as its
-padded text (``000777``), found by the scan below. :func:`read_excel` returns the sheet column-wise for
-:mod:`provisioning.roster.reader`, padded from cell A1 (grid row ``i`` is Excel row ``i + 1``), plus what the
-sheet's XML
-says beyond the values (below). The sheet read is ``--sheet``'s, else the first *visible* sheet with known
-headings: a hidden sheet (an old "Leavers" list) is read only when named.
+padded text (``000777``). :func:`read_excel` returns the sheet column-wise for :mod:`provisioning.roster.reader`,
+padded from cell A1 (grid row ``i`` is Excel row ``i + 1``), plus what the sheet's XML says beyond the values. The
+sheet read is ``--sheet``'s, else the first *visible* sheet with known headings: a hidden sheet (an old "Leavers"
+list) is read only when named.
 
-**Why python-calamine directly, not** ``pandas.read_excel(engine="calamine")`` (DESIGN's reading path): pandas
-held the sheet three times over (calamine's rows, its converted copy, the DataFrame) while the text columns were
-built, so ``validate`` of the 100,000-row workbook of bench/roster_scale.py peaked at 372 MB resident (618 MB with
-tracemalloc on). Streaming calamine's rows (``iter_rows``) into text columns 2,048 rows at a time, with a column's
-repeated values sharing one string, keeps only calamine's own sheet and the text: 253 MB (403 MB traced), and the
-read is faster. pandas also guessed NA values even with ``dtype=object``: a cell reading ``NA`` (the surname Na in
-capitals), ``None``, ``null``, ``nan``, ``N/A`` or ``#N/A`` came back empty, against "every cell is read as text".
-Otherwise each value is converted as pandas' calamine reader and :func:`excel_text` did, so cells read as before.
+python-calamine is used directly, not through ``pandas.read_excel``: pandas held the sheet three times over while
+the text columns were built (the memory figures are in bench/README.md), and it turned cells reading ``NA``,
+``None``, ``null`` or ``N/A`` into empty values even with ``dtype=object``. Rows are streamed 2,048 at a time into
+text columns, a column's repeated values sharing one string.
 
-**Error values and formulas without a saved value**, which calamine reads as empty cells, are found by
-:func:`provisioning.roster.excelscan.scan_sheet` in the chosen sheet's XML: an error cell's text becomes what Excel
-shows
-(``#N/A``), and each such cell is returned as a :class:`CellProblem`; :mod:`provisioning.roster.reader` turns them
-into row
-issues (:func:`problem_message`) or, in the header row, a :class:`RosterError` (:func:`header_problem_message`).
-The same scan gives the hidden rows, autoFilters and tables' totals rows that :mod:`provisioning.roster.reader` reports.
+Error values and formulas without a saved value, which calamine reads as empty cells, are found by
+:func:`provisioning.roster.excelscan.scan_sheet` in the sheet's XML, as are hidden rows, autoFilters and tables'
+totals rows; :mod:`provisioning.roster.reader` turns them into row issues (:func:`problem_message`) or, in the header
+row, a :class:`RosterError` (:func:`header_problem_message`).
 """
 from __future__ import annotations
 

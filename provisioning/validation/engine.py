@@ -43,7 +43,6 @@ from provisioning.validation.passwords import generate_password
 log = logging.getLogger(__name__)
 
 _LIST_FIELDS = ("businessPhones", "otherMails", "groups", "licenses")
-_Collector = Collector  # backward-compatible name
 _split = split_list
 _GIVEN_UPNS = "\x00given userPrincipalName"  # scratch key in ``values`` while checking
 

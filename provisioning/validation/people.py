@@ -2,8 +2,7 @@
 
 - **Repeated rows.** Two rows identical in every identity field (:data:`IDENTITY_FIELDS`, compared as
   :func:`~provisioning.roster.identity.identity_key`) describe one person: the later row is an error
-  (``duplicate-row``),
-  never a second account with a numbered UPN.
+  (``duplicate-row``), never a second account with a numbered UPN.
 - **Namesakes in the file.** Rows that derive one UPN but differ in an identity field get numbered UPNs
   (``ann.lee@``, ``ann.lee2@``) and a ``upn-suffixed`` warning that says how to tell them apart.
 - **The tenant.** A row whose derived UPN, or one of its numbered forms, already belongs to the same person (the

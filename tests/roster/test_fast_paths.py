@@ -1,10 +1,9 @@
 """The column-wise fast paths give exactly what the plain per-cell rules give (properties, with hypothesis).
 
 Validation answers most questions for a whole column at once (provisioning.validation.colscan, the UPN column
-regexes, the
-batched transliteration, the suffix assignment, identity keys, repeated rows, tenant matching); each test here
-states the per-cell rule in the simplest Python and checks the fast path against it on generated columns full of
-the characters that matter: blanks of every kind, formula triggers, phone numbers, control characters, NULs,
+regexes, the batched transliteration, the suffix assignment, identity keys, repeated rows, tenant matching); each
+test here states the per-cell rule in the simplest Python and checks the fast path against it on generated columns
+full of the characters that matter: blanks of every kind, formula triggers, phone numbers, control characters, NULs,
 accents and characters that share UTF-8 bytes with Unicode blanks (é ends in the same byte as U+2029).
 """
 from __future__ import annotations
