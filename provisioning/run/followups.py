@@ -9,9 +9,10 @@ known once its create answered.
 Applying (:func:`apply_followups`): the journal's pending follow-ups of rows whose user exists go out after the
 creates, through ``$batch`` (:class:`~provisioning.run.lagretry.LagRetrySender`: retried through replication lag):
 
-- group: ``POST /groups/{id}/members/$ref`` (one per membership, so each row gets its own answer; the
-  ``members@odata.bind`` bulk form is all-or-nothing and would blame 20 rows for one bad member); "already a
-  member" counts as done;
+- group: up to 20 new members of one group in one ``PATCH /groups/{id}`` with ``members@odata.bind`` (one write
+  instead of 20); that form is all-or-nothing and does not say which member was bad (docs/graph-facts-local.md),
+  so a ``PATCH`` that fails is sent again as one ``POST /groups/{id}/members/$ref`` per member, and each row gets
+  its own answer; "already a member" counts as done;
 - licence: ``POST /users/{id}/assignLicense`` with one SKU (re-assigning a held SKU is a success);
 - manager: ``PUT /users/{id}/manager/$ref`` with ``users/{managerId}``; the manager's id comes from its create
   answer (or pre-flight when it already existed), never from a UPN.
@@ -27,6 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from provisioning.run.followup_journal import (
@@ -39,6 +41,7 @@ from provisioning.run.followup_journal import (
 )
 from provisioning.run.journal import Journal, RowState
 from provisioning.run.lagretry import Answer, LagRetrySender, Op
+from provisioning.run.progress import PhaseProgress
 from provisioning.validation.references import References
 
 if TYPE_CHECKING:
@@ -47,6 +50,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ALREADY_MEMBER_TEXT = "already exist"
+#: ``PATCH /groups/{id}``: up to 20 new members in one request (group-post-members page).
+BIND = "members@odata.bind"
+MAX_BIND = 20
 #: Row states whose user exists in the tenant, so its follow-ups can go.
 USER_EXISTS = frozenset({RowState.CREATED, RowState.SKIPPED, RowState.UPDATED})
 #: Plan actions that end with a user in the tenant.
@@ -115,12 +121,56 @@ def _graph_root(client: GraphClient) -> str:
     return str(root).rstrip("/")
 
 
+@dataclass(frozen=True, slots=True)
+class Bulk:
+    """One ``PATCH /groups/{id}`` adding several members, and the per-member requests it stands for (sent instead
+    when the bulk request fails, so that each row gets its own answer)."""
+
+    op: Op
+    members: tuple[Op, ...]
+
+
+def bulk_memberships(ops: Sequence[Op], graph_root: str, size: int = MAX_BIND) -> tuple[list[Bulk], list[Op]]:
+    """Group the ``members/$ref`` requests of ``ops`` by group, ``size`` new members per ``PATCH`` (Graph's limit
+    is 20); returns the bulk requests and every other op (a group's last single member goes as ``members/$ref``:
+    the same one write, and its own answer). A member never appears twice in one bulk request."""
+    by_group: dict[str, list[Op]] = {}
+    rest: list[Op] = []
+    for op in ops:
+        if op.method == "POST" and op.url.endswith("/members/$ref") and op.url.startswith("/groups/"):
+            by_group.setdefault(op.url[len("/groups/"):-len("/members/$ref")], []).append(op)
+        else:
+            rest.append(op)
+    bulks: list[Bulk] = []
+    singles: list[Op] = []
+    for group_id, members in by_group.items():
+        chunks: list[list[Op]] = []
+        for op in members:
+            member = str((op.body or {}).get("@odata.id", ""))
+            home = next((c for c in chunks if len(c) < size
+                         and all(str((o.body or {}).get("@odata.id", "")) != member for o in c)), None)
+            if home is None:
+                chunks.append([op])
+            else:
+                home.append(op)
+        for chunk in chunks:
+            if len(chunk) == 1:
+                singles.append(chunk[0])
+                continue
+            urls = [str((o.body or {}).get("@odata.id", "")) for o in chunk]
+            bulks.append(Bulk(Op(("bulk", group_id, len(bulks)), "PATCH", f"/groups/{group_id}",
+                                 {BIND: urls}, lag_retry=False), tuple(chunk)))
+    return bulks, singles + rest
+
+
 def apply_followups(client: GraphClient, journal: Journal, *, stop: threading.Event | None = None,
-                    delays: Sequence[float] | None = None, budget_s: float | None = None) -> dict[str, int]:
+                    delays: Sequence[float] | None = None, budget_s: float | None = None,
+                    progress: PhaseProgress | None = None) -> dict[str, int]:
     """Send every pending follow-up whose user exists; record each answer; return counts by final state.
 
     Follow-ups of rows whose create failed stay pending (the row itself is reported failed); a manager follow-up
-    whose manager row was not created fails with that reason.
+    whose manager row was not created fails with that reason. New members of one group go 20 to a ``PATCH``;
+    a ``PATCH`` that fails is sent again as one ``members/$ref`` per member.
     """
     pending = followups(journal, [FollowUpState.PENDING])
     if not pending:
@@ -155,9 +205,17 @@ def apply_followups(client: GraphClient, journal: Journal, *, stop: threading.Ev
         ops.append(op)
     record_followups(journal, now_failed)
     counts: dict[str, int] = {"failed": len(now_failed)} if now_failed else {}
-    log.info("follow-ups: sending %d (%d could not be sent)", len(ops), len(now_failed))
+    bulks, others = bulk_memberships(ops, root)
+    by_bulk = {b.op.key: b for b in bulks}
+    log.info("follow-ups: sending %d (%d could not be sent; %d group memberships in %d bulk requests)",
+             len(ops), len(now_failed), sum(len(b.members) for b in bulks), len(bulks))
+    if progress is not None:
+        progress.start(len(ops) + len(now_failed))
+        progress.advance(len(now_failed), failed=len(now_failed))
+    fallback: list[Op] = []
+    earlier: dict[Hashable, int] = {}  # attempts a member's bulk request already took
 
-    def done(key: Hashable, answer: Answer) -> None:
+    def record(key: Hashable, answer: Answer) -> None:
         row, kind, target = cast(tuple[int, str, str], key)  # request_for's key
         if answer.ok is None:
             state = FollowUpState.PENDING
@@ -167,12 +225,31 @@ def apply_followups(client: GraphClient, journal: Journal, *, stop: threading.Ev
         if answer.ok and answer.status == 400:
             message = "already a member"
         record_followups(journal, [(row, kind, target, FollowUpOutcome(
-            state, answer.attempts, answer.status or None, "" if answer.ok else answer.code,
+            state, answer.attempts + earlier.get(key, 0), answer.status or None, "" if answer.ok else answer.code,
             "" if answer.ok and answer.status != 400 else message, answer.request_id,
             manager_ids.get(key, "")))])
         counts[state.value] = counts.get(state.value, 0) + 1
+        if progress is not None:
+            progress.advance(1, failed=int(state is FollowUpState.FAILED))
         log.info("row %d %s %s: %s %s %s request-id=%s", row, kind, target, state.value, answer.status,
                  answer.code, answer.request_id)
+
+    def done(key: Hashable, answer: Answer) -> None:
+        bulk = by_bulk.get(key)
+        if bulk is None:
+            record(key, answer)
+            return
+        if answer.ok:
+            for member in bulk.members:
+                record(member.key, replace(answer, body=None))
+            return
+        if answer.ok is None and (stop is not None and stop.is_set() or sender.fatal):
+            return  # the run stops: the members stay pending for resume
+        log.info("PATCH %s (%d members): %s %s %s; sending one members/$ref per member", bulk.op.url,
+                 len(bulk.members), answer.status, answer.code, answer.message)
+        for member in bulk.members:
+            earlier[member.key] = answer.attempts
+        fallback.extend(bulk.members)
 
     kwargs: dict[str, Any] = {}
     if delays is not None:
@@ -180,5 +257,13 @@ def apply_followups(client: GraphClient, journal: Journal, *, stop: threading.Ev
     if budget_s is not None:
         kwargs["budget_s"] = budget_s
     sender = LagRetrySender(client, stop=stop, accept=already_done, guard=journal.check_intact, **kwargs)
-    sender.send(ops, done)
+    if progress is not None:
+        progress.watch(getattr(getattr(client, "governor", None), "wait_s", None))
+    try:
+        sender.send([b.op for b in bulks] + others, done)
+        if fallback and not sender.fatal and not (stop is not None and stop.is_set()):
+            sender.send(fallback, done)
+    finally:
+        if progress is not None:
+            progress.close()
     return counts
