@@ -17,9 +17,12 @@ creates, through ``$batch`` (:class:`~provisioning.run.lagretry.LagRetrySender`:
 - manager: ``PUT /users/{id}/manager/$ref`` with ``users/{managerId}``; the manager's id comes from its create
   answer (or pre-flight when it already existed), never from a UPN.
 
-**Rule for existing users**: on any run, a row whose user already exists (skipped, updated, or a ``retry`` of a
-row whose follow-up failed) still gets the follow-ups the roster asks for; those already in place answer
-"already a member" / succeed again and count as done. A follow-up that fails leaves the user as it is and the row
+**Rule for existing users**: a skipped row (its user already exists, ``--existing skip``; also a ``retry`` of a
+row whose follow-up failed) gets only the follow-ups its user does not have yet: pre-flight reads the user's
+groups, licences and manager (:func:`held_for`) and the rest is recorded "already in place", never sent (a
+skipped row sends no write at all when everything is there). An updated row (``--existing update``) still gets
+every follow-up the roster asks for; those already in place answer "already a member" / succeed again and count
+as done. A follow-up that fails leaves the user as it is and the row
 "created, follow-up failed" (it appears on the Failed sheet too, so ``retry`` re-runs it: the user is skipped as
 existing, the follow-ups are sent again).
 """
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
@@ -43,6 +46,7 @@ from provisioning.run.journal import Journal, RowState
 from provisioning.run.lagretry import Answer, LagRetrySender, Op
 from provisioning.run.progress import PhaseProgress
 from provisioning.validation.references import References
+from provisioning.validation.tenant import Held, Wanted, read_held
 
 if TYPE_CHECKING:
     from graph.client import GraphClient
@@ -59,39 +63,77 @@ USER_EXISTS = frozenset({RowState.CREATED, RowState.SKIPPED, RowState.UPDATED})
 WITH_USER = frozenset({"create", "skip", "update"})
 
 
-def plan_followups(actions: Iterable[Any], refs: References, *, dry_run: bool = False) -> list[FollowUpSeed]:
+def plan_followups(actions: Iterable[Any], refs: References, *, dry_run: bool = False,
+                   held: Mapping[int, Held] | None = None) -> list[FollowUpSeed]:
     """One seed per group, licence and manager of every action that ends with a user (pure).
 
     ``actions`` are :class:`provisioning.run.plan.Action` (``kind``, ``row``, ``upn``, ``user``); the references
     must have been checked (:func:`provisioning.validation.references.check_references`): unresolvable rows are invalid.
+    ``held``: by row, what a skipped row's existing user already has (:func:`held_for`); a follow-up it already
+    has is recorded "already in place" and never sent.
     """
     actions = list(actions)
     row_of = {a.upn.lower(): a.row for a in actions if a.kind.value in WITH_USER and a.upn}
+    existing_id = {a.row: str(a.object_id).lower() for a in actions
+                   if a.kind.value in ("skip", "update") and a.object_id}
     state = FollowUpState.PLANNED if dry_run else FollowUpState.PENDING
     seeds: list[FollowUpSeed] = []
     for a in actions:
         user = a.user
         if a.kind.value not in WITH_USER or user is None:
             continue
+        has = (held or {}).get(a.row) if a.kind.value == "skip" else None
+
+        def seed(kind: str, target: str, target_id: str, target_row: int | None = None, *,
+                 in_place: bool = False, row: int = a.row) -> None:
+            seeds.append(FollowUpSeed(row, kind, target, target_id, target_row,
+                                      state=FollowUpState.IN_PLACE if in_place else state))
+
         seen: set[str] = set()  # one follow-up per group / SKU, however often (and by name or id) it is given
         for name in (g.strip() for g in user.groups if g.strip()):
             group = refs.groups[name.lower()][0]
             if group.id not in seen:
                 seen.add(group.id)
-                seeds.append(FollowUpSeed(a.row, "group", name, group.id, state=state))
+                seed("group", name, group.id, in_place=has is not None and has.group_ids is not None
+                     and group.id.lower() in has.group_ids)
         for name in (n.strip() for n in user.licenses if n.strip()):
             sku = refs.skus[name.lower()]
             if sku.id not in seen:
                 seen.add(sku.id)
-                seeds.append(FollowUpSeed(a.row, "license", sku.part or name, sku.id, state=state))
+                seed("license", sku.part or name, sku.id, in_place=has is not None and has.sku_ids is not None
+                     and sku.id.lower() in has.sku_ids)
         manager = str(user.manager or "").strip()
         if manager:
             key = manager.lower()
             if key in row_of:
-                seeds.append(FollowUpSeed(a.row, "manager", manager, "", row_of[key], state=state))
+                boss_id = existing_id.get(row_of[key], "")
+                seed("manager", manager, "", row_of[key], in_place=bool(boss_id) and has is not None
+                     and has.manager_id == boss_id)
             else:
-                seeds.append(FollowUpSeed(a.row, "manager", manager, refs.managers.get(key, ""), state=state))
+                boss_id = refs.managers.get(key, "")
+                seed("manager", manager, boss_id, in_place=bool(boss_id) and has is not None
+                     and has.manager_id == boss_id.lower())
     return seeds
+
+
+def held_for(client: GraphClient, actions: Iterable[Any]) -> dict[int, Held]:
+    """Pre-flight for skipped rows (their user exists): what each one's user already has of the groups, licences
+    and manager its row asks for (batched reads), by row. Rows of other kinds are not read: a create has nothing
+    yet, an update (``--existing update``) keeps sending its follow-ups."""
+    wanted: dict[int, tuple[str, Wanted]] = {}
+    for a in actions:
+        user = a.user
+        if a.kind.value != "skip" or user is None or not a.object_id:
+            continue
+        want = Wanted(any(g.strip() for g in user.groups), any(n.strip() for n in user.licenses),
+                      bool(str(user.manager or "").strip()))
+        if want.groups or want.licenses or want.manager:
+            wanted[a.row] = (str(a.object_id), want)
+    if not wanted:
+        return {}
+    found = read_held(client, {oid: want for oid, want in wanted.values()})
+    log.info("pre-flight: read what %d existing users already have", len(found))
+    return {row: found[oid] for row, (oid, _) in wanted.items() if oid in found}
 
 
 def request_for(f: FollowUpRecord, user_id: str, manager_id: str, graph_root: str) -> Op:
