@@ -237,7 +237,9 @@ def execute(ctx: CommandContext, client: GraphClient, journal: Journal, folder: 
     password resets, written to passwords.csv before their PATCH leaves."""
     bar = progress_bar(ctx, len(items), no_progress)
     counter = throttle_counter(client)
-    engine = ApplyEngine(client, journal, passwords=passwords, stop=stop, progress=Progress(bar),
+    lines = ctx.err if bar is None and not no_progress and getattr(ctx, "verbosity", 0) >= 0 else None
+    engine = ApplyEngine(client, journal, passwords=passwords, stop=stop,
+                         progress=Progress(bar, lines=lines, total=len(items)),
                          fail_on_existing=fail_on_existing, throttled_count=counter)
     try:
         result = engine.run(items, in_doubt=in_doubt, previous_sends=previous_sends,
