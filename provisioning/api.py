@@ -237,7 +237,9 @@ def execute(ctx: CommandContext, client: GraphClient, journal: Journal, folder: 
     password resets, written to passwords.csv before their PATCH leaves."""
     bar = progress_bar(ctx, len(items), no_progress)
     counter = throttle_counter(client)
-    engine = ApplyEngine(client, journal, passwords=passwords, stop=stop, progress=Progress(bar),
+    lines = ctx.err if bar is None and not no_progress and getattr(ctx, "verbosity", 0) >= 0 else None
+    engine = ApplyEngine(client, journal, passwords=passwords, stop=stop,
+                         progress=Progress(bar, lines=lines, total=len(items)),
                          fail_on_existing=fail_on_existing, throttled_count=counter)
     try:
         result = engine.run(items, in_doubt=in_doubt, previous_sends=previous_sends,
@@ -261,7 +263,7 @@ def execute(ctx: CommandContext, client: GraphClient, journal: Journal, folder: 
                     raise lost_from(exc, passwords.path) from exc
                 passwords.check_intact()
                 log.info("updates: %s", apply_updates(client, journal, todo, stop=stop))
-        run_followups(ctx, client, journal, stop=stop, apply=result)
+        run_followups(ctx, client, journal, stop=stop, apply=result, no_progress=no_progress)
     except RunFolderLost as lost:
         raise stopped_message(lost, journal=journal, passwords=passwords, total=len(items), sent=engine.sent,
                               answers=engine.answers, command_line=ctx.command_line, err=ctx.err,
@@ -270,14 +272,18 @@ def execute(ctx: CommandContext, client: GraphClient, journal: Journal, folder: 
 
 
 def run_followups(ctx: CommandContext, client: GraphClient, journal: Journal, *, stop: threading.Event,
-                  apply: ApplyResult | None = None) -> dict[str, int]:
+                  apply: ApplyResult | None = None, no_progress: bool = False) -> dict[str, int]:
     """After the creates (and updates): the pending follow-ups of every row whose user exists (groups, licences,
-    manager), retried through replication lag. Skipped after a fatal stop or Ctrl-C: ``resume`` continues them."""
+    manager), retried through replication lag, with their own progress on stderr (a bar on a terminal, a line
+    every 30 s otherwise). Skipped after a fatal stop or Ctrl-C: ``resume`` continues them."""
     from provisioning.run.followups import apply_followups
+    from provisioning.run.progress import phase_progress
 
     if apply is not None and (apply.fatal is not None or apply.interrupted) or stop.is_set():
         return {}
-    counts = apply_followups(client, journal, stop=stop)
+    progress = phase_progress("follow-ups", ctx.err, interactive=bool(getattr(ctx, "interactive", False)),
+                              enabled=not no_progress and getattr(ctx, "verbosity", 0) >= 0)
+    counts = apply_followups(client, journal, stop=stop, progress=progress)
     if counts:
         log.info("follow-ups: %s", counts)
     return counts

@@ -16,6 +16,9 @@ Routes and behaviour:
   all-or-nothing (any bad, missing or existing member -> nothing added), 204. Other properties: 400 (groups are
   fixed in the sandbox).
 - ``DELETE /groups/{id}/members/{memberId}/$ref`` -> 204, or 404 when not a member.
+- ``GET /users/{id | upn}/memberOf`` (1 RU): the user's direct groups as directoryObjects (``@odata.type``
+  ``#microsoft.graph.group``), ``$select``, ``$top``, paging (user-list-memberof page; read permissions as for
+  the groups). A user missing or within replication lag -> 404 Request_ResourceNotFound.
 
 Group objects carry the v1.0 CSDL's properties only (no ``creationOptions``, a beta property).
 
@@ -32,7 +35,7 @@ from urllib.parse import quote
 
 from . import users
 from .odata import FilterError, parse_filter
-from .refs import directory_object, has_any, read_ref, ref_target, visible_user
+from .refs import USER, directory_object, find_user_or_404, has_any, read_ref, ref_target, visible_user
 from .wire import GRAPH_CONTEXT, MSG_DENIED, Request, Response, Router, error, not_found
 
 GROUP_READ = ("GroupMember.Read.All", "Group.Read.All", "GroupMember.ReadWrite.All", "Group.ReadWrite.All",
@@ -42,6 +45,8 @@ USER_WRITE = ("User.ReadWrite.All", "Directory.ReadWrite.All")
 ROLE_WRITE = ("RoleManagement.ReadWrite.Directory",)
 BIND = "members@odata.bind"
 MAX_BIND = 20
+
+GROUP_ODATA_TYPE = "#microsoft.graph.group"
 
 MSG_EXISTS = "One or more added object references already exist for the following modified properties: 'members'."
 MSG_TOO_MANY_BIND = f"The number of references in 'members@odata.bind' exceeds the maximum of {MAX_BIND}."
@@ -90,6 +95,7 @@ def register(router: Router) -> None:
     router.add("GET", r"/groups/([^/]+)/members", GROUP_READ, list_members)
     router.add("POST", r"/groups/([^/]+)/members/\$ref", MEMBER_WRITE, add_member_ref)
     router.add("DELETE", r"/groups/([^/]+)/members/([^/]+)/\$ref", MEMBER_WRITE, remove_member_ref)
+    router.add("GET", USER + r"/memberOf", GROUP_READ, list_member_of)
 
 
 # -- paging shared by the two collections ----------------------------------------------------------------------
@@ -182,6 +188,21 @@ def list_members(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
             if row is not None:
                 docs.append(directory_object(users.shape(row.data, select)))
     return _page(req, svc, docs, f"/groups/{group['id']}/members", f"{GRAPH_CONTEXT}#directoryObjects")
+
+
+def list_member_of(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
+    """GET /users/{id}/memberOf: the groups the user is a direct member of, in the groups' fixed order."""
+    row = find_user_or_404(req, svc, groups)
+    if isinstance(row, Response):
+        return row
+    select = _select(req)
+    if isinstance(select, Response):
+        return select
+    user_id = row.data["id"]
+    with svc.store.lock:
+        docs = [{"@odata.type": GROUP_ODATA_TYPE, **_shape(g, select)} for g in GROUPS
+                if user_id in svc.store.members.get(g["id"], {})]
+    return _page(req, svc, docs, f"/users/{user_id}/memberOf", f"{GRAPH_CONTEXT}#directoryObjects")
 
 
 def _write_denied(req: Request, group: dict[str, Any]) -> Response | None:

@@ -88,7 +88,7 @@ def _resume(ctx: CommandContext, args: argparse.Namespace, folder: RunFolder, jo
                     todo = pending_updates(journal)
                     if todo and not stop.is_set():
                         apply_updates(client, journal, todo, stop=stop)
-                    run_followups(ctx, client, journal, stop=stop)
+                    run_followups(ctx, client, journal, stop=stop, no_progress=args.no_progress)
                 done = finish(ctx, journal, folder, passwords=None, apply=None, started=started, client=client,
                               notify=args, stop=stop)
                 report_stop(ctx, folder, None, done.status)

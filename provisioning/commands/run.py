@@ -33,7 +33,7 @@ from provisioning.run.chain import bind_plan, bind_validation, bound_accounts, d
 from provisioning.run.creates import EXISTS_CODE, ApplyResult, CreateItem
 from provisioning.run.folder import RunFolder, new_run_folder
 from provisioning.run.followup_journal import add_changes, add_followups
-from provisioning.run.followups import plan_followups
+from provisioning.run.followups import held_for, plan_followups
 from provisioning.run.journal import Journal, Outcome, RowSeed, RowState
 from provisioning.run.lock import lock_run_folder
 from provisioning.run.plan import ActionKind, Plan, make_plan, upn_of
@@ -243,7 +243,7 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: GraphClient, ros
                                  for a in plan.actions if a.kind is ActionKind.EXISTS])
         add_changes(journal, (c for u in updates.values() for c in u.changes))
         journal.add_issues(i for i in validation.issues if i.row == 0)
-        planned = plan_followups(plan.actions, refs, dry_run=args.dry_run)
+        planned = plan_followups(plan.actions, refs, dry_run=args.dry_run, held=held_for(client, plan.actions))
         add_followups(journal, drop_done(planned, chain) if chain is not None else planned)
         if args.dry_run:
             _print_diff(ctx, plan, updates)

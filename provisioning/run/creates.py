@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from graph.batch import BatchRequest
 from graph.errors import AuthError, GraphError, ServiceUnavailableError
@@ -34,6 +34,7 @@ from provisioning.run.durable import lost_from
 from provisioning.run.journal import Journal, Outcome, RowState
 from provisioning.run.lagretry import error_parts
 from provisioning.run.permissions import explain_denied
+from provisioning.run.progress import LINE_EVERY_S
 from provisioning.validation.tenant import find_users
 
 if TYPE_CHECKING:
@@ -106,18 +107,25 @@ def _error_fields(status: int, body: Any, error: GraphError | None, headers: Map
 
 
 class Progress:
-    """The counters shown by the progress bar; a no-op unless a tqdm bar is attached.
+    """The counters shown by the progress bar; a no-op unless a tqdm bar (a terminal) or ``lines`` (stderr that is
+    not one: CI, scheduled tasks) is attached.
 
     Answers move the bar, but while Graph's quota holds the writes back nothing is answered for many seconds: a
     ticker thread then refreshes the 429 count as the client sees them and says how long the quota wait is, so
-    the bar never sits frozen at ``throttled=0``.
+    the bar never sits frozen at ``throttled=0``. Without a bar, the ticker writes a plain line every
+    ``every_s`` (``clock`` injectable, so a test needs no 30 s wait).
     """
 
     TICK_S = 0.5
 
-    def __init__(self, bar: Any = None) -> None:
+    def __init__(self, bar: Any = None, *, lines: TextIO | None = None, total: int = 0,
+                 every_s: float = LINE_EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:
         self.bar = bar
         self.created = self.failed = self.throttled = 0
+        self.answered = 0
+        self.total = total
+        self._lines, self.every_s, self._clock = lines, every_s, clock
+        self._last_line = clock()
         self._lock = threading.Lock()
         self._throttled_count: Callable[[], int] | None = None
         self._quota_wait: Callable[[], float] | None = None
@@ -126,6 +134,7 @@ class Progress:
 
     def done(self, state: RowState) -> None:
         with self._lock:
+            self.answered += 1
             if state is RowState.CREATED:
                 self.created += 1
             elif state is RowState.FAILED:
@@ -133,15 +142,16 @@ class Progress:
             if self.bar is not None:
                 self.bar.update(1)
                 self._show(refresh=False)
+        self.tick()
 
     def set_throttled(self, n: int) -> None:
         with self._lock:
             self.throttled = n
 
     def watch(self, throttled_count: Callable[[], int] | None, quota_wait: Callable[[], float] | None) -> None:
-        """Refresh the bar every :attr:`TICK_S` from these sources until :meth:`close` (only with a bar)."""
+        """Refresh the bar (or write a line when due) every :attr:`TICK_S` from these sources until :meth:`close`."""
         self._throttled_count, self._quota_wait = throttled_count, quota_wait
-        if self.bar is None or self._ticker is not None:
+        if (self.bar is None and self._lines is None) or self._ticker is not None:
             return
         self._ticking.clear()
         self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
@@ -154,10 +164,26 @@ class Progress:
             self._ticker.join()
             self._ticker = None
 
+    def tick(self) -> None:
+        """Redraw the bar, or write the plain line when :attr:`every_s` passed since the last one."""
+        with self._lock:
+            if self.bar is not None:
+                self._show(refresh=True)
+            if self._lines is None or self._clock() - self._last_line < self.every_s:
+                return
+            self._last_line = self._clock()
+            if self._throttled_count is not None:
+                self.throttled = max(self.throttled, int(self._throttled_count()))
+            wait = self._quota_wait() if self._quota_wait is not None else 0.0
+            text = (f"creating: {self.answered}/{self.total} answered, {self.created} created, {self.failed} failed,"
+                    f" {self.throttled} answered 429")
+            self._lines.write(text + (f"; waiting for Graph's write quota: {wait:.0f} s" if wait >= 1.0 else "")
+                              + "\n")
+            self._lines.flush()
+
     def _tick(self) -> None:
         while not self._ticking.wait(self.TICK_S):
-            with self._lock:
-                self._show(refresh=True)
+            self.tick()
 
     def _show(self, *, refresh: bool) -> None:
         """Update the bar's text (the caller holds the lock)."""

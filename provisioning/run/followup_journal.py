@@ -20,6 +20,7 @@ class FollowUpState(str, Enum):
     DONE = "done"  # Graph confirmed it (or it was already so: "already a member")
     FAILED = "failed"  # Graph refused it, or replication never caught up within the retry budget
     PLANNED = "planned"  # dry run
+    IN_PLACE = "already in place"  # the existing user already had it (read in pre-flight): nothing sent
 
 
 #: Follow-up kinds, in the order they are applied and shown.
@@ -173,7 +174,7 @@ def row_states(records: Sequence[FollowUpRecord]) -> Mapping[int, str]:
         elif f.state is FollowUpState.PENDING or current == "pending":
             out[f.row] = "pending"
         else:
-            out[f.row] = current if f.state is FollowUpState.DONE else "planned"
+            out[f.row] = current if f.state in (FollowUpState.DONE, FollowUpState.IN_PLACE) else "planned"
     return out
 
 

@@ -9,16 +9,20 @@ known once its create answered.
 Applying (:func:`apply_followups`): the journal's pending follow-ups of rows whose user exists go out after the
 creates, through ``$batch`` (:class:`~provisioning.run.lagretry.LagRetrySender`: retried through replication lag):
 
-- group: ``POST /groups/{id}/members/$ref`` (one per membership, so each row gets its own answer; the
-  ``members@odata.bind`` bulk form is all-or-nothing and would blame 20 rows for one bad member); "already a
-  member" counts as done;
+- group: up to 20 new members of one group in one ``PATCH /groups/{id}`` with ``members@odata.bind`` (one write
+  instead of 20); that form is all-or-nothing and does not say which member was bad (docs/graph-facts-local.md),
+  so a ``PATCH`` that fails is sent again as one ``POST /groups/{id}/members/$ref`` per member, and each row gets
+  its own answer; "already a member" counts as done;
 - licence: ``POST /users/{id}/assignLicense`` with one SKU (re-assigning a held SKU is a success);
 - manager: ``PUT /users/{id}/manager/$ref`` with ``users/{managerId}``; the manager's id comes from its create
   answer (or pre-flight when it already existed), never from a UPN.
 
-**Rule for existing users**: on any run, a row whose user already exists (skipped, updated, or a ``retry`` of a
-row whose follow-up failed) still gets the follow-ups the roster asks for; those already in place answer
-"already a member" / succeed again and count as done. A follow-up that fails leaves the user as it is and the row
+**Rule for existing users**: a skipped row (its user already exists, ``--existing skip``; also a ``retry`` of a
+row whose follow-up failed) gets only the follow-ups its user does not have yet: pre-flight reads the user's
+groups, licences and manager (:func:`held_for`) and the rest is recorded "already in place", never sent (a
+skipped row sends no write at all when everything is there). An updated row (``--existing update``) still gets
+every follow-up the roster asks for; those already in place answer "already a member" / succeed again and count
+as done. A follow-up that fails leaves the user as it is and the row
 "created, follow-up failed" (it appears on the Failed sheet too, so ``retry`` re-runs it: the user is skipped as
 existing, the follow-ups are sent again).
 """
@@ -26,7 +30,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from provisioning.run.followup_journal import (
@@ -39,7 +44,9 @@ from provisioning.run.followup_journal import (
 )
 from provisioning.run.journal import Journal, RowState
 from provisioning.run.lagretry import Answer, LagRetrySender, Op
+from provisioning.run.progress import PhaseProgress
 from provisioning.validation.references import References
+from provisioning.validation.tenant import Held, Wanted, read_held
 
 if TYPE_CHECKING:
     from graph.client import GraphClient
@@ -47,45 +54,86 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ALREADY_MEMBER_TEXT = "already exist"
+#: ``PATCH /groups/{id}``: up to 20 new members in one request (group-post-members page).
+BIND = "members@odata.bind"
+MAX_BIND = 20
 #: Row states whose user exists in the tenant, so its follow-ups can go.
 USER_EXISTS = frozenset({RowState.CREATED, RowState.SKIPPED, RowState.UPDATED})
 #: Plan actions that end with a user in the tenant.
 WITH_USER = frozenset({"create", "skip", "update"})
 
 
-def plan_followups(actions: Iterable[Any], refs: References, *, dry_run: bool = False) -> list[FollowUpSeed]:
+def plan_followups(actions: Iterable[Any], refs: References, *, dry_run: bool = False,
+                   held: Mapping[int, Held] | None = None) -> list[FollowUpSeed]:
     """One seed per group, licence and manager of every action that ends with a user (pure).
 
     ``actions`` are :class:`provisioning.run.plan.Action` (``kind``, ``row``, ``upn``, ``user``); the references
     must have been checked (:func:`provisioning.validation.references.check_references`): unresolvable rows are invalid.
+    ``held``: by row, what a skipped row's existing user already has (:func:`held_for`); a follow-up it already
+    has is recorded "already in place" and never sent.
     """
     actions = list(actions)
     row_of = {a.upn.lower(): a.row for a in actions if a.kind.value in WITH_USER and a.upn}
+    existing_id = {a.row: str(a.object_id).lower() for a in actions
+                   if a.kind.value in ("skip", "update") and a.object_id}
     state = FollowUpState.PLANNED if dry_run else FollowUpState.PENDING
     seeds: list[FollowUpSeed] = []
     for a in actions:
         user = a.user
         if a.kind.value not in WITH_USER or user is None:
             continue
+        has = (held or {}).get(a.row) if a.kind.value == "skip" else None
+
+        def seed(kind: str, target: str, target_id: str, target_row: int | None = None, *,
+                 in_place: bool = False, row: int = a.row) -> None:
+            seeds.append(FollowUpSeed(row, kind, target, target_id, target_row,
+                                      state=FollowUpState.IN_PLACE if in_place else state))
+
         seen: set[str] = set()  # one follow-up per group / SKU, however often (and by name or id) it is given
         for name in (g.strip() for g in user.groups if g.strip()):
             group = refs.groups[name.lower()][0]
             if group.id not in seen:
                 seen.add(group.id)
-                seeds.append(FollowUpSeed(a.row, "group", name, group.id, state=state))
+                seed("group", name, group.id, in_place=has is not None and has.group_ids is not None
+                     and group.id.lower() in has.group_ids)
         for name in (n.strip() for n in user.licenses if n.strip()):
             sku = refs.skus[name.lower()]
             if sku.id not in seen:
                 seen.add(sku.id)
-                seeds.append(FollowUpSeed(a.row, "license", sku.part or name, sku.id, state=state))
+                seed("license", sku.part or name, sku.id, in_place=has is not None and has.sku_ids is not None
+                     and sku.id.lower() in has.sku_ids)
         manager = str(user.manager or "").strip()
         if manager:
             key = manager.lower()
             if key in row_of:
-                seeds.append(FollowUpSeed(a.row, "manager", manager, "", row_of[key], state=state))
+                boss_id = existing_id.get(row_of[key], "")
+                seed("manager", manager, "", row_of[key], in_place=bool(boss_id) and has is not None
+                     and has.manager_id == boss_id)
             else:
-                seeds.append(FollowUpSeed(a.row, "manager", manager, refs.managers.get(key, ""), state=state))
+                boss_id = refs.managers.get(key, "")
+                seed("manager", manager, boss_id, in_place=bool(boss_id) and has is not None
+                     and has.manager_id == boss_id.lower())
     return seeds
+
+
+def held_for(client: GraphClient, actions: Iterable[Any]) -> dict[int, Held]:
+    """Pre-flight for skipped rows (their user exists): what each one's user already has of the groups, licences
+    and manager its row asks for (batched reads), by row. Rows of other kinds are not read: a create has nothing
+    yet, an update (``--existing update``) keeps sending its follow-ups."""
+    wanted: dict[int, tuple[str, Wanted]] = {}
+    for a in actions:
+        user = a.user
+        if a.kind.value != "skip" or user is None or not a.object_id:
+            continue
+        want = Wanted(any(g.strip() for g in user.groups), any(n.strip() for n in user.licenses),
+                      bool(str(user.manager or "").strip()))
+        if want.groups or want.licenses or want.manager:
+            wanted[a.row] = (str(a.object_id), want)
+    if not wanted:
+        return {}
+    found = read_held(client, {oid: want for oid, want in wanted.values()})
+    log.info("pre-flight: read what %d existing users already have", len(found))
+    return {row: found[oid] for row, (oid, _) in wanted.items() if oid in found}
 
 
 def request_for(f: FollowUpRecord, user_id: str, manager_id: str, graph_root: str) -> Op:
@@ -115,12 +163,56 @@ def _graph_root(client: GraphClient) -> str:
     return str(root).rstrip("/")
 
 
+@dataclass(frozen=True, slots=True)
+class Bulk:
+    """One ``PATCH /groups/{id}`` adding several members, and the per-member requests it stands for (sent instead
+    when the bulk request fails, so that each row gets its own answer)."""
+
+    op: Op
+    members: tuple[Op, ...]
+
+
+def bulk_memberships(ops: Sequence[Op], graph_root: str, size: int = MAX_BIND) -> tuple[list[Bulk], list[Op]]:
+    """Group the ``members/$ref`` requests of ``ops`` by group, ``size`` new members per ``PATCH`` (Graph's limit
+    is 20); returns the bulk requests and every other op (a group's last single member goes as ``members/$ref``:
+    the same one write, and its own answer). A member never appears twice in one bulk request."""
+    by_group: dict[str, list[Op]] = {}
+    rest: list[Op] = []
+    for op in ops:
+        if op.method == "POST" and op.url.endswith("/members/$ref") and op.url.startswith("/groups/"):
+            by_group.setdefault(op.url[len("/groups/"):-len("/members/$ref")], []).append(op)
+        else:
+            rest.append(op)
+    bulks: list[Bulk] = []
+    singles: list[Op] = []
+    for group_id, members in by_group.items():
+        chunks: list[list[Op]] = []
+        for op in members:
+            member = str((op.body or {}).get("@odata.id", ""))
+            home = next((c for c in chunks if len(c) < size
+                         and all(str((o.body or {}).get("@odata.id", "")) != member for o in c)), None)
+            if home is None:
+                chunks.append([op])
+            else:
+                home.append(op)
+        for chunk in chunks:
+            if len(chunk) == 1:
+                singles.append(chunk[0])
+                continue
+            urls = [str((o.body or {}).get("@odata.id", "")) for o in chunk]
+            bulks.append(Bulk(Op(("bulk", group_id, len(bulks)), "PATCH", f"/groups/{group_id}",
+                                 {BIND: urls}, lag_retry=False), tuple(chunk)))
+    return bulks, singles + rest
+
+
 def apply_followups(client: GraphClient, journal: Journal, *, stop: threading.Event | None = None,
-                    delays: Sequence[float] | None = None, budget_s: float | None = None) -> dict[str, int]:
+                    delays: Sequence[float] | None = None, budget_s: float | None = None,
+                    progress: PhaseProgress | None = None) -> dict[str, int]:
     """Send every pending follow-up whose user exists; record each answer; return counts by final state.
 
     Follow-ups of rows whose create failed stay pending (the row itself is reported failed); a manager follow-up
-    whose manager row was not created fails with that reason.
+    whose manager row was not created fails with that reason. New members of one group go 20 to a ``PATCH``;
+    a ``PATCH`` that fails is sent again as one ``members/$ref`` per member.
     """
     pending = followups(journal, [FollowUpState.PENDING])
     if not pending:
@@ -155,9 +247,17 @@ def apply_followups(client: GraphClient, journal: Journal, *, stop: threading.Ev
         ops.append(op)
     record_followups(journal, now_failed)
     counts: dict[str, int] = {"failed": len(now_failed)} if now_failed else {}
-    log.info("follow-ups: sending %d (%d could not be sent)", len(ops), len(now_failed))
+    bulks, others = bulk_memberships(ops, root)
+    by_bulk = {b.op.key: b for b in bulks}
+    log.info("follow-ups: sending %d (%d could not be sent; %d group memberships in %d bulk requests)",
+             len(ops), len(now_failed), sum(len(b.members) for b in bulks), len(bulks))
+    if progress is not None:
+        progress.start(len(ops) + len(now_failed))
+        progress.advance(len(now_failed), failed=len(now_failed))
+    fallback: list[Op] = []
+    earlier: dict[Hashable, int] = {}  # attempts a member's bulk request already took
 
-    def done(key: Hashable, answer: Answer) -> None:
+    def record(key: Hashable, answer: Answer) -> None:
         row, kind, target = cast(tuple[int, str, str], key)  # request_for's key
         if answer.ok is None:
             state = FollowUpState.PENDING
@@ -167,12 +267,31 @@ def apply_followups(client: GraphClient, journal: Journal, *, stop: threading.Ev
         if answer.ok and answer.status == 400:
             message = "already a member"
         record_followups(journal, [(row, kind, target, FollowUpOutcome(
-            state, answer.attempts, answer.status or None, "" if answer.ok else answer.code,
+            state, answer.attempts + earlier.get(key, 0), answer.status or None, "" if answer.ok else answer.code,
             "" if answer.ok and answer.status != 400 else message, answer.request_id,
             manager_ids.get(key, "")))])
         counts[state.value] = counts.get(state.value, 0) + 1
+        if progress is not None:
+            progress.advance(1, failed=int(state is FollowUpState.FAILED))
         log.info("row %d %s %s: %s %s %s request-id=%s", row, kind, target, state.value, answer.status,
                  answer.code, answer.request_id)
+
+    def done(key: Hashable, answer: Answer) -> None:
+        bulk = by_bulk.get(key)
+        if bulk is None:
+            record(key, answer)
+            return
+        if answer.ok:
+            for member in bulk.members:
+                record(member.key, replace(answer, body=None))
+            return
+        if answer.ok is None and (stop is not None and stop.is_set() or sender.fatal):
+            return  # the run stops: the members stay pending for resume
+        log.info("PATCH %s (%d members): %s %s %s; sending one members/$ref per member", bulk.op.url,
+                 len(bulk.members), answer.status, answer.code, answer.message)
+        for member in bulk.members:
+            earlier[member.key] = answer.attempts
+        fallback.extend(bulk.members)
 
     kwargs: dict[str, Any] = {}
     if delays is not None:
@@ -180,5 +299,13 @@ def apply_followups(client: GraphClient, journal: Journal, *, stop: threading.Ev
     if budget_s is not None:
         kwargs["budget_s"] = budget_s
     sender = LagRetrySender(client, stop=stop, accept=already_done, guard=journal.check_intact, **kwargs)
-    sender.send(ops, done)
+    if progress is not None:
+        progress.watch(getattr(getattr(client, "governor", None), "wait_s", None))
+    try:
+        sender.send([b.op for b in bulks] + others, done)
+        if fallback and not sender.fatal and not (stop is not None and stop.is_set()):
+            sender.send(fallback, done)
+    finally:
+        if progress is not None:
+            progress.close()
     return counts

@@ -35,12 +35,14 @@ USAGE_LOCATION_TEXT = "invalid usage location"
 
 @dataclass(frozen=True, slots=True)
 class Op:
-    """One request to send: ``key`` identifies it to the caller."""
+    """One request to send: ``key`` identifies it to the caller. ``lag_retry`` False: a 404 or an answer that never
+    arrived is final at once (a bulk request the caller splits up instead of retrying it whole)."""
 
     key: Hashable
     method: str
     url: str
     body: Mapping[str, Any] | None = field(default=None)
+    lag_retry: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +140,7 @@ class LagRetrySender:
             if self.accept is not None and self.accept(op, status, code, message):
                 self._final(due, i, op, done, Answer(True, status, code, message, rid, n))
                 return
-            retry = getattr(resp, "ambiguous", False) or is_lag(status, code, message)
+            retry = op.lag_retry and (getattr(resp, "ambiguous", False) or is_lag(status, code, message))
             if retry:
                 delay = self.delays[min(n - 1, len(self.delays) - 1)] if self.delays else 0.0
                 now = self.clock()

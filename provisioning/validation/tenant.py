@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from provisioning.models import ExistingUser
@@ -96,3 +97,66 @@ class GraphTenantView:
                     self._known[u] = found.get(u)
         with self._lock:
             return {u: e for u in wanted if (e := self._known.get(u)) is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What an existing user already has, as pre-flight read it; None where it was not read (not asked for, or
+    the read failed): the follow-ups of that kind are then sent as before."""
+
+    group_ids: frozenset[str] | None = None  # direct memberships, lower-case ids
+    sku_ids: frozenset[str] | None = None  # assigned licences, lower-case skuIds
+    manager_id: str | None = None  # lower-case; "" when the user has no manager
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """Which follow-up kinds a row asks for, so that pre-flight reads only what is needed."""
+
+    groups: bool = False
+    licenses: bool = False
+    manager: bool = False
+
+
+def read_held(client: GraphClient, users: Mapping[str, Wanted]) -> dict[str, Held]:
+    """For each existing user (object id -> what its row asks for): its direct groups (``GET /users/{id}/memberOf``)
+    and its licences and manager (``GET /users/{id}?$select=assignedLicenses&$expand=manager``), batched 20 to a
+    ``$batch`` by the client. A read that fails, or more than 999 groups (a second page), leaves that part None."""
+    from graph.batch import BatchRequest
+
+    reqs: list[BatchRequest] = []
+    for n, (oid, wanted) in enumerate(users.items()):
+        if wanted.groups:
+            reqs.append(BatchRequest(f"g{n}", "GET", f"/users/{oid}/memberOf?$select=id&$top=999"))
+        if wanted.licenses or wanted.manager:
+            reqs.append(BatchRequest(f"u{n}", "GET", f"/users/{oid}?$select=id,assignedLicenses"
+                                                    "&$expand=manager($select=id)"))
+    if not reqs:
+        return {}
+    answers = {a.id: a for a in client.send_batch(reqs)}
+    out: dict[str, Held] = {}
+    failed = 0
+    for n, oid in enumerate(users):
+        groups: frozenset[str] | None = None
+        skus: frozenset[str] | None = None
+        manager: str | None = None
+        g, u = answers.get(f"g{n}"), answers.get(f"u{n}")
+        if g is not None:
+            body = g.body or {}
+            if g.ok and "@odata.nextLink" not in body:
+                groups = frozenset(str(d.get("id", "")).lower() for d in body.get("value") or ())
+            else:
+                failed += 1
+        if u is not None:
+            body = u.body or {}
+            if u.ok:
+                skus = frozenset(str(a.get("skuId", "")).lower() for a in body.get("assignedLicenses") or ())
+                boss = body.get("manager")
+                manager = str(boss.get("id", "")).lower() if isinstance(boss, Mapping) else ""
+            else:
+                failed += 1
+        out[oid] = Held(groups, skus, manager)
+    if failed:
+        log.warning("pre-flight: %d reads of what existing users already have failed; their follow-ups are sent",
+                    failed)
+    return out

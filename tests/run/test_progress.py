@@ -41,3 +41,25 @@ def test_bar_shows_429s_and_the_quota_wait_before_answers_arrive(sandbox_factory
     early = [s for s in screens if re.search(r"\b[0-5]/6\b", s) and re.search(r"throttled=[1-9]", s)]
     assert early, screens[-5:]
     assert any(re.search(r"waiting for Graph's write quota: [1-9]\d* s", s) for s in screens), screens[-5:]
+
+
+def test_create_phase_plain_line_every_30_s_without_a_terminal() -> None:
+    """stderr is not a terminal (CI, a scheduled task): a plain line every 30 s instead of a bar (fake clock)."""
+    from provisioning.run.creates import Progress
+    from provisioning.run.journal import RowState
+
+    now = [100.0]
+    err = io.StringIO()
+    progress = Progress(lines=err, total=4, clock=lambda: now[0])
+    progress.watch(lambda: 7, lambda: 0.0)
+    try:
+        progress.done(RowState.CREATED)
+        progress.done(RowState.FAILED)
+        now[0] = 129.0
+        progress.tick()
+        assert err.getvalue() == ""
+        now[0] = 130.0
+        progress.tick()
+    finally:
+        progress.close()
+    assert err.getvalue() == "creating: 2/4 answered, 1 created, 1 failed, 7 answered 429\n"

@@ -259,3 +259,24 @@ def test_followups_in_batch(sandbox_factory: Any) -> None:
     stats = sb.stats()
     assert stats["members_added"] == 3 and stats["licenses_assigned"] == 1 and stats["mail_sent"] == 1
     assert len(sb.mail()) == 1 and sb.mail()[0]["subject"] == "hi"
+
+
+
+def test_member_of_lists_direct_groups_with_select_and_paging(graph: Graph) -> None:
+    uid = create(graph, 1)
+    assert graph.get(f"/users/{uid}/memberOf").json()["value"] == []
+    assert graph.post(f"/groups/{SALES}/members/$ref", ref(uid)).status_code == 204
+    assert graph.patch(f"/groups/{ENGINEERING}", {"members@odata.bind": [ref(uid)["@odata.id"]]}).status_code == 204
+    r = graph.get(f"/users/{uid}/memberOf", params={"$select": "id,displayName"})
+    assert r.status_code == 200 and r.headers["x-ms-resource-unit"] == "1"
+    body = r.json()
+    assert body["@odata.context"] == "https://graph.microsoft.com/v1.0/$metadata#directoryObjects"
+    assert body["value"] == [
+        {"@odata.type": "#microsoft.graph.group", "id": ENGINEERING, "displayName": "Engineering"},
+        {"@odata.type": "#microsoft.graph.group", "id": SALES, "displayName": "Sales"}]
+    first = graph.get(f"/users/{uid}/memberOf", params={"$select": "id", "$top": "1"}).json()
+    assert [g["id"] for g in first["value"]] == [ENGINEERING]
+    rest = graph.get(first["@odata.nextLink"]).json()
+    assert [g["id"] for g in rest["value"]] == [SALES] and "@odata.nextLink" not in rest
+    ghost = "99999999-2222-4333-8444-555555555555"
+    assert_error(graph.get(f"/users/{ghost}/memberOf"), 404, "Request_ResourceNotFound", missing(ghost))
