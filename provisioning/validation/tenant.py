@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from graph.batch import BatchRequest
 from provisioning.models import ExistingUser
 
 if TYPE_CHECKING:
@@ -122,8 +123,6 @@ def read_held(client: GraphClient, users: Mapping[str, Wanted]) -> dict[str, Hel
     """For each existing user (object id -> what its row asks for): its direct groups (``GET /users/{id}/memberOf``)
     and its licences and manager (``GET /users/{id}?$select=assignedLicenses&$expand=manager``), batched 20 to a
     ``$batch`` by the client. A read that fails, or more than 999 groups (a second page), leaves that part None."""
-    from graph.batch import BatchRequest
-
     reqs: list[BatchRequest] = []
     for n, (oid, wanted) in enumerate(users.items()):
         if wanted.groups:
