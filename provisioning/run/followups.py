@@ -29,6 +29,7 @@ import threading
 from collections.abc import Hashable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+from graph.errors import ConflictError, GraphError
 from provisioning.run.followup_journal import (
     FollowUpOutcome,
     FollowUpRecord,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ALREADY_MEMBER_TEXT = "already exist"
 #: Row states whose user exists in the tenant, so its follow-ups can go.
 USER_EXISTS = frozenset({RowState.CREATED, RowState.SKIPPED, RowState.UPDATED})
 #: Plan actions that end with a user in the tenant.
@@ -102,9 +102,9 @@ def request_for(f: FollowUpRecord, user_id: str, manager_id: str, graph_root: st
     raise ValueError(f"unknown follow-up kind {f.kind!r}")
 
 
-def already_done(op: Op, status: int, code: str, message: str) -> bool:
+def already_done(op: Op, error: GraphError | None) -> bool:
     """"Already a member" (400 "One or more added object references already exist ...") counts as done."""
-    return status == 400 and "/members/" in op.url and ALREADY_MEMBER_TEXT in message.lower()
+    return isinstance(error, ConflictError) and "/members/" in op.url and error.on("members")
 
 
 def _graph_root(client: GraphClient) -> str:
