@@ -91,7 +91,9 @@ class ConflictError(BadRequestError):
     for the following modified properties: 'members'.", or 409. ``properties``: the properties Graph names as
     taken (``("userPrincipalName",)``, ``("members",)``; empty when it names none)."""
 
-    properties: tuple[str, ...] = ()
+    def __init__(self, message: str, *, properties: tuple[str, ...] = (), **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.properties = properties
 
     def on(self, prop: str) -> bool:
         """Whether ``prop`` is one of the properties in conflict (compared ignoring case)."""
@@ -193,10 +195,10 @@ def error_from_parts(status: int, headers: Mapping[str, Any] | None, body: Any) 
         from .retry import parse_retry_after
 
         kw["retry_after"] = parse_retry_after(hdrs.get("retry-after"))
+    elif cls is ConflictError:
+        kw["properties"] = conflicting or ()
     error = cls(message, **kw)
     error.details = parsed.details
-    if isinstance(error, ConflictError):
-        error.properties = conflicting or ()
     return error
 
 
