@@ -6,7 +6,9 @@ that Microsoft support asks for. No token, secret or Authorization header ever g
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .retry import parse_retry_after
@@ -86,7 +88,23 @@ class BadRequestError(GraphError):
 
 
 class ConflictError(BadRequestError):
-    """The object already exists (Graph answers 400 ObjectConflict / "Another object with the same value ...")."""
+    """The object or reference already exists: 400 with ObjectConflict details or "Another object with the same
+    value for property userPrincipalName already exists.", 400 "One or more added object references already exist
+    for the following modified properties: 'members'.", or 409. ``properties``: the properties Graph names as
+    taken (``("userPrincipalName",)``, ``("members",)``; empty when it names none)."""
+
+    def __init__(self, message: str, *, properties: tuple[str, ...] = (), **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.properties = properties
+
+    def on(self, prop: str) -> bool:
+        """Whether ``prop`` is one of the properties in conflict (compared ignoring case)."""
+        return prop.lower() in (p.lower() for p in self.properties)
+
+
+class UsageLocationError(BadRequestError):
+    """400 "License assignment cannot be done for user with invalid usage location.": the user has no
+    usageLocation, or (right after it was set) a replica does not know it yet."""
 
 
 class UnauthorizedError(AuthError):
@@ -101,15 +119,53 @@ class NotFoundError(GraphError):
     """404 Request_ResourceNotFound (also what replication lag looks like right after a create)."""
 
 
-_CONFLICT_TEXT = "another object with the same value for property"
+@dataclass(frozen=True, slots=True)
+class ErrorBody:
+    """Graph's error envelope, ``{"error": {"code", "message", "innerError": {"request-id", "date"}, "details"}}``,
+    read in one place; every field is "" (or empty) when the body does not have it."""
+
+    code: str = ""
+    message: str = ""
+    request_id: str = ""  # innerError's; the response headers carry it too
+    date: str = ""
+    details: list[Any] = field(default_factory=list)
 
 
-def _error_class(status: int, code: str, message: str, details: Any) -> type[GraphError]:
+def parse_error_body(body: Any) -> ErrorBody:
+    """The :class:`ErrorBody` of a parsed answer body (a whole response's or a ``$batch`` item's)."""
+    err = body.get("error") if isinstance(body, Mapping) else None
+    if not isinstance(err, Mapping):
+        return ErrorBody()
+    inner = err.get("innerError") or err.get("innererror") or {}
+    inner = inner if isinstance(inner, Mapping) else {}
+    details = err.get("details") or []
+    return ErrorBody(str(err.get("code") or ""), str(err.get("message") or ""), str(inner.get("request-id") or ""),
+                     str(inner.get("date") or ""), details if isinstance(details, list) else [details])
+
+
+# the only texts read to tell what kind of refusal an answer is (graph-facts 1.8, 9.1, 9.2): here, once
+_CONFLICT_PROPERTY = re.compile(r"another object with the same value for property (\w+)", re.IGNORECASE)
+_REFERENCES_EXIST = re.compile(r"added object references already exist for the following modified properties: "
+                               r"'?(\w+)", re.IGNORECASE)
+_USAGE_LOCATION = "invalid usage location"
+
+
+def _conflicting(message: str, details: list[Any]) -> tuple[str, ...] | None:
+    """The properties an answer names as taken (ObjectConflict details, or the text), None when it names no
+    conflict."""
+    found = [str(d.get("target") or "") for d in details
+             if isinstance(d, Mapping) and d.get("code") == "ObjectConflict"]
+    text = _CONFLICT_PROPERTY.search(message) or _REFERENCES_EXIST.search(message)
+    if text is None and not found:
+        return None
+    return tuple(dict.fromkeys(p for p in (*found, text.group(1) if text else "") if p))
+
+
+def _error_class(status: int, message: str, conflicting: tuple[str, ...] | None) -> type[GraphError]:
     if status == 400:
-        detail_codes = {str(d.get("code", "")) for d in details or () if isinstance(d, Mapping)}
-        if "ObjectConflict" in detail_codes or _CONFLICT_TEXT in message.lower() or status == 409:
+        if conflicting is not None:
             return ConflictError
-        return BadRequestError
+        return UsageLocationError if _USAGE_LOCATION in message.lower() else BadRequestError
     return {401: UnauthorizedError, 403: PermissionDeniedError, 404: NotFoundError, 409: ConflictError,
             429: ThrottledError}.get(status) or (ServiceUnavailableError if status >= 500 else GraphError)
 
@@ -130,20 +186,19 @@ def error_from_parts(status: int, headers: Mapping[str, Any] | None, body: Any) 
         except ValueError:
             body = {"error": {"message": (body.decode("utf-8", "replace") if isinstance(body, bytes)
                                           else body)[:300]}}
-    err = body.get("error") if isinstance(body, Mapping) else None
-    err = err if isinstance(err, Mapping) else {}
-    inner = err.get("innerError") or err.get("innererror") or {}
-    inner = inner if isinstance(inner, Mapping) else {}
-    code = str(err.get("code") or "")
-    message = str(err.get("message") or "").strip() or _default_message(status)
-    request_id = str(inner.get("request-id") or hdrs.get("request-id") or hdrs.get("client-request-id") or "")
-    date = str(inner.get("date") or hdrs.get("date") or "")
-    cls = _error_class(status, code, message, err.get("details"))
-    kw: dict[str, Any] = dict(status=status, code=code, request_id=request_id, date=date)
+    parsed = parse_error_body(body)
+    message = parsed.message.strip() or _default_message(status)
+    request_id = parsed.request_id or hdrs.get("request-id") or hdrs.get("client-request-id") or ""
+    conflicting = _conflicting(message, parsed.details) if status in (400, 409) else None
+    cls = _error_class(status, message, conflicting)
+    kw: dict[str, Any] = dict(status=status, code=parsed.code, request_id=request_id,
+                              date=parsed.date or hdrs.get("date") or "")
     if cls is ThrottledError:
         kw["retry_after"] = parse_retry_after(hdrs.get("retry-after"))
+    elif cls is ConflictError:
+        kw["properties"] = conflicting or ()
     error = cls(message, **kw)
-    error.details = err.get("details") or []
+    error.details = parsed.details
     return error
 
 

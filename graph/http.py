@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
+from urllib3.exceptions import NewConnectionError
 
 from .auth import TokenProvider, _tls_error
 from .config import GraphConfig
@@ -84,7 +85,7 @@ class GraphTransport:
                                  request_id=request_id, ambiguous=False) from None
         except requests.exceptions.ConnectionError as exc:
             # Refused before sending is safe; a reset after sending leaves a write's outcome unknown.
-            never_sent = "NewConnectionError" in repr(exc) or "Connection refused" in str(exc)
+            never_sent = _never_connected(exc)
             raise TransportError(f"{method} {_path(full)}: connection failed ({_reason(exc)})",
                                  request_id=request_id, ambiguous=not never_sent and not is_read(method)) from None
         except requests.exceptions.Timeout:
@@ -168,6 +169,23 @@ def _path(url: str) -> str:
     """The URL without scheme, host or query (queries may hold UPNs: personal data stays out of logs)."""
     rest = url.split("://", 1)[-1]
     return "/" + rest.split("/", 1)[1].split("?", 1)[0] if "/" in rest else "/"
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether a connection failure came before anything was sent: the connection could not be made (urllib3's
+    NewConnectionError, or a refusal), found among the exceptions ``exc`` wraps (args, ``reason``, causes)."""
+    todo: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, (NewConnectionError, ConnectionRefusedError)):
+            return True
+        todo.extend(x for x in (*e.args, getattr(e, "reason", None), e.__cause__, e.__context__)
+                    if isinstance(x, BaseException))
+    return False
 
 
 def _reason(exc: Exception) -> str:

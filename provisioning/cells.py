@@ -17,7 +17,10 @@ if TYPE_CHECKING:  # openpyxl is imported only where a workbook is written
 
 CellT = TypeVar("CellT", bound="Cell")
 
+#: what makes a spreadsheet run a cell as a formula, at its start (the one copy: every check and writer uses it)
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+#: :data:`FORMULA_TRIGGERS` as the inside of a regular-expression character class
+FORMULA_TRIGGER_CLASS = "".join(map(re.escape, FORMULA_TRIGGERS))
 #: texts openpyxl would write as Excel error values (t="e") rather than as text, unless told otherwise
 ERROR_TEXTS = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"))
 #: What counts as a blank at either end of a cell, where it is trimmed: every ``str.isspace`` character (ASCII
@@ -34,7 +37,14 @@ _INVISIBLE_RANGES = ("\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u1
                      "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f")
 INVISIBLE = re.compile(f"[{_INVISIBLE_RANGES}]")
 _JOINERS = "\u200c\u200d"  # ZERO WIDTH NON-JOINER / JOINER: part of the spelling in Persian, Arabic, Indic scripts
-_TEXT_PREFIX = re.compile(f"\x00'(?:[\t\r]|[{BLANKS}]*[=+@-])")  # where unquote_text_prefix has work
+_BLANK_TRIGGERS = "".join(re.escape(t) for t in FORMULA_TRIGGERS if t in BLANKS)  # tab, CR: trimmed, yet triggers
+_SIGN_TRIGGERS = "".join(re.escape(t) for t in FORMULA_TRIGGERS if t not in BLANKS)  # = + - @, behind any blanks
+_TEXT_PREFIX = re.compile(f"\x00'(?:[{_BLANK_TRIGGERS}]|[{BLANKS}]*[{_SIGN_TRIGGERS}])")  # unquote_text_prefix's work
+#: The characters Entra allows in a userPrincipalName's local part (graph-facts 1.4), as the inside of a regex
+#: character class: derivation strips the others, validation flags them. (sandbox.userrules keeps its own copy.)
+UPN_LOCAL_CHARS = r"A-Za-z0-9'.\-_!#^~"
+#: One character a mailNickname may not hold: outside printable ASCII, or one of ``@ ( ) \ [ ] " ; : < > ,``.
+NICKNAME_BAD = re.compile(r"[^\x21-\x7e]|[@()\\\[\]\";:<>,]")
 
 
 def strip_blanks(text: str) -> str:

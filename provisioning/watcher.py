@@ -541,13 +541,23 @@ class Watcher:
 
     def _ensure_workbook(self, run_dir: Path) -> None:
         """results.xlsx needs the roster where the journal says it is: write it before the roster moves."""
-        if (run_dir / "journal.sqlite").is_file() and not (run_dir / "results.xlsx").is_file():
-            try:
-                from provisioning.report.run_workbook import write_run_workbook
+        failed = ensure_workbook(run_dir)
+        if failed is not None:  # the report is a convenience; the move must happen
+            self.events(f"error: could not write {run_dir / 'results.xlsx'}: {failed}")
 
-                write_run_workbook(run_dir)
-            except Exception as exc:  # noqa: BLE001 - the report is a convenience; the move must happen
-                self.events(f"error: could not write {run_dir / 'results.xlsx'}: {exc}")
+
+def ensure_workbook(run_dir: Path) -> Exception | None:
+    """Write a run's results.xlsx from its journal if the run did not (the mail attaches it); the failure, if any,
+    for the caller to report (the workbook is a convenience: nothing waits on it)."""
+    if (run_dir / JOURNAL_NAME).is_file() and not (run_dir / "results.xlsx").is_file():
+        try:
+            # openpyxl is heavy and only needed when a run did not write its workbook
+            from provisioning.report.run_workbook import write_run_workbook
+
+            write_run_workbook(run_dir)
+        except Exception as exc:  # noqa: BLE001 - reported by the caller
+            return exc
+    return None
 
 
 def _record_roster_move(run_dir: Path, roster: Path) -> None:

@@ -63,6 +63,10 @@ FILTERABLE = ("id", "userPrincipalName", "mail", "employeeId", "displayName", "g
               "otherMails", "proxyAddresses", "businessPhones", "mobilePhone", "preferredLanguage",
               "onPremisesImmutableId", "createdDateTime", "employeeHireDate", "creationType")
 
+# Graph's rules, copied because the sandbox imports nothing of provisioning (tests/test_patterns.py checks that they
+# agree): UPN_LOCAL is the class of provisioning.cells.UPN_LOCAL_CHARS; DOMAIN_RE is
+# provisioning.validation.patterns.DOMAIN with Graph's 63-character limit on a label; NICKNAME_FORBIDDEN is the
+# printable part of provisioning.cells.NICKNAME_BAD; LANG_RE is provisioning.validation.patterns.LANGUAGE.
 UPN_LOCAL = re.compile(r"[A-Za-z0-9'.\-_!#^~]+")
 DOMAIN_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
                        r"[A-Za-z0-9])?)+")

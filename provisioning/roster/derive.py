@@ -20,6 +20,7 @@ from typing import TypeVar, cast
 
 from anyascii import anyascii
 
+from provisioning.cells import NICKNAME_BAD, UPN_LOCAL_CHARS
 from provisioning.roster.identity import name_material, transliterate
 
 DEFAULT_NAMING_TEMPLATE = "{givenName}.{surname}@{domain}"
@@ -28,8 +29,7 @@ UPN_LOCAL_MAX = 64
 T = TypeVar("T")
 MAIL_NICKNAME_MAX = 64
 
-_UPN_DISALLOWED = re.compile(r"[^A-Za-z0-9'.\-_!#^~]+")
-_NICK_DISALLOWED = re.compile(r"[^\x21-\x7e]|[@()\\\[\]\";:<>,]")
+_UPN_DISALLOWED = re.compile(rf"[^{UPN_LOCAL_CHARS}]+")
 _DOTS = re.compile(r"\.{2,}")
 _SPACES = re.compile(r"\s{2,}")
 _formatter = string.Formatter()
@@ -105,7 +105,7 @@ def clean_local(local: str) -> str:
 def mail_nickname_from(upn: str) -> str:
     """The UPN's local part without characters a mailNickname cannot hold, at most 64 characters."""
     local = upn.rpartition("@")[0] or upn
-    return _NICK_DISALLOWED.sub("", local)[:MAIL_NICKNAME_MAX]
+    return NICKNAME_BAD.sub("", local)[:MAIL_NICKNAME_MAX]
 
 
 def mail_nicknames(upns: Sequence[str], derived: Sequence[int], derived_locals: Sequence[str],
@@ -120,7 +120,7 @@ def mail_nicknames(upns: Sequence[str], derived: Sequence[int], derived_locals: 
     typed = pick(upns, given)
     nicks = list(map(itemgetter(0), map(str.rpartition, typed, repeat("@"))))
     sample = [v or u for v, u in zip(nicks, typed, strict=True)] if "" in nicks else nicks
-    if _NICK_DISALLOWED.search("".join(sample)) or max(map(len, sample), default=0) > MAIL_NICKNAME_MAX:
+    if NICKNAME_BAD.search("".join(sample)) or max(map(len, sample), default=0) > MAIL_NICKNAME_MAX:
         nicks = list(map(mail_nickname_from, typed))
     else:
         nicks = sample
@@ -253,7 +253,7 @@ def display_names(template: str, columns: Mapping[str, Sequence[str]], n: int) -
     return out
 
 
-_UPN_DISALLOWED_OR_NUL = re.compile(r"[^A-Za-z0-9'.\-_!#^~\x00]+")
+_UPN_DISALLOWED_OR_NUL = re.compile(rf"[^{UPN_LOCAL_CHARS}\x00]+")
 
 
 def upn_parts(values: Sequence[str]) -> list[str]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from graph.batch import BatchRequest
-from graph.errors import AuthError, GraphError, ServiceUnavailableError
+from graph.errors import AuthError, ConflictError, GraphError, ServiceUnavailableError
 from provisioning.errors import RunFolderLost
 from provisioning.exitcodes import ExitStatus
 from provisioning.report.files import PasswordFile
@@ -47,9 +47,6 @@ EXISTS_CODE = "UserExists"
 
 class ChunkRefused(Exception):
     """Raised by ``on_send`` to keep a chunk from leaving (the run folder can no longer record it)."""
-
-
-CONFLICT_TEXT = "another object with the same value for property userprincipalname already exists"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +75,10 @@ class ApplyResult:
     rounds: int
 
 
-def is_conflict(status: int, body: Any, error: GraphError | None) -> bool:
-    """True for Graph's duplicate-UPN answer (400 with the ObjectConflict text)."""
-    if status not in (400, 409):
-        return False
-    texts = [str(getattr(error, "message", "") or "")]
-    if isinstance(body, Mapping):
-        err = body.get("error")
-        if isinstance(err, Mapping):
-            texts.append(str(err.get("message", "")))
-    return any(CONFLICT_TEXT in t.lower() for t in texts)
+def is_conflict(error: GraphError | None) -> bool:
+    """True for Graph's duplicate-UPN answer (400 "Another object with the same value for property
+    userPrincipalName already exists.", ObjectConflict)."""
+    return isinstance(error, ConflictError) and error.on("userPrincipalName")
 
 
 def same_person(found: Any, body: Mapping[str, Any]) -> bool:
@@ -295,7 +286,7 @@ class ApplyEngine:
             log.info("row %d %s: outcome unknown (%s %s), will look it up before re-sending; request-id=%s",
                      row, item.upn, status, info["message"], info["request_id"])
             return
-        if is_conflict(status, body, error):
+        if is_conflict(error):
             with self._lock:
                 retried = self._sends.get(row, 0) > 1 or int(getattr(resp, "attempts", 1) or 1) > 1
                 self._recheck[row] = "conflict-retried" if retried else "conflict-first"

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 _FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+_SQLITE_FULL, _SQLITE_READONLY = 13, 8  # SQLITE_FULL ("database or disk is full"), SQLITE_READONLY (sqlite.org/rescode)
 
 
 def file_identity(path: Path) -> tuple[int, int]:
@@ -63,15 +64,16 @@ def lost_from(exc: BaseException, path: Path) -> RunFolderLost:
     folder = path.parent
     text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     code = getattr(exc, "errno", None)
-    low = text.lower()
+    sqlite_code = getattr(exc, "sqlite_errorcode", None)  # SQLite's result code; the low byte is its kind
+    kind = sqlite_code & 0xFF if isinstance(sqlite_code, int) else None
     where = f"writing {path.name}: {text}"
     remedy = "fix the cause"
-    if code in _FULL or "disk is full" in low:
+    if code in _FULL or kind == _SQLITE_FULL:
         reason, resumable, remedy = f"the disk is full ({where})", True, "free space on its disk"
-    elif code == errno.EFBIG or "file too large" in low:
+    elif code == errno.EFBIG:
         reason, resumable, remedy = (f"a file size limit was reached ({where})", True,
                                      "raise the file size limit (ulimit -f)")
-    elif code in _READ_ONLY or "readonly" in low or "read-only" in low:
+    elif code in _READ_ONLY or kind == _SQLITE_READONLY:
         reason, resumable, remedy = (f"the run folder cannot be written ({where})", True,
                                      "make the run folder writable again")
     elif not folder.is_dir():

@@ -34,6 +34,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
+from graph.errors import ConflictError, GraphError
 from provisioning.run.followup_journal import (
     FollowUpOutcome,
     FollowUpRecord,
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ALREADY_MEMBER_TEXT = "already exist"
 #: ``PATCH /groups/{id}``: up to 20 new members in one request (group-post-members page).
 BIND = "members@odata.bind"
 MAX_BIND = 20
@@ -150,9 +150,9 @@ def request_for(f: FollowUpRecord, user_id: str, manager_id: str, graph_root: st
     raise ValueError(f"unknown follow-up kind {f.kind!r}")
 
 
-def already_done(op: Op, status: int, code: str, message: str) -> bool:
+def already_done(op: Op, error: GraphError | None) -> bool:
     """"Already a member" (400 "One or more added object references already exist ...") counts as done."""
-    return status == 400 and "/members/" in op.url and ALREADY_MEMBER_TEXT in message.lower()
+    return isinstance(error, ConflictError) and "/members/" in op.url and error.on("members")
 
 
 def _graph_root(client: GraphClient) -> str:

@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from graph.batch import BatchRequest
-from graph.errors import AuthError, GraphError, ServiceUnavailableError
+from graph.errors import (
+    AuthError,
+    GraphError,
+    NotFoundError,
+    ServiceUnavailableError,
+    UsageLocationError,
+    parse_error_body,
+)
 from provisioning.run.permissions import explain_denied
 
 if TYPE_CHECKING:
@@ -30,7 +37,6 @@ log = logging.getLogger(__name__)
 
 DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
 BUDGET_S = 60.0
-USAGE_LOCATION_TEXT = "invalid usage location"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,32 +75,27 @@ def error_parts(body: Any, error: GraphError | None, headers: Mapping[str, Any] 
     code = getattr(error, "code", "") or ""
     message = getattr(error, "message", "") or ""
     request_id = getattr(error, "request_id", "") or ""
-    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
-        err = body["error"]
-        code = code or str(err.get("code", ""))
-        message = message or str(err.get("message", ""))
-        inner = err.get("innerError") or err.get("innererror") or {}
-        if isinstance(inner, Mapping):
-            request_id = request_id or str(inner.get("request-id", ""))
+    parsed = parse_error_body(body)
+    code, message, request_id = code or parsed.code, message or parsed.message, request_id or parsed.request_id
     if not request_id:
         lower = {str(k).lower(): v for k, v in (headers or {}).items()}
         request_id = str(lower.get("request-id", "") or "")
     return code, message, request_id
 
 
-def is_lag(status: int, code: str, message: str) -> bool:
+def is_lag(error: GraphError | None) -> bool:
     """True for the answers replication lag gives: 404 Request_ResourceNotFound, "invalid usage location"."""
-    return status == 404 or (status == 400 and USAGE_LOCATION_TEXT in message.lower())
+    return isinstance(error, (NotFoundError, UsageLocationError))
 
 
 class LagRetrySender:
     """Sends :class:`Op` lists; ``done(key, answer)`` is called once per op with its final answer.
 
-    ``accept(status, code, message)`` may declare a refusal a success (e.g. "already a member").
+    ``accept(op, error)`` may declare a refusal a success (e.g. "already a member").
     """
 
     def __init__(self, client: GraphClient, *, stop: threading.Event | None = None, delays: Sequence[float] = DELAYS,
-                 budget_s: float = BUDGET_S, accept: Callable[[Op, int, str, str], bool] | None = None,
+                 budget_s: float = BUDGET_S, accept: Callable[[Op, GraphError | None], bool] | None = None,
                  sleep: Callable[[float], Any] | None = None, clock: Callable[[], float] = time.monotonic,
                  guard: Callable[[], None] | None = None) -> None:
         self.client = client
@@ -137,10 +138,10 @@ class LagRetrySender:
             if 200 <= status < 300 and getattr(resp, "error", None) is None:
                 self._final(due, i, op, done, Answer(True, status, "", "", rid, n, getattr(resp, "body", None)))
                 return
-            if self.accept is not None and self.accept(op, status, code, message):
+            if self.accept is not None and self.accept(op, getattr(resp, "error", None)):
                 self._final(due, i, op, done, Answer(True, status, code, message, rid, n))
                 return
-            retry = op.lag_retry and (getattr(resp, "ambiguous", False) or is_lag(status, code, message))
+            retry = op.lag_retry and (getattr(resp, "ambiguous", False) or is_lag(getattr(resp, "error", None)))
             if retry:
                 delay = self.delays[min(n - 1, len(self.delays) - 1)] if self.delays else 0.0
                 now = self.clock()

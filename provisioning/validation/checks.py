@@ -24,17 +24,10 @@ from provisioning.validation import rules
 from provisioning.validation.colscan import SEP as _SEP
 from provisioning.validation.colscan import ColumnScan, scan
 from provisioning.validation.passwords import password_problems
+from provisioning.validation.patterns import BAD_UPN_DOMAIN, FORMULA_LIKE, PHONE_COLUMN, UPN_SHAPES
 
-# a cell starting with a formula trigger, unless it is a phone number (or a list of them)
-_FORMULA_LIKE = re.compile(rf"\x00(?=[=+\-@\t\r])(?!(?:{rules.PHONES_PATTERN})\x00)", re.IGNORECASE)
 # NUL and control characters other than tab, line feed and carriage return (a line break in a cell is legitimate)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# a column of valid (or empty) UPNs, in two cheap passes: every cell's shape and lengths, then every domain
-_UPN_SHAPES = re.compile(r"(?:\x00(?:[A-Za-z0-9'.\-_!#^~]{1,64}(?<!\.)@[^\x00@]{1,48})?)*\x00")
-_BAD_UPN_DOMAIN = re.compile(r"@(?!(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*"
-                             r"[A-Za-z0-9])?)+)\x00)")
-# a column of phone numbers (or empty cells), in one pass
-_PHONE_COLUMN = re.compile(rf"(?:\x00(?:{rules.PHONE_PATTERN})?)*\x00", re.IGNORECASE)
 VALUE_RULES: dict[str, Callable[[str, str], tuple[str, str] | None]] = {
     "usageLocation": rules.usage_location_problem, "mail": rules.mail_problem,
     "employeeHireDate": rules.date_problem, "preferredLanguage": rules.language_problem,
@@ -162,7 +155,7 @@ def _check_cells(col: Sequence[str], label: str, add: Callable[[int, str, tuple[
             work = trimmed
     if phone:
         rows: Iterable[int] = ()
-    elif found_scan.formula_like and (found_scan.exact or _FORMULA_LIKE.search(found_scan.joined)):
+    elif found_scan.formula_like and (found_scan.exact or FORMULA_LIKE.search(found_scan.joined)):
         rows = range(len(col))
     else:  # no cell starts with a trigger: only one behind blanks can look like a formula
         rows = found_scan.edge_blank_rows
@@ -220,7 +213,7 @@ def check_field(name: str, col: Sequence[str], label: str, out: Collector, found
         else:
             joined = found.joined if found is not None and found.joined else _SEP + _SEP.join(col) + _SEP
         longest = found.max_bytes if found is not None else max(map(len, col), default=0)
-        if not (_UPN_SHAPES.fullmatch(joined) and not _BAD_UPN_DOMAIN.search(joined)
+        if not (UPN_SHAPES.fullmatch(joined) and not BAD_UPN_DOMAIN.search(joined)
                 and (longest <= 113 or max(map(len, col)) <= 113)):
             problems = {v: rules.upn_problems(v, label) for v in set(col) if v}
             for i, v in enumerate(col):
@@ -228,7 +221,7 @@ def check_field(name: str, col: Sequence[str], label: str, out: Collector, found
                     out.add(i, label, problem)
     elif name in PHONE_FIELDS and col:
         joined = found.joined if found is not None and found.joined else _SEP + _SEP.join(col) + _SEP
-        if not _PHONE_COLUMN.fullmatch(joined):
+        if not PHONE_COLUMN.fullmatch(joined):
             _each(col, {v: _phone_problem(name, v, label) for v in set(col) if v}, label, out)
     elif name == "otherMails":
         verdict: dict[str, tuple[str, str] | None] = {}

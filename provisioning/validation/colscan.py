@@ -24,13 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from provisioning.cells import BLANKS, INVISIBLE
+from provisioning.cells import BLANKS, FORMULA_TRIGGERS, INVISIBLE
 
 SEP = "\x00"
 _TRIGGERS = np.zeros(256, dtype=bool)
-_TRIGGERS[list(b"=+-@\t\r")] = True
-_HARD_TRIGGERS = np.zeros(256, dtype=bool)
-_HARD_TRIGGERS[list(b"=-@\t\r")] = True
+_TRIGGERS[[ord(t) for t in FORMULA_TRIGGERS]] = True
+_HARD_TRIGGERS = _TRIGGERS.copy()  # every trigger but "+", which also starts a phone number
+_HARD_TRIGGERS[ord("+")] = False
 _PHONE_BYTES = b"\x000123456789 -()./+"  # a column of only these, each + first in its cell and before a digit
 _DIGITS = np.zeros(256, dtype=bool)
 _DIGITS[list(b"0123456789")] = True

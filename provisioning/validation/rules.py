@@ -1,8 +1,9 @@
 """The pure checks of single values: each looks at one value and returns ``(code, message)`` pairs.
 
 Messages say what is wrong and what to do, name the column as written in the roster, and never repeat a password.
-The codes are registered in :mod:`provisioning.codes`. Row/column bookkeeping, cross-row checks (duplicates) and the
-tenant checks live in :mod:`provisioning.validation.engine`.
+The codes are registered in :mod:`provisioning.codes`; the patterns are :mod:`provisioning.validation.patterns`.
+Row/column bookkeeping, cross-row checks (duplicates) and the tenant checks live in
+:mod:`provisioning.validation.engine`.
 """
 from __future__ import annotations
 
@@ -13,26 +14,12 @@ from collections.abc import Mapping
 
 import pycountry
 
-from provisioning.cells import char_name, invisible_chars, looks_like_formula, strip_blanks
+from provisioning.cells import NICKNAME_BAD, char_name, invisible_chars, looks_like_formula, strip_blanks
 from provisioning.fields import COUNTRY_CODES
+from provisioning.validation.patterns import DOMAIN, EMAIL, LANGUAGE, PHONE, PHONES, UPN, UPN_ALLOWED
 
 BOOLEANS: Mapping[str, bool] = {"true": True, "yes": True, "y": True, "1": True,
                                 "false": False, "no": False, "n": False, "0": False}
-UPN_ALLOWED = re.compile(r"[A-Za-z0-9'.\-_!#^~]*")
-_UPN_OK = re.compile(r"[A-Za-z0-9'.\-_!#^~]{1,64}(?<!\.)@(?=.{1,48}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
-_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
-_EMAIL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
-_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
-# a phone number: an optional leading +, digits and the usual separators, an optional extension; never a second
-# + or a leading -, so that +1+1 and -2+3 (arithmetic a spreadsheet would compute) are not phone numbers
-# (possessive, so a long run of blanks cannot make the regex backtrack)
-PHONE_PATTERN = r"\+?[ (]*+\d[\d ().\-/]*+(?:\s*+(?:x|ext\.?|extension)\s*+\d++)?"
-_PHONE = re.compile(PHONE_PATTERN, re.IGNORECASE)
-PHONES_PATTERN = rf"{PHONE_PATTERN}(?:\s*+[;,]\s*+{PHONE_PATTERN})*+"  # a list (phone-multiple says what is wrong)
-_PHONES = re.compile(PHONES_PATTERN, re.IGNORECASE)
-_NICK_BAD = re.compile(r"[^\x21-\x7e]|[@()\\\[\]\";:<>,]")
 PASSWORD_POLICIES = frozenset({"disablepasswordexpiration", "disablestrongpassword"})
 
 
@@ -44,7 +31,7 @@ def _bad_chars(text: str, allowed: re.Pattern[str]) -> str:
 
 def upn_problems(upn: str, column: str) -> list[tuple[str, str]]:
     """Every way a UPN breaks the documented rules (graph-facts 1.4); empty when it is valid."""
-    if _UPN_OK.fullmatch(upn) and len(upn) <= 113:
+    if UPN.fullmatch(upn) and len(upn) <= 113:
         return []
     out: list[tuple[str, str]] = []
     head = f"{column} {upn!r}"
@@ -64,7 +51,7 @@ def upn_problems(upn: str, column: str) -> list[tuple[str, str]]:
     if len(domain) > 48:
         out.append(("upn-domain-too-long", f"{head}: {len(domain)} characters after '@', at most 48 allowed; "
                                            f"use a shorter domain"))
-    elif not _DOMAIN.fullmatch(domain):
+    elif not DOMAIN.fullmatch(domain):
         out.append(("upn-domain-invalid", f"{head}: {domain!r} is not a domain name; use one of the tenant's "
                                           f"domains such as contoso.com"))
     if len(upn) > 113:
@@ -82,7 +69,7 @@ def control_char_problem(text: str, column: str, *, secret: bool = False) -> tup
 def formula_problem(text: str, column: str) -> tuple[str, str] | None:
     """``formula-cell`` when a spreadsheet would run ``text`` as a formula: its first character after any blanks
     is a trigger (phone numbers, or a list of them, are fine: ``+1 555 0100``)."""
-    if looks_like_formula(text) and not _PHONES.fullmatch(strip_blanks(text)):
+    if looks_like_formula(text) and not PHONES.fullmatch(strip_blanks(text)):
         first = text[:1] if text.startswith(("\t", "\r")) else strip_blanks(text)[:1]
         return ("formula-cell", f"{column} {text!r}: a spreadsheet would run this as a formula; remove the "
                                 f"leading {first!r} (or type the value as plain text)")
@@ -90,8 +77,8 @@ def formula_problem(text: str, column: str) -> tuple[str, str] | None:
 
 
 def phone_problem(value: str, column: str) -> tuple[str, str] | None:
-    """``phone-invalid`` unless ``value`` is one phone number (see :data:`PHONE_PATTERN`)."""
-    if _PHONE.fullmatch(value):
+    """``phone-invalid`` unless ``value`` is one phone number (:data:`~provisioning.validation.patterns.PHONE`)."""
+    if PHONE.fullmatch(value):
         return None
     formula = " (a spreadsheet would run it as a formula)" if looks_like_formula(value) else ""
     return ("phone-invalid", f"{column} {value!r}: not a phone number{formula}; write digits with an optional "
@@ -168,7 +155,7 @@ def usage_location_problem(value: str, column: str) -> tuple[str, str] | None:
 
 def mail_problem(value: str, column: str) -> tuple[str, str] | None:
     """``mail-invalid`` unless ``value`` is a plain ASCII address."""
-    if _EMAIL.fullmatch(value):
+    if EMAIL.fullmatch(value):
         return None
     return ("mail-invalid", f"{column} {value!r}: not a plain email address (ASCII, name@domain); fix it")
 
@@ -184,7 +171,7 @@ def date_problem(value: str, column: str) -> tuple[str, str] | None:
 
 def language_problem(value: str, column: str) -> tuple[str, str] | None:
     """``language-invalid`` unless ``value`` looks like a language tag."""
-    if _LANGUAGE.fullmatch(value):
+    if LANGUAGE.fullmatch(value):
         return None
     return ("language-invalid", f"{column} {value!r}: not a language tag; use e.g. en-US or fr-FR")
 
@@ -200,9 +187,9 @@ def policies_problem(value: str, column: str) -> tuple[str, str] | None:
 
 def mail_nickname_problem(value: str, column: str) -> tuple[str, str] | None:
     """``mail-nickname-invalid`` when ``value`` has characters a mailNickname cannot hold."""
-    if not _NICK_BAD.search(value):
+    if not NICKNAME_BAD.search(value):
         return None
-    bad = " ".join(sorted({repr(ch) if ch != " " else "' ' (space)" for ch in value if _NICK_BAD.match(ch)}))
+    bad = " ".join(sorted({repr(ch) if ch != " " else "' ' (space)" for ch in value if NICKNAME_BAD.match(ch)}))
     return ("mail-nickname-invalid", f"{column} {value!r}: {bad} not allowed (ASCII only; no spaces or "
                                      f"@ ( ) \\ [ ] \" ; : < > ,); remove them or leave the cell empty to derive it")
 
@@ -216,7 +203,7 @@ def immutable_id_problem(value: str, column: str) -> tuple[str, str] | None:
 
 def manager_problem(value: str, column: str, own_upn: str) -> tuple[str, str] | None:
     """``manager-invalid`` unless ``value`` looks like a UPN other than the user's own."""
-    if value.count("@") != 1 or not _DOMAIN.fullmatch(value.partition("@")[2]):
+    if value.count("@") != 1 or not DOMAIN.fullmatch(value.partition("@")[2]):
         return ("manager-invalid", f"{column} {value!r}: give the manager's userPrincipalName, like "
                                    f"ann.lee@contoso.com")
     if own_upn and value.lower() == own_upn.lower():

@@ -13,7 +13,9 @@ from graph.errors import (
     ServiceUnavailableError,
     ThrottledError,
     UnauthorizedError,
+    UsageLocationError,
     error_from_parts,
+    parse_error_body,
 )
 from graph.odata import eq, in_, query_string, quote_string, user_path
 
@@ -68,6 +70,35 @@ def test_duplicate_upn_is_a_conflict():
     err = error_from_parts(400, {}, b)
     assert isinstance(err, ConflictError) and isinstance(err, BadRequestError)
     assert err.details == [{"target": "userPrincipalName", "code": "ObjectConflict"}]
+
+
+@pytest.mark.parametrize("status, message, details, properties", [
+    (400, "Another object with the same value for property userPrincipalName already exists.", [],
+     ("userPrincipalName",)),
+    (400, "Another object with the same value for property mailNickname already exists.", [], ("mailNickname",)),
+    (400, "m", [{"target": "userPrincipalName", "code": "ObjectConflict"}], ("userPrincipalName",)),
+    (400, "One or more added object references already exist for the following modified properties: 'members'.",
+     [], ("members",)),
+    (409, "m", [], ())])
+def test_a_conflict_names_the_properties_taken_and_is_recognised_by_type(status, message, details, properties):
+    b = body("Request_BadRequest", message)
+    b["error"]["details"] = details
+    err = error_from_parts(status, {}, b)
+    assert type(err) is ConflictError and err.properties == properties
+
+
+def test_invalid_usage_location_is_its_own_bad_request():
+    usage = error_from_parts(400, {}, body("Request_BadRequest", "License assignment cannot be done for user with "
+                                                                 "invalid usage location."))
+    assert type(usage) is UsageLocationError and isinstance(usage, BadRequestError)
+
+
+def test_one_parser_reads_the_error_body():
+    b = body("Request_BadRequest", "m")
+    parsed = parse_error_body(b)
+    assert (parsed.code, parsed.message, parsed.request_id, parsed.date, parsed.details) == (
+        "Request_BadRequest", "m", "rid-1", "2023-08-15T08:49:22", [])
+    assert parse_error_body(None) == parse_error_body({"error": "x"}) == parse_error_body({})
 
 
 def test_str_is_one_actionable_line():
