@@ -39,8 +39,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from graph.errors import AuthError, GraphError, ServiceUnavailableError
-from provisioning.errors import ProvisionError
+from graph.errors import GraphError
+from provisioning.errors import ProvisionError, status_for_exception
 from provisioning.exitcodes import ExitStatus
 from provisioning.roster.excel import EXCEL_SUFFIXES
 from provisioning.roster.reader import CSV_SUFFIXES
@@ -174,21 +174,6 @@ class FileResult:
 
 #: Called with each :class:`FileResult` once the file has been moved (or deferred): the ``--notify`` mail.
 Notify = Callable[[FileResult], None]
-
-
-def status_for_exception(exc: BaseException) -> ExitStatus:
-    """The exit status ``provision.py`` would give this exception (the mapping the daemon needs in-process)."""
-    if isinstance(exc, ProvisionError):
-        return exc.exit_status
-    if isinstance(exc, GraphError):
-        if isinstance(exc, AuthError) or exc.status in (401, 403):
-            return ExitStatus.CONFIG
-        if isinstance(exc, ServiceUnavailableError) or exc.status == 0 or exc.status >= 500 or exc.status == 429:
-            return ExitStatus.UNAVAILABLE
-        return ExitStatus.ROWS_FAILED
-    if isinstance(exc, OSError):
-        return ExitStatus.USAGE
-    return ExitStatus.INTERNAL
 
 
 def backoff_s(attempts: int, interval: float, ceiling: float = MAX_BACKOFF_S) -> float:

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from graph.errors import AuthError, ServiceUnavailableError
-from provisioning.errors import RosterError
+from provisioning.errors import RosterError, status_for_exception
 from provisioning.exitcodes import ExitStatus
-from provisioning.watcher import FileResult, RunOutcome, WatchConfig, Watcher, backoff_s, status_for_exception
+from provisioning.watcher import FileResult, RunOutcome, WatchConfig, Watcher, backoff_s
 
 SETTLE = 5.0
 
