@@ -2,12 +2,12 @@
 them.
 
 The rows become the roster of a new run folder (``retry-roster.xlsx``, linked to the earlier run by
-``retry-source.json`` and by the ``retry`` entry of its journal) and go through the ordinary ``run`` path:
-validation, the tenant pre-flight, the journal, the creates, the report. Each row keeps the row number it had in
-the original roster. A row whose user a run of the chain created is bound to that account
-(:mod:`provisioning.run.chain`): never created again; only its unfinished follow-ups are sent, and an edit of its
-cells is a PATCH of that account (``--existing update``) or an issue. A password the roster gave a row (never
-shown in the sheets) is read again from the earlier run's roster when its bytes are unchanged.
+``retry-source.json`` and by the ``retry`` entry of its journal) and go through the ordinary run
+(:func:`provisioning.api.start_run`): validation, the tenant pre-flight, the journal, the creates, the report. Each
+row keeps the row number it had in the original roster. A row whose user a run of the chain created is bound to
+that account (:mod:`provisioning.run.chain`): never created again; only its unfinished follow-ups are sent, and an
+edit of its cells is a PATCH of that account (``--existing update``) or an issue. A password the roster gave a row
+(never shown in the sheets) is read again from the earlier run's roster when its bytes are unchanged.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from provisioning.api import make_client
+from provisioning.api import Existing, RunOptions, Stop, make_client, start_run
 from provisioning.context import CommandContext
 from provisioning.errors import ProvisionError
 from provisioning.exitcodes import ExitStatus
@@ -68,27 +68,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
-def _run_arguments(run: Any, meta: dict[str, Any], roster: Path, out: Path,
-                   args: argparse.Namespace) -> argparse.Namespace:
-    """The ``run`` command's arguments for the retry roster, parsed by ``run``'s own parser (so every option has
-    its default), with the earlier run's choices (mapping, --existing, batch size, write rate) carried over."""
-    argv = [str(roster), "--out", str(out), "--existing", str(args.existing or meta.get("existing") or "skip")]
+def _run_options(meta: Mapping[str, Any], run_dir: Path, chain: Chain, args: argparse.Namespace) -> RunOptions:
+    """The options of the retry run, with the earlier run's choices (mapping, --existing, batch size, write rate)
+    carried over."""
     mapping = meta.get("mapping")
-    if mapping and Path(mapping).is_file():
-        argv += ["--mapping", str(mapping)]
-    if meta.get("batch_size"):
-        argv += ["--batch-size", str(meta["batch_size"])]
-    if meta.get("max_writes_per_s"):
-        argv += ["--max-writes-per-s", str(meta["max_writes_per_s"])]
-    if args.dry_run:
-        argv.append("--dry-run")
-    if args.no_progress:
-        argv.append("--no-progress")
-    if getattr(args, "force", False):
-        argv.append("--force")
-    parser = argparse.ArgumentParser(prog="retry", add_help=False)
-    run.add_arguments(parser)
-    return parser.parse_args(argv)
+    return RunOptions(
+        run_dir=run_dir, force=args.force, mapping=Path(mapping) if mapping and Path(mapping).is_file() else None,
+        dry_run=args.dry_run, existing=Existing(args.existing or meta.get("existing") or "skip"),
+        batch_size=int(meta["batch_size"]) if meta.get("batch_size") else None,
+        max_writes_per_s=float(meta["max_writes_per_s"]) if meta.get("max_writes_per_s") else None,
+        progress=not args.no_progress, chain=chain)
 
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
@@ -103,8 +92,6 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
 
 
 def _retry(ctx: CommandContext, args: argparse.Namespace, source: RetrySource) -> ExitStatus:
-    from provisioning.commands import run
-
     parent = read_chain(source.earlier_run)
     if parent is None:
         log.warning("%s holds no journal: rows are checked against the tenant only", source.earlier_run)
@@ -146,12 +133,12 @@ def _retry(ctx: CommandContext, args: argparse.Namespace, source: RetrySource) -
               "parent_roster": meta.get("roster_path"), "parent_roster_sha256": meta.get("roster_sha256"),
               "parent_roster_unchanged": unchanged, "high_row": high, "stem": stem,
               "bound_rows": sorted(n for n in mapping if n in bindings)})
-    run_args = _run_arguments(run, meta, roster_path, folder.path, args)
-    run_args.chain = chain
-    status = run.main(ctx, run_args)
+    with Stop().signals() as stop:
+        status = start_run(ctx.tenant_settings, roster_path, _run_options(meta, folder.path, chain, args),
+                           stop=stop, console=ctx).status
     if not (folder.path / RESULTS_XLSX).is_file() and (folder.path / JOURNAL_NAME).is_file():
         write_run_workbook(folder.path, command_line=ctx.command_line)
-    return ExitStatus(status)
+    return status
 
 
 def _done_rows(parent: Parent | None) -> set[int]:
