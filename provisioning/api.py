@@ -627,6 +627,7 @@ def start_run(settings: Settings, roster_path: Path, options: RunOptions = RunOp
                  len(roster.rows), " [dry run]" if options.dry_run else "")
         client = make_client(settings, batch_size=options.batch_size, max_writes_per_s=options.max_writes_per_s,
                              write_burst=options.write_burst)
+        name = ""
         try:
             if not stop.is_set():
                 plan = _preflight(client, roster, options, secrets)
@@ -636,11 +637,12 @@ def start_run(settings: Settings, roster_path: Path, options: RunOptions = RunOp
         except KeyboardInterrupt:
             if phases.armed:
                 raise
+            name = "SIGINT"  # a Ctrl-C, unless a Stop knows which signal it was
         finally:
             client.close()
-        name = stop.signal_name if isinstance(stop, Stop) and stop.signal_name else "SIGINT"
-        line = (f"interrupted ({name}) before anything was sent: nothing to resume in {folder.path}; start the "
-                "run again")
+        name = stop.signal_name if isinstance(stop, Stop) and stop.signal_name else name
+        line = (f"interrupted{f' ({name})' if name else ''} before anything was sent: nothing to resume in "
+                f"{folder.path}; start the run again")
         console.err.write(line + "\n")
         return RunResult(ExitStatus.INTERRUPTED, folder.path, messages=(line,))
 
