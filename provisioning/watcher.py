@@ -526,13 +526,22 @@ class Watcher:
 
     def _ensure_workbook(self, run_dir: Path) -> None:
         """results.xlsx needs the roster where the journal says it is: write it before the roster moves."""
-        if (run_dir / "journal.sqlite").is_file() and not (run_dir / "results.xlsx").is_file():
-            try:
-                from provisioning.report.run_workbook import write_run_workbook
+        problem = ensure_workbook(run_dir)
+        if problem:
+            self.events(f"error: {problem}")
 
-                write_run_workbook(run_dir)
-            except Exception as exc:  # noqa: BLE001 - the report is a convenience; the move must happen
-                self.events(f"error: could not write {run_dir / 'results.xlsx'}: {exc}")
+
+def ensure_workbook(run_dir: Path) -> str | None:
+    """Write the run's results.xlsx if the run did not (its roster must still be where the journal says); the
+    reason when it cannot be written, else None. The report is a convenience: a failure never stops the daemon."""
+    if (run_dir / JOURNAL_NAME).is_file() and not (run_dir / "results.xlsx").is_file():
+        try:
+            from provisioning.report.run_workbook import write_run_workbook  # deferred: openpyxl, only when needed
+
+            write_run_workbook(run_dir)
+        except Exception as exc:  # noqa: BLE001 - the report is a convenience; the move (or the mail) must happen
+            return f"could not write {run_dir / 'results.xlsx'}: {exc}"
+    return None
 
 
 def _record_roster_move(run_dir: Path, roster: Path) -> None:

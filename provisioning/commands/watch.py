@@ -31,7 +31,7 @@ from provisioning.errors import UsageError
 from provisioning.exitcodes import ExitStatus
 from provisioning.report.notify import add_notify_arguments, notify_watch_result, require_notify_arguments
 from provisioning.run.lock import lock_run_folder
-from provisioning.watcher import FileResult, RunOutcome, WatchConfig, Watcher
+from provisioning.watcher import FileResult, RunOutcome, WatchConfig, Watcher, ensure_workbook
 
 HELP = "daemon: run each roster dropped in INBOX (then move it to done/ or failed/); resumes after a restart"
 NEEDS_TENANT = True
@@ -82,17 +82,6 @@ def _outcome(result: RunResult) -> RunOutcome:
     return RunOutcome(result.status, message, {s.value: n for s, n in result.counts.items()}, result.complete)
 
 
-def _ensure_workbook(run_dir: Path) -> None:
-    """results.xlsx for the mail, if the run did not write it (the roster is still in INBOX here)."""
-    if (run_dir / "journal.sqlite").is_file() and not (run_dir / "results.xlsx").is_file():
-        from provisioning.report.run_workbook import write_run_workbook
-
-        try:
-            write_run_workbook(run_dir)
-        except Exception as exc:  # noqa: BLE001 - the mail then says the workbook is missing
-            log.warning("could not write %s: %s", run_dir / "results.xlsx", exc)
-
-
 class _Engine:
     """The library's runs and resumes, for the watcher: each with the daemon's settings and its one stop event."""
 
@@ -115,7 +104,9 @@ class _Engine:
     def notify(self, result: FileResult) -> None:
         """``--notify``: mail the file's outcome (never raises, never changes it)."""
         if result.run_dir is not None and result.run_dir.is_dir():
-            _ensure_workbook(result.run_dir)
+            problem = ensure_workbook(result.run_dir)  # for the mail (the mail then says it is missing)
+            if problem:
+                log.warning("%s", problem)
         notify_watch_result(self.ctx, self.args, result)
 
 
