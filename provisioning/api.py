@@ -53,7 +53,7 @@ from provisioning.run.creates import EXISTS_CODE, ApplyEngine, ApplyResult, Crea
 from provisioning.run.durable import lost_from, stopped_message, without_password, without_password_warning
 from provisioning.run.folder import RunFolder, existing_run_folder, file_sha256, new_run_folder
 from provisioning.run.followup_journal import FollowUpState, add_changes, add_followups, followups
-from provisioning.run.followups import plan_followups
+from provisioning.run.followups import apply_followups, plan_followups
 from provisioning.run.journal import OPEN_STATES, Journal, Outcome, RowRecord, RowSeed, RowState, utcnow
 from provisioning.run.lock import lock_run_folder
 from provisioning.run.plan import ActionKind, Plan, make_plan, upn_of
@@ -71,6 +71,7 @@ from provisioning.validation.tenant import GraphTenantView
 
 if TYPE_CHECKING:  # graph.client (msal, requests) is imported when a client is made
     from graph.client import GraphClient
+    from graph.config import GraphConfig
 
 log = logging.getLogger(__name__)
 
@@ -214,10 +215,8 @@ def throttle_counter(client: GraphClient) -> Callable[[], int]:
 
 
 def make_client(settings: Settings, *, batch_size: int | None = None, max_writes_per_s: float | None = None,
-                write_burst: float | None = None) -> Any:
+                write_burst: float | None = None) -> GraphClient:
     """The Graph client for a run, with the run's ``--batch-size``, ``--max-writes-per-s`` and ``--write-burst``."""
-    from dataclasses import replace
-
     from graph.client import GraphClient
 
     config = graph_config(settings)
@@ -235,18 +234,11 @@ def make_client(settings: Settings, *, batch_size: int | None = None, max_writes
     return GraphClient(config)  # its write governor starts full, like the quota's own bucket
 
 
-def graph_config(settings: Settings) -> Any:
-    """The :class:`graph.config.GraphConfig` inside the settings."""
+def graph_config(settings: Settings | GraphConfig) -> GraphConfig:
+    """The :class:`graph.config.GraphConfig` of the settings (or the one given)."""
     from graph.config import GraphConfig
 
-    if isinstance(settings, GraphConfig):
-        return settings
-    for name in ("graph", "graph_config"):
-        value = getattr(settings, name, None)
-        value = value() if callable(value) else value
-        if isinstance(value, GraphConfig):
-            return value
-    raise TypeError(f"cannot find the Graph configuration in {type(settings).__name__}")
+    return settings if isinstance(settings, GraphConfig) else settings.graph_config()
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,8 +299,6 @@ def run_followups(ctx: CommandContext, client: GraphClient, journal: Journal, *,
                   apply: ApplyResult | None = None) -> dict[str, int]:
     """After the creates (and updates): the pending follow-ups of every row whose user exists (groups, licences,
     manager), retried through replication lag. Skipped after a fatal stop or Ctrl-C: ``resume`` continues them."""
-    from provisioning.run.followups import apply_followups
-
     if apply is not None and (apply.fatal is not None or apply.interrupted) or stop.is_set():
         return {}
     counts = apply_followups(client, journal, stop=stop)
