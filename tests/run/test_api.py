@@ -160,3 +160,47 @@ def test_watch_stops_its_run_through_the_one_stop_event(sandbox_factory: Any, tm
     assert len(list((inbox / ".processing").glob("*/.marker.json"))) == 1
     assert "finished big.csv: exit 130" in out.getvalue() and \
         f"interrupted; the journal of {run.resolve()} is consistent." in out.getvalue()
+
+
+def _signal_self(signum: int) -> None:
+    os.kill(os.getpid(), signum)
+    time.sleep(0.05)  # the handler runs on this (the main) thread, between two bytecodes
+
+
+def test_a_stop_gives_each_signal_the_meaning_of_the_phase_the_run_is_in(tmp_path: Path) -> None:
+    from provisioning.run.folder import RunFolder
+
+    said: list[str] = []
+    stop = Stop(idle=said.append)
+    console = _console()
+    before = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)]
+    with stop.signals():
+        assert signal.getsignal(signal.SIGINT) == signal.getsignal(signal.SIGHUP)  # one handler for all three
+        _signal_self(signal.SIGHUP)  # between runs: the idle callback, once
+        _signal_self(signal.SIGTERM)
+        assert said == ["SIGHUP"] and stop.is_set() and stop.signal_name == "SIGHUP"
+        stop.begin_run(console)  # pre-flight: at once
+        try:
+            _signal_self(signal.SIGTERM)
+            raise AssertionError("the pre-flight was not interrupted")
+        except KeyboardInterrupt:
+            pass
+        stop.arm(RunFolder(tmp_path))  # journaled: the first signal only asks the run to stop
+        _signal_self(signal.SIGINT)
+        assert console.err.getvalue() == ("\nstopping (SIGINT): no new request is sent; waiting for the answers "
+                                          "in flight to record them (Ctrl-C again to abort at once)\n")
+        stop.end_run()
+        _signal_self(signal.SIGINT)
+        assert said == ["SIGHUP"]
+    assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)] == before
+
+
+def test_without_an_idle_callback_a_signal_between_runs_interrupts_at_once() -> None:
+    stop = Stop()
+    with stop.signals():
+        try:
+            _signal_self(signal.SIGTERM)
+            raise AssertionError("not interrupted")
+        except KeyboardInterrupt:
+            pass
+    assert stop.is_set() and stop.signal_name == "SIGTERM"
