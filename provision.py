@@ -142,7 +142,8 @@ def _command_line(args: argparse.Namespace) -> str:
 @contextlib.contextmanager
 def _signals_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP interrupt like Ctrl-C (one line and exit 130, never a silent death with 143) wherever no
-    command installed its own handling (``run``/``resume``/``retry`` do: they stop cleanly)."""
+    command installed its own handling (``run``, ``resume``, ``retry`` and ``watch`` install a
+    :class:`provisioning.api.Stop`: they stop cleanly)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
