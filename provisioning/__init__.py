@@ -17,14 +17,17 @@ if TYPE_CHECKING:
     from provisioning.api import (
         Existing,
         ResumeOptions,
+        RetryOptions,
         RunOptions,
         RunResult,
         Stop,
         resume_run,
+        start_retry,
         start_run,
     )
 
-__all__ = ["Existing", "ResumeOptions", "RunOptions", "RunResult", "Stop", "resume_run", "start_run"]
+__all__ = ["Existing", "ResumeOptions", "RetryOptions", "RunOptions", "RunResult", "Stop", "resume_run", "start_retry",
+           "start_run"]
 
 
 def __getattr__(name: str) -> Any:

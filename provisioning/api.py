@@ -1,7 +1,11 @@
 """The library run API: :func:`start_run` runs a roster in a new run folder, :func:`resume_run` continues one from
-its journal. Both take typed options, one stop event (:class:`Stop` makes Ctrl-C, SIGTERM and SIGHUP set it) and a
-console for the user-facing lines, and return a :class:`RunResult`; the ``run``, ``resume``, ``retry`` and ``watch``
-commands only parse their arguments, call these and print.
+its journal, :func:`start_retry` re-runs an earlier run's failed and invalid rows as a new run. Each takes typed
+options (:class:`RunOptions`, :class:`ResumeOptions`, :class:`RetryOptions`), one stop event (:class:`Stop` makes
+Ctrl-C, SIGTERM and SIGHUP set it) and a console for the user-facing lines, and returns a :class:`RunResult`; the
+``run``, ``resume``, ``retry`` and ``watch`` commands only parse their arguments, call these and print.
+
+The file reads top-down: the stop, the run log, the client, sending (:func:`execute`) and the reports
+(:func:`finish`); then the API and a run's phases; then resume; then retry.
 
 A run's phases: pre-flight (validate, look the tenant up, plan: nothing journaled, so a stop leaves nothing to
 resume), journal, creates, updates, follow-ups, reports (:func:`finish`). Once the journal exists, a stop lets the
@@ -97,6 +101,9 @@ log = logging.getLogger(__name__)
 
 #: The signals that stop a run: Ctrl-C, what service managers and ``kill`` send, a closed terminal.
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+# -- what every run shares: its stop, its log, its client, sending and the reports --------------------------------
 
 
 def resume_hint(ctx: CommandContext, folder: RunFolder) -> str:
@@ -477,7 +484,7 @@ def _print_summary(ctx: CommandContext, folder: RunFolder, summary: Mapping[str,
         ctx.out.write(f"results:    {folder.path / 'results.xlsx'}\n")
 
 
-# -- the library API ---------------------------------------------------------------------------------------------
+# -- the library API and a run's phases --------------------------------------------------------------------------
 
 
 class Existing(Enum):
@@ -845,6 +852,9 @@ def report_stop(ctx: CommandContext, folder: RunFolder, result: ApplyResult | No
         ctx.err.write(line + "\n")
         ctx.err.write(resume_hint(ctx, folder) + "\n")
     return said
+
+
+# -- resume: continue a run from its journal ---------------------------------------------------------------------
 
 
 def resume_run(settings: Settings, run_dir: Path, options: ResumeOptions = ResumeOptions(), *,
