@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import importlib
 import logging
 import os
@@ -21,10 +20,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO, cast
 
-from graph.errors import AuthError, GraphError, ServiceUnavailableError
+from graph.errors import GraphError
 from provisioning.commands import COMMANDS
 from provisioning.context import CommandContext
-from provisioning.errors import ProvisionError
+from provisioning.errors import ProvisionError, status_for_exception
 from provisioning.exitcodes import EXIT_CODES_HELP, ExitStatus
 from provisioning.run.permissions import explain_denied
 
@@ -143,7 +142,8 @@ def _command_line(args: argparse.Namespace) -> str:
 @contextlib.contextmanager
 def _signals_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP interrupt like Ctrl-C (one line and exit 130, never a silent death with 143) wherever no
-    command installed its own handling (``run``/``resume``/``retry`` do: they stop cleanly)."""
+    command installed its own handling (``run``, ``resume``, ``retry`` and ``watch`` install a
+    :class:`provisioning.api.Stop`: they stop cleanly)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -160,17 +160,10 @@ def _signals_interrupt() -> Iterator[None]:
             signal.signal(getattr(signal, n), handler)
 
 
-def _exit_for_graph_error(err: GraphError) -> ExitStatus:
-    if isinstance(err, AuthError) or err.status in (401, 403):
-        return ExitStatus.CONFIG
-    if isinstance(err, ServiceUnavailableError) or err.status == 0 or err.status >= 500 or err.status == 429:
-        return ExitStatus.UNAVAILABLE
-    return ExitStatus.ROWS_FAILED
-
-
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
          stderr: TextIO | None = None) -> int:
-    """Run the tool; return the exit status. The only place that catches broad exceptions."""
+    """Run the tool; return the exit status. Any exception that stops a command becomes one line on ``stderr`` and
+    its exit status (:func:`provisioning.errors.status_for_exception`), unless ``--traceback`` asks for it."""
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -206,7 +199,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
         if args.traceback:
             raise
         err.write(f"error: {exc}\n")
-        return exc.exit_status
+        return status_for_exception(exc)
     except GraphError as exc:
         if args.traceback:
             raise
@@ -215,25 +208,23 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
             err.write(f"error: {explain_denied(method, path, GraphError.__str__(exc))}\n")
         else:
             err.write(f"error: {exc}\n")
-        return _exit_for_graph_error(exc)
+        return status_for_exception(exc)
     except OSError as exc:
         if args.traceback:
             raise
         where = f"{exc.filename}: " if exc.filename else ""
         err.write(f"error: {where}{exc.strerror or exc}\n")
-        # a full or read-only disk is the run folder's state, not a usage error
-        full = exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EROFS, errno.EFBIG)
-        return ExitStatus.RUN_FOLDER_LOST if full else ExitStatus.USAGE
+        return status_for_exception(exc)
     except sqlite3.Error as exc:
         if args.traceback:
             raise
         err.write(f"error: a run journal could not be read or written: {exc}\n")
-        return ExitStatus.RUN_FOLDER_LOST
-    except Exception as exc:  # noqa: BLE001 - the one place that turns any failure into one line
+        return status_for_exception(exc)
+    except Exception as exc:  # noqa: BLE001 - the command line's last resort: any failure becomes one line
         if args.traceback:
             raise
         err.write(f"internal error: {type(exc).__name__}: {exc} (run again with --traceback and report it)\n")
-        return ExitStatus.INTERNAL
+        return status_for_exception(exc)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,38 @@
 """The batch job's domain: roster -> validated rows -> plan -> apply -> report.
 
+The library API (:mod:`provisioning.api`), importable from here::
+
+    from provisioning import RunOptions, Stop, start_run, resume_run
+    result = start_run(settings, Path("staff.xlsx"), RunOptions(dry_run=True), stop=Stop())
+
 Imports flow one way: ``provision.py -> provisioning -> graph``. Nothing here prints; command modules write to
 the streams they are given, library modules log.
 """
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from provisioning.api import (
+        Existing,
+        ResumeOptions,
+        RetryOptions,
+        RunOptions,
+        RunResult,
+        Stop,
+        resume_run,
+        start_retry,
+        start_run,
+    )
+
+__all__ = ["Existing", "ResumeOptions", "RetryOptions", "RunOptions", "RunResult", "Stop", "resume_run", "start_retry",
+           "start_run"]
+
+
+def __getattr__(name: str) -> Any:
+    """The API's names, imported on first use: ``import provisioning.exitcodes`` (the command line's start-up)
+    does not load the whole run machinery."""
+    if name in __all__:
+        return getattr(importlib.import_module("provisioning.api"), name)
+    raise AttributeError(f"module 'provisioning' has no attribute {name!r}")

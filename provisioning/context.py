@@ -1,8 +1,8 @@
 """What every command receives from ``provision.py``: its streams, verbosity and (when it needs a tenant) settings."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TextIO
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from provisioning.settings import Settings
@@ -23,7 +23,6 @@ class CommandContext:
     settings: Settings | None = None
     interactive: bool = False
     command_line: str = "python provision.py"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tenant_settings(self) -> Settings:

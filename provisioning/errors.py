@@ -2,9 +2,14 @@
 
 Data problems in a row are :class:`provisioning.models.Issue` values, never exceptions. Exceptions are for
 conditions that stop a command; each carries the exit status it maps to and a message that says what to do.
+:func:`status_for_exception` maps any exception that stops a command to its exit status.
 """
 from __future__ import annotations
 
+import errno
+import sqlite3
+
+from graph.errors import AuthError, GraphError, ServiceUnavailableError
 from provisioning.exitcodes import ExitStatus
 
 
@@ -56,3 +61,27 @@ class RunFolderLost(ProvisionError):
         self.reason = reason or message
         self.resumable = resumable
         self.remedy = remedy  # what makes the folder writable again, e.g. "free space on its disk"
+
+
+#: OSError numbers that mean the disk (or a file size limit) is full or read-only: the run folder's state, not a
+#: usage error.
+_DISK_FULL_OR_READ_ONLY = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EROFS, errno.EFBIG)
+
+
+def status_for_exception(exc: BaseException) -> ExitStatus:
+    """The exit status of a command stopped by ``exc``: the one mapping ``provision.py`` and the watch daemon use."""
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitStatus.INTERRUPTED
+    if isinstance(exc, ProvisionError):
+        return exc.exit_status
+    if isinstance(exc, GraphError):
+        if isinstance(exc, AuthError) or exc.status in (401, 403):
+            return ExitStatus.CONFIG
+        if isinstance(exc, ServiceUnavailableError) or exc.status == 0 or exc.status >= 500 or exc.status == 429:
+            return ExitStatus.UNAVAILABLE
+        return ExitStatus.ROWS_FAILED
+    if isinstance(exc, OSError):
+        return ExitStatus.RUN_FOLDER_LOST if exc.errno in _DISK_FULL_OR_READ_ONLY else ExitStatus.USAGE
+    if isinstance(exc, sqlite3.Error):  # a run journal that cannot be read or written
+        return ExitStatus.RUN_FOLDER_LOST
+    return ExitStatus.INTERNAL

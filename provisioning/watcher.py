@@ -39,8 +39,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from graph.errors import AuthError, GraphError, ServiceUnavailableError
-from provisioning.errors import ProvisionError
+from graph.errors import GraphError
+from provisioning.errors import ProvisionError, status_for_exception
 from provisioning.exitcodes import ExitStatus
 from provisioning.roster.excel import EXCEL_SUFFIXES
 from provisioning.roster.reader import CSV_SUFFIXES
@@ -174,21 +174,6 @@ class FileResult:
 
 #: Called with each :class:`FileResult` once the file has been moved (or deferred): the ``--notify`` mail.
 Notify = Callable[[FileResult], None]
-
-
-def status_for_exception(exc: BaseException) -> ExitStatus:
-    """The exit status ``provision.py`` would give this exception (the mapping the daemon needs in-process)."""
-    if isinstance(exc, ProvisionError):
-        return exc.exit_status
-    if isinstance(exc, GraphError):
-        if isinstance(exc, AuthError) or exc.status in (401, 403):
-            return ExitStatus.CONFIG
-        if isinstance(exc, ServiceUnavailableError) or exc.status == 0 or exc.status >= 500 or exc.status == 429:
-            return ExitStatus.UNAVAILABLE
-        return ExitStatus.ROWS_FAILED
-    if isinstance(exc, OSError):
-        return ExitStatus.USAGE
-    return ExitStatus.INTERNAL
 
 
 def backoff_s(attempts: int, interval: float, ceiling: float = MAX_BACKOFF_S) -> float:
@@ -541,22 +526,21 @@ class Watcher:
 
     def _ensure_workbook(self, run_dir: Path) -> None:
         """results.xlsx needs the roster where the journal says it is: write it before the roster moves."""
-        failed = ensure_workbook(run_dir)
-        if failed is not None:  # the report is a convenience; the move must happen
-            self.events(f"error: could not write {run_dir / 'results.xlsx'}: {failed}")
+        problem = ensure_workbook(run_dir)
+        if problem:
+            self.events(f"error: {problem}")
 
 
-def ensure_workbook(run_dir: Path) -> Exception | None:
-    """Write a run's results.xlsx from its journal if the run did not (the mail attaches it); the failure, if any,
-    for the caller to report (the workbook is a convenience: nothing waits on it)."""
+def ensure_workbook(run_dir: Path) -> str | None:
+    """Write the run's results.xlsx if the run did not (its roster must still be where the journal says); the
+    reason when it cannot be written, else None. The report is a convenience: a failure never stops the daemon."""
     if (run_dir / JOURNAL_NAME).is_file() and not (run_dir / "results.xlsx").is_file():
         try:
-            # openpyxl is heavy and only needed when a run did not write its workbook
-            from provisioning.report.run_workbook import write_run_workbook
+            from provisioning.report.run_workbook import write_run_workbook  # deferred: openpyxl, only when needed
 
             write_run_workbook(run_dir)
-        except Exception as exc:  # noqa: BLE001 - reported by the caller
-            return exc
+        except Exception as exc:  # noqa: BLE001 - the report is a convenience; the move (or the mail) must happen
+            return f"could not write {run_dir / 'results.xlsx'}: {exc}"
     return None
 
 

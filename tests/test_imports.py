@@ -170,10 +170,6 @@ def cycles(graph: dict[str, list[tuple[int, str]]]) -> list[list[str]]:
 #: Arrows still being removed by the Step 10 branches (library run API; report from the journal). Each entry must
 #: still occur (a stale entry fails), and the sets must be empty when Step 10 is done.
 PENDING_ARROWS = frozenset({
-    "provisioning.commands.resume -> provisioning.commands.run",
-    "provisioning.commands.retry -> provisioning.commands.run",
-    "provisioning.commands.watch -> provisioning.commands.resume",
-    "provisioning.commands.watch -> provisioning.commands.run",
     "provisioning.report.notify -> provisioning.api",
     "provisioning.report.run_workbook -> provisioning.roster.mapping",
     "provisioning.report.run_workbook -> provisioning.roster.reader",
@@ -185,9 +181,7 @@ PENDING_ARROWS = frozenset({
 PENDING_DEFERRED = frozenset({"provisioning.api", "provisioning.report.files", "provisioning.report.notify",
                               "provisioning.report.run_workbook", "provisioning.run.durable",
                               "provisioning.run.journal", "provisioning.run.retrysource", "provisioning.watcher",
-                              "provisioning.commands.check", "provisioning.commands.resume",
-                              "provisioning.commands.retry", "provisioning.commands.run",
-                              "provisioning.commands.watch"})
+                              "provisioning.commands.check"})
 PENDING_CYCLES = frozenset({"provisioning.report.files", "provisioning.run.durable", "provisioning.run.journal",
                             "provisioning.api", "provisioning.report.notify"})
 

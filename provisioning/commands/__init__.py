@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+from provisioning.report.notify import NotifyOptions, require_notify_arguments
+
 COMMANDS: tuple[tuple[str, str], ...] = (
     # (command name, module under provisioning.commands)
     ("check", "check"),
@@ -37,3 +39,9 @@ def add_header_row_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--header-row", type=_row_number, metavar="N", default=None,
                         help="the row number (from 1) of the column names, when title rows stand above them "
                              "(default: the first row with known column names)")
+
+
+def notify_options(args: argparse.Namespace) -> NotifyOptions | None:
+    """``--notify``/``--notify-from`` (``run``, ``resume``), checked by :func:`require_notify_arguments`, or None."""
+    require_notify_arguments(args)
+    return NotifyOptions.parse(args.notify, args.notify_from) if getattr(args, "notify", None) else None

@@ -209,7 +209,6 @@ class ApplyEngine:
         self._sends: dict[int, int] = {}
         self._written_pw: dict[int, str] = {}
         self._recheck: dict[int, str] = {}  # row -> "ambiguous" | "conflict-retried" | "conflict-first"
-        self._counts = {"created": 0, "failed": 0, "skipped": 0}
         self.fatal: ExitStatus | None = None
         self.fatal_message = ""
         #: What this session sent and heard, kept in memory too: when the journal cannot be written any more,
@@ -312,10 +311,6 @@ class ApplyEngine:
         self._record(row, outcome)
         with self._lock:
             self._recheck.pop(row, None)
-            key = {RowState.CREATED: "created", RowState.FAILED: "failed", RowState.SKIPPED: "skipped"}.get(
-                outcome.state)
-            if key:
-                self._counts[key] += 1
         self.progress.done(outcome.state)
         if self.throttled_count is not None:
             self.progress.set_throttled(self.throttled_count())

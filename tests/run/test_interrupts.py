@@ -231,15 +231,15 @@ def test_a_signal_before_anything_was_sent_says_so(sandbox: Any, tool: Any, tmp_
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
-    from provisioning.commands import run as run_command
+    from provisioning import api
 
-    check = run_command.check_tenant_references
+    check = api.check_tenant_references
 
     def signalled(*args: Any, **kwargs: Any) -> Any:  # a real Ctrl-C during the pre-flight
         os.kill(os.getpid(), signal.SIGINT)
         return check(*args, **kwargs)
 
-    monkeypatch.setattr(run_command, "check_tenant_references", signalled)
+    monkeypatch.setattr(api, "check_tenant_references", signalled)
     roster = write_roster(tmp_path / "roster.csv", 3)
     code, out, err = tool(env_file(tmp_path / "prod.env", sandbox), "run", roster, "--out", tmp_path / "run")
     assert code == ExitStatus.INTERRUPTED, out + err

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from graph.errors import AuthError, ServiceUnavailableError
-from provisioning.errors import RosterError
+from provisioning.errors import RosterError, status_for_exception
 from provisioning.exitcodes import ExitStatus
-from provisioning.watcher import FileResult, RunOutcome, WatchConfig, Watcher, backoff_s, status_for_exception
+from provisioning.watcher import FileResult, RunOutcome, WatchConfig, Watcher, backoff_s
 
 SETTLE = 5.0
 
@@ -246,11 +246,16 @@ def test_status_for_exception() -> None:
 
 
 def test_a_run_is_complete_only_when_invalid_rows_are_all_that_is_left(tmp_path: Path) -> None:
+    from provisioning.api import RunResult
     from provisioning.commands.watch import _outcome
+    from provisioning.run.followup_journal import FollowUpState
+    from provisioning.run.journal import RowState
 
-    def outcome(status: int, counts: dict[str, int], **extra: object) -> RunOutcome:
-        (tmp_path / "summary.json").write_text(json.dumps({"counts": counts, "exit_status": status, **extra}))
-        return _outcome(status, tmp_path, "error: something\ninfo line\n")
+    def outcome(status: int, counts: dict[str, int], followups_by_row: dict[str, int] | None = None,
+                fatal: str = "") -> RunOutcome:  # the run's RunResult, as summary.json says it
+        return _outcome(RunResult(ExitStatus(status), tmp_path, {RowState(k): n for k, n in counts.items()},
+                                  {FollowUpState(k): n for k, n in (followups_by_row or {}).items()},
+                                  fatal=fatal, messages=("error: something",)))
 
     assert outcome(0, {"created": 3}).complete
     only_invalid = outcome(1, {"created": 3, "skipped": 1, "invalid": 2})
@@ -259,5 +264,4 @@ def test_a_run_is_complete_only_when_invalid_rows_are_all_that_is_left(tmp_path:
     assert not outcome(1, {"created": 3, "pending": 1}).complete
     assert not outcome(1, {"created": 3}, followups_by_row={"failed": 1}).complete
     assert not outcome(5, {"created": 3}, fatal="the run folder became unwritable").complete
-    (tmp_path / "summary.json").unlink()
-    assert not _outcome(1, tmp_path, "").complete
+    assert not _outcome(RunResult(ExitStatus(1), tmp_path)).complete  # stopped before any report
