@@ -311,10 +311,9 @@ def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwor
             apply: ApplyResult | None, started: float, client: GraphClient | None = None, dry_run: bool = False,
             notify: argparse.Namespace | None = None, stop: threading.Event | None = None) -> SessionResult:
     from provisioning.report.run_workbook import resume_command
-    from provisioning.run.followup_journal import row_view
 
     records = journal.rows()
-    follow = row_view(journal)
+    follow = {row: (state.value, text) for row, (state, text) in journal.followup_view().items()}
     issues = journal.issues()
     write_results_csv(folder.results_csv, records, issues, follow)
     # a row sent without an answer yet may exist with its password: resume finds out, the password must stay

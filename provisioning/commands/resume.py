@@ -18,7 +18,7 @@ from provisioning.run.binding import check_binding
 from provisioning.run.creates import CreateItem
 from provisioning.run.durable import without_password, without_password_warning
 from provisioning.run.folder import RunFolder, existing_run_folder, file_sha256
-from provisioning.run.followup_journal import FollowUpState, followups
+from provisioning.run.followup_journal import FollowUpState
 from provisioning.run.journal import OPEN_STATES, Journal, RowRecord, RowState
 from provisioning.run.lock import lock_run_folder
 from provisioning.run.updates import apply_updates, pending_updates
@@ -83,7 +83,7 @@ def _resume(ctx: CommandContext, args: argparse.Namespace, folder: RunFolder, jo
         with run_log(folder, secrets):
             log.info("resume %s: %d rows still open", folder.path, len(open_rows))
             if not open_rows:
-                if followups(journal, [FollowUpState.PENDING]) or pending_updates(journal):
+                if journal.followups([FollowUpState.PENDING]) or pending_updates(journal):
                     log.info("resume: no create open; sending the pending updates and follow-ups")
                     todo = pending_updates(journal)
                     if todo and not stop.is_set():

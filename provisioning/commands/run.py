@@ -32,7 +32,6 @@ from provisioning.run.binding import binding_of
 from provisioning.run.chain import bind_plan, bind_validation, bound_accounts, drop_done, renames, tenant_employee_ids
 from provisioning.run.creates import EXISTS_CODE, ApplyResult, CreateItem
 from provisioning.run.folder import RunFolder, new_run_folder
-from provisioning.run.followup_journal import add_changes, add_followups
 from provisioning.run.followups import plan_followups
 from provisioning.run.journal import Journal, Outcome, RowSeed, RowState
 from provisioning.run.lock import lock_run_folder
@@ -241,10 +240,10 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: GraphClient, ros
         if not args.dry_run:  # --existing fail: the code the apply stage gives a user that appears later, too
             journal.record_many([(a.row, Outcome(RowState.FAILED, a.object_id, None, EXISTS_CODE, a.message))
                                  for a in plan.actions if a.kind is ActionKind.EXISTS])
-        add_changes(journal, (c for u in updates.values() for c in u.changes))
+        journal.add_changes(c for u in updates.values() for c in u.changes)
         journal.add_issues(i for i in validation.issues if i.row == 0)
         planned = plan_followups(plan.actions, refs, dry_run=args.dry_run)
-        add_followups(journal, drop_done(planned, chain) if chain is not None else planned)
+        journal.add_followups(drop_done(planned, chain) if chain is not None else planned)
         if args.dry_run:
             _print_diff(ctx, plan, updates)
             return finish(ctx, journal, folder, passwords=None, apply=None, started=started, client=client,

@@ -21,7 +21,7 @@ from provisioning.models import Issue, Severity
 from provisioning.report.files import PASSWORDS_NAME, SUMMARY_NAME, status_of
 from provisioning.report.model import ReportRow, ReportSummary
 from provisioning.report.workbook import write_results_workbook
-from provisioning.run.followup_journal import Change, changes, row_view
+from provisioning.run.followup_journal import Change
 from provisioning.run.followups import USER_EXISTS
 from provisioning.run.journal import OPEN_STATES, Journal, RowRecord, RowState
 from provisioning.run.retrysource import RESULTS_XLSX, read_retry_link
@@ -55,7 +55,8 @@ def write_run_workbook(run_dir: str | Path, *, command_line: str | None = None,
 
 def _read(journal: Journal) -> tuple[dict[str, Any], list[RowRecord], dict[int, list[Issue]],
                                      dict[int, tuple[str, str]], dict[int, list[Change]]]:
-    return journal.meta(), journal.rows(), journal.issues(), row_view(journal), changes(journal)
+    follow = {row: (state.value, text) for row, (state, text) in journal.followup_view().items()}
+    return journal.meta(), journal.rows(), journal.issues(), follow, journal.changes()
 
 
 def _roster_cells(meta: Mapping[str, Any]) -> tuple[tuple[str, ...], dict[int, tuple[str, ...]]]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provisioning.models import Issue, Severity, Validation
-from provisioning.run.followup_journal import FollowUpSeed, FollowUpState, followups, row_view
+from provisioning.run.followup_journal import FollowUpSeed, FollowUpState
 from provisioning.run.journal import JOURNAL_NAME, Binding, Journal, RowRecord, RowState
 from provisioning.run.plan import Action, ActionKind, Plan, upn_of
 from provisioning.run.updates import desired, diff
@@ -79,9 +79,10 @@ def read_chain(run_dir: Path) -> Parent | None:
                 bindings[r.row] = replace(b, upn=r.upn or b.upn, body=body,
                                           mail_nickname=str(body.get("mailNickname") or ""),
                                           employee_id=str(body.get("employeeId") or ""))
-        view = row_view(journal)
-        unfinished = frozenset(row for row, (state, _) in view.items() if state in ("failed", "pending"))
-        done = frozenset((f.row, f.kind, f.target.lower()) for f in followups(journal, [FollowUpState.DONE]))
+        view = journal.followup_view()
+        unfinished = frozenset(row for row, (state, _) in view.items()
+                               if state in (FollowUpState.FAILED, FollowUpState.PENDING))
+        done = frozenset((f.row, f.kind, f.target.lower()) for f in journal.followups([FollowUpState.DONE]))
         return Parent(run_dir, journal.meta(), records, bindings, unfinished, done, journal.issues())
 
 

@@ -34,8 +34,6 @@ from provisioning.run.followup_journal import (
     FollowUpRecord,
     FollowUpSeed,
     FollowUpState,
-    followups,
-    record_followups,
 )
 from provisioning.run.journal import Journal, RowState
 from provisioning.run.lagretry import Answer, LagRetrySender, Op
@@ -122,7 +120,7 @@ def apply_followups(client: GraphClient, journal: Journal, *, stop: threading.Ev
     Follow-ups of rows whose create failed stay pending (the row itself is reported failed); a manager follow-up
     whose manager row was not created fails with that reason.
     """
-    pending = followups(journal, [FollowUpState.PENDING])
+    pending = journal.followups([FollowUpState.PENDING])
     if not pending:
         return {}
     records = {r.row: r for r in journal.rows()}
@@ -153,7 +151,7 @@ def apply_followups(client: GraphClient, journal: Journal, *, stop: threading.Ev
         op = request_for(f, rec.object_id, manager_id, root)
         manager_ids[op.key] = manager_id if f.kind == "manager" else ""
         ops.append(op)
-    record_followups(journal, now_failed)
+    journal.record_followups(now_failed)
     counts: dict[str, int] = {"failed": len(now_failed)} if now_failed else {}
     log.info("follow-ups: sending %d (%d could not be sent)", len(ops), len(now_failed))
 
@@ -166,7 +164,7 @@ def apply_followups(client: GraphClient, journal: Journal, *, stop: threading.Ev
         message = answer.message
         if answer.ok and answer.status == 400:
             message = "already a member"
-        record_followups(journal, [(row, kind, target, FollowUpOutcome(
+        journal.record_followups([(row, kind, target, FollowUpOutcome(
             state, answer.attempts, answer.status or None, "" if answer.ok else answer.code,
             "" if answer.ok and answer.status != 400 else message, answer.request_id,
             manager_ids.get(key, "")))])
