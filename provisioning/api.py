@@ -19,18 +19,12 @@ from typing import TYPE_CHECKING, Any
 from provisioning.context import CommandContext
 from provisioning.errors import RunFolderLost
 from provisioning.exitcodes import ExitStatus
-from provisioning.report.files import (
-    PasswordFile,
-    SecretFilter,
-    close_run_log,
-    open_run_log,
-    write_results_csv,
-    write_summary_json,
-)
+from provisioning.report.files import write_results_csv, write_summary_json
 from provisioning.run.creates import ApplyEngine, ApplyResult, CreateItem, Progress
 from provisioning.run.durable import lost_from, stopped_message
 from provisioning.run.folder import RunFolder
 from provisioning.run.journal import OPEN_STATES, Journal, RowState, utcnow
+from provisioning.run.secrets import PasswordFile, SecretFilter, close_run_log, open_run_log
 from provisioning.settings import Settings
 
 if TYPE_CHECKING:  # graph.client (msal, requests) is imported when a client is made
@@ -429,5 +423,5 @@ def _print_summary(ctx: CommandContext, folder: RunFolder, summary: Mapping[str,
         ctx.out.write(f"{n} row{'s' * (n != 1)} hidden in Excel (filtered out or hidden) were provisioned like the "
                       f"others (see the Warnings column of results.xlsx)\n")
     ctx.out.write(f"run folder: {folder.path}\n")
-    if (folder.path / "results.xlsx").exists():
-        ctx.out.write(f"results:    {folder.path / 'results.xlsx'}\n")
+    if folder.results_xlsx.exists():
+        ctx.out.write(f"results:    {folder.results_xlsx}\n")

@@ -12,15 +12,14 @@ from provisioning.commands.run import report_stop
 from provisioning.context import CommandContext
 from provisioning.errors import RunFolderError
 from provisioning.exitcodes import ExitStatus
-from provisioning.report.files import PasswordFile, SecretFilter
 from provisioning.report.notify import add_notify_arguments, require_notify_arguments
 from provisioning.run.binding import check_binding
 from provisioning.run.creates import CreateItem
-from provisioning.run.durable import without_password, without_password_warning
 from provisioning.run.folder import RunFolder, existing_run_folder, file_sha256
 from provisioning.run.followup_journal import FollowUpState
 from provisioning.run.journal import OPEN_STATES, Journal, RowRecord, RowState
 from provisioning.run.lock import lock_run_folder
+from provisioning.run.secrets import PasswordFile, SecretFilter, without_password, without_password_warning
 from provisioning.run.updates import apply_updates, pending_updates
 
 HELP = "continue an interrupted run from its journal (rows in doubt are looked up before anything is re-sent)"

@@ -25,7 +25,6 @@ from provisioning.context import CommandContext
 from provisioning.errors import UsageError
 from provisioning.exitcodes import ExitStatus
 from provisioning.models import ExistingUser, Issue, Roster, TenantView, UserRow, Validation
-from provisioning.report.files import PasswordFile, SecretFilter
 from provisioning.report.notify import add_notify_arguments, require_notify_arguments
 from provisioning.roster.encodings import encoding_option
 from provisioning.run.binding import binding_of
@@ -36,6 +35,7 @@ from provisioning.run.followups import plan_followups
 from provisioning.run.journal import Journal, Outcome, RowSeed, RowState
 from provisioning.run.lock import lock_run_folder
 from provisioning.run.plan import ActionKind, Plan, make_plan, upn_of
+from provisioning.run.secrets import PasswordFile, SecretFilter
 from provisioning.run.updates import UserUpdate, fetch_current, plan_updates, select_for
 from provisioning.validation.references import References, check_references, resolve
 from provisioning.validation.tenant import GraphTenantView

@@ -36,6 +36,7 @@ from provisioning.context import CommandContext
 from provisioning.errors import UsageError
 from provisioning.exitcodes import ExitStatus
 from provisioning.report.notify import add_notify_arguments, notify_watch_result, require_notify_arguments
+from provisioning.run.folder import RunFolder
 from provisioning.run.lock import lock_run_folder
 from provisioning.watcher import FileResult, RunOutcome, WatchConfig, Watcher
 
@@ -87,7 +88,7 @@ def _outcome(status: int, run_dir: Path, captured: str) -> RunOutcome:
     every valid row created, updated or skipped with its follow-ups done (only invalid rows left, if any)."""
     summary: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError, AttributeError):
-        summary = dict(json.loads((run_dir / "summary.json").read_text(encoding="utf-8")))
+        summary = dict(json.loads(RunFolder(run_dir).summary_json.read_text(encoding="utf-8")))
     counts = {k: int(v) for k, v in dict(summary.get("counts") or {}).items()}
     follow = dict(summary.get("followups_by_row") or {})
     complete = bool(summary) and status in (ExitStatus.OK, ExitStatus.ROWS_FAILED) and not summary.get("fatal") \
@@ -102,13 +103,14 @@ def _outcome(status: int, run_dir: Path, captured: str) -> RunOutcome:
 
 def _ensure_workbook(run_dir: Path) -> None:
     """results.xlsx for the mail, if the run did not write it (the roster is still in INBOX here)."""
-    if (run_dir / "journal.sqlite").is_file() and not (run_dir / "results.xlsx").is_file():
+    folder = RunFolder(run_dir)
+    if folder.journal.is_file() and not folder.results_xlsx.is_file():
         from provisioning.report.run_workbook import write_run_workbook
 
         try:
             write_run_workbook(run_dir)
         except Exception as exc:  # noqa: BLE001 - the mail then says the workbook is missing
-            log.warning("could not write %s: %s", run_dir / "results.xlsx", exc)
+            log.warning("could not write %s: %s", folder.results_xlsx, exc)
 
 
 class _Engine:

@@ -2,8 +2,9 @@
 
 The writer (:mod:`provisioning.report.workbook`) knows nothing of journals or plans: whoever has the run's outcome
 builds
-one :class:`ReportRow` per roster row and one :class:`ReportSummary`, and hands them over. The layout constants
-here are shared with :mod:`provisioning.run.retrysource`, which reads the Failed and Invalid sheets back for ``retry``.
+one :class:`ReportRow` per roster row and one :class:`ReportSummary`, and hands them over. The sheet layout
+(:mod:`provisioning.run.folder`) is shared with :mod:`provisioning.run.retrysource`, which reads the Failed and
+Invalid sheets back for ``retry``.
 """
 from __future__ import annotations
 
@@ -13,15 +14,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from provisioning.models import Issue, Severity
+from provisioning.run.folder import CREATED as CREATED  # the workbook's layout, re-exported with the model
+from provisioning.run.folder import FAILED as FAILED
+from provisioning.run.folder import INVALID as INVALID
+from provisioning.run.folder import RESULT_COLUMNS as RESULT_COLUMNS
+from provisioning.run.folder import SHEETS as SHEETS
+from provisioning.run.folder import SKIPPED as SKIPPED
+from provisioning.run.folder import SUMMARY as SUMMARY
+from provisioning.run.folder import UPDATED as UPDATED
+from provisioning.run.folder import RunFolder
 
-# Sheet names, in the order they appear in the workbook.
-SUMMARY = "Summary"
-CREATED = "Created"
-UPDATED = "Updated"
-SKIPPED = "Skipped"
-FAILED = "Failed"
-INVALID = "Invalid"
-SHEETS: tuple[str, ...] = (SUMMARY, CREATED, UPDATED, SKIPPED, FAILED, INVALID)
+# Sheet names (SUMMARY ... INVALID, SHEETS) and RESULT_COLUMNS are shared with retry's reader: see run/folder.py.
 
 # Row statuses as they appear in the Status columns (and as keys of ReportSummary.counts).
 CREATED_STATUS = "created"
@@ -53,11 +56,8 @@ UPDATED_COLUMNS: tuple[str, ...] = (
     "Follow-ups", "Warnings")
 SKIPPED_COLUMNS: tuple[str, ...] = (
     "Row", "Status", "User principal name", "Display name", "Existing object id", "Reason", "Follow-ups")
-# Failed and Invalid: the roster's own columns (original headers, original order), then these. ``retry`` ignores
-# them, except "Roster row", which links an edited row back to the row of the run that wrote the workbook.
-RESULT_COLUMNS: tuple[str, ...] = ("Status", "Error code", "Message", "Request id", "Attempts", "Roster row")
 
-PASSWORD_GENERATED_NOTE = "generated: see passwords.csv"
+PASSWORD_GENERATED_NOTE = f"generated: see {RunFolder.PASSWORDS_CSV}"
 _NON_ALNUM = re.compile(r"[\W_]+")
 
 

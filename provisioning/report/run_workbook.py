@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from provisioning.models import Issue, Severity
-from provisioning.report.files import PASSWORDS_NAME, SUMMARY_NAME, status_of
+from provisioning.report.files import status_of
 from provisioning.report.model import ReportRow, ReportSummary
 from provisioning.report.workbook import write_results_workbook
+from provisioning.run.folder import RunFolder
 from provisioning.run.followup_journal import Change
 from provisioning.run.followups import USER_EXISTS
 from provisioning.run.journal import OPEN_STATES, Journal, RowRecord, RowState
-from provisioning.run.retrysource import RESULTS_XLSX, read_retry_link
+from provisioning.run.retrysource import read_retry_link
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def write_run_workbook(run_dir: str | Path, *, command_line: str | None = None,
     run's open journal, if the caller has one (else it is opened and closed here).
     """
     folder = Path(run_dir).resolve()  # commands in the Summary must work from any directory
-    path = folder / RESULTS_XLSX
+    path = RunFolder(folder).results_xlsx
     if journal is None:
         with Journal.open(folder) as opened:
             meta, records, issues, follow, edits = _read(opened)
@@ -146,9 +147,9 @@ def _summary(folder: Path, meta: Mapping[str, Any], records: Sequence[RowRecord]
     started, ended = _when(meta.get("started")), _when(meta.get("ended"))
     duration = (ended - started).total_seconds() if started and ended else None
     session: dict[str, Any] = {}
-    if (folder / SUMMARY_NAME).is_file():
+    if RunFolder(folder).summary_json.is_file():
         try:
-            session = json.loads((folder / SUMMARY_NAME).read_text(encoding="utf-8"))
+            session = json.loads(RunFolder(folder).summary_json.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             session = {}
     counts = Counter(status_of(r, follow.get(r.row, ("", ""))[0]) for r in records)
@@ -165,11 +166,11 @@ def _summary(folder: Path, meta: Mapping[str, Any], records: Sequence[RowRecord]
     quoted = shlex.quote(str(folder))
     resume = resume_command(folder, command_line, records, follow, dry_run) or (
         "(nothing to resume)" if not dry_run else "(a dry run is not resumed: start a real run)")
-    passwords = folder / PASSWORDS_NAME
+    passwords = RunFolder(folder).passwords_csv
     return ReportSummary(
         roster=str(meta.get("roster_path") or ""), tenant=tenant, started=started, ended=ended,
         duration_s=duration, users_per_s=rate, counts=dict(counts), error_counts=_error_counts(records, issues),
         retry_command=f"{command_line} retry {quoted}", resume_command=resume,
         retried_from=str(link.get("retried_from", "")) if link else "",
-        passwords_file=f"{PASSWORDS_NAME} beside this workbook" if passwords.is_file() else "",
+        passwords_file=f"{RunFolder.PASSWORDS_CSV} beside this workbook" if passwords.is_file() else "",
         dry_run=dry_run, run_dir=str(folder))

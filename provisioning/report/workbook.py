@@ -31,24 +31,18 @@ from openpyxl.utils import get_column_letter
 
 from provisioning.cells import ERROR_TEXTS, FORMULA_TRIGGERS, make_xlsx_text_safe
 from provisioning.report.model import (
-    CREATED,
     CREATED_COLUMNS,
     DRY_RUN_STATUSES,
-    FAILED,
-    INVALID,
     LIVE_STATUSES,
     PASSWORD_GENERATED_NOTE,
-    RESULT_COLUMNS,
-    SKIPPED,
     SKIPPED_COLUMNS,
-    SUMMARY,
-    UPDATED,
     UPDATED_COLUMNS,
     ReportRow,
     ReportSummary,
     is_password_header,
     sheets_for_status,
 )
+from provisioning.run.folder import CREATED, FAILED, INVALID, RESULT_COLUMNS, SKIPPED, SUMMARY, UPDATED
 
 log = logging.getLogger(__name__)
 

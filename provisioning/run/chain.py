@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provisioning.models import Issue, Severity, Validation
+from provisioning.run.folder import RunFolder
 from provisioning.run.followup_journal import FollowUpSeed, FollowUpState
-from provisioning.run.journal import JOURNAL_NAME, Binding, Journal, RowRecord, RowState
+from provisioning.run.journal import Binding, Journal, RowRecord, RowState
 from provisioning.run.plan import Action, ActionKind, Plan, upn_of
 from provisioning.run.updates import desired, diff
 from provisioning.validation import rules
@@ -63,7 +64,7 @@ class Parent:
 
 def read_chain(run_dir: Path) -> Parent | None:
     """The earlier run of ``run_dir`` (None when it holds no journal)."""
-    if not (run_dir / JOURNAL_NAME).is_file():
+    if not RunFolder(run_dir).journal.is_file():
         return None
     with Journal.open(run_dir) as journal:
         records = {r.row: r for r in journal.rows()}

@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 from graph.errors import AuthError, GraphError, ServiceUnavailableError
 from provisioning.errors import RunFolderLost
 from provisioning.exitcodes import ExitStatus
-from provisioning.report.files import PasswordFile
 from provisioning.run.durable import lost_from
 from provisioning.run.journal import Journal, Outcome, RowState
 from provisioning.run.lagretry import error_parts
 from provisioning.run.permissions import explain_denied
+from provisioning.run.secrets import PasswordFile
 from provisioning.validation.tenant import find_users
 
 if TYPE_CHECKING:

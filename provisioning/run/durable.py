@@ -16,14 +16,13 @@ import sqlite3
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from provisioning.cells import csv_safe
 from provisioning.errors import RunFolderLost
 
 if TYPE_CHECKING:  # (at run time imported where used: the journal imports this module)
-    from provisioning.report.files import PasswordFile
-    from provisioning.run.journal import Journal, RowRecord
+    from provisioning.run.journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +84,23 @@ def lost_from(exc: BaseException, path: Path) -> RunFolderLost:
     return RunFolderLost(f"{folder}: {reason}", reason=reason, resumable=resumable, remedy=remedy)
 
 
-def _names(upns: list[str], limit: int = 5) -> str:
+class PasswordRecord(Protocol):
+    """What :func:`stopped_message` needs of ``passwords.csv`` (:class:`provisioning.run.secrets.PasswordFile`)."""
+
+    @property
+    def path(self) -> Path: ...
+
+    def known(self) -> dict[int, tuple[str, str]]: ...
+
+    def check_intact(self) -> None: ...
+
+
+def names_text(upns: list[str], limit: int = 5) -> str:
     shown = ", ".join(upns[:limit])
     return shown + (f" and {len(upns) - limit} more" if len(upns) > limit else "")
 
 
-def stopped_message(lost: RunFolderLost, *, journal: Journal, passwords: PasswordFile, total: int, sent: set[int],
+def stopped_message(lost: RunFolderLost, *, journal: Journal, passwords: PasswordRecord, total: int, sent: set[int],
                     answers: Mapping[int, Any], command_line: str, err: TextIO,
                     during: str = "") -> RunFolderLost:
     """The one line for a run that stopped sending because its folder became unwritable: what was sent, who
@@ -127,7 +137,7 @@ def stopped_message(lost: RunFolderLost, *, journal: Journal, passwords: Passwor
              + (f", {unanswered} got no answer (they may exist)" if unanswered else "")]
     if unrecorded:
         parts.append(f"{len(unrecorded)} of them have generated passwords that could not be recorded "
-                     f"({_names(unrecorded)}); reset their passwords in the Entra admin center (Users > Reset "
+                     f"({names_text(unrecorded)}); reset their passwords in the Entra admin center (Users > Reset "
                      "password)")
     if journal_ok and lost.resumable:
         parts.append(f"the journal is consistent: {lost.remedy}, then continue with "
@@ -154,7 +164,7 @@ def stopped_message(lost: RunFolderLost, *, journal: Journal, passwords: Passwor
     return RunFolderLost("; ".join(parts), reason=lost.reason, resumable=lost.resumable, remedy=lost.remedy)
 
 
-def _intact(obj: Journal | PasswordFile) -> bool:
+def _intact(obj: Journal | PasswordRecord) -> bool:
     try:
         obj.check_intact()
     except RunFolderLost:
@@ -181,23 +191,3 @@ def _rescue(journal: Journal, folder: Path, created: list[tuple[int, str, str, s
         return None
     log.info("the journal of %s was saved to %s", folder, dest)
     return dest
-
-
-def without_password(journal: Journal, passwords_csv: Path) -> list[RowRecord]:
-    """Rows created with a generated password that ``passwords.csv`` does not hold (lost with a removed run
-    folder or file): their users exist, and nobody knows their password."""
-    from provisioning.report.files import PasswordFile
-    from provisioning.run.journal import RowState
-
-    known = PasswordFile(passwords_csv).load()
-    return [r for r in journal.rows([RowState.CREATED, RowState.UPDATED])
-            if r.password_source == "generated" and r.row not in known]
-
-
-def without_password_warning(rows: list[RowRecord], command_line: str) -> str:
-    """The line that tells the administrator which users have no recorded password and what to do."""
-    names = _names([f"row {r.row} {r.upn}" for r in rows], limit=10)
-    return (f"warning: {len(rows)} users exist without a recorded password (their generated password was lost "
-            f"with passwords.csv): {names}; reset their passwords in the Entra admin center (Users > Reset "
-            f"password), or put just these rows in a roster and run `{command_line} run THAT_ROSTER --existing "
-            "update --reset-passwords` (the new passwords go to that run's passwords.csv)")

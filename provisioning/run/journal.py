@@ -36,6 +36,7 @@ from typing import Any
 from provisioning.errors import RunFolderError
 from provisioning.models import Issue, Severity
 from provisioning.run.durable import file_identity, gone, lost_from
+from provisioning.run.folder import RunFolder
 from provisioning.run.followup_journal import (
     Change,
     FollowUpOutcome,
@@ -50,7 +51,7 @@ from provisioning.run.followup_journal import (
 SCHEMA_VERSION = 2
 #: Journals written by earlier versions that :meth:`Journal.open` upgrades in place (additive: new tables/columns).
 READABLE_VERSIONS = (1, 2)
-JOURNAL_NAME = "journal.sqlite"
+JOURNAL_NAME = RunFolder.JOURNAL  # (the name commands and the watcher import from here)
 
 
 class RowState(str, Enum):
@@ -248,7 +249,7 @@ class Journal:
     @classmethod
     def create(cls, run_dir: Path, meta: Mapping[str, Any]) -> Journal:
         """Create the journal of a new run in ``run_dir``; refuses to overwrite an existing one."""
-        path = Path(run_dir) / JOURNAL_NAME
+        path = RunFolder(Path(run_dir)).journal
         if path.exists():
             raise RunFolderError(f"{path} already exists: use `resume {run_dir}` or choose another --out")
         try:
@@ -263,7 +264,7 @@ class Journal:
     @classmethod
     def open(cls, run_dir: Path) -> Journal:
         """Open the journal of an existing run folder (``RunFolderError`` when there is none)."""
-        path = Path(run_dir) / JOURNAL_NAME
+        path = RunFolder(Path(run_dir)).journal
         if not path.is_file():
             raise RunFolderError(f"{run_dir}: no {JOURNAL_NAME} here; is this a run folder?")
         conn = None
@@ -534,8 +535,8 @@ class Journal:
 def damaged_message(path: Path, exc: BaseException) -> str:
     """What to do when a run's journal cannot be read: what it created is in the run's other files, and a new run
     of the roster skips the users that exist (the default ``--existing skip``), so nobody is created twice."""
-    folder = path.parent
-    where = [str(folder / name) for name in ("results.csv", "run.log") if (folder / name).is_file()]
+    folder = RunFolder(path.parent)
+    where = [str(p) for p in (folder.results_csv, folder.log) if p.is_file()]
     listed = (f"the users it created are listed in {' and '.join(where)}" if where else
               "the users it created can be found in the tenant (Entra admin center, Users)")
     return (f"{path} is damaged ({exc}); the run cannot be resumed from it; {listed}; start a new run of the "
