@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,7 @@ from provisioning.report.files import write_results_csv, write_summary_json
 from provisioning.run.creates import ApplyEngine, ApplyResult, CreateItem, Progress
 from provisioning.run.durable import lost_from, stopped_message
 from provisioning.run.folder import RunFolder
-from provisioning.run.journal import OPEN_STATES, Journal, RowState, utcnow
+from provisioning.run.journal import OPEN_STATES, Journal, RowState, followup_view, utcnow
 from provisioning.run.secrets import PasswordFile, SecretFilter, close_run_log, open_run_log
 from provisioning.settings import Settings
 
@@ -304,12 +304,14 @@ def finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, password
 def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
             apply: ApplyResult | None, started: float, client: GraphClient | None = None, dry_run: bool = False,
             notify: argparse.Namespace | None = None, stop: threading.Event | None = None) -> SessionResult:
-    from provisioning.report.run_workbook import resume_command
+    # deferred: openpyxl stays off the start-up path (and run_workbook.write_run_workbook is looked up when called)
+    from provisioning.report import run_workbook
 
-    records = journal.rows()
-    follow = {row: (state.value, text) for row, (state, text) in journal.followup_view().items()}
-    issues = journal.issues()
-    write_results_csv(folder.results_csv, records, issues, follow)
+    snapshot = journal.snapshot()  # the one read of the journal the reports are built from
+    records, issues = snapshot.rows, snapshot.issues
+    follow = followup_view(snapshot.followups)
+    rows = run_workbook.report_rows(snapshot)
+    write_results_csv(folder.results_csv, rows)
     # a row sent without an answer yet may exist with its password: resume finds out, the password must stay
     created_rows = [r.row for r in records if r.state in (RowState.CREATED, RowState.UPDATED)
                     or (r.state in OPEN_STATES and r.attempts > 0)]
@@ -322,7 +324,7 @@ def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwor
     follow_counts: dict[str, int] = {}
     for r in records:
         if r.row in follow and (r.state in with_user or dry_run):
-            key = follow[r.row][0]
+            key = follow[r.row][0].value
             follow_counts[key] = follow_counts.get(key, 0) + 1
     interrupted = stop is not None and stop.is_set()
     if interrupted:
@@ -330,9 +332,10 @@ def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwor
     status = exit_status(counts, apply, dry_run, follow_counts, interrupted=interrupted)
     counter = throttle_counter(client) if client is not None else None
     duration = time.monotonic() - started
-    meta = journal.meta()
+    meta = snapshot.meta
     ended = utcnow()
     journal.set_meta({"ended": ended, "exit_status": int(status)})
+    snapshot = replace(snapshot, meta={**meta, "ended": ended, "exit_status": int(status)})
     summary = {
         "run_dir": str(folder.path), "roster": meta.get("roster_path"), "roster_sha256": meta.get("roster_sha256"),
         "dry_run": dry_run, "started": meta.get("started"), "ended": ended, "rows": len(records),
@@ -349,7 +352,7 @@ def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwor
         "exit_status": int(status),
         "fatal": apply.fatal_message if apply and apply.fatal else "",
         "interrupted": status is ExitStatus.INTERRUPTED,
-        "resume": resume_command(folder.path.resolve(), ctx.command_line, records, follow, dry_run),
+        "resume": run_workbook.resume_command(folder.path.resolve(), ctx.command_line, records, follow, dry_run),
     }
     hidden = sum(1 for row, found in issues.items() if row and any(i.code == "hidden-row" for i in found))
     if hidden:  # rows Excel hides (filtered out) are provisioned: say so where the counts are
@@ -357,7 +360,6 @@ def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwor
     if dry_run:
         summary["planned"] = {a: sum(1 for r in records if r.action == a) for a in ("create", "update", "skip",
                                                                                    "exists", "invalid")}
-    from provisioning.report.run_workbook import write_run_workbook
     from provisioning.run.retrysource import read_retry_link  # deferred: pandas/openpyxl stay off the start-up path
 
     link = read_retry_link(folder.path)
@@ -365,7 +367,7 @@ def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwor
         summary["retried_from"] = str(link.get("retried_from", ""))
     write_summary_json(folder.summary_json, summary)
     try:
-        write_run_workbook(folder.path, command_line=ctx.command_line, journal=journal)
+        run_workbook.write_run_workbook(folder.path, command_line=ctx.command_line, snapshot=snapshot, rows=rows)
     except OSError as exc:  # the journal, results.csv and summary.json are written: report, don't fail the run
         log.error("could not write results.xlsx in %s: %s", folder.path, exc)
         ctx.err.write(f"warning: could not write results.xlsx: {exc}\n")

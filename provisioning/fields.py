@@ -252,3 +252,17 @@ def _object(p: Path, data: dict[str, Any], key: str, example: str) -> dict[str, 
 def _json_type(value: object) -> str:
     return {bool: "true/false", int: "a number", float: "a number", str: "a text", list: "a list",
             dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+_NON_ALNUM = re.compile(r"[\W_]+")
+
+
+def is_password_header(header: str) -> bool:
+    """True for a roster column that holds passwords (``password``, ``Initial password``, ``passwordProfile``...).
+
+    Such columns keep their header in the Failed and Invalid sheets (so ``retry`` can be given a new password)
+    but never their content: a password given in the roster is never copied anywhere.
+    """
+    key = _NON_ALNUM.sub("", header or "").casefold()
+    # "Force change password" / "Must change password" are flags, not secrets
+    return "password" in key and "change" not in key and "policies" not in key

@@ -6,8 +6,12 @@ can continue from. A row is marked ``sending`` before its request leaves and rec
 its answer arrives; a ``sending`` row found later is an *ambiguous* outcome to reconcile by looking the user up.
 
 Nothing secret is ever stored here: no passwords (the request body is stored with ``passwordProfile.password``
-removed; ``password_source`` says whether ``resume`` must re-read it from the roster or generate a new one), no
-client secret (settings are stored through their redacted dictionary).
+removed; ``password_source`` says whether ``resume`` must re-read it from the roster or generate a new one; a password
+column of the roster is stored blank), no client secret (settings are stored through their redacted dictionary).
+
+The roster's headers (meta ``roster_headers``) and each row's original cells (table ``cells``) are recorded when the
+run starts, so that the reports are built from the journal alone (:meth:`Journal.snapshot`), whatever becomes of the
+roster file. A journal written before they were recorded has no ``roster_headers``.
 
 Schema version 2 adds the ``followups`` table (one record per group membership, licence and manager of a row:
 kind, target, resolved id, state pending/done/failed, attempts, Graph's status/code/message/request-id) and the
@@ -34,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from provisioning.errors import RunFolderError
-from provisioning.models import Issue, Severity
+from provisioning.fields import is_password_header
+from provisioning.models import Issue, Roster, Severity
 from provisioning.run.durable import file_identity, gone, lost_from
 from provisioning.run.folder import RunFolder
 from provisioning.run.followup_journal import (
@@ -104,6 +109,10 @@ CREATE TABLE IF NOT EXISTS issues (
     message  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS issues_row ON issues(row);
+CREATE TABLE IF NOT EXISTS cells (
+    row   INTEGER PRIMARY KEY,
+    cells TEXT NOT NULL
+);
 """
 
 #: Schema version 2 (follow-ups and update mode); applied to new journals and, additively, to version-1 ones.
@@ -225,6 +234,22 @@ class Outcome:
     error_code: str = ""
     message: str = ""
     request_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the reports need, read from the journal at once (:meth:`Journal.snapshot`).
+
+    ``headers`` are the roster's headers and ``cells`` each row's original cells (a password column blank); both
+    empty, and ``headers`` None, for a journal written before they were recorded."""
+
+    meta: Mapping[str, Any]
+    rows: Sequence[RowRecord]
+    issues: Mapping[int, Sequence[Issue]]
+    followups: Sequence[FollowUpRecord]
+    changes: Mapping[int, Sequence[Change]]
+    headers: tuple[str, ...] | None
+    cells: Mapping[int, tuple[str, ...]]
 
 
 class Journal:
@@ -477,6 +502,39 @@ class Journal:
     def iter_open(self) -> Iterator[RowRecord]:
         """The rows ``resume`` still has work for."""
         yield from self.rows(OPEN_STATES)
+
+    # -- the roster's cells, and the one read of the reports ------------------------------------------------
+    def add_roster(self, roster: Roster) -> None:
+        """Record the roster's headers and every row's original cells, for the reports. A password column (mapped
+        to ``password``, or one :func:`~provisioning.fields.is_password_header` recognises) is stored blank."""
+        blank = frozenset(j for j, h in enumerate(roster.headers)
+                          if roster.column_map.get(h) == "password" or is_password_header(h))
+        empty = ("",) * len(roster.row_numbers)
+        columns = [empty if j in blank else column for j, column in enumerate(roster.columns)]
+        with self.transaction() as cur:
+            cur.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                        ("roster_headers", json.dumps(list(roster.headers))))
+            cur.executemany("INSERT OR REPLACE INTO cells(row, cells) VALUES (?, ?)",
+                            [(row, json.dumps(list(values), ensure_ascii=False))
+                             for row, values in zip(roster.row_numbers, zip(*columns, strict=True), strict=True)])
+
+    def snapshot(self) -> Snapshot:
+        """Meta, rows, issues, follow-ups, changes and the roster's cells in one read transaction: what the end of a
+        session reports from (results.csv, results.xlsx, summary.json)."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                meta = {r["key"]: json.loads(r["value"]) for r in self._conn.execute("SELECT key, value FROM meta")}
+                rows = [_record(r) for r in self._conn.execute("SELECT * FROM rows ORDER BY row")]
+                issues = _issues(self._conn.execute("SELECT * FROM issues ORDER BY row, rowid"))
+                follow = [_followup(r) for r in self._conn.execute("SELECT * FROM followups" + _FOLLOWUP_ORDER)]
+                edits = _changes(self._conn.execute("SELECT * FROM updates ORDER BY row, rowid"))
+                headers = meta.get("roster_headers")
+                cells = {} if headers is None else {
+                    r["row"]: tuple(json.loads(r["cells"])) for r in self._conn.execute("SELECT row, cells FROM cells")}
+            finally:
+                self._conn.execute("COMMIT")
+        return Snapshot(meta, rows, issues, follow, edits, None if headers is None else tuple(headers), cells)
 
     # -- follow-ups and updates ------------------------------------------------------------------------------
     def add_followups(self, seeds: Iterable[FollowUpSeed]) -> None:
