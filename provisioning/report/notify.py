@@ -337,6 +337,13 @@ def notify_watch_result(ctx: CommandContext, args: argparse.Namespace, result: A
         c, options, result, command_line=command_line))
 
 
+def _own_client(ctx: CommandContext) -> GraphClient:
+    """A Graph client from the command's settings, for a caller that handed none (``watch``, a library caller)."""
+    from graph.client import GraphClient  # deferred, like provisioning.api's: msal and requests load when a mail goes
+
+    return GraphClient(ctx.tenant_settings.graph_config())
+
+
 def _notify(ctx: CommandContext, args: argparse.Namespace, client: GraphClient | None,
             send: Callable[[GraphClient, NotifyOptions], NotifyResult]) -> NotifyResult | None:
     to, sender = getattr(args, "notify", None), getattr(args, "notify_from", None)
@@ -346,9 +353,7 @@ def _notify(ctx: CommandContext, args: argparse.Namespace, client: GraphClient |
     own: GraphClient | None = None
     try:
         if client is None:
-            from provisioning.api import make_client
-
-            client = own = make_client(ctx.tenant_settings)
+            client = own = _own_client(ctx)
         result = send(client, options)
     except Exception as exc:  # noqa: BLE001 - a notification must never change the run's outcome
         log.warning("notification failed: %s: %s", type(exc).__name__, exc)
