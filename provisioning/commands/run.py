@@ -236,8 +236,8 @@ def _run(ctx: CommandContext, args: argparse.Namespace, client: GraphClient, ros
         if chain is not None:
             journal.add_bindings(chain.bindings.values())
         bodies = {a.row: a.user.graph_body() for a in plan.creates}
-        journal.add_rows(seeds(plan, dry_run=args.dry_run, bodies=bodies, updates=updates))
-        journal.add_roster(roster)  # the reports are built from the journal alone
+        # with the roster's cells: the reports are built from the journal alone
+        journal.add_rows(seeds(plan, dry_run=args.dry_run, bodies=bodies, updates=updates), roster=roster)
         if not args.dry_run:  # --existing fail: the code the apply stage gives a user that appears later, too
             journal.record_many([(a.row, Outcome(RowState.FAILED, a.object_id, None, EXISTS_CODE, a.message))
                                  for a in plan.actions if a.kind is ActionKind.EXISTS])

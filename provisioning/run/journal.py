@@ -387,10 +387,13 @@ class Journal:
         return {r["key"]: json.loads(r["value"]) for r in rows}
 
     # -- rows ------------------------------------------------------------------------------------------------
-    def add_rows(self, seeds: Iterable[RowSeed]) -> None:
-        """Record the plan: one record per roster row (and its validation issues), in one transaction."""
+    def add_rows(self, seeds: Iterable[RowSeed], roster: Roster | None = None) -> None:
+        """Record the plan: one record per roster row (and its validation issues), in one transaction; with
+        ``roster``, its headers and cells too (:meth:`add_roster`)."""
         now = utcnow()
         with self.transaction() as cur:
+            if roster is not None:
+                self._add_roster(cur, roster)
             for s in seeds:
                 body = json.dumps(strip_secrets(s.body)) if s.body is not None else ""
                 cur.execute(
@@ -507,16 +510,20 @@ class Journal:
     def add_roster(self, roster: Roster) -> None:
         """Record the roster's headers and every row's original cells, for the reports. A password column (mapped
         to ``password``, or one :func:`~provisioning.fields.is_password_header` recognises) is stored blank."""
+        with self.transaction() as cur:
+            self._add_roster(cur, roster)
+
+    @staticmethod
+    def _add_roster(cur: sqlite3.Cursor, roster: Roster) -> None:
         blank = frozenset(j for j, h in enumerate(roster.headers)
                           if roster.column_map.get(h) == "password" or is_password_header(h))
         empty = ("",) * len(roster.row_numbers)
         columns = [empty if j in blank else column for j, column in enumerate(roster.columns)]
-        with self.transaction() as cur:
-            cur.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                        ("roster_headers", json.dumps(list(roster.headers))))
-            cur.executemany("INSERT OR REPLACE INTO cells(row, cells) VALUES (?, ?)",
-                            [(row, json.dumps(list(values), ensure_ascii=False))
-                             for row, values in zip(roster.row_numbers, zip(*columns, strict=True), strict=True)])
+        cur.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                    ("roster_headers", json.dumps(list(roster.headers))))
+        cur.executemany("INSERT OR REPLACE INTO cells(row, cells) VALUES (?, ?)",
+                        [(row, json.dumps(list(values), ensure_ascii=False))
+                         for row, values in zip(roster.row_numbers, zip(*columns, strict=True), strict=True)])
 
     def snapshot(self) -> Snapshot:
         """Meta, rows, issues, follow-ups, changes and the roster's cells in one read transaction: what the end of a
