@@ -28,22 +28,17 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from graph.client import GraphClient
+from graph.config import GraphConfig
 from provisioning import codes
 from provisioning.context import CommandContext
 from provisioning.errors import ProvisionError, RunFolderError, RunFolderLost, UsageError
 from provisioning.exitcodes import ExitStatus
 from provisioning.models import ExistingUser, Issue, Roster, TenantView, UserRow, Validation
-from provisioning.report.files import (
-    PasswordFile,
-    SecretFilter,
-    close_run_log,
-    open_run_log,
-    write_results_csv,
-    write_summary_json,
-)
-from provisioning.report.notify import NotifyOptions
+from provisioning.report.files import write_results_csv, write_summary_json
+from provisioning.report.notify import NotifyOptions, maybe_notify
 from provisioning.report.run_workbook import write_run_workbook
 from provisioning.roster.excel import problem_message
 from provisioning.roster.mapping import canonical_field, load_mapping
@@ -61,17 +56,16 @@ from provisioning.run.chain import (
     tenant_employee_ids,
 )
 from provisioning.run.creates import EXISTS_CODE, ApplyEngine, ApplyResult, CreateItem, Progress
-from provisioning.run.durable import lost_from, stopped_message, without_password, without_password_warning
+from provisioning.run.durable import lost_from
 from provisioning.run.folder import RunFolder, existing_run_folder, file_sha256, new_run_folder
-from provisioning.run.followup_journal import FollowUpState, add_changes, add_followups, followups
+from provisioning.run.followup_journal import FollowUpState
 from provisioning.run.followups import apply_followups, held_for, plan_followups
-from provisioning.run.journal import JOURNAL_NAME, OPEN_STATES, Journal, Outcome, RowRecord, RowSeed, RowState, utcnow
+from provisioning.run.journal import OPEN_STATES, Journal, Outcome, RowRecord, RowSeed, RowState, followup_view, utcnow
 from provisioning.run.lock import lock_run_folder
 from provisioning.run.plan import ActionKind, Plan, make_plan, upn_of
 from provisioning.run.progress import phase_progress
+from provisioning.run.rescue import stopped_message
 from provisioning.run.retrysource import (
-    RESULTS_XLSX,
-    RETRY_ROSTER_NAME,
     RetryRow,
     RetrySource,
     exclude_created,
@@ -79,6 +73,14 @@ from provisioning.run.retrysource import (
     require_rows,
     write_retry_link,
     write_retry_roster,
+)
+from provisioning.run.secrets import (
+    PasswordFile,
+    SecretFilter,
+    close_run_log,
+    open_run_log,
+    without_password,
+    without_password_warning,
 )
 from provisioning.run.updates import (
     UserUpdate,
@@ -92,10 +94,6 @@ from provisioning.settings import Settings
 from provisioning.validation.engine import validate_roster
 from provisioning.validation.references import References, check_references, resolve
 from provisioning.validation.tenant import GraphTenantView
-
-if TYPE_CHECKING:  # graph.client (msal, requests) is imported when a client is made
-    from graph.client import GraphClient
-    from graph.config import GraphConfig
 
 log = logging.getLogger(__name__)
 
@@ -244,8 +242,6 @@ def throttle_counter(client: GraphClient) -> Callable[[], int]:
 def make_client(settings: Settings, *, batch_size: int | None = None, max_writes_per_s: float | None = None,
                 write_burst: float | None = None) -> GraphClient:
     """The Graph client for a run, with the run's ``--batch-size``, ``--max-writes-per-s`` and ``--write-burst``."""
-    from graph.client import GraphClient
-
     config = graph_config(settings)
     changes: dict[str, Any] = {}
     if batch_size:
@@ -263,8 +259,6 @@ def make_client(settings: Settings, *, batch_size: int | None = None, max_writes
 
 def graph_config(settings: Settings | GraphConfig) -> GraphConfig:
     """The :class:`graph.config.GraphConfig` of the settings (or the one given)."""
-    from graph.config import GraphConfig
-
     return settings if isinstance(settings, GraphConfig) else settings.graph_config()
 
 
@@ -306,8 +300,6 @@ def execute(ctx: CommandContext, client: GraphClient, journal: Journal, folder: 
                               err=ctx.err)
     try:
         if result.fatal is None and not result.interrupted and not stop.is_set():
-            from provisioning.run.updates import apply_updates, pending_updates
-
             todo = pending_updates(journal) if updates is None else updates
             if todo:
                 try:
@@ -366,13 +358,14 @@ def finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, password
 def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
             apply: ApplyResult | None, started: float, client: GraphClient | None = None, dry_run: bool = False,
             notify: argparse.Namespace | None = None, stop: threading.Event | None = None) -> SessionResult:
-    from provisioning.report.run_workbook import resume_command
-    from provisioning.run.followup_journal import row_view
+    # deferred: openpyxl stays off the start-up path (and run_workbook.write_run_workbook is looked up when called)
+    from provisioning.report import run_workbook
 
-    records = journal.rows()
-    follow = row_view(journal)
-    issues = journal.issues()
-    write_results_csv(folder.results_csv, records, issues, follow)
+    snapshot = journal.snapshot()  # the one read of the journal the reports are built from
+    records, issues = snapshot.rows, snapshot.issues
+    follow = followup_view(snapshot.followups)
+    rows = run_workbook.report_rows(snapshot)
+    write_results_csv(folder.results_csv, rows)
     # a row sent without an answer yet may exist with its password: resume finds out, the password must stay
     created_rows = [r.row for r in records if r.state in (RowState.CREATED, RowState.UPDATED)
                     or (r.state in OPEN_STATES and r.attempts > 0)]
@@ -385,7 +378,7 @@ def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwor
     follow_counts: dict[str, int] = {}
     for r in records:
         if r.row in follow and (r.state in with_user or dry_run):
-            key = follow[r.row][0]
+            key = follow[r.row][0].value
             follow_counts[key] = follow_counts.get(key, 0) + 1
     interrupted = stop is not None and stop.is_set()
     if interrupted:
@@ -393,9 +386,10 @@ def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwor
     status = exit_status(counts, apply, dry_run, follow_counts, interrupted=interrupted)
     counter = throttle_counter(client) if client is not None else None
     duration = time.monotonic() - started
-    meta = journal.meta()
+    meta = snapshot.meta
     ended = utcnow()
     journal.set_meta({"ended": ended, "exit_status": int(status)})
+    snapshot = replace(snapshot, meta={**meta, "ended": ended, "exit_status": int(status)})
     summary = {
         "run_dir": str(folder.path), "roster": meta.get("roster_path"), "roster_sha256": meta.get("roster_sha256"),
         "dry_run": dry_run, "started": meta.get("started"), "ended": ended, "rows": len(records),
@@ -412,7 +406,7 @@ def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwor
         "exit_status": int(status),
         "fatal": apply.fatal_message if apply and apply.fatal else "",
         "interrupted": status is ExitStatus.INTERRUPTED,
-        "resume": resume_command(folder.path.resolve(), ctx.command_line, records, follow, dry_run),
+        "resume": run_workbook.resume_command(folder.path.resolve(), ctx.command_line, records, follow, dry_run),
     }
     hidden = sum(1 for row, found in issues.items() if row and any(i.code == "hidden-row" for i in found))
     if hidden:  # rows Excel hides (filtered out) are provisioned: say so where the counts are
@@ -420,7 +414,6 @@ def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwor
     if dry_run:
         summary["planned"] = {a: sum(1 for r in records if r.action == a) for a in ("create", "update", "skip",
                                                                                    "exists", "invalid")}
-    from provisioning.report.run_workbook import write_run_workbook
     from provisioning.run.retrysource import read_retry_link  # deferred: pandas/openpyxl stay off the start-up path
 
     link = read_retry_link(folder.path)
@@ -428,7 +421,7 @@ def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwor
         summary["retried_from"] = str(link.get("retried_from", ""))
     write_summary_json(folder.summary_json, summary)
     try:
-        write_run_workbook(folder.path, command_line=ctx.command_line, journal=journal)
+        run_workbook.write_run_workbook(folder.path, command_line=ctx.command_line, snapshot=snapshot, rows=rows)
     except OSError as exc:  # the journal, results.csv and summary.json are written: report, don't fail the run
         log.error("could not write results.xlsx in %s: %s", folder.path, exc)
         ctx.err.write(f"warning: could not write results.xlsx: {exc}\n")
@@ -440,8 +433,6 @@ def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwor
         journal.set_meta({"exit_status": int(status)})
     _print_summary(ctx, folder, summary, dry_run)
     if notify is not None and getattr(notify, "notify", None):
-        from provisioning.report.notify import maybe_notify
-
         try:
             maybe_notify(ctx, notify, folder.path, client=client, summary=summary)
         except Exception as exc:  # noqa: BLE001 - maybe_notify never raises; belt and braces for the exit status
@@ -486,8 +477,8 @@ def _print_summary(ctx: CommandContext, folder: RunFolder, summary: Mapping[str,
         ctx.out.write(f"{n} row{'s' * (n != 1)} hidden in Excel (filtered out or hidden) were provisioned like the "
                       f"others (see the Warnings column of results.xlsx)\n")
     ctx.out.write(f"run folder: {folder.path}\n")
-    if (folder.path / "results.xlsx").exists():
-        ctx.out.write(f"results:    {folder.path / 'results.xlsx'}\n")
+    if folder.results_xlsx.exists():
+        ctx.out.write(f"results:    {folder.results_xlsx}\n")
 
 
 # -- the library API and a run's phases --------------------------------------------------------------------------
@@ -728,15 +719,16 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
         if chain is not None:
             journal.add_bindings(chain.bindings.values())
         bodies = {a.row: a.user.graph_body() for a in plan.creates}
-        journal.add_rows(seeds(plan, dry_run=options.dry_run, bodies=bodies, updates=updates))
+        # with the roster's cells: the reports are built from the journal alone
+        journal.add_rows(seeds(plan, dry_run=options.dry_run, bodies=bodies, updates=updates), roster=roster)
         if not options.dry_run:  # --existing fail: the code the apply stage gives a user that appears later, too
             journal.record_many([(a.row, Outcome(RowState.FAILED, a.object_id, None, EXISTS_CODE, a.message))
                                  for a in plan.actions if a.kind is ActionKind.EXISTS])
-        add_changes(journal, (c for u in updates.values() for c in u.changes))
+        journal.add_changes(c for u in updates.values() for c in u.changes)
         journal.add_issues(i for i in planned.validation.issues if i.row == 0)
         todo = plan_followups(plan.actions, planned.refs, dry_run=options.dry_run,
                               held=held_for(client, plan.actions))
-        add_followups(journal, drop_done(todo, chain) if chain is not None else todo)
+        journal.add_followups(drop_done(todo, chain) if chain is not None else todo)
         notify = _notify_args(options.notify)
         if options.dry_run:
             _print_diff(console, plan, updates)
@@ -905,7 +897,7 @@ def _resume(console: CommandContext, settings: Settings, options: ResumeOptions,
         with run_log(folder, secrets):
             log.info("resume %s: %d rows still open", folder.path, len(open_rows))
             if not open_rows:
-                if followups(journal, [FollowUpState.PENDING]) or pending_updates(journal):
+                if journal.followups([FollowUpState.PENDING]) or pending_updates(journal):
                     log.info("resume: no create open; sending the pending updates and follow-ups")
                     todo = pending_updates(journal)
                     if todo and not stop.is_set():
@@ -1002,7 +994,7 @@ def start_retry(settings: Settings, target: Path, options: RetryOptions = RetryO
     console = _console(console, settings)
     source = read_retry_source(target)
     with contextlib.ExitStack() as held:
-        if (source.earlier_run / JOURNAL_NAME).is_file():
+        if RunFolder(source.earlier_run).journal.is_file():
             # a run (or resume) still working there may yet create or follow up the rows retried here
             held.enter_context(lock_run_folder(source.earlier_run, "retry"))
         return _retry(settings, source, options, stop, console)
@@ -1044,10 +1036,10 @@ def _retry(settings: Settings, source: RetrySource, options: RetryOptions, stop:
     issues += _still_empty(rows, numbers, source.headers, parent)
 
     stem = Path(str(meta.get("roster_path") or source.earlier_run.name)).stem
-    if stem == Path(RETRY_ROSTER_NAME).stem:  # a retry of a retry: named after the original roster
+    if stem == Path(RunFolder.RETRY_ROSTER).stem:  # a retry of a retry: named after the original roster
         stem = str((meta.get("retry") or {}).get("stem") or stem)
     folder = new_run_folder(Path(f"{stem}-retry.xlsx"), options.run_dir, force=options.force)
-    roster_path = folder.path / RETRY_ROSTER_NAME
+    roster_path = folder.retry_roster
     order = sorted(range(len(rows)), key=numbers.__getitem__)
     mapping = write_retry_roster(roster_path, source.headers, [rows[i] for i in order],
                                  [numbers[i] for i in order])
@@ -1065,7 +1057,7 @@ def _retry(settings: Settings, source: RetrySource, options: RetryOptions, stop:
               "bound_rows": sorted(n for n in mapping if n in bindings)})
     result = start_run(settings, roster_path, _retry_run_options(meta, folder.path, chain, options), stop=stop,
                        console=console)
-    if not (folder.path / RESULTS_XLSX).is_file() and (folder.path / JOURNAL_NAME).is_file():
+    if not folder.results_xlsx.is_file() and folder.journal.is_file():
         write_run_workbook(folder.path, command_line=console.command_line)
     return result
 

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -82,3 +83,15 @@ IDENTITY_FIELDS = ("givenName", "surname", "displayName", "userPrincipalName")
 #: Pseudo-field of the Entra template: "Block sign in" is accountEnabled inverted (Yes -> disabled).
 BLOCK_SIGN_IN = "!blockSignIn"
 
+_NON_ALNUM = re.compile(r"[\W_]+")
+
+
+def is_password_header(header: str) -> bool:
+    """True for a roster column that holds passwords (``password``, ``Initial password``, ``passwordProfile``...).
+
+    Such columns keep their header in the Failed and Invalid sheets (so ``retry`` can be given a new password)
+    but never their content: a password given in the roster is never copied anywhere.
+    """
+    key = _NON_ALNUM.sub("", header or "").casefold()
+    # "Force change password" / "Must change password" are flags, not secrets
+    return "password" in key and "change" not in key and "policies" not in key

@@ -44,7 +44,8 @@ from provisioning.errors import ProvisionError, status_for_exception
 from provisioning.exitcodes import ExitStatus
 from provisioning.roster.excel import EXCEL_SUFFIXES
 from provisioning.roster.reader import CSV_SUFFIXES
-from provisioning.run.journal import JOURNAL_NAME, Journal
+from provisioning.run.folder import RunFolder
+from provisioning.run.journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +186,7 @@ def invalid_rows(run_dir: Path, limit: int = 1000) -> tuple[str, ...]:
     """One line per invalid row of the run's results.csv: ``row 7 (upn): code: message``."""
     lines: list[str] = []
     try:
-        with open(Path(run_dir) / "results.csv", encoding="utf-8-sig", newline="") as fh:
+        with open(RunFolder(Path(run_dir)).results_csv, encoding="utf-8-sig", newline="") as fh:
             for r in csv.DictReader(fh):
                 if r.get("status") == "invalid" and len(lines) < limit:
                     who = f" ({r['userPrincipalName']})" if r.get("userPrincipalName") else ""
@@ -435,7 +436,7 @@ class Watcher:
         """Run (or resume) one file, then move it to done/ or failed/, or defer it (3/4), or keep it (130)."""
         roster = self.roster_path(marker)
         run_dir = Path(marker.run_dir)
-        resuming = (run_dir / "journal.sqlite").is_file()
+        resuming = RunFolder(run_dir).journal.is_file()
         self.events(f"{'resuming' if resuming else 'picked up'} {marker.roster} -> {run_dir}"
                     + (f" (attempt {marker.attempts + 1})" if marker.attempts else ""))
         refused = not_a_roster(marker.roster)
@@ -534,20 +535,20 @@ class Watcher:
 def ensure_workbook(run_dir: Path) -> str | None:
     """Write the run's results.xlsx if the run did not (its roster must still be where the journal says); the
     reason when it cannot be written, else None. The report is a convenience: a failure never stops the daemon."""
-    if (run_dir / JOURNAL_NAME).is_file() and not (run_dir / "results.xlsx").is_file():
+    if (folder := RunFolder(run_dir)).journal.is_file() and not folder.results_xlsx.is_file():
         try:
             from provisioning.report.run_workbook import write_run_workbook  # deferred: openpyxl, only when needed
 
             write_run_workbook(run_dir)
         except Exception as exc:  # noqa: BLE001 - the report is a convenience; the move (or the mail) must happen
-            return f"could not write {run_dir / 'results.xlsx'}: {exc}"
+            return f"could not write {folder.results_xlsx}: {exc}"
     return None
 
 
 def _record_roster_move(run_dir: Path, roster: Path) -> None:
     """Tell the run's journal where its roster now is (``resume`` and the reports read it from there, and compare
     its bytes with the hash recorded when the run started)."""
-    if not (run_dir / JOURNAL_NAME).is_file():
+    if not RunFolder(run_dir).journal.is_file():
         return
     try:
         with Journal.open(run_dir) as journal:

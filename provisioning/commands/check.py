@@ -28,6 +28,7 @@ from provisioning.run.permissions import (
     Work,
     needs_for,
 )
+from provisioning.validation.references import fetch_groups
 
 HELP = "token, permissions, verified domains, licences: is the app ready for this roster? (a self-test)"
 NEEDS_TENANT = True
@@ -51,7 +52,7 @@ def _roster_work(args: argparse.Namespace) -> tuple[Work, list[str], list[str]]:
     """What the roster's columns ask for, its group names, and a description of the work."""
     if args.roster is None:
         return Work(), [], []
-    from provisioning.roster.reader import load_roster
+    from provisioning.roster.reader import load_roster  # deferred: pandas, only when a roster is checked
 
     roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping)
     by_field: dict[str, list[str]] = {}
@@ -144,8 +145,6 @@ def _feature_line(need: Need, roles: set[str], wids: list[str], *, needed: bool)
 
 def _any_role_assignable(client: GraphClient, names: list[str]) -> bool:
     """Whether any of the roster's groups is role-assignable (its members need RoleManagement.ReadWrite.Directory)."""
-    from provisioning.validation.references import fetch_groups
-
     try:
         found = fetch_groups(client, names)
     except GraphError:  # unreadable groups show as a missing permission above; do not guess here

@@ -1,90 +1,45 @@
-"""The run folder's files for people and automation: ``results.csv``, ``summary.json``, ``passwords.csv``, ``run.log``.
+"""The run folder's files for automation: ``results.csv`` and ``summary.json``.
 
-Every CSV cell passes through :func:`provisioning.cells.csv_safe`. ``passwords.csv`` is the only file that ever
-holds a password: it is created with mode 0600 (``O_CREAT | O_EXCL``, so it is never a pre-existing file an
-attacker prepared) and only holds *generated* passwords. ``run.log`` goes through :class:`SecretFilter`.
+Every CSV cell passes through :func:`provisioning.cells.csv_safe`. (``passwords.csv`` and ``run.log``, written while
+the run sends, are :mod:`provisioning.run.secrets`.)
 """
 from __future__ import annotations
 
 import csv
-import io
 import json
-import logging
 import os
-import re
-import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from provisioning.cells import csv_safe
-from provisioning.models import Issue, Severity
-from provisioning.run.journal import RowRecord, RowState
-
-RESULTS_NAME = "results.csv"
-SUMMARY_NAME = "summary.json"
-PASSWORDS_NAME = "passwords.csv"
-LOG_NAME = "run.log"
+from provisioning.report.model import ReportRow, Status
 
 RESULT_COLUMNS = ("row", "userPrincipalName", "displayName", "status", "objectId", "httpStatus", "errorCode",
                   "message", "requestId", "attempts", "firstAt", "lastAt", "followUps")
 
-_STATUS = {
-    RowState.CREATED: "created",
-    RowState.SKIPPED: "skipped",
-    RowState.FAILED: "failed",
-    RowState.INVALID: "invalid",
-    RowState.PENDING: "not sent",
-    RowState.SENDING: "unknown",
-    RowState.UNKNOWN: "unknown",
-    RowState.UPDATED: "updated",
-}
-_PLANNED = {"create": "would create", "skip": "would skip", "exists": "would fail", "invalid": "invalid",
-            "update": "would update"}
-#: Row states whose user exists, so a follow-up state qualifies the status.
-_WITH_USER = frozenset({RowState.CREATED, RowState.SKIPPED, RowState.UPDATED})
 
-
-def status_of(record: RowRecord, followup: str = "") -> str:
-    """The ``status`` column for a journal row; ``followup`` is the row's follow-up state ("failed", "pending",
-    "done", "planned" or "": see :func:`provisioning.run.followups.row_followup_states`). A user that exists but whose
-    follow-up failed is "created, follow-up failed" (or "skipped, ..."/"updated, ...")."""
-    if record.state is RowState.PLANNED:
-        return _PLANNED.get(record.action, record.action)
-    base = _STATUS[record.state]
-    if record.state in _WITH_USER and followup in ("failed", "pending"):
-        return f"{base}, follow-up {followup}"
-    return base
-
-
-def result_lines(records: Iterable[RowRecord], issues: Mapping[int, Sequence[Issue]],
-                 followups: Mapping[int, tuple[str, str]] | None = None) -> list[dict[str, Any]]:
-    """One dictionary per roster row with the ``results.csv`` columns (values not yet made spreadsheet-safe).
-
-    ``followups`` maps a row to its follow-up state and its one-line summary of every follow-up."""
+def result_lines(rows: Iterable[ReportRow]) -> list[dict[str, Any]]:
+    """One dictionary per roster row with the ``results.csv`` columns (values not yet made spreadsheet-safe)."""
     lines = []
-    follow = followups or {}
-    for r in records:
-        fstate, ftext = follow.get(r.row, ("", ""))
+    for r in rows:
         code, message = r.error_code, r.message
-        if r.state is RowState.INVALID or (r.state is RowState.PLANNED and r.action == "invalid"):
-            errors = [i for i in issues.get(r.row, ()) if i.severity is Severity.ERROR]
+        if r.status == Status.INVALID:
+            errors = r.error_issues()
             code = code or ";".join(dict.fromkeys(i.code for i in errors))
             message = message or "; ".join(i.message for i in errors)
         lines.append({
-            "row": r.row, "userPrincipalName": r.upn, "displayName": r.display_name,
-            "status": status_of(r, fstate),
+            "row": r.row, "userPrincipalName": r.upn, "displayName": r.display_name, "status": r.status_text(),
             "objectId": r.object_id, "httpStatus": "" if r.http_status is None else r.http_status,
             "errorCode": code, "message": message, "requestId": r.request_id, "attempts": r.attempts,
-            "firstAt": r.first_at, "lastAt": r.last_at, "followUps": ftext,
+            "firstAt": r.first_at, "lastAt": r.last_at, "followUps": r.followups,
         })
     return lines
 
 
-def write_results_csv(path: Path, records: Iterable[RowRecord], issues: Mapping[int, Sequence[Issue]],
-                      followups: Mapping[int, tuple[str, str]] | None = None) -> int:
+def write_results_csv(path: Path, rows: Iterable[ReportRow]) -> int:
     """Write ``results.csv`` (UTF-8 with BOM so Excel reads accents; formula cells neutralised); return rows."""
-    lines = result_lines(records, issues, followups)
+    lines = result_lines(rows)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8-sig") as fh:
         writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS)
@@ -100,238 +55,3 @@ def write_summary_json(path: Path, summary: Mapping[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, path)
-
-
-def _sync_folder(path: Path) -> None:
-    """fsync a folder, so that a file just created in it survives a crash of the machine."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _create_private(path: Path) -> int:
-    """Open a new file for writing with mode 0600; fails if it exists (no pre-planted file is ever reused)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags, 0o600)
-    os.fchmod(fd, 0o600)  # umask cannot widen it, but be explicit
-    return fd
-
-
-class PasswordFile:
-    """``passwords.csv``: ``row,userPrincipalName,password`` for generated passwords only.
-
-    A line is appended, flushed and fsync'd (and, when the file is new, its folder too) *before* the request
-    that carries the password leaves, so neither a killed process nor a crash of the machine leaves a user whose
-    password is lost. :meth:`finalize` rewrites the file to hold only the users that may exist with their
-    password (created, or sent without an answer yet), with the password that was actually sent last. On resume
-    the existing file is read back first.
-    """
-
-    COLUMNS = ("row", "userPrincipalName", "password")
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._fh: io.TextIOWrapper | None = None
-        self._identity: tuple[int, int] | None = None
-        self._known: dict[int, tuple[str, str]] = {}
-
-    def load(self) -> dict[int, tuple[str, str]]:
-        """Read an existing file (resume); the last line of a row wins. Returns ``{row: (upn, password)}``."""
-        if self.path.exists():
-            with open(self.path, newline="", encoding="utf-8") as fh:
-                for rec in csv.DictReader(fh):
-                    try:
-                        self._known[int(rec["row"])] = (rec["userPrincipalName"], rec["password"])
-                    except (KeyError, ValueError, TypeError):
-                        continue
-        return dict(self._known)
-
-    def _open(self) -> io.TextIOWrapper:
-        if self._fh is None:
-            if self.path.exists():
-                if self.path.is_symlink() or (self.path.stat().st_mode & 0o077):
-                    raise PermissionError(f"{self.path}: refusing to append to a link or a file others can read")
-                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
-                size = os.fstat(fd).st_size
-                # a line cut short by a full disk must not swallow the next row's line
-                torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
-                self._fh = io.TextIOWrapper(os.fdopen(fd, "ab"), encoding="utf-8", newline="")
-                if torn:
-                    self._fh.write("\r\n")
-            else:
-                self._fh = io.TextIOWrapper(os.fdopen(_create_private(self.path), "wb"), encoding="utf-8",
-                                            newline="")
-                csv.writer(self._fh).writerow(self.COLUMNS)
-                self._sync(self._fh)
-                _sync_folder(self.path.parent)  # the new file's name is durable too, not only its bytes
-            self._identity = (os.fstat(self._fh.fileno()).st_dev, os.fstat(self._fh.fileno()).st_ino)
-        return self._fh
-
-    @staticmethod
-    def _sync(fh: io.TextIOWrapper) -> None:
-        fh.flush()
-        os.fsync(fh.fileno())
-
-    def add(self, entries: Sequence[tuple[int, str, str]]) -> None:
-        """Append ``(row, upn, password)`` lines; return once they are on disk (flushed and fsync'd)."""
-        if not entries:
-            return
-        with self._lock:
-            fh = self._open()
-            writer = csv.writer(fh)
-            for row, upn, password in entries:
-                writer.writerow((row, csv_safe(upn), password))
-            self._sync(fh)
-            for row, upn, password in entries:
-                self._known[row] = (upn, password)
-
-    def check_intact(self) -> None:
-        """Raise :class:`provisioning.errors.RunFolderLost` if the file written to was removed or replaced since
-        (its lines would be written to a file nobody can open any more)."""
-        from provisioning.run.durable import gone
-
-        with self._lock:
-            lost = gone(self.path, self._identity) if self._identity is not None else None
-        if lost is not None:
-            raise lost
-
-    def known(self) -> dict[int, tuple[str, str]]:
-        """The passwords on disk (read back or written by this session): ``{row: (upn, password)}``."""
-        with self._lock:
-            return dict(self._known)
-
-    def close(self) -> None:
-        """Close the file (idempotent)."""
-        with self._lock:
-            if self._fh is not None:
-                self._fh.close()
-                self._fh = None
-            self._identity = None
-
-    def finalize(self, created_rows: Iterable[int]) -> int:
-        """Rewrite the file with only ``created_rows`` (the rows whose user may exist with the password); remove
-        it if none. Returns lines kept."""
-        self.close()
-        keep = [(r, *self._known[r]) for r in sorted(set(created_rows)) if r in self._known]
-        if not self.path.exists() and not keep:
-            return 0
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        if tmp.exists():
-            tmp.unlink()
-        with io.TextIOWrapper(os.fdopen(_create_private(tmp), "wb"), encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(self.COLUMNS)
-            for row, upn, password in keep:
-                writer.writerow((row, csv_safe(upn), password))
-            self._sync(fh)
-        if keep:
-            os.replace(tmp, self.path)
-            _sync_folder(self.path.parent)
-        else:
-            tmp.unlink()
-            self.path.unlink(missing_ok=True)
-        return len(keep)
-
-
-# -- run.log ---------------------------------------------------------------------------------------------------
-_KEYED = re.compile(
-    r"""(?ix)
-    (?P<key>["']?(?:password|passwd|secret|client_secret|client_assertion|access_token|refresh_token|
-                   certificate_password|authorization)["']?\s*[:=]\s*)
-    (?P<val>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,;}&]+)""")
-_BEARER = re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=-]+")
-REDACTED = "***"
-
-
-class SecretFilter(logging.Filter):
-    """Redacts secrets from every record before a handler writes it.
-
-    Redacts (1) ``key=value`` / ``"key": "value"`` pairs whose key names a password, secret, token or assertion,
-    (2) bearer tokens, and (3) any registered secret value (client secret, each password of the run) wherever it
-    appears, with an index on the secrets' first characters so thousands of passwords cost O(message) per line.
-    """
-
-    _PREFIX = 4
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self._index: dict[str, set[str]] = {}
-        self.add_secrets(secrets)
-
-    def add_secrets(self, secrets: Iterable[str]) -> None:
-        """Register values that must never appear in the log (values shorter than 4 characters are ignored)."""
-        with self._lock:
-            for s in secrets:
-                if s and len(s) >= self._PREFIX:
-                    self._index.setdefault(s[: self._PREFIX], set()).add(s)
-
-    def redact(self, text: str) -> str:
-        """``text`` with every secret replaced by ``***``."""
-        text = _BEARER.sub("Bearer " + REDACTED, text)
-        text = _KEYED.sub(lambda m: m.group("key") + REDACTED, text)
-        with self._lock:
-            if not self._index:
-                return text
-            hits: set[str] = set()
-            for i in range(len(text) - self._PREFIX + 1):
-                cands = self._index.get(text[i:i + self._PREFIX])
-                if cands:
-                    hits.update(c for c in cands if text.startswith(c, i))
-        for secret in sorted(hits, key=len, reverse=True):
-            text = text.replace(secret, REDACTED)
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a bad format string must not break logging
-            message = str(record.msg)
-        record.msg, record.args = self.redact(message), None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-        return True
-
-
-class _ScopedFilter(logging.Filter):
-    """Passes records from the run's own thread tree only: ``provisioning``, ``graph`` and urllib3 warnings."""
-
-    PREFIXES = ("provisioning", "graph", "urllib3")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.name.startswith(self.PREFIXES)
-
-
-class _RunLogHandler(logging.FileHandler):
-    """``run.log``: a line it cannot write (full disk) is dropped without the traceback logging prints by default;
-    the journal's and passwords.csv's own writes are what stop the run."""
-
-    def handleError(self, record: logging.LogRecord) -> None:
-        pass
-
-
-def open_run_log(path: Path, secrets: SecretFilter, level: int = logging.INFO) -> logging.Handler:
-    """Attach a ``run.log`` handler (append mode, UTF-8) to the root logger; the caller removes it at the end."""
-    handler = _RunLogHandler(path, mode="a", encoding="utf-8", delay=False)
-    handler.setLevel(level)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
-    handler.addFilter(_ScopedFilter())
-    handler.addFilter(secrets)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    for name in ("provisioning", "graph"):
-        lg = logging.getLogger(name)
-        if lg.getEffectiveLevel() > level:
-            lg.setLevel(level)
-    return handler
-
-
-def close_run_log(handler: logging.Handler) -> None:
-    """Detach and close a handler from :func:`open_run_log`."""
-    logging.getLogger().removeHandler(handler)
-    handler.close()

@@ -2,46 +2,63 @@
 
 The writer (:mod:`provisioning.report.workbook`) knows nothing of journals or plans: whoever has the run's outcome
 builds
-one :class:`ReportRow` per roster row and one :class:`ReportSummary`, and hands them over. The layout constants
-here are shared with :mod:`provisioning.run.retrysource`, which reads the Failed and Invalid sheets back for ``retry``.
+one :class:`ReportRow` per roster row and one :class:`ReportSummary`, and hands them over. The sheet layout
+(:mod:`provisioning.run.folder`) is shared with :mod:`provisioning.run.retrysource`, which reads the Failed and
+Invalid sheets back for ``retry``.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from provisioning.models import Issue, Severity
+from provisioning.run.folder import CREATED as CREATED  # the workbook's layout, re-exported with the model
+from provisioning.run.folder import FAILED as FAILED
+from provisioning.run.folder import INVALID as INVALID
+from provisioning.run.folder import RESULT_COLUMNS as RESULT_COLUMNS
+from provisioning.run.folder import SHEETS as SHEETS
+from provisioning.run.folder import SKIPPED as SKIPPED
+from provisioning.run.folder import SUMMARY as SUMMARY
+from provisioning.run.folder import UPDATED as UPDATED
+from provisioning.run.folder import RunFolder
+from provisioning.run.followup_journal import FollowUpState
 
-# Sheet names, in the order they appear in the workbook.
-SUMMARY = "Summary"
-CREATED = "Created"
-UPDATED = "Updated"
-SKIPPED = "Skipped"
-FAILED = "Failed"
-INVALID = "Invalid"
-SHEETS: tuple[str, ...] = (SUMMARY, CREATED, UPDATED, SKIPPED, FAILED, INVALID)
+# Sheet names (SUMMARY ... INVALID, SHEETS) and RESULT_COLUMNS are shared with retry's reader: see run/folder.py.
 
-# Row statuses as they appear in the Status columns (and as keys of ReportSummary.counts).
-CREATED_STATUS = "created"
-UPDATED_STATUS = "updated"
-SKIPPED_STATUS = "skipped"
-FAILED_STATUS = "failed"
-INVALID_STATUS = "invalid"
-WOULD_CREATE = "would create"
-WOULD_UPDATE = "would update"
-WOULD_SKIP = "would skip"
+class Status(StrEnum):
+    """A row's outcome as the Status columns and results.csv spell it (a user whose follow-ups failed or are
+    unfinished is qualified by :attr:`ReportRow.followup`, a separate field)."""
 
-LIVE_STATUSES: tuple[str, ...] = (CREATED_STATUS, UPDATED_STATUS, SKIPPED_STATUS, FAILED_STATUS, INVALID_STATUS)
-DRY_RUN_STATUSES: tuple[str, ...] = (WOULD_CREATE, WOULD_UPDATE, WOULD_SKIP, INVALID_STATUS)
+    CREATED = "created"
+    UPDATED = "updated"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    INVALID = "invalid"
+    NOT_SENT = "not sent"  # planned, never sent (an interrupted run)
+    UNKNOWN = "unknown"  # sent, its answer not recorded (resume looks the user up)
+    WOULD_CREATE = "would create"  # dry run
+    WOULD_UPDATE = "would update"
+    WOULD_SKIP = "would skip"
+    WOULD_FAIL = "would fail"
+
+
+#: The outcomes the Summary sheet always lists (as text), live and dry run.
+LIVE_STATUSES: tuple[str, ...] = tuple(s.value for s in (Status.CREATED, Status.UPDATED, Status.SKIPPED,
+                                                           Status.FAILED, Status.INVALID))
+DRY_RUN_STATUSES: tuple[str, ...] = tuple(s.value for s in (Status.WOULD_CREATE, Status.WOULD_UPDATE,
+                                                              Status.WOULD_SKIP, Status.INVALID))
+#: The statuses of a row whose user exists: its follow-ups' state qualifies them.
+WITH_USER = frozenset({Status.CREATED, Status.SKIPPED, Status.UPDATED})
+_UNFINISHED = frozenset({FollowUpState.FAILED, FollowUpState.PENDING})
 
 _SHEET_FOR_STATUS: dict[str, str] = {
-    CREATED_STATUS: CREATED, WOULD_CREATE: CREATED,
-    UPDATED_STATUS: UPDATED, WOULD_UPDATE: UPDATED,
-    SKIPPED_STATUS: SKIPPED, WOULD_SKIP: SKIPPED,
-    FAILED_STATUS: FAILED,
-    INVALID_STATUS: INVALID,
+    Status.CREATED: CREATED, Status.WOULD_CREATE: CREATED,
+    Status.UPDATED: UPDATED, Status.WOULD_UPDATE: UPDATED,
+    Status.SKIPPED: SKIPPED, Status.WOULD_SKIP: SKIPPED,
+    Status.FAILED: FAILED,
+    Status.INVALID: INVALID,
 }
 
 # Columns of the sheets that are not roster-shaped.
@@ -53,46 +70,8 @@ UPDATED_COLUMNS: tuple[str, ...] = (
     "Follow-ups", "Warnings")
 SKIPPED_COLUMNS: tuple[str, ...] = (
     "Row", "Status", "User principal name", "Display name", "Existing object id", "Reason", "Follow-ups")
-# Failed and Invalid: the roster's own columns (original headers, original order), then these. ``retry`` ignores
-# them, except "Roster row", which links an edited row back to the row of the run that wrote the workbook.
-RESULT_COLUMNS: tuple[str, ...] = ("Status", "Error code", "Message", "Request id", "Attempts", "Roster row")
 
-PASSWORD_GENERATED_NOTE = "generated: see passwords.csv"
-_NON_ALNUM = re.compile(r"[\W_]+")
-
-
-FOLLOW_UP_PROBLEM = ", follow-up "
-
-
-def sheet_for_status(status: str) -> str:
-    """The sheet a row with ``status`` goes to. Unknown statuses (a row still *pending* or *sending* in an
-    interrupted run) go to Failed, so that no row is ever silently left out of the report. A row whose user exists
-    but whose follow-up failed ("created, follow-up failed") goes to its own sheet (Created, Updated, Skipped);
-    :func:`sheets_for_status` adds Failed."""
-    base, sep, _ = status.partition(FOLLOW_UP_PROBLEM)
-    if sep:
-        return _SHEET_FOR_STATUS.get(base, FAILED)
-    return _SHEET_FOR_STATUS.get(status, FAILED)
-
-
-def sheets_for_status(status: str) -> tuple[str, ...]:
-    """Every sheet a row goes to: its own, plus Failed for "..., follow-up failed/pending" (so ``retry`` can send
-    it back: the user exists and is skipped, its follow-ups go again)."""
-    own = sheet_for_status(status)
-    if FOLLOW_UP_PROBLEM in status and own != FAILED:
-        return (own, FAILED)
-    return (own,)
-
-
-def is_password_header(header: str) -> bool:
-    """True for a roster column that holds passwords (``password``, ``Initial password``, ``passwordProfile``...).
-
-    Such columns keep their header in the Failed and Invalid sheets (so ``retry`` can be given a new password)
-    but never their content: a password given in the roster is never copied anywhere.
-    """
-    key = _NON_ALNUM.sub("", header or "").casefold()
-    # "Force change password" / "Must change password" are flags, not secrets
-    return "password" in key and "change" not in key and "policies" not in key
+PASSWORD_GENERATED_NOTE = f"generated: see {RunFolder.PASSWORDS_CSV}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +83,13 @@ class ReportRow:
     (errors highlight their cell on the Invalid sheet; warnings are listed on the Created/Updated sheets).
     ``error_code`` and ``message`` may be left empty for invalid rows: they are then built from ``issues``.
     ``password_generated`` says that the row's password was generated (it is in passwords.csv, never here).
+    ``followup`` is the state of the row's follow-ups as a whole (None: it has none) and ``followups`` their
+    one-line summary. A ``status`` that is not a :class:`Status` (a caller's own text) goes to the Failed sheet,
+    so that no row is ever silently left out of the report.
     """
 
     row: int
-    status: str
+    status: Status
     upn: str = ""
     display_name: str = ""
     object_id: str = ""
@@ -121,6 +103,33 @@ class ReportRow:
     followups: str = ""
     password_generated: bool = False
     changes: tuple[tuple[str, str, str], ...] = ()  # (property, old, new) of an update
+    followup: FollowUpState | None = None
+    first_at: str = ""
+    last_at: str = ""
+
+    def followup_unfinished(self) -> bool:
+        """The row's user exists but one of its follow-ups failed or is still pending."""
+        return self.followup in _UNFINISHED and self.status in WITH_USER
+
+    def status_text(self) -> str:
+        """The Status cell: ``created``, or ``created, follow-up failed`` (``skipped, ...``, ``updated, ...``)."""
+        if self.followup_unfinished() and self.followup is not None:
+            return f"{self.status}, follow-up {self.followup.value}"
+        return str(self.status)
+
+    def sheets(self) -> tuple[str, ...]:
+        """Every sheet the row goes to: its own, plus Failed when its follow-ups failed or are unfinished (so
+        ``retry`` can send it back: the user exists and is skipped, its follow-ups go again)."""
+        own = _SHEET_FOR_STATUS.get(self.status, FAILED)
+        if self.followup_unfinished() and own != FAILED:
+            return (own, FAILED)
+        return (own,)
+
+    def shown_message(self) -> str:
+        """``message``, or (when the row's follow-ups failed or are unfinished) which ones and why."""
+        if not self.message and self.followup in _UNFINISHED:
+            return f"follow-ups: {self.followups}"
+        return self.message
 
     def error_issues(self) -> tuple[Issue, ...]:
         """The issues that excluded the row."""
@@ -137,9 +146,9 @@ class ReportRow:
         return ", ".join(dict.fromkeys(i.code for i in self.error_issues()))
 
     def message_text(self) -> str:
-        """``message``, or the row's error issues as one line."""
-        if self.message:
-            return self.message
+        """:meth:`shown_message`, or the row's error issues as one line."""
+        if self.shown_message():
+            return self.shown_message()
         return "; ".join(_issue_line(i) for i in self.error_issues())
 
 

@@ -34,8 +34,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graph.errors import GraphError
+from graph.odata import user_path
 from provisioning.context import CommandContext
 from provisioning.errors import UsageError
+from provisioning.run.folder import RunFolder
 
 if TYPE_CHECKING:
     from graph.client import GraphClient
@@ -44,8 +46,6 @@ log = logging.getLogger(__name__)
 
 #: Graph's limit for attachments sent inline with sendMail (larger ones need an upload session).
 MAX_ATTACHMENT_BYTES = 3 * 1024 * 1024
-RESULTS_XLSX = "results.xlsx"
-SUMMARY_JSON = "summary.json"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: The order the counts are shown in; any other state in the summary follows.
 STATUS_ORDER = ("created", "updated", "skipped", "failed", "invalid", "pending", "sending", "unknown", "planned")
@@ -112,9 +112,9 @@ def require_notify_arguments(args: argparse.Namespace) -> None:
 def load_summary(run_dir: Path) -> dict[str, Any]:
     """The run's ``summary.json`` (empty when missing or unreadable)."""
     try:
-        data = json.loads((Path(run_dir) / SUMMARY_JSON).read_text(encoding="utf-8"))
+        data = json.loads((RunFolder(Path(run_dir)).summary_json).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        log.warning("notification: cannot read %s: %s", Path(run_dir) / SUMMARY_JSON, exc)
+        log.warning("notification: cannot read %s: %s", RunFolder(Path(run_dir)).summary_json, exc)
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -179,7 +179,7 @@ def _mail(options: NotifyOptions, subject: str, content: str, attachment: bytes 
         "toRecipients": [{"emailAddress": {"address": a}} for a in options.recipients],
     }
     if attachment is not None:
-        message["attachments"] = [{"@odata.type": "#microsoft.graph.fileAttachment", "name": RESULTS_XLSX,
+        message["attachments"] = [{"@odata.type": "#microsoft.graph.fileAttachment", "name": RunFolder.RESULTS_XLSX,
                                    "contentType": XLSX_TYPE,
                                    "contentBytes": base64.b64encode(attachment).decode("ascii")}]
     return {"message": message, "saveToSentItems": True}
@@ -252,7 +252,7 @@ def build_watch_message(options: NotifyOptions, result: Any, summary: Mapping[st
 
 
 def _attachment(run_dir: Path, limit: int) -> tuple[bytes | None, str]:
-    path = Path(run_dir) / RESULTS_XLSX
+    path = RunFolder(Path(run_dir)).results_xlsx
     try:
         size = path.stat().st_size
         if size > limit:
@@ -284,8 +284,6 @@ def send_notification(client: GraphClient, options: NotifyOptions, run_dir: Path
 def _post(client: GraphClient, options: NotifyOptions, body: dict[str, Any], subject: str, attached: bool,
           note: str) -> NotifyResult:
     """POST the sendMail request; a Graph error is returned in the result, never raised."""
-    from graph.odata import user_path
-
     try:
         client.request("POST", f"{user_path(options.sender)}/sendMail", json=body)
     except GraphError as exc:
@@ -306,8 +304,8 @@ def send_watch_notification(client: GraphClient, options: NotifyOptions, result:
     if not options.recipients or not options.sender:
         return NotifyResult(False, options.recipients, subject, False, "no recipient or no sender given")
     run_dir = result.run_dir
-    summary: dict[str, Any] = load_summary(run_dir) if run_dir is not None and (run_dir / SUMMARY_JSON).is_file() \
-        else {}
+    has_summary = run_dir is not None and RunFolder(run_dir).summary_json.is_file()
+    summary: dict[str, Any] = load_summary(run_dir) if run_dir is not None and has_summary else {}
     if summary and result.destination is not None:  # the roster was moved beside its run folder
         summary["roster"] = str(result.destination / result.roster)
     data, note = _attachment(run_dir, max_attachment_bytes) if run_dir is not None else (None, "")
@@ -338,6 +336,13 @@ def notify_watch_result(ctx: CommandContext, args: argparse.Namespace, result: A
         c, options, result, command_line=command_line))
 
 
+def _own_client(ctx: CommandContext) -> GraphClient:
+    """A Graph client from the command's settings, for a caller that handed none (``watch``, a library caller)."""
+    from graph.client import GraphClient  # deferred, like provisioning.api's: msal and requests load when a mail goes
+
+    return GraphClient(ctx.tenant_settings.graph_config())
+
+
 def _notify(ctx: CommandContext, args: argparse.Namespace, client: GraphClient | None,
             send: Callable[[GraphClient, NotifyOptions], NotifyResult]) -> NotifyResult | None:
     to, sender = getattr(args, "notify", None), getattr(args, "notify_from", None)
@@ -347,9 +352,7 @@ def _notify(ctx: CommandContext, args: argparse.Namespace, client: GraphClient |
     own: GraphClient | None = None
     try:
         if client is None:
-            from provisioning.api import make_client
-
-            client = own = make_client(ctx.tenant_settings)
+            client = own = _own_client(ctx)
         result = send(client, options)
     except Exception as exc:  # noqa: BLE001 - a notification must never change the run's outcome
         log.warning("notification failed: %s: %s", type(exc).__name__, exc)

@@ -1,10 +1,12 @@
-"""``results.xlsx`` of a run folder, from its journal and its roster: the adapter between the run engine and the
-workbook writer.
+"""The run's report rows from its journal alone, and ``results.xlsx`` from them: the adapter between the run engine
+and the report writers.
 
+:func:`report_rows` turns one :class:`~provisioning.run.journal.Snapshot` (one read of ``journal.sqlite``: every row,
+its issues, follow-ups and changes, and the roster's original cells recorded when the run started) into one
+:class:`ReportRow` per roster row; the end of a session feeds that one list to results.csv and results.xlsx. The
+roster file and the mapping file are never read here: a roster edited or removed after the run changes nothing.
 ``write_run_workbook(run_dir)`` is called at the end of every ``run``/``resume``/``retry`` session (dry runs
-included), after ``summary.json`` and the final ``passwords.csv`` are written. It reads ``journal.sqlite`` (one
-record per roster row, with the validation issues) and the roster file (for the original cells of the Failed and
-Invalid sheets), and streams the rows to :func:`provisioning.report.workbook.write_results_workbook`.
+included), after ``summary.json`` and the final ``passwords.csv`` are written.
 """
 from __future__ import annotations
 
@@ -12,105 +14,99 @@ import json
 import logging
 import shlex
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from provisioning.models import Issue, Severity
-from provisioning.report.files import PASSWORDS_NAME, SUMMARY_NAME, status_of
-from provisioning.report.model import ReportRow, ReportSummary
+from provisioning.models import Severity
+from provisioning.report.model import ReportRow, ReportSummary, Status
 from provisioning.report.workbook import write_results_workbook
-from provisioning.run.followup_journal import Change, changes, row_view
+from provisioning.run.folder import RunFolder
+from provisioning.run.followup_journal import FollowUpState
 from provisioning.run.followups import USER_EXISTS
-from provisioning.run.journal import OPEN_STATES, Journal, RowRecord, RowState
-from provisioning.run.retrysource import RESULTS_XLSX, read_retry_link
+from provisioning.run.journal import OPEN_STATES, Journal, RowRecord, RowState, Snapshot, followup_view
+from provisioning.run.retrysource import read_retry_link
 
 log = logging.getLogger(__name__)
 
+_STATUS = {
+    RowState.CREATED: Status.CREATED,
+    RowState.SKIPPED: Status.SKIPPED,
+    RowState.FAILED: Status.FAILED,
+    RowState.INVALID: Status.INVALID,
+    RowState.PENDING: Status.NOT_SENT,
+    RowState.SENDING: Status.UNKNOWN,
+    RowState.UNKNOWN: Status.UNKNOWN,
+    RowState.UPDATED: Status.UPDATED,
+}
+_PLANNED = {"create": Status.WOULD_CREATE, "skip": Status.WOULD_SKIP, "exists": Status.WOULD_FAIL,
+            "invalid": Status.INVALID, "update": Status.WOULD_UPDATE}
 
-def write_run_workbook(run_dir: str | Path, *, command_line: str | None = None,
-                       journal: Journal | None = None) -> Path:
-    """Write ``RUN_DIR/results.xlsx`` from the run's journal and roster; return its path.
+FollowUpView = Mapping[int, tuple[FollowUpState, str]]
+
+
+def status_of(record: RowRecord) -> Status:
+    """A journal row's outcome (a dry run's rows: what would happen)."""
+    if record.state is RowState.PLANNED:
+        return _PLANNED[record.action]
+    return _STATUS[record.state]
+
+
+def report_rows(snapshot: Snapshot) -> list[ReportRow]:
+    """One :class:`ReportRow` per roster row, in roster order, from one read of the journal."""
+    follow = followup_view(snapshot.followups)
+    rows = []
+    for r in snapshot.rows:
+        fstate, ftext = follow.get(r.row, (None, ""))
+        rows.append(ReportRow(
+            row=r.row, status=status_of(r), followup=fstate, upn=r.upn, followups=ftext,
+            changes=tuple((c.property, c.old, c.new) for c in snapshot.changes.get(r.row, ())),
+            display_name=r.display_name, object_id=r.object_id, http_status=r.http_status,
+            error_code=r.error_code, message=r.message, request_id=r.request_id, attempts=r.attempts,
+            cells=snapshot.cells.get(r.row, ()), issues=tuple(snapshot.issues.get(r.row, ())),
+            password_generated=r.state is RowState.CREATED and r.password_source == "generated",
+            first_at=r.first_at, last_at=r.last_at))
+    return rows
+
+
+def write_run_workbook(run_dir: str | Path, *, command_line: str | None = None, journal: Journal | None = None,
+                       snapshot: Snapshot | None = None, rows: Sequence[ReportRow] | None = None) -> Path:
+    """Write ``RUN_DIR/results.xlsx`` from the run's journal; return its path.
 
     ``command_line`` (how the user invokes the tool, e.g. ``python provision.py --sandbox``) is used for the
-    retry/resume commands the Summary shows; by default the one recorded in the journal. ``journal`` is the
-    run's open journal, if the caller has one (else it is opened and closed here).
+    retry/resume commands the Summary shows; by default the one recorded in the journal. ``snapshot`` (and the
+    ``rows`` built from it) are the journal as the caller read it; else it is read from ``journal``, the run's open
+    journal, or (neither given) the journal is opened and closed here.
     """
     folder = Path(run_dir).resolve()  # commands in the Summary must work from any directory
-    path = folder / RESULTS_XLSX
-    if journal is None:
-        with Journal.open(folder) as opened:
-            meta, records, issues, follow, edits = _read(opened)
-    else:
-        meta, records, issues, follow, edits = _read(journal)
-    headers, cells = _roster_cells(meta)
-    redact = tuple(h for h in headers if (_column_map(meta, headers).get(h) == "password"))
-    summary = _summary(folder, meta, records, issues, command_line or meta.get("command_line") or
-                       "python provision.py", follow)
-    write_results_workbook(path, headers=headers, rows=_rows(records, issues, cells, follow, edits),
-                           summary=summary, redact=redact)
+    path = RunFolder(folder).results_xlsx
+    if snapshot is None:
+        if journal is None:
+            with Journal.open(folder) as opened:
+                snapshot = opened.snapshot()
+        else:
+            snapshot = journal.snapshot()
+    if rows is None:
+        rows = report_rows(snapshot)
+    if snapshot.headers is None:
+        log.warning("%s holds no roster cells (it was written by an earlier version): the Failed and Invalid "
+                    "sheets lack the roster's columns; to retry these rows, start a new run of the roster",
+                    RunFolder(folder).journal)
+    meta = snapshot.meta
+    summary = _summary(folder, meta, snapshot.rows, rows, command_line or meta.get("command_line") or
+                       "python provision.py", followup_view(snapshot.followups))
+    write_results_workbook(path, headers=snapshot.headers or (), rows=rows, summary=summary)
     return path
 
 
-def _read(journal: Journal) -> tuple[dict[str, Any], list[RowRecord], dict[int, list[Issue]],
-                                     dict[int, tuple[str, str]], dict[int, list[Change]]]:
-    return journal.meta(), journal.rows(), journal.issues(), row_view(journal), changes(journal)
-
-
-def _roster_cells(meta: Mapping[str, Any]) -> tuple[tuple[str, ...], dict[int, tuple[str, ...]]]:
-    """The roster's headers and each row's original cells, if the roster is still there unchanged."""
-    from provisioning.roster.reader import load_roster
-
-    roster_path = Path(str(meta.get("roster_path") or ""))
-    if not roster_path.is_file():
-        log.warning("%s is not there any more: the Failed and Invalid sheets will lack the roster's columns",
-                    roster_path)
-        return (), {}
-    try:
-        roster = load_roster(roster_path, sheet=meta.get("sheet"), mapping=meta.get("mapping"),
-                             header_row=meta.get("header_row"), encoding=meta.get("encoding"))
-    except Exception as exc:  # noqa: BLE001 - a report must still be written without the roster's columns
-        log.warning("cannot re-read the roster %s for the report: %s", roster_path, exc)
-        return (), {}
-    if meta.get("roster_sha256") and roster.sha256 != meta.get("roster_sha256"):
-        log.warning("%s changed since the run started: the Failed and Invalid sheets will lack its columns",
-                    roster_path)
-        return (), {}
-    return tuple(roster.headers), {r.row: tuple(r.cells) for r in roster.rows}
-
-
-def _column_map(meta: Mapping[str, Any], headers: Sequence[str]) -> dict[str, str | None]:
-    from provisioning.roster.mapping import canonical_field, load_mapping
-
-    renames = load_mapping(meta["mapping"]).renames if meta.get("mapping") else None
-    return {h: canonical_field(h, renames) for h in headers if h}
-
-
-def _rows(records: Sequence[RowRecord], issues: Mapping[int, Sequence[Issue]],
-          cells: Mapping[int, tuple[str, ...]], follow: Mapping[int, tuple[str, str]],
-          edits: Mapping[int, Sequence[Change]]) -> Iterator[ReportRow]:
-    for r in records:
-        created = r.state is RowState.CREATED
-        fstate, ftext = follow.get(r.row, ("", ""))
-        yield ReportRow(
-            row=r.row, status=status_of(r, fstate), upn=r.upn, followups=ftext,
-            changes=tuple((c.property, c.old, c.new) for c in edits.get(r.row, ())), display_name=r.display_name,
-            object_id=r.object_id,
-            http_status=r.http_status, error_code=r.error_code, request_id=r.request_id,
-            # the Failed sheet of a "created, follow-up failed" row says which follow-up failed and why
-            message=f"follow-ups: {ftext}" if fstate in ("failed", "pending") and not r.message else r.message,
-            attempts=r.attempts, cells=cells.get(r.row, ()), issues=tuple(issues.get(r.row, ())),
-            password_generated=created and r.password_source == "generated")
-
-
-def _error_counts(records: Sequence[RowRecord], issues: Mapping[int, Sequence[Issue]]) -> dict[str, int]:
+def _error_counts(rows: Sequence[ReportRow]) -> dict[str, int]:
     counts: Counter[str] = Counter()
-    for r in records:
+    for r in rows:
         if r.error_code:
             counts[r.error_code] += 1
-        elif r.state is RowState.INVALID or r.action == "invalid":
-            for code in dict.fromkeys(i.code for i in issues.get(r.row, ()) if i.severity is Severity.ERROR):
+        elif r.status == Status.INVALID:
+            for code in dict.fromkeys(i.code for i in r.issues if i.severity is Severity.ERROR):
                 counts[code] += 1
     return dict(counts)
 
@@ -124,33 +120,33 @@ def _when(text: Any) -> datetime | None:
         return None
 
 
-def resumable(records: Sequence[RowRecord], follow: Mapping[int, tuple[str, str]]) -> bool:
+def resumable(records: Sequence[RowRecord], follow: FollowUpView) -> bool:
     """Whether ``resume`` has work left: a row still open (create or update), or a pending follow-up of a row whose
     user exists (those of a row whose create failed never go; its row is reported failed)."""
-    return any(r.state in OPEN_STATES or (r.state in USER_EXISTS and follow.get(r.row, ("", ""))[0] == "pending")
+    return any(r.state in OPEN_STATES or (r.row in follow and r.state in USER_EXISTS
+                                          and follow[r.row][0] is FollowUpState.PENDING)
                for r in records)
 
 
-def resume_command(folder: str | Path, command_line: str, records: Sequence[RowRecord],
-                   follow: Mapping[int, tuple[str, str]], dry_run: bool) -> str:
+def resume_command(folder: str | Path, command_line: str, records: Sequence[RowRecord], follow: FollowUpView,
+                   dry_run: bool) -> str:
     """The command that continues the run, or '' when there is nothing to resume (or it is a dry run)."""
     if dry_run or not resumable(records, follow):
         return ""
     return f"{command_line} resume {shlex.quote(str(folder))}"
 
 
-def _summary(folder: Path, meta: Mapping[str, Any], records: Sequence[RowRecord],
-             issues: Mapping[int, Sequence[Issue]], command_line: str,
-             follow: Mapping[int, tuple[str, str]]) -> ReportSummary:
+def _summary(folder: Path, meta: Mapping[str, Any], records: Sequence[RowRecord], rows: Sequence[ReportRow],
+             command_line: str, follow: FollowUpView) -> ReportSummary:
     started, ended = _when(meta.get("started")), _when(meta.get("ended"))
     duration = (ended - started).total_seconds() if started and ended else None
     session: dict[str, Any] = {}
-    if (folder / SUMMARY_NAME).is_file():
+    if RunFolder(folder).summary_json.is_file():
         try:
-            session = json.loads((folder / SUMMARY_NAME).read_text(encoding="utf-8"))
+            session = json.loads(RunFolder(folder).summary_json.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             session = {}
-    counts = Counter(status_of(r, follow.get(r.row, ("", ""))[0]) for r in records)
+    counts = Counter(r.status_text() for r in rows)
     rate = session.get("users_per_s")
     if rate is None and duration:
         rate = counts.get("created", 0) / duration
@@ -164,11 +160,11 @@ def _summary(folder: Path, meta: Mapping[str, Any], records: Sequence[RowRecord]
     quoted = shlex.quote(str(folder))
     resume = resume_command(folder, command_line, records, follow, dry_run) or (
         "(nothing to resume)" if not dry_run else "(a dry run is not resumed: start a real run)")
-    passwords = folder / PASSWORDS_NAME
+    passwords = RunFolder(folder).passwords_csv
     return ReportSummary(
         roster=str(meta.get("roster_path") or ""), tenant=tenant, started=started, ended=ended,
-        duration_s=duration, users_per_s=rate, counts=dict(counts), error_counts=_error_counts(records, issues),
+        duration_s=duration, users_per_s=rate, counts=dict(counts), error_counts=_error_counts(rows),
         retry_command=f"{command_line} retry {quoted}", resume_command=resume,
         retried_from=str(link.get("retried_from", "")) if link else "",
-        passwords_file=f"{PASSWORDS_NAME} beside this workbook" if passwords.is_file() else "",
+        passwords_file=f"{RunFolder.PASSWORDS_CSV} beside this workbook" if passwords.is_file() else "",
         dry_run=dry_run, run_dir=str(folder))

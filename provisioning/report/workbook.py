@@ -30,25 +30,18 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from provisioning.cells import ERROR_TEXTS, FORMULA_TRIGGERS, make_xlsx_text_safe
+from provisioning.fields import is_password_header
 from provisioning.report.model import (
-    CREATED,
     CREATED_COLUMNS,
     DRY_RUN_STATUSES,
-    FAILED,
-    INVALID,
     LIVE_STATUSES,
     PASSWORD_GENERATED_NOTE,
-    RESULT_COLUMNS,
-    SKIPPED,
     SKIPPED_COLUMNS,
-    SUMMARY,
-    UPDATED,
     UPDATED_COLUMNS,
     ReportRow,
     ReportSummary,
-    is_password_header,
-    sheets_for_status,
 )
+from provisioning.run.folder import CREATED, FAILED, INVALID, RESULT_COLUMNS, SKIPPED, SUMMARY, UPDATED
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +87,7 @@ def write_results_workbook(path: str | os.PathLike[str], *, headers: Sequence[st
 
     total = 0
     for row in chain(sample, source):
-        for name in sheets_for_status(row.status):
+        for name in row.sheets():
             sheets[name].append(row)
         total += 1
     for sheet in sheets.values():
@@ -122,7 +115,7 @@ class _DataSheet:
         self.convert = convert
         self.highlight: Callable[[Any, ReportRow, list[Any]], None] | None = None
         self.rows = 0
-        mine = [v for r in sample if title in sheets_for_status(r.status) for v in _lines(convert(r))]
+        mine = [v for r in sample if title in r.sheets() for v in _lines(convert(r))]
         for index, width in enumerate(_widths(self.columns, mine), start=1):
             self.ws.column_dimensions[get_column_letter(index)].width = width
         self.ws.freeze_panes = "A2"
@@ -216,7 +209,7 @@ def _widths(columns: Sequence[str], rows: Sequence[list[Any]]) -> list[float]:
 
 def _created_values(r: ReportRow) -> list[Any]:
     password = PASSWORD_GENERATED_NOTE if r.password_generated else ""
-    return [r.row, r.status, r.upn, r.display_name, r.object_id, r.followups, password, r.warnings_text()]
+    return [r.row, r.status_text(), r.upn, r.display_name, r.object_id, r.followups, password, r.warnings_text()]
 
 
 def _lines(values: list[Any]) -> list[list[Any]]:
@@ -226,15 +219,15 @@ def _lines(values: list[Any]) -> list[list[Any]]:
 
 def _updated_values(r: ReportRow) -> list[Any]:
     """One line per changed property; a row without recorded changes gets one line with its message."""
-    head = [r.row, r.status, r.upn, r.display_name, r.object_id]
+    head = [r.row, r.status_text(), r.upn, r.display_name, r.object_id]
     tail = [r.followups, r.warnings_text()]
     if not r.changes:
-        return [head + [r.message, "", ""] + tail]
+        return [head + [r.shown_message(), "", ""] + tail]
     return [head + [prop, old, new] + tail for prop, old, new in r.changes]
 
 
 def _skipped_values(r: ReportRow) -> list[Any]:
-    return [r.row, r.status, r.upn, r.display_name, r.object_id, r.message, r.followups]
+    return [r.row, r.status_text(), r.upn, r.display_name, r.object_id, r.shown_message(), r.followups]
 
 
 def _roster_values(r: ReportRow, headers: Sequence[str], redacted: frozenset[int]) -> list[Any]:
@@ -244,7 +237,7 @@ def _roster_values(r: ReportRow, headers: Sequence[str], redacted: frozenset[int
         cells.extend([""] * (width - len(cells)))
     for index in redacted:
         cells[index] = ""
-    cells.extend([r.status, r.code_text(), r.message_text(), r.request_id, r.attempts or None, r.row])
+    cells.extend([r.status_text(), r.code_text(), r.message_text(), r.request_id, r.attempts or None, r.row])
     return cells
 
 

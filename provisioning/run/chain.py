@@ -22,8 +22,9 @@ from graph.errors import NotFoundError
 from graph.odata import in_, query_string
 from provisioning import codes
 from provisioning.models import Issue, Severity, Validation
-from provisioning.run.followup_journal import Change, FollowUpSeed, FollowUpState, followups, row_view
-from provisioning.run.journal import JOURNAL_NAME, Binding, Journal, RowRecord, RowState
+from provisioning.run.folder import RunFolder
+from provisioning.run.followup_journal import Change, FollowUpSeed, FollowUpState
+from provisioning.run.journal import Binding, Journal, RowRecord, RowState
 from provisioning.run.plan import Action, ActionKind, Plan, upn_of
 from provisioning.run.updates import desired, diff
 
@@ -66,7 +67,7 @@ class Parent:
 
 def read_chain(run_dir: Path) -> Parent | None:
     """The earlier run of ``run_dir`` (None when it holds no journal)."""
-    if not (run_dir / JOURNAL_NAME).is_file():
+    if not RunFolder(run_dir).journal.is_file():
         return None
     with Journal.open(run_dir) as journal:
         records = {r.row: r for r in journal.rows()}
@@ -82,9 +83,10 @@ def read_chain(run_dir: Path) -> Parent | None:
                 bindings[r.row] = replace(b, upn=r.upn or b.upn, body=body,
                                           mail_nickname=str(body.get("mailNickname") or ""),
                                           employee_id=str(body.get("employeeId") or ""))
-        view = row_view(journal)
-        unfinished = frozenset(row for row, (state, _) in view.items() if state in ("failed", "pending"))
-        done = frozenset((f.row, f.kind, f.target.lower()) for f in followups(journal, [FollowUpState.DONE]))
+        view = journal.followup_view()
+        unfinished = frozenset(row for row, (state, _) in view.items()
+                               if state in (FollowUpState.FAILED, FollowUpState.PENDING))
+        done = frozenset((f.row, f.kind, f.target.lower()) for f in journal.followups([FollowUpState.DONE]))
         return Parent(run_dir, journal.meta(), records, bindings, unfinished, done, journal.issues())
 
 

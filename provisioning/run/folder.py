@@ -7,14 +7,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import ClassVar
 
 from provisioning.errors import RunFolderError
-from provisioning.report.files import LOG_NAME, PASSWORDS_NAME, RESULTS_NAME, SUMMARY_NAME
-from provisioning.run.journal import JOURNAL_NAME
 from provisioning.targets import same_file
-
-#: The files a run writes into its folder (besides the journal), which ``--out`` must not find there already.
-RUN_FILES = ("results.xlsx", RESULTS_NAME, SUMMARY_NAME, LOG_NAME, PASSWORDS_NAME)
 
 DEFAULT_RUNS_DIR = Path("runs")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -22,29 +18,71 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 @dataclass(frozen=True, slots=True)
 class RunFolder:
-    """The paths of one run's files."""
+    """The paths of one run's files; the one place their names are spelled."""
+
+    JOURNAL: ClassVar[str] = "journal.sqlite"
+    RESULTS_CSV: ClassVar[str] = "results.csv"
+    RESULTS_XLSX: ClassVar[str] = "results.xlsx"
+    SUMMARY_JSON: ClassVar[str] = "summary.json"
+    PASSWORDS_CSV: ClassVar[str] = "passwords.csv"
+    LOG: ClassVar[str] = "run.log"
+    LOCK: ClassVar[str] = ".lock"
+    RETRY_ROSTER: ClassVar[str] = "retry-roster.xlsx"  # a retry's roster: the earlier run's edited rows
+    RETRY_SOURCE: ClassVar[str] = "retry-source.json"  # which earlier run (and rows) a retry re-ran
+    #: The files a run writes into its folder (besides the journal), which ``--out`` must not find there already.
+    RUN_FILES: ClassVar[tuple[str, ...]] = (RESULTS_XLSX, RESULTS_CSV, SUMMARY_JSON, LOG, PASSWORDS_CSV)
 
     path: Path
 
     @property
     def journal(self) -> Path:
-        return self.path / JOURNAL_NAME
+        return self.path / self.JOURNAL
 
     @property
     def results_csv(self) -> Path:
-        return self.path / RESULTS_NAME
+        return self.path / self.RESULTS_CSV
+
+    @property
+    def results_xlsx(self) -> Path:
+        return self.path / self.RESULTS_XLSX
 
     @property
     def summary_json(self) -> Path:
-        return self.path / SUMMARY_NAME
+        return self.path / self.SUMMARY_JSON
 
     @property
     def passwords_csv(self) -> Path:
-        return self.path / PASSWORDS_NAME
+        return self.path / self.PASSWORDS_CSV
 
     @property
     def log(self) -> Path:
-        return self.path / LOG_NAME
+        return self.path / self.LOG
+
+    @property
+    def lock(self) -> Path:
+        return self.path / self.LOCK
+
+    @property
+    def retry_roster(self) -> Path:
+        return self.path / self.RETRY_ROSTER
+
+    @property
+    def retry_source(self) -> Path:
+        return self.path / self.RETRY_SOURCE
+
+
+# The results.xlsx layout shared by its writer (provisioning.report.workbook) and retry's reader of its Failed and
+# Invalid sheets (provisioning.run.retrysource). Sheet names, in the order they appear in the workbook:
+SUMMARY = "Summary"
+CREATED = "Created"
+UPDATED = "Updated"
+SKIPPED = "Skipped"
+FAILED = "Failed"
+INVALID = "Invalid"
+SHEETS: tuple[str, ...] = (SUMMARY, CREATED, UPDATED, SKIPPED, FAILED, INVALID)
+# Failed and Invalid: the roster's own columns (original headers, original order), then these. ``retry`` ignores
+# them, except "Roster row", which links an edited row back to the row of the run that wrote the workbook.
+RESULT_COLUMNS: tuple[str, ...] = ("Status", "Error code", "Message", "Request id", "Attempts", "Roster row")
 
 
 def run_folder_name(roster: Path, now: datetime | None = None) -> str:
@@ -62,19 +100,19 @@ def new_run_folder(roster: Path, out: Path | None = None, *, runs_dir: Path = DE
     roster, and never over a passwords.csv: it may be the only copy of generated passwords)."""
     if out is not None:
         path = Path(out)
-        if (path / JOURNAL_NAME).exists():
+        if RunFolder(path).journal.exists():
             raise RunFolderError(f"{path} already holds a run; continue it with `resume {path}` or choose another "
                                  "--out")
         if path.exists() and not path.is_dir():
             raise RunFolderError(f"--out {path}: not a folder")
-        for name in RUN_FILES:
+        for name in RunFolder.RUN_FILES:
             target = path / name
             if same_file(target, roster):
                 raise RunFolderError(f"{target} is the roster; a run never writes over it, not even with --force: "
                                      "choose another --out")
             if not os.path.lexists(target):
                 continue
-            if name == PASSWORDS_NAME:
+            if name == RunFolder.PASSWORDS_CSV:
                 raise RunFolderError(f"{target} exists and may hold the only copy of generated passwords; move it "
                                      "away or choose another --out")
             if not force:
@@ -109,7 +147,7 @@ def existing_run_folder(path: Path) -> RunFolder:
     """A previous run's folder (``resume``); ``RunFolderError`` if it holds no journal."""
     folder = RunFolder(Path(path))
     if not folder.journal.is_file():
-        raise RunFolderError(f"{path}: not a run folder (no {JOURNAL_NAME}); give the folder printed by `run`")
+        raise RunFolderError(f"{path}: not a run folder (no {RunFolder.JOURNAL}); give the folder printed by `run`")
     return folder
 
 

@@ -1,16 +1,12 @@
-"""The journal's follow-up and update records (schema version 2): one record per follow-up of a row (group
-membership, licence, manager) and one per property an ``--existing update`` run changes.
-
-Kept beside :mod:`provisioning.run.journal` (which owns the connection, the lock and the schema) so that the row
-journal stays small; every function takes the open :class:`~provisioning.run.journal.Journal`.
+"""The types of the journal's follow-up and update records (schema version 2): one record per follow-up of a row
+(group membership, licence, manager) and one per property an ``--existing update`` run changes, and the pure
+helpers that summarise them. :class:`provisioning.run.journal.Journal` stores and reads them.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-
-from provisioning.run.journal import Journal, utcnow
 
 
 class FollowUpState(str, Enum):
@@ -81,47 +77,6 @@ class Change:
     new: str
 
 
-def add_followups(journal: Journal, seeds: Iterable[FollowUpSeed]) -> None:
-    """Record the planned follow-ups (a follow-up already recorded is left as it is)."""
-    now = utcnow()
-    with journal._tx() as cur:
-        cur.executemany(
-            "INSERT OR IGNORE INTO followups(row, kind, target, target_id, target_row, state, last_at)"
-            " VALUES (?,?,?,?,?,?,?)",
-            [(s.row, s.kind, s.target, s.target_id, s.target_row, FollowUpState(s.state).value, now)
-             for s in seeds])
-
-
-def record_followups(journal: Journal, outcomes: Sequence[tuple[int, str, str, FollowUpOutcome]]) -> None:
-    """Store answers: ``(row, kind, target, outcome)``; attempts add up across sessions."""
-    if not outcomes:
-        return
-    now = utcnow()
-    with journal._tx() as cur:
-        cur.executemany(
-            "UPDATE followups SET state=?, attempts=attempts+?, http_status=?, error_code=?, message=?,"
-            " request_id=?, target_id=CASE WHEN ?='' THEN target_id ELSE ? END, last_at=?"
-            " WHERE row=? AND kind=? AND target=?",
-            [(o.state.value, o.attempts, o.http_status, o.error_code, o.message, o.request_id, o.target_id,
-              o.target_id, now, row, kind, target) for row, kind, target, o in outcomes])
-
-
-def followups(journal: Journal, states: Iterable[FollowUpState] | None = None) -> list[FollowUpRecord]:
-    """Follow-ups in roster order (then kind order), optionally only those in ``states``."""
-    sql = "SELECT * FROM followups"
-    params: list[str] = []
-    if states is not None:
-        wanted = [FollowUpState(s).value for s in states]
-        sql += f" WHERE state IN ({','.join('?' * len(wanted))})"
-        params = wanted
-    order = " ORDER BY row, CASE kind WHEN 'group' THEN 0 WHEN 'license' THEN 1 ELSE 2 END, rowid"
-    with journal._lock:
-        found = journal._conn.execute(sql + order, params).fetchall()
-    return [FollowUpRecord(r["row"], r["kind"], r["target"], r["target_id"], r["target_row"],
-                           FollowUpState(r["state"]), r["attempts"], r["http_status"], r["error_code"],
-                           r["message"], r["request_id"]) for r in found]
-
-
 def by_row(records: Iterable[FollowUpRecord]) -> dict[int, list[FollowUpRecord]]:
     """Follow-ups grouped by row."""
     out: dict[int, list[FollowUpRecord]] = {}
@@ -142,44 +97,15 @@ def summary_text(records: Sequence[FollowUpRecord]) -> str:
     return "; ".join(parts)
 
 
-def any_failed(records: Sequence[FollowUpRecord]) -> bool:
-    """True when one of the row's follow-ups failed."""
-    return any(f.state is FollowUpState.FAILED for f in records)
-
-
-def add_changes(journal: Journal, changes: Iterable[Change]) -> None:
-    """Record the properties an update changes (planned, or done: the row's state says which)."""
-    with journal._tx() as cur:
-        cur.executemany("INSERT OR REPLACE INTO updates(row, property, old, new) VALUES (?,?,?,?)",
-                        [(c.row, c.property, c.old, c.new) for c in changes])
-
-
-def changes(journal: Journal) -> dict[int, list[Change]]:
-    """Recorded changes by row, in the order recorded."""
-    with journal._lock:
-        found = journal._conn.execute("SELECT * FROM updates ORDER BY row, rowid").fetchall()
-    out: dict[int, list[Change]] = {}
-    for r in found:
-        out.setdefault(r["row"], []).append(Change(r["row"], r["property"], r["old"], r["new"]))
-    return out
-
-
-def row_states(records: Sequence[FollowUpRecord]) -> Mapping[int, str]:
-    """Per row: "failed" if one follow-up failed, else "pending" if one is pending, else "done"."""
-    out: dict[int, str] = {}
+def row_states(records: Iterable[FollowUpRecord]) -> dict[int, FollowUpState]:
+    """Per row: failed if one follow-up failed, else pending if one is pending, else done (planned: a dry run)."""
+    out: dict[int, FollowUpState] = {}
     for f in records:
-        current = out.get(f.row, "done")
-        if f.state is FollowUpState.FAILED or current == "failed":
-            out[f.row] = "failed"
-        elif f.state is FollowUpState.PENDING or current == "pending":
-            out[f.row] = "pending"
+        current = out.get(f.row, FollowUpState.DONE)
+        if f.state is FollowUpState.FAILED or current is FollowUpState.FAILED:
+            out[f.row] = FollowUpState.FAILED
+        elif f.state is FollowUpState.PENDING or current is FollowUpState.PENDING:
+            out[f.row] = FollowUpState.PENDING
         else:
-            out[f.row] = current if f.state in (FollowUpState.DONE, FollowUpState.IN_PLACE) else "planned"
+            out[f.row] = current if f.state in (FollowUpState.DONE, FollowUpState.IN_PLACE) else FollowUpState.PLANNED
     return out
-
-
-def row_view(journal: Journal) -> dict[int, tuple[str, str]]:
-    """Per row with follow-ups: (state as :func:`row_states` gives it, one-line summary) for the reports."""
-    grouped = by_row(followups(journal))
-    states = row_states([f for fs in grouped.values() for f in fs])
-    return {row: (states[row], summary_text(fs)) for row, fs in grouped.items()}

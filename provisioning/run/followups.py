@@ -40,8 +40,6 @@ from provisioning.run.followup_journal import (
     FollowUpRecord,
     FollowUpSeed,
     FollowUpState,
-    followups,
-    record_followups,
 )
 from provisioning.run.journal import Journal, RowState
 from provisioning.run.lagretry import Answer, LagRetrySender, Op
@@ -214,7 +212,7 @@ def apply_followups(client: GraphClient, journal: Journal, *, stop: threading.Ev
     whose manager row was not created fails with that reason. New members of one group go 20 to a ``PATCH``;
     a ``PATCH`` that fails is sent again as one ``members/$ref`` per member.
     """
-    pending = followups(journal, [FollowUpState.PENDING])
+    pending = journal.followups([FollowUpState.PENDING])
     if not pending:
         return {}
     records = {r.row: r for r in journal.rows()}
@@ -245,7 +243,7 @@ def apply_followups(client: GraphClient, journal: Journal, *, stop: threading.Ev
         op = request_for(f, rec.object_id, manager_id, root)
         manager_ids[op.key] = manager_id if f.kind == "manager" else ""
         ops.append(op)
-    record_followups(journal, now_failed)
+    journal.record_followups(now_failed)
     counts: dict[str, int] = {"failed": len(now_failed)} if now_failed else {}
     bulks, others = bulk_memberships(ops, root)
     by_bulk = {b.op.key: b for b in bulks}
@@ -266,7 +264,7 @@ def apply_followups(client: GraphClient, journal: Journal, *, stop: threading.Ev
         message = answer.message
         if answer.ok and answer.status == 400:
             message = "already a member"
-        record_followups(journal, [(row, kind, target, FollowUpOutcome(
+        journal.record_followups([(row, kind, target, FollowUpOutcome(
             state, answer.attempts + earlier.get(key, 0), answer.status or None, "" if answer.ok else answer.code,
             "" if answer.ok and answer.status != 400 else message, answer.request_id,
             manager_ids.get(key, "")))])

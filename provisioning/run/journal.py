@@ -6,16 +6,23 @@ can continue from. A row is marked ``sending`` before its request leaves and rec
 its answer arrives; a ``sending`` row found later is an *ambiguous* outcome to reconcile by looking the user up.
 
 Nothing secret is ever stored here: no passwords (the request body is stored with ``passwordProfile.password``
-removed; ``password_source`` says whether ``resume`` must re-read it from the roster or generate a new one), no
-client secret (settings are stored through their redacted dictionary).
+removed; ``password_source`` says whether ``resume`` must re-read it from the roster or generate a new one; a password
+column of the roster is stored blank), no client secret (settings are stored through their redacted dictionary).
+
+The roster's headers (meta ``roster_headers``) and each row's original cells (table ``cells``) are recorded when the
+run starts, so that the reports are built from the journal alone (:meth:`Journal.snapshot`), whatever becomes of the
+roster file. A journal written before they were recorded has no ``roster_headers``.
 
 Schema version 2 adds the ``followups`` table (one record per group membership, licence and manager of a row:
 kind, target, resolved id, state pending/done/failed, attempts, Graph's status/code/message/request-id) and the
-``updates`` table (property, old, new per row of ``--existing update``); see :mod:`provisioning.run.followup_journal`.
-A version-1 journal is upgraded in place when opened (the new tables are added; nothing else changes).
+``updates`` table (property, old, new per row of ``--existing update``); their record types are in
+:mod:`provisioning.run.followup_journal`. A version-1 journal is upgraded in place when opened (the new tables are
+added; nothing else changes).
 
-The journal is safe to use from several threads (the graph client calls ``on_send``/``on_result`` from its own
-worker threads): one connection, one lock, ``check_same_thread=False``.
+:class:`Journal` owns every table and every transaction (:meth:`Journal.transaction`). The graph client calls
+``on_send``/``on_result`` on the thread that called ``run_batches`` (see :mod:`graph.batch`), so a run uses its
+journal from one thread; the one lock (and ``check_same_thread=False``) keep it consistent should a caller share it
+between threads anyway.
 """
 from __future__ import annotations
 
@@ -31,13 +38,25 @@ from pathlib import Path
 from typing import Any
 
 from provisioning.errors import RunFolderError
-from provisioning.models import Issue
+from provisioning.fields import is_password_header
+from provisioning.models import Issue, Roster, Severity
 from provisioning.run.durable import file_identity, gone, lost_from
+from provisioning.run.folder import RunFolder
+from provisioning.run.followup_journal import (
+    Change,
+    FollowUpOutcome,
+    FollowUpRecord,
+    FollowUpSeed,
+    FollowUpState,
+    by_row,
+    row_states,
+    summary_text,
+)
 
 SCHEMA_VERSION = 2
 #: Journals written by earlier versions that :meth:`Journal.open` upgrades in place (additive: new tables/columns).
 READABLE_VERSIONS = (1, 2)
-JOURNAL_NAME = "journal.sqlite"
+JOURNAL_NAME = RunFolder.JOURNAL  # (the name commands and the watcher import from here)
 
 
 class RowState(str, Enum):
@@ -90,6 +109,10 @@ CREATE TABLE IF NOT EXISTS issues (
     message  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS issues_row ON issues(row);
+CREATE TABLE IF NOT EXISTS cells (
+    row   INTEGER PRIMARY KEY,
+    cells TEXT NOT NULL
+);
 """
 
 #: Schema version 2 (follow-ups and update mode); applied to new journals and, additively, to version-1 ones.
@@ -213,6 +236,22 @@ class Outcome:
     request_id: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the reports need, read from the journal at once (:meth:`Journal.snapshot`).
+
+    ``headers`` are the roster's headers and ``cells`` each row's original cells (a password column blank); both
+    empty, and ``headers`` None, for a journal written before they were recorded."""
+
+    meta: Mapping[str, Any]
+    rows: Sequence[RowRecord]
+    issues: Mapping[int, Sequence[Issue]]
+    followups: Sequence[FollowUpRecord]
+    changes: Mapping[int, Sequence[Change]]
+    headers: tuple[str, ...] | None
+    cells: Mapping[int, tuple[str, ...]]
+
+
 class Journal:
     """A run's journal. Open with :meth:`create` (new run) or :meth:`open` (resume, report)."""
 
@@ -235,7 +274,7 @@ class Journal:
     @classmethod
     def create(cls, run_dir: Path, meta: Mapping[str, Any]) -> Journal:
         """Create the journal of a new run in ``run_dir``; refuses to overwrite an existing one."""
-        path = Path(run_dir) / JOURNAL_NAME
+        path = RunFolder(Path(run_dir)).journal
         if path.exists():
             raise RunFolderError(f"{path} already exists: use `resume {run_dir}` or choose another --out")
         try:
@@ -250,7 +289,7 @@ class Journal:
     @classmethod
     def open(cls, run_dir: Path) -> Journal:
         """Open the journal of an existing run folder (``RunFolderError`` when there is none)."""
-        path = Path(run_dir) / JOURNAL_NAME
+        path = RunFolder(Path(run_dir)).journal
         if not path.is_file():
             raise RunFolderError(f"{run_dir}: no {JOURNAL_NAME} here; is this a run folder?")
         conn = None
@@ -304,41 +343,40 @@ class Journal:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    class _Tx:
-        def __init__(self, journal: Journal) -> None:
-            self.journal = journal
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction (``BEGIN IMMEDIATE``), under the journal's lock; commits when the block ends.
 
-        def __enter__(self) -> sqlite3.Cursor:
-            self.journal._lock.acquire()
+        A write the disk refused (full, read-only, I/O error) rolls back whole: the journal stays consistent and
+        says :class:`~provisioning.errors.RunFolderLost`, so the run stops sending instead of failing with a raw
+        sqlite3 error."""
+        with self._lock:
             try:
-                self.cur = self.journal._conn.cursor()
-                self.cur.execute("BEGIN IMMEDIATE")
+                cur = self._conn.cursor()
+                cur.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                self.journal._lock.release()
-                raise lost_from(exc, self.journal.path) from exc
-            return self.cur
-
-        def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-            # A write the disk refused (full, read-only, I/O error) rolls back whole: the journal stays consistent
-            # and says RunFolderLost, so the run stops sending instead of failing with a raw sqlite3 error.
+                raise lost_from(exc, self.path) from exc
             try:
-                self.cur.execute("ROLLBACK" if exc_type else "COMMIT")
+                yield cur
+            except BaseException as exc:
+                try:
+                    cur.execute("ROLLBACK")
+                except sqlite3.Error as failed:
+                    raise lost_from(exc if isinstance(exc, sqlite3.Error) else failed, self.path) from failed
+                if isinstance(exc, sqlite3.Error):
+                    raise lost_from(exc, self.path) from exc
+                raise
+            try:
+                cur.execute("COMMIT")
             except sqlite3.Error as failed:
                 with contextlib.suppress(sqlite3.Error):
-                    self.cur.execute("ROLLBACK")
-                raise lost_from(exc if isinstance(exc, sqlite3.Error) else failed, self.journal.path) from failed
-            finally:
-                self.journal._lock.release()
-            if isinstance(exc, sqlite3.Error):
-                raise lost_from(exc, self.journal.path) from exc
-
-    def _tx(self) -> Journal._Tx:
-        return Journal._Tx(self)
+                    cur.execute("ROLLBACK")
+                raise lost_from(failed, self.path) from failed
 
     # -- metadata --------------------------------------------------------------------------------------------
     def set_meta(self, values: Mapping[str, Any]) -> None:
         """Store run metadata (JSON-encoded values); never pass secrets."""
-        with self._tx() as cur:
+        with self.transaction() as cur:
             cur.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                             [(k, json.dumps(v, default=str)) for k, v in values.items()])
 
@@ -349,10 +387,13 @@ class Journal:
         return {r["key"]: json.loads(r["value"]) for r in rows}
 
     # -- rows ------------------------------------------------------------------------------------------------
-    def add_rows(self, seeds: Iterable[RowSeed]) -> None:
-        """Record the plan: one record per roster row (and its validation issues), in one transaction."""
+    def add_rows(self, seeds: Iterable[RowSeed], roster: Roster | None = None) -> None:
+        """Record the plan: one record per roster row (and its validation issues), in one transaction; with
+        ``roster``, its headers and cells too (:meth:`add_roster`)."""
         now = utcnow()
-        with self._tx() as cur:
+        with self.transaction() as cur:
+            if roster is not None:
+                self._add_roster(cur, roster)
             for s in seeds:
                 body = json.dumps(strip_secrets(s.body)) if s.body is not None else ""
                 cur.execute(
@@ -368,7 +409,7 @@ class Journal:
 
     def add_issues(self, issues: Iterable[Issue]) -> None:
         """Record issues not tied to a seeded row (the roster as a whole: row 0)."""
-        with self._tx() as cur:
+        with self.transaction() as cur:
             cur.executemany("INSERT INTO issues(row, col, code, severity, message) VALUES (?,?,?,?,?)",
                             [(i.row, i.column, i.code, getattr(i.severity, "value", str(i.severity)), i.message)
                              for i in issues])
@@ -378,7 +419,7 @@ class Journal:
         if not rows:
             return
         now = utcnow()
-        with self._tx() as cur:
+        with self.transaction() as cur:
             cur.executemany(
                 "UPDATE rows SET state=?, attempts=attempts+1, last_at=? WHERE row=?",
                 [(RowState.SENDING.value, now, r) for r in rows])
@@ -392,7 +433,7 @@ class Journal:
         if not outcomes:
             return
         now = utcnow()
-        with self._tx() as cur:
+        with self.transaction() as cur:
             cur.executemany(
                 "UPDATE rows SET state=?, object_id=?, http_status=?, error_code=?, message=?, request_id=?,"
                 " last_at=? WHERE row=?",
@@ -402,7 +443,7 @@ class Journal:
     def set_rows_state(self, rows: Sequence[int], state: RowState) -> None:
         """Move rows to ``state`` without touching their answer fields (e.g. unknown -> pending)."""
         now = utcnow()
-        with self._tx() as cur:
+        with self.transaction() as cur:
             cur.executemany("UPDATE rows SET state=?, last_at=? WHERE row=?",
                             [(state.value, now, r) for r in rows])
 
@@ -438,19 +479,13 @@ class Journal:
 
     def issues(self) -> dict[int, list[Issue]]:
         """Validation issues by row (row 0: the roster as a whole)."""
-        from provisioning.models import Severity
-
         with self._lock:
             found = self._conn.execute("SELECT * FROM issues ORDER BY row, rowid").fetchall()
-        out: dict[int, list[Issue]] = {}
-        for r in found:
-            out.setdefault(r["row"], []).append(
-                Issue(r["row"], r["col"], r["code"], Severity(r["severity"]), r["message"]))
-        return out
+        return _issues(found)
 
     def add_bindings(self, bindings: Iterable[Binding]) -> None:
         """Record the rows bound to an account created by an earlier run of the chain (``retry``)."""
-        with self._tx() as cur:
+        with self.transaction() as cur:
             cur.executemany(
                 "INSERT OR REPLACE INTO bindings(row, object_id, upn, mail_nickname, employee_id, run, body)"
                 " VALUES (?,?,?,?,?,?,?)",
@@ -471,16 +506,137 @@ class Journal:
         """The rows ``resume`` still has work for."""
         yield from self.rows(OPEN_STATES)
 
+    # -- the roster's cells, and the one read of the reports ------------------------------------------------
+    def add_roster(self, roster: Roster) -> None:
+        """Record the roster's headers and every row's original cells, for the reports. A password column (mapped
+        to ``password``, or one :func:`~provisioning.fields.is_password_header` recognises) is stored blank."""
+        with self.transaction() as cur:
+            self._add_roster(cur, roster)
+
+    @staticmethod
+    def _add_roster(cur: sqlite3.Cursor, roster: Roster) -> None:
+        blank = frozenset(j for j, h in enumerate(roster.headers)
+                          if roster.column_map.get(h) == "password" or is_password_header(h))
+        empty = ("",) * len(roster.row_numbers)
+        columns = [empty if j in blank else column for j, column in enumerate(roster.columns)]
+        cur.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                    ("roster_headers", json.dumps(list(roster.headers))))
+        cur.executemany("INSERT OR REPLACE INTO cells(row, cells) VALUES (?, ?)",
+                        [(row, json.dumps(list(values), ensure_ascii=False))
+                         for row, values in zip(roster.row_numbers, zip(*columns, strict=True), strict=True)])
+
+    def snapshot(self) -> Snapshot:
+        """Meta, rows, issues, follow-ups, changes and the roster's cells in one read transaction: what the end of a
+        session reports from (results.csv, results.xlsx, summary.json)."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                meta = {r["key"]: json.loads(r["value"]) for r in self._conn.execute("SELECT key, value FROM meta")}
+                rows = [_record(r) for r in self._conn.execute("SELECT * FROM rows ORDER BY row")]
+                issues = _issues(self._conn.execute("SELECT * FROM issues ORDER BY row, rowid"))
+                follow = [_followup(r) for r in self._conn.execute("SELECT * FROM followups" + _FOLLOWUP_ORDER)]
+                edits = _changes(self._conn.execute("SELECT * FROM updates ORDER BY row, rowid"))
+                headers = meta.get("roster_headers")
+                cells = {} if headers is None else {
+                    r["row"]: tuple(json.loads(r["cells"])) for r in self._conn.execute("SELECT row, cells FROM cells")}
+            finally:
+                self._conn.execute("COMMIT")
+        return Snapshot(meta, rows, issues, follow, edits, None if headers is None else tuple(headers), cells)
+
+    # -- follow-ups and updates ------------------------------------------------------------------------------
+    def add_followups(self, seeds: Iterable[FollowUpSeed]) -> None:
+        """Record the planned follow-ups (a follow-up already recorded is left as it is)."""
+        now = utcnow()
+        with self.transaction() as cur:
+            cur.executemany(
+                "INSERT OR IGNORE INTO followups(row, kind, target, target_id, target_row, state, last_at)"
+                " VALUES (?,?,?,?,?,?,?)",
+                [(s.row, s.kind, s.target, s.target_id, s.target_row, FollowUpState(s.state).value, now)
+                 for s in seeds])
+
+    def record_followups(self, outcomes: Sequence[tuple[int, str, str, FollowUpOutcome]]) -> None:
+        """Store answers: ``(row, kind, target, outcome)``; attempts add up across sessions."""
+        if not outcomes:
+            return
+        now = utcnow()
+        with self.transaction() as cur:
+            cur.executemany(
+                "UPDATE followups SET state=?, attempts=attempts+?, http_status=?, error_code=?, message=?,"
+                " request_id=?, target_id=CASE WHEN ?='' THEN target_id ELSE ? END, last_at=?"
+                " WHERE row=? AND kind=? AND target=?",
+                [(o.state.value, o.attempts, o.http_status, o.error_code, o.message, o.request_id, o.target_id,
+                  o.target_id, now, row, kind, target) for row, kind, target, o in outcomes])
+
+    def followups(self, states: Iterable[FollowUpState] | None = None) -> list[FollowUpRecord]:
+        """Follow-ups in roster order (then kind order), optionally only those in ``states``."""
+        sql = "SELECT * FROM followups"
+        params: list[str] = []
+        if states is not None:
+            wanted = [FollowUpState(s).value for s in states]
+            sql += f" WHERE state IN ({','.join('?' * len(wanted))})"
+            params = wanted
+        with self._lock:
+            found = self._conn.execute(sql + _FOLLOWUP_ORDER, params).fetchall()
+        return [_followup(r) for r in found]
+
+    def followup_view(self) -> dict[int, tuple[FollowUpState, str]]:
+        """Per row with follow-ups: the state of its follow-ups as a whole (:func:`row_states`) and their one-line
+        summary, as the reports show them."""
+        return followup_view(self.followups())
+
+    def add_changes(self, changes: Iterable[Change]) -> None:
+        """Record the properties an update changes (planned, or done: the row's state says which)."""
+        with self.transaction() as cur:
+            cur.executemany("INSERT OR REPLACE INTO updates(row, property, old, new) VALUES (?,?,?,?)",
+                            [(c.row, c.property, c.old, c.new) for c in changes])
+
+    def changes(self) -> dict[int, list[Change]]:
+        """Recorded changes by row, in the order recorded."""
+        with self._lock:
+            found = self._conn.execute("SELECT * FROM updates ORDER BY row, rowid").fetchall()
+        return _changes(found)
+
 
 def damaged_message(path: Path, exc: BaseException) -> str:
     """What to do when a run's journal cannot be read: what it created is in the run's other files, and a new run
     of the roster skips the users that exist (the default ``--existing skip``), so nobody is created twice."""
-    folder = path.parent
-    where = [str(folder / name) for name in ("results.csv", "run.log") if (folder / name).is_file()]
+    folder = RunFolder(path.parent)
+    where = [str(p) for p in (folder.results_csv, folder.log) if p.is_file()]
     listed = (f"the users it created are listed in {' and '.join(where)}" if where else
               "the users it created can be found in the tenant (Entra admin center, Users)")
     return (f"{path} is damaged ({exc}); the run cannot be resumed from it; {listed}; start a new run of the "
             "same roster with `run` (the default --existing skip skips the users that already exist)")
+
+
+_FOLLOWUP_ORDER = " ORDER BY row, CASE kind WHEN 'group' THEN 0 WHEN 'license' THEN 1 ELSE 2 END, rowid"
+
+
+def followup_view(records: Sequence[FollowUpRecord]) -> dict[int, tuple[FollowUpState, str]]:
+    """Per row with follow-ups: (their state as a whole, their one-line summary)."""
+    grouped = by_row(records)
+    states = row_states(records)
+    return {row: (states[row], summary_text(fs)) for row, fs in grouped.items()}
+
+
+def _issues(found: Iterable[sqlite3.Row]) -> dict[int, list[Issue]]:
+    out: dict[int, list[Issue]] = {}
+    for r in found:
+        out.setdefault(r["row"], []).append(
+            Issue(r["row"], r["col"], r["code"], Severity(r["severity"]), r["message"]))
+    return out
+
+
+def _changes(found: Iterable[sqlite3.Row]) -> dict[int, list[Change]]:
+    out: dict[int, list[Change]] = {}
+    for r in found:
+        out.setdefault(r["row"], []).append(Change(r["row"], r["property"], r["old"], r["new"]))
+    return out
+
+
+def _followup(r: sqlite3.Row) -> FollowUpRecord:
+    return FollowUpRecord(r["row"], r["kind"], r["target"], r["target_id"], r["target_row"],
+                          FollowUpState(r["state"]), r["attempts"], r["http_status"], r["error_code"],
+                          r["message"], r["request_id"])
 
 
 def _record(r: sqlite3.Row) -> RowRecord:

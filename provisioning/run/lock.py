@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from provisioning.errors import RunFolderError
+from provisioning.run.folder import RunFolder
 
-LOCK_NAME = ".lock"
 #: Byte 0 is the one locked on Windows (msvcrt locks byte ranges, and a locked range cannot be read by others), so
 #: the holder's description starts at byte 1 on every platform.
 _INFO_AT = 1
@@ -80,14 +80,14 @@ class RunLock:
 def lock_run_folder(folder: Path, command: str = "") -> RunLock:
     """Take ``folder``'s lock or raise :class:`RunFolderBusy` naming the process that holds it."""
     folder = Path(folder)
-    path = folder / LOCK_NAME
+    path = RunFolder(folder).lock
     try:
         # never truncate before holding it: the holder's description is read by others. The handle is the lock, held
         # past this function and closed by RunLock.release, so no `with` here.
         fh = open(path, "a+b")  # noqa: SIM115
     except OSError as exc:
-        raise RunFolderError(f"{folder}: cannot create {LOCK_NAME} ({exc.strerror or exc}); the run folder must be "
-                             "writable") from None
+        raise RunFolderError(f"{folder}: cannot create {RunFolder.LOCK} ({exc.strerror or exc}); the run folder "
+                             "must be writable") from None
     if not _try_lock(fh):
         fh.close()
         who = _holder(path)

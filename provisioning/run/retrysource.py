@@ -24,16 +24,17 @@ from openpyxl.cell import WriteOnlyCell
 
 from provisioning.cells import make_xlsx_text_safe
 from provisioning.errors import RosterError, RunFolderError, UsageError
-from provisioning.report.model import FAILED, INVALID, RESULT_COLUMNS
 from provisioning.roster.excel import header_problem_message
 from provisioning.roster.excelscan import CellProblem
 from provisioning.roster.mapping import canonical_field
+from provisioning.run.folder import FAILED, INVALID, RESULT_COLUMNS, SUMMARY, RunFolder
 
 log = logging.getLogger(__name__)
 
-RESULTS_XLSX = "results.xlsx"
-RETRY_ROSTER_NAME = "retry-roster.xlsx"
-RETRY_SOURCE_NAME = "retry-source.json"
+# (the names the retry command imports from here)
+RESULTS_XLSX = RunFolder.RESULTS_XLSX
+RETRY_ROSTER_NAME = RunFolder.RETRY_ROSTER
+RETRY_SOURCE_NAME = RunFolder.RETRY_SOURCE
 ROSTER_ROW = RESULT_COLUMNS[-1]
 _RESULT_SET = frozenset(RESULT_COLUMNS)
 
@@ -132,11 +133,9 @@ def read_retry_source(target: str | os.PathLike[str]) -> RetrySource:
 def _run_folder(path: Path) -> Path | None:
     """The run folder of a workbook copied elsewhere (its Summary names it), when the copy's own folder holds no
     journal and that one does: the journal says which rows have accounts already."""
-    from provisioning.report.model import SUMMARY
-    from provisioning.roster.excel import read_excel
-    from provisioning.run.journal import JOURNAL_NAME
+    from provisioning.roster.excel import read_excel  # deferred: python-calamine, only for a workbook
 
-    if (path.parent / JOURNAL_NAME).is_file():
+    if RunFolder(path.parent).journal.is_file():
         return None
     try:
         columns = read_excel(path, SUMMARY).columns
@@ -145,12 +144,12 @@ def _run_folder(path: Path) -> Path | None:
     if len(columns) < 2:
         return None
     folder = next((Path(v) for k, v in zip(columns[0], columns[1], strict=False) if k == "Run folder" and v), None)
-    return folder if folder is not None and (folder / JOURNAL_NAME).is_file() else None
+    return folder if folder is not None and RunFolder(folder).journal.is_file() else None
 
 
 def _read_sheets(path: Path) -> list[tuple[str, list[list[str]], tuple[CellProblem, ...]]]:
     """The Failed and Invalid sheets of a workbook, column-wise from A1, with their error cells."""
-    from provisioning.roster.excel import read_excel, worksheet_names
+    from provisioning.roster.excel import read_excel, worksheet_names  # deferred: python-calamine
 
     try:
         names = worksheet_names(path)
@@ -260,7 +259,7 @@ def _error(ws: Any, error: str) -> Any:
 def write_retry_link(run_dir: str | os.PathLike[str], source: RetrySource, mapping: Mapping[int, RetryRow],
                      excluded: Sequence[Exclusion] = ()) -> Path:
     """Record in the new run folder which earlier run it retries, and which earlier row each new row was."""
-    path = Path(run_dir) / RETRY_SOURCE_NAME
+    path = RunFolder(Path(run_dir)).retry_source
     data = {
         "retried_from": str(source.earlier_run.resolve()),
         "results": str(source.results_path.resolve()),
@@ -277,7 +276,7 @@ def write_retry_link(run_dir: str | os.PathLike[str], source: RetrySource, mappi
 
 def read_retry_link(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The ``retry-source.json`` of a run folder, or None when the run was not a retry."""
-    path = Path(run_dir) / RETRY_SOURCE_NAME
+    path = RunFolder(Path(run_dir)).retry_source
     if not path.is_file():
         return None
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from provisioning.run.followup_journal import FollowUpSeed, FollowUpState, add_followups, followups
+from provisioning.run.followup_journal import FollowUpSeed, FollowUpState
 from provisioning.run.followups import apply_followups
 from provisioning.run.journal import Journal, RowSeed, RowState
 
@@ -31,7 +31,7 @@ def _journal(path: Path, ids: list[str], group: str, group_id: str) -> Journal:
     journal = Journal.create(path, {})
     journal.add_rows([RowSeed(i + 2, f"bulk{i}@contoso.com", "create", RowState.CREATED, object_id=uid)
                       for i, uid in enumerate(ids)])
-    add_followups(journal, [FollowUpSeed(i + 2, "group", group, group_id) for i in range(len(ids))])
+    journal.add_followups([FollowUpSeed(i + 2, "group", group, group_id) for i in range(len(ids))])
     return journal
 
 
@@ -42,7 +42,7 @@ def test_25_members_of_one_group_go_in_two_patches(sandbox: Any, tmp_path: Path)
         before = sandbox.stats()
         with _journal(tmp_path / "run", ids, "Sales", group_id) as journal:
             counts = apply_followups(client, journal)
-            recorded = followups(journal)
+            recorded = journal.followups()
         after = sandbox.stats()
         assert members(client, group_id) == set(ids)
     assert counts == {"done": 25}
@@ -64,7 +64,7 @@ def test_a_20_member_patch_with_one_bad_and_one_existing_member_falls_back_per_m
         before = sandbox.stats()
         with _journal(tmp_path / "run", [*ids[:10], GHOST, *ids[10:]], "Engineering", group_id) as journal:
             counts = apply_followups(client, journal, delays=(1.0,), budget_s=0.0)
-            recorded = {f.row: f for f in followups(journal)}
+            recorded = {f.row: f for f in journal.followups()}
         after = sandbox.stats()
         assert members(client, group_id) == set(ids)
     assert counts == {"done": 19, "failed": 1}

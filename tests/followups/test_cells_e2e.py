@@ -98,7 +98,7 @@ def test_resume_rereads_the_roster_in_the_runs_encoding(sandbox: Any, cli: Any, 
     assert code == ExitStatus.OK, out + err
     # as if the run had been killed with row 3 sent but unanswered: resume re-reads the roster (for its rows'
     # passwords) and looks the row up; it can only read the roster as the run did
-    with Journal.open(tmp_path / "run") as journal, journal._tx() as cur:
+    with Journal.open(tmp_path / "run") as journal, journal.transaction() as cur:
         cur.execute("UPDATE rows SET state='unknown', object_id='' WHERE row=3")
     code, out, err = cli(sandbox, "resume", tmp_path / "run", "--no-progress")
     assert code == ExitStatus.OK, out + err

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from provisioning.exitcodes import ExitStatus
-from provisioning.run.followup_journal import FollowUpState, followups
+from provisioning.run.followup_journal import FollowUpState
 from provisioning.run.journal import Journal
 
 from .conftest import graph, licences, manager_of, members, precreate, read_results, write
@@ -52,7 +52,7 @@ def test_groups_licences_manager_chain_fully_wired(lagged: bool, sandbox_factory
     assert "group Engineering: done" in results[2]["followUps"] and "manager boss@contoso.com: done" in \
         results[2]["followUps"]
     with Journal.open(tmp_path / "r1") as journal:
-        recorded = followups(journal)
+        recorded = journal.followups()
         assert len(recorded) == 10 and all(f.state is FollowUpState.DONE for f in recorded)
         if lagged:
             assert max(f.attempts for f in recorded) >= 2  # replication lag was retried through
@@ -67,7 +67,7 @@ def test_groups_licences_manager_chain_fully_wired(lagged: bool, sandbox_factory
                                      "licence ENTERPRISEPACK: already in place; manager boss@contoso.com: already "
                                      "in place")
     with Journal.open(tmp_path / "r2") as journal:
-        assert {f.state for f in followups(journal)} == {FollowUpState.IN_PLACE}
+        assert {f.state for f in journal.followups()} == {FollowUpState.IN_PLACE}
 
 
 def test_preflight_seats_and_unresolvable_references(sandbox_factory: Any, cli: Any, tmp_path: Path) -> None:

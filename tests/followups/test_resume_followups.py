@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioning.exitcodes import ExitStatus
-from provisioning.run.followup_journal import FollowUpState, followups
+from provisioning.run.followup_journal import FollowUpState
 from provisioning.run.journal import Journal
 
 from .conftest import graph, members, read_results, write
@@ -22,7 +22,7 @@ def test_resume_sends_pending_followups(sandbox_factory: Any, cli: Any, tmp_path
     assert code == ExitStatus.ROWS_FAILED, out + err
     assert read_results(tmp_path / "run")[2]["status"] == "created, follow-up failed"
     # as if the run had been interrupted before the membership was sent
-    with Journal.open(tmp_path / "run") as journal, journal._tx() as cur:
+    with Journal.open(tmp_path / "run") as journal, journal.transaction() as cur:
         cur.execute("UPDATE followups SET state='pending'")
     sb.set_knobs(roles=ROLES + ("GroupMember.ReadWrite.All",))
     code, out, err = cli(sb, "resume", tmp_path / "run", "--no-progress")
@@ -45,6 +45,6 @@ def test_schema_1_journal_opens_and_resumes(sandbox: Any, cli: Any, tmp_path: Pa
     code, out, err = cli(sandbox, "resume", tmp_path / "run", "--no-progress")
     assert code == ExitStatus.OK, out + err
     with Journal.open(tmp_path / "run") as journal:
-        assert journal.meta()["schema_version"] == 2 and followups(journal) == []
+        assert journal.meta()["schema_version"] == 2 and journal.followups() == []
     assert read_results(tmp_path / "run")[2]["status"] == "created"
     assert FollowUpState.DONE.value == "done"

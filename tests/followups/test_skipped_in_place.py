@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioning.exitcodes import ExitStatus
-from provisioning.run.followup_journal import FollowUpState, followups
+from provisioning.run.followup_journal import FollowUpState
 from provisioning.run.journal import Journal
 
 from .conftest import graph, licences, manager_of, members, precreate, read_results, write
@@ -56,7 +56,7 @@ def test_skipped_row_sends_only_what_is_missing(sandbox: Any, cli: Any, tmp_path
     assert row["followUps"] == ("group Sales: already in place; group Engineering: done; licence ENTERPRISEPACK: "
                                 "already in place; licence FLOW_FREE: done; manager boss@contoso.com: done")
     with Journal.open(tmp_path / "r") as journal:
-        states = {(f.kind, f.target): f.state for f in followups(journal)}
+        states = {(f.kind, f.target): f.state for f in journal.followups()}
     assert states[("group", "Sales")] is FollowUpState.IN_PLACE and states[("manager", "boss@contoso.com")] is \
         FollowUpState.DONE
     with graph(sb) as client:

@@ -16,7 +16,8 @@ ROSTER = ("Given,Family,Login,Initial password,Must change password,Cost\n"
           "Di,Ox,di@@contoso.com,,Yes,400\n")
 
 
-def _run(tmp_path, *, dry_run=False):
+def _run(tmp_path, *, dry_run=False, record_roster=True):
+    """A run's journal as ``run`` writes it; ``record_roster=False``: as an earlier version wrote it (no cells)."""
     roster = tmp_path / "hr.csv"
     roster.write_text(ROSTER, encoding="utf-8")
     mapping = tmp_path / "hr.json"
@@ -24,7 +25,8 @@ def _run(tmp_path, *, dry_run=False):
                                                "Login": "userPrincipalName", "Cost": "costCenter"}}))
     from provisioning.roster.reader import load_roster
 
-    sha = load_roster(roster, mapping=mapping).sha256
+    loaded = load_roster(roster, mapping=mapping)
+    sha = loaded.sha256
     run = tmp_path / "run"
     run.mkdir()
     journal = Journal.create(run, {"roster_path": str(roster), "roster_sha256": sha, "mapping": str(mapping),
@@ -37,6 +39,8 @@ def _run(tmp_path, *, dry_run=False):
         RowSeed(4, "cy@contoso.com", "create", RowState.PENDING, password_source="generated"),
         RowSeed(5, "di@@contoso.com", "invalid", RowState.INVALID, issues=[bad]),
     ])
+    if record_roster:
+        journal.add_roster(loaded)
     journal.mark_sending([2, 3])
     journal.record(2, Outcome(RowState.CREATED, object_id="oid-ann", http_status=201))
     journal.record(3, Outcome(RowState.FAILED, http_status=400, error_code="Request_BadRequest",
@@ -73,7 +77,7 @@ def test_journal_and_roster_to_workbook(tmp_path):
 
 
 def test_roster_gone_still_reports_every_row(tmp_path):
-    run, journal = _run(tmp_path)
+    run, journal = _run(tmp_path, record_roster=False)
     journal.close()
     (tmp_path / "hr.csv").unlink()
     path = write_run_workbook(run)

@@ -12,16 +12,11 @@ import pytest
 
 from provisioning.errors import RunFolderError
 from provisioning.models import Issue, Severity
-from provisioning.report.files import (
-    PasswordFile,
-    SecretFilter,
-    close_run_log,
-    open_run_log,
-    write_results_csv,
-    write_summary_json,
-)
+from provisioning.report.files import write_results_csv, write_summary_json
+from provisioning.report.run_workbook import report_rows
 from provisioning.run.folder import existing_run_folder, new_run_folder, run_folder_name
 from provisioning.run.journal import Journal, Outcome, RowSeed, RowState
+from provisioning.run.secrets import PasswordFile, SecretFilter, close_run_log, open_run_log
 
 
 def test_results_csv_statuses_and_formula_safety(tmp_path: Path) -> None:
@@ -38,7 +33,7 @@ def test_results_csv_statuses_and_formula_safety(tmp_path: Path) -> None:
         j.mark_sending([2, 5, 6])
         j.record(2, Outcome(RowState.CREATED, "id-a", 201, request_id="r-a"))
         j.record(5, Outcome(RowState.FAILED, "", 400, "Request_BadRequest", "-weak password", "r-c"))
-        write_results_csv(tmp_path / "results.csv", j.rows(), j.issues())
+        write_results_csv(tmp_path / "results.csv", report_rows(j.snapshot()))
     with open(tmp_path / "results.csv", encoding="utf-8-sig", newline="") as fh:
         lines = list(csv.DictReader(fh))
     got = {int(r["row"]): r for r in lines}
@@ -52,7 +47,7 @@ def test_results_csv_statuses_and_formula_safety(tmp_path: Path) -> None:
 def test_planned_rows_read_would(tmp_path: Path) -> None:
     with Journal.create(tmp_path, {}) as j:
         j.add_rows([RowSeed(2, "a@x", "create", RowState.PLANNED), RowSeed(3, "b@x", "skip", RowState.PLANNED)])
-        write_results_csv(tmp_path / "results.csv", j.rows(), {})
+        write_results_csv(tmp_path / "results.csv", report_rows(j.snapshot()))
     text = (tmp_path / "results.csv").read_text(encoding="utf-8-sig")
     assert "would create" in text and "would skip" in text
 
