@@ -4,8 +4,10 @@ options (:class:`RunOptions`, :class:`ResumeOptions`, :class:`RetryOptions`), on
 Ctrl-C, SIGTERM and SIGHUP set it) and a console for the user-facing lines, and returns a :class:`RunResult`; the
 ``run``, ``resume``, ``retry`` and ``watch`` commands only parse their arguments, call these and print.
 
-The file reads top-down: the stop, the run log, the client, sending (:func:`execute`) and the reports
-(:func:`finish`); then the API and a run's phases; then resume; then retry.
+The file reads top-down: the options and the result, a run's phases, then resume, then retry. What every run
+shares lives below it: the stop (:mod:`provisioning.run.stop`), the client, the run log and sending
+(:mod:`provisioning.run.phases`), a retry's roster (:mod:`provisioning.run.retry`) and the reports
+(:mod:`provisioning.report.finish`).
 
 A run's phases: pre-flight (validate, look the tenant up, plan: nothing journaled, so a stop leaves nothing to
 resume), journal, creates, updates, follow-ups, reports (:func:`finish`). Once the journal exists, a stop lets the
@@ -18,35 +20,27 @@ import argparse
 import contextlib
 import io
 import logging
-import os
-import shlex
-import signal
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from graph.client import GraphClient
-from graph.config import GraphConfig
-from provisioning import codes
 from provisioning.context import CommandContext
-from provisioning.errors import ProvisionError, RunFolderError, RunFolderLost, UsageError
+from provisioning.errors import RunFolderError, UsageError
 from provisioning.exitcodes import ExitStatus
 from provisioning.models import ExistingUser, Issue, Roster, TenantView, UserRow, Validation
-from provisioning.report.files import write_results_csv, write_summary_json
-from provisioning.report.notify import NotifyOptions, maybe_notify
+from provisioning.report.finish import SessionResult, finish, report_stop
+from provisioning.report.notify import NotifyOptions
 from provisioning.report.run_workbook import write_run_workbook
-from provisioning.roster.excel import problem_message
 from provisioning.roster.mapping import canonical_field, load_mapping
 from provisioning.roster.reader import load_roster
 from provisioning.run.binding import binding_of, check_binding
 from provisioning.run.chain import (
     Chain,
-    Parent,
     bind_plan,
     bind_validation,
     bound_accounts,
@@ -55,18 +49,29 @@ from provisioning.run.chain import (
     renames,
     tenant_employee_ids,
 )
-from provisioning.run.creates import EXISTS_CODE, ApplyEngine, ApplyResult, CreateItem, Progress
-from provisioning.run.durable import lost_from
+from provisioning.run.creates import EXISTS_CODE, ApplyResult, CreateItem
 from provisioning.run.folder import RunFolder, existing_run_folder, file_sha256, new_run_folder
 from provisioning.run.followup_journal import FollowUpState
-from provisioning.run.followups import apply_followups, held_for, plan_followups
-from provisioning.run.journal import OPEN_STATES, Journal, Outcome, RowRecord, RowSeed, RowState, followup_view, utcnow
+from provisioning.run.followups import held_for, plan_followups
+from provisioning.run.journal import OPEN_STATES, Journal, Outcome, RowRecord, RowSeed, RowState
 from provisioning.run.lock import lock_run_folder
+from provisioning.run.phases import (
+    execute,
+    make_client,
+    run_followups,
+    run_log,
+    settings_public,
+    settings_secrets,
+)
 from provisioning.run.plan import ActionKind, Plan, make_plan, upn_of
-from provisioning.run.progress import phase_progress
-from provisioning.run.rescue import stopped_message
+from provisioning.run.retry import (
+    done_rows,
+    formula_issues,
+    retry_passwords,
+    roster_rows,
+    still_empty,
+)
 from provisioning.run.retrysource import (
-    RetryRow,
     RetrySource,
     exclude_created,
     read_retry_source,
@@ -77,11 +82,10 @@ from provisioning.run.retrysource import (
 from provisioning.run.secrets import (
     PasswordFile,
     SecretFilter,
-    close_run_log,
-    open_run_log,
     without_password,
     without_password_warning,
 )
+from provisioning.run.stop import Stop
 from provisioning.run.updates import (
     UserUpdate,
     apply_updates,
@@ -97,391 +101,11 @@ from provisioning.validation.tenant import GraphTenantView
 
 log = logging.getLogger(__name__)
 
-
-#: The signals that stop a run: Ctrl-C, what service managers and ``kill`` send, a closed terminal.
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
-# -- what every run shares: its stop, its log, its client, sending and the reports --------------------------------
+__all__ = ["Existing", "ResumeOptions", "RetryOptions", "RunOptions", "RunResult", "Stop", "make_client",
+           "resume_run", "start_retry", "start_run"]
 
 
-def resume_hint(ctx: CommandContext, folder: RunFolder) -> str:
-    """The exact command that continues this run (with the options it was started with)."""
-    return f"to continue: {ctx.command_line} resume {shlex.quote(str(folder.path))}"
-
-
-class Stop(threading.Event):
-    """The one stop of a command: a :class:`threading.Event` that Ctrl-C, SIGTERM and SIGHUP set while
-    :meth:`signals` is in effect (on the main thread). Any ``threading.Event`` stops a run; this one also gives
-    each signal the meaning it has in the phase the run is in:
-
-    - no run in progress: ``idle(signal name)`` is called on the first signal (``watch`` says it is stopping);
-      without ``idle`` the signal interrupts at once (``KeyboardInterrupt``), as before any run started;
-    - a run's pre-flight (nothing journaled, nothing sent): it interrupts at once; the run says that there is
-      nothing to resume;
-    - once the run's journal exists: the first signal only sets the event: no new request leaves, the answers in
-      flight are awaited and journaled, the phases still to come (updates, follow-ups) are left to ``resume``,
-      the reports are written and the run ends with 130 and the command that continues it. A second signal aborts
-      at once: the process exits 130 right away, as a SIGKILL would, after printing the same command; the journal
-      stays consistent (each change is its own SQLite transaction; a row whose answer was not recorded stays
-      *sending* and ``resume`` looks it up).
-    """
-
-    def __init__(self, idle: Callable[[str], None] | None = None) -> None:
-        super().__init__()
-        self.idle = idle
-        self.signal_name = ""  # the first signal's name, "" while none came
-        self._console: CommandContext | None = None  # the run in progress, if any
-        self._folder: RunFolder | None = None  # its run folder, once its journal exists
-        self._count = 0  # signals during the run in progress
-
-    @contextlib.contextmanager
-    def signals(self) -> Iterator[Stop]:
-        """Ctrl-C, SIGTERM and SIGHUP set this event for the duration (on the main thread; elsewhere a no-op)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield self
-            return
-        previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-        for signum in STOP_SIGNALS:
-            signal.signal(signum, self._on_signal)
-        try:
-            yield self
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-
-    def begin_run(self, console: CommandContext) -> None:
-        """A run's pre-flight starts: a signal interrupts it at once."""
-        self._console, self._folder, self._count = console, None, 0
-
-    def arm(self, folder: RunFolder) -> None:
-        """The run's journal exists: from now on a signal stops it cleanly instead of interrupting it."""
-        self._folder = folder
-
-    def end_run(self) -> None:
-        """The run is over: back to what a signal means between runs."""
-        self._console = self._folder = None
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        first = not self.is_set()
-        self.signal_name = self.signal_name or name
-        self.set()
-        console, folder = self._console, self._folder
-        if console is None:
-            if self.idle is None:
-                raise KeyboardInterrupt
-            if first:
-                self.idle(name)
-            return
-        if folder is None:
-            raise KeyboardInterrupt
-        # no logging here: the handler may have interrupted a log record being written to the same stream
-        self._count += 1
-        if self._count == 1:
-            _say(console, f"\nstopping ({name}): no new request is sent; waiting for the answers in flight to "
-                          "record them (Ctrl-C again to abort at once)\n")
-            return
-        _say(console, f"\naborted at once ({name}): the requests in flight stay 'sending' in the journal of "
-                      f"{folder.path}; resume looks them up before sending anything again.\n"
-                      f"{resume_hint(console, folder)}\n")
-        with contextlib.suppress(Exception):
-            console.out.flush()
-        os._exit(int(ExitStatus.INTERRUPTED))
-
-
-def _say(console: CommandContext, text: str) -> None:
-    # a signal handler may have interrupted a write to the same stream: losing the message beats crashing
-    with contextlib.suppress(Exception):
-        console.err.write(text)
-        console.err.flush()
-
-
-@contextlib.contextmanager
-def run_log(folder: RunFolder, secrets: SecretFilter) -> Iterator[None]:
-    """``run.log`` for the duration of a session."""
-    handler = open_run_log(folder.log, secrets)
-    try:
-        yield
-    finally:
-        close_run_log(handler)
-
-
-def settings_secrets(settings: Settings) -> list[str]:
-    """Secret values held by settings (to keep them out of run.log whatever happens)."""
-    return [secret.reveal() for secret in (settings.client_secret, settings.certificate_password)
-            if secret is not None and secret.reveal()]
-
-
-def settings_public(settings: Settings) -> dict[str, Any]:
-    """The settings worth recording in the journal, without secrets."""
-    out: dict[str, Any] = {}
-    for name in ("authority_host", "tenant_id", "client_id", "graph_endpoint", "scope", "cloud", "ca_bundle",
-                 "batch_size", "concurrency", "max_writes_per_s"):
-        value = getattr(settings, name)
-        out[name] = value if isinstance(value, (int, float, bool)) or value is None else str(value)
-    out["credential"] = "secret" if settings.client_secret is not None else "certificate"
-    return out
-
-
-def progress_bar(ctx: CommandContext, total: int, no_progress: bool) -> Any:
-    """A tqdm bar on the error stream when it is a terminal, else None."""
-    if no_progress or not getattr(ctx, "interactive", False) or total <= 0:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, file=ctx.err, unit="user", desc="creating", dynamic_ncols=True, smoothing=0.1)
-
-
-def throttle_counter(client: GraphClient) -> Callable[[], int]:
-    """The number of 429 answers the client's write governor has seen so far."""
-    governor = client.governor
-    return lambda: int(governor.throttle_events)
-
-
-def make_client(settings: Settings, *, batch_size: int | None = None, max_writes_per_s: float | None = None,
-                write_burst: float | None = None) -> GraphClient:
-    """The Graph client for a run, with the run's ``--batch-size``, ``--max-writes-per-s`` and ``--write-burst``."""
-    config = graph_config(settings)
-    changes: dict[str, Any] = {}
-    if batch_size:
-        changes["batch_size"] = int(batch_size)
-    governor = config.governor
-    if max_writes_per_s:
-        governor = replace(governor, rate_per_s=float(max_writes_per_s))
-    if write_burst:
-        governor = replace(governor, burst=float(write_burst))
-    if governor != config.governor:
-        changes["governor"] = governor
-    config = replace(config, **changes) if changes else config
-    return GraphClient(config)  # its write governor starts full, like the quota's own bucket
-
-
-def graph_config(settings: Settings | GraphConfig) -> GraphConfig:
-    """The :class:`graph.config.GraphConfig` of the settings (or the one given)."""
-    return settings if isinstance(settings, GraphConfig) else settings.graph_config()
-
-
-@dataclass(frozen=True, slots=True)
-class SessionResult:
-    """The outcome of one ``run``/``resume`` session."""
-
-    status: ExitStatus
-    apply: ApplyResult | None
-    counts: Mapping[str, int]
-    followups: Mapping[str, int] = field(default_factory=dict)  # rows by their follow-ups' state
-
-
-def execute(ctx: CommandContext, client: GraphClient, journal: Journal, folder: RunFolder,
-            items: Sequence[CreateItem], *, passwords: PasswordFile, stop: threading.Event, no_progress: bool,
-            fail_on_existing: bool,
-            in_doubt: Sequence[int] = (), previous_sends: Mapping[int, int] | None = None,
-            written_passwords: Mapping[int, str] | None = None,
-            updates: Mapping[int, tuple[str, Mapping[str, Any]]] | None = None,
-            update_passwords: Sequence[tuple[int, str, str]] = ()) -> ApplyResult:
-    """Send the creates of this session, then the updates (``--existing update``; by default the journal's open
-    ones), then the follow-ups; progress on stderr when interactive. ``update_passwords``: generated passwords of
-    password resets, written to passwords.csv before their PATCH leaves."""
-    bar = progress_bar(ctx, len(items), no_progress)
-    counter = throttle_counter(client)
-    lines = ctx.err if bar is None and not no_progress and getattr(ctx, "verbosity", 0) >= 0 else None
-    engine = ApplyEngine(client, journal, passwords=passwords, stop=stop,
-                         progress=Progress(bar, lines=lines, total=len(items)),
-                         fail_on_existing=fail_on_existing, throttled_count=counter)
-    try:
-        result = engine.run(items, in_doubt=in_doubt, previous_sends=previous_sends,
-                            written_passwords=written_passwords)
-    finally:
-        if bar is not None:
-            bar.close()
-    if result.fatal is ExitStatus.RUN_FOLDER_LOST and engine.lost is not None:
-        raise stopped_message(engine.lost, journal=journal, passwords=passwords, total=len(items),
-                              sent=engine.sent, answers=engine.answers, command_line=ctx.command_line,
-                              err=ctx.err)
-    try:
-        if result.fatal is None and not result.interrupted and not stop.is_set():
-            todo = pending_updates(journal) if updates is None else updates
-            if todo:
-                try:
-                    passwords.add(list(update_passwords))  # on disk before any PATCH that carries one leaves
-                except OSError as exc:
-                    raise lost_from(exc, passwords.path) from exc
-                passwords.check_intact()
-                log.info("updates: %s", apply_updates(client, journal, todo, stop=stop))
-        run_followups(ctx, client, journal, stop=stop, apply=result, no_progress=no_progress)
-    except RunFolderLost as lost:
-        raise stopped_message(lost, journal=journal, passwords=passwords, total=len(items), sent=engine.sent,
-                              answers=engine.answers, command_line=ctx.command_line, err=ctx.err,
-                              during="updates and follow-ups") from lost
-    return result
-
-
-def run_followups(ctx: CommandContext, client: GraphClient, journal: Journal, *, stop: threading.Event,
-                  apply: ApplyResult | None = None, no_progress: bool = False) -> dict[str, int]:
-    """After the creates (and updates): the pending follow-ups of every row whose user exists (groups, licences,
-    manager), retried through replication lag, with their own progress on stderr (a bar on a terminal, a line
-    every 30 s otherwise). Skipped after a fatal stop or Ctrl-C: ``resume`` continues them."""
-    if apply is not None and (apply.fatal is not None or apply.interrupted) or stop.is_set():
-        return {}
-    progress = phase_progress("follow-ups", ctx.err, interactive=bool(getattr(ctx, "interactive", False)),
-                              enabled=not no_progress and getattr(ctx, "verbosity", 0) >= 0)
-    counts = apply_followups(client, journal, stop=stop, progress=progress)
-    if counts:
-        log.info("follow-ups: %s", counts)
-    return counts
-
-
-def finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
-           apply: ApplyResult | None, started: float, client: GraphClient | None = None, dry_run: bool = False,
-           notify: argparse.Namespace | None = None, stop: threading.Event | None = None) -> SessionResult:
-    """Write results.csv, summary.json and the final passwords.csv; print the summary; choose the exit status.
-
-    ``stop``: the session's stop event; set (a signal arrived, in whatever phase, this one included), the status
-    is 130 unless a fatal condition stopped the run first.
-
-    ``notify``: the command's arguments when they may carry ``--notify``/``--notify-from``: the summary and
-    results.xlsx are then mailed (:func:`provisioning.report.notify.maybe_notify`); a failed notification is a warning,
-    never a change of the exit status. A run folder that cannot take the reports is :class:`RunFolderLost`."""
-    try:
-        return _finish(ctx, journal, folder, passwords=passwords, apply=apply, started=started, client=client,
-                       dry_run=dry_run, notify=notify, stop=stop)
-    except (RunFolderLost, OSError) as exc:
-        lost = lost_from(exc, Path(getattr(exc, "filename", None) or journal.path))
-        if passwords is None:
-            passwords = PasswordFile(folder.passwords_csv)
-            with contextlib.suppress(OSError, ValueError):
-                passwords.load()
-        raise stopped_message(lost, journal=journal, passwords=passwords, total=0, sent=set(), answers={},
-                              command_line=ctx.command_line, err=ctx.err, during="reports") from exc
-
-
-def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
-            apply: ApplyResult | None, started: float, client: GraphClient | None = None, dry_run: bool = False,
-            notify: argparse.Namespace | None = None, stop: threading.Event | None = None) -> SessionResult:
-    # deferred: openpyxl stays off the start-up path (and run_workbook.write_run_workbook is looked up when called)
-    from provisioning.report import run_workbook
-
-    snapshot = journal.snapshot()  # the one read of the journal the reports are built from
-    records, issues = snapshot.rows, snapshot.issues
-    follow = followup_view(snapshot.followups)
-    rows = run_workbook.report_rows(snapshot)
-    write_results_csv(folder.results_csv, rows)
-    # a row sent without an answer yet may exist with its password: resume finds out, the password must stay
-    created_rows = [r.row for r in records if r.state in (RowState.CREATED, RowState.UPDATED)
-                    or (r.state in OPEN_STATES and r.attempts > 0)]
-    if passwords is not None:
-        passwords.finalize(created_rows)
-    counts: dict[str, int] = {}
-    for r in records:
-        counts[r.state.value] = counts.get(r.state.value, 0) + 1
-    with_user = {RowState.CREATED, RowState.SKIPPED, RowState.UPDATED}
-    follow_counts: dict[str, int] = {}
-    for r in records:
-        if r.row in follow and (r.state in with_user or dry_run):
-            key = follow[r.row][0].value
-            follow_counts[key] = follow_counts.get(key, 0) + 1
-    interrupted = stop is not None and stop.is_set()
-    if interrupted:
-        log.warning("stopped by a signal: what is left is in the journal for resume")
-    status = exit_status(counts, apply, dry_run, follow_counts, interrupted=interrupted)
-    counter = throttle_counter(client) if client is not None else None
-    duration = time.monotonic() - started
-    meta = snapshot.meta
-    ended = utcnow()
-    journal.set_meta({"ended": ended, "exit_status": int(status)})
-    snapshot = replace(snapshot, meta={**meta, "ended": ended, "exit_status": int(status)})
-    summary = {
-        "run_dir": str(folder.path), "roster": meta.get("roster_path"), "roster_sha256": meta.get("roster_sha256"),
-        "dry_run": dry_run, "started": meta.get("started"), "ended": ended, "rows": len(records),
-        "counts": {s: counts.get(s, 0) for s in ("created", "updated", "skipped", "failed", "invalid", "pending",
-                                                  "unknown", "sending", "planned") if counts.get(s, 0) or s in
-                   ("created", "skipped", "failed", "invalid")},
-        "followups_by_row": follow_counts,
-        "session_duration_s": round(duration, 3),
-        "apply_duration_s": round(apply.duration_s, 3) if apply else 0.0,
-        "created_this_session": apply.created if apply else 0,
-        "users_per_s": round(apply.created / apply.duration_s, 2) if apply and apply.duration_s > 0 else 0.0,
-        "throttled_429": counter() if counter else None,
-        "rounds": apply.rounds if apply else 0,
-        "exit_status": int(status),
-        "fatal": apply.fatal_message if apply and apply.fatal else "",
-        "interrupted": status is ExitStatus.INTERRUPTED,
-        "resume": run_workbook.resume_command(folder.path.resolve(), ctx.command_line, records, follow, dry_run),
-    }
-    hidden = sum(1 for row, found in issues.items() if row and any(i.code == "hidden-row" for i in found))
-    if hidden:  # rows Excel hides (filtered out) are provisioned: say so where the counts are
-        summary["hidden_rows"] = hidden
-    if dry_run:
-        summary["planned"] = {a: sum(1 for r in records if r.action == a) for a in ("create", "update", "skip",
-                                                                                   "exists", "invalid")}
-    from provisioning.run.retrysource import read_retry_link  # deferred: pandas/openpyxl stay off the start-up path
-
-    link = read_retry_link(folder.path)
-    if link:
-        summary["retried_from"] = str(link.get("retried_from", ""))
-    write_summary_json(folder.summary_json, summary)
-    try:
-        run_workbook.write_run_workbook(folder.path, command_line=ctx.command_line, snapshot=snapshot, rows=rows)
-    except OSError as exc:  # the journal, results.csv and summary.json are written: report, don't fail the run
-        log.error("could not write results.xlsx in %s: %s", folder.path, exc)
-        ctx.err.write(f"warning: could not write results.xlsx: {exc}\n")
-    if stop is not None and stop.is_set() and status is not ExitStatus.INTERRUPTED and not summary["fatal"]:
-        # the signal came while the reports were written: they are complete, but the session was interrupted
-        status = ExitStatus.INTERRUPTED
-        summary.update(exit_status=int(status), interrupted=True)
-        write_summary_json(folder.summary_json, summary)
-        journal.set_meta({"exit_status": int(status)})
-    _print_summary(ctx, folder, summary, dry_run)
-    if notify is not None and getattr(notify, "notify", None):
-        try:
-            maybe_notify(ctx, notify, folder.path, client=client, summary=summary)
-        except Exception as exc:  # noqa: BLE001 - maybe_notify never raises; belt and braces for the exit status
-            log.warning("notification failed: %s", exc)
-    return SessionResult(status, apply, counts, follow_counts)
-
-
-def exit_status(counts: Mapping[str, int], apply: ApplyResult | None, dry_run: bool,
-                followups: Mapping[str, int] | None = None, *, interrupted: bool = False) -> ExitStatus:
-    """0 all created/updated/skipped with their follow-ups done; 1 some invalid/failed (a failed or unfinished
-    follow-up included); 3/4 fatal; 130 interrupted (``interrupted``: by a signal, in any phase)."""
-    if apply is not None and apply.fatal is not None:
-        return apply.fatal
-    if interrupted or (apply is not None and apply.interrupted):
-        return ExitStatus.INTERRUPTED
-    bad = counts.get("failed", 0) + counts.get("invalid", 0) + counts.get("unknown", 0)
-    if not dry_run:
-        bad += counts.get("pending", 0) + counts.get("sending", 0)
-        bad += (followups or {}).get("failed", 0) + (followups or {}).get("pending", 0)
-    return ExitStatus.ROWS_FAILED if bad else ExitStatus.OK
-
-
-def _print_summary(ctx: CommandContext, folder: RunFolder, summary: Mapping[str, Any], dry_run: bool) -> None:
-    if getattr(ctx, "verbosity", 0) < 0:
-        return
-    counts = summary["counts"]
-    if dry_run:
-        p = summary.get("planned", {})
-        ctx.out.write(f"dry run: would create {p.get('create', 0)}, would update {p.get('update', 0)}, "
-                      f"would skip {p.get('skip', 0)}, "
-                      f"would fail {p.get('exists', 0)}, invalid {p.get('invalid', 0)}; nothing was sent\n")
-    else:
-        parts = ", ".join(f"{k} {v}" for k, v in counts.items())
-        follow = summary.get("followups_by_row") or {}
-        if follow.get("failed") or follow.get("pending"):
-            parts += (f"; follow-ups failed on {follow.get('failed', 0)} rows, unfinished on "
-                      f"{follow.get('pending', 0)}")
-        rate = f" ({summary['users_per_s']} users/s)" if summary.get("created_this_session") else ""
-        ctx.out.write(f"{parts}{rate}\n")
-    if summary.get("hidden_rows"):
-        n = summary["hidden_rows"]
-        ctx.out.write(f"{n} row{'s' * (n != 1)} hidden in Excel (filtered out or hidden) were provisioned like the "
-                      f"others (see the Warnings column of results.xlsx)\n")
-    ctx.out.write(f"run folder: {folder.path}\n")
-    if folder.results_xlsx.exists():
-        ctx.out.write(f"results:    {folder.results_xlsx}\n")
-
-
-# -- the library API and a run's phases --------------------------------------------------------------------------
+# -- the options, the result, and a run's phases -------------------------------------------------------------------
 
 
 class Existing(Enum):
@@ -834,23 +458,6 @@ def check_tenant_references(client: GraphClient, tenant: TenantView, roster: Ros
     return rows, sorted([*validation.issues, *found], key=lambda i: i.row), refs
 
 
-def report_stop(ctx: CommandContext, folder: RunFolder, result: ApplyResult | None,
-                status: ExitStatus) -> list[str]:
-    """After a fatal stop or a signal (in any phase: ``status`` 130): say why and how to continue. Returns the
-    error lines written (for :attr:`RunResult.messages`)."""
-    said: list[str] = []
-    fatal = result is not None and result.fatal is not None
-    if fatal and result is not None:
-        said.append(f"error: {result.fatal_message}")
-        ctx.err.write(said[-1] + "\n")
-    if fatal or status is ExitStatus.INTERRUPTED:
-        interrupted = status is ExitStatus.INTERRUPTED and not fatal
-        line = ("interrupted; " if interrupted else "") + f"the journal of {folder.path} is consistent."
-        if interrupted:
-            said.append(line)
-        ctx.err.write(line + "\n")
-        ctx.err.write(resume_hint(ctx, folder) + "\n")
-    return said
 
 
 # -- resume: continue a run from its journal ---------------------------------------------------------------------
@@ -1022,18 +629,18 @@ def _retry(settings: Settings, source: RetrySource, options: RetryOptions, stop:
         with make_client(settings) as client:
             check_binding(meta, settings, source.earlier_run, client)
     bindings = dict(parent.bindings) if parent else {}
-    done = _done_rows(parent)
+    done = done_rows(parent)
     retried, excluded = exclude_created(source, created_rows=done,
                                         created_upns={bindings[r].upn for r in done if r in bindings})
     for e in excluded:
         console.out.write(f"not retried: {e.row.sheet} sheet row {e.row.sheet_row}: {e.reason}\n")
     require_rows(source, retried)
-    numbers, high = _roster_rows(console, retried, parent, bindings)
+    numbers, high = roster_rows(console, retried, parent, bindings)
     renames = load_mapping(meta["mapping"]).renames if meta.get("mapping") else None
     fields = [canonical_field(h, renames) for h in source.headers]
-    rows, issues, unchanged = _passwords(retried, numbers, fields, source.headers, parent, bindings)
-    issues += _formula_issues(rows, numbers, fields, source.headers)
-    issues += _still_empty(rows, numbers, source.headers, parent)
+    rows, issues, unchanged = retry_passwords(retried, numbers, fields, source.headers, parent, bindings)
+    issues += formula_issues(rows, numbers, fields, source.headers)
+    issues += still_empty(rows, numbers, source.headers, parent)
 
     stem = Path(str(meta.get("roster_path") or source.earlier_run.name)).stem
     if stem == Path(RunFolder.RETRY_ROSTER).stem:  # a retry of a retry: named after the original roster
@@ -1062,129 +669,15 @@ def _retry(settings: Settings, source: RetrySource, options: RetryOptions, stop:
     return result
 
 
-def _done_rows(parent: Parent | None) -> set[int]:
-    """Rows bound to an account whose work is finished (not re-sent, even when pasted back into a sheet): all but
-    those the earlier run refused or left open, and those with a failed or unfinished follow-up."""
-    if parent is None:
-        return set()
-    again = {RowState.INVALID, RowState.FAILED, RowState.PENDING, RowState.SENDING, RowState.UNKNOWN}
-    return {row for row in parent.bindings if row not in parent.unfinished
-            and (row not in parent.records or parent.records[row].state not in again)}
 
 
-def _roster_rows(console: CommandContext, rows: Sequence[RetryRow], parent: Parent | None,
-                 bindings: Mapping[int, Any]) -> tuple[list[int], int]:
-    """Each row's roster row number: the one it had in the original roster ("Roster row"), kept through retries
-    of retries; a row added by hand (or a second copy of a row) gets the next number after every row the chain
-    has used. Returns the numbers and that highest number."""
-    used_before = [int(((parent.meta.get("retry") or {}) if parent else {}).get("high_row") or 0),
-                   *(parent.records if parent else ()), *bindings, *(r.earlier_row or 0 for r in rows), 1]
-    high = max(used_before)
-    numbers: list[int] = []
-    taken: set[int] = set()
-    for r in rows:
-        number = r.earlier_row
-        if number is None or number < 2 or number in taken:
-            high += 1
-            why = "added by hand" if number is None or number < 2 else f"repeats roster row {number}"
-            console.out.write(f"note: {r.sheet} sheet row {r.sheet_row} ({why}) is retried as roster row {high}\n")
-            number = high
-        taken.add(number)
-        numbers.append(number)
-    return numbers, high
 
 
-def _passwords(rows: Sequence[RetryRow], numbers: Sequence[int], fields: Sequence[str | None],
-               headers: Sequence[str], parent: Parent | None, bindings: Mapping[int, Any]) \
-        -> tuple[list[RetryRow], list[Issue], bool | None]:
-    """The password the roster gave a row, which the sheets never show: read again from the earlier run's roster
-    when that file is unchanged (its SHA-256 is in the journal), else the row gets an issue, unless the cell was
-    filled in again. Returns the rows, the issues, and whether the earlier roster was unchanged (None: not read).
-    """
-    if "password" not in fields or parent is None:
-        return list(rows), [], None
-    col = fields.index("password")
-    wanted = [i for i, r in enumerate(rows) if not r.cells[col] and numbers[i] not in bindings
-              and r.earlier_row is not None and numbers[i] == r.earlier_row]
-    if not wanted:
-        return list(rows), [], None
-    given = _roster_passwords(parent.meta)
-    out = list(rows)
-    issues: list[Issue] = []
-    for i in wanted:
-        number = numbers[i]
-        if given is not None:
-            if given.get(number):
-                cells = list(out[i].cells)
-                cells[col] = given[number]
-                out[i] = replace(out[i], cells=tuple(cells))
-            continue
-        record = parent.records.get(number)
-        if record is not None and record.password_source == "roster":
-            roster = Path(str(parent.meta.get("roster_path") or "the roster"))
-            state = "changed since" if roster.is_file() else "is not there any more since"
-            issues.append(codes.issue(
-                number, headers[col], "retry-password-lost",
-                f"{headers[col]}: {roster.name} gave row {number} a password, which reports never copy, and "
-                f"{roster.name} {state} the run {parent.run_dir}, so it cannot be read again; type the password "
-                f"again in the sheet, or retry this run with the cell left empty to have one generated"))
-    return out, issues, given is not None
 
 
-def _roster_passwords(meta: Mapping[str, Any]) -> dict[int, str] | None:
-    """The password cells of the earlier run's roster by row, or None when it is gone or its bytes changed."""
-    path = Path(str(meta.get("roster_path") or ""))
-    if not meta.get("roster_sha256") or not path.is_file() or file_sha256(path) != meta["roster_sha256"]:
-        return None
-    try:
-        roster = load_roster(path, sheet=meta.get("sheet"), mapping=meta.get("mapping"),
-                             header_row=meta.get("header_row"), encoding=meta.get("encoding"))
-    except ProvisionError as exc:  # e.g. its mapping file is gone: the passwords cannot be read again
-        log.warning("cannot read the earlier roster %s again: %s", path, exc)
-        return None
-    col = next((j for j, h in enumerate(roster.headers) if roster.column_map.get(h) == "password"), None)
-    if col is None:
-        return {}
-    return {r.row: r.cells[col] for r in roster.rows if col < len(r.cells) and r.cells[col]}
 
 
-#: Reader issues of a cell that the roster had but the report could not show (its value was never calculated).
-_UNSHOWN = frozenset({"formula-no-value", "excel-error"})
 
 
-def _still_empty(rows: Sequence[RetryRow], numbers: Sequence[int], headers: Sequence[str],
-                 parent: Parent | None) -> list[Issue]:
-    """A cell the earlier run refused as a formula without a value (or an error value) that is still empty in the
-    sheet: the report had nothing to show there, so an unedited retry would send the row without the value the
-    administrator meant to give. Refused once more (``retry-formula-empty``); a retry of that retry with the cell
-    still empty takes it as empty on purpose."""
-    if parent is None:
-        return []
-    earlier = parent.issues
-    at = {h: i for i, h in enumerate(headers)}
-    out: list[Issue] = []
-    for r, number in zip(rows, numbers, strict=True):
-        if r.earlier_row is None:
-            continue
-        for issue in earlier.get(r.earlier_row, ()):
-            index = at.get(issue.column)
-            if issue.code in _UNSHOWN and index is not None and not r.cells[index].strip():
-                out.append(codes.issue(number, issue.column, "retry-formula-empty",
-                                       f"{issue.column}: the roster's cell held a formula whose value was never "
-                                       f"calculated (or an Excel error), so the report's cell is empty; type the "
-                                       f"value in the sheet, or retry again with it left empty on purpose"))
-    return out
 
 
-def _formula_issues(rows: Sequence[RetryRow], numbers: Sequence[int], fields: Sequence[str | None],
-                    headers: Sequence[str]) -> list[Issue]:
-    """A formula without a saved value in a sheet (an error value is written as such and refused by the roster
-    reader of the retry run): the same issue the roster reader gives."""
-    out: list[Issue] = []
-    for r, number in zip(rows, numbers, strict=False):
-        for index, pr in r.problems:
-            if pr.error is None:
-                code, message = problem_message(pr, headers[index], used=fields[index] is not None,
-                                                secret=fields[index] == "password")
-                out.append(codes.issue(number, headers[index], code, message))
-    return out
