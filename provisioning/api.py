@@ -492,7 +492,7 @@ def _resume(console: CommandContext, settings: Settings, options: ResumeOptions,
     if meta.get("dry_run"):
         raise RunFolderError(f"{folder.path} is a dry run: nothing was planned to be sent; start a real run "
                              "with `run`")
-    roster_path = check_roster(meta)
+    roster_path = unchanged_roster(meta)
     phases.arm(folder)
     stop = phases.stop
     notify = _notify_args(options.notify)
@@ -526,7 +526,7 @@ def _resume(console: CommandContext, settings: Settings, options: ResumeOptions,
             return _result(folder, done, result, report_stop(console, folder, result, done.status))
 
 
-def check_roster(meta: Mapping[str, Any]) -> Path:
+def unchanged_roster(meta: Mapping[str, Any]) -> Path:
     """The run's roster, refused (exit 2) if it is gone or its bytes changed since the run started."""
     path = Path(str(meta.get("roster_path", "")))
     if not path.is_file():
