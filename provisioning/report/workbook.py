@@ -62,7 +62,7 @@ def write_results_workbook(path: str | os.PathLike[str], *, headers: Sequence[st
 
     ``headers`` are the roster's column headers as written in it, in order; each row's ``cells`` follow them.
     ``rows`` is consumed once, in order. Columns named in ``redact`` and every password-looking column
-    (:func:`provisioning.report.model.is_password_header`) are written empty on the Failed and Invalid sheets.
+    (:func:`provisioning.fields.is_password_header`) are written empty on the Failed and Invalid sheets.
     """
     path = Path(path)
     wb = Workbook(write_only=True)
