@@ -22,9 +22,7 @@ def _resolves(dotted: str) -> bool:
                 # a dataclass field or an instance attribute set in __init__ is not on the class
                 annotations = getattr(obj, "__annotations__", {})
                 init = getattr(getattr(obj, "__init__", None), "__code__", None)
-                if name in annotations or (init is not None and name in init.co_names):
-                    return True
-                return False
+                return name in annotations or (init is not None and name in init.co_names)
             obj = getattr(obj, name)
         return True
     return False
