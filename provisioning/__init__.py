@@ -1,12 +1,13 @@
-"""The batch job's domain: roster -> validated rows -> plan -> apply -> report.
+"""Roster in, accounts out: roster -> validated rows -> plan -> journaled run -> report (docs/architecture.md).
 
 The library API (:mod:`provisioning.api`), importable from here::
 
     from provisioning import RunOptions, Stop, start_run, resume_run
     result = start_run(settings, Path("staff.xlsx"), RunOptions(dry_run=True), stop=Stop())
 
-Imports flow one way: ``provision.py -> provisioning -> graph``. Nothing here prints; command modules write to
-the streams they are given, library modules log.
+Imports point down one way, ``commands > api, watcher > report > run > validation > roster > leaves``
+(tests/test_imports.py). Nothing below ``commands`` prints except to the console a run is handed; library modules
+log.
 """
 from __future__ import annotations
 
