@@ -177,9 +177,8 @@ class BatchRunner:
         resource units, which the read governor follows."""
         reqs = list(requests_)
         answers: dict[str, BatchResponse] = {}
-        limit = self.config.concurrency
-        if not any(r.is_write for r in reqs):
-            limit = max(limit, self.config.read_concurrency)
+        writes = any(r.is_write for r in reqs)
+        limit = self.config.concurrency if writes else self.config.read_concurrency
         self.run_batches(reqs, on_send=lambda chunk: None, on_result=lambda r: answers.__setitem__(r.id, r),
                          concurrency=limit)
         return [answers[r.id] for r in reqs]

@@ -44,7 +44,7 @@ def make_session(config: GraphConfig) -> requests.Session:
     """One session for all Graph calls, its pool sized to the concurrency of writes or reads (plus room for paging
     and single requests)."""
     session = PinnedCASession(str(config.ca_bundle) if config.ca_bundle else None)
-    size = max(config.concurrency, config.read_concurrency) + 4
+    size = config.read_concurrency + 4
     adapter = HTTPAdapter(pool_connections=2, pool_maxsize=size, max_retries=0, pool_block=False)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
