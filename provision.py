@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TextIO, cast
+from typing import TYPE_CHECKING, NoReturn, Protocol, TextIO, cast
 
 from graph.errors import GraphError
 from provisioning.commands import COMMANDS
@@ -227,5 +227,19 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
         return status_for_exception(exc)
 
 
+def _exit(status: int) -> NoReturn:
+    """Leave the process with ``status`` once :func:`main` has returned, without the interpreter's teardown.
+
+    Every file the tool writes is closed by then (the commands close their journals, reports and locks in ``with``
+    blocks); what is left is freeing each object and module one by one, about 0.2 s after a run of a few thousand
+    rows. The standard streams and the log handlers are flushed first; no thread but daemons is left running.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed pipe: nothing more can be said anyway
+            stream.flush()
+    logging.shutdown()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())

@@ -121,25 +121,27 @@ class BatchRunner:
 
     # -- the loop ---------------------------------------------------------------------------------------------
     def run_batches(self, requests_: Iterable[BatchRequest], *, on_send: Callable[[list[BatchRequest]], None],
-                    on_result: Callable[[BatchResponse], None],
-                    stop: threading.Event | None = None) -> list[BatchRequest]:
+                    on_result: Callable[[BatchResponse], None], stop: threading.Event | None = None,
+                    concurrency: int | None = None) -> list[BatchRequest]:
         """Send every request, ``on_send(chunk)`` right before each chunk leaves, ``on_result`` once per request.
 
         ``requests_`` may be a lazy iterable; it is consumed as chunks go out. When ``stop`` is set, no new chunk is
         sent, in-flight answers are awaited and handed to ``on_result``; the return value lists the requests that
         were sent but are waiting for a retry (their earlier attempt was 429 or a failed read), which got no
         ``on_result``. Items never taken from ``requests_`` are simply left in it. Without ``stop`` it returns [].
+        ``concurrency``: chunks in flight at most (default: the configured ``concurrency``).
         An exception from ``on_send`` refuses its chunk (it does not leave) and stops the run like ``stop``: the
         answers in flight still reach ``on_result``, then the exception is raised.
         """
         state = _State(source=iter(requests_))
         in_flight: dict[Future[_Outcome], list[_Item]] = {}
         refused: Exception | None = None
-        with ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="graph-batch") as pool:
+        limit = concurrency or self.config.concurrency
+        with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="graph-batch") as pool:
             while True:
                 stopping = refused is not None or (stop is not None and stop.is_set())
                 wait_s = 0.0
-                while not stopping and len(in_flight) < self.config.concurrency:
+                while not stopping and len(in_flight) < limit:
                     chunk, wait_s = self._next_chunk(state)
                     if not chunk:
                         break
@@ -170,10 +172,15 @@ class BatchRunner:
         return left
 
     def send_batch(self, requests_: Iterable[BatchRequest]) -> list[BatchResponse]:
-        """Run a few requests (any number; chunked by 20) and return their final answers in the given order."""
+        """Run a few requests (any number; chunked by 20) and return their final answers in the given order. Reads
+        only (pre-flight lookups) go ``read_concurrency`` chunks at a time: they wait on nobody's quota but Graph's
+        resource units, which the read governor follows."""
         reqs = list(requests_)
         answers: dict[str, BatchResponse] = {}
-        self.run_batches(reqs, on_send=lambda chunk: None, on_result=lambda r: answers.__setitem__(r.id, r))
+        writes = any(r.is_write for r in reqs)
+        limit = self.config.concurrency if writes else self.config.read_concurrency
+        self.run_batches(reqs, on_send=lambda chunk: None, on_result=lambda r: answers.__setitem__(r.id, r),
+                         concurrency=limit)
         return [answers[r.id] for r in reqs]
 
     # -- chunking and pacing -----------------------------------------------------------------------------------

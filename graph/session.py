@@ -41,9 +41,10 @@ class PinnedCASession(requests.Session):
 
 
 def make_session(config: GraphConfig) -> requests.Session:
-    """One session for all Graph calls, its pool sized to the concurrency (plus room for paging and lookups)."""
+    """One session for all Graph calls, its pool sized to the concurrency of writes or reads (plus room for paging
+    and single requests)."""
     session = PinnedCASession(str(config.ca_bundle) if config.ca_bundle else None)
-    size = config.concurrency + 4
+    size = config.read_concurrency + 4
     adapter = HTTPAdapter(pool_connections=2, pool_maxsize=size, max_retries=0, pool_block=False)
     session.mount("https://", adapter)
     session.mount("http://", adapter)

@@ -61,3 +61,23 @@ def test_other_float_options_refuse_non_finite_numbers(argv, message):
     code, out, err = run_cli(*argv)
     assert (code, out) == (ExitStatus.USAGE, "")
     assert err.endswith(message + "\n")
+
+
+def test_the_script_leaves_with_mains_status_and_everything_it_wrote(tmp_path):
+    # provision.py ends with os._exit (no interpreter teardown): the buffered streams must still be flushed
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(provision.__file__)
+    roster = tmp_path / "r.csv"
+    roster.write_text("givenName,surname\nAnn,Lee\n", encoding="utf-8")
+    code, out, err = run_cli("--help")
+    done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, cwd=tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (code, out, err)
+    done = subprocess.run([sys.executable, str(script), "frobnicate"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == ExitStatus.USAGE and "invalid choice: 'frobnicate'" in done.stderr
+    code, out, err = run_cli("validate", str(roster))
+    done = subprocess.run([sys.executable, str(script), "validate", str(roster)], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert done.returncode == code and done.stdout == out and out

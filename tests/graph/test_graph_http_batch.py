@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -162,6 +163,21 @@ def test_find_users_by_upn_uses_batched_in_filters_and_quotes(sandbox):
         assert sandbox.stats()["requests"] - before == 1  # two `in` filters inside one $batch
     assert set(found) == {u.lower() for u in upns}
     assert found[f"o'brien@{dom}"]["userPrincipalName"] == f"o'brien@{dom}"
+
+
+def test_lookups_go_all_at_once_not_four_batches_at_a_time(sandbox_factory, caplog):
+    # 3,000 UPNs: 200 filters in 10 $batch requests; 4 at a time they took 3 round trips, now one
+    sb = sandbox_factory(latency_ms=(400, 0))
+    with client_for(sb) as client:
+        client.domains()  # the token, and a connection
+        before = sb.stats()["requests"]
+        start = time.perf_counter()
+        found = client.find_users_by_upn([f"nobody{i:05d}@contoso.com" for i in range(3000)])
+        took = time.perf_counter() - start
+    assert found == {}
+    assert sb.stats()["requests"] - before == 10
+    assert took < 2 * 0.4, took
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
 
 
 def test_stop_sends_no_new_chunks(sandbox):
