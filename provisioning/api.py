@@ -749,7 +749,7 @@ def start_rollback(settings: Settings, run_dir: Path, options: RollbackOptions =
         for earlier in unfinished_rollbacks(folder.path):
             raise RunFolderError(f"{earlier} is an unfinished rollback of this run; continue it: "
                                  f"{console.command_line} resume {earlier}")
-        with make_client(settings) as client:
+        with _rollback_client(settings, meta) as client:
             check_binding(meta, settings, folder.path, client)
             for line in plan_lines(steps):
                 console.out.write(line + "\n")
@@ -803,10 +803,16 @@ def resume_rollback(settings: Settings, rollback_dir: Path, *, stop: threading.E
         held.enter_context(lock_run_folder(target.path, "resume"))
         phases = held.enter_context(_Phases(stop, console))
         rollback = held.enter_context(Journal.open(target.path))
-        client = held.enter_context(make_client(settings))
+        client = held.enter_context(_rollback_client(settings, meta))
         check_binding(meta, settings, target.path, client)
         phases.arm(target)
         return _roll(console, settings, client, run_dir, target, rollback, stop)
+
+
+def _rollback_client(settings: Settings, meta: Mapping[str, Any]) -> GraphClient:
+    """The client of a rollback: the run's batch size and write rate (recorded in its journal's meta)."""
+    return make_client(settings, batch_size=meta.get("batch_size"), max_writes_per_s=meta.get("max_writes_per_s"),
+                       write_burst=meta.get("write_burst"))
 
 
 def _step_counts(steps: Sequence[RollbackStep]) -> dict[str, int]:

@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 KIND = "rollback"
 #: The rollback folder's name inside the run folder: ``rollback-<YYYYmmdd-HHMMSS>``.
 PREFIX = "rollback-"
+#: The run's client settings a rollback keeps (journal meta keys, as :func:`~provisioning.run.phases.make_client`
+#: takes them).
+CLIENT_KEYS = ("batch_size", "max_writes_per_s", "write_burst")
 #: How long Graph keeps a deleted user restorable (``/directory/deletedItems``).
 RESTORE_DAYS = 30
 
@@ -463,6 +466,9 @@ def send_steps(client: GraphClient, journal: Journal, *, stop: threading.Event |
             break
         todo = [s for s in read_steps(journal) if s.state in OPEN and s.kind in phase]
         settled, read = check_steps(client, todo)
+        for s in todo:  # a write that left before the process died and that the tenant shows done: done by us
+            if s.state is StepState.SENDING and s.step in settled and settled[s.step].state is StepState.UNDONE:
+                settled[s.step] = Verdict(StepState.DONE, "its answer was lost; the tenant shows it done")
         record(journal, settled)
         for v in settled.values():
             counts[v.state.value] = counts.get(v.state.value, 0) + 1
@@ -511,8 +517,10 @@ def dry_run_steps(client: GraphClient, steps: Sequence[Step]) -> list[Step]:
 
 
 def meta_of(run_journal: Journal, run_dir: Path, *, dry_run: bool, command_line: str) -> dict[str, Any]:
-    """The rollback journal's meta: its kind, the run it undoes, and that run's tenant (the same binding)."""
+    """The rollback journal's meta: its kind, the run it undoes, that run's tenant (the same binding) and its
+    ``--batch-size``, ``--max-writes-per-s`` and ``--write-burst`` (a rollback writes at the pace its run did)."""
     meta = run_journal.meta()
     return {"kind": KIND, "run_dir": str(Path(run_dir).resolve()), "dry_run": dry_run,
+            **{k: meta.get(k) for k in CLIENT_KEYS},
             "tenant": meta.get("tenant"), "settings": meta.get("settings"), "command_line": command_line,
             "run_started": meta.get("started"), "roster_path": meta.get("roster_path")}

@@ -13,7 +13,7 @@ import openpyxl
 
 from provisioning.exitcodes import ExitStatus
 from tests.followups.conftest import graph, licences, manager_of, members, precreate, read_results, write
-from tests.run.conftest import env_file, tool  # noqa: F401  (the fixture, shared with tests/run)
+from tests.run.conftest import env_file
 
 UPDATE_HEADER = "userPrincipalName,displayName,jobTitle,department,usageLocation,password\n"
 
