@@ -257,6 +257,8 @@ def plan_rollback(journal: Journal) -> list[Step]:
     for row, rec in by_row.items():
         if rec.action != "update" or not rec.object_id or rec.state in (RowState.FAILED, RowState.PLANNED):
             continue
+        if rec.state is RowState.PENDING and rec.attempts == 0:
+            continue  # its PATCH never left
         for c in changes.get(row, ()):
             if c.property == "passwordProfile":
                 add(StepKind.REVERT, row, target=c.property, label=c.property, old=c.old, new=c.new,

@@ -5,7 +5,12 @@ tenant."""
 from __future__ import annotations
 
 import csv
+import os
+import pty
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +18,7 @@ import openpyxl
 
 from provisioning.exitcodes import ExitStatus
 from tests.followups.conftest import graph, licences, manager_of, members, precreate, read_results, write
-from tests.run.conftest import env_file
+from tests.run.conftest import env_file, sandbox_env
 
 UPDATE_HEADER = "userPrincipalName,displayName,jobTitle,department,usageLocation,password\n"
 
@@ -163,3 +168,28 @@ def test_rollback_is_refused_for_another_tenant(sandbox_factory: Any, tool: Any,
     assert rollback_folders(tmp_path / "run") == []
     with sqlite3.connect(tmp_path / "run" / "journal.sqlite") as conn:
         assert conn.execute("SELECT state FROM rows WHERE row=2").fetchone()[0] == "created"
+
+
+def test_rollback_asks_on_a_terminal(sandbox: Any, cli: Any, tmp_path: Path) -> None:
+    """On a terminal (stdin and stderr a tty) rollback asks, and a "y" rolls back."""
+    roster = write(tmp_path / "r.csv", ["New,One,New One,new.one@contoso.com,,US,,,,"])
+    code, out, err = cli(sandbox, "run", roster, "--out", tmp_path / "run", "--no-progress")
+    assert code == ExitStatus.OK, out + err
+    root = Path(__file__).resolve().parents[2]
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, str(root / "provision.py"), "rollback", str(tmp_path / "run")],
+                            cwd=tmp_path, env=sandbox_env(sandbox), stdin=slave, stderr=slave,
+                            stdout=subprocess.PIPE, text=True)
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"[y/N]" not in seen:
+        assert time.monotonic() < deadline and proc.poll() is None, seen
+        seen += os.read(master, 4096)
+    assert sandbox.stats()["users_deleted"] == 0  # nothing before the answer
+    os.write(master, b"y\n")
+    out, _ = proc.communicate(timeout=60)
+    os.close(master)
+    assert proc.returncode == ExitStatus.OK, out
+    assert b"roll back as listed above? [y/N] " in seen
+    assert sandbox.stats()["users_deleted"] == 1
