@@ -746,9 +746,10 @@ def start_rollback(settings: Settings, run_dir: Path, options: RollbackOptions =
             steps = plan_rollback(journal)
             rollback_meta = meta_of(journal, folder.path, dry_run=options.dry_run,
                                     command_line=console.command_line)
-        for earlier in unfinished_rollbacks(folder.path):
-            raise RunFolderError(f"{earlier} is an unfinished rollback of this run; continue it: "
-                                 f"{console.command_line} resume {earlier}")
+        unfinished = unfinished_rollbacks(folder.path)
+        if unfinished:
+            raise RunFolderError(f"{unfinished[0]} is an unfinished rollback of this run; continue it: "
+                                 f"{console.command_line} resume {unfinished[0]}")
         with _rollback_client(settings, meta) as client:
             check_binding(meta, settings, folder.path, client)
             for line in plan_lines(steps):

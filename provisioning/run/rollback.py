@@ -22,7 +22,9 @@ holds the old value) and only sent if its write did not happen: no write is sent
 """
 from __future__ import annotations
 
+import json
 import logging
+import sqlite3
 import threading
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -187,11 +189,20 @@ def record(journal: Journal, verdicts: Mapping[int, Verdict]) -> None:
 
 
 def is_rollback_folder(folder: Path) -> bool:
-    """Whether ``folder`` holds a rollback's journal (not a run's)."""
-    if not RunFolder(Path(folder)).journal.is_file():
+    """Whether ``folder`` holds a rollback's journal (not a run's): its meta read without opening the journal for
+    writing (a run's journal is left for ``resume`` to open under the folder's lock); False when it cannot be read."""
+    path = RunFolder(Path(folder)).journal
+    if not path.is_file():
         return False
-    with Journal.open(Path(folder)) as journal:
-        return journal.meta().get("kind") == KIND
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            found = conn.execute("SELECT value FROM meta WHERE key='kind'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+    return found is not None and found[0] == json.dumps(KIND)
 
 
 def new_rollback_folder(run_dir: Path, now: datetime | None = None) -> RunFolder:
@@ -354,8 +365,9 @@ def _judge(step: Step, status: int, body: Mapping[str, Any] | None, error: Graph
         return Verdict(StepState.CONFLICT, "the user no longer exists", 404, getattr(error, "code", "") or "")
     if error is not None or not 200 <= status < 300:
         code, message, rid = error_parts(body, error, None)
-        return Verdict(StepState.FAILED, f"could not read the tenant: {message or f'HTTP {status}'}", status or None,
-                       code, rid)
+        # Graph unavailable or throttled past the client's retries: the step stays to do (resume reads it again)
+        state = StepState.PENDING if status in (0, 429) or status >= 500 else StepState.FAILED
+        return Verdict(state, f"could not read the tenant: {message or f'HTTP {status}'}", status or None, code, rid)
     if step.kind is StepKind.REVERT:
         value = current_value(step, body)
         if holds(step.target, value, step.new):
