@@ -97,6 +97,10 @@ def test_rollback_undoes_creates_and_followups_and_nothing_else(sandbox: Any, cl
     assert {s["outcome"] for s in done.values()} == {"done"} and len(done) == 4
     book = openpyxl.load_workbook(folder / "results.xlsx", read_only=True)
     assert len(list(book["Rollback"].iter_rows(min_row=2))) == 4
+    overview = [r[0] for r in book["Summary"].iter_rows(values_only=True)]
+    assert overview[0] == "rollback: 1 user(s) deleted, 0 propert(y/ies) reverted, 3 follow-up(s) removed"
+    assert any(str(line).startswith("the 1 deleted user(s) stay restorable for 30 days, until about ")
+               for line in overview)
     assert deleted_ids(sb) == {new}
     with graph(sb) as client:
         users = {u["id"] for page in client.iter_pages("/users", {"$select": "id"}) for u in page}
