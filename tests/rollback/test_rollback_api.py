@@ -126,3 +126,15 @@ def test_env_file_settings_reach_the_same_binding(sandbox: Any, tool: Any, tmp_p
     code, out, err = tool(env, "rollback", tmp_path / "run", "--yes")
     assert code == ExitStatus.OK, out + err
     assert sandbox.stats()["users_deleted"] == 1
+
+
+def test_a_missing_permission_fails_the_step_and_names_it(sandbox: Any, cli: Any, tmp_path: Path) -> None:
+    run = _run(sandbox, cli, tmp_path, n=1)
+    sandbox.set_knobs(roles=("User.Read.All",))
+    result = start_rollback(_settings(sandbox), run, RollbackOptions(yes=True), console=_console())
+    assert result.status is ExitStatus.ROWS_FAILED and result.steps == {"failed": 1}
+    assert result.rollback_dir is not None
+    with open(result.rollback_dir / "results.csv", encoding="utf-8-sig") as fh:
+        line = fh.read().splitlines()[1]
+    assert "delete users (rollback) needs the application permission User.ReadWrite.All" in line
+    assert sandbox.stats()["users_deleted"] == 0
