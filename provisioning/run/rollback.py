@@ -83,6 +83,8 @@ class StepState(str, Enum):
 
 
 OPEN = frozenset({StepState.PENDING, StepState.SENDING})
+#: The follow-up kinds a rollback removes from users the run did not create.
+FOLLOWUP_KINDS = frozenset({StepKind.GROUP.value, StepKind.LICENSE.value, StepKind.MANAGER.value})
 #: Steps whose outcome is a problem to report (exit 1).
 TROUBLE = frozenset({StepState.CONFLICT, StepState.FAILED})
 
@@ -278,13 +280,17 @@ def plan_rollback(journal: Journal) -> list[Step]:
                 add(StepKind.REVERT, row, target=c.property, label=c.property, old=c.old, new=c.new)
     for f in journal.followups([FollowUpState.DONE]):
         found = by_row.get(f.row)
-        if found is None or f.row in created or not found.object_id or f.message == "already a member":
-            continue  # a created user's follow-ups go with its deletion
+        if found is None or f.row in created or not found.object_id or f.message == "already a member" or \
+                f.kind not in FOLLOWUP_KINDS:
+            continue  # a created user's follow-ups go with its deletion; other kinds are not the run's to undo
         kind = StepKind(f.kind)
         target = f.target_id
         if kind is StepKind.MANAGER and not target and f.target_row in by_row:
             target = by_row[f.target_row].object_id
-        if kind is StepKind.LICENSE and found.action != "skip":
+        if not target:
+            add(kind, f.row, label=f.target, state=StepState.LEFT, message="not removed: its object id is not in "
+                                                                           "the journal")
+        elif kind is StepKind.LICENSE and found.action != "skip":
             add(kind, f.row, target=target, label=f.target, state=StepState.LEFT,
                 message="not removed: Graph answers a licence the user already held like a new one, so the run "
                         "cannot tell whether it added it")
