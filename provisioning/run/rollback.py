@@ -384,7 +384,9 @@ def _judge(step: Step, status: int, body: Mapping[str, Any] | None, error: Graph
                                            f"{step.new!r}; left as it is")
     if step.kind is StepKind.GROUP:
         ids = {str(g.get("id", "")).lower() for g in body.get("value") or ()}
-        return None if step.target.lower() in ids else Verdict(StepState.UNDONE, "not a member any more")
+        if step.target.lower() in ids or body.get("@odata.nextLink"):
+            return None  # a member (or more than 999 groups: the DELETE tells, a 404 there is "not a member")
+        return Verdict(StepState.UNDONE, "not a member any more")
     if step.kind is StepKind.LICENSE:
         skus = {str(a.get("skuId", "")).lower() for a in body.get("assignedLicenses") or ()}
         return None if step.target.lower() in skus else Verdict(StepState.UNDONE, "the licence is not assigned any "
@@ -422,7 +424,7 @@ def _typed(step: Step, current: Any) -> Any:
     if isinstance(current, bool):
         return old == "true"
     if isinstance(current, list):
-        return [v for v in old.split("; ")] if old else []
+        return old.split("; ") if old else []
     if isinstance(current, int):
         return int(old) if old else None
     return old if old != "" else None
