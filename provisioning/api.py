@@ -22,7 +22,7 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -35,6 +35,9 @@ from provisioning.exitcodes import ExitStatus
 from provisioning.models import ExistingUser, Issue, Roster, TenantView, UserRow, Validation
 from provisioning.report.finish import SessionResult, finish, report_stop
 from provisioning.report.notify import NotifyOptions
+from provisioning.report.rollback_report import plan_lines
+from provisioning.report.rollback_report import summary_lines as rollback_summary
+from provisioning.report.rollback_report import write_reports as write_rollback_reports
 from provisioning.report.run_workbook import write_run_workbook
 from provisioning.roster.mapping import canonical_field, load_mapping
 from provisioning.roster.reader import load_roster
@@ -79,6 +82,21 @@ from provisioning.run.retrysource import (
     write_retry_link,
     write_retry_roster,
 )
+from provisioning.run.rollback import KIND as ROLLBACK_KIND
+from provisioning.run.rollback import OPEN as OPEN_STEPS
+from provisioning.run.rollback import TROUBLE as TROUBLE_STEPS
+from provisioning.run.rollback import Step as RollbackStep
+from provisioning.run.rollback import (
+    add_steps,
+    dry_run_steps,
+    is_rollback_folder,
+    meta_of,
+    new_rollback_folder,
+    plan_rollback,
+    read_steps,
+    send_steps,
+    unfinished_rollbacks,
+)
 from provisioning.run.secrets import (
     PasswordFile,
     SecretFilter,
@@ -101,8 +119,9 @@ from provisioning.validation.tenant import GraphTenantView
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Existing", "ResumeOptions", "RetryOptions", "RunOptions", "RunResult", "Stop", "make_client",
-           "resume_run", "start_retry", "start_run"]
+__all__ = ["Existing", "ResumeOptions", "RetryOptions", "RollbackOptions", "RollbackResult", "RunOptions",
+           "RunResult", "Stop", "is_rollback", "make_client", "resume_rollback", "resume_run", "start_retry",
+           "start_rollback", "start_run"]
 
 
 # -- the options, the result, and a run's phases -------------------------------------------------------------------
@@ -681,3 +700,150 @@ def _retry(settings: Settings, source: RetrySource, options: RetryOptions, stop:
 
 
 
+
+
+# -- rollback: undo a run (provisioning.run.rollback) --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackOptions:
+    """``rollback``'s options: ``yes`` writes without asking; ``dry_run`` reads the tenant and writes the plan only."""
+
+    yes: bool = False
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackResult:
+    """The outcome of :func:`start_rollback` or :func:`resume_rollback`: ``rollback_dir`` is the rollback's own
+    folder (None when nothing was written: cancelled, or nothing to undo); ``steps`` counts its steps by state."""
+
+    status: ExitStatus
+    run_dir: Path
+    rollback_dir: Path | None = None
+    steps: Mapping[str, int] = field(default_factory=dict)
+    messages: tuple[str, ...] = ()
+
+
+def is_rollback(folder: Path) -> bool:
+    """Whether ``folder`` is a rollback folder (``resume`` continues it with :func:`resume_rollback`)."""
+    return is_rollback_folder(Path(folder))
+
+
+def start_rollback(settings: Settings, run_dir: Path, options: RollbackOptions = RollbackOptions(), *,
+                   confirm: Callable[[str], bool] | None = None, stop: threading.Event | None = None,
+                   console: CommandContext | None = None) -> RollbackResult:
+    """Undo the run in ``run_dir`` (:mod:`provisioning.run.rollback`): show the plan, ask (``confirm``, on a
+    terminal; ``options.yes`` skips it; neither: refused with exit 2), then send it from a new rollback folder inside
+    the run folder, journaled so that ``resume`` continues it. Refused for another tenant than the run's (exit 3),
+    while another process holds the run folder, and while an earlier rollback of it is unfinished."""
+    console = _console(console, settings)
+    stop = stop if stop is not None else threading.Event()
+    folder = existing_run_folder(run_dir)
+    with lock_run_folder(folder.path, "rollback"), _Phases(stop, console) as phases:
+        with Journal.open(folder.path) as journal:
+            meta = journal.meta()
+            steps = plan_rollback(journal)
+            rollback_meta = meta_of(journal, folder.path, dry_run=options.dry_run,
+                                    command_line=console.command_line)
+        unfinished = unfinished_rollbacks(folder.path)
+        if unfinished:
+            raise RunFolderError(f"{unfinished[0]} is an unfinished rollback of this run; continue it: "
+                                 f"{console.command_line} resume {unfinished[0]}")
+        with _rollback_client(settings, meta) as client:
+            check_binding(meta, settings, folder.path, client)
+            for line in plan_lines(steps):
+                console.out.write(line + "\n")
+            if not any(s.state in OPEN_STEPS for s in steps):
+                line = f"nothing to roll back in {folder.path}"
+                console.out.write(line + "\n")
+                return RollbackResult(ExitStatus.OK, folder.path, messages=(line,))
+            if options.dry_run:
+                planned = dry_run_steps(client, steps)
+                target = new_rollback_folder(folder.path)
+                with Journal.create(target.path, rollback_meta) as rollback:
+                    add_steps(rollback, planned)
+                write_rollback_reports(target, planned, rollback_meta, dry_run=True)
+                for line in [*rollback_summary(planned, dry_run=True), f"rollback folder: {target.path}"]:
+                    console.out.write(line + "\n")
+                return RollbackResult(ExitStatus.OK, folder.path, target.path, _step_counts(planned))
+            if not options.yes:
+                if confirm is None:
+                    raise UsageError("rollback deletes users and reverts changes, and asks before it writes; there is "
+                                     "no terminal to ask on: pass --yes to roll back without asking (or --dry-run "
+                                     "to see the plan)")
+                if not confirm("roll back as listed above? [y/N] "):
+                    line = "rollback cancelled: nothing was sent"
+                    console.out.write(line + "\n")
+                    return RollbackResult(ExitStatus.OK, folder.path, messages=(line,))
+            target = new_rollback_folder(folder.path)
+            with lock_run_folder(target.path, "rollback"), Journal.create(target.path, rollback_meta) as rollback:
+                add_steps(rollback, steps)
+                phases.arm(target)
+                return _roll(console, settings, client, folder.path, target, rollback, stop)
+
+
+def resume_rollback(settings: Settings, rollback_dir: Path, *, stop: threading.Event | None = None,
+                    console: CommandContext | None = None) -> RollbackResult:
+    """Continue an interrupted rollback from its journal: each step in doubt is read in the tenant before anything
+    is sent again, so no write is sent twice. Refused for another tenant (exit 3)."""
+    console = _console(console, settings)
+    stop = stop if stop is not None else threading.Event()
+    target = existing_run_folder(rollback_dir)
+    with Journal.open(target.path) as peek:
+        meta = peek.meta()
+    if meta.get("kind") != ROLLBACK_KIND:
+        raise RunFolderError(f"{target.path} is no rollback folder")
+    if meta.get("dry_run"):
+        raise RunFolderError(f"{target.path} is the dry run of a rollback: nothing was planned to be sent; start "
+                             "one with `rollback`")
+    run_dir = Path(str(meta.get("run_dir") or target.path.parent))
+    with contextlib.ExitStack() as held:
+        if RunFolder(run_dir).journal.is_file():
+            held.enter_context(lock_run_folder(run_dir, "rollback"))
+        held.enter_context(lock_run_folder(target.path, "resume"))
+        phases = held.enter_context(_Phases(stop, console))
+        rollback = held.enter_context(Journal.open(target.path))
+        client = held.enter_context(_rollback_client(settings, meta))
+        check_binding(meta, settings, target.path, client)
+        phases.arm(target)
+        return _roll(console, settings, client, run_dir, target, rollback, stop)
+
+
+def _rollback_client(settings: Settings, meta: Mapping[str, Any]) -> GraphClient:
+    """The client of a rollback: the run's batch size and write rate (recorded in its journal's meta)."""
+    return make_client(settings, batch_size=meta.get("batch_size"), max_writes_per_s=meta.get("max_writes_per_s"),
+                       write_burst=meta.get("write_burst"))
+
+
+def _step_counts(steps: Sequence[RollbackStep]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for s in steps:
+        counts[s.state.value] = counts.get(s.state.value, 0) + 1
+    return counts
+
+
+def _roll(console: CommandContext, settings: Settings, client: GraphClient, run_dir: Path, target: RunFolder,
+          rollback: Journal, stop: threading.Event) -> RollbackResult:
+    """Send a rollback's open steps, write its reports, and say how it ended."""
+    with run_log(target, SecretFilter(settings_secrets(settings))):
+        log.info("rollback of %s in %s", run_dir, target.path)
+        sent = send_steps(client, rollback, stop=stop)
+        steps = read_steps(rollback)
+        write_rollback_reports(target, steps, rollback.meta(), dry_run=False)
+    lines = [*rollback_summary(steps, dry_run=False), f"rollback folder: {target.path}"]
+    counts = _step_counts(steps)
+    still_open = any(s.state in OPEN_STEPS for s in steps)
+    if stop.is_set() and still_open:
+        status = ExitStatus.INTERRUPTED
+        lines.append(f"stopped: to continue: {console.command_line} resume {target.path}")
+    elif sent.fatal:
+        status = ExitStatus.UNAVAILABLE
+        lines.append(f"sending stopped ({sent.fatal}); to continue: {console.command_line} resume {target.path}")
+    elif still_open or any(s.state in TROUBLE_STEPS for s in steps):
+        status = ExitStatus.ROWS_FAILED
+    else:
+        status = ExitStatus.OK
+    for line in lines:
+        (console.err if status is ExitStatus.INTERRUPTED else console.out).write(line + "\n")
+    return RollbackResult(status, run_dir, target.path, counts, tuple(lines))

@@ -248,6 +248,7 @@ def remove_member_ref(req: Request, svc: Any, groups: tuple[str, ...]) -> Respon
         row = visible_user(svc, groups[1])
         if row is None or not svc.store.remove_member(group["id"], row.data["id"]):
             return not_found(req, groups[1])
+    svc.count("members_removed")
     return Response(204)
 
 

@@ -168,6 +168,7 @@ def assign_license(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
                                         "skuId": a["skuId"].lower()}
         svc.store.update_user(row, {"assignedLicenses": list(held.values())})
     svc.count("licenses_assigned", len(new_ids))
+    svc.count("licenses_removed", len(remove))
     body = {"@odata.context": entity_context("users")}
     body.update(users.shape(row.data, None))
     return Response(200, body)

@@ -57,6 +57,7 @@ def delete_manager(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
         if row.data["id"] not in svc.store.managers:
             return not_found(req, "manager")
         svc.store.set_manager(row.data["id"], None)
+    svc.count("managers_removed")
     return Response(204)
 
 

@@ -219,6 +219,7 @@ def delete_user(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
         if row is None or not svc.visible(row):
             return not_found(req, key)
         svc.store.delete_user(row)
+    svc.count("users_deleted")
     return Response(204)
 
 

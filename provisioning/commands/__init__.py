@@ -20,6 +20,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("run", "run"),
     ("resume", "resume"),
     ("retry", "retry"),
+    ("rollback", "rollback"),
     ("validate", "validate"),
     ("template", "template"),
     ("watch", "watch"),

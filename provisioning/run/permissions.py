@@ -96,6 +96,10 @@ RESET_PASSWORDS = Need("reset passwords", ("User.ReadWrite.All", "User-PasswordP
                                            "Directory.ReadWrite.All"), roles=PASSWORD_RESET_ROLES)
 UPDATE_USERS = Need("update existing users", ("User.ReadWrite.All", "Directory.ReadWrite.All"))
 SEND_MAIL = Need("send notification mail", ("Mail.Send",), note=MAIL_SCOPE_HOW)
+#: What ``rollback`` needs beyond the writes it undoes (not listed by ``check``: a rollback is no run).
+DELETE_USERS = Need("delete users (rollback)", ("User.ReadWrite.All", "Directory.ReadWrite.All"))
+REMOVE_MEMBERS = Need("remove group members (rollback)", ("GroupMember.ReadWrite.All", "Group.ReadWrite.All",
+                                                          "Directory.ReadWrite.All"))
 
 #: Every feature, in the order ``check`` lists them.
 ALL_NEEDS: tuple[Need, ...] = (CREATE_USERS, LOOKUP_USERS, READ_DOMAINS, READ_LICENSES, ASSIGN_LICENSES,
@@ -144,6 +148,9 @@ _CALLS: tuple[tuple[str, re.Pattern[str], Need], ...] = tuple(
         ("GET", r"/groups(?:/" + _ID + r")?(?:/members)?", READ_GROUPS),
         ("POST", r"/groups/" + _ID + r"/members/\$ref", ADD_MEMBERS),
         ("PATCH", r"/groups/" + _ID, ADD_MEMBERS),
+        ("DELETE", r"/users/" + _ID, DELETE_USERS),
+        ("DELETE", r"/users/" + _ID + r"/manager/\$ref", SET_MANAGERS),
+        ("DELETE", r"/groups/" + _ID + r"/members/" + _ID + r"/\$ref", REMOVE_MEMBERS),
     ))
 
 
