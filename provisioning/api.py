@@ -33,6 +33,7 @@ from provisioning.context import CommandContext
 from provisioning.errors import RunFolderError, UsageError
 from provisioning.exitcodes import ExitStatus
 from provisioning.models import ExistingUser, Issue, Roster, TenantView, UserRow, Validation
+from provisioning.report.deliver import DeliverOptions, deliver
 from provisioning.report.finish import SessionResult, finish, report_stop
 from provisioning.report.notify import NotifyOptions
 from provisioning.report.run_workbook import write_run_workbook
@@ -86,6 +87,14 @@ from provisioning.run.secrets import (
     without_password_warning,
 )
 from provisioning.run.stop import Stop
+from provisioning.run.tap import (
+    Credential,
+    TapFile,
+    TapOptions,
+    UnkeptPasswords,
+    check_tap_policy,
+    read_tap_policy,
+)
 from provisioning.run.updates import (
     UserUpdate,
     apply_updates,
@@ -138,6 +147,9 @@ class RunOptions:
     progress: bool = True  # a progress bar on the console's error stream when it is a terminal
     notify: NotifyOptions | None = None  # mail the summary and results.xlsx when the run ends
     chain: Chain | None = None
+    credential: Credential = Credential.PASSWORD  # --credential: what a created user first signs in with
+    tap: TapOptions = TapOptions()  # --tap-lifetime, --tap-usable-once
+    deliver: DeliverOptions | None = None  # --deliver managers --deliver-from UPN [--deliver-passwords]
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +259,7 @@ def start_run(settings: Settings, roster_path: Path, options: RunOptions = RunOp
     started = time.monotonic()
     if options.reset_passwords and options.existing is not Existing.UPDATE:
         raise UsageError("--reset-passwords only applies with --existing update")
+    _check_credential_options(options)
     roster = load_roster(roster_path, sheet=options.sheet, mapping=options.mapping, header_row=options.header_row,
                          encoding=options.encoding)
     if not roster.rows:
@@ -268,7 +281,7 @@ def start_run(settings: Settings, roster_path: Path, options: RunOptions = RunOp
                 plan = _preflight(client, roster, options, secrets)
                 if not stop.is_set():
                     return _send(console, settings, client, roster_path, roster, options, folder, plan, started,
-                                 phases)
+                                 phases, secrets)
         except KeyboardInterrupt:
             if phases.armed:
                 raise
@@ -294,6 +307,10 @@ class _Planned:
 
 def _preflight(client: GraphClient, roster: Roster, options: RunOptions, secrets: SecretFilter) -> _Planned:
     """Validate the roster, look its users and references up in the tenant, plan (nothing is written to Graph)."""
+    if options.credential is Credential.TAP:  # a pass the policy refuses would fail every row: refuse first
+        policy = read_tap_policy(client)
+        check_tap_policy(policy, options.tap)
+        log.info("pre-flight: Temporary Access Pass policy %s", policy.describe())
     tenant = GraphTenantView(client)
     validation = validate_roster(roster, tenant=tenant)
     chain = options.chain  # a retry: rows bound to the accounts earlier runs created for them
@@ -321,8 +338,57 @@ def _preflight(client: GraphClient, roster: Roster, options: RunOptions, secrets
     return _Planned(validation, plan, updates, refs)
 
 
+def _check_credential_options(options: RunOptions) -> None:
+    """The ``--credential``/``--deliver`` combinations that make sense (exit 2 otherwise)."""
+    tap = options.credential is Credential.TAP
+    if not tap and (options.tap != TapOptions()):
+        raise UsageError("--tap-lifetime and --tap-usable-once only apply with --credential tap")
+    if options.deliver is not None:
+        if not options.deliver.sender:
+            raise UsageError("--deliver managers needs --deliver-from UPN: the mailbox that sends the mails")
+        if tap and options.deliver.passwords:
+            raise UsageError("--deliver-passwords only applies with --credential password")
+        if not tap and not options.deliver.passwords:
+            raise UsageError("--deliver managers with --credential password mails passwords: give "
+                             "--deliver-passwords to say so, or use --credential tap")
+    if tap and options.reset_passwords:
+        raise UsageError("--reset-passwords writes passwords.csv; it does not go with --credential tap")
+
+
+def _credential_meta(options: RunOptions) -> dict[str, Any]:
+    """What resume and retry need to know of the run's credentials (never a secret)."""
+    deliver_opts = options.deliver
+    return {"credential": options.credential.value, "tap_lifetime": options.tap.lifetime_minutes,
+            "tap_usable_once": options.tap.usable_once,
+            "deliver_from": deliver_opts.sender if deliver_opts is not None else None,
+            "deliver_passwords": bool(deliver_opts is not None and deliver_opts.passwords)}
+
+
+def _credential_of(meta: Mapping[str, Any]) -> tuple[Credential, TapOptions, DeliverOptions | None]:
+    """The run's credential options back from its journal."""
+    lifetime = meta.get("tap_lifetime")
+    sender = meta.get("deliver_from")
+    return (Credential(meta.get("credential") or "password"),
+            TapOptions(int(lifetime) if lifetime else None, bool(meta.get("tap_usable_once"))),
+            DeliverOptions(str(sender), bool(meta.get("deliver_passwords"))) if sender else None)
+
+
+def _deliver(console: CommandContext, client: GraphClient, journal: Journal, folder: RunFolder,
+             secrets: SecretFilter, stop: threading.Event, apply: ApplyResult | None) -> None:
+    """``--deliver managers``: after the passes are in, mail each manager its new reports' credentials."""
+    credential, _, deliver_opts = _credential_of(journal.meta())
+    if deliver_opts is None or stop.is_set() or apply is not None and (apply.fatal is not None or apply.interrupted):
+        return
+    done = deliver(client, journal, folder, deliver_opts, credential=credential, secrets=secrets, stop=stop)
+    if done.mails and console.verbosity >= 0:
+        console.out.write(f"delivered the credentials of {done.rows} users to {done.mails} managers\n")
+    for line in done.failures:
+        console.err.write(f"warning: not delivered: {line}\n")
+
+
 def _send(console: CommandContext, settings: Settings, client: GraphClient, roster_path: Path, roster: Roster,
-          options: RunOptions, folder: RunFolder, planned: _Planned, started: float, phases: _Phases) -> RunResult:
+          options: RunOptions, folder: RunFolder, planned: _Planned, started: float, phases: _Phases,
+          secrets: SecretFilter) -> RunResult:
     """Journal the plan, then send it (creates, updates, follow-ups) and write the reports."""
     plan, updates, chain, stop = planned.plan, planned.updates, options.chain, phases.stop
     meta = {
@@ -334,6 +400,7 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
         "max_writes_per_s": options.max_writes_per_s, "write_burst": options.write_burst,
         "settings": settings_public(settings),
         "tenant": binding_of(settings, client), "command_line": console.command_line,
+        **_credential_meta(options),
     }
     if chain is not None:
         meta["retry"] = dict(chain.meta)
@@ -350,8 +417,12 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
                                  for a in plan.actions if a.kind is ActionKind.EXISTS])
         journal.add_changes(c for u in updates.values() for c in u.changes)
         journal.add_issues(i for i in planned.validation.issues if i.row == 0)
+        tap = options.credential is Credential.TAP
+        new = {a.row for a in plan.creates} | set(chain.bindings if chain is not None and tap else ())
+        with_credential = new if tap else {a.row for a in plan.creates if a.user.password_generated}
         todo = plan_followups(plan.actions, planned.refs, dry_run=options.dry_run,
-                              held=held_for(client, plan.actions))
+                              held=held_for(client, plan.actions), tap_rows=new if tap else (),
+                              deliver_rows=with_credential if options.deliver is not None else ())
         journal.add_followups(drop_done(todo, chain) if chain is not None else todo)
         notify = _notify_args(options.notify)
         if options.dry_run:
@@ -361,13 +432,15 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
             return _result(folder, done, None, ())
         items = [CreateItem(a.row, a.upn, bodies[a.row], bool(a.user.password_generated))
                  for a in plan.creates]
-        passwords = PasswordFile(folder.passwords_csv)
+        passwords = UnkeptPasswords(folder.passwords_csv) if tap else PasswordFile(folder.passwords_csv)
         update_bodies = {u.row: (u.object_id, u.body) for u in updates.values()}
         reset = [(a.row, a.upn, a.user.password) for a in plan.actions
                  if a.row in updates and "passwordProfile" in updates[a.row].body and a.user.password_generated]
         result = execute(console, client, journal, folder, items, passwords=passwords, stop=stop,
                          no_progress=not options.progress, fail_on_existing=options.existing is Existing.FAIL,
-                         updates=update_bodies, update_passwords=reset)
+                         updates=update_bodies, update_passwords=reset, tap=options.tap,
+                         credentials=TapFile(folder.credentials_csv, secrets) if tap else None)
+        _deliver(console, client, journal, folder, secrets, stop, result)
         done = finish(console, journal, folder, passwords=passwords, apply=result, started=started,
                       client=client, notify=notify, stop=stop)
         return _result(folder, done, result, report_stop(console, folder, result, done.status))
@@ -476,7 +549,8 @@ def resume_run(settings: Settings, run_dir: Path, options: ResumeOptions = Resum
     with lock_run_folder(folder.path, "resume"), _Phases(stop, console) as phases, \
             Journal.open(folder.path) as journal:
         result = _resume(console, settings, options, folder, journal, phases, started)
-        lost = without_password(journal, folder.passwords_csv)
+        tap = _credential_of(journal.meta())[0] is Credential.TAP
+        lost = [] if tap else without_password(journal, folder.passwords_csv)
         if not lost:
             return result
         # users that exist with a generated password nobody has: say so on every resume
@@ -501,6 +575,10 @@ def _resume(console: CommandContext, settings: Settings, options: ResumeOptions,
         check_binding(meta, settings, folder.path, client)
         open_rows = [r for r in journal.rows(OPEN_STATES) if r.action != "update"]  # updates: runner re-sends
         secrets = SecretFilter(settings_secrets(settings))
+        credential, tap, _ = _credential_of(meta)
+        credentials = TapFile(folder.credentials_csv, secrets) if credential is Credential.TAP else None
+        if credentials is not None:
+            credentials.load()  # its passes are secrets of this session's log too
         with run_log(folder, secrets):
             log.info("resume %s: %d rows still open", folder.path, len(open_rows))
             if not open_rows:
@@ -509,18 +587,23 @@ def _resume(console: CommandContext, settings: Settings, options: ResumeOptions,
                     todo = pending_updates(journal)
                     if todo and not stop.is_set():
                         apply_updates(client, journal, todo, stop=stop)
-                    run_followups(console, client, journal, stop=stop, no_progress=not options.progress)
+                    run_followups(console, client, journal, stop=stop, no_progress=not options.progress, tap=tap,
+                                  credentials=credentials)
+                _deliver(console, client, journal, folder, secrets, stop, None)
                 done = finish(console, journal, folder, passwords=None, apply=None, started=started, client=client,
                               notify=notify, stop=stop)
                 return _result(folder, done, None, report_stop(console, folder, None, done.status))
             items = _items(open_rows, roster_path, meta, folder, secrets)
-            passwords = PasswordFile(folder.passwords_csv)
+            passwords = (UnkeptPasswords(folder.passwords_csv) if credentials is not None
+                         else PasswordFile(folder.passwords_csv))
             known = passwords.load()
             in_doubt = [r.row for r in open_rows if r.state in (RowState.SENDING, RowState.UNKNOWN)]
             result = execute(console, client, journal, folder, items, passwords=passwords, stop=stop,
                              no_progress=not options.progress, fail_on_existing=meta.get("existing") == "fail",
                              in_doubt=in_doubt, previous_sends={r.row: r.attempts for r in open_rows},
-                             written_passwords={row: pw for row, (_, pw) in known.items()})
+                             written_passwords={row: pw for row, (_, pw) in known.items()}, tap=tap,
+                             credentials=credentials)
+            _deliver(console, client, journal, folder, secrets, stop, result)
             done = finish(console, journal, folder, passwords=passwords, apply=result, started=started,
                           client=client, notify=notify, stop=stop)
             return _result(folder, done, result, report_stop(console, folder, result, done.status))
@@ -611,7 +694,9 @@ def _retry_run_options(meta: Mapping[str, Any], run_dir: Path, chain: Chain, opt
     """The options of the retry run, with the earlier run's choices (mapping, --existing, batch size, write rate)
     carried over."""
     mapping = meta.get("mapping")
+    credential, tap, deliver_opts = _credential_of(meta)
     return RunOptions(
+        credential=credential, tap=tap, deliver=deliver_opts,
         run_dir=run_dir, force=options.force, mapping=Path(mapping) if mapping and Path(mapping).is_file() else None,
         dry_run=options.dry_run, existing=options.existing or Existing(meta.get("existing") or "skip"),
         batch_size=int(meta["batch_size"]) if meta.get("batch_size") else None,
