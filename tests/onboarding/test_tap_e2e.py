@@ -1,0 +1,157 @@
+"""``run --credential tap`` and ``--deliver managers`` end to end against the sandbox: one pass per created user,
+in credentials.csv only (owner-only), never in any other output; each manager gets one mail with exactly their
+new reports; a disabled policy or a lifetime outside its bounds stops the run before any write."""
+from __future__ import annotations
+
+import csv
+import html
+import os
+import stat
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import provisioning.validation.engine as engine
+from provisioning.exitcodes import ExitStatus
+from tests.followups.conftest import precreate, read_results, write
+
+HEADER = "givenName,surname,displayName,userPrincipalName,password,manager\n"
+ROWS = [
+    "Ann,Boss,Ann Boss,ann.boss@contoso.com,,",  # row 2: a manager created by this run, no manager herself
+    "Bo,One,Bo One,bo.one@contoso.com,,ann.boss@contoso.com",
+    "Cy,Two,Cy Two,cy.two@contoso.com,,ann.boss@contoso.com",
+    "Di,Three,Di Three,di.three@contoso.com,,old.boss@contoso.com",  # row 5: an existing manager
+    "Ed,Four,Ed Four,ed.four@contoso.com,,",  # row 6: nobody to deliver to
+]
+#: The reports each manager's mail must list, exactly.
+REPORTS = {"ann.boss@contoso.com": {"bo.one@contoso.com", "cy.two@contoso.com"},
+           "old.boss@contoso.com": {"di.three@contoso.com"}}
+CREATED = {"ann.boss@contoso.com", "bo.one@contoso.com", "cy.two@contoso.com", "di.three@contoso.com",
+           "ed.four@contoso.com"}
+
+
+@pytest.fixture
+def generated(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every password the validation generates (still random), to look for them in the outputs."""
+    seen: list[str] = []
+    real = engine.generate_password
+
+    def spy(length: int = 16) -> str:
+        value = real(length)
+        seen.append(value)
+        return value
+
+    monkeypatch.setattr(engine, "generate_password", spy)
+    yield seen
+
+
+def passes(run: Path) -> dict[str, dict[str, str]]:
+    with open(run / "credentials.csv", encoding="utf-8", newline="") as fh:
+        return {r["userPrincipalName"].lower(): r for r in csv.DictReader(fh)}
+
+
+def deliveries(sb: Any) -> dict[str, list[dict[str, Any]]]:
+    """The delivery mails by recipient (the only mails with a pass in them)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for m in sb.mail():
+        if str(m["subject"]).startswith("Sign-in details"):
+            (to,) = [r.lower() for r in m["toRecipients"]]
+            out.setdefault(to, []).append(m)
+    return out
+
+
+def assert_nowhere(run: Path, secrets: list[str], texts: list[str], *, allowed: set[str]) -> None:
+    """No secret in any file of the run folder but ``allowed``, nor in ``texts``."""
+    assert secrets
+    for path in sorted(p for p in run.rglob("*") if p.is_file() and p.name not in allowed):
+        data = path.read_bytes()
+        if zipfile.is_zipfile(path):  # results.xlsx: its sheets are compressed
+            with zipfile.ZipFile(path) as z:
+                data = b"".join(z.read(n) for n in z.namelist())
+        for s in secrets:
+            assert s.encode() not in data, f"{s!r} found in {path.name}"
+    for text in texts:
+        for s in secrets:
+            assert s not in text
+
+
+def test_tap_run_delivers_to_managers_and_keeps_passes_out_of_every_other_output(
+        sandbox: Any, cli: Any, tmp_path: Path, generated: list[str]) -> None:
+    precreate(sandbox, "old.boss@contoso.com", "Old Boss")
+    precreate(sandbox, "hr@contoso.com", "HR Sender")
+    roster = write(tmp_path / "new.csv", ROWS, header=HEADER)
+    run = tmp_path / "run"
+    code, out, err = cli(sandbox, "run", roster, "--out", run, "--no-progress", "--credential", "tap",
+                         "--tap-lifetime", "120", "--tap-usable-once", "--deliver", "managers",
+                         "--deliver-from", "hr@contoso.com", "--notify", "admin@contoso.com",
+                         "--notify-from", "hr@contoso.com")
+    assert code == ExitStatus.OK, out + err
+    stats = sandbox.stats()
+    assert stats["taps_issued"] == len(CREATED) and stats.get("taps_replaced", 0) == 0
+    found = passes(run)
+    assert set(found) == CREATED
+    for upn, rec in found.items():
+        assert sandbox.tap_matches(upn, rec["temporaryAccessPass"])
+        assert rec["startDateTime"] and rec["endDateTime"] > rec["startDateTime"]
+    assert stat.S_IMODE(os.stat(run / "credentials.csv").st_mode) == 0o600
+    assert not (run / "passwords.csv").exists()
+
+    mails = deliveries(sandbox)
+    assert set(mails) == set(REPORTS) and all(len(m) == 1 for m in mails.values())
+    for manager, (mail,) in mails.items():
+        assert mail["from"] == "hr@contoso.com" and mail["saveToSentItems"] is False
+        content = html.unescape(str(mail["body"]["content"]))
+        for upn in CREATED:
+            assert (upn in content) == (upn in REPORTS[manager]), (manager, upn)
+            assert (found[upn]["temporaryAccessPass"] in content) == (upn in REPORTS[manager])
+    results = {r["userPrincipalName"]: r for r in read_results(run).values()}
+    assert {r["status"] for r in results.values()} == {"created"}
+    assert results["ed.four@contoso.com"]["followUps"] == "Temporary Access Pass temporaryAccessPass: done; " \
+                                                          "not delivered: no manager"
+    assert results["bo.one@contoso.com"]["followUps"].endswith("; delivered to ann.boss@contoso.com")
+
+    others = [m for m in sandbox.mail() if not str(m["subject"]).startswith("Sign-in details")]
+    assert len(others) == 1  # the --notify summary
+    secrets = [r["temporaryAccessPass"] for r in found.values()] + generated
+    assert_nowhere(run, secrets, [out, err, repr(others), html.unescape(repr(others))],
+                   allowed={"credentials.csv"})
+    with pytest.raises(AssertionError):  # the scan sees the passes where they are
+        assert_nowhere(run, secrets, [], allowed=set())
+
+
+def test_password_delivery_needs_deliver_passwords(sandbox: Any, cli: Any, tmp_path: Path) -> None:
+    precreate(sandbox, "hr@contoso.com", "HR Sender")
+    roster = write(tmp_path / "new.csv", ROWS[:2], header=HEADER)
+    code, out, err = cli(sandbox, "run", roster, "--out", tmp_path / "r1", "--deliver", "managers",
+                         "--deliver-from", "hr@contoso.com")
+    assert code == ExitStatus.USAGE and "--deliver-passwords" in err
+    code, out, err = cli(sandbox, "run", roster, "--out", tmp_path / "r2", "--no-progress", "--deliver",
+                         "managers", "--deliver-from", "hr@contoso.com", "--deliver-passwords")
+    assert code == ExitStatus.OK, out + err
+    with open(tmp_path / "r2" / "passwords.csv", encoding="utf-8", newline="") as fh:
+        pw = {r["userPrincipalName"]: r["password"] for r in csv.DictReader(fh)}
+    (mail,) = deliveries(sandbox)["ann.boss@contoso.com"]
+    assert pw["bo.one@contoso.com"] in html.unescape(mail["body"]["content"])
+    assert "ann.boss@contoso.com" not in mail["body"]["content"].split("<table", 1)[1]
+    assert sandbox.stats().get("taps_issued", 0) == 0
+
+
+@pytest.mark.parametrize(("policy", "extra", "status", "words"), [
+    ({"state": "disabled"}, [], ExitStatus.CONFIG, "policy is disabled"),
+    ({"min": 60, "max": 480}, ["--tap-lifetime", "30"], ExitStatus.USAGE, "allows 60 to 480 minutes"),
+])
+def test_tap_policy_refusal_stops_before_any_write(sandbox_factory: Any, cli: Any, tmp_path: Path,
+                                                    policy: dict[str, Any], extra: list[str], status: int,
+                                                    words: str) -> None:
+    sb = sandbox_factory(tap_policy=policy)
+    roster = write(tmp_path / "new.csv", ROWS, header=HEADER)
+    before = sb.stats()
+    code, out, err = cli(sb, "run", roster, "--out", tmp_path / "run", "--no-progress", "--credential", "tap",
+                         *extra)
+    assert code == status and words in err, out + err
+    after = sb.stats()
+    assert (after["writes"], after["users_created"], after["taps_issued"]) == (before["writes"], 0, 0)
+    assert not (tmp_path / "run" / "journal.sqlite").exists()
