@@ -155,3 +155,32 @@ def test_tap_policy_refusal_stops_before_any_write(sandbox_factory: Any, cli: An
     after = sb.stats()
     assert (after["writes"], after["users_created"], after["taps_issued"]) == (before["writes"], 0, 0)
     assert not (tmp_path / "run" / "journal.sqlite").exists()
+
+
+def test_check_reads_the_tap_policy(sandbox_factory: Any, cli: Any) -> None:
+    sb = sandbox_factory()
+    code, out, err = cli(sb, "check", "--credential", "tap", "--deliver-from", "hr@contoso.com")
+    assert code == ExitStatus.OK, out + err
+    assert "Temporary Access Pass policy: enabled, lifetime 60..480 minutes (default 60), one-time or multi-use" \
+        in out
+    assert "ok       issue Temporary Access Passes" in out and "ok       mail credentials to managers" in out
+    code, out, err = cli(sb, "check", "--credential", "tap", "--tap-lifetime", "600")
+    assert code == ExitStatus.USAGE and "--tap-lifetime 600: the tenant's Temporary Access Pass policy allows " \
+        "60 to 480 minutes" in err
+    sb.set_knobs(tap_policy={"state": "disabled"})
+    code, out, err = cli(sb, "check", "--credential", "tap")
+    assert code == ExitStatus.CONFIG and "Temporary Access Pass policy is disabled" in err
+
+
+def test_missing_permissions_name_what_tap_needs(sandbox_factory: Any, cli: Any, tmp_path: Path) -> None:
+    from sandbox.config import DEFAULT_ROLES
+
+    sb = sandbox_factory(roles=tuple(r for r in DEFAULT_ROLES if r != "Policy.Read.AuthenticationMethod"))
+    roster = write(tmp_path / "new.csv", ROWS[:1], header=HEADER)
+    code, out, err = cli(sb, "run", roster, "--out", tmp_path / "r1", "--no-progress", "--credential", "tap")
+    assert code == ExitStatus.CONFIG, out + err
+    assert ("read the Temporary Access Pass policy needs the application permission "
+            "Policy.Read.AuthenticationMethod") in err
+    assert sb.stats()["writes"] == 0
+    code, out, err = cli(sb, "check", "--credential", "tap")
+    assert code == ExitStatus.CONFIG and "MISSING  read the Temporary Access Pass policy" in out
