@@ -8,11 +8,11 @@ import math
 from pathlib import Path
 
 from provisioning.api import Existing, RunOptions, Stop, start_run
-from provisioning.errors import UsageError
-from provisioning.report.deliver import DeliverOptions
 from provisioning.commands import add_header_row_argument, notify_options
 from provisioning.context import CommandContext
+from provisioning.errors import UsageError
 from provisioning.exitcodes import ExitStatus
+from provisioning.report.deliver import DeliverOptions
 from provisioning.report.notify import add_notify_arguments
 from provisioning.roster.encodings import encoding_option
 from provisioning.run.tap import Credential, TapOptions

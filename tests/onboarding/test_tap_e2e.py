@@ -184,3 +184,43 @@ def test_missing_permissions_name_what_tap_needs(sandbox_factory: Any, cli: Any,
     assert sb.stats()["writes"] == 0
     code, out, err = cli(sb, "check", "--credential", "tap")
     assert code == ExitStatus.CONFIG and "MISSING  read the Temporary Access Pass policy" in out
+
+
+def test_retry_issues_the_passes_a_run_could_not(sandbox_factory: Any, cli: Any, tmp_path: Path) -> None:
+    from sandbox.config import DEFAULT_ROLES
+
+    sb = sandbox_factory(roles=tuple(r for r in DEFAULT_ROLES if r != "UserAuthenticationMethod.ReadWrite.All"))
+    roster = write(tmp_path / "new.csv", ROWS[:3], header=HEADER)
+    run = tmp_path / "run"
+    code, out, err = cli(sb, "run", roster, "--out", run, "--no-progress", "--credential", "tap")
+    assert code == ExitStatus.ROWS_FAILED, out + err
+    results = {r["userPrincipalName"]: r for r in read_results(run).values()}
+    assert "issue Temporary Access Passes needs the application permission UserAuthenticationMethod.ReadWrite.All" \
+        in results["bo.one@contoso.com"]["followUps"]
+    assert passes(run) == {} and sb.stats()["taps_issued"] == 0
+    sb.set_knobs(roles=DEFAULT_ROLES)
+    again = tmp_path / "again"
+    code, out, err = cli(sb, "retry", run, "--out", again, "--no-progress")
+    assert code == ExitStatus.OK, out + err
+    found = passes(again)
+    assert set(found) == {"ann.boss@contoso.com", "bo.one@contoso.com", "cy.two@contoso.com"}
+    assert all(sb.tap_matches(u, r["temporaryAccessPass"]) for u, r in found.items())
+    assert (sb.stats()["taps_issued"], sb.stats()["taps_replaced"], sb.stats()["users_created"]) == (3, 0, 3)
+    # a second retry finds nothing left to do: no second pass
+    code, out, err = cli(sb, "retry", again, "--out", tmp_path / "third", "--no-progress")
+    assert sb.stats()["taps_issued"] == 3
+
+
+@pytest.mark.parametrize(("extra", "words"), [
+    (["--tap-lifetime", "60"], "--tap-lifetime and --tap-usable-once only apply with --credential tap"),
+    (["--deliver", "managers"], "--deliver managers needs --deliver-from UPN"),
+    (["--deliver-from", "hr@contoso.com"], "--deliver-from and --deliver-passwords go with --deliver managers"),
+    (["--credential", "tap", "--deliver", "managers", "--deliver-from", "hr@contoso.com", "--deliver-passwords"],
+     "--deliver-passwords only applies with --credential password"),
+])
+def test_credential_option_combinations(sandbox: Any, cli: Any, tmp_path: Path, extra: list[str],
+                                        words: str) -> None:
+    roster = write(tmp_path / "new.csv", ROWS[:1], header=HEADER)
+    code, out, err = cli(sandbox, "run", roster, "--out", tmp_path / "r", *extra)
+    assert code == ExitStatus.USAGE and words in err, out + err
+    assert sandbox.stats()["writes"] == 0
