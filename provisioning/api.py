@@ -88,6 +88,8 @@ from provisioning.run.secrets import (
 )
 from provisioning.run.stop import Stop
 from provisioning.run.tap import (
+    TAP_KIND,
+    UNKEPT,
     Credential,
     TapFile,
     TapOptions,
@@ -411,7 +413,8 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
             journal.add_bindings(chain.bindings.values())
         bodies = {a.row: a.user.graph_body() for a in plan.creates}
         # with the roster's cells: the reports are built from the journal alone
-        journal.add_rows(seeds(plan, dry_run=options.dry_run, bodies=bodies, updates=updates), roster=roster)
+        journal.add_rows(seeds(plan, dry_run=options.dry_run, bodies=bodies, updates=updates,
+                               credential=options.credential), roster=roster)
         if not options.dry_run:  # --existing fail: the code the apply stage gives a user that appears later, too
             journal.record_many([(a.row, Outcome(RowState.FAILED, a.object_id, None, EXISTS_CODE, a.message))
                                  for a in plan.actions if a.kind is ActionKind.EXISTS])
@@ -423,7 +426,11 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
         todo = plan_followups(plan.actions, planned.refs, dry_run=options.dry_run,
                               held=held_for(client, plan.actions), tap_rows=new if tap else (),
                               deliver_rows=with_credential if options.deliver is not None else ())
-        journal.add_followups(drop_done(todo, chain) if chain is not None else todo)
+        todo = drop_done(todo, chain) if chain is not None else todo
+        if tap:  # a row whose pass an earlier run issued has it in that run's file: delivered from there, or not
+            issuing = {s.row for s in todo if s.kind == TAP_KIND}
+            todo = [s for s in todo if s.kind != "delivery" or s.row in issuing]
+        journal.add_followups(todo)
         notify = _notify_args(options.notify)
         if options.dry_run:
             _print_diff(console, plan, updates)
@@ -449,9 +456,10 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
 
 
 def seeds(plan: Plan, *, dry_run: bool, bodies: dict[int, dict[str, Any]] | None = None,
-          updates: dict[int, UserUpdate] | None = None) -> list[RowSeed]:
+          updates: dict[int, UserUpdate] | None = None,
+          credential: Credential = Credential.PASSWORD) -> list[RowSeed]:
     """The journal's initial record of every row (``bodies``: the create bodies already built, by row;
-    ``updates``: the PATCH of every UPDATE row)."""
+    ``updates``: the PATCH of every UPDATE row; ``credential`` tap: a generated password is "unkept")."""
     out = []
     for a in plan.actions:
         user = a.user
@@ -469,20 +477,23 @@ def seeds(plan: Plan, *, dry_run: bool, bodies: dict[int, dict[str, Any]] | None
                      ActionKind.EXISTS: RowState.FAILED, ActionKind.INVALID: RowState.INVALID}[a.kind]
         out.append(RowSeed(
             row=a.row, upn=a.upn, action=a.kind.value, state=state,
-            password_source=_password_source(a, body),
+            password_source=_password_source(a, body, credential),
             body=body, display_name=display, object_id=a.object_id, message=a.message, issues=a.issues))
     return out
 
 
-def _password_source(a: Any, body: dict[str, Any] | None) -> str:
+def _password_source(a: Any, body: dict[str, Any] | None, credential: Credential = Credential.PASSWORD) -> str:
     """Where the password of a create (or reset) came from; for an invalid row, where it would have come from, so
-    that a ``retry`` knows whether the roster gave one (the reports never copy it)."""
+    that a ``retry`` knows whether the roster gave one (the reports never copy it). A password generated for a
+    ``--credential tap`` create is "unkept": nobody is to have it, so none is missing from passwords.csv."""
     user = a.user
     if user is None:
         return ""
     if body is not None and (a.kind is ActionKind.CREATE or "passwordProfile" in body) or \
             a.kind is ActionKind.INVALID:
-        return "generated" if user.password_generated else "roster"
+        if not user.password_generated:
+            return "roster"
+        return UNKEPT if credential is Credential.TAP and a.kind is ActionKind.CREATE else "generated"
     return ""
 
 
@@ -549,8 +560,7 @@ def resume_run(settings: Settings, run_dir: Path, options: ResumeOptions = Resum
     with lock_run_folder(folder.path, "resume"), _Phases(stop, console) as phases, \
             Journal.open(folder.path) as journal:
         result = _resume(console, settings, options, folder, journal, phases, started)
-        tap = _credential_of(journal.meta())[0] is Credential.TAP
-        lost = [] if tap else without_password(journal, folder.passwords_csv)
+        lost = without_password(journal, folder.passwords_csv)
         if not lost:
             return result
         # users that exist with a generated password nobody has: say so on every resume

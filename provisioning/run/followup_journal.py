@@ -94,8 +94,8 @@ def summary_text(records: Sequence[FollowUpRecord]) -> str:
         if f.kind == "delivery":
             parts.append(_delivery_text(f))
             continue
-        label = {"license": "licence", "tap": "Temporary Access Pass"}.get(f.kind, f.kind)
-        text = f"{label} {f.target}: {f.state.value}"
+        label = {"license": "licence"}.get(f.kind, f.kind)
+        text = f"Temporary Access Pass: {f.state.value}" if f.kind == "tap" else f"{label} {f.target}: {f.state.value}"
         if f.state is FollowUpState.FAILED and f.message:
             text += f" ({f.message})"
         parts.append(text)

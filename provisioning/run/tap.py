@@ -33,6 +33,8 @@ POLICY_PATH = "/policies/authenticationMethodsPolicy/authenticationMethodConfigu
 #: The follow-up kind of a pass in the journal (its target is always this word; its target_id the method id).
 TAP_KIND = "tap"
 TAP_TARGET = "temporaryAccessPass"
+#: The journal's ``password_source`` of a ``--credential tap`` create: its password was generated and forgotten.
+UNKEPT = "unkept"
 
 
 class Credential(str, Enum):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import html
 import os
+import sqlite3
 import stat
 import zipfile
 from collections.abc import Iterator
@@ -109,7 +110,7 @@ def test_tap_run_delivers_to_managers_and_keeps_passes_out_of_every_other_output
             assert (found[upn]["temporaryAccessPass"] in content) == (upn in REPORTS[manager])
     results = {r["userPrincipalName"]: r for r in read_results(run).values()}
     assert {r["status"] for r in results.values()} == {"created"}
-    assert results["ed.four@contoso.com"]["followUps"] == "Temporary Access Pass temporaryAccessPass: done; " \
+    assert results["ed.four@contoso.com"]["followUps"] == "Temporary Access Pass: done; " \
                                                           "not delivered: no manager"
     assert results["bo.one@contoso.com"]["followUps"].endswith("; delivered to ann.boss@contoso.com")
 
@@ -224,3 +225,50 @@ def test_credential_option_combinations(sandbox: Any, cli: Any, tmp_path: Path, 
     code, out, err = cli(sandbox, "run", roster, "--out", tmp_path / "r", *extra)
     assert code == ExitStatus.USAGE and words in err, out + err
     assert sandbox.stats()["writes"] == 0
+
+
+def test_failed_delivery_is_reported_then_resume_sends_it_once(sandbox: Any, cli: Any, tmp_path: Path) -> None:
+    precreate(sandbox, "old.boss@contoso.com", "Old Boss")
+    roster = write(tmp_path / "new.csv", ROWS, header=HEADER)
+    run = tmp_path / "run"
+    code, out, err = cli(sandbox, "run", roster, "--out", run, "--no-progress", "--credential", "tap",
+                         "--deliver", "managers", "--deliver-from", "hr@contoso.com")
+    assert code == ExitStatus.ROWS_FAILED, out + err
+    assert sandbox.mail() == []
+    assert "warning: not delivered: delivery to ann.boss@contoso.com (2 users): The requested user " \
+           "'hr@contoso.com' is invalid." in err
+    results = {r["userPrincipalName"]: r for r in read_results(run).values()}
+    assert results["bo.one@contoso.com"]["followUps"].endswith(
+        "; delivery to ann.boss@contoso.com: failed (The requested user 'hr@contoso.com' is invalid.)")
+    assert set(passes(run)) == CREATED  # the passes stay in the file
+    precreate(sandbox, "hr@contoso.com", "HR Sender")
+    code, out, err = cli(sandbox, "resume", run, "--no-progress")
+    assert code == ExitStatus.OK, out + err
+    assert sorted(m["toRecipients"][0] for m in sandbox.mail()) == sorted(REPORTS)
+    code, out, err = cli(sandbox, "resume", run, "--no-progress")
+    assert code == ExitStatus.OK, out + err
+    assert len(sandbox.mail()) == len(REPORTS) and sandbox.stats()["taps_issued"] == len(CREATED)
+
+
+def test_a_mail_in_flight_when_the_run_died_is_not_sent_again(sandbox: Any, cli: Any, tmp_path: Path) -> None:
+    precreate(sandbox, "old.boss@contoso.com", "Old Boss")
+    roster = write(tmp_path / "new.csv", ROWS, header=HEADER)
+    run = tmp_path / "run"
+    code, out, err = cli(sandbox, "run", roster, "--out", run, "--no-progress", "--credential", "tap",
+                         "--deliver", "managers", "--deliver-from", "hr@contoso.com")
+    assert code == ExitStatus.ROWS_FAILED, out + err
+    precreate(sandbox, "hr@contoso.com", "HR Sender")
+    # the journal as a kill leaves it between "being sent" and the answer, for Ann's mail
+    conn = sqlite3.connect(run / "journal.sqlite")
+    with conn:
+        conn.execute("UPDATE followups SET state='pending', attempts=1, http_status=NULL, error_code='' "
+                     "WHERE kind='delivery' AND target='ann.boss@contoso.com'")
+    conn.close()
+    code, out, err = cli(sandbox, "resume", run, "--no-progress")
+    assert code == ExitStatus.ROWS_FAILED, out + err
+    assert [m["toRecipients"][0] for m in sandbox.mail()] == ["old.boss@contoso.com"]
+    results = {r["userPrincipalName"]: r for r in read_results(run).values()}
+    assert "delivery to ann.boss@contoso.com: failed (the run stopped while this mail was being sent; it may " \
+           "have arrived, so it is not sent again" in results["cy.two@contoso.com"]["followUps"]
+    code, out, err = cli(sandbox, "resume", run, "--no-progress")
+    assert [m["toRecipients"][0] for m in sandbox.mail()] == ["old.boss@contoso.com"]
