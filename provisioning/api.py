@@ -386,6 +386,10 @@ def _deliver(console: CommandContext, client: GraphClient, journal: Journal, fol
         console.out.write(f"delivered the credentials of {done.rows} users to {done.mails} managers\n")
     for line in done.failures:
         console.err.write(f"warning: not delivered: {line}\n")
+    nobody = sum(1 for f in journal.followups([FollowUpState.NOT_DELIVERED]) if f.kind == "delivery" and not f.target)
+    if nobody and console.verbosity >= 0:
+        where = folder.credentials_csv if credential is Credential.TAP else folder.passwords_csv
+        console.out.write(f"not delivered: {nobody} users have no manager; their credentials are only in {where}\n")
 
 
 def _send(console: CommandContext, settings: Settings, client: GraphClient, roster_path: Path, roster: Roster,

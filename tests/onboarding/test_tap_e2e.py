@@ -90,6 +90,8 @@ def test_tap_run_delivers_to_managers_and_keeps_passes_out_of_every_other_output
                          "--deliver-from", "hr@contoso.com", "--notify", "admin@contoso.com",
                          "--notify-from", "hr@contoso.com")
     assert code == ExitStatus.OK, out + err
+    assert "delivered the credentials of 3 users to 2 managers\n" in out
+    assert f"not delivered: 2 users have no manager; their credentials are only in {run / 'credentials.csv'}\n" in out
     stats = sandbox.stats()
     assert stats["taps_issued"] == len(CREATED) and stats.get("taps_replaced", 0) == 0
     found = passes(run)
