@@ -7,16 +7,16 @@ Each created row with a credential to deliver has one ``delivery`` follow-up in 
 manager the roster names; "not delivered" when it names none: the credential stays in the file). A manager's
 rows go in one mail; before it leaves, their deliveries are journaled as being sent (an attempt with no answer),
 so a run killed while the mail was in flight never sends it again: ``resume`` reports it "in doubt" instead. A
-mail Graph refuses for a passing reason (429, 503, 504) is tried again, up to :data:`ATTEMPTS` times, then
-reported failed; ``resume`` tries a failed one again (it did not arrive).
+mail Graph refuses for a passing reason (429, 503, 504) is tried again by the client's retry policy
+(:mod:`graph.retry`: Retry-After honoured, bounded attempts), then reported failed; ``resume`` tries a failed one
+again (it did not arrive).
 """
 from __future__ import annotations
 
 import html
 import logging
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KIND = "delivery"
-ATTEMPTS = 3
-TRANSIENT = frozenset({429, 503, 504})
 #: Error codes of deliveries this module decided on (Graph's own codes are kept for the others).
 IN_DOUBT = "DeliveryInDoubt"
 NO_CREDENTIAL = "NoCredential"
@@ -71,8 +69,8 @@ class _Entry:
 
 
 def deliver(client: GraphClient, journal: Journal, folder: RunFolder, options: DeliverOptions, *,
-            credential: Credential, secrets: SecretFilter | None = None, stop: threading.Event | None = None,
-            sleep: Callable[[float], Any] = time.sleep) -> Delivered:
+            credential: Credential, secrets: SecretFilter | None = None,
+            stop: threading.Event | None = None) -> Delivered:
     """Send the deliveries still to do (pending, or failed with Graph's refusal); see the module's docstring."""
     follow = journal.followups()
     todo = [f for f in follow if f.kind == KIND and (
@@ -126,7 +124,7 @@ def deliver(client: GraphClient, journal: Journal, folder: RunFolder, options: D
                             _content([e for _, e in listed], credential), save_to_sent_items=False)
         keys = [(f.row, KIND, f.target) for f, _ in listed]
         journal.record_followups([(*k, FollowUpOutcome(FollowUpState.PENDING, attempts=1)) for k in keys])
-        outcome = _send(client, options.sender, body, sleep)
+        outcome = _send(client, options.sender, body)
         journal.record_followups([(*k, outcome) for k in keys])
         if outcome.state is FollowUpState.DONE:
             mails += 1
@@ -150,22 +148,17 @@ def _credentials(folder: RunFolder, credential: Credential, secrets: SecretFilte
     return {row: _Entry(row, upn, "", pw) for row, (upn, pw) in known.items()}
 
 
-def _send(client: GraphClient, sender: str, body: Mapping[str, Any], sleep: Callable[[float], Any]) -> FollowUpOutcome:
-    """One mail, tried again on a passing refusal; the outcome of its rows' deliveries."""
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            post_mail(client, sender, body)
-        except GraphError as exc:
-            if exc.status in TRANSIENT and attempt < ATTEMPTS:
-                sleep(2.0 * attempt)
-                continue
-            message = exc.message or str(exc)
-            if exc.status == 403:
-                message = explain_denied("POST", f"/users/{sender}/sendMail", f"403 {exc.code}: {message}")
-            return FollowUpOutcome(FollowUpState.FAILED, attempt - 1, exc.status or None, exc.code or "GraphError",
-                                   message, exc.request_id)
-        return FollowUpOutcome(FollowUpState.DONE, attempt - 1, 202)
-    raise AssertionError("unreachable")  # pragma: no cover
+def _send(client: GraphClient, sender: str, body: Mapping[str, Any]) -> FollowUpOutcome:
+    """One mail (the client retries a passing refusal); the outcome of its rows' deliveries."""
+    try:
+        post_mail(client, sender, body)
+    except GraphError as exc:
+        message = exc.message or str(exc)
+        if exc.status == 403:
+            message = explain_denied("POST", f"/users/{sender}/sendMail", f"403 {exc.code}: {message}")
+        return FollowUpOutcome(FollowUpState.FAILED, 0, exc.status or None, exc.code or "GraphError", message,
+                               exc.request_id)
+    return FollowUpOutcome(FollowUpState.DONE, 0, 202)
 
 
 def _subject(n: int) -> str:
