@@ -274,3 +274,15 @@ def test_a_mail_in_flight_when_the_run_died_is_not_sent_again(sandbox: Any, cli:
            "have arrived, so it is not sent again" in results["cy.two@contoso.com"]["followUps"]
     code, out, err = cli(sandbox, "resume", run, "--no-progress")
     assert [m["toRecipients"][0] for m in sandbox.mail()] == ["old.boss@contoso.com"]
+
+
+def test_dry_run_plans_the_passes_and_issues_none(sandbox: Any, cli: Any, tmp_path: Path) -> None:
+    roster = write(tmp_path / "new.csv", ROWS[:2], header=HEADER)
+    run = tmp_path / "dry"
+    code, out, err = cli(sandbox, "run", roster, "--out", run, "--dry-run", "--credential", "tap")
+    assert code == ExitStatus.OK, out + err
+    assert not (run / "credentials.csv").exists() and not (run / "passwords.csv").exists()
+    assert (sandbox.stats()["writes"], sandbox.stats()["taps_issued"]) == (0, 0)
+    results = {r["userPrincipalName"]: r for r in read_results(run).values()}
+    assert results["bo.one@contoso.com"]["followUps"] == "manager ann.boss@contoso.com: planned; " \
+                                                        "Temporary Access Pass: planned"
