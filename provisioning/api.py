@@ -33,7 +33,7 @@ from provisioning.context import CommandContext
 from provisioning.errors import RunFolderError, UsageError
 from provisioning.exitcodes import ExitStatus
 from provisioning.models import ExistingUser, Issue, Roster, TenantView, UserRow, Validation
-from provisioning.report.deliver import DeliverOptions, deliver
+from provisioning.report.deliver import deliver_run
 from provisioning.report.finish import SessionResult, finish, report_stop
 from provisioning.report.notify import NotifyOptions
 from provisioning.report.run_workbook import write_run_workbook
@@ -88,13 +88,12 @@ from provisioning.run.secrets import (
 )
 from provisioning.run.stop import Stop
 from provisioning.run.tap import (
-    TAP_KIND,
     UNKEPT,
-    Credential,
+    Onboarding,
     TapFile,
-    TapOptions,
     UnkeptPasswords,
     check_tap_policy,
+    deliver_only_new,
     read_tap_policy,
 )
 from provisioning.run.updates import (
@@ -149,9 +148,7 @@ class RunOptions:
     progress: bool = True  # a progress bar on the console's error stream when it is a terminal
     notify: NotifyOptions | None = None  # mail the summary and results.xlsx when the run ends
     chain: Chain | None = None
-    credential: Credential = Credential.PASSWORD  # --credential: what a created user first signs in with
-    tap: TapOptions = TapOptions()  # --tap-lifetime, --tap-usable-once
-    deliver: DeliverOptions | None = None  # --deliver managers --deliver-from UPN [--deliver-passwords]
+    onboarding: Onboarding = Onboarding()  # --credential, --tap-lifetime, --deliver managers ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +258,7 @@ def start_run(settings: Settings, roster_path: Path, options: RunOptions = RunOp
     started = time.monotonic()
     if options.reset_passwords and options.existing is not Existing.UPDATE:
         raise UsageError("--reset-passwords only applies with --existing update")
-    _check_credential_options(options)
+    options.onboarding.check(reset_passwords=options.reset_passwords)
     roster = load_roster(roster_path, sheet=options.sheet, mapping=options.mapping, header_row=options.header_row,
                          encoding=options.encoding)
     if not roster.rows:
@@ -309,9 +306,9 @@ class _Planned:
 
 def _preflight(client: GraphClient, roster: Roster, options: RunOptions, secrets: SecretFilter) -> _Planned:
     """Validate the roster, look its users and references up in the tenant, plan (nothing is written to Graph)."""
-    if options.credential is Credential.TAP:  # a pass the policy refuses would fail every row: refuse first
+    if options.onboarding.uses_tap:  # a pass the policy refuses would fail every row: refuse first
         policy = read_tap_policy(client)
-        check_tap_policy(policy, options.tap)
+        check_tap_policy(policy, options.onboarding.tap)
         log.info("pre-flight: Temporary Access Pass policy %s", policy.describe())
     tenant = GraphTenantView(client)
     validation = validate_roster(roster, tenant=tenant)
@@ -340,58 +337,6 @@ def _preflight(client: GraphClient, roster: Roster, options: RunOptions, secrets
     return _Planned(validation, plan, updates, refs)
 
 
-def _check_credential_options(options: RunOptions) -> None:
-    """The ``--credential``/``--deliver`` combinations that make sense (exit 2 otherwise)."""
-    tap = options.credential is Credential.TAP
-    if not tap and (options.tap != TapOptions()):
-        raise UsageError("--tap-lifetime and --tap-usable-once only apply with --credential tap")
-    if options.deliver is not None:
-        if not options.deliver.sender:
-            raise UsageError("--deliver managers needs --deliver-from UPN: the mailbox that sends the mails")
-        if tap and options.deliver.passwords:
-            raise UsageError("--deliver-passwords only applies with --credential password")
-        if not tap and not options.deliver.passwords:
-            raise UsageError("--deliver managers with --credential password mails passwords: give "
-                             "--deliver-passwords to say so, or use --credential tap")
-    if tap and options.reset_passwords:
-        raise UsageError("--reset-passwords writes passwords.csv; it does not go with --credential tap")
-
-
-def _credential_meta(options: RunOptions) -> dict[str, Any]:
-    """What resume and retry need to know of the run's credentials (never a secret)."""
-    deliver_opts = options.deliver
-    return {"credential": options.credential.value, "tap_lifetime": options.tap.lifetime_minutes,
-            "tap_usable_once": options.tap.usable_once,
-            "deliver_from": deliver_opts.sender if deliver_opts is not None else None,
-            "deliver_passwords": bool(deliver_opts is not None and deliver_opts.passwords)}
-
-
-def _credential_of(meta: Mapping[str, Any]) -> tuple[Credential, TapOptions, DeliverOptions | None]:
-    """The run's credential options back from its journal."""
-    lifetime = meta.get("tap_lifetime")
-    sender = meta.get("deliver_from")
-    return (Credential(meta.get("credential") or "password"),
-            TapOptions(int(lifetime) if lifetime else None, bool(meta.get("tap_usable_once"))),
-            DeliverOptions(str(sender), bool(meta.get("deliver_passwords"))) if sender else None)
-
-
-def _deliver(console: CommandContext, client: GraphClient, journal: Journal, folder: RunFolder,
-             secrets: SecretFilter, stop: threading.Event, apply: ApplyResult | None) -> None:
-    """``--deliver managers``: after the passes are in, mail each manager its new reports' credentials."""
-    credential, _, deliver_opts = _credential_of(journal.meta())
-    if deliver_opts is None or stop.is_set() or apply is not None and (apply.fatal is not None or apply.interrupted):
-        return
-    done = deliver(client, journal, folder, deliver_opts, credential=credential, secrets=secrets, stop=stop)
-    if done.mails and console.verbosity >= 0:
-        console.out.write(f"delivered the credentials of {done.rows} users to {done.mails} managers\n")
-    for line in done.failures:
-        console.err.write(f"warning: not delivered: {line}\n")
-    nobody = sum(1 for f in journal.followups([FollowUpState.NOT_DELIVERED]) if f.kind == "delivery" and not f.target)
-    if nobody and console.verbosity >= 0:
-        where = folder.credentials_csv if credential is Credential.TAP else folder.passwords_csv
-        console.out.write(f"not delivered: {nobody} users have no manager; their credentials are only in {where}\n")
-
-
 def _send(console: CommandContext, settings: Settings, client: GraphClient, roster_path: Path, roster: Roster,
           options: RunOptions, folder: RunFolder, planned: _Planned, started: float, phases: _Phases,
           secrets: SecretFilter) -> RunResult:
@@ -406,7 +351,7 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
         "max_writes_per_s": options.max_writes_per_s, "write_burst": options.write_burst,
         "settings": settings_public(settings),
         "tenant": binding_of(settings, client), "command_line": console.command_line,
-        **_credential_meta(options),
+        **options.onboarding.meta(),
     }
     if chain is not None:
         meta["retry"] = dict(chain.meta)
@@ -418,22 +363,19 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
         bodies = {a.row: a.user.graph_body() for a in plan.creates}
         # with the roster's cells: the reports are built from the journal alone
         journal.add_rows(seeds(plan, dry_run=options.dry_run, bodies=bodies, updates=updates,
-                               credential=options.credential), roster=roster)
+                               tap=options.onboarding.uses_tap), roster=roster)
         if not options.dry_run:  # --existing fail: the code the apply stage gives a user that appears later, too
             journal.record_many([(a.row, Outcome(RowState.FAILED, a.object_id, None, EXISTS_CODE, a.message))
                                  for a in plan.actions if a.kind is ActionKind.EXISTS])
         journal.add_changes(c for u in updates.values() for c in u.changes)
         journal.add_issues(i for i in planned.validation.issues if i.row == 0)
-        tap = options.credential is Credential.TAP
-        new = {a.row for a in plan.creates} | set(chain.bindings if chain is not None and tap else ())
-        with_credential = new if tap else {a.row for a in plan.creates if a.user.password_generated}
+        tap = options.onboarding.uses_tap
+        tap_rows, deliver_rows = options.onboarding.rows(plan.creates, chain.bindings if chain is not None else ())
         todo = plan_followups(plan.actions, planned.refs, dry_run=options.dry_run,
-                              held=held_for(client, plan.actions), tap_rows=new if tap else (),
-                              deliver_rows=with_credential if options.deliver is not None else ())
-        todo = drop_done(todo, chain) if chain is not None else todo
-        if tap:  # a row whose pass an earlier run issued has it in that run's file: delivered from there, or not
-            issuing = {s.row for s in todo if s.kind == TAP_KIND}
-            todo = [s for s in todo if s.kind != "delivery" or s.row in issuing]
+                              held=held_for(client, plan.actions), tap_rows=tap_rows, deliver_rows=deliver_rows)
+        if chain is not None:
+            todo = drop_done(todo, chain)
+            todo = deliver_only_new(todo) if tap else todo
         journal.add_followups(todo)
         notify = _notify_args(options.notify)
         if options.dry_run:
@@ -449,9 +391,9 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
                  if a.row in updates and "passwordProfile" in updates[a.row].body and a.user.password_generated]
         result = execute(console, client, journal, folder, items, passwords=passwords, stop=stop,
                          no_progress=not options.progress, fail_on_existing=options.existing is Existing.FAIL,
-                         updates=update_bodies, update_passwords=reset, tap=options.tap,
+                         updates=update_bodies, update_passwords=reset, tap=options.onboarding.tap,
                          credentials=TapFile(folder.credentials_csv, secrets) if tap else None)
-        _deliver(console, client, journal, folder, secrets, stop, result)
+        deliver_run(console, client, journal, folder, secrets, stop, result)
         done = finish(console, journal, folder, passwords=passwords, apply=result, started=started,
                       client=client, notify=notify, stop=stop)
         return _result(folder, done, result, report_stop(console, folder, result, done.status))
@@ -461,9 +403,9 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
 
 def seeds(plan: Plan, *, dry_run: bool, bodies: dict[int, dict[str, Any]] | None = None,
           updates: dict[int, UserUpdate] | None = None,
-          credential: Credential = Credential.PASSWORD) -> list[RowSeed]:
+          tap: bool = False) -> list[RowSeed]:
     """The journal's initial record of every row (``bodies``: the create bodies already built, by row;
-    ``updates``: the PATCH of every UPDATE row; ``credential`` tap: a generated password is "unkept")."""
+    ``updates``: the PATCH of every UPDATE row; ``tap``: a create's generated password is "unkept")."""
     out = []
     for a in plan.actions:
         user = a.user
@@ -481,12 +423,12 @@ def seeds(plan: Plan, *, dry_run: bool, bodies: dict[int, dict[str, Any]] | None
                      ActionKind.EXISTS: RowState.FAILED, ActionKind.INVALID: RowState.INVALID}[a.kind]
         out.append(RowSeed(
             row=a.row, upn=a.upn, action=a.kind.value, state=state,
-            password_source=_password_source(a, body, credential),
+            password_source=_password_source(a, body, tap),
             body=body, display_name=display, object_id=a.object_id, message=a.message, issues=a.issues))
     return out
 
 
-def _password_source(a: Any, body: dict[str, Any] | None, credential: Credential = Credential.PASSWORD) -> str:
+def _password_source(a: Any, body: dict[str, Any] | None, tap: bool = False) -> str:
     """Where the password of a create (or reset) came from; for an invalid row, where it would have come from, so
     that a ``retry`` knows whether the roster gave one (the reports never copy it). A password generated for a
     ``--credential tap`` create is "unkept": nobody is to have it, so none is missing from passwords.csv."""
@@ -497,7 +439,7 @@ def _password_source(a: Any, body: dict[str, Any] | None, credential: Credential
             a.kind is ActionKind.INVALID:
         if not user.password_generated:
             return "roster"
-        return UNKEPT if credential is Credential.TAP and a.kind is ActionKind.CREATE else "generated"
+        return UNKEPT if tap and a.kind is ActionKind.CREATE else "generated"
     return ""
 
 
@@ -589,8 +531,8 @@ def _resume(console: CommandContext, settings: Settings, options: ResumeOptions,
         check_binding(meta, settings, folder.path, client)
         open_rows = [r for r in journal.rows(OPEN_STATES) if r.action != "update"]  # updates: runner re-sends
         secrets = SecretFilter(settings_secrets(settings))
-        credential, tap, _ = _credential_of(meta)
-        credentials = TapFile(folder.credentials_csv, secrets) if credential is Credential.TAP else None
+        onboarding = Onboarding.from_meta(meta)
+        credentials = TapFile(folder.credentials_csv, secrets) if onboarding.uses_tap else None
         if credentials is not None:
             credentials.load()  # its passes are secrets of this session's log too
         with run_log(folder, secrets):
@@ -601,9 +543,9 @@ def _resume(console: CommandContext, settings: Settings, options: ResumeOptions,
                     todo = pending_updates(journal)
                     if todo and not stop.is_set():
                         apply_updates(client, journal, todo, stop=stop)
-                    run_followups(console, client, journal, stop=stop, no_progress=not options.progress, tap=tap,
-                                  credentials=credentials)
-                _deliver(console, client, journal, folder, secrets, stop, None)
+                    run_followups(console, client, journal, stop=stop, no_progress=not options.progress,
+                                  tap=onboarding.tap, credentials=credentials)
+                deliver_run(console, client, journal, folder, secrets, stop, None)
                 done = finish(console, journal, folder, passwords=None, apply=None, started=started, client=client,
                               notify=notify, stop=stop)
                 return _result(folder, done, None, report_stop(console, folder, None, done.status))
@@ -615,9 +557,9 @@ def _resume(console: CommandContext, settings: Settings, options: ResumeOptions,
             result = execute(console, client, journal, folder, items, passwords=passwords, stop=stop,
                              no_progress=not options.progress, fail_on_existing=meta.get("existing") == "fail",
                              in_doubt=in_doubt, previous_sends={r.row: r.attempts for r in open_rows},
-                             written_passwords={row: pw for row, (_, pw) in known.items()}, tap=tap,
-                             credentials=credentials)
-            _deliver(console, client, journal, folder, secrets, stop, result)
+                             written_passwords={row: pw for row, (_, pw) in known.items()},
+                             tap=onboarding.tap, credentials=credentials)
+            deliver_run(console, client, journal, folder, secrets, stop, result)
             done = finish(console, journal, folder, passwords=passwords, apply=result, started=started,
                           client=client, notify=notify, stop=stop)
             return _result(folder, done, result, report_stop(console, folder, result, done.status))
@@ -708,9 +650,8 @@ def _retry_run_options(meta: Mapping[str, Any], run_dir: Path, chain: Chain, opt
     """The options of the retry run, with the earlier run's choices (mapping, --existing, batch size, write rate)
     carried over."""
     mapping = meta.get("mapping")
-    credential, tap, deliver_opts = _credential_of(meta)
     return RunOptions(
-        credential=credential, tap=tap, deliver=deliver_opts,
+        onboarding=Onboarding.from_meta(meta),
         run_dir=run_dir, force=options.force, mapping=Path(mapping) if mapping and Path(mapping).is_file() else None,
         dry_run=options.dry_run, existing=options.existing or Existing(meta.get("existing") or "skip"),
         batch_size=int(meta["batch_size"]) if meta.get("batch_size") else None,

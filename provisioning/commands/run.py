@@ -12,10 +12,9 @@ from provisioning.commands import add_header_row_argument, notify_options
 from provisioning.context import CommandContext
 from provisioning.errors import UsageError
 from provisioning.exitcodes import ExitStatus
-from provisioning.report.deliver import DeliverOptions
 from provisioning.report.notify import add_notify_arguments
 from provisioning.roster.encodings import encoding_option
-from provisioning.run.tap import Credential, TapOptions
+from provisioning.run.tap import Credential, DeliverOptions, Onboarding, TapOptions
 
 HELP = "validate a roster against the tenant, then create its users through Graph $batch (journaled, resumable)"
 NEEDS_TENANT = True
@@ -136,8 +135,8 @@ def options(args: argparse.Namespace) -> RunOptions:
         encoding=args.encoding, dry_run=args.dry_run, existing=Existing(args.existing),
         reset_passwords=args.reset_passwords, batch_size=args.batch_size, max_writes_per_s=args.max_writes_per_s,
         write_burst=args.write_burst, progress=not args.no_progress, notify=notify_options(args),
-        credential=Credential(args.credential), tap=TapOptions(args.tap_lifetime, bool(args.tap_usable_once)),
-        deliver=deliver_options(args))
+        onboarding=Onboarding(Credential(args.credential), TapOptions(args.tap_lifetime, bool(args.tap_usable_once)),
+                              deliver_options(args)))
 
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:

@@ -21,13 +21,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from graph.errors import GraphError
+from provisioning.context import CommandContext
 from provisioning.report.notify import mail_request, post_mail
+from provisioning.run.creates import ApplyResult
 from provisioning.run.folder import RunFolder
 from provisioning.run.followup_journal import FollowUpOutcome, FollowUpRecord, FollowUpState
 from provisioning.run.journal import OPEN_STATES, Journal, RowState
 from provisioning.run.permissions import explain_denied
 from provisioning.run.secrets import PasswordFile, SecretFilter
-from provisioning.run.tap import TAP_KIND, Credential, TapFile
+from provisioning.run.tap import TAP_KIND, Credential, DeliverOptions, Onboarding, TapFile
 
 if TYPE_CHECKING:
     from graph.client import GraphClient
@@ -39,14 +41,6 @@ KIND = "delivery"
 IN_DOUBT = "DeliveryInDoubt"
 NO_CREDENTIAL = "NoCredential"
 NOT_AGAIN = frozenset({IN_DOUBT, NO_CREDENTIAL})
-
-
-@dataclass(frozen=True, slots=True)
-class DeliverOptions:
-    """Whose mailbox sends the deliveries, and whether passwords may be mailed (``--deliver-passwords``)."""
-
-    sender: str
-    passwords: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,3 +180,23 @@ def _content(entries: list[_Entry], credential: Credential) -> str:
             f"<table border='1' cellpadding='4' cellspacing='0'>{head}{lines}</table>{how}"
             "<p>Delete this message once the credentials are handed over.</p></body></html>")
 
+
+def deliver_run(console: CommandContext, client: GraphClient, journal: Journal, folder: RunFolder,
+                secrets: SecretFilter, stop: threading.Event, apply: ApplyResult | None) -> Delivered:
+    """A run's or resume's delivery phase (after the passes are in; nothing when the run stopped or was not asked
+    to deliver), and its lines on the console."""
+    onboarding = Onboarding.from_meta(journal.meta())
+    if onboarding.deliver is None or stop.is_set() or apply is not None and (
+            apply.fatal is not None or apply.interrupted):
+        return Delivered()
+    done = deliver(client, journal, folder, onboarding.deliver, credential=onboarding.credential, secrets=secrets,
+                   stop=stop)
+    if done.mails and console.verbosity >= 0:
+        console.out.write(f"delivered the credentials of {done.rows} users to {done.mails} managers\n")
+    for line in done.failures:
+        console.err.write(f"warning: not delivered: {line}\n")
+    nobody = sum(1 for f in journal.followups([FollowUpState.NOT_DELIVERED]) if f.kind == KIND and not f.target)
+    if nobody and console.verbosity >= 0:
+        where = folder.credentials_csv if onboarding.uses_tap else folder.passwords_csv
+        console.out.write(f"not delivered: {nobody} users have no manager; their credentials are only in {where}\n")
+    return done

@@ -14,7 +14,7 @@ import datetime as dt
 import io
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from graph.errors import GraphError
 from provisioning.cells import csv_safe
 from provisioning.errors import ConfigError, UsageError
+from provisioning.run.followup_journal import FollowUpSeed
 from provisioning.run.permissions import explain_denied
 from provisioning.run.secrets import PasswordFile, SecretFilter, _create_private, _sync_folder
 
@@ -59,6 +60,77 @@ class TapOptions:
         if self.usable_once:
             out["isUsableOnce"] = True
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverOptions:
+    """``--deliver managers --deliver-from UPN [--deliver-passwords]``: whose mailbox sends the deliveries, and
+    whether passwords may be mailed."""
+
+    sender: str
+    passwords: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Onboarding:
+    """A run's credential options (``RunOptions.onboarding``), journaled in its meta for ``resume`` and ``retry``."""
+
+    credential: Credential = Credential.PASSWORD
+    tap: TapOptions = TapOptions()
+    deliver: DeliverOptions | None = None
+
+    @property
+    def uses_tap(self) -> bool:
+        return self.credential is Credential.TAP
+
+    def check(self, *, reset_passwords: bool = False) -> None:
+        """The combinations that make sense (:class:`UsageError`, exit 2, otherwise)."""
+        tap = self.uses_tap
+        if not tap and self.tap != TapOptions():
+            raise UsageError("--tap-lifetime and --tap-usable-once only apply with --credential tap")
+        if self.deliver is not None:
+            if not self.deliver.sender:
+                raise UsageError("--deliver managers needs --deliver-from UPN: the mailbox that sends the mails")
+            if tap and self.deliver.passwords:
+                raise UsageError("--deliver-passwords only applies with --credential password")
+            if not tap and not self.deliver.passwords:
+                raise UsageError("--deliver managers with --credential password mails passwords: give "
+                                 "--deliver-passwords to say so, or use --credential tap")
+        if tap and reset_passwords:
+            raise UsageError("--reset-passwords writes passwords.csv; it does not go with --credential tap")
+
+    def meta(self) -> dict[str, Any]:
+        """The journal's record of these options (never a secret)."""
+        return {"credential": self.credential.value, "tap_lifetime": self.tap.lifetime_minutes,
+                "tap_usable_once": self.tap.usable_once,
+                "deliver_from": self.deliver.sender if self.deliver is not None else None,
+                "deliver_passwords": bool(self.deliver is not None and self.deliver.passwords)}
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]) -> Onboarding:
+        """The options back from a journal's meta (a journal from before them: the password default)."""
+        lifetime, sender = meta.get("tap_lifetime"), meta.get("deliver_from")
+        return cls(Credential(meta.get("credential") or Credential.PASSWORD.value),
+                   TapOptions(int(lifetime) if lifetime else None, bool(meta.get("tap_usable_once"))),
+                   DeliverOptions(str(sender), bool(meta.get("deliver_passwords"))) if sender else None)
+
+    def rows(self, creates: Iterable[Any], bound: Iterable[int] = ()) -> tuple[set[int], set[int]]:
+        """(rows that get a pass, rows whose credential is delivered) of a plan's creates (``Action`` values) and a
+        retry's rows ``bound`` to accounts an earlier run created (they get the pass they lack)."""
+        creates = list(creates)
+        if self.uses_tap:
+            new = {a.row for a in creates} | set(bound)
+            return new, new if self.deliver is not None else set()
+        generated = {a.row for a in creates if a.user is not None and a.user.password_generated}
+        return set(), generated if self.deliver is not None else set()
+
+
+def deliver_only_new(seeds: Iterable[FollowUpSeed]) -> list[FollowUpSeed]:
+    """A TAP retry: a row whose pass an earlier run issued has it in that run's file, so this run delivers only
+    the passes it issues itself."""
+    seeds = list(seeds)
+    issuing = {s.row for s in seeds if s.kind == TAP_KIND}
+    return [s for s in seeds if s.kind != "delivery" or s.row in issuing]
 
 
 @dataclass(frozen=True, slots=True)
