@@ -33,6 +33,7 @@ from provisioning.context import CommandContext
 from provisioning.errors import RunFolderError, UsageError
 from provisioning.exitcodes import ExitStatus
 from provisioning.models import ExistingUser, Issue, Roster, TenantView, UserRow, Validation
+from provisioning.report.deliver import deliver_run
 from provisioning.report.finish import SessionResult, finish, report_stop
 from provisioning.report.notify import NotifyOptions
 from provisioning.report.rollback_report import plan_lines
@@ -104,6 +105,15 @@ from provisioning.run.secrets import (
     without_password_warning,
 )
 from provisioning.run.stop import Stop
+from provisioning.run.tap import (
+    UNKEPT,
+    Onboarding,
+    TapFile,
+    UnkeptPasswords,
+    check_tap_policy,
+    deliver_only_new,
+    read_tap_policy,
+)
 from provisioning.run.updates import (
     UserUpdate,
     apply_updates,
@@ -157,6 +167,7 @@ class RunOptions:
     progress: bool = True  # a progress bar on the console's error stream when it is a terminal
     notify: NotifyOptions | None = None  # mail the summary and results.xlsx when the run ends
     chain: Chain | None = None
+    onboarding: Onboarding = Onboarding()  # --credential, --tap-lifetime, --deliver managers ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +277,7 @@ def start_run(settings: Settings, roster_path: Path, options: RunOptions = RunOp
     started = time.monotonic()
     if options.reset_passwords and options.existing is not Existing.UPDATE:
         raise UsageError("--reset-passwords only applies with --existing update")
+    options.onboarding.check(reset_passwords=options.reset_passwords)
     roster = load_roster(roster_path, sheet=options.sheet, mapping=options.mapping, header_row=options.header_row,
                          encoding=options.encoding)
     if not roster.rows:
@@ -287,7 +299,7 @@ def start_run(settings: Settings, roster_path: Path, options: RunOptions = RunOp
                 plan = _preflight(client, roster, options, secrets)
                 if not stop.is_set():
                     return _send(console, settings, client, roster_path, roster, options, folder, plan, started,
-                                 phases)
+                                 phases, secrets)
         except KeyboardInterrupt:
             if phases.armed:
                 raise
@@ -313,6 +325,10 @@ class _Planned:
 
 def _preflight(client: GraphClient, roster: Roster, options: RunOptions, secrets: SecretFilter) -> _Planned:
     """Validate the roster, look its users and references up in the tenant, plan (nothing is written to Graph)."""
+    if options.onboarding.uses_tap:  # a pass the policy refuses would fail every row: refuse first
+        policy = read_tap_policy(client)
+        check_tap_policy(policy, options.onboarding.tap)
+        log.info("pre-flight: Temporary Access Pass policy %s", policy.describe())
     tenant = GraphTenantView(client)
     validation = validate_roster(roster, tenant=tenant)
     chain = options.chain  # a retry: rows bound to the accounts earlier runs created for them
@@ -341,7 +357,8 @@ def _preflight(client: GraphClient, roster: Roster, options: RunOptions, secrets
 
 
 def _send(console: CommandContext, settings: Settings, client: GraphClient, roster_path: Path, roster: Roster,
-          options: RunOptions, folder: RunFolder, planned: _Planned, started: float, phases: _Phases) -> RunResult:
+          options: RunOptions, folder: RunFolder, planned: _Planned, started: float, phases: _Phases,
+          secrets: SecretFilter) -> RunResult:
     """Journal the plan, then send it (creates, updates, follow-ups) and write the reports."""
     plan, updates, chain, stop = planned.plan, planned.updates, options.chain, phases.stop
     meta = {
@@ -353,6 +370,7 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
         "max_writes_per_s": options.max_writes_per_s, "write_burst": options.write_burst,
         "settings": settings_public(settings),
         "tenant": binding_of(settings, client), "command_line": console.command_line,
+        **options.onboarding.meta(),
     }
     if chain is not None:
         meta["retry"] = dict(chain.meta)
@@ -363,15 +381,21 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
             journal.add_bindings(chain.bindings.values())
         bodies = {a.row: a.user.graph_body() for a in plan.creates}
         # with the roster's cells: the reports are built from the journal alone
-        journal.add_rows(seeds(plan, dry_run=options.dry_run, bodies=bodies, updates=updates), roster=roster)
+        journal.add_rows(seeds(plan, dry_run=options.dry_run, bodies=bodies, updates=updates,
+                               tap=options.onboarding.uses_tap), roster=roster)
         if not options.dry_run:  # --existing fail: the code the apply stage gives a user that appears later, too
             journal.record_many([(a.row, Outcome(RowState.FAILED, a.object_id, None, EXISTS_CODE, a.message))
                                  for a in plan.actions if a.kind is ActionKind.EXISTS])
         journal.add_changes(c for u in updates.values() for c in u.changes)
         journal.add_issues(i for i in planned.validation.issues if i.row == 0)
+        tap = options.onboarding.uses_tap
+        tap_rows, deliver_rows = options.onboarding.rows(plan.creates, chain.bindings if chain is not None else ())
         todo = plan_followups(plan.actions, planned.refs, dry_run=options.dry_run,
-                              held=held_for(client, plan.actions))
-        journal.add_followups(drop_done(todo, chain) if chain is not None else todo)
+                              held=held_for(client, plan.actions), tap_rows=tap_rows, deliver_rows=deliver_rows)
+        if chain is not None:
+            todo = drop_done(todo, chain)
+            todo = deliver_only_new(todo) if tap else todo
+        journal.add_followups(todo)
         notify = _notify_args(options.notify)
         if options.dry_run:
             _print_diff(console, plan, updates)
@@ -380,13 +404,15 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
             return _result(folder, done, None, ())
         items = [CreateItem(a.row, a.upn, bodies[a.row], bool(a.user.password_generated))
                  for a in plan.creates]
-        passwords = PasswordFile(folder.passwords_csv)
+        passwords = UnkeptPasswords(folder.passwords_csv) if tap else PasswordFile(folder.passwords_csv)
         update_bodies = {u.row: (u.object_id, u.body) for u in updates.values()}
         reset = [(a.row, a.upn, a.user.password) for a in plan.actions
                  if a.row in updates and "passwordProfile" in updates[a.row].body and a.user.password_generated]
         result = execute(console, client, journal, folder, items, passwords=passwords, stop=stop,
                          no_progress=not options.progress, fail_on_existing=options.existing is Existing.FAIL,
-                         updates=update_bodies, update_passwords=reset)
+                         updates=update_bodies, update_passwords=reset, tap=options.onboarding.tap,
+                         credentials=TapFile(folder.credentials_csv, secrets) if tap else None)
+        deliver_run(console, client, journal, folder, secrets, stop, result)
         done = finish(console, journal, folder, passwords=passwords, apply=result, started=started,
                       client=client, notify=notify, stop=stop)
         return _result(folder, done, result, report_stop(console, folder, result, done.status))
@@ -395,9 +421,10 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
 
 
 def seeds(plan: Plan, *, dry_run: bool, bodies: dict[int, dict[str, Any]] | None = None,
-          updates: dict[int, UserUpdate] | None = None) -> list[RowSeed]:
+          updates: dict[int, UserUpdate] | None = None,
+          tap: bool = False) -> list[RowSeed]:
     """The journal's initial record of every row (``bodies``: the create bodies already built, by row;
-    ``updates``: the PATCH of every UPDATE row)."""
+    ``updates``: the PATCH of every UPDATE row; ``tap``: a create's generated password is "unkept")."""
     out = []
     for a in plan.actions:
         user = a.user
@@ -415,20 +442,23 @@ def seeds(plan: Plan, *, dry_run: bool, bodies: dict[int, dict[str, Any]] | None
                      ActionKind.EXISTS: RowState.FAILED, ActionKind.INVALID: RowState.INVALID}[a.kind]
         out.append(RowSeed(
             row=a.row, upn=a.upn, action=a.kind.value, state=state,
-            password_source=_password_source(a, body),
+            password_source=_password_source(a, body, tap),
             body=body, display_name=display, object_id=a.object_id, message=a.message, issues=a.issues))
     return out
 
 
-def _password_source(a: Any, body: dict[str, Any] | None) -> str:
+def _password_source(a: Any, body: dict[str, Any] | None, tap: bool = False) -> str:
     """Where the password of a create (or reset) came from; for an invalid row, where it would have come from, so
-    that a ``retry`` knows whether the roster gave one (the reports never copy it)."""
+    that a ``retry`` knows whether the roster gave one (the reports never copy it). A password generated for a
+    ``--credential tap`` create is "unkept": nobody is to have it, so none is missing from passwords.csv."""
     user = a.user
     if user is None:
         return ""
     if body is not None and (a.kind is ActionKind.CREATE or "passwordProfile" in body) or \
             a.kind is ActionKind.INVALID:
-        return "generated" if user.password_generated else "roster"
+        if not user.password_generated:
+            return "roster"
+        return UNKEPT if tap and a.kind is ActionKind.CREATE else "generated"
     return ""
 
 
@@ -520,6 +550,10 @@ def _resume(console: CommandContext, settings: Settings, options: ResumeOptions,
         check_binding(meta, settings, folder.path, client)
         open_rows = [r for r in journal.rows(OPEN_STATES) if r.action != "update"]  # updates: runner re-sends
         secrets = SecretFilter(settings_secrets(settings))
+        onboarding = Onboarding.from_meta(meta)
+        credentials = TapFile(folder.credentials_csv, secrets) if onboarding.uses_tap else None
+        if credentials is not None:
+            credentials.load()  # its passes are secrets of this session's log too
         with run_log(folder, secrets):
             log.info("resume %s: %d rows still open", folder.path, len(open_rows))
             if not open_rows:
@@ -528,18 +562,23 @@ def _resume(console: CommandContext, settings: Settings, options: ResumeOptions,
                     todo = pending_updates(journal)
                     if todo and not stop.is_set():
                         apply_updates(client, journal, todo, stop=stop)
-                    run_followups(console, client, journal, stop=stop, no_progress=not options.progress)
+                    run_followups(console, client, journal, stop=stop, no_progress=not options.progress,
+                                  tap=onboarding.tap, credentials=credentials)
+                deliver_run(console, client, journal, folder, secrets, stop, None)
                 done = finish(console, journal, folder, passwords=None, apply=None, started=started, client=client,
                               notify=notify, stop=stop)
                 return _result(folder, done, None, report_stop(console, folder, None, done.status))
             items = _items(open_rows, roster_path, meta, folder, secrets)
-            passwords = PasswordFile(folder.passwords_csv)
+            passwords = (UnkeptPasswords(folder.passwords_csv) if credentials is not None
+                         else PasswordFile(folder.passwords_csv))
             known = passwords.load()
             in_doubt = [r.row for r in open_rows if r.state in (RowState.SENDING, RowState.UNKNOWN)]
             result = execute(console, client, journal, folder, items, passwords=passwords, stop=stop,
                              no_progress=not options.progress, fail_on_existing=meta.get("existing") == "fail",
                              in_doubt=in_doubt, previous_sends={r.row: r.attempts for r in open_rows},
-                             written_passwords={row: pw for row, (_, pw) in known.items()})
+                             written_passwords={row: pw for row, (_, pw) in known.items()},
+                             tap=onboarding.tap, credentials=credentials)
+            deliver_run(console, client, journal, folder, secrets, stop, result)
             done = finish(console, journal, folder, passwords=passwords, apply=result, started=started,
                           client=client, notify=notify, stop=stop)
             return _result(folder, done, result, report_stop(console, folder, result, done.status))
@@ -631,6 +670,7 @@ def _retry_run_options(meta: Mapping[str, Any], run_dir: Path, chain: Chain, opt
     carried over."""
     mapping = meta.get("mapping")
     return RunOptions(
+        onboarding=Onboarding.from_meta(meta),
         run_dir=run_dir, force=options.force, mapping=Path(mapping) if mapping and Path(mapping).is_file() else None,
         dry_run=options.dry_run, existing=options.existing or Existing(meta.get("existing") or "skip"),
         batch_size=int(meta["batch_size"]) if meta.get("batch_size") else None,

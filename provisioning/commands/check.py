@@ -3,8 +3,10 @@ domains, licences with free seats, and whether the app may do what the planned w
 
 Readiness is decided from the work: without a roster, the basic create path (create users, look them up, read the
 verified domains); with a roster, also what its columns ask for (groups, role-assignable groups, licences,
-managers) and the options given (``--existing update``, ``--reset-passwords``, ``--notify-from``). Exit 0 when
-every needed permission (and directory role) is held, 3 ("not ready", naming each missing permission) otherwise.
+managers) and the options given (``--existing update``, ``--reset-passwords``, ``--notify-from``,
+``--credential tap``, ``--deliver-from``). Exit 0 when every needed permission (and directory role) is held, 3
+("not ready", naming each missing permission) otherwise. With ``--credential tap`` the tenant's Temporary Access
+Pass policy is read too: disabled is exit 3, a ``--tap-lifetime`` outside its bounds exit 2, as ``run`` refuses.
 Least-privileged permissions are accepted (LicenseAssignment.Read.All for licences, GroupMember.* for groups).
 """
 from __future__ import annotations
@@ -18,16 +20,19 @@ from typing import Any
 from graph.client import GraphClient
 from graph.errors import AuthError, BadRequestError, GraphError, NotFoundError
 from provisioning.context import CommandContext
+from provisioning.errors import ProvisionError
 from provisioning.exitcodes import ExitStatus
 from provisioning.run.permissions import (
     ALL_NEEDS,
     MAIL_SCOPE_HOW,
     PASSWORD_RESET_ROLES,
     READ_GROUPS,
+    READ_TAP_POLICY,
     Need,
     Work,
     needs_for,
 )
+from provisioning.run.tap import Credential, TapOptions, check_tap_policy, read_tap_policy
 from provisioning.validation.references import fetch_groups
 
 HELP = "token, permissions, verified domains, licences: is the app ready for this roster? (a self-test)"
@@ -46,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reset-passwords", action="store_true",
                         help="as for run: needs a directory role such as User Administrator besides the permission")
     parser.add_argument("--notify-from", metavar="UPN", help="as for run --notify: needs Mail.Send")
+    parser.add_argument("--credential", choices=[c.value for c in Credential], default=Credential.PASSWORD.value,
+                        help="as for run: tap needs the Temporary Access Pass policy enabled and the permission to "
+                             "issue passes")
+    parser.add_argument("--tap-lifetime", type=int, metavar="MINUTES", default=None,
+                        help="as for run: checked against the policy's lifetime bounds")
+    parser.add_argument("--deliver-from", metavar="UPN", help="as for run --deliver managers: needs Mail.Send")
 
 
 def _roster_work(args: argparse.Namespace) -> tuple[Work, list[str], list[str]]:
@@ -76,8 +87,9 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     settings = ctx.tenant_settings
     out = ctx.out
     work, group_names, described = _roster_work(args)
+    tap = args.credential == Credential.TAP.value
     work = replace(work, update=args.existing == "update", reset_passwords=bool(args.reset_passwords),
-                   notify=bool(args.notify_from))
+                   notify=bool(args.notify_from), tap=tap, deliver=bool(args.deliver_from))
     where = " (sandbox)" if settings.sandbox else f" ({settings.cloud} cloud)"
     out.write(f"Tenant:       {settings.tenant_id}{where}\n")
     cred = (f"client secret (from {settings.sources.get('client_secret', '?')})" if settings.client_secret
@@ -117,6 +129,10 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
                 out.write(_feature_line(need, roles, wids, needed=False))
         _section(out, "Verified domains", client.domains, _domain_lines)
         _section(out, "Licences", client.subscribed_skus, _sku_lines)
+        if tap and READ_TAP_POLICY.granted(roles):  # not granted: listed as missing below
+            refused = _tap_policy(ctx, client, TapOptions(args.tap_lifetime))
+            if refused is not None:
+                return refused
     if work.notify:
         out.write(f"Note: {MAIL_SCOPE_HOW}.\n")
     missing = [(need, gap) for need in needed if (gap := need.missing(roles, wids))]
@@ -128,6 +144,21 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     extra = f" with the {', '.join(described)} of {args.roster.name}" if described else ""
     out.write(f"Ready: the app can provision users{extra} in this tenant.\n")
     return ExitStatus.OK
+
+
+def _tap_policy(ctx: CommandContext, client: GraphClient, options: TapOptions) -> ExitStatus | None:
+    """Print the tenant's TAP policy; the exit status when ``run --credential tap`` would refuse it, else None."""
+    try:
+        policy = read_tap_policy(client)
+        ctx.out.write(f"Temporary Access Pass policy: {policy.describe()}\n")
+        check_tap_policy(policy, options)
+    except ProvisionError as exc:
+        ctx.out.flush()
+        ctx.err.write(f"error: {exc}\n")
+        return exc.exit_status
+    except GraphError as exc:
+        ctx.out.write(f"Temporary Access Pass policy: not readable ({exc})\n")
+    return None
 
 
 def _feature_line(need: Need, roles: set[str], wids: list[str], *, needed: bool) -> str:

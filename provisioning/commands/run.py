@@ -10,9 +10,11 @@ from pathlib import Path
 from provisioning.api import Existing, RunOptions, Stop, start_run
 from provisioning.commands import add_header_row_argument, notify_options
 from provisioning.context import CommandContext
+from provisioning.errors import UsageError
 from provisioning.exitcodes import ExitStatus
 from provisioning.report.notify import add_notify_arguments
 from provisioning.roster.encodings import encoding_option
+from provisioning.run.tap import Credential, DeliverOptions, Onboarding, TapOptions
 
 HELP = "validate a roster against the tenant, then create its users through Graph $batch (journaled, resumable)"
 NEEDS_TENANT = True
@@ -83,6 +85,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "3,000 writes unless Graph's answers show another size)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_notify_arguments(parser)
+    add_credential_arguments(parser)
+
+
+def _minutes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of minutes") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a positive number of minutes")
+    return value
+
+
+def add_credential_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--credential``, ``--tap-lifetime``, ``--tap-usable-once``, ``--deliver``, ``--deliver-from``,
+    ``--deliver-passwords`` (README, Onboarding)."""
+    parser.add_argument("--credential", choices=[c.value for c in Credential], default=Credential.PASSWORD.value,
+                        help="what each created user first signs in with: a password (default; generated ones go "
+                             "to passwords.csv) or a Temporary Access Pass (tap: credentials.csv; the random "
+                             "password the create needs is never kept)")
+    parser.add_argument("--tap-lifetime", type=_minutes, metavar="MINUTES", default=None,
+                        help="with --credential tap: how long each pass is valid (default: the tenant policy's)")
+    parser.add_argument("--tap-usable-once", action="store_true",
+                        help="with --credential tap: each pass signs in once only")
+    parser.add_argument("--deliver", choices=("managers",), default=None,
+                        help="mail each manager one message with the user names and passes (or, with "
+                             "--deliver-passwords, initial passwords) of their new reports; needs --deliver-from "
+                             "and the Mail.Send permission")
+    parser.add_argument("--deliver-from", metavar="UPN", default=None,
+                        help="the user (UPN or id) whose mailbox sends the --deliver mails")
+    parser.add_argument("--deliver-passwords", action="store_true",
+                        help="with --credential password --deliver managers: mail generated passwords")
+
+
+def deliver_options(args: argparse.Namespace) -> DeliverOptions | None:
+    """``--deliver managers`` as options (checked by :func:`provisioning.api.start_run`)."""
+    if not args.deliver:
+        if args.deliver_from or args.deliver_passwords:
+            raise UsageError("--deliver-from and --deliver-passwords go with --deliver managers")
+        return None
+    return DeliverOptions(sender=(args.deliver_from or "").strip(), passwords=bool(args.deliver_passwords))
 
 
 def options(args: argparse.Namespace) -> RunOptions:
@@ -91,7 +134,9 @@ def options(args: argparse.Namespace) -> RunOptions:
         run_dir=args.out, force=args.force, sheet=args.sheet, header_row=args.header_row, mapping=args.mapping,
         encoding=args.encoding, dry_run=args.dry_run, existing=Existing(args.existing),
         reset_passwords=args.reset_passwords, batch_size=args.batch_size, max_writes_per_s=args.max_writes_per_s,
-        write_burst=args.write_burst, progress=not args.no_progress, notify=notify_options(args))
+        write_burst=args.write_burst, progress=not args.no_progress, notify=notify_options(args),
+        onboarding=Onboarding(Credential(args.credential), TapOptions(args.tap_lifetime, bool(args.tap_usable_once)),
+                              deliver_options(args)))
 
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:

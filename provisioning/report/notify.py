@@ -172,17 +172,29 @@ def _summary_html(summary: Mapping[str, Any], run_dir: Path, command_line: str) 
             f"</table><br><table cellpadding='4'>{fact_rows}</table>{step_html}")
 
 
-def _mail(options: NotifyOptions, subject: str, content: str, attachment: bytes | None) -> dict[str, Any]:
+def mail_request(recipients: tuple[str, ...], subject: str, content: str, *,
+                 save_to_sent_items: bool = True) -> dict[str, Any]:
+    """The sendMail request body of an HTML message (pure)."""
     message: dict[str, Any] = {
         "subject": subject,
         "body": {"contentType": "HTML", "content": content},
-        "toRecipients": [{"emailAddress": {"address": a}} for a in options.recipients],
+        "toRecipients": [{"emailAddress": {"address": a}} for a in recipients],
     }
+    return {"message": message, "saveToSentItems": save_to_sent_items}
+
+
+def post_mail(client: GraphClient, sender: str, body: Mapping[str, Any]) -> None:
+    """``POST /users/{sender}/sendMail``; raises :class:`graph.errors.GraphError` when Graph refuses it."""
+    client.request("POST", f"{user_path(sender)}/sendMail", json=dict(body))
+
+
+def _mail(options: NotifyOptions, subject: str, content: str, attachment: bytes | None) -> dict[str, Any]:
+    body = mail_request(options.recipients, subject, content)
     if attachment is not None:
-        message["attachments"] = [{"@odata.type": "#microsoft.graph.fileAttachment", "name": RunFolder.RESULTS_XLSX,
-                                   "contentType": XLSX_TYPE,
-                                   "contentBytes": base64.b64encode(attachment).decode("ascii")}]
-    return {"message": message, "saveToSentItems": True}
+        body["message"]["attachments"] = [{"@odata.type": "#microsoft.graph.fileAttachment",
+                                           "name": RunFolder.RESULTS_XLSX, "contentType": XLSX_TYPE,
+                                           "contentBytes": base64.b64encode(attachment).decode("ascii")}]
+    return body
 
 
 def build_message(options: NotifyOptions, summary: Mapping[str, Any], run_dir: Path, *, command_line: str,
@@ -285,7 +297,7 @@ def _post(client: GraphClient, options: NotifyOptions, body: dict[str, Any], sub
           note: str) -> NotifyResult:
     """POST the sendMail request; a Graph error is returned in the result, never raised."""
     try:
-        client.request("POST", f"{user_path(options.sender)}/sendMail", json=body)
+        post_mail(client, options.sender, body)
     except GraphError as exc:
         log.warning("notification to %s from %s failed: %s", ", ".join(options.recipients), options.sender, exc)
         return NotifyResult(False, options.recipients, subject, False, str(exc), error_code=exc.code,

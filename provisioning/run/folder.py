@@ -25,12 +25,14 @@ class RunFolder:
     RESULTS_XLSX: ClassVar[str] = "results.xlsx"
     SUMMARY_JSON: ClassVar[str] = "summary.json"
     PASSWORDS_CSV: ClassVar[str] = "passwords.csv"
+    CREDENTIALS_CSV: ClassVar[str] = "credentials.csv"  # --credential tap: the Temporary Access Passes, owner-only
     LOG: ClassVar[str] = "run.log"
     LOCK: ClassVar[str] = ".lock"
     RETRY_ROSTER: ClassVar[str] = "retry-roster.xlsx"  # a retry's roster: the earlier run's edited rows
     RETRY_SOURCE: ClassVar[str] = "retry-source.json"  # which earlier run (and rows) a retry re-ran
     #: The files a run writes into its folder (besides the journal), which ``--out`` must not find there already.
-    RUN_FILES: ClassVar[tuple[str, ...]] = (RESULTS_XLSX, RESULTS_CSV, SUMMARY_JSON, LOG, PASSWORDS_CSV)
+    RUN_FILES: ClassVar[tuple[str, ...]] = (RESULTS_XLSX, RESULTS_CSV, SUMMARY_JSON, LOG, PASSWORDS_CSV,
+                                            CREDENTIALS_CSV)
 
     path: Path
 
@@ -53,6 +55,10 @@ class RunFolder:
     @property
     def passwords_csv(self) -> Path:
         return self.path / self.PASSWORDS_CSV
+
+    @property
+    def credentials_csv(self) -> Path:
+        return self.path / self.CREDENTIALS_CSV
 
     @property
     def log(self) -> Path:
@@ -112,8 +118,9 @@ def new_run_folder(roster: Path, out: Path | None = None, *, runs_dir: Path = DE
                                      "choose another --out")
             if not os.path.lexists(target):
                 continue
-            if name == RunFolder.PASSWORDS_CSV:
-                raise RunFolderError(f"{target} exists and may hold the only copy of generated passwords; move it "
+            if name in (RunFolder.PASSWORDS_CSV, RunFolder.CREDENTIALS_CSV):
+                what = "generated passwords" if name == RunFolder.PASSWORDS_CSV else "Temporary Access Passes"
+                raise RunFolderError(f"{target} exists and may hold the only copy of {what}; move it "
                                      "away or choose another --out")
             if not force:
                 raise RunFolderError(f"{target} exists; give --force to replace it, or another --out")

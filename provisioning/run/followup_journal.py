@@ -17,10 +17,12 @@ class FollowUpState(str, Enum):
     FAILED = "failed"  # Graph refused it, or replication never caught up within the retry budget
     PLANNED = "planned"  # dry run
     IN_PLACE = "already in place"  # the existing user already had it (read in pre-flight): nothing sent
+    NOT_DELIVERED = "not delivered"  # a delivery that has nobody to go to (no manager): the file keeps it
 
 
-#: Follow-up kinds, in the order they are applied and shown.
-KINDS = ("group", "license", "manager")
+#: Follow-up kinds, in the order they are applied and shown: ``tap`` is a row's Temporary Access Pass (its
+#: target_id the method id, never the pass), ``delivery`` the mail of its credential to its manager (the target).
+KINDS = ("group", "license", "manager", "tap", "delivery")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +91,25 @@ def summary_text(records: Sequence[FollowUpRecord]) -> str:
     """One line per row for the reports: ``group Engineering: done; licence SPE_E5: failed (message)``."""
     parts = []
     for f in records:
+        if f.kind == "delivery":
+            parts.append(_delivery_text(f))
+            continue
         label = {"license": "licence"}.get(f.kind, f.kind)
-        text = f"{label} {f.target}: {f.state.value}"
+        text = f"Temporary Access Pass: {f.state.value}" if f.kind == "tap" else f"{label} {f.target}: {f.state.value}"
         if f.state is FollowUpState.FAILED and f.message:
             text += f" ({f.message})"
         parts.append(text)
     return "; ".join(parts)
+
+
+def _delivery_text(f: FollowUpRecord) -> str:
+    """``delivered to boss@contoso.com``, ``not delivered: no manager``, ``delivery to X: failed (why)``."""
+    if f.state is FollowUpState.DONE:
+        return f"delivered to {f.target}"
+    if f.state is FollowUpState.NOT_DELIVERED:
+        return f"not delivered: {f.message or 'no manager'}"
+    text = f"delivery to {f.target}: {f.state.value}"
+    return text + (f" ({f.message})" if f.state is FollowUpState.FAILED and f.message else "")
 
 
 def row_states(records: Iterable[FollowUpRecord]) -> dict[int, FollowUpState]:
@@ -107,5 +122,6 @@ def row_states(records: Iterable[FollowUpRecord]) -> dict[int, FollowUpState]:
         elif f.state is FollowUpState.PENDING or current is FollowUpState.PENDING:
             out[f.row] = FollowUpState.PENDING
         else:
-            out[f.row] = current if f.state in (FollowUpState.DONE, FollowUpState.IN_PLACE) else FollowUpState.PLANNED
+            settled = (FollowUpState.DONE, FollowUpState.IN_PLACE, FollowUpState.NOT_DELIVERED)
+            out[f.row] = current if f.state in settled else FollowUpState.PLANNED
     return out

@@ -15,7 +15,14 @@ creates, through ``$batch`` (:class:`~provisioning.run.lagretry.LagRetrySender`:
   its own answer; "already a member" counts as done;
 - licence: ``POST /users/{id}/assignLicense`` with one SKU (re-assigning a held SKU is a success);
 - manager: ``PUT /users/{id}/manager/$ref`` with ``users/{managerId}``; the manager's id comes from its create
-  answer (or pre-flight when it already existed), never from a UPN.
+  answer (or pre-flight when it already existed), never from a UPN;
+- tap (``--credential tap``): ``POST /users/{id}/authentication/temporaryAccessPassMethods``; the pass in the
+  answer goes to credentials.csv (:class:`provisioning.run.tap.TapFile`) before the journal records the follow-up
+  done with the method's id, never the pass. A pass already in credentials.csv is not asked for again (Graph
+  would replace it).
+
+A ``delivery`` follow-up (``--deliver managers``) is planned here and sent by
+:mod:`provisioning.report.deliver`, after every pass is in.
 
 **Rule for existing users**: a skipped row (its user already exists, ``--existing skip``; also a ``retry`` of a
 row whose follow-up failed) gets only the follow-ups its user does not have yet: pre-flight reads the user's
@@ -30,7 +37,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
@@ -44,6 +51,7 @@ from provisioning.run.followup_journal import (
 from provisioning.run.journal import Journal, RowState
 from provisioning.run.lagretry import Answer, LagRetrySender, Op
 from provisioning.run.progress import PhaseProgress
+from provisioning.run.tap import TAP_KIND, TAP_TARGET, TapFile, TapOptions, issued_from
 from provisioning.validation.references import References
 from provisioning.validation.tenant import Held, Wanted, read_held
 
@@ -62,13 +70,15 @@ WITH_USER = frozenset({"create", "skip", "update"})
 
 
 def plan_followups(actions: Iterable[Any], refs: References, *, dry_run: bool = False,
-                   held: Mapping[int, Held] | None = None) -> list[FollowUpSeed]:
+                   held: Mapping[int, Held] | None = None, tap_rows: Collection[int] = (),
+                   deliver_rows: Collection[int] = ()) -> list[FollowUpSeed]:
     """One seed per group, licence and manager of every action that ends with a user (pure).
 
     ``actions`` are :class:`provisioning.run.plan.Action` (``kind``, ``row``, ``upn``, ``user``); the references
     must have been checked (:func:`provisioning.validation.references.check_references`): unresolvable rows are invalid.
     ``held``: by row, what a skipped row's existing user already has (:func:`held_for`); a follow-up it already
-    has is recorded "already in place" and never sent.
+    has is recorded "already in place" and never sent. ``tap_rows`` get a Temporary Access Pass; ``deliver_rows``
+    a delivery of their credential to their manager ("not delivered" when the row names none).
     """
     actions = list(actions)
     row_of = {a.upn.lower(): a.row for a in actions if a.kind.value in WITH_USER and a.upn}
@@ -111,6 +121,13 @@ def plan_followups(actions: Iterable[Any], refs: References, *, dry_run: bool = 
                 boss_id = refs.managers.get(key, "")
                 seed("manager", manager, boss_id, in_place=bool(boss_id) and has is not None
                      and has.manager_id == boss_id.lower())
+        if a.row in tap_rows:
+            seed(TAP_KIND, TAP_TARGET, "")
+        if a.row in deliver_rows:
+            if manager:
+                seed("delivery", manager, "", row_of.get(manager.lower()))
+            else:
+                seeds.append(FollowUpSeed(a.row, "delivery", "", state=FollowUpState.NOT_DELIVERED))
     return seeds
 
 
@@ -134,9 +151,13 @@ def held_for(client: GraphClient, actions: Iterable[Any]) -> dict[int, Held]:
     return {row: found[oid] for row, (oid, _) in wanted.items() if oid in found}
 
 
-def request_for(f: FollowUpRecord, user_id: str, manager_id: str, graph_root: str) -> Op:
+def request_for(f: FollowUpRecord, user_id: str, manager_id: str, graph_root: str,
+                tap: TapOptions | None = None) -> Op:
     """The Graph request for one follow-up (``graph_root``: e.g. ``https://graph.microsoft.com/v1.0``)."""
     key = (f.row, f.kind, f.target)
+    if f.kind == TAP_KIND:
+        return Op(key, "POST", f"/users/{user_id}/authentication/temporaryAccessPassMethods",
+                  (tap or TapOptions()).body())
     if f.kind == "group":
         return Op(key, "POST", f"/groups/{f.target_id}/members/$ref",
                   {"@odata.id": f"{graph_root}/directoryObjects/{user_id}"})
@@ -146,6 +167,20 @@ def request_for(f: FollowUpRecord, user_id: str, manager_id: str, graph_root: st
     if f.kind == "manager":
         return Op(key, "PUT", f"/users/{user_id}/manager/$ref", {"@odata.id": f"{graph_root}/users/{manager_id}"})
     raise ValueError(f"unknown follow-up kind {f.kind!r}")
+
+
+def _keep_pass(credentials: TapFile | None, row: int, records: Mapping[int, Any],
+               answer: Answer) -> tuple[str, str]:
+    """Write the pass of a 201 to credentials.csv (before the journal records it): (method id, failure or "")."""
+    body = answer.body or {}
+    rec = records.get(row)
+    if credentials is None or not body.get("temporaryAccessPass"):
+        return str(body.get("id") or ""), "the answer held no pass"
+    try:
+        credentials.add(issued_from(row, rec.upn if rec is not None else "", body))
+    except OSError as exc:
+        return str(body.get("id") or ""), f"the pass could not be written to {credentials.path.name}: {exc}"
+    return str(body.get("id") or ""), ""
 
 
 def already_done(op: Op, error: GraphError | None) -> bool:
@@ -205,17 +240,29 @@ def bulk_memberships(ops: Sequence[Op], graph_root: str, size: int = MAX_BIND) -
 
 def apply_followups(client: GraphClient, journal: Journal, *, stop: threading.Event | None = None,
                     delays: Sequence[float] | None = None, budget_s: float | None = None,
-                    progress: PhaseProgress | None = None) -> dict[str, int]:
+                    progress: PhaseProgress | None = None, tap: TapOptions | None = None,
+                    credentials: TapFile | None = None) -> dict[str, int]:
     """Send every pending follow-up whose user exists; record each answer; return counts by final state.
 
     Follow-ups of rows whose create failed stay pending (the row itself is reported failed); a manager follow-up
     whose manager row was not created fails with that reason. New members of one group go 20 to a ``PATCH``;
-    a ``PATCH`` that fails is sent again as one ``members/$ref`` per member.
+    a ``PATCH`` that fails is sent again as one ``members/$ref`` per member. A pass (``tap``) needs
+    ``credentials``: the file is created before the first pass is asked for, and a row it already holds a pass for
+    is recorded done without asking again. Deliveries are left to :mod:`provisioning.report.deliver`.
     """
-    pending = journal.followups([FollowUpState.PENDING])
+    pending = [f for f in journal.followups([FollowUpState.PENDING]) if f.kind != "delivery"]
     if not pending:
         return {}
     records = {r.row: r for r in journal.rows()}
+    if any(f.kind == TAP_KIND for f in pending):
+        if credentials is None:
+            raise ValueError("Temporary Access Pass follow-ups need the run's credentials file")
+        credentials.prepare()  # on disk, owner-only, before the first pass exists
+        on_file = credentials.load()
+        journal.record_followups([(f.row, f.kind, f.target, FollowUpOutcome(FollowUpState.DONE,
+                                                                             message="found in credentials.csv"))
+                                  for f in pending if f.kind == TAP_KIND and f.row in on_file])
+        pending = [f for f in pending if not (f.kind == TAP_KIND and f.row in on_file)]
     root = _graph_root(client)
     ops: list[Op] = []
     now_failed: list[tuple[int, str, str, FollowUpOutcome]] = []
@@ -240,7 +287,7 @@ def apply_followups(client: GraphClient, journal: Journal, *, stop: threading.Ev
             now_failed.append((f.row, f.kind, f.target, FollowUpOutcome(
                 FollowUpState.FAILED, message="the manager's object id is not known")))
             continue
-        op = request_for(f, rec.object_id, manager_id, root)
+        op = request_for(f, rec.object_id, manager_id, root, tap)
         manager_ids[op.key] = manager_id if f.kind == "manager" else ""
         ops.append(op)
     journal.record_followups(now_failed)
@@ -264,10 +311,15 @@ def apply_followups(client: GraphClient, journal: Journal, *, stop: threading.Ev
         message = answer.message
         if answer.ok and answer.status == 400:
             message = "already a member"
+        target_id = manager_ids.get(key, "")
+        if kind == TAP_KIND and answer.ok:
+            target_id, failure = _keep_pass(credentials, row, records, answer)
+            if failure:
+                state, message = FollowUpState.FAILED, failure
         journal.record_followups([(row, kind, target, FollowUpOutcome(
             state, answer.attempts + earlier.get(key, 0), answer.status or None, "" if answer.ok else answer.code,
-            "" if answer.ok and answer.status != 400 else message, answer.request_id,
-            manager_ids.get(key, "")))])
+            "" if state is FollowUpState.DONE and answer.status != 400 else message, answer.request_id,
+            target_id))])
         counts[state.value] = counts.get(state.value, 0) + 1
         if progress is not None:
             progress.advance(1, failed=int(state is FollowUpState.FAILED))

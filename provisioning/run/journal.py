@@ -179,7 +179,7 @@ class RowSeed:
     upn: str
     action: str
     state: RowState
-    password_source: str = ""  # "roster", "generated" or "" (not a create)
+    password_source: str = ""  # "roster", "generated", "unkept" (--credential tap: not kept) or "" (not a create)
     body: Mapping[str, Any] | None = None  # the create body; the password is stripped before storing
     display_name: str = ""
     object_id: str = ""

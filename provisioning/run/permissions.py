@@ -5,7 +5,9 @@ Sources (Microsoft Graph v1.0 API pages, "Permissions" tables; see graph-facts.m
 user-post-users, user-list, domain-list, subscribedsku-list (LicenseAssignment.Read.All least privileged),
 user-assignlicense, group-list, group-post-members (role-assignable groups also need
 RoleManagement.ReadWrite.Directory), user-post-manager, user-sendmail, user-update (passwordProfile: the app also
-needs a directory role that may reset passwords).
+needs a directory role that may reset passwords), temporaryaccesspassauthenticationmethod-post (app-only:
+UserAuthenticationMethod.ReadWrite.All, no directory role), temporaryaccesspassauthenticationmethodconfiguration-get
+(Policy.Read.AuthenticationMethod least privileged).
 """
 from __future__ import annotations
 
@@ -100,11 +102,16 @@ SEND_MAIL = Need("send notification mail", ("Mail.Send",), note=MAIL_SCOPE_HOW)
 DELETE_USERS = Need("delete users (rollback)", ("User.ReadWrite.All", "Directory.ReadWrite.All"))
 REMOVE_MEMBERS = Need("remove group members (rollback)", ("GroupMember.ReadWrite.All", "Group.ReadWrite.All",
                                                           "Directory.ReadWrite.All"))
+READ_TAP_POLICY = Need("read the Temporary Access Pass policy", ("Policy.Read.AuthenticationMethod",
+                                                                  "Policy.ReadWrite.AuthenticationMethod",
+                                                                  "Policy.Read.All"))
+ISSUE_TAPS = Need("issue Temporary Access Passes", ("UserAuthenticationMethod.ReadWrite.All",))
+DELIVER_MAIL = Need("mail credentials to managers", ("Mail.Send",), note=MAIL_SCOPE_HOW)
 
 #: Every feature, in the order ``check`` lists them.
 ALL_NEEDS: tuple[Need, ...] = (CREATE_USERS, LOOKUP_USERS, READ_DOMAINS, READ_LICENSES, ASSIGN_LICENSES,
                                READ_GROUPS, ADD_MEMBERS, ROLE_GROUP_MEMBERS, SET_MANAGERS, UPDATE_USERS,
-                               RESET_PASSWORDS, SEND_MAIL)
+                               RESET_PASSWORDS, SEND_MAIL, READ_TAP_POLICY, ISSUE_TAPS, DELIVER_MAIL)
 #: What every run needs: the create path (pre-flight reads the verified domains and looks users up).
 BASIC_NEEDS: tuple[Need, ...] = (CREATE_USERS, LOOKUP_USERS, READ_DOMAINS)
 
@@ -120,6 +127,8 @@ class Work:
     update: bool = False
     reset_passwords: bool = False
     notify: bool = False
+    tap: bool = False  # --credential tap: read the TAP policy, issue passes
+    deliver: bool = False  # --deliver managers: mail the credentials
 
 
 def needs_for(work: Work) -> tuple[Need, ...]:
@@ -127,7 +136,8 @@ def needs_for(work: Work) -> tuple[Need, ...]:
     extra = ((work.groups, READ_GROUPS), (work.groups, ADD_MEMBERS),
              (work.role_assignable_groups, ROLE_GROUP_MEMBERS), (work.licenses, READ_LICENSES),
              (work.licenses, ASSIGN_LICENSES), (work.managers, SET_MANAGERS), (work.update, UPDATE_USERS),
-             (work.reset_passwords, RESET_PASSWORDS), (work.notify, SEND_MAIL))
+             (work.reset_passwords, RESET_PASSWORDS), (work.notify, SEND_MAIL),
+             (work.tap, READ_TAP_POLICY), (work.tap, ISSUE_TAPS), (work.deliver, DELIVER_MAIL))
     return BASIC_NEEDS + tuple(need for wanted, need in extra if wanted)
 
 
@@ -151,6 +161,8 @@ _CALLS: tuple[tuple[str, re.Pattern[str], Need], ...] = tuple(
         ("DELETE", r"/users/" + _ID, DELETE_USERS),
         ("DELETE", r"/users/" + _ID + r"/manager/\$ref", SET_MANAGERS),
         ("DELETE", r"/groups/" + _ID + r"/members/" + _ID + r"/\$ref", REMOVE_MEMBERS),
+        ("POST", r"/users/" + _ID + r"/authentication/temporaryAccessPassMethods", ISSUE_TAPS),
+        ("GET", r"/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/" + _ID, READ_TAP_POLICY),
     ))
 
 

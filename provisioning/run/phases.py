@@ -27,6 +27,7 @@ from provisioning.run.secrets import (
     close_run_log,
     open_run_log,
 )
+from provisioning.run.tap import TapFile, TapOptions
 from provisioning.run.updates import (
     apply_updates,
     pending_updates,
@@ -107,10 +108,12 @@ def execute(ctx: CommandContext, client: GraphClient, journal: Journal, folder: 
             in_doubt: Sequence[int] = (), previous_sends: Mapping[int, int] | None = None,
             written_passwords: Mapping[int, str] | None = None,
             updates: Mapping[int, tuple[str, Mapping[str, Any]]] | None = None,
-            update_passwords: Sequence[tuple[int, str, str]] = ()) -> ApplyResult:
+            update_passwords: Sequence[tuple[int, str, str]] = (), tap: TapOptions | None = None,
+            credentials: TapFile | None = None) -> ApplyResult:
     """Send the creates of this session, then the updates (``--existing update``; by default the journal's open
     ones), then the follow-ups; progress on stderr when interactive. ``update_passwords``: generated passwords of
-    password resets, written to passwords.csv before their PATCH leaves."""
+    password resets, written to passwords.csv before their PATCH leaves. ``tap``/``credentials``: the passes of
+    ``--credential tap`` and the file they go to."""
     bar = progress_bar(ctx, len(items), no_progress)
     counter = throttle_counter(client)
     lines = ctx.err if bar is None and not no_progress and getattr(ctx, "verbosity", 0) >= 0 else None
@@ -137,7 +140,8 @@ def execute(ctx: CommandContext, client: GraphClient, journal: Journal, folder: 
                     raise lost_from(exc, passwords.path) from exc
                 passwords.check_intact()
                 log.info("updates: %s", apply_updates(client, journal, todo, stop=stop))
-        run_followups(ctx, client, journal, stop=stop, apply=result, no_progress=no_progress)
+        run_followups(ctx, client, journal, stop=stop, apply=result, no_progress=no_progress, tap=tap,
+                      credentials=credentials)
     except RunFolderLost as lost:
         raise stopped_message(lost, journal=journal, passwords=passwords, total=len(items), sent=engine.sent,
                               answers=engine.answers, command_line=ctx.command_line, err=ctx.err,
@@ -146,7 +150,8 @@ def execute(ctx: CommandContext, client: GraphClient, journal: Journal, folder: 
 
 
 def run_followups(ctx: CommandContext, client: GraphClient, journal: Journal, *, stop: threading.Event,
-                  apply: ApplyResult | None = None, no_progress: bool = False) -> dict[str, int]:
+                  apply: ApplyResult | None = None, no_progress: bool = False, tap: TapOptions | None = None,
+                  credentials: TapFile | None = None) -> dict[str, int]:
     """After the creates (and updates): the pending follow-ups of every row whose user exists (groups, licences,
     manager), retried through replication lag, with their own progress on stderr (a bar on a terminal, a line
     every 30 s otherwise). Skipped after a fatal stop or Ctrl-C: ``resume`` continues them."""
@@ -154,7 +159,7 @@ def run_followups(ctx: CommandContext, client: GraphClient, journal: Journal, *,
         return {}
     progress = phase_progress("follow-ups", ctx.err, interactive=bool(getattr(ctx, "interactive", False)),
                               enabled=not no_progress and getattr(ctx, "verbosity", 0) >= 0)
-    counts = apply_followups(client, journal, stop=stop, progress=progress)
+    counts = apply_followups(client, journal, stop=stop, progress=progress, tap=tap, credentials=credentials)
     if counts:
         log.info("follow-ups: %s", counts)
     return counts

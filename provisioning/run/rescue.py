@@ -18,6 +18,7 @@ from provisioning.cells import csv_safe
 from provisioning.errors import RunFolderLost
 from provisioning.run.durable import names_text
 from provisioning.run.journal import Journal, RowState
+from provisioning.run.tap import UNKEPT
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,8 @@ def stopped_message(lost: RunFolderLost, *, journal: Journal, passwords: Passwor
         listing = [(row, records[row].upn,
                     getattr(answers.get(row), "object_id", "") or records[row].object_id,
                     "no" if row in lost_pw else
-                    "yes" if records[row].password_source == "generated" else "roster")
+                    "yes" if records[row].password_source == "generated" else
+                    "not kept (Temporary Access Pass)" if records[row].password_source == UNKEPT else "roster")
                    for row in created if row in records]
         rescued = _rescue(journal, folder, listing)
         if rescued is not None:
