@@ -1,8 +1,8 @@
-#!/usr/bin/env python3
-"""Bulk-create Microsoft Entra ID users from a roster spreadsheet, through Microsoft Graph.
+"""Bulk-create Microsoft Entra ID users from a roster spreadsheet, through Microsoft Graph: the command line.
 
 The command line only: parse arguments, build settings, call ``provisioning``, and turn errors into one line and
-an exit code. Run ``python provision.py --help``.
+an exit code. Installed as the ``entra-provision`` command (:func:`entry_point`); ``provision.py`` in the
+repository folder is a shim that calls :func:`main`. Every command it prints names the program as it was invoked.
 """
 from __future__ import annotations
 
@@ -11,27 +11,55 @@ import contextlib
 import importlib
 import logging
 import os
-import shlex
 import signal
 import sqlite3
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TextIO, cast
+from typing import Protocol, TextIO, cast
 
+import provisioning
 from graph.errors import GraphError
 from provisioning.commands import COMMANDS
 from provisioning.context import CommandContext
 from provisioning.errors import ProvisionError, status_for_exception
 from provisioning.exitcodes import EXIT_CODES_HELP, ExitStatus
+from provisioning.portable import quote_command
 from provisioning.run.permissions import explain_denied
+from provisioning.settings import Settings, load_settings
 
-if TYPE_CHECKING:
-    from provisioning.settings import Settings
-
-PROG = "provision.py"
 DEFAULT_SANDBOX_DIR = Path(".sandbox")
+#: The distribution's name (pyproject.toml), under which the installed package's metadata is found.
+DISTRIBUTION = "entra-provision"
+
+
+@dataclass(frozen=True)
+class Program:
+    """How the tool was invoked: ``prog`` names it in usage and error lines, ``invocation`` starts every command
+    it prints (resume hints, the report's retry line)."""
+
+    prog: str
+    invocation: tuple[str, ...]
+
+
+#: ``python provision.py ...`` from the repository folder (the shim).
+SHIM = Program("provision.py", ("python", "provision.py"))
+#: The installed console script.
+INSTALLED = Program("entra-provision", ("entra-provision",))
+
+
+def version() -> str:
+    """The tool's version: the installed distribution's metadata when this very package is the installed one,
+    else :data:`provisioning.__version__` (a checkout run beside an installed copy reports its own)."""
+    try:
+        dist = metadata.distribution(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return provisioning.__version__
+    installed = Path(str(dist.locate_file("provisioning/__init__.py"))).resolve()
+    return dist.version if installed == Path(provisioning.__file__).resolve() else provisioning.__version__
 
 
 class CommandModule(Protocol):
@@ -65,15 +93,17 @@ def _common_options(defaults: bool) -> argparse.ArgumentParser:
     return p
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, CommandModule]]:
+def build_parser(program: Program = SHIM) -> tuple[argparse.ArgumentParser, dict[str, CommandModule]]:
     """The full parser, and the command modules keyed by command name."""
     parser = argparse.ArgumentParser(
-        prog=PROG,
+        prog=program.prog,
         description="Bulk-create Microsoft Entra ID users from a CSV or Excel roster through Microsoft Graph.",
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[_common_options(defaults=True)],
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     modules: dict[str, CommandModule] = {}
@@ -112,12 +142,10 @@ def _setup_logging(verbosity: int, quiet: bool, stream: TextIO) -> None:
 @contextlib.contextmanager
 def _tenant_settings(args: argparse.Namespace) -> Iterator[Settings]:
     """Settings for a command that talks to a tenant; with --sandbox, the in-process sandbox's."""
-    from provisioning.settings import load_settings
-
     sandbox_env = None
     with contextlib.ExitStack() as stack:
         if args.sandbox:
-            from sandbox import Sandbox
+            from sandbox import Sandbox  # loads cryptography (its certificates): only for --sandbox
 
             sb = stack.enter_context(Sandbox.start(args.sandbox_dir))
             sandbox_env = sb.env()
@@ -125,18 +153,19 @@ def _tenant_settings(args: argparse.Namespace) -> Iterator[Settings]:
                             config_file=args.config, sandbox_env=sandbox_env)
 
 
-def _command_line(args: argparse.Namespace) -> str:
+def _command_line(args: argparse.Namespace, program: Program = SHIM) -> str:
     """How to invoke the tool again with the settings of this invocation, for the resume/retry commands printed
-    and recorded: the settings files and sandbox given, as absolute paths (the command works from any folder)."""
-    parts = ["python", "provision.py"]
+    and recorded: the program as invoked, the settings files and sandbox given, as absolute paths (the command
+    works from any folder), quoted for this platform's shell."""
+    parts = list(program.invocation)
     for flag, value in (("--env-file", args.env_file), ("--config", args.config)):
         if value is not None:
-            parts += [flag, shlex.quote(str(Path(value).resolve()))]
+            parts += [flag, str(Path(value).resolve())]
     if args.sandbox:
         parts.append("--sandbox")
         if args.sandbox_dir != DEFAULT_SANDBOX_DIR:
-            parts += ["--sandbox-dir", shlex.quote(str(Path(args.sandbox_dir).resolve()))]
-    return " ".join(parts)
+            parts += ["--sandbox-dir", str(Path(args.sandbox_dir).resolve())]
+    return quote_command(parts)
 
 
 @contextlib.contextmanager
@@ -160,29 +189,67 @@ def _signals_interrupt() -> Iterator[None]:
             signal.signal(getattr(signal, n), handler)
 
 
+#: The common options that take a value (``--env-file F``), for finding where ``sandbox``'s own arguments start.
+_VALUE_OPTIONS = ("--env-file", "--config", "--sandbox-dir")
+
+
+def _sandbox_split(argv: Sequence[str]) -> tuple[list[str], list[str]] | None:
+    """``(the tool's arguments up to the sandbox command, the sandbox's own)`` when the command is ``sandbox``,
+    else None. The sandbox's arguments go to :mod:`sandbox.cli` untouched (``sandbox --help``, ``sandbox -h``)."""
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "sandbox":
+            return list(argv[: i + 1]), list(argv[i + 1:])
+        if not token.startswith("-") or token == "--":
+            return None
+        exact_flag = token in ("--sandbox", "-v", "--verbose", "-q", "--quiet", "--traceback")
+        takes_value = not exact_flag and "=" not in token and token.startswith("--") and len(token) > 2 and any(
+            option.startswith(token) for option in _VALUE_OPTIONS)
+        i += 2 if takes_value else 1
+    return None
+
+
+def _tolerant_streams() -> None:
+    """Make the process's stdout and stderr write a character their encoding lacks as a backslash escape
+    (``\\u0141``) instead of failing: a console or a redirected scheduled task on Windows may be cp1252, and a
+    roster name such as "Łukasz" must never end a command in a UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", None) == "strict":
+            with contextlib.suppress(ValueError, OSError):  # a closed or detached stream: leave it as it is
+                reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
-         stderr: TextIO | None = None) -> int:
+         stderr: TextIO | None = None, program: Program = SHIM) -> int:
     """Run the tool; return the exit status. Any exception that stops a command becomes one line on ``stderr`` and
-    its exit status (:func:`provisioning.errors.status_for_exception`), unless ``--traceback`` asks for it."""
+    its exit status (:func:`provisioning.errors.status_for_exception`), unless ``--traceback`` asks for it.
+    ``program`` is how the user invoked it (the shim's ``python provision.py`` unless told otherwise)."""
+    if stdout is None or stderr is None:
+        _tolerant_streams()
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser, modules = build_parser()
+    parser, modules = build_parser(program)
+    sandbox_split = _sandbox_split(argv)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            args = parser.parse_args(argv)
+            args = parser.parse_args(sandbox_split[0] if sandbox_split else argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
 
     if args.command == "sandbox":
+        # the sandbox package loads cryptography: only for the sandbox command
         from sandbox.cli import main as sandbox_main
 
-        return sandbox_main(args.sandbox_argv, stdout=out, stderr=err, prog=f"{PROG} sandbox")
+        sandbox_argv = sandbox_split[1] if sandbox_split else args.sandbox_argv
+        return sandbox_main(sandbox_argv, stdout=out, stderr=err, prog=f"{program.prog} sandbox")
 
     _setup_logging(args.verbose, args.quiet, err)
     module = modules[args.command]
     interactive = bool(getattr(err, "isatty", lambda: False)())
-    command_line = _command_line(args)
+    command_line = _command_line(args, program)
     try:
         with contextlib.ExitStack() as stack:
             stack.enter_context(_signals_interrupt())
@@ -227,5 +294,6 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
         return status_for_exception(exc)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def entry_point() -> None:
+    """The ``entra-provision`` console script."""
+    sys.exit(main(program=INSTALLED))
