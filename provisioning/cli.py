@@ -17,7 +17,6 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Protocol, TextIO, cast
 
@@ -54,6 +53,8 @@ INSTALLED = Program("entra-provision", ("entra-provision",))
 def version() -> str:
     """The tool's version: the installed distribution's metadata when this very package is the installed one,
     else :data:`provisioning.__version__` (a checkout run beside an installed copy reports its own)."""
+    from importlib import metadata  # some 30 ms: only for --version
+
     try:
         dist = metadata.distribution(DISTRIBUTION)
     except metadata.PackageNotFoundError:
@@ -93,6 +94,18 @@ def _common_options(defaults: bool) -> argparse.ArgumentParser:
     return p
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: argparse's own action, with the version read only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=cast(str, kwargs["help"]))
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        sys.stdout.write(f"{parser.prog} {version()}\n")  # stdout, as argparse's own version action
+        parser.exit()
+
+
 def build_parser(program: Program = SHIM) -> tuple[argparse.ArgumentParser, dict[str, CommandModule]]:
     """The full parser, and the command modules keyed by command name."""
     parser = argparse.ArgumentParser(
@@ -102,8 +115,7 @@ def build_parser(program: Program = SHIM) -> tuple[argparse.ArgumentParser, dict
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[_common_options(defaults=True)],
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}",
-                        help="print the version and exit")
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     modules: dict[str, CommandModule] = {}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from provisioning.api import ResumeOptions, Stop, resume_run
 from provisioning.commands import notify_options
 from provisioning.context import CommandContext
 from provisioning.exitcodes import ExitStatus
@@ -26,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Resume: check the roster and the tenant, reconcile the rows in doubt, send the rest (creates, updates,
     follow-ups), report over the whole run."""
+    # provisioning.api loads pandas, openpyxl and requests: imported when the command runs, not for --help
+    from provisioning.api import ResumeOptions, Stop, resume_run
+
     options = ResumeOptions(progress=not args.no_progress, notify=notify_options(args))
     with Stop().signals() as stop:
         return resume_run(ctx.tenant_settings, args.run_dir, options, stop=stop, console=ctx).status
