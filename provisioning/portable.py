@@ -47,14 +47,19 @@ def _windows_user() -> str:
     return f"{domain}\\{user}" if domain else user
 
 
-def restrict_to_owner(path: Path) -> bool:
-    """Make ``path`` readable and writable by its owner only; True when that could be done.
+def restrict_to_owner(path: Path, fd: int | None = None) -> bool:
+    """Make ``path`` (open as ``fd``, when given) readable and writable by its owner only; True when that could be
+    done.
 
-    POSIX: mode 0600 (``chmod``: the umask cannot widen it). Windows: ``icacls PATH /inheritance:r /grant:r
-    USER:F``, the folder's inherited entries removed, so not even the folder's other users can read it; when
-    ``icacls`` is missing or fails, a warning says the file is as private as its folder and False is returned."""
+    POSIX: mode 0600 (``fchmod`` of ``fd``, else ``chmod``; the umask cannot widen it). Windows: ``icacls PATH
+    /inheritance:r /grant:r USER:F``, the folder's inherited entries removed, so not even the folder's other users
+    can read it; when ``icacls`` is missing or fails, a warning says the file is as private as its folder and False
+    is returned."""
     if not is_windows():
-        os.chmod(path, 0o600)
+        if fd is not None:
+            os.fchmod(fd, 0o600)
+        else:
+            os.chmod(path, 0o600)
         return True
     icacls = shutil.which("icacls")
     if icacls is not None:
