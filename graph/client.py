@@ -20,16 +20,11 @@ from .config import GraphConfig
 from .errors import GraphError
 from .governor import WriteGovernor
 from .http import GraphTransport
-from .odata import in_, query_string, user_path
+from .odata import DEFAULT_USER_SELECT, in_, query_string, user_path
 from .session import make_session
 
 log = logging.getLogger(__name__)
 
-#: What ``iter_users`` selects by default (non-default properties only come back when selected).
-DEFAULT_USER_SELECT: tuple[str, ...] = (
-    "id", "userPrincipalName", "displayName", "givenName", "surname", "mail", "jobTitle", "department",
-    "officeLocation", "mobilePhone", "businessPhones", "usageLocation", "accountEnabled", "employeeId",
-    "createdDateTime")
 #: Values per ``in (...)`` filter in :meth:`GraphClient.find_users_by_upn` (Graph caps ``in`` lists at 15).
 UPN_CHUNK = 15
 PAGE_SIZE = 999

@@ -4,6 +4,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
+#: What ``GraphClient.iter_users`` selects by default (non-default properties only come back when selected); here,
+#: not in :mod:`graph.client`, so that ``export-users --help`` need not load requests.
+DEFAULT_USER_SELECT: tuple[str, ...] = (
+    "id", "userPrincipalName", "displayName", "givenName", "surname", "mail", "jobTitle", "department",
+    "officeLocation", "mobilePhone", "businessPhones", "usageLocation", "accountEnabled", "employeeId",
+    "createdDateTime")
+
 #: Characters left as they are in query values: OData syntax reads better unescaped and Graph accepts it.
 _SAFE = "$,()'@:=*!~-_."
 

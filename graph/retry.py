@@ -10,7 +10,6 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 #: Statuses that mean "try again later"; 429 and 503 carry Retry-After, 504 is a gateway timeout.
@@ -87,6 +86,9 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         return max(0.0, float(value))
     except ValueError:
         pass
+    # email.utils (with calendar and locale) costs some 15 ms of every start-up: imported for an HTTP date only
+    from email.utils import parsedate_to_datetime
+
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

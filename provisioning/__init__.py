@@ -27,6 +27,9 @@ if TYPE_CHECKING:
         start_run,
     )
 
+#: The tool's version, as in pyproject.toml (``entra-provision --version`` reads the installed metadata first).
+__version__ = "0.14.0"
+
 __all__ = ["Existing", "ResumeOptions", "RetryOptions", "RunOptions", "RunResult", "Stop", "resume_run", "start_retry",
            "start_run"]
 

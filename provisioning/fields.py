@@ -5,11 +5,10 @@
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import pycountry
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +70,19 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("manager", kind="extra", note="Manager's UPN (may be another row of this roster).", example=""),
 )
 FIELD_BY_NAME: Mapping[str, FieldSpec] = {f.name: f for f in FIELDS}
+
+
+@functools.cache
+def country_codes() -> frozenset[str]:
+    """The ISO 3166 alpha-2 codes usageLocation accepts (read on first use: loading pycountry's tables costs some
+    20 ms of every start-up, ``--help`` included)."""
+    import pycountry
+
+    return frozenset(c.alpha_2 for c in pycountry.countries)
+
+
 BOOL_FIELDS = frozenset(f.name for f in FIELDS if f.kind == "bool")
 EXTRA_FIELDS = frozenset(f.name for f in FIELDS if f.kind == "extra")
-#: The ISO 3166 alpha-2 codes usageLocation accepts.
-COUNTRY_CODES = frozenset(c.alpha_2 for c in pycountry.countries)
 #: The phone-number fields: checked as phone numbers (rules.phone_problem).
 PHONE_FIELDS = frozenset(("businessPhones", "mobilePhone", "faxNumber"))
 #: The fields that say who a row is: a row with none of them filled may be an export's footer line.

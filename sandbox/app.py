@@ -24,7 +24,7 @@ from typing import Any
 
 from .config import CLIENT_ID, TENANT_ID, Knobs, make_knobs
 from .groups import GROUPS
-from .keys import load_or_create
+from .keys import load_or_create, write_private
 from .licenses import sku_id
 from .server import SandboxHTTPServer
 from .service import Service
@@ -110,14 +110,11 @@ class Sandbox:
         :meth:`env`, then the certificate credential commented out, to use instead of the secret. Every path is
         absolute so the file works from any folder."""
         path = self.state_dir / ENV_FILE
-        tmp = path.with_suffix(".env.tmp")
         lines = [f"{k}={v}\n" for k, v in self.env().items()]
         lines += ["# the alternative credential: comment out AZURE_CLIENT_SECRET and uncomment these two\n",
                   f"# AZURE_CLIENT_CERTIFICATE_PATH={Path(self.certificate_path).resolve()}\n",
                   f"# AZURE_CLIENT_CERTIFICATE_PASSWORD={self.certificate_password}\n"]
-        tmp.write_text("".join(lines))
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        write_private(path, "".join(lines).encode("utf-8"))
         return path
 
     def stats(self) -> dict[str, Any]:

@@ -15,8 +15,12 @@ import datetime as dt
 import hashlib
 import ipaddress
 import json
+import logging
 import os
 import secrets
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,11 +60,54 @@ class KeyMaterial:
                           "n": b64(nums.n), "e": b64(nums.e)}]}
 
 
+log = logging.getLogger(__name__)
+
+
+def _is_windows() -> bool:
+    return sys.platform == "win32"
+
+
+def _restrict_to_owner(path: Path, fd: int) -> None:
+    """Readable by its owner only: mode 0600 on POSIX; on Windows (where the mode only sets the read-only flag) an
+    ACL of one entry for the current user through ``icacls``, or a warning that the file is as private as its
+    folder. (The tool's own is :func:`provisioning.portable.restrict_to_owner`; the sandbox imports none of it.)"""
+    if not _is_windows():
+        os.fchmod(fd, 0o600)
+        return
+    user = os.environ.get("USERNAME", "")
+    account = f"{os.environ['USERDOMAIN']}\\{user}" if os.environ.get("USERDOMAIN") else user
+    icacls = shutil.which("icacls")
+    if icacls and user:
+        try:
+            if subprocess.run([icacls, str(path), "/inheritance:r", "/grant:r", f"{account}:F"],
+                              capture_output=True, check=False, timeout=30).returncode == 0:
+                return
+        except (OSError, subprocess.SubprocessError):
+            pass
+    log.warning("%s could not be made private to your account (icacls failed); it is only as private as its "
+                "folder", path)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``, readable by its owner only from the first byte on (a temporary file made
+    private before it is written, then renamed over ``path``)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+    try:
+        _restrict_to_owner(tmp, fd)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
 def _write(path: Path, data: bytes, private: bool = False) -> None:
+    if private:
+        write_private(path, data)
+        return
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_bytes(data)
-    if private:
-        os.chmod(tmp, 0o600)
     os.replace(tmp, path)
 
 

@@ -15,9 +15,8 @@ import argparse
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from graph.client import GraphClient
 from graph.errors import AuthError, BadRequestError, GraphError, NotFoundError
 from provisioning.context import CommandContext
 from provisioning.errors import ProvisionError
@@ -34,6 +33,9 @@ from provisioning.run.permissions import (
 )
 from provisioning.run.tap import Credential, TapOptions, check_tap_policy, read_tap_policy
 from provisioning.validation.references import fetch_groups
+
+if TYPE_CHECKING:
+    from graph.client import GraphClient
 
 HELP = "token, permissions, verified domains, licences: is the app ready for this roster? (a self-test)"
 NEEDS_TENANT = True
@@ -97,6 +99,8 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     out.write(f"Application:  {settings.client_id}, {cred}\n")
     out.write(f"Authority:    {settings.authority_host}/{settings.tenant_id}\n")
     out.write(f"Graph:        {settings.graph_endpoint}/v1.0\n")
+    from graph.client import GraphClient  # loads requests and msal: imported when the command runs, not for --help
+
     with GraphClient(settings.graph_config()) as client:
         try:
             token = client.token()

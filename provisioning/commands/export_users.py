@@ -7,8 +7,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from graph.client import DEFAULT_USER_SELECT, GraphClient
 from graph.errors import GraphError
+from graph.odata import DEFAULT_USER_SELECT
 from provisioning.cells import csv_safe, make_xlsx_text_safe
 from provisioning.context import CommandContext
 from provisioning.errors import UsageError
@@ -53,6 +53,8 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     headers = [list(COLUMNS), [c for c in COLUMNS if c not in OPTIONAL_COLUMNS]]
     check_target(out_path, force=args.force,
                  ours=csv_header_is(headers) if kind == ".csv" else xlsx_first_row_is("Users", headers))
+    from graph.client import GraphClient  # loads requests and msal: imported when the command runs, not for --help
+
     with GraphClient(ctx.tenant_settings.graph_config()) as client:
         users = client.iter_users(filter=args.odata_filter, select=COLUMNS)
         try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from provisioning.api import ResumeOptions, Stop, is_rollback, resume_rollback, resume_run
 from provisioning.commands import notify_options
 from provisioning.context import CommandContext
 from provisioning.exitcodes import ExitStatus
@@ -26,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Resume: check the roster and the tenant, reconcile the rows in doubt, send the rest (creates, updates,
     follow-ups), report over the whole run."""
+    # provisioning.api loads pandas, openpyxl and requests: imported when the command runs, not for --help
+    from provisioning.api import ResumeOptions, Stop, is_rollback, resume_rollback, resume_run
+
     if is_rollback(args.run_dir):  # a rollback folder (inside its run folder): continue the rollback
         with Stop().signals() as stop:
             return resume_rollback(ctx.tenant_settings, args.run_dir, stop=stop, console=ctx).status

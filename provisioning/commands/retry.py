@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from provisioning.api import Existing, RetryOptions, Stop, start_retry
 from provisioning.context import CommandContext
 from provisioning.exitcodes import ExitStatus
 
@@ -32,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Build the retry roster, then run it as a new run folder linked to the earlier one."""
+    # provisioning.api loads pandas, openpyxl and requests: imported when the command runs, not for --help
+    from provisioning.api import Existing, RetryOptions, Stop, start_retry
+
     options = RetryOptions(run_dir=args.out, force=args.force, dry_run=args.dry_run,
                            existing=Existing(args.existing) if args.existing else None, progress=not args.no_progress)
     with Stop().signals() as stop:

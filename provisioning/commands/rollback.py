@@ -9,7 +9,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from provisioning.api import RollbackOptions, Stop, start_rollback
 from provisioning.context import CommandContext
 from provisioning.exitcodes import ExitStatus
 
@@ -42,6 +41,9 @@ def _asker(ctx: CommandContext) -> Callable[[str], bool] | None:
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Plan, confirm, send, report (Ctrl-C, SIGTERM, SIGHUP stop it cleanly; `resume` continues it)."""
+    # provisioning.api loads pandas, openpyxl and requests: imported when the command runs, not for --help
+    from provisioning.api import RollbackOptions, Stop, start_rollback
+
     options = RollbackOptions(yes=args.yes, dry_run=args.dry_run)
     with Stop().signals() as stop:
         return start_rollback(ctx.tenant_settings, args.run_dir, options, confirm=_asker(ctx), stop=stop,

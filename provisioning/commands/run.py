@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from provisioning.api import Existing, RunOptions, Stop, start_run
 from provisioning.commands import add_header_row_argument, notify_options
 from provisioning.context import CommandContext
 from provisioning.errors import UsageError
@@ -15,6 +15,9 @@ from provisioning.exitcodes import ExitStatus
 from provisioning.report.notify import add_notify_arguments
 from provisioning.roster.encodings import encoding_option
 from provisioning.run.tap import Credential, DeliverOptions, Onboarding, TapOptions
+
+if TYPE_CHECKING:
+    from provisioning.api import RunOptions
 
 HELP = "validate a roster against the tenant, then create its users through Graph $batch (journaled, resumable)"
 NEEDS_TENANT = True
@@ -130,6 +133,9 @@ def deliver_options(args: argparse.Namespace) -> DeliverOptions | None:
 
 def options(args: argparse.Namespace) -> RunOptions:
     """The run's options from its arguments."""
+    # provisioning.api loads pandas, openpyxl and requests: imported when the command runs, not for --help
+    from provisioning.api import Existing, RunOptions
+
     return RunOptions(
         run_dir=args.out, force=args.force, sheet=args.sheet, header_row=args.header_row, mapping=args.mapping,
         encoding=args.encoding, dry_run=args.dry_run, existing=Existing(args.existing),
@@ -141,6 +147,8 @@ def options(args: argparse.Namespace) -> RunOptions:
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Run the roster: pre-flight, plan, journal, apply, report (Ctrl-C, SIGTERM, SIGHUP stop it cleanly)."""
+    from provisioning.api import Stop, start_run  # loads pandas, openpyxl and requests (see options above)
+
     run_options = options(args)
     with Stop().signals() as stop:
         return start_run(ctx.tenant_settings, args.roster, run_options, stop=stop, console=ctx).status

@@ -19,9 +19,7 @@ from provisioning.errors import UsageError
 from provisioning.exitcodes import ExitStatus
 from provisioning.models import Issue, Severity
 from provisioning.roster.encodings import encoding_option
-from provisioning.roster.reader import hidden_rows_note, load_roster
 from provisioning.targets import check_target, csv_header_is
-from provisioning.validation.engine import check_roster, gc_paused
 
 HELP = "check a roster offline (no credentials): every issue of every row, as a table and a CSV"
 NEEDS_TENANT = False
@@ -86,6 +84,10 @@ def _short(text: str, width: int) -> str:
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Validate ``args.roster``; see the module docstring for outputs and exit status."""
+    # imported when the command runs, not for --help:
+    from provisioning.roster.reader import hidden_rows_note, load_roster  # loads pandas
+    from provisioning.validation.engine import check_roster, gc_paused  # loads numpy
+
     out_path = args.out or issues_csv_path(args.roster)
     check_target(out_path, force=args.force, ours=csv_header_is([ISSUE_COLUMNS]),
                  protected={"the roster": args.roster, "the mapping file": args.mapping})

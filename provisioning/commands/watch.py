@@ -24,14 +24,20 @@ import logging
 import math
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from provisioning.api import ResumeOptions, RunOptions, RunResult, Stop, resume_run, start_run
 from provisioning.context import CommandContext
 from provisioning.errors import UsageError
 from provisioning.exitcodes import ExitStatus
 from provisioning.report.notify import add_notify_arguments, notify_watch_result, require_notify_arguments
 from provisioning.run.lock import lock_run_folder
-from provisioning.watcher import FileResult, RunOutcome, WatchConfig, Watcher, ensure_workbook
+
+if TYPE_CHECKING:
+    from provisioning.api import RunResult, Stop
+    from provisioning.watcher import FileResult, RunOutcome
+
+# provisioning.api and provisioning.watcher load pandas, openpyxl and requests: the functions below import them when
+# the daemon runs, not for --help.
 
 HELP = "daemon: run each roster dropped in INBOX (then move it to done/ or failed/); resumes after a restart"
 NEEDS_TENANT = True
@@ -78,6 +84,8 @@ def _child_ctx(ctx: CommandContext) -> CommandContext:
 def _outcome(result: RunResult) -> RunOutcome:
     """The run's status, its counts, (when not OK) its error and warning lines, and whether it completed: every
     valid row created, updated or skipped with its follow-ups done (only invalid rows left, if any)."""
+    from provisioning.watcher import RunOutcome  # loads pandas (see above)
+
     message = "\n".join(result.messages) if result.status is not ExitStatus.OK else ""
     return RunOutcome(result.status, message, {s.value: n for s, n in result.counts.items()}, result.complete)
 
@@ -91,6 +99,8 @@ class _Engine:
         self.stop = stop
 
     def run_roster(self, roster: Path, run_dir: Path) -> RunOutcome:
+        from provisioning.api import RunOptions, start_run  # loads pandas (see above)
+
         # force: the run folder is the daemon's own (INBOX/.runs/...); a try that stopped before its journal
         # (an authentication failure) left its run.log there
         options = RunOptions(run_dir=run_dir, force=True, progress=False)
@@ -98,11 +108,15 @@ class _Engine:
                                   console=_child_ctx(self.ctx)))
 
     def resume_run(self, run_dir: Path) -> RunOutcome:
+        from provisioning.api import ResumeOptions, resume_run  # loads pandas (see above)
+
         return _outcome(resume_run(self.ctx.tenant_settings, run_dir, ResumeOptions(progress=False),
                                    stop=self.stop, console=_child_ctx(self.ctx)))
 
     def notify(self, result: FileResult) -> None:
         """``--notify``: mail the file's outcome (never raises, never changes it)."""
+        from provisioning.watcher import ensure_workbook  # loads pandas (see above)
+
         if result.run_dir is not None and result.run_dir.is_dir():
             problem = ensure_workbook(result.run_dir)  # for the mail (the mail then says it is missing)
             if problem:
@@ -112,6 +126,9 @@ class _Engine:
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Watch INBOX until SIGTERM/Ctrl-C (or one pass with --once)."""
+    from provisioning.api import Stop  # loads pandas (see above)
+    from provisioning.watcher import WatchConfig, Watcher  # loads pandas (see above)
+
     inbox = Path(args.inbox)
     if not inbox.is_dir():
         raise UsageError(f"{inbox}: not a folder; create the drop folder first")

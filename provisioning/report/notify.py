@@ -27,7 +27,6 @@ import html
 import json
 import logging
 import re
-import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from graph.errors import GraphError
 from graph.odata import user_path
 from provisioning.context import CommandContext
 from provisioning.errors import UsageError
+from provisioning.portable import quote_arg
 from provisioning.run.folder import RunFolder
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ def _counts(summary: Mapping[str, Any]) -> dict[str, int]:
 def next_step(summary: Mapping[str, Any], run_dir: Path, command_line: str) -> str:
     """The command that continues the run (interrupted or stopped) or re-runs its failures; '' when all went well."""
     status = int(summary.get("exit_status", 0) or 0)
-    quoted = shlex.quote(str(run_dir))
+    quoted = quote_arg(str(run_dir))
     if status in (3, 4, 130) or summary.get("fatal"):
         return f"{command_line} resume {quoted}"
     counts = summary.get("counts") or {}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shlex
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioning.models import Severity
+from provisioning.portable import quote_arg
 from provisioning.report.model import ReportRow, ReportSummary, Status
 from provisioning.report.workbook import write_results_workbook
 from provisioning.run.folder import RunFolder
@@ -133,7 +133,7 @@ def resume_command(folder: str | Path, command_line: str, records: Sequence[RowR
     """The command that continues the run, or '' when there is nothing to resume (or it is a dry run)."""
     if dry_run or not resumable(records, follow):
         return ""
-    return f"{command_line} resume {shlex.quote(str(folder))}"
+    return f"{command_line} resume {quote_arg(str(folder))}"
 
 
 def _summary(folder: Path, meta: Mapping[str, Any], records: Sequence[RowRecord], rows: Sequence[ReportRow],
@@ -157,7 +157,7 @@ def _summary(folder: Path, meta: Mapping[str, Any], records: Sequence[RowRecord]
         tenant = f"{tenant} ({endpoint})" if tenant else str(endpoint)
     link = read_retry_link(folder)
     dry_run = bool(meta.get("dry_run"))
-    quoted = shlex.quote(str(folder))
+    quoted = quote_arg(str(folder))
     resume = resume_command(folder, command_line, records, follow, dry_run) or (
         "(nothing to resume)" if not dry_run else "(a dry run is not resumed: start a real run)")
     passwords = RunFolder(folder).passwords_csv

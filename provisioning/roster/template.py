@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from provisioning.fields import COUNTRY_CODES, FIELDS, FieldSpec
+from provisioning.fields import FIELDS, FieldSpec, country_codes
 
 #: The Entra admin center bulk-create template, verbatim (graph-facts section 10).
 ENTRA_VERSION_LINE = "version:v1.0"
@@ -72,7 +72,7 @@ def _write_xlsx(out: Path) -> None:
     bold = Font(bold=True)
     fill = PatternFill("solid", fgColor="DDEBF7")
     lists = wb.create_sheet("Lists")
-    for r, code in enumerate(sorted(COUNTRY_CODES), start=1):
+    for r, code in enumerate(sorted(country_codes()), start=1):
         lists.cell(row=r, column=1, value=code)
     lists.sheet_state = "hidden"
     last = TEMPLATE_ROWS + 1
@@ -89,7 +89,7 @@ def _write_xlsx(out: Path) -> None:
             dv = DataValidation(type="list", formula1='"Yes,No"', allow_blank=True)
             dv.error = f"{f.name}: choose Yes or No"
         elif f.name == "usageLocation":
-            dv = DataValidation(type="list", formula1=f"Lists!$A$1:$A${len(COUNTRY_CODES)}", allow_blank=True)
+            dv = DataValidation(type="list", formula1=f"Lists!$A$1:$A${len(country_codes())}", allow_blank=True)
             dv.error = "usageLocation: a two-letter ISO 3166 country code, e.g. US, GB, DE"
         elif f.max_len:
             dv = DataValidation(type="textLength", operator="lessThanOrEqual", formula1=str(f.max_len),

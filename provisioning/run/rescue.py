@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import shlex
 import sqlite3
 from collections.abc import Mapping
 from datetime import datetime
@@ -16,6 +15,7 @@ from typing import Any, Protocol, TextIO
 
 from provisioning.cells import csv_safe
 from provisioning.errors import RunFolderLost
+from provisioning.portable import quote_arg
 from provisioning.run.durable import names_text
 from provisioning.run.journal import Journal, RowState
 from provisioning.run.tap import UNKEPT
@@ -73,7 +73,7 @@ def stopped_message(lost: RunFolderLost, *, journal: Journal, passwords: Passwor
                      "password)")
     if journal_ok and lost.resumable:
         parts.append(f"the journal is consistent: {lost.remedy}, then continue with "
-                     f"`{command_line} resume {shlex.quote(str(folder))}`")
+                     f"`{command_line} resume {quote_arg(str(folder))}`")
     else:
         listing = [(row, records[row].upn,
                     getattr(answers.get(row), "object_id", "") or records[row].object_id,
@@ -84,7 +84,7 @@ def stopped_message(lost: RunFolderLost, *, journal: Journal, passwords: Passwor
         rescued = _rescue(journal, folder, listing)
         if rescued is not None:
             parts.append(f"the journal was saved to {rescued} (created.csv there lists the users created): "
-                         f"`{command_line} resume {shlex.quote(str(rescued))}` continues the run"
+                         f"`{command_line} resume {quote_arg(str(rescued))}` continues the run"
                          + (" and names them again" if unrecorded else ""))
             if on_disk:
                 parts.append(f"the generated passwords sent so far are in {passwords.path}")

@@ -1,8 +1,9 @@
 """The run's secrets on disk: ``passwords.csv`` (the only file that ever holds a password) and ``run.log`` (through
 :class:`SecretFilter`, so that none reaches it).
 
-``passwords.csv`` is created with mode 0600 (``O_CREAT | O_EXCL``, so it is never a pre-existing file an attacker
-prepared) and only holds *generated* passwords; every cell but the password passes through
+``passwords.csv`` is created readable only by its owner (:func:`create_private`: mode 0600 on POSIX, a private ACL
+on Windows; ``O_CREAT | O_EXCL``, so it is never a pre-existing file an attacker prepared) and only holds
+*generated* passwords; every cell but the password passes through
 :func:`provisioning.cells.csv_safe`.
 """
 from __future__ import annotations
@@ -17,12 +18,16 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from provisioning.cells import csv_safe
+from provisioning.portable import is_owner_only, is_windows, restrict_to_owner
 from provisioning.run.durable import gone, names_text
 from provisioning.run.journal import Journal, RowRecord, RowState
 
 
-def _sync_folder(path: Path) -> None:
-    """fsync a folder, so that a file just created in it survives a crash of the machine."""
+def sync_folder(path: Path) -> None:
+    """fsync a folder, so that a file just created in it survives a crash of the machine. Not on Windows, where a
+    folder cannot be opened as a file (and NTFS journals the names of its files itself)."""
+    if is_windows():
+        return
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         os.fsync(fd)
@@ -30,12 +35,46 @@ def _sync_folder(path: Path) -> None:
         os.close(fd)
 
 
-def _create_private(path: Path) -> int:
-    """Open a new file for writing with mode 0600; fails if it exists (no pre-planted file is ever reused)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags, 0o600)
-    os.fchmod(fd, 0o600)  # umask cannot widen it, but be explicit
+#: ``os.open`` flags: no link followed (POSIX), bytes as written (Windows opens in text mode by default).
+_NO_LINK_BINARY = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
+
+def create_private(path: Path) -> int:
+    """Open a new file for writing, readable only by its owner, and return its descriptor; fails if it exists (no
+    pre-planted file is ever reused). Mode 0600 on POSIX; on Windows a private ACL, or a warning that the file is
+    as private as its folder (:func:`provisioning.portable.restrict_to_owner`). Set before anything is written."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_LINK_BINARY, 0o600)
+    try:
+        restrict_to_owner(path, fd)  # umask cannot widen 0600, but be explicit
+    except BaseException:
+        os.close(fd)
+        raise
     return fd
+
+
+def open_private_csv(path: Path, columns: Sequence[str]) -> io.TextIOWrapper:
+    """An append-only CSV of secrets: created owner-only with its header line (on disk, with its name, before this
+    returns), or reopened for appending when it is there, owner-only and no link (a line cut short by a full disk
+    is ended first, so that it cannot swallow the next one)."""
+    if os.path.lexists(path):
+        if path.is_symlink() or not is_owner_only(path):
+            raise PermissionError(f"{path}: refusing to append to a link or a file others can read")
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | _NO_LINK_BINARY)
+        size = os.fstat(fd).st_size
+        torn = False
+        if size > 0:  # lseek and read: Windows has no pread; the appends go to the end whatever the offset
+            os.lseek(fd, size - 1, os.SEEK_SET)
+            torn = os.read(fd, 1) != b"\n"
+        fh = io.TextIOWrapper(os.fdopen(fd, "ab"), encoding="utf-8", newline="")
+        if torn:
+            fh.write("\r\n")
+        return fh
+    fh = io.TextIOWrapper(os.fdopen(create_private(path), "wb"), encoding="utf-8", newline="")
+    csv.writer(fh).writerow(columns)
+    fh.flush()
+    os.fsync(fh.fileno())
+    sync_folder(path.parent)  # the new file's name is durable too, not only its bytes
+    return fh
 
 
 class PasswordFile:
@@ -70,22 +109,7 @@ class PasswordFile:
 
     def _open(self) -> io.TextIOWrapper:
         if self._fh is None:
-            if self.path.exists():
-                if self.path.is_symlink() or (self.path.stat().st_mode & 0o077):
-                    raise PermissionError(f"{self.path}: refusing to append to a link or a file others can read")
-                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
-                size = os.fstat(fd).st_size
-                # a line cut short by a full disk must not swallow the next row's line
-                torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
-                self._fh = io.TextIOWrapper(os.fdopen(fd, "ab"), encoding="utf-8", newline="")
-                if torn:
-                    self._fh.write("\r\n")
-            else:
-                self._fh = io.TextIOWrapper(os.fdopen(_create_private(self.path), "wb"), encoding="utf-8",
-                                            newline="")
-                csv.writer(self._fh).writerow(self.COLUMNS)
-                self._sync(self._fh)
-                _sync_folder(self.path.parent)  # the new file's name is durable too, not only its bytes
+            self._fh = open_private_csv(self.path, self.COLUMNS)
             self._identity = (os.fstat(self._fh.fileno()).st_dev, os.fstat(self._fh.fileno()).st_ino)
         return self._fh
 
@@ -138,7 +162,7 @@ class PasswordFile:
         tmp = self.path.with_name(self.path.name + ".tmp")
         if tmp.exists():
             tmp.unlink()
-        with io.TextIOWrapper(os.fdopen(_create_private(tmp), "wb"), encoding="utf-8", newline="") as fh:
+        with io.TextIOWrapper(os.fdopen(create_private(tmp), "wb"), encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(self.COLUMNS)
             for row, upn, password in keep:
@@ -146,7 +170,7 @@ class PasswordFile:
             self._sync(fh)
         if keep:
             os.replace(tmp, self.path)
-            _sync_folder(self.path.parent)
+            sync_folder(self.path.parent)
         else:
             tmp.unlink()
             self.path.unlink(missing_ok=True)

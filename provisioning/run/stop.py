@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shlex
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -13,6 +12,7 @@ from types import FrameType
 
 from provisioning.context import CommandContext
 from provisioning.exitcodes import ExitStatus
+from provisioning.portable import quote_arg
 from provisioning.run.folder import RunFolder
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SI
 
 def resume_hint(ctx: CommandContext, folder: RunFolder) -> str:
     """The exact command that continues this run (with the options it was started with)."""
-    return f"to continue: {ctx.command_line} resume {shlex.quote(str(folder.path))}"
+    return f"to continue: {ctx.command_line} resume {quote_arg(str(folder.path))}"
 
 
 class Stop(threading.Event):

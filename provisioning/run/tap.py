@@ -25,7 +25,7 @@ from provisioning.cells import csv_safe
 from provisioning.errors import ConfigError, UsageError
 from provisioning.run.followup_journal import FollowUpSeed
 from provisioning.run.permissions import explain_denied
-from provisioning.run.secrets import PasswordFile, SecretFilter, _create_private, _sync_folder
+from provisioning.run.secrets import PasswordFile, SecretFilter, open_private_csv
 
 if TYPE_CHECKING:
     from graph.client import GraphClient
@@ -233,23 +233,8 @@ class TapFile:
             self._open()
 
     def _open(self) -> io.TextIOWrapper:
-        if self._fh is not None:
-            return self._fh
-        if os.path.lexists(self.path):
-            if self.path.is_symlink() or (self.path.stat().st_mode & 0o077):
-                raise PermissionError(f"{self.path}: refusing to append to a link or a file others can read")
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
-            size = os.fstat(fd).st_size
-            torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
-            self._fh = io.TextIOWrapper(os.fdopen(fd, "ab"), encoding="utf-8", newline="")
-            if torn:
-                self._fh.write("\r\n")
-        else:
-            self._fh = io.TextIOWrapper(os.fdopen(_create_private(self.path), "wb"), encoding="utf-8", newline="")
-            csv.writer(self._fh).writerow(self.COLUMNS)
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            _sync_folder(self.path.parent)
+        if self._fh is None:
+            self._fh = open_private_csv(self.path, self.COLUMNS)
         return self._fh
 
     def add(self, issued: IssuedPass) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import pycountry
 
 from provisioning.cells import NICKNAME_BAD, char_name, invisible_chars, looks_like_formula, strip_blanks
-from provisioning.fields import COUNTRY_CODES
+from provisioning.fields import country_codes
 from provisioning.validation.patterns import DOMAIN, EMAIL, LANGUAGE, PHONE, PHONES, UPN, UPN_ALLOWED
 
 BOOLEANS: Mapping[str, bool] = {"true": True, "yes": True, "y": True, "1": True,
@@ -143,7 +143,7 @@ def boolean_problem(value: str, column: str) -> tuple[str, str]:
 
 def usage_location_problem(value: str, column: str) -> tuple[str, str] | None:
     """``usage-location-invalid`` unless ``value`` is a two-letter ISO 3166 code (any case)."""
-    if value.upper() in COUNTRY_CODES:
+    if value.upper() in country_codes():
         return None
     hint = ""
     if len(value) > 2:
