@@ -26,8 +26,8 @@ from typing import Any
 from . import userrules as rules
 from . import users
 from .groups import _page
-from .refs import directory_object, entity_context
 from .odata import FilterError, parse_filter
+from .refs import directory_object, entity_context
 from .wire import MSG_SEGMENT, Request, Response, Router, error, not_found
 
 USER_CAST = "microsoft.graph.user"
@@ -115,6 +115,7 @@ def restore_item(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
             return error(req, 400, rules.BAD, rules.MSG_DUPLICATE,
                          details=[{"target": "userPrincipalName", "code": "ObjectConflict"}])
         restored = svc.store.restore_user(row.data["id"], {"userPrincipalName": upn})
+    svc.count("users_restored")
     return Response(200, {"@odata.context": entity_context("directoryObjects"),
                           **directory_object(users.shape(restored.data, None))})
 
