@@ -99,6 +99,7 @@ def get_item(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
 def restore_item(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
     """POST /directory/deletedItems/{id}/restore -> 200 with the restored user."""
     key = groups[0]
+    svc.count("restore_requests")  # every restore asked for, answered or refused
     body = req.body if isinstance(req.body, dict) else {}
     new_upn = body.get("newUserPrincipalName")
     if new_upn is not None:

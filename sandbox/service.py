@@ -137,7 +137,7 @@ class Service:
                 "batch_by_status": dict(sorted(self._batch_by_status.items())),
                 "members_added": c["members_added"], "licenses_assigned": c["licenses_assigned"],
                 "managers_set": c["managers_set"], "mail_sent": c["mail_sent"],
-                "users_restored": c["users_restored"],
+                "users_restored": c["users_restored"], "restore_requests": c["restore_requests"],
                 "taps_issued": c["taps_issued"], "taps_replaced": c["taps_replaced"], "taps_deleted": c["taps_deleted"],
             }
 
