@@ -314,9 +314,12 @@ def _preflight(client: GraphClient, roster: Roster, options: RunOptions, secrets
     existing = tenant.lookup(valid_upns)
     rows, issues, refs = check_tenant_references(client, tenant, roster, validation, existing, existing_mode,
                                                  bound=chain.bindings if chain is not None else ())
-    people = match_people(client, rows, issues, existing, bound=chain.bindings if chain is not None else ())
+    columns = {f: h for h, f in roster.column_map.items() if f}
+    people = match_people(client, rows, issues, existing, bound=chain.bindings if chain is not None else (),
+                          columns=columns)
     plan = make_plan(people.rows, existing, issues=people.issues, existing_mode=existing_mode,
-                     matches=people.matches, deleted=people.deleted, restore=options.restore_deleted)
+                     matches=people.matches, deleted=people.deleted, restore=options.restore_deleted,
+                     columns=columns)
     if chain is not None:
         present = bound_accounts(client, chain, (a.row for a in plan.actions if a.kind is not ActionKind.INVALID))
         plan = bind_plan(plan, chain, present, edits)

@@ -39,13 +39,15 @@ class People:
 
 
 def match_people(client: GraphClient, rows: Sequence[UserRow], issues: Sequence[Issue],
-                 existing: Mapping[str, ExistingUser], *, bound: Collection[int] = ()) -> People:
+                 existing: Mapping[str, ExistingUser], *, bound: Collection[int] = (),
+                 columns: Mapping[str, str] | None = None) -> People:
     """Match ``rows`` (``existing``: the tenant's users by lower-case UPN, as pre-flight found them). Rows of a
-    retry bound to their account (``bound``) are matched by UPN only: the chain decides what they are."""
+    retry bound to their account (``bound``) are matched by UPN only: the chain decides what they are. ``columns``:
+    field -> the roster's header."""
     bound = set(bound)
     valid = [r for r in rows if not r.has_errors and r.row not in bound]
     by_eid = find_by_employee_id(client, (str(r.fields.get("employeeId") or "").strip() for r in valid))
-    matches, conflicts = match_existing(valid, existing, by_eid)
+    matches, conflicts = match_existing(valid, existing, by_eid, columns=columns)
     for r in rows:
         found = existing.get(upn_of(r).lower()) if r.row in bound and upn_of(r) else None
         if found is not None:

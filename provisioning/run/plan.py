@@ -101,13 +101,14 @@ def _issue_text(issues: Sequence[Issue]) -> str:
 def make_plan(rows: Iterable[PlannedRow], existing: Mapping[str, Any], *,
               issues: Iterable[Issue] = (), existing_mode: ExistingMode | str = ExistingMode.SKIP,
               matches: Mapping[int, TenantMatch] | None = None, deleted: Mapping[int, DeletedMatch] | None = None,
-              restore: bool = False) -> Plan:
+              restore: bool = False, columns: Mapping[str, str] | None = None) -> Plan:
     """One action per row: INVALID (validation errors), SKIP/EXISTS/UPDATE (a tenant user is the row's person),
     RESTORE or INVALID (a deleted user is), else CREATE.
 
     ``existing`` maps lower-cased UPNs to the tenant's users (objects with an ``id``), as found by pre-flight;
     ``matches`` (row -> match), when given, replaces it. ``deleted``: row -> its user in Deleted users, restored
-    with ``restore`` (``--restore-deleted``), else a ``user-deleted`` issue.
+    with ``restore`` (``--restore-deleted``), else a ``user-deleted`` issue. ``columns``: field -> the roster's
+    header, for the issues' column.
     ``issues`` are the validation's issues; each action carries those of its row (warnings included).
     """
     mode = ExistingMode(existing_mode)
@@ -128,7 +129,7 @@ def make_plan(rows: Iterable[PlannedRow], existing: Mapping[str, Any], *,
             found = existing.get(upn.lower()) if upn else None
             match = TenantMatch(found, BY_UPN) if found is not None else None
         if match is not None:
-            actions.append(_existing_action(user, upn, match, mode, row_issues))
+            actions.append(_existing_action(user, upn, match, mode, row_issues, columns or {}))
             continue
         gone = (deleted or {}).get(user.row)
         if gone is not None and restore:
@@ -137,7 +138,7 @@ def make_plan(rows: Iterable[PlannedRow], existing: Mapping[str, Any], *,
                                   gone.user.id, row_issues, user))
             continue
         if gone is not None:
-            issue = codes.issue(user.row, gone.by, "user-deleted", deleted_message(gone))
+            issue = codes.issue(user.row, (columns or {}).get(gone.by, gone.by), "user-deleted", deleted_message(gone))
             actions.append(Action(user.row, ActionKind.INVALID, upn, issue.message, issues=(*row_issues, issue),
                                   user=user))
             continue
@@ -146,7 +147,7 @@ def make_plan(rows: Iterable[PlannedRow], existing: Mapping[str, Any], *,
 
 
 def _existing_action(user: PlannedRow, upn: str, match: TenantMatch, mode: ExistingMode,
-                     row_issues: tuple[Issue, ...]) -> Action:
+                     row_issues: tuple[Issue, ...], columns: Mapping[str, str]) -> Action:
     """The action of a row matched to a tenant user: SKIP, UPDATE or EXISTS, saying how it was matched. Matched by
     employeeId to a user with another UPN: skipped as that UPN (with an ``employee-id-matched`` warning), or
     updated to the row's UPN."""
@@ -160,7 +161,7 @@ def _existing_action(user: PlannedRow, upn: str, match: TenantMatch, mode: Exist
         if theirs.lower() != upn.lower():
             how += f" to {theirs} (the row's userPrincipalName is {upn!r})"
             row_issues = (*row_issues, codes.issue(
-                user.row, "employeeId", "employee-id-matched",
+                user.row, columns.get("employeeId", "employeeId"), "employee-id-matched",
                 f"employeeId {eid!r} belongs to {theirs} in the tenant; the row is matched to that user "
                 f"(skipped, or renamed to {upn!r} and updated with --existing update)"))
         skip = f"a user with this employeeId already exists ({how})"

@@ -341,12 +341,14 @@ def _user_text(user: ExistingUser) -> str:
 
 
 def match_existing(rows: Sequence[UserRow], by_upn: Mapping[str, ExistingUser],
-                   by_employee_id: Mapping[str, ExistingUser]) -> tuple[dict[int, TenantMatch], list[Issue]]:
+                   by_employee_id: Mapping[str, ExistingUser], *, columns: Mapping[str, str] | None = None) \
+        -> tuple[dict[int, TenantMatch], list[Issue]]:
     """Each row (validated rows without errors) -> the tenant user it is matched to, and the
     ``employee-id-conflict`` issues of the rows whose UPN and employeeId name two different users (pure).
 
     ``by_upn``: the tenant's users by lower-case UPN; ``by_employee_id``: by employeeId (see
-    :func:`provisioning.validation.tenant.find_by_employee_id`)."""
+    :func:`provisioning.validation.tenant.find_by_employee_id`); ``columns``: field -> the roster's header, for
+    the issues' column."""
     matches: dict[int, TenantMatch] = {}
     issues: list[Issue] = []
     for row in rows:
@@ -355,7 +357,7 @@ def match_existing(rows: Sequence[UserRow], by_upn: Mapping[str, ExistingUser],
         holder = by_employee_id.get(eid) if eid else None
         owner = by_upn.get(upn.lower()) if upn else None
         if holder is not None and owner is not None and holder.id.lower() != owner.id.lower():
-            issues.append(codes.issue(num, "employeeId", "employee-id-conflict",
+            issues.append(codes.issue(num, (columns or {}).get("employeeId", "employeeId"), "employee-id-conflict",
                                       f"userPrincipalName {upn!r} belongs to {_user_text(owner)} but employeeId "
                                       f"{eid!r} belongs to another user, {_user_text(holder)}; correct the row (or "
                                       f"one of the two users) so that both name the same person"))
