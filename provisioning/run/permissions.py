@@ -5,7 +5,7 @@ Sources (Microsoft Graph v1.0 API pages, "Permissions" tables; see graph-facts.m
 user-post-users, user-list, domain-list, subscribedsku-list (LicenseAssignment.Read.All least privileged),
 user-assignlicense, group-list, group-post-members (role-assignable groups also need
 RoleManagement.ReadWrite.Directory), user-post-manager, user-sendmail, user-update (passwordProfile: the app also
-needs a directory role that may reset passwords).
+needs a directory role that may reset passwords), directory-deleteditems-list and -restore.
 """
 from __future__ import annotations
 
@@ -95,6 +95,8 @@ SET_MANAGERS = Need("set managers", ("User.ReadWrite.All", "Directory.ReadWrite.
 RESET_PASSWORDS = Need("reset passwords", ("User.ReadWrite.All", "User-PasswordProfile.ReadWrite.All",
                                            "Directory.ReadWrite.All"), roles=PASSWORD_RESET_ROLES)
 UPDATE_USERS = Need("update existing users", ("User.ReadWrite.All", "Directory.ReadWrite.All"))
+#: directory-deleteditems-restore: a user; one who holds a privileged admin role also needs a higher role
+RESTORE_USERS = Need("restore deleted users", ("User.ReadWrite.All", "Directory.ReadWrite.All"))
 SEND_MAIL = Need("send notification mail", ("Mail.Send",), note=MAIL_SCOPE_HOW)
 
 #: Every feature, in the order ``check`` lists them.
@@ -144,6 +146,8 @@ _CALLS: tuple[tuple[str, re.Pattern[str], Need], ...] = tuple(
         ("GET", r"/groups(?:/" + _ID + r")?(?:/members)?", READ_GROUPS),
         ("POST", r"/groups/" + _ID + r"/members/\$ref", ADD_MEMBERS),
         ("PATCH", r"/groups/" + _ID, ADD_MEMBERS),
+        ("GET", r"/directory/deletedItems(?:/" + _ID + r")?", LOOKUP_USERS),
+        ("POST", r"/directory/deletedItems/" + _ID + r"/restore", RESTORE_USERS),
     ))
 
 

@@ -63,7 +63,8 @@ def test_employee_id_matches_a_user_whose_upn_changed(sandbox: Any, cli: Any, tm
     with graph(sandbox) as client:
         user = client.get(f"/users/{ann}", {"$select": "userPrincipalName,surname,displayName,jobTitle"})
     assert {k: user[k] for k in ("userPrincipalName", "surname", "displayName", "jobTitle")} == {
-        "userPrincipalName": "ann.smith@contoso.com", "surname": "Smith", "displayName": "Ann Smith", "jobTitle": "Lead"}
+        "userPrincipalName": "ann.smith@contoso.com", "surname": "Smith", "displayName": "Ann Smith",
+        "jobTitle": "Lead"}
     assert sandbox.stats()["users_created"] == 2
 
 
@@ -104,6 +105,12 @@ def test_a_deleted_user_is_reported_then_restored(sandbox: Any, cli: Any, tmp_pa
     assert res[3]["message"].startswith(f"employeeId 'E300' belongs to a deleted user: Bob Old (bob.old@contoso.com, "
                                         f"object id {bob}), deleted {bob_when};")
     assert sandbox.stats()["users_restored"] == 0
+    writes = sandbox.stats()["writes"]
+    code, out, err = cli(sandbox, "run", roster, "--restore-deleted", "--dry-run", "--out", tmp_path / "dry")
+    assert code == ExitStatus.OK, out + err
+    assert [read_results(tmp_path / "dry")[r]["status"] for r in (2, 3, 4)] == ["would restore", "would restore",
+                                                                                "would skip"]
+    assert sandbox.stats()["writes"] == writes and sandbox.stats()["restore_requests"] == 0
 
     code, out, err = cli(sandbox, "run", roster, "--restore-deleted", "--out", tmp_path / "restore", "--no-progress")
     assert code == ExitStatus.OK, out + err
