@@ -37,16 +37,21 @@ DELETED_ITEMS = "/directory/deletedItems"
 
 def plan_restores(client: GraphClient, actions: Sequence[Action]) -> dict[int, UserUpdate]:
     """The PATCH of each RESTORE action: the roster's values that differ from the deleted user's (its UPN is set
-    by the restore itself and only listed as a change)."""
+    by the restore itself and only listed as a change). ``accountEnabled`` is compared even when it is the
+    roster's default: an account disabled before it was deleted comes back as a new hire's would."""
     todo = [a for a in actions if a.kind is ActionKind.RESTORE and a.object_id]
     if not todo:
         return {}
-    current = fetch_current(client, {a.row: a.object_id for a in todo}, select_for(a.user for a in todo),
-                            base=DELETED_ITEMS)
+    select = sorted({*select_for(a.user for a in todo), "accountEnabled"})
+    current = fetch_current(client, {a.row: a.object_id for a in todo}, select, base=DELETED_ITEMS)
     out: dict[int, UserUpdate] = {}
     for a in todo:
         have = current.get(a.row, {})
-        body, changes = diff(a.row, desired(a.user), have)
+        want = desired(a.user)
+        enabled = a.user.graph_body().get("accountEnabled")
+        if isinstance(enabled, bool):
+            want["accountEnabled"] = enabled
+        body, changes = diff(a.row, want, have)
         old = str(have.get("userPrincipalName") or "")
         if old.lower() != a.upn.lower():
             changes.insert(0, Change(a.row, "userPrincipalName", text(old), a.upn))

@@ -85,7 +85,7 @@ def test_upn_of_one_user_and_employee_id_of_another_is_an_issue(sandbox: Any, cl
 
 def test_a_deleted_user_is_reported_then_restored(sandbox: Any, cli: Any, tmp_path: Path) -> None:
     ann, ann_when = _deleted(sandbox, "ann.lee@contoso.com", "Ann Lee", employeeId="E100", jobTitle="Dev",
-                             givenName="Ann", surname="Lee")
+                             givenName="Ann", surname="Lee", accountEnabled=False)  # disabled, then deleted
     bob, bob_when = _deleted(sandbox, "bob.old@contoso.com", "Bob Old", employeeId="E300", givenName="Bob",
                              surname="Old")
     roster = _roster(tmp_path / "people.csv", [
@@ -120,9 +120,9 @@ def test_a_deleted_user_is_reported_then_restored(sandbox: Any, cli: Any, tmp_pa
     assert res[2]["message"] == f"restored from Deleted users (deleted {ann_when}; matched by employeeId)"
     assert sandbox.stats()["users_restored"] == 2
     with graph(sandbox) as client:
-        a = client.get(f"/users/{ann}", {"$select": "userPrincipalName,jobTitle"})
+        a = client.get(f"/users/{ann}", {"$select": "userPrincipalName,jobTitle,accountEnabled"})
         b = client.get(f"/users/{bob}", {"$select": "userPrincipalName,jobTitle,surname,displayName"})
-        assert (a["userPrincipalName"], a["jobTitle"]) == ("ann.lee@contoso.com", "Lead")
+        assert (a["userPrincipalName"], a["jobTitle"], a["accountEnabled"]) == ("ann.lee@contoso.com", "Lead", True)
         assert (b["userPrincipalName"], b["jobTitle"], b["surname"], b["displayName"]) == \
             ("bob.new@contoso.com", "Ops", "New", "Bob New")
         assert ann in members(client, sandbox.groups["Engineering"])  # the follow-ups went
@@ -132,7 +132,8 @@ def test_a_deleted_user_is_reported_then_restored(sandbox: Any, cli: Any, tmp_pa
 
     book = openpyxl.load_workbook(tmp_path / "restore" / "results.xlsx", read_only=True)
     lines = sorted((r[0], r[1], r[5], r[6], r[7]) for r in book["Updated"].iter_rows(min_row=2, values_only=True))
-    assert lines == [(2, "restored", "jobTitle", "Dev", "Lead"),
+    assert lines == [(2, "restored", "accountEnabled", "false", "true"),
+                     (2, "restored", "jobTitle", "Dev", "Lead"),
                      (3, "restored", "displayName", "Bob Old", "Bob New"),
                      (3, "restored", "jobTitle", None, "Ops"),
                      (3, "restored", "surname", "Old", "New"),
