@@ -599,6 +599,7 @@ class RetryOptions:
     dry_run: bool = False
     existing: Existing | None = None
     progress: bool = True
+    restore_deleted: bool = False  # or the earlier run's choice
 
 
 def start_retry(settings: Settings, target: Path, options: RetryOptions = RetryOptions(), *,
@@ -631,7 +632,8 @@ def _retry_run_options(meta: Mapping[str, Any], run_dir: Path, chain: Chain, opt
         dry_run=options.dry_run, existing=options.existing or Existing(meta.get("existing") or "skip"),
         batch_size=int(meta["batch_size"]) if meta.get("batch_size") else None,
         max_writes_per_s=float(meta["max_writes_per_s"]) if meta.get("max_writes_per_s") else None,
-        progress=options.progress, chain=chain)
+        progress=options.progress, chain=chain,
+        restore_deleted=options.restore_deleted or bool(meta.get("restore_deleted")))
 
 
 def _retry(settings: Settings, source: RetrySource, options: RetryOptions, stop: threading.Event | None,

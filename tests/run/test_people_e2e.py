@@ -216,3 +216,17 @@ def test_sigkill_during_restores_then_resume_restores_each_once(tmp_path: Path,
     finally:
         sb.send_signal(signal.SIGTERM)
         sb.wait(timeout=10)
+
+
+def test_retry_restores_the_deleted_users_a_run_reported(sandbox: Any, cli: Any, tmp_path: Path) -> None:
+    ann, _ = _deleted(sandbox, "ann.lee@contoso.com", "Ann Lee", employeeId="E100", givenName="Ann", surname="Lee")
+    roster = _roster(tmp_path / "people.csv", ["Ann,Lee,Ann Lee,ann.lee@contoso.com,Lead,,E100"])
+    code, out, err = cli(sandbox, "run", roster, "--out", tmp_path / "run", "--no-progress")
+    assert code == ExitStatus.ROWS_FAILED, out + err
+    assert read_results(tmp_path / "run")[2]["errorCode"] == "user-deleted"
+    code, out, err = cli(sandbox, "retry", tmp_path / "run", "--restore-deleted", "--out", tmp_path / "retry",
+                         "--no-progress")
+    assert code == ExitStatus.OK, out + err
+    res = read_results(tmp_path / "retry")
+    assert (res[2]["status"], res[2]["objectId"]) == ("restored", ann)
+    assert sandbox.stats()["users_restored"] == 1
