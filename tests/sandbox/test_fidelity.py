@@ -242,3 +242,7 @@ def test_deleted_users_filter(graph: Graph) -> None:
     assert [u["id"] for u in got] == [b]
     many = ",".join(f"'x{n}'" for n in range(16))
     assert_error(graph.get(path, params={"$filter": f"employeeId in ({many})"}), 400, "Request_UnsupportedQuery")
+    # a deleted user's UPN and mailNickname do not refuse a create (docs/graph-facts-local.md, Step 13)
+    again = graph.post("/users", new_user(1, mailNickname="test.user2", employeeId="E2"))
+    assert again.status_code == 201, again.text
+    assert again.json()["id"] not in (a, b)
