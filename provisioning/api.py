@@ -59,6 +59,7 @@ from provisioning.run.followup_journal import FollowUpState
 from provisioning.run.followups import held_for, plan_followups
 from provisioning.run.journal import OPEN_STATES, Journal, Outcome, RowRecord, RowSeed, RowState
 from provisioning.run.lock import lock_run_folder
+from provisioning.run.matching import match_people
 from provisioning.run.phases import (
     execute,
     make_client,
@@ -67,7 +68,8 @@ from provisioning.run.phases import (
     settings_public,
     settings_secrets,
 )
-from provisioning.run.plan import ActionKind, Plan, make_plan, upn_of
+from provisioning.run.plan import ActionKind, Plan, make_plan, upn_of, upn_renames
+from provisioning.run.restores import apply_restores, pending_restores, plan_restores
 from provisioning.run.retry import (
     done_rows,
     formula_issues,
@@ -168,6 +170,7 @@ class RunOptions:
     notify: NotifyOptions | None = None  # mail the summary and results.xlsx when the run ends
     chain: Chain | None = None
     onboarding: Onboarding = Onboarding()  # --credential, --tap-lifetime, --deliver managers ...
+    restore_deleted: bool = False  # a row whose person is in Deleted users: restore that account, then update it
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +182,8 @@ class ResumeOptions:
 
 
 #: The row states a result counts, in this order; those always counted (0 included): summary.json's "counts".
-COUNTED_STATES = (RowState.CREATED, RowState.UPDATED, RowState.SKIPPED, RowState.FAILED, RowState.INVALID,
-                  RowState.PENDING, RowState.UNKNOWN, RowState.SENDING, RowState.PLANNED)
+COUNTED_STATES = (RowState.CREATED, RowState.UPDATED, RowState.RESTORED, RowState.SKIPPED, RowState.FAILED,
+                  RowState.INVALID, RowState.PENDING, RowState.UNKNOWN, RowState.SENDING, RowState.PLANNED)
 ALWAYS_COUNTED = frozenset({RowState.CREATED, RowState.SKIPPED, RowState.FAILED, RowState.INVALID})
 #: Row states and follow-up states that leave work for ``resume`` or ``retry``: the run is not complete.
 _LEFT_OVER = frozenset({RowState.FAILED, RowState.PENDING, RowState.SENDING, RowState.UNKNOWN, RowState.PLANNED})
@@ -321,6 +324,7 @@ class _Planned:
     plan: Plan
     updates: dict[int, UserUpdate]
     refs: References
+    restores: dict[int, UserUpdate] = field(default_factory=dict)  # the PATCH after each restore
 
 
 def _preflight(client: GraphClient, roster: Roster, options: RunOptions, secrets: SecretFilter) -> _Planned:
@@ -345,15 +349,20 @@ def _preflight(client: GraphClient, roster: Roster, options: RunOptions, secrets
     existing = tenant.lookup(valid_upns)
     rows, issues, refs = check_tenant_references(client, tenant, roster, validation, existing, existing_mode,
                                                  bound=chain.bindings if chain is not None else ())
-    plan = make_plan(rows, existing, issues=issues, existing_mode=existing_mode)
+    columns = {f: h for h, f in roster.column_map.items() if f}
+    people = match_people(client, rows, issues, existing, bound=chain.bindings if chain is not None else (),
+                          columns=columns)
+    plan = make_plan(people.rows, existing, issues=people.issues, existing_mode=existing_mode,
+                     matches=people.matches, deleted=people.deleted, restore=options.restore_deleted,
+                     columns=columns)
     if chain is not None:
         present = bound_accounts(client, chain, (a.row for a in plan.actions if a.kind is not ActionKind.INVALID))
         plan = bind_plan(plan, chain, present, edits)
     updates: dict[int, UserUpdate] = {}
     if options.existing is Existing.UPDATE:
-        plan, updates = _plan_updates(client, plan, options.reset_passwords, renames(edits))
+        plan, updates = _plan_updates(client, plan, options.reset_passwords, {**upn_renames(plan), **renames(edits)})
     log.info("plan: %s", plan.counts())
-    return _Planned(validation, plan, updates, refs)
+    return _Planned(validation, plan, updates, refs, plan_restores(client, plan.actions))
 
 
 def _send(console: CommandContext, settings: Settings, client: GraphClient, roster_path: Path, roster: Roster,
@@ -368,7 +377,7 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
         "encoding": getattr(roster, "encoding", None),  # as read (given or detected): resume reads it the same
         "dry_run": options.dry_run, "existing": options.existing.value, "batch_size": options.batch_size,
         "max_writes_per_s": options.max_writes_per_s, "write_burst": options.write_burst,
-        "settings": settings_public(settings),
+        "restore_deleted": options.restore_deleted, "settings": settings_public(settings),
         "tenant": binding_of(settings, client), "command_line": console.command_line,
         **options.onboarding.meta(),
     }
@@ -381,12 +390,13 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
             journal.add_bindings(chain.bindings.values())
         bodies = {a.row: a.user.graph_body() for a in plan.creates}
         # with the roster's cells: the reports are built from the journal alone
-        journal.add_rows(seeds(plan, dry_run=options.dry_run, bodies=bodies, updates=updates,
-                               tap=options.onboarding.uses_tap), roster=roster)
+        journal.add_rows(seeds(plan, dry_run=options.dry_run, bodies=bodies,
+                               updates={**updates, **planned.restores}, tap=options.onboarding.uses_tap),
+                         roster=roster)
         if not options.dry_run:  # --existing fail: the code the apply stage gives a user that appears later, too
             journal.record_many([(a.row, Outcome(RowState.FAILED, a.object_id, None, EXISTS_CODE, a.message))
                                  for a in plan.actions if a.kind is ActionKind.EXISTS])
-        journal.add_changes(c for u in updates.values() for c in u.changes)
+        journal.add_changes(c for u in (*updates.values(), *planned.restores.values()) for c in u.changes)
         journal.add_issues(i for i in planned.validation.issues if i.row == 0)
         tap = options.onboarding.uses_tap
         tap_rows, deliver_rows = options.onboarding.rows(plan.creates, chain.bindings if chain is not None else ())
@@ -431,13 +441,14 @@ def seeds(plan: Plan, *, dry_run: bool, bodies: dict[int, dict[str, Any]] | None
         body = None
         if a.kind is ActionKind.CREATE and user is not None:
             body = bodies[a.row] if bodies and a.row in bodies else user.graph_body()
-        elif a.kind is ActionKind.UPDATE and updates and a.row in updates:
+        elif a.kind in (ActionKind.UPDATE, ActionKind.RESTORE) and updates and a.row in updates:
             body = dict(updates[a.row].body)
         display = str(user.fields.get("displayName", "") or "") if user is not None else ""
         if dry_run:
             state = RowState.INVALID if a.kind is ActionKind.INVALID else RowState.PLANNED
         else:
             state = {ActionKind.CREATE: RowState.PENDING, ActionKind.UPDATE: RowState.PENDING,
+                     ActionKind.RESTORE: RowState.PENDING,
                      ActionKind.SKIP: RowState.SKIPPED,
                      ActionKind.EXISTS: RowState.FAILED, ActionKind.INVALID: RowState.INVALID}[a.kind]
         out.append(RowSeed(
@@ -548,7 +559,8 @@ def _resume(console: CommandContext, settings: Settings, options: ResumeOptions,
     with make_client(settings, batch_size=meta.get("batch_size"), max_writes_per_s=meta.get("max_writes_per_s"),
                      write_burst=meta.get("write_burst")) as client:
         check_binding(meta, settings, folder.path, client)
-        open_rows = [r for r in journal.rows(OPEN_STATES) if r.action != "update"]  # updates: runner re-sends
+        # updates and restores: their phases re-send them
+        open_rows = [r for r in journal.rows(OPEN_STATES) if r.action not in ("update", "restore")]
         secrets = SecretFilter(settings_secrets(settings))
         onboarding = Onboarding.from_meta(meta)
         credentials = TapFile(folder.credentials_csv, secrets) if onboarding.uses_tap else None
@@ -557,11 +569,14 @@ def _resume(console: CommandContext, settings: Settings, options: ResumeOptions,
         with run_log(folder, secrets):
             log.info("resume %s: %d rows still open", folder.path, len(open_rows))
             if not open_rows:
-                if journal.followups([FollowUpState.PENDING]) or pending_updates(journal):
-                    log.info("resume: no create open; sending the pending updates and follow-ups")
+                if journal.followups([FollowUpState.PENDING]) or pending_updates(journal) or \
+                        pending_restores(journal):
+                    log.info("resume: no create open; sending the pending updates, restores and follow-ups")
                     todo = pending_updates(journal)
                     if todo and not stop.is_set():
                         apply_updates(client, journal, todo, stop=stop)
+                    if pending_restores(journal) and not stop.is_set():
+                        apply_restores(client, journal, stop=stop)
                     run_followups(console, client, journal, stop=stop, no_progress=not options.progress,
                                   tap=onboarding.tap, credentials=credentials)
                 deliver_run(console, client, journal, folder, secrets, stop, None)
@@ -642,6 +657,7 @@ class RetryOptions:
     dry_run: bool = False
     existing: Existing | None = None
     progress: bool = True
+    restore_deleted: bool = False  # or the earlier run's choice
 
 
 def start_retry(settings: Settings, target: Path, options: RetryOptions = RetryOptions(), *,
@@ -675,7 +691,8 @@ def _retry_run_options(meta: Mapping[str, Any], run_dir: Path, chain: Chain, opt
         dry_run=options.dry_run, existing=options.existing or Existing(meta.get("existing") or "skip"),
         batch_size=int(meta["batch_size"]) if meta.get("batch_size") else None,
         max_writes_per_s=float(meta["max_writes_per_s"]) if meta.get("max_writes_per_s") else None,
-        progress=options.progress, chain=chain)
+        progress=options.progress, chain=chain,
+        restore_deleted=options.restore_deleted or bool(meta.get("restore_deleted")))
 
 
 def _retry(settings: Settings, source: RetrySource, options: RetryOptions, stop: threading.Event | None,

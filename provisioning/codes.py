@@ -75,6 +75,14 @@ RULES: Mapping[str, Rule] = {r.code: r for r in (
     Rule("user-exists", W, "The derived UPN (or a numbered form of it) already belongs to this person in the tenant "
                            "(same employeeId, or same displayName); the run skips the row, or updates it with "
                            "--existing update."),
+    Rule("employee-id-matched", W, "The row's employeeId belongs to a tenant user whose userPrincipalName is not the "
+                                   "row's: the row is that person (skipped, or updated with --existing update, its "
+                                   "userPrincipalName included)."),
+    Rule("employee-id-conflict", E, "The row's userPrincipalName belongs to one tenant user and its employeeId to "
+                                    "another; the message names both."),
+    Rule("user-deleted", E, "The row's employeeId, userPrincipalName or mailNickname belongs to a user in Deleted "
+                            "users (restorable for 30 days); --restore-deleted restores that account and updates it "
+                            "to the row, else delete it permanently to create a new one."),
     Rule("mail-nickname-invalid", E, "mailNickname has characters Entra rejects (non-ASCII, space, @ ( ) \\ [ ] "
                                      "\" ; : < > ,)."),
     Rule("field-too-long", E, "A value is longer than Graph allows for that property."),

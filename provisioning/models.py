@@ -232,3 +232,24 @@ class TenantView(Protocol):
     def lookup(self, upns: Collection[str]) -> Mapping[str, ExistingUser]:
         """Existing users among ``upns``, keyed by lower-case UPN."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedUser:
+    """A user in Deleted users (restorable for 30 days after ``deleted``)."""
+
+    id: str
+    userPrincipalName: str
+    displayName: str = ""
+    mailNickname: str = ""
+    employeeId: str = ""
+    deleted: str = ""  # deletedDateTime as Graph gives it
+
+    @property
+    def upn(self) -> str:
+        """The UPN it had: a leading copy of its object id (without hyphens) is removed, should Graph have
+        prefixed the UPN of the deleted user with it (UNCONFIRMED, docs/graph-facts-local.md)."""
+        prefix = self.id.replace("-", "").lower()
+        low = self.userPrincipalName.lower()
+        return self.userPrincipalName[len(prefix):] if prefix and low.startswith(prefix) and "@" in low[
+            len(prefix):] else self.userPrincipalName

@@ -1,7 +1,8 @@
 """Graph ``/directory/deletedItems`` for users (user-delete, directory-deleteditems-list/-get/-restore pages).
 
 - ``GET /directory/deletedItems/microsoft.graph.user`` (or the alias ``graph.user``): the soft-deleted users,
-  oldest deletion first, with ``deletedDateTime``; ``$select``, ``$top`` 1..999 (100 by default),
+  oldest deletion first, with ``deletedDateTime``; ``$filter`` (the /users grammar and its 15-clause limit; the
+  list page supports it), ``$select``, ``$top`` 1..999 (100 by default),
   ``@odata.nextLink`` paging; ``@odata.context`` ``...#users`` (``...#users(a,b)`` with ``$select``), as in the
   list page's examples.
   User.Read.All (or higher). The cast is required: ``GET /directory/deletedItems`` alone -> 400 (text chosen:
@@ -25,6 +26,7 @@ from typing import Any
 from . import userrules as rules
 from . import users
 from .groups import _page
+from .odata import FilterError, parse_filter
 from .refs import directory_object, entity_context
 from .wire import MSG_SEGMENT, Request, Response, Router, error, not_found
 
@@ -58,8 +60,20 @@ def _list(req: Request, svc: Any, cast: str) -> Response:
     select = users.parse_select(req)
     if isinstance(select, Response):
         return select
+    predicate = None
+    if req.query.get("$filter"):
+        try:
+            predicate = parse_filter(req.query["$filter"], rules.FILTERABLE)
+        except FilterError as exc:
+            if exc.unsupported_query:
+                return error(req, 400, "Request_UnsupportedQuery", str(exc))
+            if exc.unsupported_property:
+                return error(req, 400, "Request_UnsupportedQuery",
+                             users.MSG_FILTER_PROP.format(exc.unsupported_property))
+            return error(req, 400, "BadRequest", f"Invalid filter clause: {exc}")
     with svc.store.lock:
         rows = list(svc.store.deleted.values()) if cast == USER_CAST else []
+        rows = [r for r in rows if predicate is None or predicate(r.data)]
         docs = [users.shape(r.data, select if select else [*users.DEFAULT_PROPERTIES, "deletedDateTime"])
                 for r in rows]
     return _page(req, svc, docs, f"/directory/deletedItems/{cast}",
@@ -85,6 +99,7 @@ def get_item(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
 def restore_item(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
     """POST /directory/deletedItems/{id}/restore -> 200 with the restored user."""
     key = groups[0]
+    svc.count("restore_requests")  # every restore asked for, answered or refused
     body = req.body if isinstance(req.body, dict) else {}
     new_upn = body.get("newUserPrincipalName")
     if new_upn is not None:
@@ -101,6 +116,7 @@ def restore_item(req: Request, svc: Any, groups: tuple[str, ...]) -> Response:
             return error(req, 400, rules.BAD, rules.MSG_DUPLICATE,
                          details=[{"target": "userPrincipalName", "code": "ObjectConflict"}])
         restored = svc.store.restore_user(row.data["id"], {"userPrincipalName": upn})
+    svc.count("users_restored")
     return Response(200, {"@odata.context": entity_context("directoryObjects"),
                           **directory_object(users.shape(restored.data, None))})
 

@@ -139,6 +139,7 @@ class Service:
                 "managers_set": c["managers_set"], "mail_sent": c["mail_sent"],
                 "users_deleted": c["users_deleted"], "members_removed": c["members_removed"],
                 "licenses_removed": c["licenses_removed"], "managers_removed": c["managers_removed"],
+                "users_restored": c["users_restored"], "restore_requests": c["restore_requests"],
                 "taps_issued": c["taps_issued"], "taps_replaced": c["taps_replaced"], "taps_deleted": c["taps_deleted"],
             }
 

@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--existing", choices=("skip", "update", "fail"), default=None,
                         help="as for run (default: the earlier run's choice); with update, a row whose user an "
                              "earlier run created and whose cells you edited is PATCHed on that same account")
+    parser.add_argument("--restore-deleted", action="store_true",
+                        help="as for run (also when the earlier run had it): restore a row's user from Deleted users "
+                             "instead of reporting the row")
     parser.add_argument("--force", action="store_true",
                         help="with --out: replace results files left in that folder by something else than a run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -35,6 +38,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     from provisioning.api import Existing, RetryOptions, Stop, start_retry
 
     options = RetryOptions(run_dir=args.out, force=args.force, dry_run=args.dry_run,
-                           existing=Existing(args.existing) if args.existing else None, progress=not args.no_progress)
+                           existing=Existing(args.existing) if args.existing else None, progress=not args.no_progress,
+                           restore_deleted=args.restore_deleted)
     with Stop().signals() as stop:
         return start_retry(ctx.tenant_settings, args.target, options, stop=stop, console=ctx).status

@@ -73,6 +73,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reset-passwords", action="store_true",
                         help="with --existing update: also reset the password of every updated user (the "
                              "roster's, or a generated one written to passwords.csv)")
+    parser.add_argument("--restore-deleted", action="store_true",
+                        help="a row whose person (employeeId, userPrincipalName or mailNickname) is in Deleted "
+                             "users: restore that account (same object id) and update it to the row, instead of "
+                             "reporting the row (needs User.ReadWrite.All)")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="the run folder (default: runs/<YYYYmmdd-HHMMSS>-<roster name>/)")
     parser.add_argument("--force", action="store_true",
@@ -142,7 +146,8 @@ def options(args: argparse.Namespace) -> RunOptions:
         reset_passwords=args.reset_passwords, batch_size=args.batch_size, max_writes_per_s=args.max_writes_per_s,
         write_burst=args.write_burst, progress=not args.no_progress, notify=notify_options(args),
         onboarding=Onboarding(Credential(args.credential), TapOptions(args.tap_lifetime, bool(args.tap_usable_once)),
-                              deliver_options(args)))
+                              deliver_options(args)),
+        restore_deleted=args.restore_deleted)
 
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:

@@ -85,7 +85,7 @@ def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwor
     counts: dict[str, int] = {}
     for r in records:
         counts[r.state.value] = counts.get(r.state.value, 0) + 1
-    with_user = {RowState.CREATED, RowState.SKIPPED, RowState.UPDATED}
+    with_user = {RowState.CREATED, RowState.SKIPPED, RowState.UPDATED, RowState.RESTORED}
     follow_counts: dict[str, int] = {}
     for r in records:
         if r.row in follow and (r.state in with_user or dry_run):
@@ -104,9 +104,9 @@ def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwor
     summary = {
         "run_dir": str(folder.path), "roster": meta.get("roster_path"), "roster_sha256": meta.get("roster_sha256"),
         "dry_run": dry_run, "started": meta.get("started"), "ended": ended, "rows": len(records),
-        "counts": {s: counts.get(s, 0) for s in ("created", "updated", "skipped", "failed", "invalid", "pending",
-                                                  "unknown", "sending", "planned") if counts.get(s, 0) or s in
-                   ("created", "skipped", "failed", "invalid")},
+        "counts": {s: counts.get(s, 0) for s in ("created", "updated", "restored", "skipped", "failed", "invalid",
+                                                  "pending", "unknown", "sending", "planned")
+                   if counts.get(s, 0) or s in ("created", "skipped", "failed", "invalid")},
         "followups_by_row": follow_counts,
         "session_duration_s": round(duration, 3),
         "apply_duration_s": round(apply.duration_s, 3) if apply else 0.0,
@@ -124,7 +124,8 @@ def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwor
         summary["hidden_rows"] = hidden
     if dry_run:
         summary["planned"] = {a: sum(1 for r in records if r.action == a) for a in ("create", "update", "skip",
-                                                                                   "exists", "invalid")}
+                                                                                   "exists", "invalid", "restore")
+                              if a != "restore" or any(r.action == a for r in records)}
     from provisioning.run.retrysource import read_retry_link  # deferred: pandas/openpyxl stay off the start-up path
 
     link = read_retry_link(folder.path)

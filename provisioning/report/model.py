@@ -33,6 +33,7 @@ class Status(StrEnum):
 
     CREATED = "created"
     UPDATED = "updated"
+    RESTORED = "restored"  # brought back from Deleted users (--restore-deleted), then updated to the roster
     SKIPPED = "skipped"
     FAILED = "failed"
     INVALID = "invalid"
@@ -42,6 +43,7 @@ class Status(StrEnum):
     WOULD_UPDATE = "would update"
     WOULD_SKIP = "would skip"
     WOULD_FAIL = "would fail"
+    WOULD_RESTORE = "would restore"
 
 
 #: The outcomes the Summary sheet always lists (as text), live and dry run.
@@ -50,12 +52,13 @@ LIVE_STATUSES: tuple[str, ...] = tuple(s.value for s in (Status.CREATED, Status.
 DRY_RUN_STATUSES: tuple[str, ...] = tuple(s.value for s in (Status.WOULD_CREATE, Status.WOULD_UPDATE,
                                                               Status.WOULD_SKIP, Status.INVALID))
 #: The statuses of a row whose user exists: its follow-ups' state qualifies them.
-WITH_USER = frozenset({Status.CREATED, Status.SKIPPED, Status.UPDATED})
+WITH_USER = frozenset({Status.CREATED, Status.SKIPPED, Status.UPDATED, Status.RESTORED})
 _UNFINISHED = frozenset({FollowUpState.FAILED, FollowUpState.PENDING})
 
 _SHEET_FOR_STATUS: dict[str, str] = {
     Status.CREATED: CREATED, Status.WOULD_CREATE: CREATED,
     Status.UPDATED: UPDATED, Status.WOULD_UPDATE: UPDATED,
+    Status.RESTORED: UPDATED, Status.WOULD_RESTORE: UPDATED,  # the sheet of old -> new values
     Status.SKIPPED: SKIPPED, Status.WOULD_SKIP: SKIPPED,
     Status.FAILED: FAILED,
     Status.INVALID: INVALID,

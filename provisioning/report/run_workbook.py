@@ -39,9 +39,10 @@ _STATUS = {
     RowState.SENDING: Status.UNKNOWN,
     RowState.UNKNOWN: Status.UNKNOWN,
     RowState.UPDATED: Status.UPDATED,
+    RowState.RESTORED: Status.RESTORED,
 }
 _PLANNED = {"create": Status.WOULD_CREATE, "skip": Status.WOULD_SKIP, "exists": Status.WOULD_FAIL,
-            "invalid": Status.INVALID, "update": Status.WOULD_UPDATE}
+            "invalid": Status.INVALID, "update": Status.WOULD_UPDATE, "restore": Status.WOULD_RESTORE}
 
 FollowUpView = Mapping[int, tuple[FollowUpState, str]]
 

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from graph.batch import BatchRequest
 from graph.errors import NotFoundError
-from graph.odata import in_, query_string
 from provisioning import codes
 from provisioning.models import Issue, Severity, Validation
 from provisioning.run.folder import RunFolder
@@ -27,6 +26,7 @@ from provisioning.run.followup_journal import Change, FollowUpSeed, FollowUpStat
 from provisioning.run.journal import Binding, Journal, RowRecord, RowState
 from provisioning.run.plan import Action, ActionKind, Plan, upn_of
 from provisioning.run.updates import desired, diff
+from provisioning.validation.tenant import find_by_employee_id
 
 if TYPE_CHECKING:
     from graph.client import GraphClient
@@ -38,7 +38,6 @@ _DERIVED_UPN_NOTES = frozenset({"upn-suffixed", "user-exists"})
 #: The keys a person must not share with another row, as validation checks them within one file.
 _KEYS = (("userPrincipalName", "duplicate-upn", True), ("mailNickname", "duplicate-mail-nickname", True),
          ("employeeId", "duplicate-employee-id", False))
-_ID_CHUNK = 15  # values per $filter=... in (...), as for UPNs
 
 
 @dataclass(frozen=True)
@@ -144,20 +143,9 @@ def bind_validation(validation: Validation, chain: Chain, *, update: bool, heade
 
 
 def tenant_employee_ids(client: GraphClient, values: Iterable[str]) -> dict[str, str]:
-    """employeeId -> the UPN of a tenant user holding it, among ``values``: ``$filter=employeeId in (...)``
-    items (15 values each) inside ``$batch``, like the pre-flight's UPN lookup."""
-
-    unique = sorted({v for v in values if v})
-    reqs = [BatchRequest(str(n), "GET", "/users?" + query_string({
-        "$filter": in_("employeeId", unique[i:i + _ID_CHUNK]), "$select": "id,userPrincipalName,employeeId",
-        "$top": "999"})) for n, i in enumerate(range(0, len(unique), _ID_CHUNK))]
-    found: dict[str, str] = {}
-    for answer in client.send_batch(reqs) if reqs else ():
-        if answer.error is not None:
-            raise answer.error
-        for user in (answer.body or {}).get("value", []):
-            found.setdefault(str(user.get("employeeId") or ""), str(user.get("userPrincipalName") or ""))
-    return found
+    """employeeId -> the UPN of a tenant user holding it, among ``values`` (see
+    :func:`provisioning.validation.tenant.find_by_employee_id`, which pre-flight's employeeId matching uses too)."""
+    return {e: u.userPrincipalName for e, u in find_by_employee_id(client, values).items()}
 
 
 def _taken(bindings: Iterable[Binding]) -> dict[str, dict[str, Binding]]:

@@ -64,9 +64,9 @@ log = logging.getLogger(__name__)
 BIND = "members@odata.bind"
 MAX_BIND = 20
 #: Row states whose user exists in the tenant, so its follow-ups can go.
-USER_EXISTS = frozenset({RowState.CREATED, RowState.SKIPPED, RowState.UPDATED})
+USER_EXISTS = frozenset({RowState.CREATED, RowState.SKIPPED, RowState.UPDATED, RowState.RESTORED})
 #: Plan actions that end with a user in the tenant.
-WITH_USER = frozenset({"create", "skip", "update"})
+WITH_USER = frozenset({"create", "skip", "update", "restore"})
 
 
 def plan_followups(actions: Iterable[Any], refs: References, *, dry_run: bool = False,
@@ -83,7 +83,7 @@ def plan_followups(actions: Iterable[Any], refs: References, *, dry_run: bool = 
     actions = list(actions)
     row_of = {a.upn.lower(): a.row for a in actions if a.kind.value in WITH_USER and a.upn}
     existing_id = {a.row: str(a.object_id).lower() for a in actions
-                   if a.kind.value in ("skip", "update") and a.object_id}
+                   if a.kind.value in ("skip", "update", "restore") and a.object_id}
     state = FollowUpState.PLANNED if dry_run else FollowUpState.PENDING
     seeds: list[FollowUpSeed] = []
     for a in actions:

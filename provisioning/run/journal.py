@@ -71,10 +71,11 @@ class RowState(str, Enum):
     UNKNOWN = "unknown"  # sent, outcome unknown and not yet reconciled (resume looks it up)
     PLANNED = "planned"  # dry run: what would happen is in ``action``
     UPDATED = "updated"  # ``--existing update``: the differing properties were PATCHed
+    RESTORED = "restored"  # ``--restore-deleted``: brought back from Deleted users, then PATCHed to the roster
 
 
 FINAL_STATES = frozenset({RowState.CREATED, RowState.SKIPPED, RowState.FAILED, RowState.INVALID,
-                          RowState.UPDATED})
+                          RowState.UPDATED, RowState.RESTORED})
 #: States that ``resume`` still has work for.
 OPEN_STATES = frozenset({RowState.PENDING, RowState.SENDING, RowState.UNKNOWN})
 

@@ -7,7 +7,7 @@ user-assignlicense, group-list, group-post-members (role-assignable groups also 
 RoleManagement.ReadWrite.Directory), user-post-manager, user-sendmail, user-update (passwordProfile: the app also
 needs a directory role that may reset passwords), temporaryaccesspassauthenticationmethod-post (app-only:
 UserAuthenticationMethod.ReadWrite.All, no directory role), temporaryaccesspassauthenticationmethodconfiguration-get
-(Policy.Read.AuthenticationMethod least privileged).
+(Policy.Read.AuthenticationMethod least privileged), directory-deleteditems-list and -restore.
 """
 from __future__ import annotations
 
@@ -97,6 +97,8 @@ SET_MANAGERS = Need("set managers", ("User.ReadWrite.All", "Directory.ReadWrite.
 RESET_PASSWORDS = Need("reset passwords", ("User.ReadWrite.All", "User-PasswordProfile.ReadWrite.All",
                                            "Directory.ReadWrite.All"), roles=PASSWORD_RESET_ROLES)
 UPDATE_USERS = Need("update existing users", ("User.ReadWrite.All", "Directory.ReadWrite.All"))
+#: directory-deleteditems-restore: a user; one who holds a privileged admin role also needs a higher role
+RESTORE_USERS = Need("restore deleted users", ("User.ReadWrite.All", "Directory.ReadWrite.All"))
 SEND_MAIL = Need("send notification mail", ("Mail.Send",), note=MAIL_SCOPE_HOW)
 #: What ``rollback`` needs beyond the writes it undoes (not listed by ``check``: a rollback is no run).
 DELETE_USERS = Need("delete users (rollback)", ("User.ReadWrite.All", "Directory.ReadWrite.All"))
@@ -163,6 +165,8 @@ _CALLS: tuple[tuple[str, re.Pattern[str], Need], ...] = tuple(
         ("DELETE", r"/groups/" + _ID + r"/members/" + _ID + r"/\$ref", REMOVE_MEMBERS),
         ("POST", r"/users/" + _ID + r"/authentication/temporaryAccessPassMethods", ISSUE_TAPS),
         ("GET", r"/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/" + _ID, READ_TAP_POLICY),
+        ("GET", r"/directory/deletedItems(?:/" + _ID + r")?", LOOKUP_USERS),
+        ("POST", r"/directory/deletedItems/" + _ID + r"/restore", RESTORE_USERS),
     ))
 
 

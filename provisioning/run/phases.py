@@ -21,6 +21,7 @@ from provisioning.run.followups import apply_followups
 from provisioning.run.journal import Journal
 from provisioning.run.progress import phase_progress
 from provisioning.run.rescue import stopped_message
+from provisioning.run.restores import apply_restores, pending_restores
 from provisioning.run.secrets import (
     PasswordFile,
     SecretFilter,
@@ -140,6 +141,8 @@ def execute(ctx: CommandContext, client: GraphClient, journal: Journal, folder: 
                     raise lost_from(exc, passwords.path) from exc
                 passwords.check_intact()
                 log.info("updates: %s", apply_updates(client, journal, todo, stop=stop))
+            if pending_restores(journal) and not stop.is_set():
+                log.info("restores: %s", apply_restores(client, journal, stop=stop))
         run_followups(ctx, client, journal, stop=stop, apply=result, no_progress=no_progress, tap=tap,
                       credentials=credentials)
     except RunFolderLost as lost:

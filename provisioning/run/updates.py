@@ -107,9 +107,11 @@ def select_for(users: Iterable[Any]) -> list[str]:
     return sorted(props)
 
 
-def fetch_current(client: GraphClient, targets: Mapping[int, str], select: Sequence[str]) -> dict[int, dict[str, Any]]:
-    """The tenant's values of ``select`` for each row's user (``targets``: row -> object id), batched GETs."""
-    reqs = [BatchRequest(str(row), "GET", f"/users/{oid}?" + query_string({"$select": ",".join(select)}))
+def fetch_current(client: GraphClient, targets: Mapping[int, str], select: Sequence[str], *,
+                  base: str = "/users") -> dict[int, dict[str, Any]]:
+    """The tenant's values of ``select`` for each row's user (``targets``: row -> object id), batched GETs;
+    ``base``: where the users are (``/directory/deletedItems`` for deleted ones)."""
+    reqs = [BatchRequest(str(row), "GET", f"{base}/{oid}?" + query_string({"$select": ",".join(select)}))
             for row, oid in targets.items()]
     out: dict[int, dict[str, Any]] = {}
     for answer in client.send_batch(reqs) if reqs else ():

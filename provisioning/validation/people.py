@@ -9,6 +9,11 @@
   same employeeId when both have one, else the same displayName after normalisation) is matched to that user
   (``user-exists``: the plan skips it, or updates it with ``--existing update``); a true namesake in the tenant
   makes the row take the lowest free number.
+- **The person, not the UPN.** :func:`match_existing` matches each valid row to a tenant user: by employeeId when
+  the row has one and a user holds it (whatever that user's UPN: a changed name is the same person), else by
+  userPrincipalName; a row whose UPN belongs to one user and its employeeId to another is an error
+  (``employee-id-conflict``). :func:`match_deleted` finds, for the rows still to create, a user in Deleted users
+  with the same employeeId, userPrincipalName or mailNickname (``user-deleted`` unless ``--restore-deleted``).
 """
 from __future__ import annotations
 
@@ -20,7 +25,8 @@ from typing import cast
 
 import numpy as np
 
-from provisioning.models import ExistingUser, TenantView
+from provisioning import codes
+from provisioning.models import DeletedUser, ExistingUser, Issue, TenantView, UserRow
 from provisioning.roster import derive
 from provisioning.roster.identity import identity_key, identity_keys
 
@@ -296,3 +302,100 @@ def _namesake_advice(i: int, j: int, person: Person) -> str:
         return ("; their employeeIds differ, so they are taken for two people (if they are one, delete one row; to "
                 "choose the UPN, fill in userPrincipalName)")
     return "; if they are one person delete one row, if two give each an employeeId (or fill in userPrincipalName)"
+
+
+# -- the tenant's people: matching by employeeId, and Deleted users ------------------------------------------------
+
+#: The issue codes of tenant matching and Deleted users (exact texts: tests/run/test_people_e2e.py).
+CODES = ("employee-id-matched", "employee-id-conflict", "user-deleted")
+BY_EMPLOYEE_ID = "employeeId"
+BY_UPN = "userPrincipalName"
+
+
+@dataclass(frozen=True, slots=True)
+class TenantMatch:
+    """The tenant user a row is matched to, and by which property (:data:`BY_EMPLOYEE_ID` or :data:`BY_UPN`)."""
+
+    user: ExistingUser
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedMatch:
+    """The user in Deleted users a row matches: by which property, with which value."""
+
+    user: DeletedUser
+    by: str  # employeeId, userPrincipalName or mailNickname
+    value: str
+
+
+def _field(row: UserRow, name: str) -> str:
+    return str((row.fields or {}).get(name) or "").strip()
+
+
+def _user_text(user: ExistingUser) -> str:
+    name = user.displayName or user.userPrincipalName
+    extra = f", employeeId {user.employeeId}" if user.employeeId else ""
+    return f"{name} ({user.userPrincipalName}{extra}, object id {user.id})"
+
+
+def match_existing(rows: Sequence[UserRow], by_upn: Mapping[str, ExistingUser],
+                   by_employee_id: Mapping[str, ExistingUser], *, columns: Mapping[str, str] | None = None) \
+        -> tuple[dict[int, TenantMatch], list[Issue]]:
+    """Each row (validated rows without errors) -> the tenant user it is matched to, and the
+    ``employee-id-conflict`` issues of the rows whose UPN and employeeId name two different users (pure).
+
+    ``by_upn``: the tenant's users by lower-case UPN; ``by_employee_id``: by employeeId (see
+    :func:`provisioning.validation.tenant.find_by_employee_id`); ``columns``: field -> the roster's header, for
+    the issues' column."""
+    matches: dict[int, TenantMatch] = {}
+    issues: list[Issue] = []
+    for row in rows:
+        num = row.row
+        upn, eid = _field(row, "userPrincipalName"), _field(row, "employeeId")
+        holder = by_employee_id.get(eid) if eid else None
+        owner = by_upn.get(upn.lower()) if upn else None
+        if holder is not None and owner is not None and holder.id.lower() != owner.id.lower():
+            issues.append(codes.issue(num, (columns or {}).get("employeeId", "employeeId"), "employee-id-conflict",
+                                      f"userPrincipalName {upn!r} belongs to {_user_text(owner)} but employeeId "
+                                      f"{eid!r} belongs to another user, {_user_text(holder)}; correct the row (or "
+                                      f"one of the two users) so that both name the same person"))
+        elif holder is not None:
+            matches[num] = TenantMatch(holder, BY_EMPLOYEE_ID)
+        elif owner is not None:
+            matches[num] = TenantMatch(owner, BY_UPN)
+    return matches, issues
+
+
+def match_deleted(rows: Sequence[UserRow], deleted: Sequence[DeletedUser]) -> dict[int, DeletedMatch]:
+    """Each row (the valid rows still to create) -> the user in Deleted users that is its person (pure): the same
+    employeeId, else the same userPrincipalName or mailNickname unless both have an employeeId and they differ (a
+    namesake). The most recently deleted user wins; a deleted user goes to the first row that matches it."""
+    by: dict[str, dict[str, DeletedUser]] = {"employeeId": {}, "userPrincipalName": {}, "mailNickname": {}}
+    for d in deleted:  # most recently deleted first: setdefault keeps it
+        for name, value in (("employeeId", d.employeeId), ("userPrincipalName", d.upn.lower()),
+                            ("mailNickname", d.mailNickname.lower())):
+            if value:
+                by[name].setdefault(value, d)
+    out: dict[int, DeletedMatch] = {}
+    claimed: set[str] = set()
+    for row in rows:
+        eid = _field(row, "employeeId")
+        for name in ("employeeId", "userPrincipalName", "mailNickname"):
+            value = _field(row, name)
+            found = by[name].get(value if name == "employeeId" else value.lower()) if value else None
+            if found is None or found.id in claimed or (name != "employeeId" and eid and found.employeeId
+                                                         and found.employeeId != eid):
+                continue
+            claimed.add(found.id)
+            out[row.row] = DeletedMatch(found, name, value)
+            break
+    return out
+
+
+def deleted_message(match: DeletedMatch) -> str:
+    """The ``user-deleted`` issue of a row: who, deleted when, and how to restore."""
+    d = match.user
+    return (f"{match.by} {match.value!r} belongs to a deleted user: {d.displayName or d.upn} ({d.upn}, object id "
+            f"{d.id}), deleted {d.deleted}; run with --restore-deleted to restore that account (same object id) "
+            f"with this row's values, or delete it permanently from Deleted users to create a new account")

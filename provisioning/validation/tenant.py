@@ -3,18 +3,21 @@
 Validation asks it for the verified and federated domains (a UPN on any other domain is an *invalid row*, never a
 failed POST) and for existing users (derived-UPN collisions); the plan asks it again for every valid row's UPN.
 Lookups are batched by the client (``$filter=userPrincipalName in (...)`` inside ``$batch``) and cached, so
-each UPN is asked about once per run.
+each UPN is asked about once per run. :func:`find_by_employee_id` finds the users holding the roster's
+employeeIds, :func:`find_deleted` the users in Deleted users (``/directory/deletedItems``) holding the roster's
+UPNs, mailNicknames or employeeIds; both send ``prop in (...)`` filters of :data:`CHUNK` values inside ``$batch``.
 """
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from graph.batch import BatchRequest
-from provisioning.models import ExistingUser
+from graph.odata import in_, query_string
+from provisioning.models import DeletedUser, ExistingUser
 
 if TYPE_CHECKING:
     from graph.client import GraphClient
@@ -23,6 +26,11 @@ log = logging.getLogger(__name__)
 
 #: What a lookup selects: enough to tell whether a user found is the one this run sent.
 LOOKUP_SELECT = ("id", "userPrincipalName", "displayName", "employeeId", "mail")
+#: Values per ``$filter=prop in (...)``: the directory counts each value as one of at most 15 ``or`` clauses.
+CHUNK = 15
+#: The deleted users' list path (the OData cast is required).
+DELETED_USERS = "/directory/deletedItems/microsoft.graph.user"
+DELETED_SELECT = ("id", "userPrincipalName", "displayName", "mailNickname", "employeeId", "deletedDateTime")
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -55,6 +63,49 @@ def find_users(client: GraphClient, upns: Iterable[str]) -> dict[str, ExistingUs
         if existing.userPrincipalName:
             result[existing.userPrincipalName.lower()] = existing
     return result
+
+
+def _find(client: GraphClient, path: str, prop: str, values: Iterable[str], select: Sequence[str]) \
+        -> list[dict[str, Any]]:
+    """The objects under ``path`` whose ``prop`` is one of ``values``: ``$filter=prop in (...)`` items of
+    :data:`CHUNK` values each, inside ``$batch``. Raises the item's :class:`GraphError` if a lookup fails."""
+    unique = sorted({v for v in values if v})
+    reqs = [BatchRequest(str(n), "GET", f"{path}?" + query_string({
+        "$filter": in_(prop, unique[i:i + CHUNK]), "$select": ",".join(select), "$top": "999"}))
+        for n, i in enumerate(range(0, len(unique), CHUNK))]
+    found: list[dict[str, Any]] = []
+    for answer in client.send_batch(reqs) if reqs else ():
+        if answer.error is not None:
+            raise answer.error
+        found.extend((answer.body or {}).get("value", []))
+    return found
+
+
+def find_by_employee_id(client: GraphClient, values: Iterable[str]) -> dict[str, ExistingUser]:
+    """employeeId -> the tenant's user holding it (the first one found, should several), among ``values``."""
+    found: dict[str, ExistingUser] = {}
+    for user in _find(client, "/users", "employeeId", values, LOOKUP_SELECT):
+        found.setdefault(str(user.get("employeeId") or ""), to_existing(user))
+    found.pop("", None)
+    return found
+
+
+
+
+def find_deleted(client: GraphClient, *, upns: Iterable[str] = (), nicknames: Iterable[str] = (),
+                 employee_ids: Iterable[str] = ()) -> list[DeletedUser]:
+    """The deleted users holding one of ``upns``, ``nicknames`` (mailNickname) or ``employee_ids``, each once,
+    most recently deleted first."""
+    found: dict[str, DeletedUser] = {}
+    for prop, values in (("userPrincipalName", upns), ("mailNickname", nicknames), ("employeeId", employee_ids)):
+        for d in _find(client, DELETED_USERS, prop, values, DELETED_SELECT):
+            uid = str(d.get("id") or "")
+            if uid:
+                found.setdefault(uid, DeletedUser(uid, str(d.get("userPrincipalName") or ""),
+                                                  str(d.get("displayName") or ""), str(d.get("mailNickname") or ""),
+                                                  str(d.get("employeeId") or ""),
+                                                  str(d.get("deletedDateTime") or "")))
+    return sorted(found.values(), key=lambda d: d.deleted, reverse=True)
 
 
 class GraphTenantView:

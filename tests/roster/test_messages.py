@@ -156,11 +156,13 @@ def test_tenant_rules_exact_messages_with_headers_as_written(tmp_path):
         issue = found[(row, code)]
         assert (issue.column, issue.message, issue.severity) == (column, message, RULES[code].severity)
     from provisioning.run.chain import CODES as RETRY_CODES  # exact texts: tests/followups/test_retry_chain.py
+    from provisioning.validation.people import CODES as PEOPLE_CODES  # exact texts: tests/run/test_people_e2e.py
     from provisioning.validation.references import CODES as PREFLIGHT_CODES  # exact texts: tests/followups/test_pure.py
 
     covered = {code for _, _, code, _ in SAMPLE_MESSAGES} | {code for _, _, code in TENANT_MESSAGES} | {
         "unknown-column", "control-char", "excel-error-ignored", "duplicate-row"} | set(PREFLIGHT_CODES) | \
-        set(RETRY_CODES) | {"totals-row", "hidden-row", "hidden-sheet-skipped", "header-row-found"} | {
+        set(RETRY_CODES) | set(PEOPLE_CODES) | {"totals-row", "hidden-row", "hidden-sheet-skipped",
+                                               "header-row-found"} | {
         "phone-invalid", "not-a-person", "invisible-char", "encoding-guessed", "mapped-column-missing"}
     # control-char: test below; excel-error-ignored: test_excel_errors.py; the sheet layout codes: test_excel_layout.py;
     # duplicate-row: test_identity.py; phone, footer, invisible, encoding: test_csv_cells.py and test_encodings.py;

@@ -53,11 +53,13 @@ def test_each_rule_on_its_sample_row():
         if code in EXACT:
             assert mine.message == EXACT[code]
     from provisioning.run.chain import CODES as RETRY_CODES  # retry: tests/followups/test_retry_chain.py
+    from provisioning.validation.people import CODES as PEOPLE_CODES  # exact texts: tests/run/test_people_e2e.py
     from provisioning.validation.references import CODES as PREFLIGHT_CODES  # pre-flight: tests/followups/test_pure.py
 
     tenant_only = {"upn-missing", "upn-suffixed", "upn-domain-unverified", "immutable-id-required",
                    "user-exists", "control-char", "excel-error-ignored", "duplicate-row"} | set(PREFLIGHT_CODES) | \
-        set(RETRY_CODES) | {"totals-row", "hidden-row", "hidden-sheet-skipped", "header-row-found"} | {
+        set(RETRY_CODES) | set(PEOPLE_CODES) | {"totals-row", "hidden-row", "hidden-sheet-skipped",
+                                               "header-row-found"} | {
         "phone-invalid", "not-a-person", "invisible-char", "encoding-guessed", "mapped-column-missing"}
     # control-char: test_messages.py; excel-error-ignored (an unknown column): test_excel_errors.py; the sheet
     # layout codes (hidden sheets and rows, totals rows, title rows): test_excel_layout.py; duplicate-row:

@@ -225,3 +225,24 @@ def test_double_slash_after_the_version(graph: Graph) -> None:
     assert r.status_code == 200 and [u["userPrincipalName"] for u in r.json()["value"]] == ["test.user1@contoso.com"]
     assert graph.s.get(f"{graph.root}//users//test.user1@contoso.com").status_code == 200
 
+
+
+def test_deleted_users_filter(graph: Graph) -> None:
+    """``$filter`` on the deleted users (the list page's query parameters), with the /users 15-clause limit."""
+    a = graph.post("/users", {**new_user(1), "employeeId": "E1"}).json()["id"]
+    b = graph.post("/users", {**new_user(2), "employeeId": "E2"}).json()["id"]
+    for uid in (a, b):
+        assert graph.delete(f"/users/{uid}").status_code == 204
+    path = "/directory/deletedItems/microsoft.graph.user"
+    got = graph.get(path, params={"$filter": "employeeId in ('E2','E9')"}).json()["value"]
+    assert [u["id"] for u in got] == [b]
+    got = graph.get(path, params={"$filter": "userPrincipalName in ('test.user1@contoso.com')"}).json()["value"]
+    assert [u["id"] for u in got] == [a]
+    got = graph.get(path, params={"$filter": "mailNickname eq 'test.user2'"}).json()["value"]
+    assert [u["id"] for u in got] == [b]
+    many = ",".join(f"'x{n}'" for n in range(16))
+    assert_error(graph.get(path, params={"$filter": f"employeeId in ({many})"}), 400, "Request_UnsupportedQuery")
+    # a deleted user's UPN and mailNickname do not refuse a create (docs/graph-facts-local.md, Step 13)
+    again = graph.post("/users", new_user(1, mailNickname="test.user2", employeeId="E2"))
+    assert again.status_code == 201, again.text
+    assert again.json()["id"] not in (a, b)
