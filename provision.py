@@ -188,7 +188,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
             stack.enter_context(_signals_interrupt())
             settings = stack.enter_context(_tenant_settings(args)) if module.NEEDS_TENANT else None
             ctx = CommandContext(out=out, err=err, verbosity=-1 if args.quiet else args.verbose,
-                                 settings=settings, interactive=interactive, command_line=command_line)
+                                 settings=settings, interactive=interactive, command_line=command_line,
+                                 argv=tuple(argv))
             return int(module.main(ctx, args))
     except KeyboardInterrupt:
         if args.traceback:

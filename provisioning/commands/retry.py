@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from provisioning.api import Existing, RetryOptions, Stop, start_retry
+from provisioning.commands import add_output_arguments, output_context
 from provisioning.context import CommandContext
 from provisioning.exitcodes import ExitStatus
 
@@ -28,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="with --out: replace results files left in that folder by something else than a run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_output_arguments(parser)
 
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
@@ -35,4 +37,4 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     options = RetryOptions(run_dir=args.out, force=args.force, dry_run=args.dry_run,
                            existing=Existing(args.existing) if args.existing else None, progress=not args.no_progress)
     with Stop().signals() as stop:
-        return start_retry(ctx.tenant_settings, args.target, options, stop=stop, console=ctx).status
+        return start_retry(ctx.tenant_settings, args.target, options, stop=stop, console=output_context(ctx, args)).status

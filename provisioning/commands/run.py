@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 from provisioning.api import Existing, RunOptions, Stop, start_run
-from provisioning.commands import add_header_row_argument, notify_options
+from provisioning.commands import add_header_row_argument, add_output_arguments, notify_options, output_context
 from provisioning.context import CommandContext
 from provisioning.exitcodes import ExitStatus
 from provisioning.report.notify import add_notify_arguments
@@ -82,6 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a cap on the writes the governor sends at once (default none: Graph's bucket, "
                              "3,000 writes unless Graph's answers show another size)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_output_arguments(parser)
     add_notify_arguments(parser)
 
 
@@ -98,4 +99,4 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Run the roster: pre-flight, plan, journal, apply, report (Ctrl-C, SIGTERM, SIGHUP stop it cleanly)."""
     run_options = options(args)
     with Stop().signals() as stop:
-        return start_run(ctx.tenant_settings, args.roster, run_options, stop=stop, console=ctx).status
+        return start_run(ctx.tenant_settings, args.roster, run_options, stop=stop, console=output_context(ctx, args)).status
