@@ -38,7 +38,15 @@ from provisioning.report.notify import NotifyOptions
 from provisioning.report.run_workbook import write_run_workbook
 from provisioning.roster.mapping import canonical_field, load_mapping
 from provisioning.roster.reader import load_roster
-from provisioning.run.binding import binding_of, check_binding
+from provisioning.run.audit import (
+    TenantIdentity,
+    audit_fields,
+    confirm,
+    log_audit,
+    recorded_tenant,
+    tenant_identity,
+)
+from provisioning.run.binding import binding_of, check_binding, token_tid
 from provisioning.run.chain import (
     Chain,
     bind_plan,
@@ -138,6 +146,7 @@ class RunOptions:
     progress: bool = True  # a progress bar on the console's error stream when it is a terminal
     notify: NotifyOptions | None = None  # mail the summary and results.xlsx when the run ends
     chain: Chain | None = None
+    yes: bool = False  # --yes: a run that resets passwords goes on without asking (else: asked on a terminal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +275,7 @@ def start_run(settings: Settings, roster_path: Path, options: RunOptions = RunOp
         try:
             if not stop.is_set():
                 plan = _preflight(client, roster, options, secrets)
+                _confirm(console, options, plan)
                 if not stop.is_set():
                     return _send(console, settings, client, roster_path, roster, options, folder, plan, started,
                                  phases)
@@ -290,6 +300,15 @@ class _Planned:
     plan: Plan
     updates: dict[int, UserUpdate]
     refs: References
+    tenant: TenantIdentity
+
+
+def _confirm(console: CommandContext, options: RunOptions, planned: _Planned) -> None:
+    """Before the first write of a run that resets passwords: the tenant by name and how many, asked (or --yes)."""
+    resets = sum(1 for u in planned.updates.values() if "passwordProfile" in u.body)
+    if resets and not options.dry_run:
+        confirm(console, yes=options.yes, tenant=planned.tenant,
+                what=f"reset the password of {resets} existing user{'s' * (resets != 1)}")
 
 
 def _preflight(client: GraphClient, roster: Roster, options: RunOptions, secrets: SecretFilter) -> _Planned:
@@ -318,7 +337,8 @@ def _preflight(client: GraphClient, roster: Roster, options: RunOptions, secrets
     if options.existing is Existing.UPDATE:
         plan, updates = _plan_updates(client, plan, options.reset_passwords, renames(edits))
     log.info("plan: %s", plan.counts())
-    return _Planned(validation, plan, updates, refs)
+    identity = tenant_identity(client, token_tid(client), tenant.default_domain)
+    return _Planned(validation, plan, updates, refs, identity)
 
 
 def _send(console: CommandContext, settings: Settings, client: GraphClient, roster_path: Path, roster: Roster,
@@ -334,9 +354,13 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
         "max_writes_per_s": options.max_writes_per_s, "write_burst": options.write_burst,
         "settings": settings_public(settings),
         "tenant": binding_of(settings, client), "command_line": console.command_line,
+        "tenant_name": planned.tenant.name, "default_domain": planned.tenant.default_domain,
     }
     if chain is not None:
         meta["retry"] = dict(chain.meta)
+    log_audit(audit_fields(console, settings, settings_secrets(settings),
+                           {"tenant_id": planned.tenant.tenant_id, "tenant_name": planned.tenant.name,
+                            "default_domain": planned.tenant.default_domain}))
     journal = Journal.create(folder.path, meta)
     phases.arm(folder)
     try:
@@ -499,6 +523,7 @@ def _resume(console: CommandContext, settings: Settings, options: ResumeOptions,
     with make_client(settings, batch_size=meta.get("batch_size"), max_writes_per_s=meta.get("max_writes_per_s"),
                      write_burst=meta.get("write_burst")) as client:
         check_binding(meta, settings, folder.path, client)
+        log_audit(audit_fields(console, settings, settings_secrets(settings), recorded_tenant(meta)))
         open_rows = [r for r in journal.rows(OPEN_STATES) if r.action != "update"]  # updates: runner re-sends
         secrets = SecretFilter(settings_secrets(settings))
         with run_log(folder, secrets):

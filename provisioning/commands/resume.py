@@ -29,4 +29,5 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     follow-ups), report over the whole run."""
     options = ResumeOptions(progress=not args.no_progress, notify=notify_options(args))
     with Stop().signals() as stop:
-        return resume_run(ctx.tenant_settings, args.run_dir, options, stop=stop, console=output_context(ctx, args)).status
+        console = output_context(ctx, args)
+        return resume_run(ctx.tenant_settings, args.run_dir, options, stop=stop, console=console).status

@@ -37,4 +37,5 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     options = RetryOptions(run_dir=args.out, force=args.force, dry_run=args.dry_run,
                            existing=Existing(args.existing) if args.existing else None, progress=not args.no_progress)
     with Stop().signals() as stop:
-        return start_retry(ctx.tenant_settings, args.target, options, stop=stop, console=output_context(ctx, args)).status
+        console = output_context(ctx, args)
+        return start_retry(ctx.tenant_settings, args.target, options, stop=stop, console=console).status

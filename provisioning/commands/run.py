@@ -68,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reset-passwords", action="store_true",
                         help="with --existing update: also reset the password of every updated user (the "
                              "roster's, or a generated one written to passwords.csv)")
+    parser.add_argument("--yes", action="store_true",
+                        help="confirm a destructive run (--reset-passwords) without asking: for scripts; without "
+                             "a terminal and without --yes such a run is refused")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="the run folder (default: runs/<YYYYmmdd-HHMMSS>-<roster name>/)")
     parser.add_argument("--force", action="store_true",
@@ -92,11 +95,13 @@ def options(args: argparse.Namespace) -> RunOptions:
         run_dir=args.out, force=args.force, sheet=args.sheet, header_row=args.header_row, mapping=args.mapping,
         encoding=args.encoding, dry_run=args.dry_run, existing=Existing(args.existing),
         reset_passwords=args.reset_passwords, batch_size=args.batch_size, max_writes_per_s=args.max_writes_per_s,
-        write_burst=args.write_burst, progress=not args.no_progress, notify=notify_options(args))
+        write_burst=args.write_burst, progress=not args.no_progress, notify=notify_options(args),
+        yes=args.yes)
 
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Run the roster: pre-flight, plan, journal, apply, report (Ctrl-C, SIGTERM, SIGHUP stop it cleanly)."""
     run_options = options(args)
     with Stop().signals() as stop:
-        return start_run(ctx.tenant_settings, args.roster, run_options, stop=stop, console=output_context(ctx, args)).status
+        console = output_context(ctx, args)
+        return start_run(ctx.tenant_settings, args.roster, run_options, stop=stop, console=console).status

@@ -3,8 +3,9 @@
 The counts go to stderr; stdout gets a summary by error code (count, first rows, an example message), then at
 most :data:`provisioning.report.terminal.MAX_LINES` issues as a table (``--all``: every one), then where the full
 list is: the issues as CSV next to the roster (``<roster>.issues.csv``) or in ``--out``. ``--json`` prints the
-counts and every issue as one JSON document on stdout instead. Exit 0 when no row has an error (warnings allowed), 1 when some row
-has one, 2 when the roster cannot be used at all (raised as :class:`~provisioning.errors.RosterError`).
+counts and every issue as one JSON document on stdout instead. Exit 0 when no row has an error (warnings
+allowed), 1 when some row has one, 2 when the roster cannot be used at all
+(:class:`~provisioning.errors.RosterError`).
 """
 from __future__ import annotations
 

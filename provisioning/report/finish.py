@@ -21,11 +21,12 @@ from provisioning.models import Issue, Severity
 from provisioning.report.files import write_results_csv, write_summary_json
 from provisioning.report.notify import maybe_notify
 from provisioning.report.terminal import Reason, code_summary, more_line, shown, table, terminal_width
+from provisioning.run.audit import AUDIT, audit_fields, recorded_tenant
 from provisioning.run.creates import ApplyResult
 from provisioning.run.durable import lost_from
 from provisioning.run.folder import RunFolder
 from provisioning.run.journal import OPEN_STATES, Journal, RowRecord, RowState, followup_view, utcnow
-from provisioning.run.phases import throttle_counter
+from provisioning.run.phases import settings_secrets, throttle_counter
 from provisioning.run.rescue import stopped_message
 from provisioning.run.secrets import (
     PasswordFile,
@@ -133,6 +134,10 @@ def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwor
     link = read_retry_link(folder.path)
     if link:
         summary["retried_from"] = str(link.get("retried_from", ""))
+    if ctx.settings is not None:
+        summary["audit"] = audit_fields(ctx, ctx.settings, settings_secrets(ctx.settings), recorded_tenant(meta))
+    if summary["fatal"]:
+        AUDIT.error("fatal error: %s (exit %d)", summary["fatal"], int(status))
     write_summary_json(folder.summary_json, summary)
     try:
         run_workbook.write_run_workbook(folder.path, command_line=ctx.command_line, snapshot=snapshot, rows=rows)
