@@ -92,7 +92,7 @@ def write_report(stream: TextIO, issues: Sequence[Issue], where: Path, *, show_a
     stream.write("\n".join(lines) + "\n")
     first = shown(reasons, show_all)
     write_table(stream, issues[: len(first)], width)
-    stream.write(more_line(len(first), len(issues), str(where)) + "\n")
+    stream.write(more_line(len(first), len(issues), str(where), width) + "\n")
 
 
 def issues_json(roster: str, sheet: str | None, rows: int, bad_rows: int, issues: Sequence[Issue],

@@ -235,7 +235,7 @@ def _print_summary(ctx: CommandContext, folder: RunFolder, summary: Mapping[str,
                        [(str(r.row), r.upn or "-", r.code, r.message) for r in first], width)
         where = (f"the Failed and Invalid sheets of {folder.results_xlsx}" if folder.results_xlsx.exists()
                  else str(folder.results_csv))
-        lines += [more_line(len(first), len(reasons), where), ""]
+        lines += [more_line(len(first), len(reasons), where, width), ""]
     lines.append(f"run folder: {folder.path}")
     if folder.results_xlsx.exists():
         lines.append(f"results:    {folder.results_xlsx}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
@@ -96,13 +97,18 @@ def code_summary(reasons: Sequence[Reason], width: int | None) -> list[str]:
     return table(("Code", "Severity", "Count", "Rows", "Example"), rows, width, right=frozenset({2}))
 
 
-def more_line(shown: int, total: int, where: str) -> str:
-    """The line after the issue lines: how many were left out and where the full list is."""
+def more_line(shown: int, total: int, where: str, width: int | None = None) -> str:
+    """The line(s) after the issue lines: how many were left out and where the full list is (a sentence, wrapped
+    between words at ``width``; a path is never broken)."""
     if shown >= total:
-        return f"every issue is also in {where}"
-    left = total - shown
-    return (f"{ELLIPSIS} and {left:,} more issue{'s' * (left != 1)} not shown: the full list is in {where} "
-            f"(--all prints every issue here)")
+        text = f"every issue is also in {where}"
+    else:
+        left = total - shown
+        text = (f"{ELLIPSIS} and {left:,} more issue{'s' * (left != 1)} not shown: the full list is in {where} "
+                f"(--all prints every issue here)")
+    if width is None:
+        return text
+    return "\n".join(textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False))
 
 
 def shown(items: Sequence[Reason], show_all: bool) -> Sequence[Reason]:
