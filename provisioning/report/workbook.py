@@ -61,9 +61,15 @@ MIN_WIDTH, MAX_WIDTH = 8, 60
 EXCEL_MAX_CELL = 32767  # characters; a longer cell makes Excel "repair" the file
 HIGHLIGHT = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE")  # light red
 BOLD = Font(bold=True)
-WRAP = Alignment(wrap_text=True, vertical="top")
+WRAP = Alignment(wrap_text=True)
+TOP, TOP_WRAP = Alignment(vertical="top"), Alignment(wrap_text=True, vertical="top", horizontal="left")
+CENTRE = Alignment(horizontal="center")  # the Row numbers: not flush against the text of the next column
+SUMMARY_WIDTH = 70  # the Summary's value column
 MESSAGE_WIDTH = 60  # "Why / what to do": wrapped in lines of about this many characters
 NOTE_AUTHOR = "provision"
+#: Notes per sheet: openpyxl keeps every note of a streamed sheet in memory until it is saved (some 10 kB each);
+#: past these, highlighted cells keep their fill and the "Why / what to do" column still says why.
+MAX_NOTES = 200
 LEAD_NOTE = ("Written by the run; retry ignores this column. Correct the row in the roster's columns to the right "
              "(the highlighted cells), then run retry on this workbook.")
 #: Status cell colours (fill, font) by a word of the status text, first match wins.
@@ -166,11 +172,15 @@ class _DataSheet:
     def append(self, row: ReportRow) -> None:
         for line in _lines(self.convert(row)):
             values = [_safe(self.ws, v) for v in line]
+            if type(values[0]) is int:
+                number = values[0] = WriteOnlyCell(self.ws, value=values[0])
+                number.alignment = CENTRE
             if self.wrap is not None and values[self.wrap] is not None:
                 cell = values[self.wrap]
                 if not isinstance(cell, Cell):
                     cell = values[self.wrap] = WriteOnlyCell(self.ws, value=cell)
                 cell.alignment = WRAP
+                _fit_height(self.ws, self.rows + 2, str(cell.value), MESSAGE_WIDTH)
             if self.highlight is not None and row.issues:
                 self.highlight(self.ws, row, values)
             self.ws.append(values)
@@ -182,6 +192,15 @@ class _DataSheet:
         statuses = [i for i, c in enumerate(self.columns) if c == "Status"]
         if statuses and self.rows:
             _colour_status(self.ws, get_column_letter(statuses[-1] + 1), self.rows + 1)
+
+
+def _fit_height(ws: Any, row: int, text: str, width: int) -> None:
+    """A row tall enough for ``text`` wrapped in a column ``width`` characters wide (set before the row is
+    written: a streamed sheet writes each row's height with it, and Excel and LibreOffice do not grow it)."""
+    per_line = max(int(width * 1.15), 1)  # a column is `width` digits wide; text averages narrower than a digit
+    lines = sum(max(1, -(-len(part) // per_line)) for part in text.splitlines() or [""])
+    if lines > 1:
+        ws.row_dimensions[row].height = 15 * min(lines, 27)  # at most about a screen's height
 
 
 def _print_setup(ws: Any) -> None:
@@ -246,6 +265,7 @@ def _highlighter(headers: Sequence[str]) -> Callable[[Any, ReportRow, list[Any]]
         folded.setdefault(_fold(header), index)
 
     lead = len(LEAD_COLUMNS)
+    notes = [0]  # given so far on this sheet (one highlighter per sheet)
 
     def highlight(ws: Any, row: ReportRow, values: list[Any]) -> None:
         said: dict[int, list[str]] = {}
@@ -265,7 +285,9 @@ def _highlighter(headers: Sequence[str]) -> Callable[[Any, ReportRow, list[Any]]
                 # cell fed back to `retry` is refused again instead of being sent as the text "#N/A"
                 cell.data_type = "e"
         for index, messages in said.items():
-            values[lead + index].comment = _note("\n".join(dict.fromkeys(messages)))
+            if notes[0] < MAX_NOTES:
+                values[lead + index].comment = _note("\n".join(dict.fromkeys(messages)))
+                notes[0] += 1
 
     return highlight
 
@@ -356,7 +378,7 @@ def _write_summary(ws: Any, s: ReportSummary) -> None:
     """Key/value lines, the counts by status and by error code, and a bar chart of the outcomes to their right
     (the values wrap in column B, so no text runs under the chart)."""
     ws.column_dimensions["A"].width = 30
-    ws.column_dimensions["B"].width = 70
+    ws.column_dimensions["B"].width = SUMMARY_WIDTH
     ws.column_dimensions["C"].width = 3
     _print_setup(ws)
     ws.append([_header_cell(ws, "Item"), _header_cell(ws, "Value")])
@@ -370,8 +392,11 @@ def _write_summary(ws: Any, s: ReportSummary) -> None:
         elif cell is not None:
             if not isinstance(cell, Cell):
                 cell = WriteOnlyCell(ws, value=cell)
-            cell.alignment = Alignment(wrap_text=True, vertical="top", horizontal="left")
-        ws.append([key, cell])
+            cell.alignment = TOP_WRAP
+            _fit_height(ws, line + 1, str(cell.value), SUMMARY_WIDTH)
+        label = WriteOnlyCell(ws, value=key)
+        label.alignment = TOP
+        ws.append([label, cell])
         line += 1
 
     ws.append([])
@@ -406,6 +431,7 @@ def _write_summary(ws: Any, s: ReportSummary) -> None:
     categories = Reference(ws, min_col=1, min_row=first_count, max_row=last_count)
     chart.series[0].cat = AxDataSource(strRef=StrRef(f=str(categories)))  # text labels, not numbers
     chart.dataLabels = DataLabelList()
-    chart.dataLabels.showVal = True  # each bar says its count
+    chart.dataLabels.showVal = True  # each bar says its count, and only that
+    chart.dataLabels.showSerName = chart.dataLabels.showCatName = chart.dataLabels.showLegendKey = False
     chart.height, chart.width = 7.5, 15
     ws.add_chart(chart, "D2")
