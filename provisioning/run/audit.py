@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, TextIO
 
-import provisioning
 from graph.errors import GraphError
 from provisioning.context import CommandContext
 from provisioning.errors import UsageError
@@ -76,7 +75,8 @@ def tool_version() -> str:
     try:
         return metadata.version(PACKAGE)
     except metadata.PackageNotFoundError:
-        return str(getattr(provisioning, "__version__", "") or "unknown")
+        # the package itself (always loaded before this module; not imported here: it re-exports the run API)
+        return str(getattr(sys.modules.get("provisioning"), "__version__", "") or "unknown")
 
 
 def operator() -> str:
