@@ -32,8 +32,9 @@ from openpyxl import Workbook  # noqa: E402
 from provisioning.models import Issue, Severity  # noqa: E402
 from provisioning.report.model import (
     CREATED_COLUMNS,
-    RESULT_COLUMNS,
+    LEAD_COLUMNS,
     SKIPPED_COLUMNS,
+    TRAIL_COLUMNS,
     UPDATED_COLUMNS,
     ReportRow,
     ReportSummary,
@@ -77,8 +78,8 @@ def plain_cells(rows: list[ReportRow]) -> dict[str, list[list[Any]]]:
     """The same cells as the report's sheets, as plain values (built before timing)."""
     sheets: dict[str, list[list[Any]]] = {"Created": [list(CREATED_COLUMNS)], "Updated": [list(UPDATED_COLUMNS)],
                                           "Skipped": [list(SKIPPED_COLUMNS)],
-                                          "Failed": [list(HEADERS + RESULT_COLUMNS)],
-                                          "Invalid": [list(HEADERS + RESULT_COLUMNS)]}
+                                          "Failed": [list(LEAD_COLUMNS + HEADERS + TRAIL_COLUMNS)],
+                                          "Invalid": [list(LEAD_COLUMNS + HEADERS + TRAIL_COLUMNS)]}
     for r in rows:
         if r.status == "created":
             sheets["Created"].append([r.row, r.status, r.upn, r.display_name, r.object_id, r.followups,
@@ -87,8 +88,8 @@ def plain_cells(rows: list[ReportRow]) -> dict[str, list[list[Any]]]:
             sheets["Skipped"].append([r.row, r.status, r.upn, r.display_name, r.object_id, r.message])
         else:
             sheet = "Failed" if r.status == "failed" else "Invalid"
-            sheets[sheet].append(list(r.cells) + [r.status, r.code_text(), r.message_text(), r.request_id,
-                                                  r.attempts or None, r.row])
+            sheets[sheet].append([r.row, r.upn, r.code_text(), r.message_text(), *r.cells, r.status, r.request_id,
+                                  r.attempts or None])
     return sheets
 
 

@@ -30,6 +30,24 @@ if TYPE_CHECKING:
 #: The tool's version, as in pyproject.toml (``entra-provision --version`` reads the installed metadata first).
 __version__ = "0.14.0"
 
+#: The distribution's name on PyPI and in the installed metadata.
+DISTRIBUTION = "entra-provision"
+
+
+def running_version() -> str:
+    """The version of the code that is running: the installed distribution's metadata when this very package is
+    the installed one, else :data:`__version__` (a checkout run beside an installed copy reports its own)."""
+    from importlib import metadata  # some 30 ms: only for --version and a run's audit record
+    from pathlib import Path
+
+    try:
+        dist = metadata.distribution(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return __version__
+    installed = Path(str(dist.locate_file("provisioning/__init__.py"))).resolve()
+    return dist.version if installed == Path(__file__).resolve() else __version__
+
+
 __all__ = ["Existing", "ResumeOptions", "RetryOptions", "RunOptions", "RunResult", "Stop", "resume_run", "start_retry",
            "start_run"]
 

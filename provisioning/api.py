@@ -42,7 +42,15 @@ from provisioning.report.rollback_report import write_reports as write_rollback_
 from provisioning.report.run_workbook import write_run_workbook
 from provisioning.roster.mapping import canonical_field, load_mapping
 from provisioning.roster.reader import load_roster
-from provisioning.run.binding import binding_of, check_binding
+from provisioning.run.audit import (
+    TenantIdentity,
+    audit_fields,
+    confirm,
+    log_audit,
+    recorded_tenant,
+    tenant_identity,
+)
+from provisioning.run.binding import binding_of, check_binding, token_tid
 from provisioning.run.chain import (
     Chain,
     bind_plan,
@@ -171,6 +179,7 @@ class RunOptions:
     chain: Chain | None = None
     onboarding: Onboarding = Onboarding()  # --credential, --tap-lifetime, --deliver managers ...
     restore_deleted: bool = False  # a row whose person is in Deleted users: restore that account, then update it
+    yes: bool = False  # --yes: a run that resets passwords goes on without asking (else: asked on a terminal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +309,7 @@ def start_run(settings: Settings, roster_path: Path, options: RunOptions = RunOp
         try:
             if not stop.is_set():
                 plan = _preflight(client, roster, options, secrets)
+                _confirm(console, options, plan)
                 if not stop.is_set():
                     return _send(console, settings, client, roster_path, roster, options, folder, plan, started,
                                  phases, secrets)
@@ -324,7 +334,16 @@ class _Planned:
     plan: Plan
     updates: dict[int, UserUpdate]
     refs: References
+    tenant: TenantIdentity
     restores: dict[int, UserUpdate] = field(default_factory=dict)  # the PATCH after each restore
+
+
+def _confirm(console: CommandContext, options: RunOptions, planned: _Planned) -> None:
+    """Before the first write of a run that resets passwords: the tenant by name and how many, asked (or --yes)."""
+    resets = sum(1 for u in planned.updates.values() if "passwordProfile" in u.body)
+    if resets and not options.dry_run:
+        confirm(console, yes=options.yes, tenant=planned.tenant,
+                what=f"reset the password of {resets} existing user{'s' * (resets != 1)}")
 
 
 def _preflight(client: GraphClient, roster: Roster, options: RunOptions, secrets: SecretFilter) -> _Planned:
@@ -362,7 +381,8 @@ def _preflight(client: GraphClient, roster: Roster, options: RunOptions, secrets
     if options.existing is Existing.UPDATE:
         plan, updates = _plan_updates(client, plan, options.reset_passwords, {**upn_renames(plan), **renames(edits)})
     log.info("plan: %s", plan.counts())
-    return _Planned(validation, plan, updates, refs, plan_restores(client, plan.actions))
+    identity = tenant_identity(client, token_tid(client), tenant.default_domain)
+    return _Planned(validation, plan, updates, refs, identity, plan_restores(client, plan.actions))
 
 
 def _send(console: CommandContext, settings: Settings, client: GraphClient, roster_path: Path, roster: Roster,
@@ -380,9 +400,13 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
         "restore_deleted": options.restore_deleted, "settings": settings_public(settings),
         "tenant": binding_of(settings, client), "command_line": console.command_line,
         **options.onboarding.meta(),
+        "tenant_name": planned.tenant.name, "default_domain": planned.tenant.default_domain,
     }
     if chain is not None:
         meta["retry"] = dict(chain.meta)
+    log_audit(audit_fields(console, settings, settings_secrets(settings),
+                           {"tenant_id": planned.tenant.tenant_id, "tenant_name": planned.tenant.name,
+                            "default_domain": planned.tenant.default_domain}))
     journal = Journal.create(folder.path, meta)
     phases.arm(folder)
     try:
@@ -559,6 +583,7 @@ def _resume(console: CommandContext, settings: Settings, options: ResumeOptions,
     with make_client(settings, batch_size=meta.get("batch_size"), max_writes_per_s=meta.get("max_writes_per_s"),
                      write_burst=meta.get("write_burst")) as client:
         check_binding(meta, settings, folder.path, client)
+        log_audit(audit_fields(console, settings, settings_secrets(settings), recorded_tenant(meta)))
         # updates and restores: their phases re-send them
         open_rows = [r for r in journal.rows(OPEN_STATES) if r.action not in ("update", "restore")]
         secrets = SecretFilter(settings_secrets(settings))

@@ -31,8 +31,6 @@ from provisioning.run.permissions import explain_denied
 from provisioning.settings import Settings, load_settings
 
 DEFAULT_SANDBOX_DIR = Path(".sandbox")
-#: The distribution's name (pyproject.toml), under which the installed package's metadata is found.
-DISTRIBUTION = "entra-provision"
 
 
 @dataclass(frozen=True)
@@ -48,19 +46,6 @@ class Program:
 SHIM = Program("provision.py", ("python", "provision.py"))
 #: The installed console script.
 INSTALLED = Program("entra-provision", ("entra-provision",))
-
-
-def version() -> str:
-    """The tool's version: the installed distribution's metadata when this very package is the installed one,
-    else :data:`provisioning.__version__` (a checkout run beside an installed copy reports its own)."""
-    from importlib import metadata  # some 30 ms: only for --version
-
-    try:
-        dist = metadata.distribution(DISTRIBUTION)
-    except metadata.PackageNotFoundError:
-        return provisioning.__version__
-    installed = Path(str(dist.locate_file("provisioning/__init__.py"))).resolve()
-    return dist.version if installed == Path(provisioning.__file__).resolve() else provisioning.__version__
 
 
 class CommandModule(Protocol):
@@ -102,7 +87,8 @@ class _VersionAction(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
                  option_string: str | None = None) -> None:
-        sys.stdout.write(f"{parser.prog} {version()}\n")  # stdout, as argparse's own version action
+        # stdout, as argparse's own version action
+        sys.stdout.write(f"{parser.prog} {provisioning.running_version()}\n")
         parser.exit()
 
 
@@ -267,7 +253,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
             stack.enter_context(_signals_interrupt())
             settings = stack.enter_context(_tenant_settings(args)) if module.NEEDS_TENANT else None
             ctx = CommandContext(out=out, err=err, verbosity=-1 if args.quiet else args.verbose,
-                                 settings=settings, interactive=interactive, command_line=command_line)
+                                 settings=settings, interactive=interactive, command_line=command_line,
+                                 argv=tuple(argv))
             return int(module.main(ctx, args))
     except KeyboardInterrupt:
         if args.traceback:

@@ -14,7 +14,9 @@ class CommandContext:
 
     ``settings`` is a :class:`provisioning.settings.Settings` for commands with ``NEEDS_TENANT``, else None.
     ``command_line`` is how the user invoked the tool (``python provision.py --sandbox``), so messages can show the
-    exact command to resume or retry.
+    exact command to resume or retry. ``argv`` is this invocation's arguments (recorded, secrets redacted, in the
+    run's audit fields). ``json``: print machine-readable results on ``out`` (``--json``); ``show_all``: print
+    every issue instead of the first few (``--all``).
     """
 
     out: TextIO
@@ -23,6 +25,9 @@ class CommandContext:
     settings: Settings | None = None
     interactive: bool = False
     command_line: str = "python provision.py"
+    argv: tuple[str, ...] = ()
+    json: bool = False
+    show_all: bool = False
 
     @property
     def tenant_settings(self) -> Settings:

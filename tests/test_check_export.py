@@ -170,7 +170,7 @@ def test_reset_password_without_directory_role_names_the_role(sandbox_factory, u
     assert code == ExitStatus.OK, err
     sb.set_knobs(directory_roles=())
     code, out, err = run_cli("run", roster, "--out", str(tmp_path / "r2"), "--no-progress", "--existing", "update",
-                             "--reset-passwords")
+                             "--reset-passwords", "--yes")  # no terminal here: --yes confirms the reset
     assert code == ExitStatus.ROWS_FAILED, err
     with open(tmp_path / "r2" / "results.csv", encoding="utf-8-sig", newline="") as fh:
         row = next(csv.DictReader(fh))

@@ -32,7 +32,7 @@ def test_the_project_table_has_the_requirements_ranges_and_the_package_version()
 
 
 def test_version_is_the_package_version_in_a_checkout(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.version() == provisioning.__version__
+    assert provisioning.running_version() == provisioning.__version__
     assert cli.main(["--version"]) == 0
     assert capsys.readouterr().out == f"provision.py {provisioning.__version__}\n"
 

@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
+from provisioning.context import CommandContext
 from provisioning.report.notify import NotifyOptions, require_notify_arguments
 
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -46,3 +48,17 @@ def notify_options(args: argparse.Namespace) -> NotifyOptions | None:
     """``--notify``/``--notify-from`` (``run``, ``resume``), checked by :func:`require_notify_arguments`, or None."""
     require_notify_arguments(args)
     return NotifyOptions.parse(args.notify, args.notify_from) if getattr(args, "notify", None) else None
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--all`` and ``--json`` (``run``, ``resume``, ``retry``): how the end-of-run summary is printed."""
+    parser.add_argument("--all", action="store_true", dest="show_all",
+                        help="print every rejected row's reason (default: a summary by code and the first 40)")
+    parser.add_argument("--json", action="store_true",
+                        help="print summary.json on stdout at the end (for scripts); the human summary goes to "
+                             "stderr")
+
+
+def output_context(ctx: CommandContext, args: argparse.Namespace) -> CommandContext:
+    """The console with ``--all``/``--json`` applied."""
+    return replace(ctx, json=bool(getattr(args, "json", False)), show_all=bool(getattr(args, "show_all", False)))

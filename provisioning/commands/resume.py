@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from provisioning.commands import notify_options
+from provisioning.commands import add_output_arguments, notify_options, output_context
 from provisioning.context import CommandContext
 from provisioning.exitcodes import ExitStatus
 from provisioning.report.notify import add_notify_arguments
@@ -19,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``resume`` options."""
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run folder printed by `run`")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_output_arguments(parser)
     add_notify_arguments(parser)
 
 
@@ -33,4 +34,5 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
             return resume_rollback(ctx.tenant_settings, args.run_dir, stop=stop, console=ctx).status
     options = ResumeOptions(progress=not args.no_progress, notify=notify_options(args))
     with Stop().signals() as stop:
-        return resume_run(ctx.tenant_settings, args.run_dir, options, stop=stop, console=ctx).status
+        console = output_context(ctx, args)
+        return resume_run(ctx.tenant_settings, args.run_dir, options, stop=stop, console=console).status

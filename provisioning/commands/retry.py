@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from provisioning.commands import add_output_arguments, output_context
 from provisioning.context import CommandContext
 from provisioning.exitcodes import ExitStatus
 
@@ -30,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="with --out: replace results files left in that folder by something else than a run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_output_arguments(parser)
 
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
@@ -41,4 +43,5 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
                            existing=Existing(args.existing) if args.existing else None, progress=not args.no_progress,
                            restore_deleted=args.restore_deleted)
     with Stop().signals() as stop:
-        return start_retry(ctx.tenant_settings, args.target, options, stop=stop, console=ctx).status
+        console = output_context(ctx, args)
+        return start_retry(ctx.tenant_settings, args.target, options, stop=stop, console=console).status

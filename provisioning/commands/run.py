@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from provisioning.commands import add_header_row_argument, notify_options
+from provisioning.commands import add_header_row_argument, add_output_arguments, notify_options, output_context
 from provisioning.context import CommandContext
 from provisioning.errors import UsageError
 from provisioning.exitcodes import ExitStatus
@@ -77,6 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a row whose person (employeeId, userPrincipalName or mailNickname) is in Deleted "
                              "users: restore that account (same object id) and update it to the row, instead of "
                              "reporting the row (needs User.ReadWrite.All)")
+    parser.add_argument("--yes", action="store_true",
+                        help="confirm a destructive run (--reset-passwords) without asking: for scripts; without "
+                             "a terminal and without --yes such a run is refused")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="the run folder (default: runs/<YYYYmmdd-HHMMSS>-<roster name>/)")
     parser.add_argument("--force", action="store_true",
@@ -91,6 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a cap on the writes the governor sends at once (default none: Graph's bucket, "
                              "3,000 writes unless Graph's answers show another size)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_output_arguments(parser)
     add_notify_arguments(parser)
     add_credential_arguments(parser)
 
@@ -147,7 +151,8 @@ def options(args: argparse.Namespace) -> RunOptions:
         write_burst=args.write_burst, progress=not args.no_progress, notify=notify_options(args),
         onboarding=Onboarding(Credential(args.credential), TapOptions(args.tap_lifetime, bool(args.tap_usable_once)),
                               deliver_options(args)),
-        restore_deleted=args.restore_deleted)
+        restore_deleted=args.restore_deleted,
+        yes=args.yes)
 
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
@@ -156,4 +161,5 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
 
     run_options = options(args)
     with Stop().signals() as stop:
-        return start_run(ctx.tenant_settings, args.roster, run_options, stop=stop, console=ctx).status
+        console = output_context(ctx, args)
+        return start_run(ctx.tenant_settings, args.roster, run_options, stop=stop, console=console).status

@@ -1,12 +1,16 @@
 """``validate ROSTER``: offline checks of a roster, no credentials needed.
 
-A summary goes to stderr, every issue as a table to stdout, and the issues as CSV next to the roster
-(``<roster>.issues.csv``) or to ``--out``. Exit 0 when no row has an error (warnings allowed), 1 when some row
-has one, 2 when the roster cannot be used at all (raised as :class:`~provisioning.errors.RosterError`).
+The counts go to stderr; stdout gets a summary by error code (count, first rows, an example message), then at
+most :data:`provisioning.report.terminal.MAX_LINES` issues as a table (``--all``: every one), then where the full
+list is: the issues as CSV next to the roster (``<roster>.issues.csv``) or in ``--out``. ``--json`` prints the
+counts and every issue as one JSON document on stdout instead. Exit 0 when no row has an error (warnings
+allowed), 1 when some row has one, 2 when the roster cannot be used at all
+(:class:`~provisioning.errors.RosterError`).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +22,7 @@ from provisioning.context import CommandContext
 from provisioning.errors import UsageError
 from provisioning.exitcodes import ExitStatus
 from provisioning.models import Issue, Severity
+from provisioning.report.terminal import Reason, code_summary, cut, more_line, shown, table, terminal_width
 from provisioning.roster.encodings import encoding_option
 from provisioning.targets import check_target, csv_header_is
 
@@ -43,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain", metavar="D", help="domain for derived userPrincipalNames, e.g. contoso.com")
     parser.add_argument("--force", action="store_true",
                         help="replace the --out file even when it is not an issues CSV of an earlier validate")
+    parser.add_argument("--all", action="store_true", dest="show_all",
+                        help="print every issue (default: a summary by code and the first 40 issues)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the counts and every issue as JSON on stdout (for scripts)")
 
 
 def issues_csv_path(roster: Path) -> Path:
@@ -66,20 +75,36 @@ def write_issues_csv(path: Path, roster_name: str, issues: Sequence[Issue]) -> N
         f.write("\r\n".join(lines))
 
 
-def write_table(stream: TextIO, issues: Sequence[Issue]) -> None:
-    """Issues as an aligned text table (message column unwrapped), written in one piece."""
+def write_table(stream: TextIO, issues: Sequence[Issue], width: int | None = None) -> None:
+    """Issues as an aligned text table, one line each, cut to ``width`` (the message column first), in one piece."""
     head = ("Row", "Column", "Severity", "Code", "Message")
-    short = {c: _short(c, 30) for c in {i.column for i in issues}}
-    cells = [(str(i.row) if i.row else "-", short[i.column], i.severity.value, i.code, i.message) for i in issues]
-    widths = [max(map(len, {c[k] for c in cells} | {head[k]})) for k in range(4)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}\n"
-    lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths), "-" * 7)]
-    lines += [fmt.format(*c) for c in cells]
-    stream.write("".join(lines))
+    cells = [(str(i.row) if i.row else "-", cut(i.column, 30), i.severity.value, i.code, i.message) for i in issues]
+    stream.write("".join(line + "\n" for line in table(head, cells, width)))
 
 
-def _short(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
+def write_report(stream: TextIO, issues: Sequence[Issue], where: Path, *, show_all: bool) -> None:
+    """The summary by code, the first issues (every one with ``show_all``) and where the full list is."""
+    width = terminal_width(stream)
+    reasons = [Reason(i.row, i.code, i.message, column=i.column, severity=i.severity.value) for i in issues]
+    lines = ["Issues by code:", *code_summary(reasons, width), ""]
+    stream.write("\n".join(lines) + "\n")
+    first = shown(reasons, show_all)
+    write_table(stream, issues[: len(first)], width)
+    stream.write(more_line(len(first), len(issues), str(where), width) + "\n")
+
+
+def issues_json(roster: str, sheet: str | None, rows: int, bad_rows: int, issues: Sequence[Issue],
+                out_path: Path) -> str:
+    """``--json``: the counts and every issue (the CSV's columns), for scripts."""
+    by_code: dict[str, int] = {}
+    for i in issues:
+        by_code[i.code] = by_code.get(i.code, 0) + 1
+    errors = sum(1 for i in issues if i.severity is Severity.ERROR)
+    doc = {"roster": roster, "sheet": sheet, "rows": rows, "valid_rows": rows - bad_rows, "rows_with_errors": bad_rows,
+           "errors": errors, "warnings": len(issues) - errors, "issues_csv": str(out_path), "by_code": by_code,
+           "issues": [{"row": i.row or None, "column": i.column, "severity": i.severity.value, "code": i.code,
+                       "message": i.message} for i in issues]}
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
 
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
@@ -105,8 +130,10 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     warnings = len(issues) - errors
     bad_rows = len(checked.error_rows)
     n = len(roster.row_numbers)
-    if issues:
-        write_table(ctx.out, issues)
+    if getattr(args, "json", False):
+        ctx.out.write(issues_json(str(args.roster), roster.sheet, n, bad_rows, issues, out_path))
+    elif issues:
+        write_report(ctx.out, issues, out_path, show_all=getattr(args, "show_all", False))
     where = f"{args.roster}" + (f" [sheet {roster.sheet}]" if roster.sheet else "")
     if ctx.verbosity >= 0:
         ctx.err.write(f"{where}: {n} row{'s' * (n != 1)} ({roster.kind}, header on row {roster.header_row}); "

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,13 +17,16 @@ from graph.client import GraphClient
 from provisioning.context import CommandContext
 from provisioning.errors import RunFolderLost
 from provisioning.exitcodes import ExitStatus
+from provisioning.models import Issue, Severity
 from provisioning.report.files import write_results_csv, write_summary_json
 from provisioning.report.notify import maybe_notify
+from provisioning.report.terminal import Reason, code_summary, more_line, shown, table, terminal_width
+from provisioning.run.audit import AUDIT, audit_fields, recorded_tenant
 from provisioning.run.creates import ApplyResult
 from provisioning.run.durable import lost_from
 from provisioning.run.folder import RunFolder
-from provisioning.run.journal import OPEN_STATES, Journal, RowState, followup_view, utcnow
-from provisioning.run.phases import throttle_counter
+from provisioning.run.journal import OPEN_STATES, Journal, RowRecord, RowState, followup_view, utcnow
+from provisioning.run.phases import settings_secrets, throttle_counter
 from provisioning.run.rescue import stopped_message
 from provisioning.run.secrets import (
     PasswordFile,
@@ -131,6 +135,10 @@ def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwor
     link = read_retry_link(folder.path)
     if link:
         summary["retried_from"] = str(link.get("retried_from", ""))
+    if ctx.settings is not None:
+        summary["audit"] = audit_fields(ctx, ctx.settings, settings_secrets(ctx.settings), recorded_tenant(meta))
+    if summary["fatal"]:
+        AUDIT.error("fatal error: %s (exit %d)", summary["fatal"], int(status))
     write_summary_json(folder.summary_json, summary)
     try:
         run_workbook.write_run_workbook(folder.path, command_line=ctx.command_line, snapshot=snapshot, rows=rows)
@@ -143,7 +151,7 @@ def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwor
         summary.update(exit_status=int(status), interrupted=True)
         write_summary_json(folder.summary_json, summary)
         journal.set_meta({"exit_status": int(status)})
-    _print_summary(ctx, folder, summary, dry_run)
+    _print_summary(ctx, folder, summary, dry_run, rejected(records, issues))
     if notify is not None and getattr(notify, "notify", None):
         try:
             maybe_notify(ctx, notify, folder.path, client=client, summary=summary)
@@ -167,30 +175,72 @@ def exit_status(counts: Mapping[str, int], apply: ApplyResult | None, dry_run: b
     return ExitStatus.ROWS_FAILED if bad else ExitStatus.OK
 
 
-def _print_summary(ctx: CommandContext, folder: RunFolder, summary: Mapping[str, Any], dry_run: bool) -> None:
-    if getattr(ctx, "verbosity", 0) < 0:
-        return
-    counts = summary["counts"]
+def rejected(records: Sequence[RowRecord], issues: Mapping[int, Sequence[Issue]]) -> list[Reason]:
+    """Why rows were rejected, in roster order: each error of an invalid row, the Graph error of a failed one."""
+    out: list[Reason] = []
+    for r in records:
+        if r.state is RowState.INVALID or (r.state is RowState.PLANNED and r.action == "invalid"):
+            found = [i for i in issues.get(r.row, ()) if i.severity is Severity.ERROR]
+            out += [Reason(r.row, i.code, i.message, upn=r.upn, column=i.column) for i in found]
+            if not found:
+                out.append(Reason(r.row, r.error_code or "invalid", r.message or "invalid", upn=r.upn))
+        elif r.state is RowState.FAILED:
+            out.append(Reason(r.row, r.error_code or "failed", r.message or "failed", upn=r.upn))
+    return out
+
+
+def _counts_text(summary: Mapping[str, Any], dry_run: bool) -> str:
     if dry_run:
         p = summary.get("planned", {})
-        ctx.out.write(f"dry run: would create {p.get('create', 0)}, would update {p.get('update', 0)}, "
-                      f"would skip {p.get('skip', 0)}, "
-                      f"would fail {p.get('exists', 0)}, invalid {p.get('invalid', 0)}; nothing was sent\n")
+        return (f"dry run: would create {p.get('create', 0)}, would update {p.get('update', 0)}, "
+                f"would skip {p.get('skip', 0)}, "
+                f"would fail {p.get('exists', 0)}, invalid {p.get('invalid', 0)}; nothing was sent")
+    parts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items())
+    follow = summary.get("followups_by_row") or {}
+    if follow.get("failed") or follow.get("pending"):
+        parts += (f"; follow-ups failed on {follow.get('failed', 0)} rows, unfinished on "
+                  f"{follow.get('pending', 0)}")
+    rate = f" ({summary['users_per_s']} users/s)" if summary.get("created_this_session") else ""
+    return parts + rate
+
+
+def _print_summary(ctx: CommandContext, folder: RunFolder, summary: Mapping[str, Any], dry_run: bool,
+                   reasons: Sequence[Reason] = ()) -> None:
+    """The counts, why rows were rejected (by code, then the first rows), the run folder and the workbook.
+
+    ``-q``: one line, the run folder and the counts. ``--json`` (``ctx.json``): summary.json on ``out`` and the
+    human lines, unless ``-q``, on ``err``."""
+    verbosity = getattr(ctx, "verbosity", 0)
+    if getattr(ctx, "json", False):
+        ctx.out.write(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
+        if verbosity < 0:
+            return
+        stream = ctx.err
     else:
-        parts = ", ".join(f"{k} {v}" for k, v in counts.items())
-        follow = summary.get("followups_by_row") or {}
-        if follow.get("failed") or follow.get("pending"):
-            parts += (f"; follow-ups failed on {follow.get('failed', 0)} rows, unfinished on "
-                      f"{follow.get('pending', 0)}")
-        rate = f" ({summary['users_per_s']} users/s)" if summary.get("created_this_session") else ""
-        ctx.out.write(f"{parts}{rate}\n")
+        stream = ctx.out
+    if verbosity < 0:
+        stream.write(f"run folder: {folder.path}; {_counts_text(summary, dry_run)}\n")
+        return
+    lines = [_counts_text(summary, dry_run)]
     if summary.get("hidden_rows"):
         n = summary["hidden_rows"]
-        ctx.out.write(f"{n} row{'s' * (n != 1)} hidden in Excel (filtered out or hidden) were provisioned like the "
-                      f"others (see the Warnings column of results.xlsx)\n")
-    ctx.out.write(f"run folder: {folder.path}\n")
+        lines.append(f"{n} row{'s' * (n != 1)} hidden in Excel (filtered out or hidden) were provisioned like the "
+                     f"others (see the Warnings column of results.xlsx)")
+    if reasons:
+        width = terminal_width(stream)
+        n = len({r.row for r in reasons})
+        lines += ["", f"Why {n} row{'s were' if n != 1 else ' was'} rejected, by code:",
+                  *code_summary(reasons, width), ""]
+        first = shown(reasons, bool(getattr(ctx, "show_all", False)))
+        lines += table(("Row", "userPrincipalName", "Code", "Message"),
+                       [(str(r.row), r.upn or "-", r.code, r.message) for r in first], width)
+        where = (f"the Failed and Invalid sheets of {folder.results_xlsx}" if folder.results_xlsx.exists()
+                 else str(folder.results_csv))
+        lines += [more_line(len(first), len(reasons), where, width), ""]
+    lines.append(f"run folder: {folder.path}")
     if folder.results_xlsx.exists():
-        ctx.out.write(f"results:    {folder.results_xlsx}\n")
+        lines.append(f"results:    {folder.results_xlsx}")
+    stream.write("\n".join(lines) + "\n")
 
 
 def report_stop(ctx: CommandContext, folder: RunFolder, result: ApplyResult | None,

@@ -17,10 +17,12 @@ from provisioning.models import Issue, Severity
 from provisioning.run.folder import CREATED as CREATED  # the workbook's layout, re-exported with the model
 from provisioning.run.folder import FAILED as FAILED
 from provisioning.run.folder import INVALID as INVALID
+from provisioning.run.folder import LEAD_COLUMNS as LEAD_COLUMNS
 from provisioning.run.folder import RESULT_COLUMNS as RESULT_COLUMNS
 from provisioning.run.folder import SHEETS as SHEETS
 from provisioning.run.folder import SKIPPED as SKIPPED
 from provisioning.run.folder import SUMMARY as SUMMARY
+from provisioning.run.folder import TRAIL_COLUMNS as TRAIL_COLUMNS
 from provisioning.run.folder import UPDATED as UPDATED
 from provisioning.run.folder import RunFolder
 from provisioning.run.followup_journal import FollowUpState
@@ -184,3 +186,5 @@ class ReportSummary:
     passwords_file: str = ""
     dry_run: bool = False
     run_dir: str = ""
+    tenant_name: str = ""  # the organization's display name (GET /organization at run start)
+    default_domain: str = ""

@@ -168,4 +168,5 @@ def _summary(folder: Path, meta: Mapping[str, Any], records: Sequence[RowRecord]
         retry_command=f"{command_line} retry {quoted}", resume_command=resume,
         retried_from=str(link.get("retried_from", "")) if link else "",
         passwords_file=f"{RunFolder.PASSWORDS_CSV} beside this workbook" if passwords.is_file() else "",
-        dry_run=dry_run, run_dir=str(folder))
+        dry_run=dry_run, run_dir=str(folder), tenant_name=str(meta.get("tenant_name") or ""),
+        default_domain=str(meta.get("default_domain") or ""))

@@ -6,6 +6,12 @@ belongs to. Only the first :data:`SAMPLE_ROWS` rows are held in memory, to size 
 is written (write-only sheets write their column widths, frozen pane and header first). A 100,000-row run therefore
 needs about as much memory as a 1,000-row run.
 
+Failed and Invalid start with the run's columns (Row, userPrincipalName, Error code, "Why / what to do"), then the
+roster's columns as typed, then Status, Request id and Attempts: Row and the UPN stay frozen in view, each cell an
+error points at is highlighted and carries a note with its message, the messages wrap. Every sheet prints landscape,
+one page wide, its header on every page; Status cells are coloured by outcome (conditional formatting: no cost per
+row).
+
 Every text cell goes through :func:`provisioning.cells.make_xlsx_text_safe`, so a roster cell or a Graph message
 that starts like a formula is stored as quoted text: Excel and LibreOffice show it and never evaluate it, and
 ``retry`` reads back exactly what was written. Password columns of the roster are written empty.
@@ -15,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import chain, islice
 from pathlib import Path
@@ -26,6 +32,9 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import Cell
 from openpyxl.chart import BarChart, Reference
 from openpyxl.chart.data_source import AxDataSource, StrRef
+from openpyxl.chart.label import DataLabelList
+from openpyxl.comments import Comment
+from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -34,14 +43,16 @@ from provisioning.fields import is_password_header
 from provisioning.report.model import (
     CREATED_COLUMNS,
     DRY_RUN_STATUSES,
+    LEAD_COLUMNS,
     LIVE_STATUSES,
     PASSWORD_GENERATED_NOTE,
     SKIPPED_COLUMNS,
+    TRAIL_COLUMNS,
     UPDATED_COLUMNS,
     ReportRow,
     ReportSummary,
 )
-from provisioning.run.folder import CREATED, FAILED, INVALID, RESULT_COLUMNS, SKIPPED, SUMMARY, UPDATED
+from provisioning.run.folder import CREATED, FAILED, INVALID, SKIPPED, SUMMARY, UPDATED
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +61,28 @@ MIN_WIDTH, MAX_WIDTH = 8, 60
 EXCEL_MAX_CELL = 32767  # characters; a longer cell makes Excel "repair" the file
 HIGHLIGHT = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE")  # light red
 BOLD = Font(bold=True)
+WRAP = Alignment(wrap_text=True)
+TOP, TOP_WRAP = Alignment(vertical="top"), Alignment(wrap_text=True, vertical="top", horizontal="left")
+CENTRE = Alignment(horizontal="center")  # the Row numbers: not flush against the text of the next column
+SUMMARY_WIDTH = 70  # the Summary's value column
+MESSAGE_WIDTH = 60  # "Why / what to do": wrapped in lines of about this many characters
+NOTE_AUTHOR = "provision"
+#: Notes per sheet: openpyxl keeps every note of a streamed sheet in memory until it is saved (some 10 kB each);
+#: past these, highlighted cells keep their fill and the "Why / what to do" column still says why.
+MAX_NOTES = 200
+LEAD_NOTE = ("Written by the run; retry ignores this column. Correct the row in the roster's columns to the right "
+             "(the highlighted cells), then run retry on this workbook.")
+#: Status cell colours (fill, font) by a word of the status text, first match wins.
+STATUS_COLOURS: tuple[tuple[str, str, str], ...] = (
+    ("follow-up", "FFFFEB9C", "FF9C5700"),  # amber: the user exists, a follow-up did not finish
+    ("fail", "FFFFC7CE", "FF9C0006"),  # red
+    ("invalid", "FFFFC7CE", "FF9C0006"),
+    ("unknown", "FFFFEB9C", "FF9C5700"),
+    ("not sent", "FFFFEB9C", "FF9C5700"),
+    ("create", "FFC6EFCE", "FF006100"),  # green
+    ("update", "FFDDEBF7", "FF1F4E78"),  # blue
+    ("skip", "FFEDEDED", "FF3A3A3A"),  # grey
+)
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # XML 1.0 cannot hold these at all
 _TRIGGER_CHARS = frozenset(c[0] for c in FORMULA_TRIGGERS)
 
@@ -69,7 +102,7 @@ def write_results_workbook(path: str | os.PathLike[str], *, headers: Sequence[st
     _write_summary(wb.create_sheet(SUMMARY), summary)
 
     redacted = frozenset(i for i, h in enumerate(headers) if h in redact or is_password_header(h))
-    roster_columns = tuple(headers) + RESULT_COLUMNS
+    roster_columns = LEAD_COLUMNS + tuple(headers) + TRAIL_COLUMNS
     layout: dict[str, tuple[tuple[str, ...], Converter]] = {
         CREATED: (CREATED_COLUMNS, _created_values),
         UPDATED: (UPDATED_COLUMNS, _updated_values),
@@ -80,10 +113,15 @@ def write_results_workbook(path: str | os.PathLike[str], *, headers: Sequence[st
 
     source = iter(rows)
     sample = list(islice(source, SAMPLE_ROWS))
-    sheets = {name: _DataSheet(wb, name, columns, convert, sample) for name, (columns, convert) in layout.items()}
-    for name, sheet in sheets.items():
+    sheets: dict[str, _DataSheet] = {}
+    for name, (columns, convert) in layout.items():
         if name in (FAILED, INVALID):
-            sheet.highlight = _highlighter(headers)
+            sheets[name] = _DataSheet(wb, name, columns, convert, sample, freeze="C2",
+                                      wrap=columns.index(LEAD_COLUMNS[-1]), notes={i: LEAD_NOTE for i in
+                                                                                   range(len(LEAD_COLUMNS))})
+            sheets[name].highlight = _highlighter(headers)
+        else:
+            sheets[name] = _DataSheet(wb, name, columns, convert, sample, freeze="D2")
 
     total = 0
     for row in chain(sample, source):
@@ -105,25 +143,44 @@ def write_results_workbook(path: str | os.PathLike[str], *, headers: Sequence[st
 
 
 class _DataSheet:
-    """One streamed sheet: bold frozen header, widths from a sample, autofilter over what was written."""
+    """One streamed sheet: bold header with the ``freeze`` pane, widths from a sample, autofilter over what was
+    written, Status cells coloured, print setup; ``wrap``: the index of a message column, wrapped in
+    :data:`MESSAGE_WIDTH`; ``notes``: a note on header cells, by column index."""
 
     def __init__(self, wb: Workbook, title: str, columns: Sequence[str], convert: Converter,
-                 sample: Sequence[ReportRow]) -> None:
+                 sample: Sequence[ReportRow], *, freeze: str = "A2", wrap: int | None = None,
+                 notes: Mapping[int, str] | None = None) -> None:
         self.ws = wb.create_sheet(title)
         self.title = title
         self.columns = tuple(columns)
         self.convert = convert
+        self.wrap = wrap
         self.highlight: Callable[[Any, ReportRow, list[Any]], None] | None = None
         self.rows = 0
         mine = [v for r in sample if title in r.sheets() for v in _lines(convert(r))]
         for index, width in enumerate(_widths(self.columns, mine), start=1):
+            if wrap is not None and index == wrap + 1:
+                width = float(MESSAGE_WIDTH)
             self.ws.column_dimensions[get_column_letter(index)].width = width
-        self.ws.freeze_panes = "A2"
-        self.ws.append([_header_cell(self.ws, text) for text in self.columns])
+        self.ws.freeze_panes = freeze
+        _print_setup(self.ws)
+        header = [_header_cell(self.ws, text) for text in self.columns]
+        for index, note in (notes or {}).items():
+            header[index].comment = _note(note)
+        self.ws.append(header)
 
     def append(self, row: ReportRow) -> None:
         for line in _lines(self.convert(row)):
             values = [_safe(self.ws, v) for v in line]
+            if type(values[0]) is int:
+                number = values[0] = WriteOnlyCell(self.ws, value=values[0])
+                number.alignment = CENTRE
+            if self.wrap is not None and values[self.wrap] is not None:
+                cell = values[self.wrap]
+                if not isinstance(cell, Cell):
+                    cell = values[self.wrap] = WriteOnlyCell(self.ws, value=cell)
+                cell.alignment = WRAP
+                _fit_height(self.ws, self.rows + 2, str(cell.value), MESSAGE_WIDTH)
             if self.highlight is not None and row.issues:
                 self.highlight(self.ws, row, values)
             self.ws.append(values)
@@ -132,6 +189,44 @@ class _DataSheet:
     def finish(self) -> None:
         last = get_column_letter(max(len(self.columns), 1))
         self.ws.auto_filter.ref = f"A1:{last}{self.rows + 1}"
+        statuses = [i for i, c in enumerate(self.columns) if c == "Status"]
+        if statuses and self.rows:
+            _colour_status(self.ws, get_column_letter(statuses[-1] + 1), self.rows + 1)
+
+
+def _fit_height(ws: Any, row: int, text: str, width: int) -> None:
+    """A row tall enough for ``text`` wrapped in a column ``width`` characters wide (set before the row is
+    written: a streamed sheet writes each row's height with it, and Excel and LibreOffice do not grow it)."""
+    per_line = max(int(width * 1.15), 1)  # a column is `width` digits wide; text averages narrower than a digit
+    lines = sum(max(1, -(-len(part) // per_line)) for part in text.splitlines() or [""])
+    if lines > 1:
+        ws.row_dimensions[row].height = 15 * min(lines, 27)  # at most about a screen's height
+
+
+def _print_setup(ws: Any) -> None:
+    """Landscape, one page wide (as many pages down as it takes), the header row on every page."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "1:1"
+
+
+def _colour_status(ws: Any, column: str, last_row: int) -> None:
+    """Status cells filled by outcome, as conditional formats over the column (one rule per colour)."""
+    ref = f"{column}2:{column}{last_row}"
+    for word, fill, font in STATUS_COLOURS:
+        ws.conditional_formatting.add(ref, FormulaRule(  # type: ignore[no-untyped-call]
+            formula=[f'ISNUMBER(SEARCH("{word}",{column}2))'], stopIfTrue=True,
+            fill=PatternFill(fill_type="solid", start_color=fill, end_color=fill), font=Font(color=font)))
+
+
+def _note(text: str) -> Comment:
+    """A cell note sized to its text (about 40 characters a line)."""
+    comment = Comment(_clean(text), NOTE_AUTHOR)
+    lines = sum(max(1, -(-len(part) // 40)) for part in text.splitlines() or [""])
+    comment.width, comment.height = 300, min(40 + 15 * lines, 400)
+    return comment
 
 
 def _header_cell(ws: Any, text: str) -> Cell:
@@ -169,21 +264,30 @@ def _highlighter(headers: Sequence[str]) -> Callable[[Any, ReportRow, list[Any]]
         exact.setdefault(header, index)
         folded.setdefault(_fold(header), index)
 
+    lead = len(LEAD_COLUMNS)
+    notes = [0]  # given so far on this sheet (one highlighter per sheet)
+
     def highlight(ws: Any, row: ReportRow, values: list[Any]) -> None:
+        said: dict[int, list[str]] = {}
         for issue in row.error_issues():
             index = exact.get(issue.column)
             if index is None:
                 index = folded.get(_fold(issue.column))
             if index is None or index >= len(headers):
                 continue
-            cell = values[index]
+            said.setdefault(index, []).append(issue.message)
+            cell = values[lead + index]
             if not isinstance(cell, Cell):
-                cell = values[index] = WriteOnlyCell(ws, value=cell)
+                cell = values[lead + index] = WriteOnlyCell(ws, value=cell)
             cell.fill = HIGHLIGHT
             if issue.code == "excel-error" and cell.value in ERROR_TEXTS:
                 # the roster's cell held the error value, not its text: keep it an error, so that an unedited
                 # cell fed back to `retry` is refused again instead of being sent as the text "#N/A"
                 cell.data_type = "e"
+        for index, messages in said.items():
+            if notes[0] < MAX_NOTES:
+                values[lead + index].comment = _note("\n".join(dict.fromkeys(messages)))
+                notes[0] += 1
 
     return highlight
 
@@ -237,8 +341,8 @@ def _roster_values(r: ReportRow, headers: Sequence[str], redacted: frozenset[int
         cells.extend([""] * (width - len(cells)))
     for index in redacted:
         cells[index] = ""
-    cells.extend([r.status_text(), r.code_text(), r.message_text(), r.request_id, r.attempts or None, r.row])
-    return cells
+    return [r.row, r.upn, r.code_text(), r.message_text(), *cells, r.status_text(), r.request_id,
+            r.attempts or None]
 
 
 # --- Summary ----------------------------------------------------------------------------------------------------
@@ -258,7 +362,9 @@ def _summary_items(s: ReportSummary) -> list[tuple[str, Any]]:
     passwords += " Passwords given in the roster are not copied into this workbook."
     mode = "dry run: nothing was changed in the tenant" if s.dry_run else "live"
     return [
-        ("Roster", s.roster), ("Tenant", s.tenant), ("Mode", mode), ("Run folder", s.run_dir),
+        ("Tenant name", s.tenant_name or "(not recorded)"), ("Default domain", s.default_domain or "(not recorded)"),
+        ("Tenant", s.tenant),
+        ("Roster", s.roster), ("Mode", mode), ("Run folder", s.run_dir),
         ("Retried from", s.retried_from or "(not a retry)"),
         ("Started (UTC)", _utc(s.started)), ("Ended (UTC)", _utc(s.ended)),
         ("Duration (s)", None if s.duration_s is None else round(s.duration_s, 3)),
@@ -269,9 +375,12 @@ def _summary_items(s: ReportSummary) -> list[tuple[str, Any]]:
 
 
 def _write_summary(ws: Any, s: ReportSummary) -> None:
-    """Key/value lines, the counts by status and by error code, and a bar chart of the outcomes."""
+    """Key/value lines, the counts by status and by error code, and a bar chart of the outcomes to their right
+    (the values wrap in column B, so no text runs under the chart)."""
     ws.column_dimensions["A"].width = 30
-    ws.column_dimensions["B"].width = 70
+    ws.column_dimensions["B"].width = SUMMARY_WIDTH
+    ws.column_dimensions["C"].width = 3
+    _print_setup(ws)
     ws.append([_header_cell(ws, "Item"), _header_cell(ws, "Value")])
     line = 1
     for key, value in _summary_items(s):
@@ -279,8 +388,15 @@ def _write_summary(ws: Any, s: ReportSummary) -> None:
         if isinstance(value, datetime):
             cell = WriteOnlyCell(ws, value=value)
             cell.number_format = "yyyy-mm-dd hh:mm:ss"
-            cell.alignment = Alignment(horizontal="left")
-        ws.append([key, cell])
+            cell.alignment = Alignment(horizontal="left", vertical="top")
+        elif cell is not None:
+            if not isinstance(cell, Cell):
+                cell = WriteOnlyCell(ws, value=cell)
+            cell.alignment = TOP_WRAP
+            _fit_height(ws, line + 1, str(cell.value), SUMMARY_WIDTH)
+        label = WriteOnlyCell(ws, value=key)
+        label.alignment = TOP
+        ws.append([label, cell])
         line += 1
 
     ws.append([])
@@ -301,10 +417,12 @@ def _write_summary(ws: Any, s: ReportSummary) -> None:
     for code, count in sorted(s.error_counts.items(), key=lambda kv: (-kv[1], kv[0])):
         ws.append([_safe(ws, code), int(count)])
 
+    total = sum(int(s.counts.get(k, 0)) for k in statuses)
     chart = BarChart()
     chart.type = "bar"
-    chart.title = "Outcomes (would-be, dry run)" if s.dry_run else "Outcomes"
+    chart.title = f"Rows by outcome{' (would-be, dry run)' if s.dry_run else ''}: {total} in all"
     chart.y_axis.title = "Rows"
+    chart.x_axis.title = None
     chart.legend = None
     chart.x_axis.delete = False  # newer Excel hides axes that are not explicitly kept
     chart.y_axis.delete = False
@@ -312,5 +430,8 @@ def _write_summary(ws: Any, s: ReportSummary) -> None:
     chart.add_data(data, titles_from_data=True)
     categories = Reference(ws, min_col=1, min_row=first_count, max_row=last_count)
     chart.series[0].cat = AxDataSource(strRef=StrRef(f=str(categories)))  # text labels, not numbers
+    chart.dataLabels = DataLabelList()
+    chart.dataLabels.showVal = True  # each bar says its count, and only that
+    chart.dataLabels.showSerName = chart.dataLabels.showCatName = chart.dataLabels.showLegendKey = False
     chart.height, chart.width = 7.5, 15
     ws.add_chart(chart, "D2")

@@ -86,9 +86,19 @@ SKIPPED = "Skipped"
 FAILED = "Failed"
 INVALID = "Invalid"
 SHEETS: tuple[str, ...] = (SUMMARY, CREATED, UPDATED, SKIPPED, FAILED, INVALID)
-# Failed and Invalid: the roster's own columns (original headers, original order), then these. ``retry`` ignores
-# them, except "Roster row", which links an edited row back to the row of the run that wrote the workbook.
-RESULT_COLUMNS: tuple[str, ...] = ("Status", "Error code", "Message", "Request id", "Attempts", "Roster row")
+# Failed and Invalid: LEAD_COLUMNS first (the roster row, its user principal name as the run saw it, why it was not
+# created and what to do), then the roster's own columns (original headers, original order: the ones to edit), then
+# TRAIL_COLUMNS. ``retry`` reads the sheets by header: the lead and trail columns are the run's, never sent, except
+# "Row", which links an edited row back to the row of the run that wrote the workbook.
+ROSTER_ROW = "Row"
+#: "User principal name" as on the other sheets: a header of its own, never a duplicate of the roster's
+#: "userPrincipalName" (a duplicate header is renamed by tools such as pandas or Power Query, then lost to retry).
+LEAD_COLUMNS: tuple[str, ...] = (ROSTER_ROW, "User principal name", "Error code", "Why / what to do")
+TRAIL_COLUMNS: tuple[str, ...] = ("Status", "Request id", "Attempts")
+RESULT_COLUMNS: tuple[str, ...] = LEAD_COLUMNS + TRAIL_COLUMNS
+#: The layout before the lead columns (a results.xlsx of an earlier version, which retry still reads): the
+#: roster's columns, then these, "Roster row" last.
+OLD_RESULT_COLUMNS: tuple[str, ...] = ("Status", "Error code", "Message", "Request id", "Attempts", "Roster row")
 
 
 def run_folder_name(roster: Path, now: datetime | None = None) -> str:

@@ -14,6 +14,7 @@ from graph.config import GraphConfig
 from provisioning.context import CommandContext
 from provisioning.errors import RunFolderLost
 from provisioning.exitcodes import ExitStatus
+from provisioning.run.audit import AUDIT
 from provisioning.run.creates import ApplyEngine, ApplyResult, CreateItem, Progress
 from provisioning.run.durable import lost_from
 from provisioning.run.folder import RunFolder
@@ -40,11 +41,16 @@ log = logging.getLogger(__name__)
 
 @contextlib.contextmanager
 def run_log(folder: RunFolder, secrets: SecretFilter) -> Iterator[None]:
-    """``run.log`` for the duration of a session."""
+    """``run.log`` for the duration of a session; an error that ends the session is written to it (AUDIT)."""
     handler = open_run_log(folder.log, secrets)
+    AUDIT.addHandler(handler)
     try:
         yield
+    except Exception as exc:
+        AUDIT.error("fatal error: %s: %s", type(exc).__name__, exc)
+        raise
     finally:
+        AUDIT.removeHandler(handler)
         close_run_log(handler)
 
 

@@ -1,8 +1,10 @@
 """Read the Failed and Invalid sheets of a ``results.xlsx``, as the user edited them, into a roster for ``retry``.
 
-The sheets hold the roster's own columns first (original headers, original order; any of them may have been
-corrected) and then the result columns (Status, Error code, Message, Request id, Attempts, Roster row), which are
-ignored except "Roster row": the row's number in the original roster, kept through retries of retries. The
+The sheets start with the run's lead columns (Row, userPrincipalName, Error code, Why / what to do), then hold the
+roster's own columns (original headers, original order; any of them may have been corrected), then the trail
+columns (Status, Request id, Attempts). The run's columns are ignored except "Row": the row's number in the
+original roster, kept through retries of retries. A workbook of an earlier version (the roster's columns first,
+then Status, Error code, Message, Request id, Attempts, Roster row) is read too. The
 sheets are read by the roster reader's own workbook path (calamine, and the scan that finds Excel error values
 and formulas without a saved value); a sheet saved as CSV by its CSV reader. The rows are written as an ordinary
 roster workbook in the new run folder, each on its roster row, so the ordinary ``run`` path loads, validates and
@@ -27,7 +29,15 @@ from provisioning.errors import RosterError, RunFolderError, UsageError
 from provisioning.roster.excel import header_problem_message
 from provisioning.roster.excelscan import CellProblem
 from provisioning.roster.mapping import canonical_field
-from provisioning.run.folder import FAILED, INVALID, RESULT_COLUMNS, SUMMARY, RunFolder
+from provisioning.run.folder import (
+    FAILED,
+    INVALID,
+    LEAD_COLUMNS,
+    OLD_RESULT_COLUMNS,
+    SUMMARY,
+    TRAIL_COLUMNS,
+    RunFolder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +45,7 @@ log = logging.getLogger(__name__)
 RESULTS_XLSX = RunFolder.RESULTS_XLSX
 RETRY_ROSTER_NAME = RunFolder.RETRY_ROSTER
 RETRY_SOURCE_NAME = RunFolder.RETRY_SOURCE
-ROSTER_ROW = RESULT_COLUMNS[-1]
-_RESULT_SET = frozenset(RESULT_COLUMNS)
+OLD_ROSTER_ROW = OLD_RESULT_COLUMNS[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +115,9 @@ def read_retry_source(target: str | os.PathLike[str]) -> RetrySource:
                 raise RunFolderError(f"{path}, sheet {name}: {header_problem_message(pr, True)}")
         sheet_headers, row_index, keep = _columns(grid[0])
         if row_index is None and name not in (FAILED, INVALID):
-            raise RunFolderError(f"{path}: the header has no {ROSTER_ROW!r} column, so this is not a {FAILED} or "
-                                 f"{INVALID} sheet saved as CSV; give retry the run folder or its {RESULTS_XLSX}, or "
+            raise RunFolderError(f"{path}: the header does not start with {', '.join(LEAD_COLUMNS)} (and has no "
+                                 f"{OLD_ROSTER_ROW!r} column), so this is not a {FAILED} or {INVALID} sheet saved "
+                                 f"as CSV; give retry the run folder or its {RESULTS_XLSX}, or "
                                  f"save the sheet again with all its columns")
         for h in sheet_headers:
             if h not in headers:
@@ -163,16 +173,24 @@ def _read_sheets(path: Path) -> list[tuple[str, list[list[str]], tuple[CellProbl
 
 
 def _columns(header: Sequence[str]) -> tuple[list[str], int | None, list[int]]:
-    """(roster headers, index of "Roster row", indices of the roster columns) of a sheet's header line.
+    """(roster headers, index of the roster-row column, indices of the roster columns) of a sheet's header line.
 
-    The result columns are the last occurrence of each result heading (so a roster column that happens to be
-    called "Status" survives). Columns without a heading are left out (a roster cannot use them either).
+    A header that starts with the lead columns is this version's layout: those, and the last occurrence of each
+    trail heading after them, are the run's. Otherwise (an earlier version's workbook) the result columns are the
+    last occurrence of each of its headings, "Roster row" among them. Either way a roster column that happens to
+    be called "Status" survives. Columns without a heading are left out (a roster cannot use them either).
     """
     stripped = [h.strip() for h in header]
+    lead = len(LEAD_COLUMNS)
+    if tuple(stripped[:lead]) == LEAD_COLUMNS:
+        ours = set(range(lead)) | {max(i for i in range(lead, len(stripped)) if stripped[i] == name)
+                                   for name in TRAIL_COLUMNS if name in stripped[lead:]}
+        keep = [i for i, h in enumerate(stripped) if h and i not in ours]
+        return [stripped[i] for i in keep], 0, keep
     result_at = {name: max(i for i, h in enumerate(stripped) if h == name)
-                 for name in RESULT_COLUMNS if name in stripped}
+                 for name in OLD_RESULT_COLUMNS if name in stripped}
     keep = [i for i, h in enumerate(stripped) if h and i not in result_at.values()]
-    return [stripped[i] for i in keep], result_at.get(ROSTER_ROW), keep
+    return [stripped[i] for i in keep], result_at.get(OLD_ROSTER_ROW), keep
 
 
 def _int(text: str) -> int | None:

@@ -18,9 +18,9 @@ from .conftest import graph, precreate, read_results, write
 
 ROLES = ("User.ReadWrite.All", "GroupMember.ReadWrite.All", "Directory.Read.All", "Organization.Read.All",
          "Domain.Read.All")
-# Failed/Invalid sheets: the roster's columns A..J (givenName, surname, displayName, userPrincipalName, password,
-# usageLocation, jobTitle, groups, licenses, manager), then Status, Error code, Message, Request id, Attempts,
-# Roster row (K..P)
+# Failed/Invalid sheets: Row, User principal name, Error code, Why / what to do (A..D), then the roster's columns E..N
+# (givenName, surname, displayName, userPrincipalName, password, usageLocation, jobTitle, groups, licenses,
+# manager), then Status, Request id, Attempts (O..Q)
 
 
 def _users(sb: Any) -> dict[str, dict[str, Any]]:
@@ -49,8 +49,8 @@ def test_created_row_with_an_edited_surname_stays_bound_to_its_account(sandbox_f
     first = read_results(tmp_path / "r1")[2]
     assert (first["status"], first["userPrincipalName"]) == ("created, follow-up failed", "bo.ek@contoso.com")
     book = tmp_path / "r1" / "results.xlsx"
-    assert _sheet(book, "Failed")[0][:2] == ("Bo", "Ek")
-    _edit(book, "Failed", {"B2": "Eck"})  # the administrator corrects the surname too
+    assert _sheet(book, "Failed")[0][4:6] == ("Bo", "Ek")
+    _edit(book, "Failed", {"F2": "Eck"})  # the administrator corrects the surname too
 
     code, out, err = cli(sb, "retry", book, "--out", tmp_path / "r2", "--no-progress")
     assert code == ExitStatus.ROWS_FAILED, out + err
@@ -98,8 +98,8 @@ def test_a_roster_password_is_read_again_or_the_row_says_it_is_lost(sandbox: Any
     code, out, err = cli(sandbox, "run", roster, "--out", tmp_path / "r1", "--no-progress")
     assert code == ExitStatus.ROWS_FAILED, out + err
     book = tmp_path / "r1" / "results.xlsx"
-    assert [r[4] for r in _sheet(book, "Invalid")] == [None, None]  # passwords are never copied into a report
-    _edit(book, "Invalid", {"F2": "SE", "F3": "SE"})
+    assert [r[8] for r in _sheet(book, "Invalid")] == [None, None]  # passwords are never copied into a report
+    _edit(book, "Invalid", {"J2": "SE", "J3": "SE"})
 
     # the roster is unchanged: row 2's password is the roster's, not a generated one
     code, out, err = cli(sandbox, "retry", book, "--out", tmp_path / "r2", "--no-progress")
@@ -114,7 +114,7 @@ def test_a_roster_password_is_read_again_or_the_row_says_it_is_lost(sandbox: Any
                                               "Eva,Dahl,Eva Dahl,eva.dahl@contoso.com,Roster!Pass-4w,XX,,,,"])
     code, out, err = cli(sandbox, "run", roster2, "--out", tmp_path / "r3", "--no-progress")
     book = tmp_path / "r3" / "results.xlsx"
-    _edit(book, "Invalid", {"F2": "SE", "F3": "SE", "E3": "Typed!Again-5v"})
+    _edit(book, "Invalid", {"J2": "SE", "J3": "SE", "I3": "Typed!Again-5v"})
     roster2.write_text(roster2.read_text(encoding="utf-8") + "New,Row,New Row,new.row@contoso.com,,SE,,,,\n",
                        encoding="utf-8")
     code, out, err = cli(sandbox, "retry", book, "--out", tmp_path / "r4", "--no-progress")
@@ -135,8 +135,8 @@ def test_an_excel_error_typed_into_the_sheet_is_refused_not_sent(sandbox: Any, c
     roster = write(tmp_path / "staff.csv", ["Lea,Moe,Lea Moe,lea.moe@contoso.com,,XX,Clerk,,,"])
     code, out, err = cli(sandbox, "run", roster, "--out", tmp_path / "r1", "--no-progress")
     book = tmp_path / "r1" / "results.xlsx"
-    _edit(book, "Invalid", {"F2": "SE", "G2": "#N/A"})  # openpyxl writes "#N/A" as an error cell, as Excel would
-    assert openpyxl.load_workbook(book)["Invalid"]["G2"].data_type == "e"
+    _edit(book, "Invalid", {"J2": "SE", "K2": "#N/A"})  # openpyxl writes "#N/A" as an error cell, as Excel would
+    assert openpyxl.load_workbook(book)["Invalid"]["K2"].data_type == "e"
 
     code, out, err = cli(sandbox, "retry", book, "--out", tmp_path / "r2", "--no-progress")
     assert code == ExitStatus.ROWS_FAILED, out + err
@@ -145,7 +145,7 @@ def test_an_excel_error_typed_into_the_sheet_is_refused_not_sent(sandbox: Any, c
         "invalid", "excel-error", "jobTitle: the cell shows the Excel error #N/A instead of a value; type the value")
     assert _users(sandbox) == {} and sandbox.stats().get("users_created", 0) == 0
     # the retry's Invalid sheet keeps it an error value: fed back unedited, it is refused again
-    assert openpyxl.load_workbook(tmp_path / "r2" / "results.xlsx")["Invalid"]["G2"].data_type == "e"
+    assert openpyxl.load_workbook(tmp_path / "r2" / "results.xlsx")["Invalid"]["K2"].data_type == "e"
     code, out, err = cli(sandbox, "retry", tmp_path / "r2", "--out", tmp_path / "r3", "--no-progress")
     assert read_results(tmp_path / "r3")[2]["errorCode"] == "excel-error"
 
@@ -163,27 +163,27 @@ def test_roster_row_numbers_are_the_original_files_through_retries_of_retries(sa
     ])
     code, out, err = cli(sandbox, "run", roster, "--out", tmp_path / "r1", "--existing", "fail", "--no-progress")
     assert code == ExitStatus.ROWS_FAILED, out + err
-    _edit(tmp_path / "r1" / "results.xlsx", "Invalid", {"F3": "SE"})  # fixes roster row 5
+    _edit(tmp_path / "r1" / "results.xlsx", "Invalid", {"J3": "SE"})  # fixes roster row 5
     code, out, err = cli(sandbox, "retry", tmp_path / "r1", "--out", tmp_path / "r2", "--no-progress")
     assert code == ExitStatus.ROWS_FAILED, out + err
     book2 = tmp_path / "r2" / "results.xlsx"
     assert [(r[0], r[2]) for r in _sheet(book2, "Created")] == [(5, "di.four@contoso.com")]
-    assert [(r[3], r[15]) for r in _sheet(book2, "Invalid")] == [("bea.two@contoso.com", 3),
+    assert [(r[7], r[0]) for r in _sheet(book2, "Invalid")] == [("bea.two@contoso.com", 3),
                                                                 ("ed.five@contoso.com", 6)]
-    assert [(r[3], r[15]) for r in _sheet(book2, "Failed")] == [("taken@contoso.com", 7)]
+    assert [(r[7], r[0]) for r in _sheet(book2, "Failed")] == [("taken@contoso.com", 7)]
     assert sorted(read_results(tmp_path / "r2")) == [3, 5, 6, 7]
 
     # fixes roster row 6, and adds a person by hand (no Roster row): it gets the next number after the file's
-    _edit(book2, "Invalid", {"F3": "SE", "A4": "Gus", "B4": "Hu", "C4": "Gus Hu", "D4": "gus.hu@contoso.com",
-                             "F4": "SE"})
+    _edit(book2, "Invalid", {"J3": "SE", "E4": "Gus", "F4": "Hu", "G4": "Gus Hu", "H4": "gus.hu@contoso.com",
+                             "J4": "SE"})
     code, out, err = cli(sandbox, "retry", book2, "--out", tmp_path / "r3", "--no-progress")
     assert code == ExitStatus.ROWS_FAILED, out + err
     assert "note: Invalid sheet row 4 (added by hand) is retried as roster row 8\n" in out
     book3 = tmp_path / "r3" / "results.xlsx"
     assert [(r[0], r[2]) for r in _sheet(book3, "Created")] == [(6, "ed.five@contoso.com"),
                                                                 (8, "gus.hu@contoso.com")]
-    assert [(r[3], r[15]) for r in _sheet(book3, "Invalid")] == [("bea.two@contoso.com", 3)]
-    assert [(r[3], r[15]) for r in _sheet(book3, "Failed")] == [("taken@contoso.com", 7)]
+    assert [(r[7], r[0]) for r in _sheet(book3, "Invalid")] == [("bea.two@contoso.com", 3)]
+    assert [(r[7], r[0]) for r in _sheet(book3, "Failed")] == [("taken@contoso.com", 7)]
     results = read_results(tmp_path / "r3")
     assert sorted(results) == [3, 6, 7, 8]
     assert results[3]["message"] == (
@@ -205,8 +205,8 @@ def test_duplicates_are_checked_against_the_rows_earlier_runs_created(sandbox: A
     assert code == ExitStatus.ROWS_FAILED, out + err
     assert sorted(_users(sandbox)) == ["ann@contoso.com", "cy@contoso.com"]
     book = tmp_path / "r1" / "results.xlsx"
-    assert [r[11] for r in _sheet(book, "Invalid")] == [3, 5, 6, 7]
-    _edit(book, "Invalid", {"F4": "SE", "F5": "SE"})  # rows 6 and 7: a country, the shared employeeId left
+    assert [r[0] for r in _sheet(book, "Invalid")] == [3, 5, 6, 7]
+    _edit(book, "Invalid", {"J4": "SE", "J5": "SE"})  # rows 6 and 7: a country, the shared employeeId left
 
     code, out, err = cli(sandbox, "retry", book, "--out", tmp_path / "r2", "--no-progress")
     assert code == ExitStatus.ROWS_FAILED, out + err
@@ -268,11 +268,13 @@ def test_a_sheet_saved_as_csv_is_retried(sandbox: Any, cli: Any, tmp_path: Path)
         2: ("created", "lea.moe@contoso.com")}
 
     plain = tmp_path / "plain.csv"
-    frame.drop(columns=["Roster row"]).to_csv(plain, index=False)
+    frame.drop(columns=["Row"]).to_csv(plain, index=False)
     code, out, err = cli(sandbox, "retry", plain, "--out", tmp_path / "r3", "--no-progress")
-    assert (code, err) == (ExitStatus.USAGE, f"error: {plain}: the header has no 'Roster row' column, so this is "
-                                             "not a Failed or Invalid sheet saved as CSV; give retry the run folder "
-                                             "or its results.xlsx, or save the sheet again with all its columns\n")
+    assert (code, err) == (ExitStatus.USAGE, f"error: {plain}: the header does not start with Row, User principal "
+                                             "name, Error code, Why / what to do (and has no 'Roster row' column), "
+                                             "so this is not a Failed or Invalid sheet saved as CSV; give retry the "
+                                             "run folder or its results.xlsx, or save the sheet again with all its "
+                                             "columns\n")
 
 
 def test_an_edited_upn_of_a_created_row_renames_its_account_only_with_existing_update(
@@ -282,7 +284,7 @@ def test_an_edited_upn_of_a_created_row_renames_its_account_only_with_existing_u
     cli(sb, "run", roster, "--out", tmp_path / "r1", "--no-progress")
     first = read_results(tmp_path / "r1")[2]
     assert first["status"] == "created, follow-up failed"
-    _edit(tmp_path / "r1" / "results.xlsx", "Failed", {"D2": "cy.doe@contoso.com"})
+    _edit(tmp_path / "r1" / "results.xlsx", "Failed", {"H2": "cy.doe@contoso.com"})
     sb.set_knobs(roles=ROLES + ("RoleManagement.ReadWrite.Directory",))
 
     code, out, err = cli(sb, "retry", tmp_path / "r1", "--out", tmp_path / "r2", "--no-progress")
@@ -334,8 +336,8 @@ def test_a_formula_without_a_value_left_empty_in_the_sheet_is_not_sent_without_a
     assert code == ExitStatus.ROWS_FAILED, out + err
     assert [r["errorCode"] for r in read_results(tmp_path / "r1").values()] == ["formula-no-value"] * 2
     book = tmp_path / "r1" / "results.xlsx"
-    assert [r[3] for r in _sheet(book, "Invalid")] == [None, None]  # nothing to show: the value was never there
-    _edit(book, "Invalid", {"D3": "Developer"})  # the administrator types one of them
+    assert [r[7] for r in _sheet(book, "Invalid")] == [None, None]  # nothing to show: the value was never there
+    _edit(book, "Invalid", {"H3": "Developer"})  # the administrator types one of them
 
     code, out, err = cli(sandbox, "retry", book, "--out", tmp_path / "r2", "--no-progress")
     assert code == ExitStatus.ROWS_FAILED, out + err

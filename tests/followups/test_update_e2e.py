@@ -72,7 +72,7 @@ def test_update_reset_passwords(sandbox_factory: Any, cli: Any, tmp_path: Path) 
     precreate(sb, "pw@contoso.com", "Pw Person", jobTitle="Dev")
     roster = write(tmp_path / "pw.csv", ["pw@contoso.com,Pw Person,Dev,,,"], header=HEADER)
     code, out, err = cli(sb, "run", roster, "--existing", "update", "--reset-passwords", "--out", tmp_path / "r",
-                         "--no-progress")
+                         "--no-progress", "--yes")  # no terminal here: --yes confirms the resets
     assert code == ExitStatus.OK, out + err
     assert read_results(tmp_path / "r")[2]["status"] == "updated"
     pw_file = tmp_path / "r" / "passwords.csv"

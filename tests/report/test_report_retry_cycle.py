@@ -88,22 +88,24 @@ def test_run_edit_retry_creates_everyone_once_and_leaks_nothing(sandbox: Any, cl
     run1 = tmp_path / "run1"
     book1 = _ensure_workbook(run1)
     headers = ["givenName", "surname", "displayName", "userPrincipalName", "password", "employeeId", "department"]
-    result_cols = ["Status", "Error code", "Message", "Request id", "Attempts", "Roster row"]
+    lead_cols = ["Row", "User principal name", "Error code", "Why / what to do"]
+    trail_cols = ["Status", "Request id", "Attempts"]
 
     # -- the first workbook, read by two independent readers
     assert [r[:3] for r in openpyxl_values(book1, "Created")[1:]] == [(3, "created", "alan.turing@contoso.com")]
     invalid = calamine_values(book1, "Invalid")
-    assert invalid[0] == headers + result_cols
-    assert [(r[3], r[-1]) for r in invalid[1:]] == [
+    assert invalid[0] == lead_cols + headers + trail_cols
+    assert [(r[7], r[0]) for r in invalid[1:]] == [
         ("ada.lovelace@contoso.com", "2"), ("bad.domain@unverified.contoso.net", "4"), ("weak.pw@contoso.com", "5"),
         ("ada.lovelace@contoso.com", "6"), ("name.inpw@contoso.com", "7")]
-    assert invalid[1][6] == '=HYPERLINK("http://x")' and invalid[1][7:9] == ["invalid", "formula-cell"]
-    assert all(r[4] == "" for r in invalid[1:])  # roster passwords are never copied
+    assert invalid[1][10] == '=HYPERLINK("http://x")' and (invalid[1][11], invalid[1][2]) == ("invalid",
+                                                                                              "formula-cell")
+    assert all(r[8] == "" for r in invalid[1:])  # roster passwords are never copied
     failed = calamine_values(book1, "Failed")
-    assert [(r[3], r[7], r[-1]) for r in failed[1:]] == [("old.timer@contoso.com", "failed", "8")]
+    assert [(r[7], r[11], r[0]) for r in failed[1:]] == [("old.timer@contoso.com", "failed", "8")]
     ws = openpyxl.load_workbook(book1)["Invalid"]
-    assert ws["G2"].quotePrefix and ws["G2"].data_type == "s" and ws["G2"].fill.fill_type == "solid"
-    assert ws["D3"].fill.fill_type == "solid"  # the unverified domain's UPN cell
+    assert ws["K2"].quotePrefix and ws["K2"].data_type == "s" and ws["K2"].fill.fill_type == "solid"
+    assert ws["H3"].fill.fill_type == "solid"  # the unverified domain's UPN cell
     items = _items(book1)
     assert items["Retry failed and invalid rows"] == f"python provision.py retry {run1}"
     assert items["Retried from"] == "(not a retry)"
@@ -112,16 +114,17 @@ def test_run_edit_retry_creates_everyone_once_and_leaks_nothing(sandbox: Any, cl
     # -- the user corrects the sheets, as they would in Excel
     wb = openpyxl.load_workbook(book1)
     inv = wb["Invalid"]
-    inv["G2"] = "Research"                       # row 2: no formula
-    inv["D3"] = "bad.domain@contoso.com"         # row 4: a verified domain
-    inv["D5"] = "dup.licate@contoso.com"         # row 6: its own UPN
-    inv["E4"] = TYPED_SECRETS[0]                 # row 5: a new password (the roster's "abc" is read again)
-    inv["E6"] = TYPED_SECRETS[1]                 # row 7: a new password
-    inv["I2"] = "fixed!"                         # scribbles in a result column are ignored
+    inv["K2"] = "Research"                       # row 2: no formula
+    inv["H3"] = "bad.domain@contoso.com"         # row 4: a verified domain
+    inv["H5"] = "dup.licate@contoso.com"         # row 6: its own UPN
+    inv["I4"] = TYPED_SECRETS[0]                 # row 5: a new password (the roster's "abc" is read again)
+    inv["I6"] = TYPED_SECRETS[1]                 # row 7: a new password
+    inv["D2"] = "fixed!"                         # scribbles in a result column are ignored
+    inv["B3"] = "scribble@contoso.com"           # and in the run's UPN column (the roster's column counts)
     fail = wb["Failed"]
-    fail["D2"] = "old.timer2@contoso.com"        # row 8: a free UPN
-    fail.append(["Alan", "Turing", None, "alan.turing@contoso.com", None, "E2", "Research",
-                 "created", None, None, None, None, 3])  # a created row pasted back: must not be re-sent
+    fail["H2"] = "old.timer2@contoso.com"        # row 8: a free UPN
+    fail.append([3, None, None, None, "Alan", "Turing", None, "alan.turing@contoso.com", None, "E2", "Research",
+                 "created", None, None])  # a created row pasted back: must not be re-sent
     wb.save(book1)
 
     code, out, err = cli(sandbox, "retry", book1, "--out", "run2", "--no-progress")

@@ -62,18 +62,18 @@ def test_user_edits_are_read_and_written_as_a_loadable_roster(tmp_path):
     run, path = _results(tmp_path)
     wb = openpyxl.load_workbook(path)
     invalid = wb["Invalid"]
-    invalid["C2"] = "cy@contoso.example"  # fix the UPN
-    invalid["E2"] = "FR"
-    invalid["F2"] = 7  # typed as a number in Excel
-    invalid["H2"] = "user scribbled here"  # an ignored result column (Error code)
+    invalid["G2"] = "cy@contoso.example"  # fix the UPN
+    invalid["I2"] = "FR"
+    invalid["J2"] = 7  # typed as a number in Excel
+    invalid["C2"] = "user scribbled here"  # an ignored result column (Error code)
     invalid.delete_rows(3)  # the user decides not to retry row 5
     failed = wb["Failed"]
     failed["S1"] = "Note"  # a column added far to the right, after the result columns
     failed["S2"] = "call HR"
-    failed["A4"] = "Eve"  # a row the user added by hand, with no Roster row
-    failed["B4"] = "Ng"
-    failed["C4"] = "eve@contoso.example"
-    failed["E4"] = "GB"
+    failed["E4"] = "Eve"  # a row the user added by hand, with no Roster row
+    failed["F4"] = "Ng"
+    failed["G4"] = "eve@contoso.example"
+    failed["I4"] = "GB"
     wb.save(path)
 
     source = read_retry_source(path)
@@ -141,7 +141,7 @@ def test_texts_that_look_like_excel_errors_or_missing_values_survive_the_round_t
     run.mkdir()
     path = run / "results.xlsx"
     write_results_workbook(path, headers=HEADERS, rows=rows, summary=sample_summary())
-    cell = openpyxl.load_workbook(path)["Invalid"]["C2"]
+    cell = openpyxl.load_workbook(path)["Invalid"]["G2"]
     assert (cell.value, cell.data_type) == ("#N/A", "s")  # not an error cell
     assert read_retry_source(run).rows[0].cells == ("Nan", "Null", "#N/A", "", "NA", "N/A")
 
@@ -151,7 +151,7 @@ def test_retry_roster_keeps_roster_row_numbers_and_error_values(tmp_path):
     that held an Excel error value in the sheet is written as that error and refused again by the reader."""
     run, path = _results(tmp_path)
     wb = openpyxl.load_workbook(path)
-    wb["Invalid"]["E2"] = "#N/A"  # typed into the sheet: openpyxl (like Excel) stores an error value
+    wb["Invalid"]["I2"] = "#N/A"  # typed into the sheet: openpyxl (like Excel) stores an error value
     wb.save(path)
     source = read_retry_source(path)
     assert [(r.earlier_row, [(i, pr.error) for i, pr in r.problems]) for r in source.rows] == [

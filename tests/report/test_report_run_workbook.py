@@ -55,15 +55,15 @@ def test_journal_and_roster_to_workbook(tmp_path):
     assert openpyxl_values(path, "Created")[1][:7] == (2, "created", "ann@contoso.com", "Ann Lee", "oid-ann", None,
                                                        None)  # a roster password is not "generated"
     failed = calamine_values(path, "Failed")
-    assert failed[0][:6] == ["Given", "Family", "Login", "Initial password", "Must change password", "Cost"]
+    assert failed[0][4:10] == ["Given", "Family", "Login", "Initial password", "Must change password", "Cost"]
     # row 3 failed; row 4 was never sent (interrupted run): both are on Failed, none dropped
     assert failed[1:] == [
-        ["Bo", "Ek", "bo@contoso.com", "", "Yes", "200", "failed", "Request_BadRequest", "-bad property", "rid-3",
-         "1", "3"],
-        ["Cy", "Do", "cy@contoso.com", "", "Yes", "300", "not sent", "", "", "", "", "4"]]
+        ["3", "bo@contoso.com", "Request_BadRequest", "-bad property",
+         "Bo", "Ek", "bo@contoso.com", "", "Yes", "200", "failed", "rid-3", "1"],
+        ["4", "cy@contoso.com", "", "", "Cy", "Do", "cy@contoso.com", "", "Yes", "300", "not sent", "", ""]]
     invalid = calamine_values(path, "Invalid")
-    assert invalid[1] == ["Di", "Ox", "di@@contoso.com", "", "Yes", "400", "invalid", "upn-syntax",
-                          "Login: not a UPN", "", "", "5"]
+    assert invalid[1] == ["5", "di@@contoso.com", "upn-syntax", "Login: not a UPN",
+                          "Di", "Ox", "di@@contoso.com", "", "Yes", "400", "invalid", "", ""]
     items = {r[0]: r[1] for r in openpyxl_values(path, "Summary") if r[0]}
     assert items["Tenant"] == "tid-1"
     assert items["Retry failed and invalid rows"] == f"python provision.py --sandbox retry {run}"
@@ -81,5 +81,5 @@ def test_roster_gone_still_reports_every_row(tmp_path):
     journal.close()
     (tmp_path / "hr.csv").unlink()
     path = write_run_workbook(run)
-    assert [r[:2] for r in calamine_values(path, "Failed")] == [
+    assert [[r[4], r[2]] for r in calamine_values(path, "Failed")] == [
         ["Status", "Error code"], ["failed", "Request_BadRequest"], ["not sent", ""]]

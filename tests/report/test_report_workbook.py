@@ -16,17 +16,18 @@ import provisioning.report.workbook as workbook
 from provisioning.models import Issue, Severity
 from provisioning.report.model import (
     CREATED_COLUMNS,
+    LEAD_COLUMNS,
     PASSWORD_GENERATED_NOTE,
-    RESULT_COLUMNS,
     SHEETS,
     SKIPPED_COLUMNS,
+    TRAIL_COLUMNS,
     UPDATED_COLUMNS,
     ReportRow,
 )
 from provisioning.report.workbook import HIGHLIGHT, write_results_workbook
 from report_helpers import HEADERS, calamine_values, openpyxl_values, sample_rows, sample_summary
 
-ROSTER_COLUMNS = HEADERS + RESULT_COLUMNS
+ROSTER_COLUMNS = LEAD_COLUMNS + HEADERS + TRAIL_COLUMNS
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_sheets_headers_and_styles(written):
         header = [c for c in ws[1]]
         assert tuple(c.value for c in header) == columns
         assert all(c.font.b for c in header)
-        assert ws.freeze_panes == "A2"
+        assert ws.freeze_panes == ("C2" if name in ("Failed", "Invalid") else "D2")  # Row and UPN stay in view
         last = openpyxl.utils.get_column_letter(len(columns))
         assert ws.auto_filter.ref == f"A1:{last}{ws.max_row}"
         widths = [ws.column_dimensions[openpyxl.utils.get_column_letter(i)].width for i in range(1, len(columns) + 1)]
@@ -77,27 +78,30 @@ def test_created_updated_skipped_cells(written):
 
 def test_failed_and_invalid_keep_roster_columns_then_results(written):
     failed = openpyxl_values(written, "Failed")
-    assert failed[1] == ("Cy", "-Do", "cy.do@contoso.example", None, "US", "003", "failed", "Request_BadRequest",
-                         "=HYPERLINK(\"http://evil\",\"x\")", "33333333-3333-4333-8333-333333333333", 3, 4)
+    assert failed[1] == (4, "cy.do@contoso.example", "Request_BadRequest", "=HYPERLINK(\"http://evil\",\"x\")",
+                         "Cy", "-Do", "cy.do@contoso.example", None, "US", "003",
+                         "failed", "33333333-3333-4333-8333-333333333333", 3)
     invalid = openpyxl_values(written, "Invalid")
-    assert invalid[1] == ("Di", "Ox", None, None, "XX", "@004", "invalid", "usage-location, formula-cell",
-                          "usageLocation: XX is not an ISO 3166 code; badge: looks like a formula", None, None, 5)
+    assert invalid[1] == (5, None, "usage-location, formula-cell",
+                          "usageLocation: XX is not an ISO 3166 code; badge: looks like a formula",
+                          "Di", "Ox", None, None, "XX", "@004", "invalid", None, None)
     assert calamine_values(written, "Failed") == [
         list(ROSTER_COLUMNS),
-        ["Cy", "-Do", "cy.do@contoso.example", "", "US", "003", "failed", "Request_BadRequest",
-         "=HYPERLINK(\"http://evil\",\"x\")", "33333333-3333-4333-8333-333333333333", "3", "4"]]
+        ["4", "cy.do@contoso.example", "Request_BadRequest", "=HYPERLINK(\"http://evil\",\"x\")",
+         "Cy", "-Do", "cy.do@contoso.example", "", "US", "003", "failed", "33333333-3333-4333-8333-333333333333", "3"]]
     assert calamine_values(written, "Invalid")[1] == [
-        "Di", "Ox", "", "", "XX", "@004", "invalid", "usage-location, formula-cell",
-        "usageLocation: XX is not an ISO 3166 code; badge: looks like a formula", "", "", "5"]
+        "5", "", "usage-location, formula-cell",
+        "usageLocation: XX is not an ISO 3166 code; badge: looks like a formula",
+        "Di", "Ox", "", "", "XX", "@004", "invalid", "", ""]
 
 
 def test_offending_cells_are_highlighted(written):
     ws = openpyxl.load_workbook(written)["Invalid"]
     filled = {c.column_letter for c in ws[2] if c.fill.fill_type == "solid"}
-    # usageLocation (E) by exact header; "badge" matches "Badge" (F) case-insensitively
-    assert filled == {"E", "F"}
-    assert ws["E2"].fill.fgColor.rgb == HIGHLIGHT.fgColor.rgb
-    assert ws["F2"].quotePrefix and ws["F2"].data_type == "s"  # still neutralised while highlighted
+    # usageLocation (I) by exact header; "badge" matches "Badge" (J) case-insensitively
+    assert filled == {"I", "J"}
+    assert ws["I2"].fill.fgColor.rgb == HIGHLIGHT.fgColor.rgb
+    assert ws["J2"].quotePrefix and ws["J2"].data_type == "s"  # still neutralised while highlighted
     assert not any(c.fill.fill_type for c in openpyxl.load_workbook(written)["Failed"][2])
 
 
@@ -172,7 +176,7 @@ def test_empty_run_still_has_every_sheet(tmp_path):
     write_results_workbook(path, headers=HEADERS, rows=[], summary=sample_summary(counts={}, error_counts={}))
     wb = openpyxl.load_workbook(path)
     assert wb.sheetnames == list(SHEETS)
-    assert wb["Failed"].auto_filter.ref == "A1:L1"
+    assert wb["Failed"].auto_filter.ref == "A1:M1"
     assert calamine_values(path, "Invalid") == [list(ROSTER_COLUMNS)]
     assert list(path.parent.iterdir()) == [path]  # no temporary file left behind
 
@@ -208,8 +212,8 @@ def test_every_text_cell_that_looks_like_a_formula_is_neutralised(tmp_path):
                 assert not [e for e in tree.iter() if e.tag.endswith("}f")], name
     # calamine reads the texts back unchanged (a bare CR becomes LF in any XML reader)
     failed = calamine_values(path, "Failed")
-    assert [r[0] for r in failed[1:]] == [t.replace("\r", "\n") for t in hostile]
-    assert failed[0][:2] == ["A", "=B"]
+    assert [r[4] for r in failed[1:]] == [t.replace("\r", "\n") for t in hostile]
+    assert failed[0][4:6] == ["A", "=B"]
 
 
 def test_control_characters_and_huge_cells_do_not_break_the_file(tmp_path):
@@ -218,7 +222,7 @@ def test_control_characters_and_huge_cells_do_not_break_the_file(tmp_path):
     write_results_workbook(path, headers=("A",), rows=[
         ReportRow(row=2, status="failed", message="bad\x00\x07byte", cells=(huge,))], summary=sample_summary())
     row = openpyxl_values(path, "Failed")[1]
-    assert row[0] == "x" * 32766 + "\u2026"
+    assert row[4] == "x" * 32766 + "\u2026"
     assert row[3] == "bad\ufffd\ufffdbyte"
 
 
@@ -233,21 +237,21 @@ def test_passwords_never_reach_the_workbook(tmp_path):
     for secret in secrets:
         assert secret.encode() not in blob
     # the header stays, so a new password can be typed in for `retry`
-    assert openpyxl_values(path, "Failed")[0][3] == "Password"
+    assert openpyxl_values(path, "Failed")[0][7] == "Password"
 
 
 def test_explicit_redaction_by_header(tmp_path):
     path = tmp_path / "r.xlsx"
     write_results_workbook(path, headers=("Name", "Secret answer"), redact=("Secret answer",), rows=[
         ReportRow(row=2, status="failed", cells=("N", "blue"), message="m")], summary=sample_summary())
-    assert openpyxl_values(path, "Failed")[1][:2] == ("N", None)
+    assert openpyxl_values(path, "Failed")[1][4:6] == ("N", None)
 
 
 def test_unknown_status_goes_to_failed_not_dropped(tmp_path):
     path = tmp_path / "r.xlsx"
     write_results_workbook(path, headers=("Name",), rows=[ReportRow(row=2, status="sending", cells=("N",))],
                            summary=sample_summary())
-    assert openpyxl_values(path, "Failed")[1][:2] == ("N", "sending")
+    assert openpyxl_values(path, "Failed")[1][4:6] == ("N", "sending")
 
 
 def test_streams_in_write_only_mode_past_the_sample(tmp_path, monkeypatch):
@@ -274,7 +278,7 @@ def test_streams_in_write_only_mode_past_the_sample(tmp_path, monkeypatch):
     assert consumed == list(range(50))
     created = calamine_values(path, "Created")
     assert [r[0] for r in created[1:]] == [str(i + 2) for i in range(0, 50, 3)]
-    assert [r[0] for r in calamine_values(path, "Invalid")[1:]] == [f"c{i}" for i in range(2, 50, 3)]
+    assert [r[4] for r in calamine_values(path, "Invalid")[1:]] == [f"c{i}" for i in range(2, 50, 3)]
 
 
 def test_package_parts_are_well_formed(written):

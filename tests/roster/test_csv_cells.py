@@ -23,7 +23,8 @@ def validate(path: Path, tmp_path: Path) -> tuple[int, list[tuple[str, ...]], st
     """Exit code, the table's rows as (row, column, severity, code, message), stderr."""
     out, err = io.StringIO(), io.StringIO()
     code = provision.main(["validate", str(path), "--out", str(tmp_path / "issues.csv")], stdout=out, stderr=err)
-    lines = out.getvalue().splitlines()[2:]
+    lines = out.getvalue().splitlines()
+    lines = lines[lines.index(next(ln for ln in lines if ln.startswith("Row  "))) + 2:-1]  # the issue table
     return code, [tuple(line.split(None, 4)) for line in lines], err.getvalue()
 
 
