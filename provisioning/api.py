@@ -50,7 +50,6 @@ from provisioning.run.audit import (
     recorded_tenant,
     tenant_identity,
 )
-from provisioning.run.binding import binding_of, check_binding, token_tid
 from provisioning.run.chain import (
     Chain,
     bind_plan,
@@ -62,11 +61,7 @@ from provisioning.run.chain import (
     tenant_employee_ids,
 )
 from provisioning.run.creates import EXISTS_CODE, ApplyResult, CreateItem
-from provisioning.run.folder import RunFolder, existing_run_folder, file_sha256, new_run_folder
-from provisioning.run.followup_journal import FollowUpState
 from provisioning.run.followups import held_for, plan_followups
-from provisioning.run.journal import OPEN_STATES, Journal, Outcome, RowRecord, RowSeed, RowState
-from provisioning.run.lock import lock_run_folder
 from provisioning.run.matching import match_people
 from provisioning.run.phases import (
     execute,
@@ -108,12 +103,6 @@ from provisioning.run.rollback import (
     send_steps,
     unfinished_rollbacks,
 )
-from provisioning.run.secrets import (
-    PasswordFile,
-    SecretFilter,
-    without_password,
-    without_password_warning,
-)
 from provisioning.run.stop import Stop
 from provisioning.run.tap import (
     UNKEPT,
@@ -133,6 +122,12 @@ from provisioning.run.updates import (
     select_for,
 )
 from provisioning.settings import Settings
+from provisioning.store.binding import binding_of, check_binding, token_tid
+from provisioning.store.folder import RunFolder, existing_run_folder, file_sha256, new_run_folder
+from provisioning.store.journal import OPEN_STATES, Journal, Outcome, RowRecord, RowSeed, RowState
+from provisioning.store.lock import lock_run_folder
+from provisioning.store.records import FollowUpState
+from provisioning.store.secrets import PasswordFile, SecretFilter, without_password, without_password_warning
 from provisioning.validation.engine import validate_roster
 from provisioning.validation.references import References, check_references, resolve
 from provisioning.validation.tenant import GraphTenantView

@@ -44,8 +44,8 @@ from provisioning.errors import ProvisionError, status_for_exception
 from provisioning.exitcodes import ExitStatus
 from provisioning.roster.excel import EXCEL_SUFFIXES
 from provisioning.roster.reader import CSV_SUFFIXES
-from provisioning.run.folder import RunFolder
-from provisioning.run.journal import Journal
+from provisioning.store.folder import RunFolder
+from provisioning.store.journal import Journal
 
 log = logging.getLogger(__name__)
 

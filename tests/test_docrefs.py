@@ -39,7 +39,7 @@ def test_every_cross_reference_names_something_that_exists() -> None:
 
 
 def test_the_checker_tells_a_broken_reference() -> None:
-    assert _resolves("provisioning.run.journal.Journal.snapshot")
+    assert _resolves("provisioning.store.journal.Journal.snapshot")
     assert _resolves("provisioning.roster")
     assert not _resolves("provisioning.runner.Session")
-    assert not _resolves("provisioning.run.journal.no_such_function")
+    assert not _resolves("provisioning.store.journal.no_such_function")

@@ -27,6 +27,7 @@ LAYERS = (
     ("api", "watcher"),
     ("report",),
     ("run",),
+    ("store",),
     ("validation",),
     ("roster",),
     ("__init__", "errors", "exitcodes", "models", "fields", "settings", "context", "cells", "codes", "targets",
@@ -64,7 +65,7 @@ def imports_of(path: Path) -> Iterator[tuple[int, str]]:
             base = node.module or ""
             if node.level:
                 base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
-            # ``from provisioning.run import journal`` imports the module provisioning.run.journal
+            # ``from provisioning.run import journal`` imports the module provisioning.store.journal
             targets = [f"{base}.{a.name}" if _is_module(f"{base}.{a.name}") else base for a in node.names]
         else:
             continue
@@ -294,7 +295,7 @@ def test_the_checker_names_a_broken_arrow(source: str, target: str, why: str) ->
 
 def test_the_checker_finds_a_cycle_and_allows_downward_arrows() -> None:
     assert _rule_broken("provisioning.commands.run", "provisioning.api") is None
-    assert _rule_broken("provisioning.report.files", "provisioning.run.journal") is None
+    assert _rule_broken("provisioning.report.files", "provisioning.store.journal") is None
     assert _rule_broken("provisioning.roster.reader", "provisioning.codes") is None
     assert cycles({"a": [(1, "b")], "b": [(1, "c")], "c": [(1, "a")], "d": [(1, "a")]}) == [["a", "b", "c"]]
 

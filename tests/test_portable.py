@@ -3,7 +3,7 @@
 ``icacls`` on PATH records its arguments: the real one exists only on Windows), ``resume`` appending to a
 passwords.csv whose mode Windows reports as 0o666. And, end to end, a console that cannot encode a roster's name.
 
-Not testable here: that the real ``icacls`` gives the ACL asked for, ``msvcrt.locking`` (provisioning/run/lock.py),
+Not testable here: that the real ``icacls`` gives the ACL asked for, ``msvcrt.locking`` (provisioning/store/lock.py),
 the console script ``entra-provision.exe`` and the absence of a folder fsync on NTFS."""
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from provisioning import cli, portable
-from provisioning.run.secrets import PasswordFile, create_private
+from provisioning.store.secrets import PasswordFile, create_private
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOWS_PATH = r"C:\Users\Anna Admin\runs\20260101-120000-roster"

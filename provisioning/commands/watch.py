@@ -30,7 +30,7 @@ from provisioning.context import CommandContext
 from provisioning.errors import UsageError
 from provisioning.exitcodes import ExitStatus
 from provisioning.report.notify import add_notify_arguments, notify_watch_result, require_notify_arguments
-from provisioning.run.lock import lock_run_folder
+from provisioning.store.lock import lock_run_folder
 
 if TYPE_CHECKING:
     from provisioning.api import RunResult, Stop

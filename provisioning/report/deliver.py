@@ -24,12 +24,12 @@ from graph.errors import GraphError
 from provisioning.context import CommandContext
 from provisioning.report.notify import mail_request, post_mail
 from provisioning.run.creates import ApplyResult
-from provisioning.run.folder import RunFolder
-from provisioning.run.followup_journal import FollowUpOutcome, FollowUpRecord, FollowUpState
-from provisioning.run.journal import OPEN_STATES, Journal, RowState
 from provisioning.run.permissions import explain_denied
-from provisioning.run.secrets import PasswordFile, SecretFilter
 from provisioning.run.tap import TAP_KIND, Credential, DeliverOptions, Onboarding, TapFile
+from provisioning.store.folder import RunFolder
+from provisioning.store.journal import OPEN_STATES, Journal, RowState
+from provisioning.store.records import FollowUpOutcome, FollowUpRecord, FollowUpState
+from provisioning.store.secrets import PasswordFile, SecretFilter
 
 if TYPE_CHECKING:
     from graph.client import GraphClient

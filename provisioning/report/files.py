@@ -1,7 +1,7 @@
 """The run folder's files for automation: ``results.csv`` and ``summary.json``.
 
 Every CSV cell passes through :func:`provisioning.cells.csv_safe`. (``passwords.csv`` and ``run.log``, written while
-the run sends, are :mod:`provisioning.run.secrets`.)
+the run sends, are :mod:`provisioning.store.secrets`.)
 """
 from __future__ import annotations
 

@@ -23,15 +23,13 @@ from provisioning.report.notify import maybe_notify
 from provisioning.report.terminal import Reason, code_summary, more_line, shown, table, terminal_width
 from provisioning.run.audit import AUDIT, audit_fields, recorded_tenant
 from provisioning.run.creates import ApplyResult
-from provisioning.run.durable import lost_from
-from provisioning.run.folder import RunFolder
-from provisioning.run.journal import OPEN_STATES, Journal, RowRecord, RowState, followup_view, utcnow
 from provisioning.run.phases import settings_secrets, throttle_counter
 from provisioning.run.rescue import stopped_message
-from provisioning.run.secrets import (
-    PasswordFile,
-)
 from provisioning.run.stop import resume_hint
+from provisioning.store.durable import lost_from
+from provisioning.store.folder import RunFolder
+from provisioning.store.journal import OPEN_STATES, Journal, RowRecord, RowState, followup_view, utcnow
+from provisioning.store.secrets import PasswordFile
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The writer (:mod:`provisioning.report.workbook`) knows nothing of journals or plans: whoever has the run's outcome
 builds
 one :class:`ReportRow` per roster row and one :class:`ReportSummary`, and hands them over. The sheet layout
-(:mod:`provisioning.run.folder`) is shared with :mod:`provisioning.run.retrysource`, which reads the Failed and
+(:mod:`provisioning.store.folder`) is shared with :mod:`provisioning.run.retrysource`, which reads the Failed and
 Invalid sheets back for ``retry``.
 """
 from __future__ import annotations
@@ -14,20 +14,20 @@ from datetime import datetime
 from enum import StrEnum
 
 from provisioning.models import Issue, Severity
-from provisioning.run.folder import CREATED as CREATED  # the workbook's layout, re-exported with the model
-from provisioning.run.folder import FAILED as FAILED
-from provisioning.run.folder import INVALID as INVALID
-from provisioning.run.folder import LEAD_COLUMNS as LEAD_COLUMNS
-from provisioning.run.folder import RESULT_COLUMNS as RESULT_COLUMNS
-from provisioning.run.folder import SHEETS as SHEETS
-from provisioning.run.folder import SKIPPED as SKIPPED
-from provisioning.run.folder import SUMMARY as SUMMARY
-from provisioning.run.folder import TRAIL_COLUMNS as TRAIL_COLUMNS
-from provisioning.run.folder import UPDATED as UPDATED
-from provisioning.run.folder import RunFolder
-from provisioning.run.followup_journal import FollowUpState
+from provisioning.store.folder import CREATED as CREATED  # the workbook's layout, re-exported with the model
+from provisioning.store.folder import FAILED as FAILED
+from provisioning.store.folder import INVALID as INVALID
+from provisioning.store.folder import LEAD_COLUMNS as LEAD_COLUMNS
+from provisioning.store.folder import RESULT_COLUMNS as RESULT_COLUMNS
+from provisioning.store.folder import SHEETS as SHEETS
+from provisioning.store.folder import SKIPPED as SKIPPED
+from provisioning.store.folder import SUMMARY as SUMMARY
+from provisioning.store.folder import TRAIL_COLUMNS as TRAIL_COLUMNS
+from provisioning.store.folder import UPDATED as UPDATED
+from provisioning.store.folder import RunFolder
+from provisioning.store.records import FollowUpState
 
-# Sheet names (SUMMARY ... INVALID, SHEETS) and RESULT_COLUMNS are shared with retry's reader: see run/folder.py.
+# Sheet names (SUMMARY ... INVALID, SHEETS) and RESULT_COLUMNS are shared with retry's reader: see store/folder.py.
 
 class Status(StrEnum):
     """A row's outcome as the Status columns and results.csv spell it (a user whose follow-ups failed or are

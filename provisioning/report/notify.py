@@ -37,7 +37,7 @@ from graph.odata import user_path
 from provisioning.context import CommandContext
 from provisioning.errors import UsageError
 from provisioning.portable import quote_arg
-from provisioning.run.folder import RunFolder
+from provisioning.store.folder import RunFolder
 
 if TYPE_CHECKING:
     from graph.client import GraphClient

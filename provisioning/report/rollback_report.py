@@ -15,7 +15,6 @@ from typing import Any
 
 from provisioning.cells import csv_safe
 from provisioning.report.files import write_summary_json
-from provisioning.run.folder import RunFolder
 from provisioning.run.rollback import (
     RESTORE_DAYS,
     Step,
@@ -24,6 +23,7 @@ from provisioning.run.rollback import (
     describe,
     plan_counts,
 )
+from provisioning.store.folder import RunFolder
 
 COLUMNS = ("step", "row", "userPrincipalName", "objectId", "action", "target", "runValue", "restoredValue",
            "outcome", "httpStatus", "errorCode", "message", "requestId", "attempts")

@@ -1,7 +1,7 @@
 """The run's report rows from its journal alone, and ``results.xlsx`` from them: the adapter between the run engine
 and the report writers.
 
-:func:`report_rows` turns one :class:`~provisioning.run.journal.Snapshot` (one read of ``journal.sqlite``: every row,
+:func:`report_rows` turns one :class:`~provisioning.store.journal.Snapshot` (one read of ``journal.sqlite``: every row,
 its issues, follow-ups and changes, and the roster's original cells recorded when the run started) into one
 :class:`ReportRow` per roster row; the end of a session feeds that one list to results.csv and results.xlsx. The
 roster file and the mapping file are never read here: a roster edited or removed after the run changes nothing.
@@ -22,11 +22,11 @@ from provisioning.models import Severity
 from provisioning.portable import quote_arg
 from provisioning.report.model import ReportRow, ReportSummary, Status
 from provisioning.report.workbook import write_results_workbook
-from provisioning.run.folder import RunFolder
-from provisioning.run.followup_journal import FollowUpState
 from provisioning.run.followups import USER_EXISTS
-from provisioning.run.journal import OPEN_STATES, Journal, RowRecord, RowState, Snapshot, followup_view
 from provisioning.run.retrysource import read_retry_link
+from provisioning.store.folder import RunFolder
+from provisioning.store.journal import OPEN_STATES, Journal, RowRecord, RowState, Snapshot, followup_view
+from provisioning.store.records import FollowUpState
 
 log = logging.getLogger(__name__)
 

@@ -52,7 +52,7 @@ from provisioning.report.model import (
     ReportRow,
     ReportSummary,
 )
-from provisioning.run.folder import CREATED, FAILED, INVALID, SKIPPED, SUMMARY, UPDATED
+from provisioning.store.folder import CREATED, FAILED, INVALID, SKIPPED, SUMMARY, UPDATED
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ from graph.batch import BatchRequest
 from graph.errors import NotFoundError
 from provisioning import codes
 from provisioning.models import Issue, Severity, Validation
-from provisioning.run.folder import RunFolder
-from provisioning.run.followup_journal import Change, FollowUpSeed, FollowUpState
-from provisioning.run.journal import Binding, Journal, RowRecord, RowState
 from provisioning.run.plan import Action, ActionKind, Plan, upn_of
 from provisioning.run.updates import desired, diff
+from provisioning.store.folder import RunFolder
+from provisioning.store.journal import Binding, Journal, RowRecord, RowState
+from provisioning.store.records import Change, FollowUpSeed, FollowUpState
 from provisioning.validation.tenant import find_by_employee_id
 
 if TYPE_CHECKING:

@@ -29,12 +29,12 @@ from graph.batch import BatchRequest
 from graph.errors import AuthError, ConflictError, GraphError, ServiceUnavailableError
 from provisioning.errors import RunFolderLost
 from provisioning.exitcodes import ExitStatus
-from provisioning.run.durable import lost_from
-from provisioning.run.journal import Journal, Outcome, RowState
 from provisioning.run.lagretry import error_parts
 from provisioning.run.permissions import explain_denied
 from provisioning.run.progress import LINE_EVERY_S
-from provisioning.run.secrets import PasswordFile
+from provisioning.store.durable import lost_from
+from provisioning.store.journal import Journal, Outcome, RowState
+from provisioning.store.secrets import PasswordFile
 from provisioning.validation.tenant import find_users
 
 if TYPE_CHECKING:

@@ -42,16 +42,11 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from graph.errors import ConflictError, GraphError
-from provisioning.run.followup_journal import (
-    FollowUpOutcome,
-    FollowUpRecord,
-    FollowUpSeed,
-    FollowUpState,
-)
-from provisioning.run.journal import Journal, RowState
 from provisioning.run.lagretry import Answer, LagRetrySender, Op
 from provisioning.run.progress import PhaseProgress
 from provisioning.run.tap import TAP_KIND, TAP_TARGET, TapFile, TapOptions, issued_from
+from provisioning.store.journal import Journal, RowState
+from provisioning.store.records import FollowUpOutcome, FollowUpRecord, FollowUpSeed, FollowUpState
 from provisioning.validation.references import References
 from provisioning.validation.tenant import Held, Wanted, read_held
 

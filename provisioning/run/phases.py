@@ -16,25 +16,20 @@ from provisioning.errors import RunFolderLost
 from provisioning.exitcodes import ExitStatus
 from provisioning.run.audit import AUDIT
 from provisioning.run.creates import ApplyEngine, ApplyResult, CreateItem, Progress
-from provisioning.run.durable import lost_from
-from provisioning.run.folder import RunFolder
 from provisioning.run.followups import apply_followups
-from provisioning.run.journal import Journal
 from provisioning.run.progress import phase_progress
 from provisioning.run.rescue import stopped_message
 from provisioning.run.restores import apply_restores, pending_restores
-from provisioning.run.secrets import (
-    PasswordFile,
-    SecretFilter,
-    close_run_log,
-    open_run_log,
-)
 from provisioning.run.tap import TapFile, TapOptions
 from provisioning.run.updates import (
     apply_updates,
     pending_updates,
 )
 from provisioning.settings import Settings
+from provisioning.store.durable import lost_from
+from provisioning.store.folder import RunFolder
+from provisioning.store.journal import Journal
+from provisioning.store.secrets import PasswordFile, SecretFilter, close_run_log, open_run_log
 
 log = logging.getLogger(__name__)
 

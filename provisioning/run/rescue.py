@@ -16,15 +16,15 @@ from typing import Any, Protocol, TextIO
 from provisioning.cells import csv_safe
 from provisioning.errors import RunFolderLost
 from provisioning.portable import quote_arg
-from provisioning.run.durable import names_text
-from provisioning.run.journal import Journal, RowState
 from provisioning.run.tap import UNKEPT
+from provisioning.store.durable import names_text
+from provisioning.store.journal import Journal, RowState
 
 log = logging.getLogger(__name__)
 
 
 class PasswordRecord(Protocol):
-    """What :func:`stopped_message` needs of ``passwords.csv`` (:class:`provisioning.run.secrets.PasswordFile`)."""
+    """What :func:`stopped_message` needs of ``passwords.csv`` (:class:`provisioning.store.secrets.PasswordFile`)."""
 
     @property
     def path(self) -> Path: ...

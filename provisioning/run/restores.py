@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 
 from graph.batch import BatchRequest
 from graph.errors import NotFoundError
-from provisioning.run.followup_journal import Change
-from provisioning.run.journal import OPEN_STATES, Journal, Outcome, RowRecord, RowState
 from provisioning.run.lagretry import Answer, LagRetrySender, Op
 from provisioning.run.plan import Action, ActionKind
 from provisioning.run.updates import UserUpdate, desired, diff, fetch_current, select_for, text
+from provisioning.store.journal import OPEN_STATES, Journal, Outcome, RowRecord, RowState
+from provisioning.store.records import Change
 
 if TYPE_CHECKING:
     from graph.client import GraphClient

@@ -17,11 +17,11 @@ from provisioning.roster.reader import load_roster
 from provisioning.run.chain import (
     Parent,
 )
-from provisioning.run.folder import file_sha256
-from provisioning.run.journal import RowState
 from provisioning.run.retrysource import (
     RetryRow,
 )
+from provisioning.store.folder import file_sha256
+from provisioning.store.journal import RowState
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from provisioning.errors import RosterError, RunFolderError, UsageError
 from provisioning.roster.excel import header_problem_message
 from provisioning.roster.excelscan import CellProblem
 from provisioning.roster.mapping import canonical_field
-from provisioning.run.folder import (
+from provisioning.store.folder import (
     FAILED,
     INVALID,
     LEAD_COLUMNS,

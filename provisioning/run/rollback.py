@@ -37,11 +37,11 @@ from graph.batch import BatchRequest
 from graph.errors import GraphError, NotFoundError
 from graph.odata import query_string
 from provisioning.errors import RunFolderError
-from provisioning.run.folder import RunFolder
-from provisioning.run.followup_journal import FollowUpState
-from provisioning.run.journal import Journal, RowState, utcnow
 from provisioning.run.lagretry import Answer, LagRetrySender, Op, error_parts
 from provisioning.run.updates import ORG, text
+from provisioning.store.folder import RunFolder
+from provisioning.store.journal import Journal, RowState, utcnow
+from provisioning.store.records import FollowUpState
 
 if TYPE_CHECKING:
     from graph.client import GraphClient

@@ -13,7 +13,7 @@ from types import FrameType
 from provisioning.context import CommandContext
 from provisioning.exitcodes import ExitStatus
 from provisioning.portable import quote_arg
-from provisioning.run.folder import RunFolder
+from provisioning.store.folder import RunFolder
 
 log = logging.getLogger(__name__)
 

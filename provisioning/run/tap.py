@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 from graph.errors import GraphError
 from provisioning.cells import csv_safe
 from provisioning.errors import ConfigError, UsageError
-from provisioning.run.followup_journal import FollowUpSeed
 from provisioning.run.permissions import explain_denied
-from provisioning.run.secrets import PasswordFile, SecretFilter, open_private_csv
+from provisioning.store.records import FollowUpSeed
+from provisioning.store.secrets import PasswordFile, SecretFilter, open_private_csv
 
 if TYPE_CHECKING:
     from graph.client import GraphClient

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from graph.batch import BatchRequest
 from graph.odata import query_string
-from provisioning.run.followup_journal import Change
-from provisioning.run.journal import OPEN_STATES, Journal, Outcome, RowState
 from provisioning.run.lagretry import Answer, LagRetrySender, Op
 from provisioning.run.plan import ActionKind
+from provisioning.store.journal import OPEN_STATES, Journal, Outcome, RowState
+from provisioning.store.records import Change
 
 if TYPE_CHECKING:
     from graph.client import GraphClient

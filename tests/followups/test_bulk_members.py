@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from provisioning.run.followup_journal import FollowUpSeed, FollowUpState
 from provisioning.run.followups import apply_followups
-from provisioning.run.journal import Journal, RowSeed, RowState
+from provisioning.store.journal import Journal, RowSeed, RowState
+from provisioning.store.records import FollowUpSeed, FollowUpState
 
 from .conftest import graph, members
 

@@ -11,7 +11,7 @@ from typing import Any
 import openpyxl
 
 from provisioning.exitcodes import ExitStatus
-from provisioning.run.journal import Journal
+from provisioning.store.journal import Journal
 
 from .conftest import graph, precreate, read_results, write
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from provisioning.exitcodes import ExitStatus
-from provisioning.run.followup_journal import FollowUpState
-from provisioning.run.journal import Journal
+from provisioning.store.journal import Journal
+from provisioning.store.records import FollowUpState
 
 from .conftest import graph, licences, manager_of, members, precreate, read_results, write
 

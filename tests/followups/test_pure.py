@@ -4,10 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioning.run.followup_journal import Change
 from provisioning.run.followups import plan_followups
 from provisioning.run.plan import Action, ActionKind
 from provisioning.run.updates import diff
+from provisioning.store.records import Change
 from provisioning.validation.references import Group, References, Sku, check_references
 
 

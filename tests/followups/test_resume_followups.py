@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from provisioning.exitcodes import ExitStatus
-from provisioning.run.followup_journal import FollowUpState
-from provisioning.run.journal import Journal
+from provisioning.store.journal import Journal
+from provisioning.store.records import FollowUpState
 
 from .conftest import graph, members, read_results, write
 

@@ -12,7 +12,7 @@ import openpyxl
 import pandas as pd
 
 from provisioning.exitcodes import ExitStatus
-from provisioning.run.journal import Journal
+from provisioning.store.journal import Journal
 
 from .conftest import graph, precreate, read_results, write
 

@@ -9,7 +9,7 @@ import pytest
 
 from provisioning.exitcodes import ExitStatus
 from provisioning.report.run_workbook import write_run_workbook
-from provisioning.run.journal import Journal
+from provisioning.store.journal import Journal
 from report_helpers import calamine_values
 
 HEADER = "Given name,Surname,userPrincipalName,Initial password,Cost\n"

@@ -6,7 +6,7 @@ import zipfile
 
 from provisioning.models import Issue, Severity
 from provisioning.report.run_workbook import write_run_workbook
-from provisioning.run.journal import Journal, Outcome, RowSeed, RowState
+from provisioning.store.journal import Journal, Outcome, RowSeed, RowState
 from report_helpers import calamine_values, openpyxl_values
 
 ROSTER = ("Given,Family,Login,Initial password,Must change password,Cost\n"

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from provisioning.errors import RunFolderError
-from provisioning.run.followup_journal import Change, FollowUpOutcome, FollowUpSeed, FollowUpState
-from provisioning.run.journal import Journal, Outcome, RowSeed, RowState
 from provisioning.run.rollback import StepKind, StepState, plan_counts, plan_rollback
+from provisioning.store.journal import Journal, Outcome, RowSeed, RowState
+from provisioning.store.records import Change, FollowUpOutcome, FollowUpSeed, FollowUpState
 
 
 def _journal(tmp_path: Path) -> Journal:

@@ -17,8 +17,8 @@ import provision
 from provisioning import Existing, ResumeOptions, RunOptions, RunResult, Stop, resume_run, start_run
 from provisioning.context import CommandContext
 from provisioning.exitcodes import ExitStatus
-from provisioning.run.journal import RowState
 from provisioning.settings import Settings, load_settings
+from provisioning.store.journal import RowState
 
 from .conftest import env_file, read_results, tenant_users, write_roster
 
@@ -168,7 +168,7 @@ def _signal_self(signum: int) -> None:
 
 
 def test_a_stop_gives_each_signal_the_meaning_of_the_phase_the_run_is_in(tmp_path: Path) -> None:
-    from provisioning.run.folder import RunFolder
+    from provisioning.store.folder import RunFolder
 
     said: list[str] = []
     stop = Stop(idle=said.append)

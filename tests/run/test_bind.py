@@ -107,7 +107,7 @@ def test_printed_and_recorded_commands_carry_the_settings_options(sandbox: Any, 
 
 def _holder(run: Path) -> subprocess.Popen[str]:
     """Another process holding the run folder's lock until killed."""
-    code = ("import sys, time; from pathlib import Path; from provisioning.run.lock import lock_run_folder; "
+    code = ("import sys, time; from pathlib import Path; from provisioning.store.lock import lock_run_folder; "
             "held = lock_run_folder(Path(sys.argv[1]), 'resume'); print('locked', flush=True); time.sleep(120)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(run)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline() == "locked\n"

@@ -12,7 +12,7 @@ import pytest
 
 from provisioning.errors import RunFolderError
 from provisioning.models import Issue, Severity
-from provisioning.run.journal import SCHEMA_VERSION, Journal, Outcome, RowSeed, RowState, strip_secrets
+from provisioning.store.journal import SCHEMA_VERSION, Journal, Outcome, RowSeed, RowState, strip_secrets
 
 BODY = {"userPrincipalName": "a@contoso.com", "displayName": "A",
         "passwordProfile": {"password": "S3cret!pass", "forceChangePasswordNextSignIn": True}}
@@ -92,7 +92,7 @@ KILLER = r"""
 import os, sys
 sys.path.insert(0, {root!r})
 from pathlib import Path
-from provisioning.run.journal import Journal, Outcome, RowSeed, RowState
+from provisioning.store.journal import Journal, Outcome, RowSeed, RowState
 j = Journal.create(Path({d!r}), {{}})
 j.add_rows([RowSeed(row=i, upn=f"u{{i}}@x", action="create", state=RowState.PENDING) for i in range(2, 2002)])
 for i in range(2, 2002):

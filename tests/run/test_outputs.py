@@ -14,9 +14,9 @@ from provisioning.errors import RunFolderError
 from provisioning.models import Issue, Severity
 from provisioning.report.files import write_results_csv, write_summary_json
 from provisioning.report.run_workbook import report_rows
-from provisioning.run.folder import existing_run_folder, new_run_folder, run_folder_name
-from provisioning.run.journal import Journal, Outcome, RowSeed, RowState
-from provisioning.run.secrets import PasswordFile, SecretFilter, close_run_log, open_run_log
+from provisioning.store.folder import existing_run_folder, new_run_folder, run_folder_name
+from provisioning.store.journal import Journal, Outcome, RowSeed, RowState
+from provisioning.store.secrets import PasswordFile, SecretFilter, close_run_log, open_run_log
 
 
 def test_results_csv_statuses_and_formula_safety(tmp_path: Path) -> None:

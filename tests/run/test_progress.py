@@ -46,7 +46,7 @@ def test_bar_shows_429s_and_the_quota_wait_before_answers_arrive(sandbox_factory
 def test_create_phase_plain_line_every_30_s_without_a_terminal() -> None:
     """stderr is not a terminal (CI, a scheduled task): a plain line every 30 s instead of a bar (fake clock)."""
     from provisioning.run.creates import Progress
-    from provisioning.run.journal import RowState
+    from provisioning.store.journal import RowState
 
     now = [100.0]
     err = io.StringIO()

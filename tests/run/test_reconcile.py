@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioning.run.creates import ApplyEngine, CreateItem
-from provisioning.run.journal import Journal, RowSeed, RowState
+from provisioning.store.journal import Journal, RowSeed, RowState
 from tests.followups.conftest import graph, precreate
 from tests.helpers.fake_time import FakeTime
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from provisioning.exitcodes import ExitStatus
-from provisioning.run.journal import Journal, RowState
+from provisioning.store.journal import Journal, RowState
 
 from .conftest import HEADER, read_results, tenant_users, write_roster
 
@@ -165,9 +165,9 @@ def test_token_lifetime_shorter_than_the_run_on_a_simulated_clock(sandbox_factor
     tokens last 20 s; the held token is renewed before the sandbox would refuse it."""
     from graph.client import GraphClient
     from provisioning.run.creates import ApplyEngine, CreateItem
-    from provisioning.run.journal import RowSeed
     from provisioning.run.phases import graph_config
     from provisioning.settings import load_settings
+    from provisioning.store.journal import RowSeed
 
     sb = sandbox_factory(token_lifetime=20, seed=4)
     settings = load_settings(flags={}, environ={}, env_file=None, config_file=None, sandbox_env=sb.env())

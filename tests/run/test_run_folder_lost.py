@@ -301,7 +301,7 @@ def test_truncated_journal_is_reported_as_damaged(cli: Callable[..., tuple[int, 
 
 def test_journal_whose_wal_was_lost_is_reported_as_damaged(cli: Callable[..., tuple[int, str, str]], sandbox: Any,
                                                            tmp_path: Path) -> None:
-    from provisioning.run.journal import Journal, RowSeed, RowState
+    from provisioning.store.journal import Journal, RowSeed, RowState
 
     run = tmp_path / "crashed"
     run.mkdir()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from provisioning.exitcodes import ExitStatus
-from provisioning.run.journal import Journal
+from provisioning.store.journal import Journal
 from tests.watch.test_watch_e2e import HEADER, ROOT, _env, _one, _wait, _watch
 
 # real watch daemons in subprocesses, polling with real settle times

@@ -248,8 +248,8 @@ def test_status_for_exception() -> None:
 def test_a_run_is_complete_only_when_invalid_rows_are_all_that_is_left(tmp_path: Path) -> None:
     from provisioning.api import RunResult
     from provisioning.commands.watch import _outcome
-    from provisioning.run.followup_journal import FollowUpState
-    from provisioning.run.journal import RowState
+    from provisioning.store.journal import RowState
+    from provisioning.store.records import FollowUpState
 
     def outcome(status: int, counts: dict[str, int], followups_by_row: dict[str, int] | None = None,
                 fatal: str = "") -> RunOutcome:  # the run's RunResult, as summary.json says it

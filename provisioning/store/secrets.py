@@ -19,8 +19,8 @@ from pathlib import Path
 
 from provisioning.cells import csv_safe
 from provisioning.portable import is_owner_only, is_windows, restrict_to_owner
-from provisioning.run.durable import gone, names_text
-from provisioning.run.journal import Journal, RowRecord, RowState
+from provisioning.store.durable import gone, names_text
+from provisioning.store.journal import Journal, RowRecord, RowState
 
 
 def sync_folder(path: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from provisioning.errors import RunFolderError
-from provisioning.run.folder import RunFolder
+from provisioning.store.folder import RunFolder
 
 #: Byte 0 is the one locked on Windows (msvcrt locks byte ranges, and a locked range cannot be read by others), so
 #: the holder's description starts at byte 1 on every platform.

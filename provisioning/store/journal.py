@@ -16,7 +16,7 @@ roster file. A journal written before they were recorded has no ``roster_headers
 Schema version 2 adds the ``followups`` table (one record per group membership, licence and manager of a row:
 kind, target, resolved id, state pending/done/failed, attempts, Graph's status/code/message/request-id) and the
 ``updates`` table (property, old, new per row of ``--existing update``); their record types are in
-:mod:`provisioning.run.followup_journal`. A version-1 journal is upgraded in place when opened (the new tables are
+:mod:`provisioning.store.records`. A version-1 journal is upgraded in place when opened (the new tables are
 added; nothing else changes).
 
 :class:`Journal` owns every table and every transaction (:meth:`Journal.transaction`). The graph client calls
@@ -40,9 +40,9 @@ from typing import Any
 from provisioning.errors import RunFolderError
 from provisioning.fields import is_password_header
 from provisioning.models import Issue, Roster, Severity
-from provisioning.run.durable import file_identity, gone, lost_from
-from provisioning.run.folder import RunFolder
-from provisioning.run.followup_journal import (
+from provisioning.store.durable import file_identity, gone, lost_from
+from provisioning.store.folder import RunFolder
+from provisioning.store.records import (
     Change,
     FollowUpOutcome,
     FollowUpRecord,

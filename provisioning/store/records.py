@@ -1,6 +1,6 @@
 """The types of the journal's follow-up and update records (schema version 2): one record per follow-up of a row
 (group membership, licence, manager) and one per property an ``--existing update`` run changes, and the pure
-helpers that summarise them. :class:`provisioning.run.journal.Journal` stores and reads them.
+helpers that summarise them. :class:`provisioning.store.journal.Journal` stores and reads them.
 """
 from __future__ import annotations
 
