@@ -829,7 +829,9 @@ def start_rollback(settings: Settings, run_dir: Path, options: RollbackOptions =
                                  f"{console.command_line} resume {unfinished[0]}")
         with _rollback_client(settings, meta) as client:
             check_binding(meta, settings, folder.path, client)
-            for line in plan_lines(steps):
+            # the tenant by name before what will be done in it (Graph's own answer, not the journal's memory)
+            tenant = tenant_identity(client, token_tid(client), str(meta.get("default_domain") or ""))
+            for line in [*plan_lines(steps), f"in the tenant {tenant.label()}"]:
                 console.out.write(line + "\n")
             if not any(s.state in OPEN_STEPS for s in steps):
                 line = f"nothing to roll back in {folder.path}"

@@ -72,6 +72,8 @@ def test_rollback_undoes_creates_and_followups_and_nothing_else(sandbox: Any, cl
     assert out.splitlines()[0] == ("rollback plan: 1 user(s) the run created to delete; 0 propert(y/ies) of 0 "
                                    "updated user(s) to revert to their recorded old values; follow-ups to remove: "
                                    "1 group membership(s), 1 licence(s), 1 manager(s)")
+    # the tenant by name (Graph's /organization) before anything is asked or sent
+    assert f"in the tenant Contoso (sandbox) (contoso.com, {sb.tenant_id})" in out.splitlines()
 
     # --dry-run: the plan, read in the tenant, written to a rollback folder; no write
     code, out, err = cli(sb, "rollback", run, "--dry-run")
