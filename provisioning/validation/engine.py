@@ -223,7 +223,13 @@ def _footer_rows(columns: list[tuple[str, Sequence[str], ColumnScan, bool]], n: 
         counts += (found.lengths > 0) if found.lengths is not None else np.fromiter(map(bool, col), bool, n)
     candidates = set(np.flatnonzero(counts == 1).tolist())
     few = counts <= 4
-    for _, col, found, secret in columns:  # a footer label in a cell of a short row
+    short = np.flatnonzero(few).tolist()
+    if len(short) * 8 < n:  # few short rows (a roster of people): their cells alone, not whole columns
+        for _, col, _, secret in columns:
+            if not secret:
+                candidates.update(i for i in short if col[i] and rules.FOOTER_LABEL.match(SEP + col[i] + SEP))
+        return _footer_problems(columns, candidates, out)
+    for _, col, found, secret in columns:  # a footer label in a short row's cell, found in the whole column
         joined = found.joined or SEP + SEP.join(col) + SEP
         if secret or not rules.FOOTER_LABEL.search(joined):
             continue
@@ -236,6 +242,12 @@ def _footer_rows(columns: list[tuple[str, Sequence[str], ColumnScan, bool]], n: 
             last = m.start()
             if index < n and few[index]:
                 candidates.add(index)
+    return _footer_problems(columns, candidates, out)
+
+
+def _footer_problems(columns: list[tuple[str, Sequence[str], ColumnScan, bool]], candidates: set[int],
+                     out: Collector) -> set[int]:
+    """``not-a-person`` on each candidate row whose cells read as a footer line; their Excel row numbers."""
     rows: set[int] = set()
     for i in sorted(candidates):
         filled = [(label, col[i], secret) for label, col, _, secret in columns if col[i]]

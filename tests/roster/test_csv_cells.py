@@ -145,3 +145,19 @@ def test_a_footer_label_with_its_count_in_other_cells(tmp_path):
         ("4", "givenName", "error", "not-a-person", "row 4 " + footer.format("'Total 2'")),
         ("5", "givenName", "error", "not-a-person", "row 5 " + footer.format("'Page 1 of 1'"))]
     assert [r[:4] for r in rows[2:]] == [("6", "userPrincipalName", "error", "upn-no-domain")]  # Total Lee: a person
+
+
+def test_footer_lines_below_many_people_are_found_by_their_cells_alone(tmp_path):
+    """Below a long list of people (few short rows) only the short rows' cells are looked at, not whole columns:
+    the same footer lines are found, a label with its count in the next cell included."""
+    people = "".join(f"Person{i},Lee,p{i}@contoso.com,+1 555 01{i:02d},\n" for i in range(60))
+    roster = tmp_path / "long.csv"
+    roster.write_text("givenName,surname,userPrincipalName,mobilePhone,businessPhones\n" + people
+                      + "Total,,,,60\nPage 1 of 1,,,,\nPaige,,,,\n", encoding="utf-8")
+    code, rows, _ = validate(roster, tmp_path)
+    footer = "looks like a footer/total line ({}), not a person; it is not sent — delete it"
+    assert code == 1
+    assert [r for r in rows if r[3] == "not-a-person"] == [
+        ("62", "givenName", "error", "not-a-person", "row 62 " + footer.format("'Total 60'")),
+        ("63", "givenName", "error", "not-a-person", "row 63 " + footer.format("'Page 1 of 1'")),
+    ]
