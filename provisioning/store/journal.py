@@ -448,17 +448,18 @@ class Journal:
             cur.executemany("UPDATE rows SET state=?, last_at=? WHERE row=?",
                             [(state.value, now, r) for r in rows])
 
+    def _select(self, table: str, states: Sequence[str] | None, order: str) -> list[sqlite3.Row]:
+        """Every record of ``table`` (one of this class's own table names), or those in ``states``, in ``order``."""
+        sql, params = f"SELECT * FROM {table}", list(states or ())
+        if states is not None:
+            sql += f" WHERE state IN ({','.join('?' * len(params))})"
+        with self._lock:
+            return list(self._conn.execute(sql + order, params).fetchall())
+
     def rows(self, states: Iterable[RowState] | None = None) -> list[RowRecord]:
         """Rows in roster order, optionally only those in ``states``."""
-        sql = "SELECT * FROM rows"
-        params: list[str] = []
-        if states is not None:
-            wanted = [RowState(s).value for s in states]
-            sql += f" WHERE state IN ({','.join('?' * len(wanted))})"
-            params = wanted
-        with self._lock:
-            found = self._conn.execute(sql + " ORDER BY row", params).fetchall()
-        return [_record(r) for r in found]
+        values = None if states is None else [RowState(s).value for s in states]
+        return [_record(r) for r in self._select("rows", values, " ORDER BY row")]
 
     def states(self) -> dict[int, RowState]:
         """Every row's state (a light query: no bodies decoded)."""
@@ -570,15 +571,8 @@ class Journal:
 
     def followups(self, states: Iterable[FollowUpState] | None = None) -> list[FollowUpRecord]:
         """Follow-ups in roster order (then kind order), optionally only those in ``states``."""
-        sql = "SELECT * FROM followups"
-        params: list[str] = []
-        if states is not None:
-            wanted = [FollowUpState(s).value for s in states]
-            sql += f" WHERE state IN ({','.join('?' * len(wanted))})"
-            params = wanted
-        with self._lock:
-            found = self._conn.execute(sql + _FOLLOWUP_ORDER, params).fetchall()
-        return [_followup(r) for r in found]
+        values = None if states is None else [FollowUpState(s).value for s in states]
+        return [_followup(r) for r in self._select("followups", values, _FOLLOWUP_ORDER)]
 
     def followup_view(self) -> dict[int, tuple[FollowUpState, str]]:
         """Per row with follow-ups: the state of its follow-ups as a whole (:func:`row_states`) and their one-line
