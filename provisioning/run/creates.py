@@ -31,7 +31,7 @@ from provisioning.errors import RunFolderLost
 from provisioning.exitcodes import ExitStatus
 from provisioning.run.lagretry import error_parts
 from provisioning.run.permissions import explain_denied
-from provisioning.run.progress import LINE_EVERY_S
+from provisioning.run.progress import LINE_EVERY_S, PhaseProgress
 from provisioning.store.durable import lost_from
 from provisioning.store.journal import Journal, Outcome, RowState
 from provisioning.store.secrets import PasswordFile
@@ -97,90 +97,61 @@ def _error_fields(status: int, body: Any, error: GraphError | None, headers: Map
             "request_id": request_id}
 
 
-class Progress:
-    """The counters shown by the progress bar; a no-op unless a tqdm bar (a terminal) or ``lines`` (stderr that is
-    not one: CI, scheduled tasks) is attached.
+class Progress(PhaseProgress):
+    """The create phase's progress: a :class:`~provisioning.run.progress.PhaseProgress` that also counts the users
+    created and the answers 429 (the bar, made by the caller, stays the caller's to close).
 
-    Answers move the bar, but while Graph's quota holds the writes back nothing is answered for many seconds: a
-    ticker thread then refreshes the 429 count as the client sees them and says how long the quota wait is, so
-    the bar never sits frozen at ``throttled=0``. Without a bar, the ticker writes a plain line every
-    ``every_s`` (``clock`` injectable, so a test needs no 30 s wait).
+    Answers move the bar, but while Graph's quota holds the writes back nothing is answered for many seconds: the
+    ticker then refreshes the 429 count as the client sees them and says how long the quota wait is, so the bar
+    never sits frozen at ``throttled=0``; without a bar it writes a plain line every ``every_s``.
     """
-
-    TICK_S = 0.5
 
     def __init__(self, bar: Any = None, *, lines: TextIO | None = None, total: int = 0,
                  every_s: float = LINE_EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:
-        self.bar = bar
-        self.created = self.failed = self.throttled = 0
-        self.answered = 0
-        self.total = total
-        self._lines, self.every_s, self._clock = lines, every_s, clock
+        super().__init__("creating", lines=lines, every_s=every_s, clock=clock)
+        self.bar, self.total = bar, total
+        self.created = self.throttled = 0
         self._last_line = clock()
-        self._lock = threading.Lock()
         self._throttled_count: Callable[[], int] | None = None
-        self._quota_wait: Callable[[], float] | None = None
-        self._ticking = threading.Event()
-        self._ticker: threading.Thread | None = None
 
     def done(self, state: RowState) -> None:
-        with self._lock:
-            self.answered += 1
-            if state is RowState.CREATED:
+        """One row answered, in ``state``."""
+        if state is RowState.CREATED:
+            with self._lock:
                 self.created += 1
-            elif state is RowState.FAILED:
-                self.failed += 1
-            if self.bar is not None:
-                self.bar.update(1)
-                self._show(refresh=False)
-        self.tick()
+        self.advance(1, failed=int(state is RowState.FAILED))
 
     def set_throttled(self, n: int) -> None:
         with self._lock:
             self.throttled = n
 
-    def watch(self, throttled_count: Callable[[], int] | None, quota_wait: Callable[[], float] | None) -> None:
+    # the create phase also watches the client's 429 count, given first: callers never treat it as a PhaseProgress
+    def watch(self, throttled_count: Callable[[], int] | None,  # type: ignore[override]
+              quota_wait: Callable[[], float] | None) -> None:
         """Refresh the bar (or write a line when due) every :attr:`TICK_S` from these sources until :meth:`close`."""
-        self._throttled_count, self._quota_wait = throttled_count, quota_wait
-        if (self.bar is None and self._lines is None) or self._ticker is not None:
-            return
-        self._ticking.clear()
-        self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
-        self._ticker.start()
+        self._throttled_count = throttled_count
+        super().watch(quota_wait)
 
     def close(self) -> None:
         """Stop the ticker (the bar itself belongs to the caller)."""
-        self._ticking.set()
-        if self._ticker is not None:
-            self._ticker.join()
-            self._ticker = None
+        self._stop_ticker()
 
-    def tick(self) -> None:
-        """Redraw the bar, or write the plain line when :attr:`every_s` passed since the last one."""
-        with self._lock:
-            if self.bar is not None:
-                self._show(refresh=True)
-            if self._lines is None or self._clock() - self._last_line < self.every_s:
-                return
-            self._last_line = self._clock()
-            if self._throttled_count is not None:
-                self.throttled = max(self.throttled, int(self._throttled_count()))
-            wait = self._quota_wait() if self._quota_wait is not None else 0.0
-            text = (f"creating: {self.answered}/{self.total} answered, {self.created} created, {self.failed} failed,"
-                    f" {self.throttled} answered 429")
-            self._lines.write(text + (f"; waiting for Graph's write quota: {wait:.0f} s" if wait >= 1.0 else "")
-                              + "\n")
-            self._lines.flush()
+    def line(self) -> str:
+        """``creating: 120/400 answered, 118 created, 2 failed, 5 answered 429``, and the quota wait if any."""
+        self._refresh_throttled()
+        wait = self._wait()
+        text = (f"creating: {self.answered}/{self.total} answered, {self.created} created, {self.failed} failed,"
+                f" {self.throttled} answered 429")
+        return text + (f"; waiting for Graph's write quota: {wait:.0f} s" if wait >= 1.0 else "")
 
-    def _tick(self) -> None:
-        while not self._ticking.wait(self.TICK_S):
-            self.tick()
+    def _refresh_throttled(self) -> None:
+        if self._throttled_count is not None:
+            self.throttled = max(self.throttled, int(self._throttled_count()))
 
     def _show(self, *, refresh: bool) -> None:
         """Update the bar's text (the caller holds the lock)."""
-        if self._throttled_count is not None:
-            self.throttled = max(self.throttled, int(self._throttled_count()))
-        wait = self._quota_wait() if self._quota_wait is not None else 0.0
+        self._refresh_throttled()
+        wait = self._wait()
         self.bar.set_description_str(f"waiting for Graph's write quota: {wait:.0f} s" if wait >= 1.0
                                      else "creating", refresh=False)
         self.bar.set_postfix(created=self.created, failed=self.failed, throttled=self.throttled, refresh=refresh)

@@ -1,4 +1,4 @@
-"""Progress of a phase after the creates (the follow-ups): a tqdm bar on a terminal, a plain line every 30 s when
+"""Progress of a phase (the creates, the follow-ups): a tqdm bar on a terminal, a plain line every 30 s when
 stderr is not one (CI, scheduled tasks: a log that shows the run is alive without a bar's carriage returns).
 
 The bar also says when Graph's write quota holds the writes back ("waiting for Graph's write quota: 12 s"), as the
@@ -30,7 +30,7 @@ class PhaseProgress:
         self.every_s = every_s
         self._clock = clock
         self.bar: Any = None
-        self.total = self.done = self.failed = 0
+        self.total = self.answered = self.failed = 0
         self._last_line = 0.0
         self._quota_wait: Callable[[], float] | None = None
         self._lock = threading.Lock()
@@ -40,7 +40,7 @@ class PhaseProgress:
     def start(self, total: int) -> None:
         """The phase begins with ``total`` things to answer."""
         with self._lock:
-            self.total, self.done, self.failed = total, 0, 0
+            self.total, self.answered, self.failed = total, 0, 0
             self._last_line = self._clock()
             if self._bar_factory is not None and total > 0 and self.bar is None:
                 self.bar = self._bar_factory(total)
@@ -50,7 +50,7 @@ class PhaseProgress:
         if n <= 0:
             return
         with self._lock:
-            self.done += n
+            self.answered += n
             self.failed += failed
             if self.bar is not None:
                 self.bar.update(n)
@@ -80,21 +80,24 @@ class PhaseProgress:
 
     def line(self) -> str:
         """The plain progress line: ``follow-ups: 120/400 answered, 2 failed``, and the quota wait if any."""
-        text = f"{self.label}: {self.done}/{self.total} answered, {self.failed} failed"
+        text = f"{self.label}: {self.answered}/{self.total} answered, {self.failed} failed"
         wait = self._wait()
         return text + (f"; waiting for Graph's write quota: {wait:.0f} s" if wait >= 1.0 else "")
 
     def close(self) -> None:
         """Stop the ticker and close the bar."""
-        self._ticking.set()
-        if self._ticker is not None:
-            self._ticker.join()
-            self._ticker = None
+        self._stop_ticker()
         with self._lock:
             if self.bar is not None:
                 self._show(refresh=True)
                 self.bar.close()
                 self.bar = None
+
+    def _stop_ticker(self) -> None:
+        self._ticking.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
 
     def _tick(self) -> None:
         while not self._ticking.wait(self.TICK_S):
