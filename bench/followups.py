@@ -28,9 +28,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import requests
-
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: the repository is not on the path
+    sys.path.insert(0, str(ROOT))
+
+from sandbox import process as sandbox_process  # noqa: E402
+
 CA_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")  # would override the sandbox CA in requests sessions
 GROUPS = ("All Staff", "Engineering", "Sales", "Finance", "Helpdesk Admins")
 #: the sandbox's default app, plus what a role-assignable group (Helpdesk Admins) needs
@@ -54,22 +57,13 @@ def write_roster(path: Path, n: int) -> None:
 
 def start_sandbox(state: Path, latency: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
     """``python -m sandbox serve`` with Graph's default quotas; returns it and its sandbox.env values."""
-    cmd = [sys.executable, "-m", "sandbox", "serve", "--port", "0", "--state", str(state), "--latency-ms", latency,
-           "--seed", "1", "--users", "1", "--roles", ",".join(ROLES)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "listening" not in line:
-        raise SystemExit(f"sandbox did not start: {line}{proc.stderr.read() if proc.stderr else ''}")
-    env = dict(ln.split("=", 1) for ln in (state / "sandbox.env").read_text().splitlines() if "=" in ln)
-    return proc, env
+    return sandbox_process.serve(state, ["--latency-ms", latency, "--seed", "1", "--users", "1",
+                                         "--roles", ",".join(ROLES)])
 
 
 def stats(env: dict[str, str]) -> dict[str, Any]:
     """``GET /_sandbox/stats``."""
-    r = requests.get(env["GRAPH_ENDPOINT"] + "/_sandbox/stats", verify=env["PROVISION_CA_BUNDLE"], timeout=30)
-    r.raise_for_status()
-    return dict(r.json())
+    return sandbox_process.stats(env)
 
 
 def run_tool(work: Path, env: dict[str, str], roster: Path, out: str) -> tuple[float, list[dict[str, str]]]:

@@ -36,6 +36,8 @@ from typing import Any
 import msal
 import requests
 
+from sandbox import process as sandbox_process
+
 ROOT = Path(__file__).resolve().parents[1]
 #: requests lets these override a session's ``verify``; the tool must use only the sandbox's CA bundle.
 CA_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
@@ -176,25 +178,14 @@ def write_roster(path: Path, s: Scenario) -> RosterSpec:
 def start_sandbox(state: Path, s: Scenario) -> tuple[subprocess.Popen[str], dict[str, str]]:
     """``python -m sandbox serve`` with the scenario's faults; returns the process and its sandbox.env values."""
     rate = s.rate
-    cmd = [sys.executable, "-m", "sandbox", "serve", "--port", "0", "--state", str(state),
-           "--write-quota", f"{int(rate * 3)}/3", "--tenant-wide-write-quota", f"{int(rate * 12)}/6",
-           "--latency-ms", s.latency_ms, "--replication-lag-ms", str(s.replication_lag_ms),
-           "--token-lifetime", str(s.token_lifetime), "--slow-ms", str(s.slow_ms), "--seed", str(s.seed),
-           "--users", str(s.existing),
-           "--fault", f"503={s.fault_503}", "--fault", f"reset={s.fault_reset}",
-           "--fault", f"lost={s.fault_lost}", "--fault", f"slow={s.fault_slow}"]
+    args = ["--write-quota", f"{int(rate * 3)}/3", "--tenant-wide-write-quota", f"{int(rate * 12)}/6",
+            "--latency-ms", s.latency_ms, "--replication-lag-ms", str(s.replication_lag_ms),
+            "--token-lifetime", str(s.token_lifetime), "--slow-ms", str(s.slow_ms), "--seed", str(s.seed),
+            "--users", str(s.existing),
+            "--fault", f"503={s.fault_503}", "--fault", f"reset={s.fault_reset}",
+            "--fault", f"lost={s.fault_lost}", "--fault", f"slow={s.fault_slow}"]
     with open(state.parent / "sandbox.stderr", "wb") as err_file:  # a file: a full pipe would stall the server
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err_file, text=True, env=clean_env())
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if "listening" not in line:
-            raise RuntimeError(f"the sandbox did not start: {line!r}")
-        env = dict(ln.split("=", 1) for ln in (state / "sandbox.env").read_text().splitlines() if "=" in ln)
-    except BaseException:
-        stop_process(proc)
-        raise
-    return proc, env
+        return sandbox_process.serve(state, args, env=clean_env(), stderr=err_file)
 
 
 def clean_env() -> dict[str, str]:

@@ -37,6 +37,11 @@ import msal
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: the repository is not on the path
+    sys.path.insert(0, str(ROOT))
+
+from sandbox import process as sandbox_process  # noqa: E402
+
 CA_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")  # would override the sandbox CA in requests sessions
 
 
@@ -83,26 +88,17 @@ GRAPH_WRITE_QUOTA, GRAPH_TENANT_WIDE = "3000/150", "18000/300"
 
 def start_sandbox(state: Path, sc: Scenario) -> tuple[subprocess.Popen[str], dict[str, str]]:
     """``python -m sandbox serve`` in its own process; returns it and the values of its sandbox.env."""
-    cmd = [sys.executable, "-m", "sandbox", "serve", "--port", "0", "--state", str(state),
-           "--latency-ms", sc.latency_ms, "--seed", "1"]
+    args = ["--latency-ms", sc.latency_ms, "--seed", "1"]
     if sc.write_quota:
-        cmd += ["--write-quota", sc.write_quota]
+        args += ["--write-quota", sc.write_quota]
     if sc.tenant_wide_write_quota:
-        cmd += ["--tenant-wide-write-quota", sc.tenant_wide_write_quota]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "listening" not in line:
-        raise SystemExit(f"sandbox did not start: {line}{proc.stderr.read() if proc.stderr else ''}")
-    env = dict(ln.split("=", 1) for ln in (state / "sandbox.env").read_text().splitlines() if "=" in ln)
-    return proc, env
+        args += ["--tenant-wide-write-quota", sc.tenant_wide_write_quota]
+    return sandbox_process.serve(state, args)
 
 
 def sandbox_stats(env: dict[str, str]) -> dict[str, object]:
     """``GET /_sandbox/stats``."""
-    r = requests.get(env["GRAPH_ENDPOINT"] + "/_sandbox/stats", verify=env["PROVISION_CA_BUNDLE"], timeout=30)
-    r.raise_for_status()
-    return r.json()
+    return sandbox_process.stats(env)
 
 
 def naive_loop(env: dict[str, str], n: int) -> float:

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from provisioning.exitcodes import ExitStatus
+from sandbox import process as sandbox_process
 from tests.run.conftest import read_results, sandbox_env, write_roster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,23 +22,11 @@ N = 240
 
 
 def _serve(state: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "serve", "--port", "0", "--state", str(state), "--latency-ms", "20:5",
-         "--seed", "5"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert "listening" in line, line + (proc.stderr.read() if proc.stderr else "")
-    env = dict(ln.split("=", 1) for ln in (state / "sandbox.env").read_text().splitlines() if "=" in ln)
-    return proc, env
+    return sandbox_process.serve(state, ["--latency-ms", "20:5", "--seed", "5"])
 
 
 def _stats(env: dict[str, str]) -> dict[str, Any]:
-    with requests.Session() as session:
-        session.trust_env = False
-        r = session.get(env["GRAPH_ENDPOINT"] + "/_sandbox/stats", verify=env["PROVISION_CA_BUNDLE"], timeout=30)
-        r.raise_for_status()
-        return dict(r.json())
+    return sandbox_process.stats(env)
 
 
 def _tool(env: dict[str, str], cwd: Path, *argv: Any) -> subprocess.Popen[str]:

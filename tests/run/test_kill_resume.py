@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from provisioning.exitcodes import ExitStatus
+from sandbox import process as sandbox_process
 
 from .conftest import created_in_journal, read_results, sandbox_env, tenant_users, write_roster
 
@@ -21,15 +22,7 @@ N = 300
 
 
 def _serve(state: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "serve", "--port", "0", "--state", str(state), "--latency-ms", "20:5",
-         "--fault", "lost=0.03", "--seed", "5"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert "listening" in line, line + (proc.stderr.read() if proc.stderr else "")
-    env = dict(ln.split("=", 1) for ln in (state / "sandbox.env").read_text().splitlines() if "=" in ln)
-    return proc, env
+    return sandbox_process.serve(state, ["--latency-ms", "20:5", "--fault", "lost=0.03", "--seed", "5"])
 
 
 def _start_run(roster: Path, run: Path, env: dict[str, str]) -> subprocess.Popen[str]:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from provisioning.exitcodes import ExitStatus
+from sandbox import process as sandbox_process
 from tests.followups.conftest import graph, members, precreate
 
 from .conftest import read_results, sandbox_env
@@ -141,22 +142,12 @@ def test_a_deleted_user_is_reported_then_restored(sandbox: Any, cli: Any, tmp_pa
 
 
 def _serve(state: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "serve", "--port", "0", "--state", str(state), "--latency-ms", "20:5"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert "listening" in line, line + (proc.stderr.read() if proc.stderr else "")
-    env = dict(ln.split("=", 1) for ln in (state / "sandbox.env").read_text().splitlines() if "=" in ln)
-    return proc, env
+    return sandbox_process.serve(state, ["--latency-ms", "20:5"])
 
 
 def _stats(env: dict[str, str]) -> dict[str, Any]:
     """``GET /_sandbox/stats`` of a subprocess sandbox."""
-    import requests
-
-    base = env["GRAPH_ENDPOINT"].rstrip("/").removesuffix("/v1.0")
-    return dict(requests.get(f"{base}/_sandbox/stats", verify=env["PROVISION_CA_BUNDLE"], timeout=10).json())
+    return sandbox_process.stats(env)
 
 
 class _Env:

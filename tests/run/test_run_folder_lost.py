@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from provisioning.exitcodes import ExitStatus
+from sandbox import process as sandbox_process
 
 from .conftest import created_in_journal, sandbox_env, tenant_users, write_roster
 
@@ -37,14 +38,9 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., dict[str, str]]]:
 
     def start(*extra: str) -> dict[str, str]:
         state = tmp_path / f"sb{len(procs)}"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sandbox", "serve", "--port", "0", "--state", str(state), "--latency-ms", "30:5",
-             "--seed", "3", *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc, env = sandbox_process.serve(state, ["--latency-ms", "30:5", "--seed", "3", *extra])
         procs.append(proc)
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert "listening" in line, line + (proc.stderr.read() if proc.stderr else "")
-        return dict(ln.split("=", 1) for ln in (state / "sandbox.env").read_text().splitlines() if "=" in ln)
+        return env
 
     try:
         yield start
