@@ -15,6 +15,7 @@ import pytest
 
 from provisioning.exitcodes import ExitStatus
 from sandbox import process as sandbox_process
+from tests.helpers.journal import journal_count
 from tests.run.conftest import read_results, sandbox_env, write_roster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,16 +36,9 @@ def _tool(env: dict[str, str], cwd: Path, *argv: Any) -> subprocess.Popen[str]:
 
 
 def _done_steps(folder: Path | None) -> int:
-    if folder is None or not (folder / "journal.sqlite").is_file():
+    if folder is None:
         return 0
-    try:
-        conn = sqlite3.connect(f"file:{folder / 'journal.sqlite'}?mode=ro", uri=True, timeout=5)
-        try:
-            return int(conn.execute("SELECT COUNT(*) FROM rollback_steps WHERE state='done'").fetchone()[0])
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
+    return journal_count(folder / "journal.sqlite", "SELECT COUNT(*) FROM rollback_steps WHERE state='done'")
 
 
 def _wait_done(run: Path, at_least: int, proc: subprocess.Popen[str], timeout: float = 60) -> Path:

@@ -4,13 +4,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import provision
+from tests.helpers.journal import journal_count
 
 HEADER = "givenName,surname,displayName,userPrincipalName,password,employeeId\n"
 
@@ -83,11 +83,4 @@ def tenant_users(sb: Any) -> dict[str, dict[str, Any]]:
 
 def created_in_journal(journal: Path, state: str = "created") -> int:
     """How many rows a (possibly running) run's journal says are in ``state``; 0 while it cannot be read yet."""
-    try:
-        conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=5)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM rows WHERE state=?", (state,)).fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
+    return journal_count(journal, "SELECT COUNT(*) FROM rows WHERE state=?", (state,))

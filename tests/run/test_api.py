@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from provisioning.context import CommandContext
 from provisioning.exitcodes import ExitStatus
 from provisioning.settings import Settings, load_settings
 from provisioning.store.journal import RowState
+from tests.helpers.journal import journal_count
 
 from .conftest import env_file, read_results, tenant_users, write_roster
 
@@ -32,14 +32,7 @@ def _console() -> CommandContext:
 
 
 def _count(run: Path, sql: str) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{run / 'journal.sqlite'}?mode=ro", uri=True, timeout=5)
-        try:
-            return int(conn.execute(sql).fetchone()[0])
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
+    return journal_count(run / 'journal.sqlite', sql)
 
 
 def _when(condition: Callable[[], bool], then: Callable[[], None], timeout: float = 60) -> threading.Thread:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from provisioning.exitcodes import ExitStatus
+from tests.helpers.journal import journal_count
 
 from .conftest import env_file, read_results, tenant_users, tool_process_env, write_roster
 
@@ -26,14 +26,7 @@ FOLLOWUP_HEADER = "givenName,surname,displayName,userPrincipalName,password,usag
 
 
 def _journal(run: Path, sql: str) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{run / 'journal.sqlite'}?mode=ro", uri=True, timeout=5)
-        try:
-            return int(conn.execute(sql).fetchone()[0])
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
+    return journal_count(run / 'journal.sqlite', sql)
 
 
 def _run(env: Path, roster: Path, run: Path) -> subprocess.Popen[str]:
