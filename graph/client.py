@@ -15,18 +15,16 @@ from typing import Any
 import requests
 
 from .auth import Token, TokenProvider
-from .batch import BatchRequest, BatchResponse, BatchRunner
+from .batch import IN_CHUNK, BatchRequest, BatchResponse, BatchRunner, in_requests
 from .config import GraphConfig
 from .errors import GraphError
 from .governor import WriteGovernor
 from .http import GraphTransport
-from .odata import DEFAULT_USER_SELECT, in_, query_string, user_path
+from .odata import DEFAULT_USER_SELECT, user_path
 from .session import make_session
 
 log = logging.getLogger(__name__)
 
-#: Values per ``in (...)`` filter in :meth:`GraphClient.find_users_by_upn` (Graph caps ``in`` lists at 15).
-UPN_CHUNK = 15
 PAGE_SIZE = 999
 
 
@@ -114,11 +112,8 @@ class GraphClient:
 
         Returns the users found, keyed by lower-cased UPN. Raises the item's :class:`GraphError` if a lookup fails.
         """
-        unique = list(dict.fromkeys(u for u in upns if u))
         fields = list(dict.fromkeys(["userPrincipalName", *select]))
-        reqs = [BatchRequest(str(n), "GET", "/users?" + query_string({
-            "$filter": in_("userPrincipalName", unique[i:i + UPN_CHUNK]), "$select": ",".join(fields),
-            "$top": str(UPN_CHUNK)})) for n, i in enumerate(range(0, len(unique), UPN_CHUNK))]
+        reqs = in_requests("", "/users", "userPrincipalName", upns, select=fields, top=IN_CHUNK)
         found: dict[str, dict[str, Any]] = {}
         for answer in self.batches.send_batch(reqs):
             if answer.error is not None:

@@ -34,12 +34,12 @@ from provisioning.errors import RunFolderError, UsageError
 from provisioning.exitcodes import ExitStatus
 from provisioning.models import ExistingUser, Issue, Roster, TenantView, UserRow, Validation
 from provisioning.report.deliver import deliver_run
+from provisioning.report.early import EarlyWorkbook
 from provisioning.report.finish import SessionResult, finish, report_stop
 from provisioning.report.notify import NotifyOptions
 from provisioning.report.rollback_report import plan_lines
 from provisioning.report.rollback_report import summary_lines as rollback_summary
 from provisioning.report.rollback_report import write_reports as write_rollback_reports
-from provisioning.report.run_workbook import write_run_workbook
 from provisioning.roster.mapping import canonical_field, load_mapping
 from provisioning.roster.reader import load_roster
 from provisioning.run.audit import (
@@ -62,7 +62,7 @@ from provisioning.run.chain import (
 )
 from provisioning.run.creates import EXISTS_CODE, ApplyResult, CreateItem
 from provisioning.run.followups import held_for, plan_followups
-from provisioning.run.matching import match_people
+from provisioning.run.matching import employee_id, match_people
 from provisioning.run.phases import (
     execute,
     make_client,
@@ -359,13 +359,15 @@ def _preflight(client: GraphClient, roster: Roster, options: RunOptions, secrets
         validation, edits = bind_validation(validation, chain, update=options.existing is Existing.UPDATE,
                                             header_of=header_of, held=held)
     secrets.add_secrets(r.password for r in validation.rows if getattr(r, "password", ""))
-    valid_upns = [upn_of(r) for r in validation.rows if not r.has_errors and upn_of(r)]
-    existing = tenant.lookup(valid_upns)
+    bound = chain.bindings if chain is not None else {}
+    valid = [r for r in validation.rows if not r.has_errors]
+    # the UPNs and the employeeIds in one wave of lookups: the matching below finds its employeeIds asked for
+    existing, _ = tenant.look_up((upn_of(r) for r in valid if upn_of(r)),
+                                 (employee_id(r) for r in valid if r.row not in bound))
     rows, issues, refs = check_tenant_references(client, tenant, roster, validation, existing, existing_mode,
-                                                 bound=chain.bindings if chain is not None else ())
+                                                 bound=bound)
     columns = {f: h for h, f in roster.column_map.items() if f}
-    people = match_people(client, rows, issues, existing, bound=chain.bindings if chain is not None else (),
-                          columns=columns)
+    people = match_people(tenant, rows, issues, existing, bound=bound, columns=columns)
     plan = make_plan(people.rows, existing, issues=people.issues, existing_mode=existing_mode,
                      matches=people.matches, deleted=people.deleted, restore=options.restore_deleted,
                      columns=columns)
@@ -376,7 +378,7 @@ def _preflight(client: GraphClient, roster: Roster, options: RunOptions, secrets
     if options.existing is Existing.UPDATE:
         plan, updates = _plan_updates(client, plan, options.reset_passwords, {**upn_renames(plan), **renames(edits)})
     log.info("plan: %s", plan.counts())
-    identity = tenant_identity(client, token_tid(client), tenant.default_domain)
+    identity = tenant_identity(client, token_tid(client), tenant.default_domain, organization=tenant.organization)
     return _Planned(validation, plan, updates, refs, identity, plan_restores(client, plan.actions))
 
 
@@ -437,13 +439,17 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
         update_bodies = {u.row: (u.object_id, u.body) for u in updates.values()}
         reset = [(a.row, a.upn, a.user.password) for a in plan.actions
                  if a.row in updates and "passwordProfile" in updates[a.row].body and a.user.password_generated]
-        result = execute(console, client, journal, folder, items, passwords=passwords, stop=stop,
-                         no_progress=not options.progress, fail_on_existing=options.existing is Existing.FAIL,
-                         updates=update_bodies, update_passwords=reset, tap=options.onboarding.tap,
-                         credentials=TapFile(folder.credentials_csv, secrets) if tap else None)
-        deliver_run(console, client, journal, folder, secrets, stop, result)
-        done = finish(console, journal, folder, passwords=passwords, apply=result, started=started,
-                      client=client, notify=notify, stop=stop)
+        early = EarlyWorkbook(journal, folder.path).start()  # written while the sends wait on the quota
+        try:
+            result = execute(console, client, journal, folder, items, passwords=passwords, stop=stop,
+                             no_progress=not options.progress, fail_on_existing=options.existing is Existing.FAIL,
+                             updates=update_bodies, update_passwords=reset, tap=options.onboarding.tap,
+                             credentials=TapFile(folder.credentials_csv, secrets) if tap else None)
+            deliver_run(console, client, journal, folder, secrets, stop, result)
+            done = finish(console, journal, folder, passwords=passwords, apply=result, started=started,
+                          client=client, notify=notify, stop=stop, early=early)
+        finally:
+            early.abandon()  # stopped already when the reports were written
         return _result(folder, done, result, report_stop(console, folder, result, done.status))
     finally:
         journal.close()
@@ -608,14 +614,18 @@ def _resume(console: CommandContext, settings: Settings, options: ResumeOptions,
                          else PasswordFile(folder.passwords_csv))
             known = passwords.load()
             in_doubt = [r.row for r in open_rows if r.state in (RowState.SENDING, RowState.UNKNOWN)]
-            result = execute(console, client, journal, folder, items, passwords=passwords, stop=stop,
-                             no_progress=not options.progress, fail_on_existing=meta.get("existing") == "fail",
-                             in_doubt=in_doubt, previous_sends={r.row: r.attempts for r in open_rows},
-                             written_passwords={row: pw for row, (_, pw) in known.items()},
-                             tap=onboarding.tap, credentials=credentials)
-            deliver_run(console, client, journal, folder, secrets, stop, result)
-            done = finish(console, journal, folder, passwords=passwords, apply=result, started=started,
-                          client=client, notify=notify, stop=stop)
+            early = EarlyWorkbook(journal, folder.path).start()  # written while the sends wait on the quota
+            try:
+                result = execute(console, client, journal, folder, items, passwords=passwords, stop=stop,
+                                 no_progress=not options.progress, fail_on_existing=meta.get("existing") == "fail",
+                                 in_doubt=in_doubt, previous_sends={r.row: r.attempts for r in open_rows},
+                                 written_passwords={row: pw for row, (_, pw) in known.items()},
+                                 tap=onboarding.tap, credentials=credentials)
+                deliver_run(console, client, journal, folder, secrets, stop, result)
+                done = finish(console, journal, folder, passwords=passwords, apply=result, started=started,
+                              client=client, notify=notify, stop=stop, early=early)
+            finally:
+                early.abandon()  # stopped already when the reports were written
             return _result(folder, done, result, report_stop(console, folder, result, done.status))
 
 
@@ -761,6 +771,8 @@ def _retry(settings: Settings, source: RetrySource, options: RetryOptions, stop:
     result = start_run(settings, roster_path, _retry_run_options(meta, folder.path, chain, options), stop=stop,
                        console=console)
     if not folder.results_xlsx.is_file() and folder.journal.is_file():
+        from provisioning.report.run_workbook import write_run_workbook  # deferred: openpyxl, only when needed
+
         write_run_workbook(folder.path, command_line=console.command_line)
     return result
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graph.client import GraphClient
 from provisioning.context import CommandContext
@@ -31,6 +31,9 @@ from provisioning.store.folder import RunFolder
 from provisioning.store.journal import OPEN_STATES, Journal, RowRecord, RowState, followup_view, utcnow
 from provisioning.store.secrets import PasswordFile
 
+if TYPE_CHECKING:
+    from provisioning.report.early import EarlyWorkbook
+
 log = logging.getLogger(__name__)
 
 
@@ -46,7 +49,8 @@ class SessionResult:
 
 def finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
            apply: ApplyResult | None, started: float, client: GraphClient | None = None, dry_run: bool = False,
-           notify: argparse.Namespace | None = None, stop: threading.Event | None = None) -> SessionResult:
+           notify: argparse.Namespace | None = None, stop: threading.Event | None = None,
+           early: EarlyWorkbook | None = None) -> SessionResult:
     """Write results.csv, summary.json and the final passwords.csv; print the summary; choose the exit status.
 
     ``stop``: the session's stop event; set (a signal arrived, in whatever phase, this one included), the status
@@ -54,10 +58,11 @@ def finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, password
 
     ``notify``: the command's arguments when they may carry ``--notify``/``--notify-from``: the summary and
     results.xlsx are then mailed (:func:`provisioning.report.notify.maybe_notify`); a failed notification is a warning,
-    never a change of the exit status. A run folder that cannot take the reports is :class:`RunFolderLost`."""
+    never a change of the exit status. A run folder that cannot take the reports is :class:`RunFolderLost`.
+    ``early``: results.xlsx as the session began it during its sends (:mod:`provisioning.report.early`)."""
     try:
         return _finish(ctx, journal, folder, passwords=passwords, apply=apply, started=started, client=client,
-                       dry_run=dry_run, notify=notify, stop=stop)
+                       dry_run=dry_run, notify=notify, stop=stop, early=early)
     except (RunFolderLost, OSError) as exc:
         lost = lost_from(exc, Path(getattr(exc, "filename", None) or journal.path))
         if passwords is None:
@@ -70,7 +75,8 @@ def finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, password
 
 def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwords: PasswordFile | None,
             apply: ApplyResult | None, started: float, client: GraphClient | None = None, dry_run: bool = False,
-            notify: argparse.Namespace | None = None, stop: threading.Event | None = None) -> SessionResult:
+            notify: argparse.Namespace | None = None, stop: threading.Event | None = None,
+            early: EarlyWorkbook | None = None) -> SessionResult:
     # deferred: openpyxl stays off the start-up path (and run_workbook.write_run_workbook is looked up when called)
     from provisioning.report import run_workbook
 
@@ -139,7 +145,8 @@ def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwor
         AUDIT.error("fatal error: %s (exit %d)", summary["fatal"], int(status))
     write_summary_json(folder.summary_json, summary)
     try:
-        run_workbook.write_run_workbook(folder.path, command_line=ctx.command_line, snapshot=snapshot, rows=rows)
+        run_workbook.write_run_workbook(folder.path, command_line=ctx.command_line, snapshot=snapshot, rows=rows,
+                                        early=early)
     except OSError as exc:  # the journal, results.csv and summary.json are written: report, don't fail the run
         log.error("could not write results.xlsx in %s: %s", folder.path, exc)
         ctx.err.write(f"warning: could not write results.xlsx: {exc}\n")

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provisioning.models import Severity
 from provisioning.portable import quote_arg
@@ -27,6 +27,9 @@ from provisioning.run.retrysource import read_retry_link
 from provisioning.store.folder import RunFolder
 from provisioning.store.journal import OPEN_STATES, Journal, RowRecord, RowState, Snapshot, followup_view
 from provisioning.store.records import FollowUpState
+
+if TYPE_CHECKING:
+    from provisioning.report.early import EarlyWorkbook
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +75,15 @@ def report_rows(snapshot: Snapshot) -> list[ReportRow]:
 
 
 def write_run_workbook(run_dir: str | Path, *, command_line: str | None = None, journal: Journal | None = None,
-                       snapshot: Snapshot | None = None, rows: Sequence[ReportRow] | None = None) -> Path:
+                       snapshot: Snapshot | None = None, rows: Sequence[ReportRow] | None = None,
+                       early: EarlyWorkbook | None = None) -> Path:
     """Write ``RUN_DIR/results.xlsx`` from the run's journal; return its path.
 
     ``command_line`` (how the user invokes the tool, e.g. ``python provision.py --sandbox``) is used for the
     retry/resume commands the Summary shows; by default the one recorded in the journal. ``snapshot`` (and the
     ``rows`` built from it) are the journal as the caller read it; else it is read from ``journal``, the run's open
-    journal, or (neither given) the journal is opened and closed here.
+    journal, or (neither given) the journal is opened and closed here. ``early``: the workbook the session began
+    during its sends (:mod:`provisioning.report.early`), finished here with the rows it does not hold yet.
     """
     folder = Path(run_dir).resolve()  # commands in the Summary must work from any directory
     path = RunFolder(folder).results_xlsx
@@ -97,7 +102,8 @@ def write_run_workbook(run_dir: str | Path, *, command_line: str | None = None, 
     meta = snapshot.meta
     summary = _summary(folder, meta, snapshot.rows, rows, command_line or meta.get("command_line") or
                        "python provision.py", followup_view(snapshot.followups))
-    write_results_workbook(path, headers=snapshot.headers or (), rows=rows, summary=summary)
+    if early is None or not early.finish(rows, summary):
+        write_results_workbook(path, headers=snapshot.headers or (), rows=rows, summary=summary)
     return path
 
 

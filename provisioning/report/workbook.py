@@ -23,7 +23,6 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -97,49 +96,79 @@ def write_results_workbook(path: str | os.PathLike[str], *, headers: Sequence[st
     ``rows`` is consumed once, in order. Columns named in ``redact`` and every password-looking column
     (:func:`provisioning.fields.is_password_header`) are written empty on the Failed and Invalid sheets.
     """
-    path = Path(path)
-    wb = Workbook(write_only=True)
-    _write_summary(wb.create_sheet(SUMMARY), summary)
+    book = ResultsWorkbook(path, headers=headers, redact=redact)
+    for row in rows:
+        book.add(row)
+    book.save(summary)
 
-    redacted = frozenset(i for i, h in enumerate(headers) if h in redact or is_password_header(h))
-    roster_columns = LEAD_COLUMNS + tuple(headers) + TRAIL_COLUMNS
-    layout: dict[str, tuple[tuple[str, ...], Converter]] = {
-        CREATED: (CREATED_COLUMNS, _created_values),
-        UPDATED: (UPDATED_COLUMNS, _updated_values),
-        SKIPPED: (SKIPPED_COLUMNS, _skipped_values),
-        FAILED: (roster_columns, lambda r: _roster_values(r, headers, redacted)),
-        INVALID: (roster_columns, lambda r: _roster_values(r, headers, redacted)),
-    }
 
-    source = iter(rows)
-    sample = list(islice(source, SAMPLE_ROWS))
-    sheets: dict[str, _DataSheet] = {}
-    for name, (columns, convert) in layout.items():
-        if name in (FAILED, INVALID):
-            sheets[name] = _DataSheet(wb, name, columns, convert, sample, freeze="C2",
-                                      wrap=columns.index(LEAD_COLUMNS[-1]), notes={i: LEAD_NOTE for i in
-                                                                                   range(len(LEAD_COLUMNS))})
-            sheets[name].highlight = _highlighter(headers)
-        else:
-            sheets[name] = _DataSheet(wb, name, columns, convert, sample, freeze="D2")
+class ResultsWorkbook:
+    """A results workbook written as its rows come (see :func:`write_results_workbook`): :meth:`add` them in
+    roster order, from one thread at a time, then :meth:`save` with the Summary, which is the first sheet but is
+    filled last (every streamed sheet spools to a file of its own until the workbook is saved)."""
 
-    total = 0
-    for row in chain(sample, source):
+    def __init__(self, path: str | os.PathLike[str], *, headers: Sequence[str], redact: Sequence[str] = ()) -> None:
+        self.path = Path(path)
+        self._wb = Workbook(write_only=True)
+        self._summary = self._wb.create_sheet(SUMMARY)
+        self._headers = tuple(headers)
+        self._redacted = frozenset(i for i, h in enumerate(headers) if h in redact or is_password_header(h))
+        self._sample: list[ReportRow] = []
+        self._sheets: dict[str, _DataSheet] | None = None
+        self.total = 0
+
+    def add(self, row: ReportRow) -> None:
+        """Append one row to the sheet its status belongs to (the first rows are held to size the columns)."""
+        self.total += 1
+        if self._sheets is None:
+            self._sample.append(row)
+            if len(self._sample) >= SAMPLE_ROWS:
+                self._open()
+            return
         for name in row.sheets():
-            sheets[name].append(row)
-        total += 1
-    for sheet in sheets.values():
-        sheet.finish()
+            self._sheets[name].append(row)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        wb.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    log.info("wrote %s (%d rows)", path, total)
+    def _open(self) -> dict[str, _DataSheet]:
+        headers, redacted = self._headers, self._redacted
+        roster_columns = LEAD_COLUMNS + headers + TRAIL_COLUMNS
+        layout: dict[str, tuple[tuple[str, ...], Converter]] = {
+            CREATED: (CREATED_COLUMNS, _created_values),
+            UPDATED: (UPDATED_COLUMNS, _updated_values),
+            SKIPPED: (SKIPPED_COLUMNS, _skipped_values),
+            FAILED: (roster_columns, lambda r: _roster_values(r, headers, redacted)),
+            INVALID: (roster_columns, lambda r: _roster_values(r, headers, redacted)),
+        }
+        sample = self._sample
+        sheets: dict[str, _DataSheet] = {}
+        for name, (columns, convert) in layout.items():
+            if name in (FAILED, INVALID):
+                sheets[name] = _DataSheet(self._wb, name, columns, convert, sample, freeze="C2",
+                                          wrap=columns.index(LEAD_COLUMNS[-1]), notes={i: LEAD_NOTE for i in
+                                                                                       range(len(LEAD_COLUMNS))})
+                sheets[name].highlight = _highlighter(headers)
+            else:
+                sheets[name] = _DataSheet(self._wb, name, columns, convert, sample, freeze="D2")
+        self._sheets, self._sample = sheets, []
+        for row in sample:
+            for name in row.sheets():
+                sheets[name].append(row)
+        return sheets
+
+    def save(self, summary: ReportSummary) -> None:
+        """Write the Summary, close the sheets and save, atomically (a temporary file, then a rename)."""
+        sheets = self._sheets if self._sheets is not None else self._open()
+        for sheet in sheets.values():
+            sheet.finish()
+        _write_summary(self._summary, summary)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        try:
+            self._wb.save(tmp)
+            os.replace(tmp, self.path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        log.info("wrote %s (%d rows)", self.path, self.total)
 
 
 class _DataSheet:

@@ -17,7 +17,7 @@ import os
 import shlex
 import socket
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -55,11 +55,13 @@ class TenantIdentity:
         return f"{self.name} ({extra})" if self.name else (extra or "(unknown tenant)")
 
 
-def tenant_identity(client: GraphClient, tenant_id: str, default_domain: str = "") -> TenantIdentity:
+def tenant_identity(client: GraphClient, tenant_id: str, default_domain: str = "", *,
+                    organization: Callable[[], dict[str, Any]] | None = None) -> TenantIdentity:
     """``GET /organization`` (its display name, and its default verified domain when ``default_domain`` is not
-    known); a tenant that does not answer (no Organization.Read.All) keeps its id alone, with a log line."""
+    known), or ``organization()`` where it was read already; a tenant that does not answer (no
+    Organization.Read.All) keeps its id alone, with a log line."""
     try:
-        org = client.organization()
+        org = (organization or client.organization)()
     except GraphError as exc:
         log.info("the organization could not be read (%s): the tenant is shown by its id", exc)
         org = {}

@@ -21,9 +21,6 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-
 from provisioning.cells import make_xlsx_text_safe
 from provisioning.errors import RosterError, RunFolderError, UsageError
 from provisioning.roster.excel import header_problem_message
@@ -241,6 +238,8 @@ def write_retry_roster(path: str | os.PathLike[str], headers: Sequence[str], row
     numbers = list(numbers) if numbers is not None else list(range(2, 2 + len(rows)))
     if any(b <= a for a, b in pairwise([1, *numbers])):
         raise ValueError("roster row numbers must be ascending from 2")
+    from openpyxl import Workbook  # deferred: openpyxl stays off a run's start-up path (retry alone writes this)
+
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Roster")
     ws.append([_cell(ws, h) for h in headers])
@@ -265,10 +264,14 @@ def write_retry_roster(path: str | os.PathLike[str], headers: Sequence[str], row
 def _cell(ws: Any, value: str) -> Any:
     if not value:
         return None
+    from openpyxl.cell import WriteOnlyCell  # deferred with the Workbook above (loaded by then: a dict lookup)
+
     return make_xlsx_text_safe(WriteOnlyCell(ws, value=value))
 
 
 def _error(ws: Any, error: str) -> Any:
+    from openpyxl.cell import WriteOnlyCell  # deferred with the Workbook above (loaded by then: a dict lookup)
+
     cell = WriteOnlyCell(ws, value=error)
     cell.data_type = "e"
     return cell

@@ -527,20 +527,30 @@ class Journal:
                         [(row, json.dumps(list(values), ensure_ascii=False))
                          for row, values in zip(roster.row_numbers, zip(*columns, strict=True), strict=True)])
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, *, after: int = 0, limit: int | None = None) -> Snapshot:
         """Meta, rows, issues, follow-ups, changes and the roster's cells in one read transaction: what the end of a
-        session reports from (results.csv, results.xlsx, summary.json)."""
+        session reports from (results.csv, results.xlsx, summary.json). ``after``/``limit``: only the first
+        ``limit`` rows numbered above ``after``, with what belongs to them (the early workbook reads so)."""
         with self._lock:
             self._conn.execute("BEGIN")
             try:
+                span = ""  # a WHERE clause of two integers (formatted from ints: nothing else gets in)
+                if after or limit is not None:
+                    span = f" WHERE row > {int(after)}"
+                    if limit is not None:
+                        last = self._conn.execute(
+                            f"SELECT MAX(row) FROM (SELECT row FROM rows{span} ORDER BY row LIMIT ?)", (int(limit),))
+                        span += f" AND row <= {int(last.fetchone()[0] or after)}"
                 meta = {r["key"]: json.loads(r["value"]) for r in self._conn.execute("SELECT key, value FROM meta")}
-                rows = [_record(r) for r in self._conn.execute("SELECT * FROM rows ORDER BY row")]
-                issues = _issues(self._conn.execute("SELECT * FROM issues ORDER BY row, rowid"))
-                follow = [_followup(r) for r in self._conn.execute("SELECT * FROM followups" + _FOLLOWUP_ORDER)]
-                edits = _changes(self._conn.execute("SELECT * FROM updates ORDER BY row, rowid"))
+                rows = [_record(r) for r in self._conn.execute(f"SELECT * FROM rows{span} ORDER BY row")]
+                issues = _issues(self._conn.execute(f"SELECT * FROM issues{span} ORDER BY row, rowid"))
+                follow = [_followup(r) for r in self._conn.execute(f"SELECT * FROM followups{span}"
+                                                                   + _FOLLOWUP_ORDER)]
+                edits = _changes(self._conn.execute(f"SELECT * FROM updates{span} ORDER BY row, rowid"))
                 headers = meta.get("roster_headers")
                 cells = {} if headers is None else {
-                    r["row"]: tuple(json.loads(r["cells"])) for r in self._conn.execute("SELECT row, cells FROM cells")}
+                    r["row"]: tuple(json.loads(r["cells"])) for r in self._conn.execute(
+                        f"SELECT row, cells FROM cells{span}")}
             finally:
                 self._conn.execute("COMMIT")
         return Snapshot(meta, rows, issues, follow, edits, None if headers is None else tuple(headers), cells)

@@ -1,22 +1,26 @@
 """Pre-flight with the tenant: a :class:`~provisioning.models.TenantView` over the Graph client.
 
 Validation asks it for the verified and federated domains (a UPN on any other domain is an *invalid row*, never a
-failed POST) and for existing users (derived-UPN collisions); the plan asks it again for every valid row's UPN.
-Lookups are batched by the client (``$filter=userPrincipalName in (...)`` inside ``$batch``) and cached, so
-each UPN is asked about once per run. :func:`find_by_employee_id` finds the users holding the roster's
-employeeIds, :func:`find_deleted` the users in Deleted users (``/directory/deletedItems``) holding the roster's
-UPNs, mailNicknames or employeeIds; both send ``prop in (...)`` filters of :data:`CHUNK` values inside ``$batch``.
+failed POST) and for existing users (derived-UPN collisions); the plan asks it again for every valid row's UPN and
+employeeId, in one wave (:meth:`GraphTenantView.look_up`): ``$filter=prop in (...)`` items of 15 values inside
+``$batch``, several in flight, cached, so each UPN and employeeId is asked about once per run.
+
+Deleted users and the organization are read in the background while the domains are read and the roster is
+validated: Deleted users as a list (``GET /directory/deletedItems/microsoft.graph.user``, the form the list page
+documents), which in almost every tenant is one page (users stay there 30 days), so that finding the rows to create
+among them costs one request instead of three filters per 15 rows; only when it is longer than a page does
+:func:`find_deleted` send the filters (UPN, mailNickname, employeeId) for the rows to create.
 """
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from graph.batch import BatchRequest
-from graph.odata import in_, query_string
+from graph.batch import BatchRequest, BatchResponse, in_requests
 from provisioning.models import DeletedUser, ExistingUser
 
 if TYPE_CHECKING:
@@ -26,11 +30,11 @@ log = logging.getLogger(__name__)
 
 #: What a lookup selects: enough to tell whether a user found is the one this run sent.
 LOOKUP_SELECT = ("id", "userPrincipalName", "displayName", "employeeId", "mail")
-#: Values per ``$filter=prop in (...)``: the directory counts each value as one of at most 15 ``or`` clauses.
-CHUNK = 15
 #: The deleted users' list path (the OData cast is required).
 DELETED_USERS = "/directory/deletedItems/microsoft.graph.user"
 DELETED_SELECT = ("id", "userPrincipalName", "displayName", "mailNickname", "employeeId", "deletedDateTime")
+#: One page of the Deleted users list (the largest ``$top`` the list takes).
+DELETED_PAGE = 999
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -48,73 +52,96 @@ def to_existing(user: Any) -> ExistingUser:
 
 
 def find_users(client: GraphClient, upns: Iterable[str]) -> dict[str, ExistingUser]:
-    """Existing users among ``upns`` keyed by lower-case UPN.
-
-    One call to the client's ``find_users_by_upn``, which packs ``userPrincipalName in (...)`` filters into
-    ``$batch`` requests, several in flight: thousands of UPNs cost a few round trips, not one GET per row.
-    """
+    """Existing users among ``upns`` keyed by lower-case UPN: ``userPrincipalName in (...)`` filters packed into
+    ``$batch`` requests, several in flight (see :meth:`GraphTenantView.look_up` for pre-flight's cached form)."""
     wanted = sorted({u.strip().lower() for u in upns if u and u.strip()})
     if not wanted:
         return {}
     found = client.find_users_by_upn(wanted, select=LOOKUP_SELECT)
-    result: dict[str, ExistingUser] = {}
-    for user in found.values():
-        existing = to_existing(user)
-        if existing.userPrincipalName:
-            result[existing.userPrincipalName.lower()] = existing
-    return result
+    return {e.userPrincipalName.lower(): e for e in map(to_existing, found.values()) if e.userPrincipalName}
 
 
-def _find(client: GraphClient, path: str, prop: str, values: Iterable[str], select: Sequence[str]) \
-        -> list[dict[str, Any]]:
-    """The objects under ``path`` whose ``prop`` is one of ``values``: ``$filter=prop in (...)`` items of
-    :data:`CHUNK` values each, inside ``$batch``. Raises the item's :class:`GraphError` if a lookup fails."""
-    unique = sorted({v for v in values if v})
-    reqs = [BatchRequest(str(n), "GET", f"{path}?" + query_string({
-        "$filter": in_(prop, unique[i:i + CHUNK]), "$select": ",".join(select), "$top": "999"}))
-        for n, i in enumerate(range(0, len(unique), CHUNK))]
+def _found(answers: Iterable[BatchResponse]) -> list[dict[str, Any]]:
+    """The objects the filter items found; raises the first item's :class:`~graph.errors.GraphError`."""
     found: list[dict[str, Any]] = []
-    for answer in client.send_batch(reqs) if reqs else ():
+    for answer in answers:
         if answer.error is not None:
             raise answer.error
         found.extend((answer.body or {}).get("value", []))
     return found
 
 
-def find_by_employee_id(client: GraphClient, values: Iterable[str]) -> dict[str, ExistingUser]:
-    """employeeId -> the tenant's user holding it (the first one found, should several), among ``values``."""
+def _find(client: GraphClient, path: str, prop: str, values: Iterable[str], select: Sequence[str]) \
+        -> list[dict[str, Any]]:
+    """The objects under ``path`` whose ``prop`` is one of ``values``: ``$filter=prop in (...)`` items of 15 values
+    each, inside ``$batch``. Raises the item's :class:`~graph.errors.GraphError` if a lookup fails."""
+    reqs = in_requests("", path, prop, sorted({v for v in values if v}), select=select)
+    return _found(client.send_batch(reqs)) if reqs else []
+
+
+def _by_employee_id(users: Iterable[Mapping[str, Any]]) -> dict[str, ExistingUser]:
     found: dict[str, ExistingUser] = {}
-    for user in _find(client, "/users", "employeeId", values, LOOKUP_SELECT):
+    for user in users:
         found.setdefault(str(user.get("employeeId") or ""), to_existing(user))
     found.pop("", None)
     return found
 
 
+def find_by_employee_id(client: GraphClient, values: Iterable[str]) -> dict[str, ExistingUser]:
+    """employeeId -> the tenant's user holding it (the first one found, should several), among ``values``."""
+    return _by_employee_id(_find(client, "/users", "employeeId", values, LOOKUP_SELECT))
+
+
+def _deleted_user(d: Mapping[str, Any]) -> DeletedUser:
+    return DeletedUser(str(d.get("id") or ""), str(d.get("userPrincipalName") or ""), str(d.get("displayName") or ""),
+                       str(d.get("mailNickname") or ""), str(d.get("employeeId") or ""),
+                       str(d.get("deletedDateTime") or ""))
+
+
+def _newest_first(users: Iterable[Mapping[str, Any]]) -> list[DeletedUser]:
+    """Each deleted user once (by id), most recently deleted first."""
+    found: dict[str, DeletedUser] = {}
+    for d in users:
+        if d.get("id"):
+            found.setdefault(str(d["id"]), _deleted_user(d))
+    return sorted(found.values(), key=lambda d: d.deleted, reverse=True)
 
 
 def find_deleted(client: GraphClient, *, upns: Iterable[str] = (), nicknames: Iterable[str] = (),
                  employee_ids: Iterable[str] = ()) -> list[DeletedUser]:
     """The deleted users holding one of ``upns``, ``nicknames`` (mailNickname) or ``employee_ids``, each once,
-    most recently deleted first."""
-    found: dict[str, DeletedUser] = {}
-    for prop, values in (("userPrincipalName", upns), ("mailNickname", nicknames), ("employeeId", employee_ids)):
-        for d in _find(client, DELETED_USERS, prop, values, DELETED_SELECT):
-            uid = str(d.get("id") or "")
-            if uid:
-                found.setdefault(uid, DeletedUser(uid, str(d.get("userPrincipalName") or ""),
-                                                  str(d.get("displayName") or ""), str(d.get("mailNickname") or ""),
-                                                  str(d.get("employeeId") or ""),
-                                                  str(d.get("deletedDateTime") or "")))
-    return sorted(found.values(), key=lambda d: d.deleted, reverse=True)
+    most recently deleted first: one wave of ``in`` filters (for a Deleted users list longer than a page)."""
+    reqs = [r for n, (prop, values) in enumerate((("userPrincipalName", upns), ("mailNickname", nicknames),
+                                                   ("employeeId", employee_ids)))
+            for r in in_requests(f"{n}.", DELETED_USERS, prop, sorted({v for v in values if v}),
+                                 select=DELETED_SELECT)]
+    return _newest_first(_found(client.send_batch(reqs))) if reqs else []
+
+
+def list_deleted(client: GraphClient) -> list[DeletedUser] | None:
+    """Every user in Deleted users, most recently deleted first, when they fit in one page; None when there are
+    more (the caller then looks for its rows with :func:`find_deleted`). Raises :class:`~graph.errors.GraphError`."""
+    page = client.get(DELETED_USERS, {"$select": ",".join(DELETED_SELECT), "$top": str(DELETED_PAGE)})
+    if page.get("@odata.nextLink"):
+        return None
+    return _newest_first(page.get("value") or ())
 
 
 class GraphTenantView:
-    """The tenant as validation and the plan see it: domains (read once) and a cached, batched user lookup."""
+    """The tenant as validation and the plan see it: the domains (read once), a cached, batched lookup of users by
+    UPN and employeeId, and Deleted users and the organization, read in the background from the start."""
 
     def __init__(self, client: GraphClient) -> None:
         self._client = client
         self._lock = threading.Lock()
-        self._known: dict[str, ExistingUser | None] = {}
+        self._known: dict[str, ExistingUser | None] = {}  # lower-case UPN -> the user, None: asked, not there
+        self._holders: dict[str, ExistingUser | None] = {}  # employeeId -> the first user found holding it
+        # Started before the domains are read, so that they are in by the time the plan needs them; a read that
+        # fails raises when it is asked for (the run needs Deleted users; the organization is only shown).
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="preflight")
+        self._deleted = pool.submit(list_deleted, client)
+        self._organization = pool.submit(client.organization)
+        pool.shutdown(wait=False)
         verified: set[str] = set()
         federated: set[str] = set()
         default = ""
@@ -138,17 +165,50 @@ class GraphTenantView:
 
     def lookup(self, upns: Collection[str]) -> Mapping[str, ExistingUser]:
         """Existing users among ``upns``, keyed by lower-case UPN (each UPN is asked about once per run)."""
+        return self.look_up(upns)[0]
+
+    def look_up(self, upns: Iterable[str], employee_ids: Iterable[str] = ()) \
+            -> tuple[dict[str, ExistingUser], dict[str, ExistingUser]]:
+        """The tenant's users among ``upns`` (by lower-case UPN) and those holding ``employee_ids`` (by employeeId,
+        the first found should several hold one): what was not asked before goes in one wave of ``in`` filters
+        inside ``$batch``. Raises the first failed item's :class:`~graph.errors.GraphError`."""
         wanted = {u.strip().lower() for u in upns if u and u.strip()}
+        eids = {e.strip() for e in employee_ids if e and e.strip()}
         with self._lock:
-            missing = [u for u in wanted if u not in self._known]
-        if missing:
-            found = find_users(self._client, missing)
+            missing = sorted(u for u in wanted if u not in self._known)
+            unheld = sorted(e for e in eids if e not in self._holders)
+        fields = list(dict.fromkeys(["userPrincipalName", *LOOKUP_SELECT]))
+        reqs = [*in_requests("u", "/users", "userPrincipalName", missing, select=fields, top=15),
+                *in_requests("e", "/users", "employeeId", unheld, select=LOOKUP_SELECT)]
+        if reqs:
+            answers = self._client.send_batch(reqs)
+            by_upn = {u.userPrincipalName.lower(): u for u in map(to_existing, _found(
+                a for a in answers if a.id.startswith("u"))) if u.userPrincipalName}
+            by_eid = _by_employee_id(_found(a for a in answers if a.id.startswith("e")))
             self.lookups += len(missing)
             with self._lock:
                 for u in missing:
-                    self._known[u] = found.get(u)
+                    self._known[u] = by_upn.get(u)
+                for e in unheld:
+                    self._holders[e] = by_eid.get(e)
         with self._lock:
-            return {u: e for u in wanted if (e := self._known.get(u)) is not None}
+            return ({u: x for u in wanted if (x := self._known.get(u)) is not None},
+                    {e: x for e in eids if (x := self._holders.get(e)) is not None})
+
+    def deleted(self, *, upns: Iterable[str], nicknames: Iterable[str], employee_ids: Iterable[str]) \
+            -> list[DeletedUser]:
+        """The users in Deleted users the rows to create may be (most recently deleted first): the whole list when
+        it is one page (:func:`list_deleted`, read in the background), else the filters of :func:`find_deleted`.
+        Raises :class:`~graph.errors.GraphError`."""
+        listed = self._deleted.result()
+        if listed is not None:
+            return listed
+        log.info("pre-flight: Deleted users hold more than %d users: looking the rows up in it", DELETED_PAGE)
+        return find_deleted(self._client, upns=upns, nicknames=nicknames, employee_ids=employee_ids)
+
+    def organization(self) -> dict[str, Any]:
+        """The tenant's organization object, as read in the background; raises its :class:`~graph.errors.GraphError`."""
+        return self._organization.result()
 
 
 @dataclass(frozen=True, slots=True)

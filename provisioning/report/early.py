@@ -1,0 +1,99 @@
+"""``results.xlsx`` begun while the sends wait on Graph's quota, so that the end of a session writes only its tail.
+
+A run spends most of its time waiting for Graph's write quota, with the CPU idle; the workbook of a few thousand
+rows takes about a second to write. :class:`EarlyWorkbook` writes it in a background thread meanwhile: it reads the
+journal a span of rows at a time (:meth:`provisioning.store.journal.Journal.snapshot` with ``after``/``limit``,
+the same read the end of the session makes, so the report is still built from the journal alone) and adds, in
+roster order, every row that is *settled*: its state final (:data:`~provisioning.store.journal.FINAL_STATES`)
+and none of its follow-ups pending. Nothing in the rest of a session changes a settled row: a create, an update
+or a restore is recorded final once, and a pending follow-up is the only thing that still moves. The first row
+that is not settled stops it until it looks again. At the end, :meth:`EarlyWorkbook.finish` adds the rows after
+the last one added, from the session's own snapshot, then the Summary, and saves. A thread that failed leaves
+the whole workbook to be written as before (:meth:`finish` returns False).
+
+The thread loads openpyxl itself (deferred imports of the workbook writer): the sends do not wait for it.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from provisioning.report.model import ReportRow, ReportSummary
+from provisioning.store.folder import RunFolder
+from provisioning.store.journal import FINAL_STATES, Journal
+from provisioning.store.records import FollowUpState
+
+if TYPE_CHECKING:
+    from provisioning.report.workbook import ResultsWorkbook
+
+log = logging.getLogger(__name__)
+
+#: Rows read from the journal at a time, and the seconds between two looks when the next row is not settled.
+SPAN, POLL_S = 500, 0.5
+
+
+class EarlyWorkbook:
+    """The run folder's ``results.xlsx``, written from the journal while the session runs (see the module)."""
+
+    def __init__(self, journal: Journal, run_dir: Path) -> None:
+        self._journal = journal
+        self._path = RunFolder(Path(run_dir)).results_xlsx
+        self._book: ResultsWorkbook | None = None
+        self._last = 0  # the roster row added last
+        self.added = 0
+        self._done = threading.Event()
+        self._failed: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="early-workbook", daemon=True)
+
+    def start(self) -> EarlyWorkbook:
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        try:
+            # deferred: openpyxl is loaded here, in this thread, while the sends go (only third-party modules and
+            # the report's own are imported; nothing the main thread imports meanwhile imports these)
+            from provisioning.report.run_workbook import report_rows
+            from provisioning.report.workbook import ResultsWorkbook  # deferred: openpyxl, in this thread
+
+            headers = self._journal.meta().get("roster_headers")
+            self._book = ResultsWorkbook(self._path, headers=tuple(headers or ()))
+            while not self._done.is_set():
+                snapshot = self._journal.snapshot(after=self._last, limit=SPAN)
+                if not snapshot.rows:
+                    break  # every row is in
+                open_rows = {f.row for f in snapshot.followups if f.state is FollowUpState.PENDING}
+                for record, row in zip(snapshot.rows, report_rows(snapshot), strict=True):
+                    if record.state not in FINAL_STATES or record.row in open_rows or self._done.is_set():
+                        break
+                    self._book.add(row)
+                    self._last, self.added = record.row, self.added + 1
+                else:
+                    continue  # the whole span went in: read the next one at once
+                self._done.wait(POLL_S)
+        except Exception as exc:  # noqa: BLE001 - the end of the session writes the whole workbook instead
+            self._failed = exc
+            log.warning("results.xlsx could not be written during the run (%s): it is written at the end", exc)
+
+    def finish(self, rows: Sequence[ReportRow], summary: ReportSummary) -> bool:
+        """Stop the thread, add the rows after the last one it added (``rows``: the session's final report rows, in
+        roster order), the Summary, and save; False (nothing written) when the thread failed."""
+        self._done.set()
+        self._thread.join()
+        if self._failed is not None or self._book is None:
+            return False
+        for row in rows:
+            if row.row > self._last:
+                self._book.add(row)
+        log.info("results.xlsx: %d rows written during the run, %d at its end", self.added,
+                 self._book.total - self.added)
+        self._book.save(summary)
+        return True
+
+    def abandon(self) -> None:
+        """Stop the thread without writing anything (the session writes no report)."""
+        self._done.set()
+        self._thread.join()
