@@ -27,6 +27,7 @@ between threads anyway.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sqlite3
 import threading
@@ -159,15 +160,19 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@functools.lru_cache(maxsize=1024)
+def _secret_key(key: str) -> bool:
+    """Whether a body property is a secret (cached: thousands of bodies share a few dozen property names)."""
+    return any(s in key.lower() for s in _SECRET_KEYS)
+
+
 def strip_secrets(body: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of a user body without its password (``passwordProfile`` keeps only its flags)."""
     clean: dict[str, Any] = {}
     for key, value in body.items():
         if key == "passwordProfile" and isinstance(value, Mapping):
             clean[key] = {k: v for k, v in value.items() if k != "password"}
-        elif any(s in key.lower() for s in _SECRET_KEYS):
-            continue
-        else:
+        elif not _secret_key(key):
             clean[key] = value
     return clean
 
@@ -395,18 +400,17 @@ class Journal:
         with self.transaction() as cur:
             if roster is not None:
                 self._add_roster(cur, roster)
-            for s in seeds:
-                body = json.dumps(strip_secrets(s.body)) if s.body is not None else ""
-                cur.execute(
-                    "INSERT INTO rows(row, upn, action, state, object_id, message, password_source, body,"
-                    " display_name, first_at, last_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (s.row, s.upn, s.action, RowState(s.state).value, s.object_id, s.message, s.password_source,
-                     body, s.display_name, now, now))
-                if s.issues:
-                    cur.executemany(
-                        "INSERT INTO issues(row, col, code, severity, message) VALUES (?,?,?,?,?)",
-                        [(i.row, i.column, i.code, getattr(i.severity, "value", str(i.severity)), i.message)
-                         for i in s.issues])
+            seeds = list(seeds)
+            cur.executemany(
+                "INSERT INTO rows(row, upn, action, state, object_id, message, password_source, body,"
+                " display_name, first_at, last_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [(s.row, s.upn, s.action, RowState(s.state).value, s.object_id, s.message, s.password_source,
+                  json.dumps(strip_secrets(s.body)) if s.body is not None else "", s.display_name, now, now)
+                 for s in seeds])
+            cur.executemany(
+                "INSERT INTO issues(row, col, code, severity, message) VALUES (?,?,?,?,?)",
+                [(i.row, i.column, i.code, getattr(i.severity, "value", str(i.severity)), i.message)
+                 for s in seeds for i in s.issues])
 
     def add_issues(self, issues: Iterable[Issue]) -> None:
         """Record issues not tied to a seeded row (the roster as a whole: row 0)."""
