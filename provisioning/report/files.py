@@ -6,9 +6,10 @@ the run sends, are :mod:`provisioning.store.secrets`.)
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,17 +38,30 @@ def result_lines(rows: Iterable[ReportRow]) -> list[dict[str, Any]]:
     return lines
 
 
-def write_results_csv(path: Path, rows: Iterable[ReportRow]) -> int:
-    """Write ``results.csv`` (UTF-8 with BOM so Excel reads accents; formula cells neutralised); return rows."""
-    lines = result_lines(rows)
+def csv_lines(rows: Iterable[ReportRow]) -> dict[int, str]:
+    """Each row's ``results.csv`` line (spreadsheet-safe, with its line end), by roster row."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    out: dict[int, str] = {}
+    for line in result_lines(rows):
+        writer.writerow([csv_safe(line[k]) for k in RESULT_COLUMNS])
+        out[int(line["row"])] = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    return out
+
+
+def write_results_csv(path: Path, rows: Sequence[ReportRow], *, rendered: Mapping[int, str] | None = None) -> int:
+    """Write ``results.csv`` (UTF-8 with BOM so Excel reads accents; formula cells neutralised); return rows.
+    ``rendered``: lines of :func:`csv_lines` made already (the early reports'), by roster row."""
+    rendered = rendered or {}
+    missing = csv_lines(r for r in rows if r.row not in rendered)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8-sig") as fh:
-        writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS)
-        writer.writeheader()
-        for line in lines:
-            writer.writerow({k: csv_safe(v) for k, v in line.items()})
+        csv.writer(fh).writerow(RESULT_COLUMNS)
+        fh.write("".join(rendered[r.row] if r.row in rendered else missing[r.row] for r in rows))
     os.replace(tmp, path)
-    return len(lines)
+    return len(rows)
 
 
 def write_summary_json(path: Path, summary: Mapping[str, Any]) -> None:

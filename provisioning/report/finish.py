@@ -80,11 +80,15 @@ def _finish(ctx: CommandContext, journal: Journal, folder: RunFolder, *, passwor
     # deferred: openpyxl stays off the start-up path (and run_workbook.write_run_workbook is looked up when called)
     from provisioning.report import run_workbook
 
-    snapshot = journal.snapshot()  # the one read of the journal the reports are built from
+    rendered: dict[int, str] = {}
+    if early is None:
+        snapshot = journal.snapshot()  # the one read of the journal the reports are built from
+        rows = run_workbook.report_rows(snapshot)
+    else:  # the same, read in two parts: the rows settled during the sends, and the rest now
+        snapshot, rows, rendered = early.snapshot()
     records, issues = snapshot.rows, snapshot.issues
     follow = followup_view(snapshot.followups)
-    rows = run_workbook.report_rows(snapshot)
-    write_results_csv(folder.results_csv, rows)
+    write_results_csv(folder.results_csv, rows, rendered=rendered)
     # a row sent without an answer yet may exist with its password: resume finds out, the password must stay
     created_rows = [r.row for r in records if r.state in (RowState.CREATED, RowState.UPDATED)
                     or (r.state in OPEN_STATES and r.attempts > 0)]

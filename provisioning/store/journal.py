@@ -534,7 +534,8 @@ class Journal:
     def snapshot(self, *, after: int = 0, limit: int | None = None) -> Snapshot:
         """Meta, rows, issues, follow-ups, changes and the roster's cells in one read transaction: what the end of a
         session reports from (results.csv, results.xlsx, summary.json). ``after``/``limit``: only the first
-        ``limit`` rows numbered above ``after``, with what belongs to them (the early workbook reads so)."""
+        ``limit`` rows numbered above ``after``, with what belongs to them, and the roster's own issues (row 0):
+        the early reports read so (:mod:`provisioning.report.early`)."""
         with self._lock:
             self._conn.execute("BEGIN")
             try:
@@ -547,7 +548,9 @@ class Journal:
                         span += f" AND row <= {int(last.fetchone()[0] or after)}"
                 meta = {r["key"]: json.loads(r["value"]) for r in self._conn.execute("SELECT key, value FROM meta")}
                 rows = [_record(r) for r in self._conn.execute(f"SELECT * FROM rows{span} ORDER BY row")]
-                issues = _issues(self._conn.execute(f"SELECT * FROM issues{span} ORDER BY row, rowid"))
+                # with a span, the roster's own issues (row 0) too: every span's reader may be the last one
+                where = f" WHERE row = 0 OR ({span.removeprefix(' WHERE ')})" if span else ""
+                issues = _issues(self._conn.execute(f"SELECT * FROM issues{where} ORDER BY row, rowid"))
                 follow = [_followup(r) for r in self._conn.execute(f"SELECT * FROM followups{span}"
                                                                    + _FOLLOWUP_ORDER)]
                 edits = _changes(self._conn.execute(f"SELECT * FROM updates{span} ORDER BY row, rowid"))

@@ -14,11 +14,15 @@ import pytest
 from openpyxl import load_workbook
 
 from provisioning.exitcodes import ExitStatus
+from provisioning.report import early as early_module
 from provisioning.report import workbook as workbook_module
-from provisioning.report.run_workbook import write_run_workbook
+from provisioning.report.files import write_results_csv
+from provisioning.report.run_workbook import report_rows, write_run_workbook
+from provisioning.store.journal import Journal
 from tests.followups.conftest import precreate
 
-HEADER = "givenName,surname,displayName,userPrincipalName,usageLocation,groups\n"
+#: "Badge colour" is no Graph property: an issue of the roster as a whole (row 0)
+HEADER = "givenName,surname,displayName,userPrincipalName,usageLocation,groups,Badge colour\n"
 ROWS = 30
 
 
@@ -27,7 +31,7 @@ def _roster(path: Path) -> Path:
     for i in range(ROWS):
         group = "Engineering" if i >= ROWS - 4 else ""  # follow-ups: settled only after the follow-up phase
         usage = "XX" if i == 7 else "GB"  # row 9: invalid
-        lines.append(f"Early{i},Row{i},Early{i} Row{i},early{i:02d}@contoso.com,{usage},{group}\n")
+        lines.append(f"Early{i},Row{i},Early{i} Row{i},early{i:02d}@contoso.com,{usage},{group},blue\n")
     path.write_text(HEADER + "".join(lines), encoding="utf-8")
     return path
 
@@ -69,6 +73,9 @@ def test_rows_settled_during_the_sends_are_written_then_and_the_workbook_is_the_
     shutil.copy(run_dir / "results.xlsx", early)
     write_run_workbook(run_dir)  # the whole workbook from the journal, as before the early writer
     assert _cells(early) == _cells(run_dir / "results.xlsx")
+    with Journal.open(run_dir) as journal:  # and results.csv is the one a single read of the journal gives
+        write_results_csv(tmp_path / "whole.csv", report_rows(journal.snapshot()))
+    assert (tmp_path / "whole.csv").read_bytes() == (run_dir / "results.csv").read_bytes()
     sheets = load_workbook(early)
     assert sheets["Invalid"]["A2"].value == 9 and sheets["Skipped"]["A2"].value == 6
     assert sheets["Created"].max_row == 1 + ROWS - 2
@@ -90,3 +97,18 @@ def test_a_writer_that_fails_during_the_run_leaves_the_whole_workbook_to_the_end
     assert "rows written during the run" not in log
     sheets = load_workbook(run_dir / "results.xlsx")
     assert sheets["Created"].max_row == 1 + ROWS - 2 and sheets["Invalid"]["A2"].value == 9
+
+
+def test_the_snapshot_in_spans_is_the_snapshot_in_one_read(sandbox_factory: Any, cli: Any, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    _, run_dir, _ = _run(sandbox_factory, cli, tmp_path)
+    monkeypatch.setattr(early_module, "SPAN", 7)  # many spans, the last one short
+    with Journal.open(run_dir) as journal:
+        reader = early_module.EarlyWorkbook(journal, tmp_path).start()
+        while reader.added < ROWS:  # every row of a finished run is settled: the thread reads them all
+            threading.Event().wait(0.05)
+        merged, rows, lines = reader.snapshot()
+        whole = journal.snapshot()
+    assert merged == whole
+    assert list(merged.issues)[0] == 0 and list(merged.issues) == list(whole.issues)  # the roster's own first
+    assert rows == report_rows(whole) and sorted(lines) == [r.row for r in rows]
