@@ -347,7 +347,8 @@ def _preflight(client: GraphClient, roster: Roster, options: RunOptions, secrets
         policy = read_tap_policy(client)
         check_tap_policy(policy, options.onboarding.tap)
         log.info("pre-flight: Temporary Access Pass policy %s", policy.describe())
-    tenant = GraphTenantView(client)
+    # the roster's typed UPNs and employeeIds are looked up while the domains are read and the rows validated
+    tenant = GraphTenantView(client, upns=roster.typed("userPrincipalName"), employee_ids=roster.typed("employeeId"))
     validation = validate_roster(roster, tenant=tenant)
     chain = options.chain  # a retry: rows bound to the accounts earlier runs created for them
     existing_mode = options.existing.value

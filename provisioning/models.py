@@ -93,6 +93,13 @@ class Roster:
                                           else tuple(SourceRow(n, ()) for n in self.row_numbers))
         return rows
 
+    def typed(self, field: str) -> tuple[str, ...]:
+        """The cells of the first column mapped to ``field`` as typed (before any rule or derivation), or ()."""
+        for j, header in enumerate(self.headers):
+            if self.column_map.get(header) == field:
+                return self.columns[j] if j < len(self.columns) else ()
+        return ()
+
     @classmethod
     def from_rows(cls, rows: Sequence[SourceRow], **fields: Any) -> Roster:
         """A Roster from row tuples (tests, retry sources): ``Roster.from_rows(rows, path=..., headers=...)``."""

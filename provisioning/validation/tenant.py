@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -131,16 +131,21 @@ class GraphTenantView:
     """The tenant as validation and the plan see it: the domains (read once), a cached, batched lookup of users by
     UPN and employeeId, and Deleted users and the organization, read in the background from the start."""
 
-    def __init__(self, client: GraphClient) -> None:
+    def __init__(self, client: GraphClient, *, upns: Iterable[str] = (), employee_ids: Iterable[str] = ()) -> None:
+        """``upns``/``employee_ids``: the roster's as typed, looked up in the background from the start (what
+        validation then cleans or derives differently is looked up when asked for)."""
         self._client = client
         self._lock = threading.Lock()
         self._known: dict[str, ExistingUser | None] = {}  # lower-case UPN -> the user, None: asked, not there
         self._holders: dict[str, ExistingUser | None] = {}  # employeeId -> the first user found holding it
-        # Started before the domains are read, so that they are in by the time the plan needs them; a read that
-        # fails raises when it is asked for (the run needs Deleted users; the organization is only shown).
-        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="preflight")
+        self.lookups = 0  # UPNs asked about
+        # Started before the domains are read, so that they are in by the time validation and the plan need them;
+        # a read that fails raises when it is asked for (the organization is only shown: its caller forgives it).
+        pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="preflight")
         self._deleted = pool.submit(list_deleted, client)
         self._organization = pool.submit(client.organization)
+        typed, eids = list(upns), list(employee_ids)
+        self._early: Future[Any] | None = pool.submit(self._fill, typed, eids) if typed or eids else None
         pool.shutdown(wait=False)
         verified: set[str] = set()
         federated: set[str] = set()
@@ -159,7 +164,6 @@ class GraphTenantView:
         self.verified_domains: frozenset[str] = frozenset(verified)
         self.federated_domains: frozenset[str] = frozenset(federated)
         self.default_domain: str = default or (sorted(verified)[0] if verified else "")
-        self.lookups = 0
         log.info("tenant domains: verified %s, federated %s, default %s", sorted(verified), sorted(federated),
                  self.default_domain)
 
@@ -172,6 +176,13 @@ class GraphTenantView:
         """The tenant's users among ``upns`` (by lower-case UPN) and those holding ``employee_ids`` (by employeeId,
         the first found should several hold one): what was not asked before goes in one wave of ``in`` filters
         inside ``$batch``. Raises the first failed item's :class:`~graph.errors.GraphError`."""
+        early, self._early = self._early, None
+        if early is not None:
+            early.result()  # the roster's typed values, asked in the background: in the cache once it is done
+        return self._fill(upns, employee_ids)
+
+    def _fill(self, upns: Iterable[str], employee_ids: Iterable[str]) \
+            -> tuple[dict[str, ExistingUser], dict[str, ExistingUser]]:
         wanted = {u.strip().lower() for u in upns if u and u.strip()}
         eids = {e.strip() for e in employee_ids if e and e.strip()}
         with self._lock:
@@ -185,8 +196,8 @@ class GraphTenantView:
             by_upn = {u.userPrincipalName.lower(): u for u in map(to_existing, _found(
                 a for a in answers if a.id.startswith("u"))) if u.userPrincipalName}
             by_eid = _by_employee_id(_found(a for a in answers if a.id.startswith("e")))
-            self.lookups += len(missing)
             with self._lock:
+                self.lookups += len(missing)
                 for u in missing:
                     self._known[u] = by_upn.get(u)
                 for e in unheld:
