@@ -108,8 +108,7 @@ class EarlyWorkbook:
         its report rows and the results.csv lines made already. Raises what :meth:`Journal.snapshot` raises."""
         from provisioning.report.run_workbook import report_rows  # deferred: openpyxl (loaded by now)
 
-        self._done.set()
-        self._thread.join()
+        self._stop()
         if self._failed is not None or not self._records:
             whole = self._journal.snapshot()
             return whole, report_rows(whole), {}
@@ -123,8 +122,7 @@ class EarlyWorkbook:
     def finish(self, rows: Sequence[ReportRow], summary: ReportSummary) -> bool:
         """Stop the thread, add the rows after the last one it added (``rows``: the session's final report rows, in
         roster order), the Summary, and save; False (nothing written) when the thread failed."""
-        self._done.set()
-        self._thread.join()
+        self._stop()
         if self._failed is not None or self._book is None:
             return False
         for row in rows:
@@ -137,5 +135,8 @@ class EarlyWorkbook:
 
     def abandon(self) -> None:
         """Stop the thread without writing anything (the session writes no report)."""
+        self._stop()
+
+    def _stop(self) -> None:
         self._done.set()
         self._thread.join()
