@@ -2,7 +2,8 @@
 
 The settling tests drive the governor against the sandbox's own token buckets (``sandbox.throttle.Throttle``, the
 code that answers the real sandbox) on the same fake clock: four ``$batch`` chunks in flight, a latency per round
-trip, 429 items re-sent after their ``Retry-After``, as ``graph.batch`` does. No real time passes.
+trip, 429 items re-sent after their ``Retry-After``, a chunk the governor held back tried again at every answer (or
+after at most 0.5 s with nothing in flight), as ``graph.batch`` does. No real time passes.
 """
 from __future__ import annotations
 
@@ -47,12 +48,14 @@ def throttled(retry_after: str) -> tuple[int, dict[str, str]]:
 
 
 def run(writes: int, quota: tuple[int, float], *, latency: float = 0.1, jitter: float = 0.0,
-        config: GovernorConfig | None = None, tenant_wide: tuple[int, float] = (18_000, 300.0)):
-    """Send ``writes`` writes through the governor into the sandbox's buckets; (seconds taken, 429s, governor)."""
+        config: GovernorConfig | None = None, tenant_wide: tuple[int, float] = (18_000, 300.0), seed: int = 7,
+        trace: list[tuple[float, float, float, float]] | None = None):
+    """Send ``writes`` writes through the governor into the sandbox's buckets; (seconds taken, 429s, governor).
+    ``trace`` gets (seconds, believed rate, believed capacity, writes Graph's bucket holds) after every answer."""
     clock = FakeClock()
     buckets = Throttle(lambda: (10**9, 10.0), lambda: quota, lambda: tenant_wide, "app", "tenant", clock)
     gov = WriteGovernor(config or GovernorConfig(), clock=clock, sleep=clock.sleep)
-    rng = random.Random(7)
+    rng = random.Random(seed)
     start, fresh, done, refused, in_flight = clock.now, writes, 0, 0, 0
     retry: list[float] = []  # when each refused write may go again
     events: list[tuple[float, int, str, object]] = []
@@ -66,7 +69,8 @@ def run(writes: int, quota: tuple[int, float], *, latency: float = 0.1, jitter: 
             size = min(gov.chunk_size(20), fresh + due)
             wait = gov.try_acquire(size)
             if wait > 0:
-                ready_at = clock.now + wait
+                # graph.batch looks again at the next answer, or after at most 0.5 s with nothing in flight
+                ready_at = clock.now + (wait if in_flight else min(wait, 0.5))
                 break
             retry.sort()
             again = min(size, due)
@@ -96,6 +100,10 @@ def run(writes: int, quota: tuple[int, float], *, latency: float = 0.1, jitter: 
             else:
                 in_flight -= 1
                 gov.on_answers(data)
+                ready_at = clock.now
+                if trace is not None:
+                    buckets.writes.refill()
+                    trace.append((clock.now - start, gov.rate, gov.capacity, buckets.writes.tokens))
                 for status, headers in data:
                     if status == 429:
                         refused += 1
@@ -164,6 +172,61 @@ def test_settles_at_the_refill_rate_of_whatever_quota_with_few_429s(quota, write
     assert refused <= max(4, 0.05 * writes), (seconds, refused)
     # measured from the start, whose refill it cannot tell apart: the right size within 60 %
     assert gov.capacity == pytest.approx(quota[0], rel=0.6)
+
+
+def test_the_refill_is_measured_where_graphs_level_crosses_a_border():
+    gov, clock = make(quota_writes=1000, quota_window_s=10, first_probe=20)
+    assert gov.try_acquire(20) == 0.0
+    gov.on_answers([OK] * 19 + [pct("0.8")])  # the start ends: 20 writes took Graph to 80 %
+    # Every half second Graph's level crosses the border between 0.9 and 1.0 within a chunk, 100 writes after the
+    # crossing before: its level is the same each time, so it refilled those 100 writes in 0.5 s.
+    for i in range(3):
+        clock.now += 0.5
+        crossing = [pct("0.9")] * 5 + [pct("1.0")] * 5
+        gov.on_answers(crossing[::-1] if i == 1 else crossing)  # in whatever order the answers list them
+        for _ in range(9):
+            gov.on_answers([pct("1.0")] * 10)
+    assert gov.rate == pytest.approx(200.0)
+    clock.now += 0.1
+    gov.on_answers([pct("1.0")] * 3)  # the band the model is pinned to moves its level, not the measured rate
+    assert gov.rate == pytest.approx(200.0)
+
+
+def test_a_spell_in_which_graphs_bucket_may_have_filled_discards_the_crossings_before_it():
+    gov, clock = make(quota_writes=1000, quota_window_s=10, first_probe=20)
+    gov.try_acquire(20)
+    gov.on_answers([OK] * 19 + [pct("0.8")])
+
+    def crossings(every_s: float, writes: int) -> None:
+        for _ in range(3):
+            clock.now += every_s
+            gov.on_answers([pct("0.9")] * 5 + [pct("1.0")] * 5)
+            gov.on_answers([pct("1.0")] * (writes - 10))
+
+    crossings(0.5, 100)
+    assert gov.rate == pytest.approx(200.0)
+    clock.now += 5.0  # under 80 % used for 5 s: 1,000 writes of refill at that rate, more than the bucket holds
+    gov.on_answers([OK])
+    crossings(0.5, 50)
+    assert gov.rate == pytest.approx(100.0)  # measured afresh, not averaged with the crossings before the spell
+
+
+def test_after_the_start_the_rate_settles_at_the_refill_and_graphs_bucket_is_kept_nearly_spent():
+    # (b) of bench/throughput.py: a bucket of 600 refilled at 200/s, 80 +/- 20 ms round trips, and a start that
+    # finds about 900 writes (it counts its own refill as capacity) at the believed 20 writes/s
+    for seed in (7, 1007, 2007):
+        trace: list[tuple[float, float, float, float]] = []
+        seconds, refused, gov = run(6000, (600, 3.0), latency=0.08, jitter=0.02, tenant_wide=(3600, 6.0),
+                                    seed=seed, trace=trace)
+        assert refused == 0
+        started = next(t for t, _, cap, _ in trace if cap != 3000)
+        # within 1.5 s of the start's end the believed rate is the refill's, to a tenth, and stays there
+        assert all(180 <= rate <= 220 for t, rate, _, _ in trace if t >= started + 1.5), seed
+        assert gov.capacity == pytest.approx(600, rel=0.15)
+        # Graph's bucket hovers near the border between 0.9 and 1.0 (a twentieth of it left), not at 0.9
+        levels = [level for t, _, _, level in trace if t >= started + 3]
+        assert sum(levels) / len(levels) <= 0.08 * 600, seed
+        assert seconds <= 27.8
 
 
 def test_the_caps_hold():
