@@ -232,9 +232,14 @@ class TenantView(Protocol):
     (once per round of candidates), never once per row.
     """
 
-    verified_domains: frozenset[str]
-    federated_domains: frozenset[str]
-    default_domain: str
+    @property
+    def verified_domains(self) -> frozenset[str]: ...
+
+    @property
+    def federated_domains(self) -> frozenset[str]: ...
+
+    @property
+    def default_domain(self) -> str: ...
 
     def lookup(self, upns: Collection[str]) -> Mapping[str, ExistingUser]:
         """Existing users among ``upns``, keyed by lower-case UPN."""

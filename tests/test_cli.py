@@ -63,8 +63,9 @@ def test_other_float_options_refuse_non_finite_numbers(argv, message):
     assert err.endswith(message + "\n")
 
 
-def test_the_script_leaves_with_mains_status_and_everything_it_wrote(tmp_path):
+def test_the_script_leaves_with_mains_status_and_everything_it_wrote(tmp_path, monkeypatch):
     # provision.py ends with os._exit (no interpreter teardown): the buffered streams must still be flushed
+    monkeypatch.setenv("COLUMNS", "100")  # one width for both (a terminal the tests run in would set only one)
     import subprocess
     import sys
     from pathlib import Path

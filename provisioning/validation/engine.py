@@ -38,7 +38,7 @@ from provisioning.validation.checks import (
     tenant_domains,
 )
 from provisioning.validation.colscan import SEP, ColumnScan
-from provisioning.validation.passwords import generate_password
+from provisioning.validation.passwords import generate_passwords
 
 log = logging.getLogger(__name__)
 
@@ -349,6 +349,7 @@ def _validate_roster(roster: Roster, tenant: TenantView | None, naming_template:
         for i in idx:
             derived_by_row.setdefault(i, set()).add(name)
     out: list[UserRow] = []
+    fresh = iter(generate_passwords(sum(1 for p in pw if not p), password_length))
     for i, src in enumerate(roster.rows):
         fields: dict[str, Any] = {}
         for name, col in body_fields:
@@ -360,7 +361,7 @@ def _validate_roster(roster: Roster, tenant: TenantView | None, naming_template:
         if not enabled[i]:
             d.add("accountEnabled")
         generated = not pw[i]
-        password = generate_password(password_length) if generated else pw[i]
+        password = next(fresh) if generated else pw[i]
         if generated:
             d.add("password")
         out.append(UserRow(row=src.row, fields=fields, password=password, password_generated=generated,

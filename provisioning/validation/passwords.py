@@ -32,16 +32,29 @@ _SYMBOL = frozenset(SYMBOLS + " ")
 
 def generate_password(length: int = 16) -> str:
     """A random password of ``length`` (8-256) characters with lower, upper, digit and symbol, safe in CSV/Excel."""
+    return generate_passwords(1, length)[0]
+
+
+def generate_passwords(count: int, length: int = 16) -> list[str]:
+    """``count`` independent passwords as :func:`generate_password` makes them, from as few reads of the OS's
+    random source as possible (one per roster rather than one per row: thousands of system calls otherwise)."""
     if not MIN_LENGTH <= length <= MAX_LENGTH:
         raise ValueError(f"password length must be {MIN_LENGTH}-{MAX_LENGTH}, not {length}")
-    while True:
-        raw = secrets.token_bytes(length * 2).translate(_TABLE, _DELETE)
-        if len(raw) < length:
-            continue
-        candidate = raw[:length].decode("ascii")
-        chars = set(candidate)
-        if chars & _LOWER and chars & _UPPER and chars & _DIGIT and chars & _SYMBOL:
-            return candidate
+    out: list[str] = []
+    while len(out) < count:
+        # Consecutive slices of a stream of uniform characters are independent uniform strings; rejecting a
+        # slice without all four classes keeps the choice uniform over the compliant ones. A slice costs about
+        # 1.05 * length bytes after the deletions and about 1.4 slices are drawn per password: 2 * length bytes
+        # per password still wanted is enough for nearly every round.
+        stream = secrets.token_bytes((count - len(out)) * length * 2 + length).translate(_TABLE, _DELETE)
+        for start in range(0, len(stream) - length + 1, length):
+            candidate = stream[start:start + length].decode("ascii")
+            chars = set(candidate)
+            if chars & _LOWER and chars & _UPPER and chars & _DIGIT and chars & _SYMBOL:
+                out.append(candidate)
+                if len(out) == count:
+                    break
+    return out
 
 
 def character_classes(password: str) -> int:

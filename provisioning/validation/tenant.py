@@ -141,16 +141,26 @@ class GraphTenantView:
         self.lookups = 0  # UPNs asked about
         # Started before the domains are read, so that they are in by the time validation and the plan need them;
         # a read that fails raises when it is asked for (the organization is only shown: its caller forgives it).
-        pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="preflight")
+        pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="preflight")
+        # the domains too: validation asks for them only at its end (or to derive a UPN), so the first round trips
+        # of the run (the token, the TLS handshake) go while the rows are checked
+        self._domains_read: Future[list[Any]] = pool.submit(client.domains)
         self._deleted = pool.submit(list_deleted, client)
         self._organization = pool.submit(client.organization)
         typed, eids = list(upns), list(employee_ids)
         self._early: Future[Any] | None = pool.submit(self._fill, typed, eids) if typed or eids else None
         pool.shutdown(wait=False)
+        self._domains: tuple[frozenset[str], frozenset[str], str] | None = None
+
+    def _domain_sets(self) -> tuple[frozenset[str], frozenset[str], str]:
+        """(verified, federated, default), read once; raises the read's :class:`~graph.errors.GraphError`."""
+        with self._lock:
+            if self._domains is not None:
+                return self._domains
         verified: set[str] = set()
         federated: set[str] = set()
         default = ""
-        for d in client.domains():
+        for d in self._domains_read.result():
             name = str(_get(d, "id", "") or _get(d, "name", "")).lower()
             if not name:
                 continue
@@ -161,11 +171,28 @@ class GraphTenantView:
                 federated.add(name)
             if _get(d, "isDefault", _get(d, "is_default", False)):
                 default = name
-        self.verified_domains: frozenset[str] = frozenset(verified)
-        self.federated_domains: frozenset[str] = frozenset(federated)
-        self.default_domain: str = default or (sorted(verified)[0] if verified else "")
-        log.info("tenant domains: verified %s, federated %s, default %s", sorted(verified), sorted(federated),
-                 self.default_domain)
+        found = (frozenset(verified), frozenset(federated), default or (sorted(verified)[0] if verified else ""))
+        with self._lock:
+            if self._domains is None:
+                self._domains = found
+                log.info("tenant domains: verified %s, federated %s, default %s", sorted(verified),
+                         sorted(federated), found[2])
+            return self._domains
+
+    @property
+    def verified_domains(self) -> frozenset[str]:
+        """The tenant's verified domains, lower-case (waits for their read)."""
+        return self._domain_sets()[0]
+
+    @property
+    def federated_domains(self) -> frozenset[str]:
+        """The verified domains whose sign-in is federated, lower-case."""
+        return self._domain_sets()[1]
+
+    @property
+    def default_domain(self) -> str:
+        """The tenant's default domain (the first verified one when none is marked), lower-case."""
+        return self._domain_sets()[2]
 
     def lookup(self, upns: Collection[str]) -> Mapping[str, ExistingUser]:
         """Existing users among ``upns``, keyed by lower-case UPN (each UPN is asked about once per run)."""

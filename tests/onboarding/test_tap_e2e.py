@@ -38,14 +38,14 @@ CREATED = {"ann.boss@contoso.com", "bo.one@contoso.com", "cy.two@contoso.com", "
 def generated(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Every password the validation generates (still random), to look for them in the outputs."""
     seen: list[str] = []
-    real = engine.generate_password
+    real = engine.generate_passwords
 
-    def spy(length: int = 16) -> str:
-        value = real(length)
-        seen.append(value)
-        return value
+    def spy(count: int, length: int = 16) -> list[str]:
+        values = real(count, length)
+        seen.extend(values)
+        return values
 
-    monkeypatch.setattr(engine, "generate_password", spy)
+    monkeypatch.setattr(engine, "generate_passwords", spy)
     yield seen
 
 

@@ -1,8 +1,10 @@
 """Every rule on its sample row, with the exact message; derivation, suffixes, tenant checks, properties."""
 from __future__ import annotations
 
+import string
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,7 +13,13 @@ from provisioning.models import ExistingUser, Severity
 from provisioning.roster.derive import make_upn_maker
 from provisioning.roster.reader import load_roster
 from provisioning.validation.engine import validate_roster
-from provisioning.validation.passwords import generate_password, password_problems
+from provisioning.validation.passwords import (
+    ALPHABET,
+    SAFE_SYMBOLS,
+    generate_password,
+    generate_passwords,
+    password_problems,
+)
 from provisioning.validation.rules import upn_problems
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,3 +151,21 @@ def test_every_generated_password_passes_the_policy(length):
     pw = generate_password(length)
     assert len(pw) == length and password_problems(pw) == []
     assert pw[0] not in "=+-@"
+
+
+def test_a_roster_of_passwords_comes_from_one_stream_and_each_is_its_own():
+    pws = generate_passwords(5000, 12)
+    assert len(pws) == 5000 and len(set(pws)) == 5000
+    assert all(len(p) == 12 and password_problems(p) == [] and p[0] not in "=+-@" for p in pws)
+    # the characters of one class about equally often: the deletions leave no modulo bias (the rejection of
+    # slices without every class favours the smaller classes, digits and symbols, as a whole)
+    counts = {c: 0 for c in ALPHABET}
+    for p in pws:
+        for c in p:
+            counts[c] += 1
+    for cls in (string.ascii_lowercase, string.ascii_uppercase, string.digits, SAFE_SYMBOLS):
+        mean = sum(counts[c] for c in cls) / len(cls)
+        assert all(0.8 * mean < counts[c] < 1.2 * mean for c in cls), (cls, counts)
+    assert generate_passwords(0) == []
+    with pytest.raises(ValueError):
+        generate_passwords(3, 7)
