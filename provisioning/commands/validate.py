@@ -126,18 +126,22 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
         except OSError as exc:
             raise UsageError(f"cannot write the issues CSV {out_path}: {exc.strerror or exc}; give --out "
                              "with a file in a folder you can write to") from None
+        bad_rows = len(checked.error_rows)
+        n = len(roster.row_numbers)
+        sheet, kind, header_row, hidden = roster.sheet, roster.kind, roster.header_row, hidden_rows_note(roster, "; ")
+        # the roster's columns are freed while the collector is still paused: alive when it resumes, its first
+        # collection would walk each of their cells (30 ms for 100,000 rows)
+        del roster, checked
     errors = sum(1 for i in issues if i.severity is Severity.ERROR)
     warnings = len(issues) - errors
-    bad_rows = len(checked.error_rows)
-    n = len(roster.row_numbers)
     if getattr(args, "json", False):
-        ctx.out.write(issues_json(str(args.roster), roster.sheet, n, bad_rows, issues, out_path))
+        ctx.out.write(issues_json(str(args.roster), sheet, n, bad_rows, issues, out_path))
     elif issues:
         write_report(ctx.out, issues, out_path, show_all=getattr(args, "show_all", False))
-    where = f"{args.roster}" + (f" [sheet {roster.sheet}]" if roster.sheet else "")
+    where = f"{args.roster}" + (f" [sheet {sheet}]" if sheet else "")
     if ctx.verbosity >= 0:
-        ctx.err.write(f"{where}: {n} row{'s' * (n != 1)} ({roster.kind}, header on row {roster.header_row}); "
+        ctx.err.write(f"{where}: {n} row{'s' * (n != 1)} ({kind}, header on row {header_row}); "
                       f"{n - bad_rows} valid, {bad_rows} with errors; {errors} error{'s' * (errors != 1)}, "
-                      f"{warnings} warning{'s' * (warnings != 1)}{hidden_rows_note(roster, '; ')}\n")
+                      f"{warnings} warning{'s' * (warnings != 1)}{hidden}\n")
         ctx.err.write(f"issues written to {out_path}\n" if issues else f"no issues (empty list in {out_path})\n")
     return ExitStatus.ROWS_FAILED if errors else ExitStatus.OK

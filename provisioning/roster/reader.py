@@ -73,7 +73,7 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
             head = fh.read(_HEAD + 1)  # one byte more than detection reads: tells whether the head is all of it
     except OSError as exc:
         raise RosterError(p, f"cannot read the roster: {exc.strerror or exc}") from exc
-    digest = _digest_in_background(p)  # reads and hashes the file on another thread while it is parsed here
+    background = _Background(p)  # reads and hashes the file on another thread while it is parsed here
     suffix = p.suffix.lower()
     delimiter = note = None
     excel: ExcelSheet | None = None
@@ -91,9 +91,9 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
             raise RosterError(p, "--sheet applies to Excel workbooks only")
         sheet_name = None
         encoding, delimiter, grid, note = _read_csv(p, head, encoding, mapping.renames if mapping else None,
-                                                    header_row)
+                                                    header_row, background.may_hold_text_prefix)
         kind = "csv"
-    sha256 = digest()
+    sha256 = background.digest()
     try:
         after = p.stat()
     except OSError as exc:
@@ -109,28 +109,71 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
 _HEAD = 65536  # bytes read ahead of parsing: enough to detect the encoding, the delimiter and the header line
 
 
-def _digest_in_background(p: Path) -> Callable[[], str]:
-    """Start the SHA-256 of the file ``p`` on another thread (reading and hashing release the GIL, so it runs
-    while pandas parses); the returned function waits for the hex digest."""
-    result: list[str | OSError] = []
+class _Background:
+    """The SHA-256 of a file, and whether a field of it may start with Excel's text prefix, worked out on another
+    thread while pandas parses the file (reading and hashing release the GIL)."""
 
-    def work() -> None:
+    def __init__(self, p: Path) -> None:
+        self.path = p
+        self._result: list[tuple[str, bool] | OSError] = []
+        self._worker = threading.Thread(target=self._work, daemon=True)
+        self._worker.start()
+
+    def _work(self) -> None:
         try:
-            with p.open("rb") as fh:
-                result.append(hashlib.file_digest(fh, "sha256").hexdigest())
+            sha = hashlib.sha256()
+            maybe = False
+            before = -1  # the byte ahead of each chunk (-1: the file's start)
+            with self.path.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    sha.update(chunk)
+                    maybe = maybe or _prefix_bytes(chunk, before)
+                    before = chunk[-1]
+            self._result.append((sha.hexdigest(), maybe))
         except OSError as exc:
-            result.append(exc)
+            self._result.append(exc)
 
-    worker = threading.Thread(target=work, daemon=True)
-    worker.start()
+    def _wait(self) -> tuple[str, bool]:
+        self._worker.join()
+        found = self._result[0]
+        if isinstance(found, OSError):
+            raise RosterError(self.path, f"cannot read the roster: {found.strerror or found}")
+        return found
 
-    def digest() -> str:
-        worker.join()
-        if isinstance(result[0], OSError):
-            raise RosterError(p, f"cannot read the roster: {result[0].strerror or result[0]}")
-        return result[0]
+    def digest(self) -> str:
+        """The file's SHA-256 (hex), once the thread is done."""
+        return self._wait()[0]
 
-    return digest
+    def may_hold_text_prefix(self, encoding: str) -> bool:
+        """False only when no field of the file, read in ``encoding``, can start with ``'`` and a formula trigger
+        or blank (:func:`~provisioning.cells.unquote_text_prefix` then has nothing to do); True when one may, or
+        when ``encoding`` does not write ASCII as single bytes, which the byte search needs."""
+        maybe = self._wait()[1]
+        return maybe or codecs.lookup(encoding).name not in _ASCII_COMPATIBLE
+
+
+#: Encodings in which every ASCII character is its own single byte and no other character uses a byte below 0x80.
+_ASCII_COMPATIBLE = frozenset({"utf-8", "utf-8-sig", "ascii", "iso8859-1", "cp1252", "cp1250", "cp1251",
+                               "mac-roman"})
+# Excel's text prefix is a "'" starting a field, before a formula trigger or a blank (cells.unquote_text_prefix).
+# A field starts at the file's start, after a delimiter (any of _DELIMITERS: the thread does not know which), a line
+# break or an opening quote; a blank may be non-ASCII (any byte from 0x80, whatever the encoding).
+_FIELD_STARTS = frozenset(b",;\t\r\n\"")
+_PREFIXED = frozenset(b"=+-@\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f ") | frozenset(range(0x80, 0x100))
+
+
+def _prefix_bytes(chunk: bytes, before: int) -> bool:
+    """True when some "'" of ``chunk`` may be a field's text prefix: after a field start (or in the file's first
+    four bytes, a byte-order mark among them; ``before`` is the byte ahead of the chunk, -1 at the file's start)
+    and before a trigger or blank (or at the chunk's end). One ``find`` per "'": an O'Brien costs one step."""
+    at = chunk.find(b"'")
+    while at >= 0:
+        ahead = chunk[at - 1] if at else before
+        if (ahead in _FIELD_STARTS or (before < 0 and at < 4)) and (
+                at + 1 == len(chunk) or chunk[at + 1] in _PREFIXED):
+            return True
+        at = chunk.find(b"'", at + 1)
+    return False
 
 
 _CFB_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
@@ -165,13 +208,16 @@ def detect_delimiter(line: str) -> str:
 
 
 def _read_csv(p: Path, head: bytes, given: str | None = None, renames: dict[str, str | None] | None = None,
-              header_row: int | None = None) -> tuple[str, str, list[list[str]], str | None]:
+              header_row: int | None = None, prefixed: Callable[[str], bool] | None = None) \
+        -> tuple[str, str, list[list[str]], str | None]:
     """Parse a CSV file once with pandas' C parser (every cell a ``str``); columns as lists. ``head``: the file's
     first bytes (one more than :data:`_HEAD` when the file is longer), for detection; ``given``: the encoding
     the user named (--encoding), else it is detected; ``renames``: the mapping file's (to know the password
     column, which a message about the encoding never shows); ``header_row``: the line of the column names, if
-    given (the delimiter is detected on it). Returns the encoding, the delimiter, the columns, and a note on the
-    encoding when it was guessed (see :mod:`provisioning.roster.encodings`)."""
+    given (the delimiter is detected on it); ``prefixed(encoding)``: False when no field can start with Excel's
+    text prefix (:meth:`_Background.may_hold_text_prefix`), which spares the search of every column. Returns the
+    encoding, the delimiter, the columns, and a note on the encoding when it was guessed (see
+    :mod:`provisioning.roster.encodings`)."""
     if not head or (head.isspace() and (len(head) <= _HEAD or p.read_bytes().isspace())):
         raise RosterError(p, "the roster is empty; it needs a header row and one row per user")
     note = None
@@ -207,7 +253,9 @@ def _read_csv(p: Path, head: bytes, given: str | None = None, renames: dict[str,
     except OSError as exc:
         raise RosterError(p, f"cannot read the roster: {exc.strerror or exc}") from exc
     # Excel's text prefix ('+1 555 0100, as export-users and every CSV this tool writes have it) is no data
-    columns = [unquote_text_prefix(frame[c].tolist()) for c in frame.columns]
+    columns = [frame[c].tolist() for c in frame.columns]
+    if prefixed is None or prefixed(encoding):
+        columns = [unquote_text_prefix(col) for col in columns]
     if skip:  # keep Excel row numbers: put the skipped lines back as rows (the version line in column A)
         lead = [[""] * skip for _ in columns]
         if version_line is not None and lead:

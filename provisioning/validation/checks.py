@@ -22,7 +22,7 @@ from provisioning.roster.derive import lowered
 from provisioning.roster.identity import identity_keys
 from provisioning.validation import rules
 from provisioning.validation.colscan import SEP as _SEP
-from provisioning.validation.colscan import ColumnScan, scan
+from provisioning.validation.colscan import ColumnScan, plain_phones, scan
 from provisioning.validation.passwords import password_problems
 from provisioning.validation.patterns import BAD_UPN_DOMAIN, FORMULA_LIKE, PHONE_COLUMN, UPN_SHAPES
 
@@ -221,7 +221,7 @@ def check_field(name: str, col: Sequence[str], label: str, out: Collector, found
                     out.add(i, label, problem)
     elif name in PHONE_FIELDS and col:
         joined = found.joined if found is not None and found.joined else _SEP + _SEP.join(col) + _SEP
-        if not PHONE_COLUMN.fullmatch(joined):
+        if not (plain_phones(joined) or PHONE_COLUMN.fullmatch(joined)):
             _each(col, {v: _phone_problem(name, v, label) for v in set(col) if v}, label, out)
     elif name == "otherMails":
         verdict: dict[str, tuple[str, str] | None] = {}

@@ -220,7 +220,12 @@ def _footer_rows(columns: list[tuple[str, Sequence[str], ColumnScan, bool]], n: 
     (which no message may quote)."""
     counts = np.zeros(n, dtype=np.int32)
     for _, col, found, _ in columns:
-        counts += (found.lengths > 0) if found.lengths is not None else np.fromiter(map(bool, col), bool, n)
+        if found.lengths is not None:
+            counts += found.lengths > 0
+        elif "" in col:
+            counts += np.fromiter(map(bool, col), bool, n)
+        else:  # (a column of few distinct values has no lengths; it is often full)
+            counts += 1
     candidates = set(np.flatnonzero(counts == 1).tolist())
     few = counts <= 4
     short = np.flatnonzero(few).tolist()

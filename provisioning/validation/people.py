@@ -117,6 +117,16 @@ class Person:
         """Row ``i``'s employeeId as compared (``""`` for none)."""
         return identity_key(self.employee_ids[i]) if self.employee_ids else ""
 
+    def names(self, rows: Sequence[int]) -> dict[int, str]:
+        """:meth:`name` of each of ``rows`` (normalised in one batch)."""
+        return dict(zip(rows, identity_keys(derive.pick(self.display_names, rows)), strict=True))
+
+    def employee_ids_of(self, rows: Sequence[int]) -> dict[int, str]:
+        """:meth:`employee_id` of each of ``rows`` (normalised in one batch)."""
+        if not self.employee_ids:
+            return dict.fromkeys(rows, "")
+        return dict(zip(rows, identity_keys(derive.pick(self.employee_ids, rows)), strict=True))
+
     def same_as(self, i: int, user: ExistingUser) -> bool:
         """Row ``i`` is ``user``: the same employeeId when both have one, else the same displayName."""
         mine, theirs = self.employee_id(i), identity_key(user.employeeId or "")
@@ -162,11 +172,42 @@ def unique_upns(made: Sequence[str], rows: Sequence[int], repeat_of: Mapping[int
                           f"--existing update")
     changed = [k for k in compress(range(len(cands)), map(ne, final, cands)) if cands[k] and k not in matched]
     if changed:
-        families = _families(low, {low[k] for k in changed})
-        for k in changed:
-            out.suffixed[k] = _suffix_message(k, families[low[k]], cands[k], final, found.get(low[k], {}), matched,
-                                              typed, person, rows)
+        out.suffixed = _suffix_messages(changed, low, cands, final, found, matched, typed, person, rows)
     return out
+
+
+def _suffix_messages(changed: Sequence[int], low: Sequence[str], cands: Sequence[str], final: Sequence[str],
+                     found: Mapping[str, Mapping[int, ExistingUser]], matched: Mapping[int, ExistingUser],
+                     typed: Mapping[str, int], person: Person, rows: Sequence[int]) -> dict[int, str]:
+    """``{k: upn-suffixed message}`` for the rows ``changed`` (see :func:`_suffix_message`).
+
+    The usual case, a namesake in the file (a base neither the tenant's nor typed, that an earlier row holds),
+    is written here for all such rows at once: each base's holder is found once, and the displayNames and
+    employeeIds compared are normalised in one batch rather than four times per row (7,682 messages in the
+    100,000-row benchmark roster)."""
+    families = _families(low, {low[k] for k in changed})
+    messages: dict[int, str | None] = {}
+    holders: dict[str, int] = {}  # base -> the k of the row that keeps it
+    for k in changed:
+        base, users = cands[k], found.get(low[k])
+        if (users and users.get(1) is not None) or base.lower() in typed:
+            messages[k] = _suffix_message(k, families[low[k]], base, final, users or {}, matched, typed, person,
+                                          rows)
+            continue
+        messages[k] = None
+        if base not in holders:
+            holders[base] = next(k2 for k2 in families[low[k]] if final[k2] == base)
+    pairs = [(rows[k], rows[holders[cands[k]]], k) for k, m in messages.items() if m is None]
+    if pairs:
+        involved = sorted({i for i, _, _ in pairs} | {j for _, j, _ in pairs})
+        names, ids = person.names(involved), person.employee_ids_of(involved)
+        rownums = person.rownums
+        for i, j, k in pairs:
+            kin = "has the same name as" if names[i] == names[j] else "derives the same userPrincipalName as"
+            advice = _TWO_PEOPLE if ids[i] and ids[j] else _ONE_OR_TWO
+            messages[k] = (f"row {rownums[i]} {kin} row {rownums[j]}; they get different userPrincipalNames "
+                           f"({final[holders[cands[k]]]!r}, {final[k]!r})" + advice)
+    return cast(dict[int, str], messages)
 
 
 def _families(low: Sequence[str], bases: set[str]) -> dict[str, list[int]]:
@@ -297,11 +338,13 @@ def _suffix_message(k: int, ks: Sequence[int], base: str, final: Sequence[str | 
             f"({final[first]!r}, {new!r})" + _namesake_advice(i, j, person))
 
 
+_TWO_PEOPLE = ("; their employeeIds differ, so they are taken for two people (if they are one, delete one row; to "
+               "choose the UPN, fill in userPrincipalName)")
+_ONE_OR_TWO = "; if they are one person delete one row, if two give each an employeeId (or fill in userPrincipalName)"
+
+
 def _namesake_advice(i: int, j: int, person: Person) -> str:
-    if person.employee_id(i) and person.employee_id(j):
-        return ("; their employeeIds differ, so they are taken for two people (if they are one, delete one row; to "
-                "choose the UPN, fill in userPrincipalName)")
-    return "; if they are one person delete one row, if two give each an employeeId (or fill in userPrincipalName)"
+    return _TWO_PEOPLE if person.employee_id(i) and person.employee_id(j) else _ONE_OR_TWO
 
 
 # -- the tenant's people: matching by employeeId, and Deleted users ------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from provisioning.models import Roster
@@ -399,3 +399,94 @@ def test_footer_rows_are_the_rows_with_one_filled_cell_reading_like_a_footer(row
         if shape and rules.footer_problem(" ".join(filled), k + 2):
             expected.append(k)
     assert found == expected
+
+
+plain_phone_cells = st.one_of(st.just(""), st.builds(lambda a, b, c: f"{a}{b}{c}",
+                                                     st.sampled_from(["", "+", "+ ", "(", "+("]), st.integers(0, 999),
+                                                     st.text(alphabet="0123456789 ().-/", max_size=9)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(phone_cells, plain_phone_cells, cells), max_size=20))
+def test_plain_phones_says_yes_only_where_the_phone_column_regex_matches(col):
+    from provisioning.validation.colscan import plain_phones
+    from provisioning.validation.patterns import PHONE_COLUMN
+
+    joined = "\x00" + "\x00".join(col) + "\x00"
+    assert not plain_phones(joined) or PHONE_COLUMN.fullmatch(joined)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(plain_phone_cells, max_size=20))
+def test_plain_phones_knows_a_column_of_plain_phone_numbers(col):
+    from provisioning.validation.colscan import plain_phones
+
+    assert plain_phones("\x00" + "\x00".join(col) + "\x00")  # the fast path is the one taken for such a column
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=TRICKY + "\U000e0020\U0001d173\U000110bd\U0001f600\U00010348\ud800\u1ec5\u2019",
+                        max_size=8), max_size=20))
+def test_the_invisible_character_table_answers_what_the_regex_answers(col):
+    from provisioning.cells import INVISIBLE
+    from provisioning.validation.colscan import _has_invisible
+
+    joined = "\x00" + "\x00".join(col) + "\x00"
+    assert _has_invisible(joined) == (INVISIBLE.search(joined) is not None)
+
+
+prefix_cells = st.text(alphabet="'=+-@ \t\r\n\"a,;1\u00a0\u3000é", max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(prefix_cells, min_size=3, max_size=3), min_size=1, max_size=8),
+       st.sampled_from([",", ";", "\t"]), st.sampled_from(["utf-8", "utf-8-sig", "cp1252", "utf-16"]),
+       st.integers(1, 64))
+def test_the_byte_search_for_text_prefixes_misses_no_prefixed_field(rows, delimiter, encoding, chunk):
+    import csv
+    import io
+    import tempfile
+    from pathlib import Path
+
+    from provisioning.cells import looks_like_formula
+    from provisioning.roster import reader
+
+    text = io.StringIO()
+    csv.writer(text, delimiter=delimiter).writerows([["givenName", "surname", "notes"], *rows])
+    data = text.getvalue().encode(encoding, errors="replace")
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / "r.csv"
+        p.write_bytes(data)
+        background = reader._Background(p)
+        fast = reader._read_csv(p, data[:reader._HEAD + 1], encoding, prefixed=background.may_hold_text_prefix)
+        plain = reader._read_csv(p, data[:reader._HEAD + 1], encoding)
+    assert fast == plain  # with the shortcut, the cells read are the same
+    prefixed = encoding != "utf-16" and any(v[:1] == "'" and looks_like_formula(v[1:])
+                                            for col in _raw_columns(data, encoding, delimiter) for v in col)
+    event(f"a prefixed field: {prefixed}")
+    pieces = [data[k:k + chunk] for k in range(0, len(data), chunk)]
+    found = any(reader._prefix_bytes(piece, pieces[k - 1][-1] if k else -1) for k, piece in enumerate(pieces))
+    assert found or not prefixed  # in chunks as the thread reads them, too
+
+
+def _raw_columns(data: bytes, encoding: str, delimiter: str) -> list[list[str]]:
+    """The file's cells as csv.reader reads them, column-wise (no text prefix removed)."""
+    import csv
+    import io
+
+    text = data.decode(encoding).lstrip("\ufeff")
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    width = max(map(len, rows))
+    return [[r[j] if j < len(r) else "" for r in rows] for j in range(width)]
+
+
+def test_the_byte_search_spares_a_file_whose_apostrophes_are_inside_names(tmp_path):
+    from provisioning.roster import reader
+
+    names = tmp_path / "names.csv"
+    names.write_bytes("\ufeffgivenName,surname\nSeán,O'Brien\nAnn,'t Hooft\n".encode())
+    phones = tmp_path / "phones.csv"
+    phones.write_bytes(b"givenName,mobilePhone\nAnn,'+1 555 0100\n")
+    assert not reader._Background(names).may_hold_text_prefix("utf-8-sig")
+    assert reader._Background(names).may_hold_text_prefix("utf-16")  # not a byte-per-ASCII encoding: look
+    assert reader._Background(phones).may_hold_text_prefix("utf-8")
