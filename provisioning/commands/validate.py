@@ -22,7 +22,7 @@ from provisioning.context import CommandContext
 from provisioning.errors import UsageError
 from provisioning.exitcodes import ExitStatus
 from provisioning.models import Issue, Severity
-from provisioning.report.terminal import Reason, code_summary, cut, more_line, shown, table, terminal_width
+from provisioning.report.terminal import code_summary, cut, more_line, shown, table, terminal_width
 from provisioning.roster.encodings import encoding_option
 from provisioning.targets import check_target, csv_header_is
 
@@ -66,10 +66,12 @@ def write_issues_csv(path: Path, roster_name: str, issues: Sequence[Issue]) -> N
     joined in one go: a validation of 100,000 rows can have tens of thousands of issues."""
     name = csv_quote(csv_safe(roster_name))
     columns: dict[str, str] = {}
+    error, warning = Severity.ERROR, Severity.WARNING  # (``.value`` of an enum is a slow property)
     lines = [",".join(ISSUE_COLUMNS)]
     lines += [f"{name},{i.row or ''},"
               f"{columns.get(i.column) or columns.setdefault(i.column, csv_quote(csv_safe(i.column)))},"
-              f"{i.severity.value},{i.code},{csv_quote(csv_safe(i.message))}" for i in issues]
+              f"{'error' if i.severity is error else 'warning' if i.severity is warning else i.severity.value},"
+              f"{i.code},{csv_quote(csv_safe(i.message))}" for i in issues]
     lines.append("")
     with path.open("w", newline="", encoding="utf-8-sig") as f:
         f.write("\r\n".join(lines))
@@ -85,11 +87,10 @@ def write_table(stream: TextIO, issues: Sequence[Issue], width: int | None = Non
 def write_report(stream: TextIO, issues: Sequence[Issue], where: Path, *, show_all: bool) -> None:
     """The summary by code, the first issues (every one with ``show_all``) and where the full list is."""
     width = terminal_width(stream)
-    reasons = [Reason(i.row, i.code, i.message, column=i.column, severity=i.severity.value) for i in issues]
-    lines = ["Issues by code:", *code_summary(reasons, width), ""]
+    lines = ["Issues by code:", *code_summary(issues, width), ""]
     stream.write("\n".join(lines) + "\n")
-    first = shown(reasons, show_all)
-    write_table(stream, issues[: len(first)], width)
+    first = shown(issues, show_all)
+    write_table(stream, first, width)
     stream.write(more_line(len(first), len(issues), str(where), width) + "\n")
 
 
@@ -118,7 +119,7 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
                  protected={"the roster": args.roster, "the mapping file": args.mapping})
     with gc_paused():
         roster = load_roster(args.roster, sheet=args.sheet, mapping=args.mapping, header_row=args.header_row,
-                             encoding=args.encoding)
+                             encoding=args.encoding, digest=False)  # (no run is bound to the file)
         checked = check_roster(roster, default_domain=args.domain)
         issues = checked.issues
         try:

@@ -12,12 +12,14 @@ import shutil
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from enum import Enum
+from typing import Protocol, TextIO, TypeVar
 
 ELLIPSIS = "\u2026"
 MAX_LINES = 40  # issue lines printed unless --all
 EXAMPLE_ROWS = 5  # rows named per code in the summary
 MIN_COLUMN = 6  # a column is never cut narrower than this (its header may be)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,16 +86,37 @@ def _rows_text(rows: Sequence[int], total: int) -> str:
     return shown + (f", {ELLIPSIS}" if total > EXAMPLE_ROWS else "")
 
 
-def code_summary(reasons: Sequence[Reason], width: int | None) -> list[str]:
-    """A line per code, most frequent first: the code, how many, the first few rows, one example message."""
-    by_code: dict[str, list[Reason]] = {}
+class Reported(Protocol):
+    """What :func:`code_summary` reads of each item: a :class:`Reason`, or an issue of validation whose severity is
+    a ``str`` enum (its value is shown)."""
+
+    @property
+    def row(self) -> int: ...
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def severity(self) -> str: ...
+
+
+def code_summary(reasons: Sequence[Reported], width: int | None) -> list[str]:
+    """A line per code, most frequent first: the code, how many, the first few rows, one example message.
+
+    (``validate`` passes its issues as they are: a :class:`Reason` per issue cost more than the summary itself.)"""
+    by_code: dict[str, list[Reported]] = {}
     for r in reasons:
         by_code.setdefault(r.code, []).append(r)
     ordered = sorted(by_code.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     rows = []
     for code, found in ordered:
         numbers = list(dict.fromkeys(r.row for r in found))
-        rows.append((code, found[0].severity, str(len(found)), _rows_text(numbers, len(numbers)), found[0].message))
+        severity = found[0].severity
+        rows.append((code, severity.value if isinstance(severity, Enum) else severity, str(len(found)),
+                     _rows_text(numbers, len(numbers)), found[0].message))
     return table(("Code", "Severity", "Count", "Rows", "Example"), rows, width, right=frozenset({2}))
 
 
@@ -111,6 +134,6 @@ def more_line(shown: int, total: int, where: str, width: int | None = None) -> s
     return "\n".join(textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False))
 
 
-def shown(items: Sequence[Reason], show_all: bool) -> Sequence[Reason]:
+def shown(items: Sequence[T], show_all: bool) -> Sequence[T]:
     """The issues to print as lines: all of them with ``--all``, else the first :data:`MAX_LINES`."""
     return items if show_all else items[:MAX_LINES]

@@ -262,6 +262,11 @@ def upn_parts(values: Sequence[str]) -> list[str]:
     The distinct values are joined with NULs and cleaned as one text (``anyascii`` works character by character,
     so this is the same transliteration, without a call per value).
     """
+    return _upn_parts(values)[0]
+
+
+def _upn_parts(values: Sequence[str]) -> tuple[list[str], list[str]]:
+    """:func:`upn_parts` of ``values``, and the distinct parts among them (a list)."""
     distinct = list(set(values))
     joined = "\x00".join(distinct)
     if joined.count("\x00") != len(distinct) - 1:  # a value holds a NUL itself: one by one
@@ -269,7 +274,7 @@ def upn_parts(values: Sequence[str]) -> list[str]:
     else:
         cleaned = _UPN_DISALLOWED_OR_NUL.sub("", transliterate(joined).lower()).split("\x00")
     cache = dict(zip(distinct, cleaned, strict=True))
-    return list(map(cache.__getitem__, values))
+    return list(map(cache.__getitem__, values)), list(set(cleaned))
 
 
 def make_upns(template: str, domain: str | None, columns: Mapping[str, Sequence[str]], rows: Sequence[int]) \
@@ -286,12 +291,14 @@ def make_upns(template: str, domain: str | None, columns: Mapping[str, Sequence[
     if not rows:
         return [], []
     parts: dict[str, list[str]] = {}
+    distinct: dict[str, list[str]] = {}  # the distinct values of each column of parts
     for f in fields:
         col = columns.get(f)
-        parts[f] = upn_parts(pick(col, rows)) if col is not None else [""] * len(rows)
+        parts[f], distinct[f] = _upn_parts(pick(col, rows)) if col is not None else ([""] * len(rows), [""])
     literals = "".join(lit for lit, _, _ in parse_template(template.rpartition("@")[0] or template))
     simple = "@" in template and "@" not in (domain or "") and not _UPN_DISALLOWED.search(literals)
-    pieces = _pieces(template, parts, len(rows), {"domain": domain or ""}) if simple else None
+    constants = {"domain": domain or ""}
+    pieces = _pieces(template, parts, len(rows), constants) if simple else None
     split = _split_at_domain(pieces) if pieces is not None else None
     if split is None:  # unusual template: exactly the row-by-row rules
         columns_in_order = [parts[f] for f in fields]
@@ -299,7 +306,9 @@ def make_upns(template: str, domain: str | None, columns: Mapping[str, Sequence[
         return upns, list(map(itemgetter(0), map(str.rpartition, upns, repeat("@"))))
     local_pieces, suffix = split
     locals_ = _concat(local_pieces, len(rows))
-    if not _clean_by_construction(local_pieces) and _needs_cleaning(locals_):
+    # judged from the distinct parts (the same pieces, each column by its distinct values)
+    distinct_split = _split_at_domain(_pieces(template, distinct, len(rows), constants))
+    if not (distinct_split and _clean_by_construction(distinct_split[0])) and _needs_cleaning(locals_):
         locals_ = [clean_local(v) if ".." in v or v[:1] == "." or v[-1:] == "." or len(v) > UPN_LOCAL_MAX else v
                    for v in locals_]
     upns = list(map(add, locals_, repeat(suffix)))
@@ -378,19 +387,24 @@ def with_suffix(upn: str, number: int) -> str:
     return f"{local}{tail}@{domain}"
 
 
-def assign_suffixes(candidates: Sequence[str | None], taken: set[str]) -> list[str | None]:
+def assign_suffixes(candidates: Sequence[str | None], taken: set[str],
+                    folded: Sequence[str] | None = None) -> list[str | None]:
     """Give each derived candidate (None or ``""``: not derived) a UPN not in ``taken`` (lower-case), adding it
     there.
 
     The first row holding a name keeps it, unless ``taken`` already has it; later rows get the lowest number
     (2, 3, ...) that is neither taken nor a name some other row derives, in file order. Only the rows that
-    collide are walked one by one; the rest is a few set operations.
+    collide are walked one by one; the rest is a few set operations. ``folded``: :func:`lowered` of
+    ``candidates``, when the caller has it.
     """
     index = list(compress(range(len(candidates)), candidates))
-    keys: Sequence[str] = cast(list[str], pick(candidates, index))  # the rows with a candidate: no None
-    folded = lowered(keys)  # derived UPNs are lower-case unless the domain is not
-    lower = folded is keys
-    keys = folded
+    if folded is None:
+        given: Sequence[str] = cast(list[str], pick(candidates, index))  # the rows with a candidate: no None
+        keys = lowered(given)  # derived UPNs are lower-case unless the domain is not
+        lower = keys is given
+    else:
+        keys = pick(folded, index)
+        lower = folded is candidates
     distinct = set(keys)
     out = list(candidates)
     clash = distinct & taken

@@ -55,14 +55,16 @@ _DELIMITERS = (",", ";", "\t")
 
 def load_roster(path: str | Path, *, sheet: str | None = None,
                 mapping: ColumnMapping | str | Path | None = None, header_row: int | None = None,
-                encoding: str | None = None) -> Roster:
+                encoding: str | None = None, digest: bool = True) -> Roster:
     """Read ``path`` (CSV or Excel) into a :class:`Roster`; raise :class:`RosterError` if it cannot be used.
 
     ``sheet`` picks an Excel sheet by name (default: the first visible sheet with known headings in its first 20
     rows). ``mapping`` is a :class:`ColumnMapping` or the path of a mapping JSON file. ``header_row`` is the row
     number (from 1, as Excel shows it) of the column names; by default the first row holding known headings
     (title rows above it are skipped, with a ``header-row-found`` note) or else the first non-blank row.
-    ``encoding`` (a CSV file's, as ``--encoding`` names it) skips the detection.
+    ``encoding`` (a CSV file's, as ``--encoding`` names it) skips the detection. ``digest=False`` leaves
+    :attr:`Roster.sha256` empty, for a caller that binds no run to the file (``validate``): hashing a 100,000-row
+    roster costs 30-100 ms of CPU, on the thread that reads the file beside the parser.
     """
     p = Path(path)
     if mapping is not None and not isinstance(mapping, ColumnMapping):
@@ -73,12 +75,13 @@ def load_roster(path: str | Path, *, sheet: str | None = None,
             head = fh.read(_HEAD + 1)  # one byte more than detection reads: tells whether the head is all of it
     except OSError as exc:
         raise RosterError(p, f"cannot read the roster: {exc.strerror or exc}") from exc
-    background = _Background(p)  # reads and hashes the file on another thread while it is parsed here
     suffix = p.suffix.lower()
+    workbook = suffix in EXCEL_SUFFIXES or head[:4] == b"PK\x03\x04"
+    background = _Background(p, digest=digest, text=not workbook)  # reads (and hashes) the file on another thread
     delimiter = note = None
     excel: ExcelSheet | None = None
     _refuse_other_formats(p, head, suffix)
-    if suffix in EXCEL_SUFFIXES or head[:4] == b"PK\x03\x04":
+    if workbook:
         if encoding is not None:
             raise RosterError(p, "--encoding applies to CSV files only (a workbook says its own)")
         excel = read_excel(p, sheet, mapping.renames if mapping else None)
@@ -110,38 +113,46 @@ _HEAD = 65536  # bytes read ahead of parsing: enough to detect the encoding, the
 
 
 class _Background:
-    """The SHA-256 of a file, and whether a field of it may start with Excel's text prefix, worked out on another
-    thread while pandas parses the file (reading and hashing release the GIL)."""
+    """The SHA-256 of a file (``digest``), and whether a field of it may start with Excel's text prefix (``text``:
+    a CSV file), worked out on another thread while the file is parsed (reading and hashing release the GIL)."""
 
-    def __init__(self, p: Path) -> None:
+    def __init__(self, p: Path, *, digest: bool, text: bool) -> None:
         self.path = p
         self._result: list[tuple[str, bool] | OSError] = []
-        self._worker = threading.Thread(target=self._work, daemon=True)
-        self._worker.start()
+        self._worker: threading.Thread | None = None
+        if digest or text:
+            self._worker = threading.Thread(target=self._work, args=(digest, text), daemon=True)
+            self._worker.start()
+        else:
+            self._result.append(("", True))
 
-    def _work(self) -> None:
+    def _work(self, digest: bool, text: bool) -> None:
         try:
-            sha = hashlib.sha256()
-            maybe = False
+            sha = hashlib.sha256() if digest else None
+            maybe = not text
             before = -1  # the byte ahead of each chunk (-1: the file's start)
             with self.path.open("rb") as fh:
                 while chunk := fh.read(1 << 20):
-                    sha.update(chunk)
+                    if sha is not None:
+                        sha.update(chunk)
+                    elif maybe:  # nothing more to learn from the rest of the file
+                        break
                     maybe = maybe or _prefix_bytes(chunk, before)
                     before = chunk[-1]
-            self._result.append((sha.hexdigest(), maybe))
+            self._result.append((sha.hexdigest() if sha is not None else "", maybe))
         except OSError as exc:
             self._result.append(exc)
 
     def _wait(self) -> tuple[str, bool]:
-        self._worker.join()
+        if self._worker is not None:
+            self._worker.join()
         found = self._result[0]
         if isinstance(found, OSError):
             raise RosterError(self.path, f"cannot read the roster: {found.strerror or found}")
         return found
 
     def digest(self) -> str:
-        """The file's SHA-256 (hex), once the thread is done."""
+        """The file's SHA-256 (hex; ``""`` when not asked for), once the thread is done."""
         return self._wait()[0]
 
     def may_hold_text_prefix(self, encoding: str) -> bool:

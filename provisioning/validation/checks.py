@@ -82,7 +82,8 @@ def check_cells(col: Sequence[str], label: str, out: Collector, *, secret: bool 
     as the phone rule of :func:`check_field` refuses every value that is no phone number, formulas included, and
     says what one looks like. Returns the column's :class:`ColumnScan`
     (its ``joined`` text is ``""`` and its ``lengths`` None when a cell was trimmed, or when only the distinct
-    values were scanned: they do not describe the cells) and the column to go on with: ``col`` itself, or a
+    values were scanned: they do not describe the cells; ``full`` then says whether no cell of the column
+    returned is empty) and the column to go on with: ``col`` itself, or a
     trimmed copy (``col`` is never changed).
 
     Every check here is about one value, so a column of few distinct values (a department, a country, a manager)
@@ -98,7 +99,7 @@ def check_cells(col: Sequence[str], label: str, out: Collector, *, secret: bool 
             found.append((k, column, problem))
 
     scanned, fixed = _check_cells(few, label, record, secret, phone)
-    column_scan = replace(scanned, joined="", lengths=None, edge_blank_rows=())
+    column_scan = replace(scanned, joined="", lengths=None, edge_blank_rows=(), full="" not in fixed)
     if not found:
         return column_scan, col
     rows: dict[str, list[int]] = {few[k]: [] for k, _, _ in found}

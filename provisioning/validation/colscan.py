@@ -53,8 +53,7 @@ _TRAILING_HIGH[[b[-1] for b in _BLANK_BYTES if len(b) > 1]] = True
 _BEFORE_TRAILING_HIGH = np.zeros(256, dtype=bool)
 _BEFORE_TRAILING_HIGH[[b[-2] for b in _BLANK_BYTES if len(b) > 1]] = True
 # the lead bytes of the invisible characters (cells.INVISIBLE) in UTF-8; C2 is also that of U+00A0-U+00FF
-_INVISIBLE_LEAD = np.zeros(256, dtype=bool)
-_INVISIBLE_LEAD[list(b"\xc2\xd8\xdb\xdc\xe0\xe1\xe2\xef\xf0\xf3")] = True
+_INVISIBLE_LEAD = [bytes([b]) for b in b"\xc2\xd8\xdb\xdc\xe0\xe1\xe2\xef\xf0\xf3"]  # (each a memchr away)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +68,7 @@ class ColumnScan:
     invisible: bool  # some cell may hold an invisible character (cells.INVISIBLE)
     max_bytes: int  # the longest cell in UTF-8 bytes (>= its length in characters)
     lengths: np.ndarray | None = None  # every cell's length in bytes (0 = empty); None when not known
+    full: bool = False  # True: no cell is empty (said where lengths are not known: see checks.check_cells)
 
 
 def scan(col: Sequence[str]) -> ColumnScan:
@@ -85,8 +85,9 @@ def scan(col: Sequence[str]) -> ColumnScan:
     first = arr[seps[:-1] + 1]
     last = arr[seps[1:] - 1]
     trailing = _TRAILING_ASCII[last]
-    high = _TRAILING_HIGH[last]
-    if high.any():
+    plain = joined.isascii()  # (known without a look: CPython keeps a text's widest character)
+    high = None if plain else _TRAILING_HIGH[last]
+    if high is not None and high.any():
         trailing |= high & _BEFORE_TRAILING_HIGH[arr[seps[1:] - 2]]
     edges = np.flatnonzero(_LEADING[first] | trailing)
     # bytes below 0x20 are the separators, tabs, line breaks and control characters: any beyond the first three
@@ -99,7 +100,7 @@ def scan(col: Sequence[str]) -> ColumnScan:
         plus = first == 0x2B  # only + starts cells: a phone number each when + is their only one, before a digit
         if raw.count(b"+") == int(np.count_nonzero(plus)) and _DIGITS[arr[seps[:-1][plus] + 2]].all():
             formula_like = False  # "+1 555 0100"
-    invisible = bool(_INVISIBLE_LEAD[arr].any()) and _has_invisible(joined)
+    invisible = not plain and any(lead in raw for lead in _INVISIBLE_LEAD) and _has_invisible(joined)
     return ColumnScan(joined, False, formula_like, tuple(edges.tolist()), control, invisible, max_bytes, lengths)
 
 

@@ -160,13 +160,12 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
         derived["displayName"] = got
         values["displayName"] = dn
 
-    repeat_of = _repeated_rows(roster, values, label, out)
-    upn_rows, upn_locals = _derive_upns(roster, values, derived, label, out, tenant, naming_template,
-                                        default_domain, scans.get("userPrincipalName"), repeat_of)
+    repeat_of, apart = _repeated_rows(roster, values, label, out)
+    upn_rows, upn_locals, typed = _derive_upns(roster, values, derived, label, out, tenant, naming_template,
+                                               default_domain, scans.get("userPrincipalName"), repeat_of)
     upns = values["userPrincipalName"]
 
     # mailNickname: the local part of a derived UPN as is, else the typed UPN's cleaned
-    typed = _filled(values[_GIVEN_UPNS], scans.get("userPrincipalName"))  # rows with a UPN as typed
     nick = values.get("mailNickname")
     missing = list(range(n)) if nick is None else _empty(nick, scans.get("mailNickname"))
     if missing:
@@ -183,10 +182,11 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
     # ones can repeat each other
     given_upns = values.pop(_GIVEN_UPNS)
     # (a row that repeats another is reported once, as such)
-    duplicates(derive.pick(given_upns, typed), label("userPrincipalName", "userPrincipalName"), "duplicate-upn",
-               out, rows=typed, skip=repeat_of)
+    if apart != "userPrincipalName":
+        duplicates(derive.pick(given_upns, typed), label("userPrincipalName", "userPrincipalName"),
+                   "duplicate-upn", out, rows=typed, skip=repeat_of)
     for name, code in (("mailNickname", "duplicate-mail-nickname"), ("employeeId", "duplicate-employee-id")):
-        if name in values:
+        if name in values and name != apart:
             duplicates(values[name], label(name, name), code, out, skip=repeat_of)
     if tenant is not None:
         tenant_domains(values, label, out, tenant)
@@ -200,14 +200,19 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
 
 
 def _repeated_rows(roster: Roster, values: dict[str, Sequence[str]], label: Callable[[str, str], str],
-                   out: Collector) -> dict[int, int]:
+                   out: Collector) -> tuple[dict[int, int], str | None]:
     """``duplicate-row`` on each row that repeats an earlier row's person (see
-    :mod:`provisioning.validation.people`); the
-    UPN and mailNickname columns are still as typed here."""
+    :mod:`provisioning.validation.people`); the UPN and mailNickname columns are still as typed here. Returns
+    the rows that repeat one, and the column that tells every row apart, if one does
+    (:func:`people.telling_apart`: it then has no duplicates to look for)."""
     columns = {f: values[f] for f in people.IDENTITY_FIELDS if f in values}
-    repeat_of, messages = people.repeated_rows(columns, roster.headers, roster.columns, out.rownums, label)
+    apart = people.telling_apart(columns)
+    if apart is not None:
+        return {}, apart
+    repeat_of, messages = people.repeated_rows(columns, roster.headers, roster.columns, out.rownums, label,
+                                               apart=False)
     out.add_many(repeat_of, label("displayName", "displayName"), "duplicate-row", messages)
-    return repeat_of
+    return repeat_of, None
 
 
 def _footer_rows(columns: list[tuple[str, Sequence[str], ColumnScan, bool]], n: int, out: Collector) -> set[int]:
@@ -222,10 +227,10 @@ def _footer_rows(columns: list[tuple[str, Sequence[str], ColumnScan, bool]], n: 
     for _, col, found, _ in columns:
         if found.lengths is not None:
             counts += found.lengths > 0
-        elif "" in col:
-            counts += np.fromiter(map(bool, col), bool, n)
-        else:  # (a column of few distinct values has no lengths; it is often full)
+        elif found.full:  # (a column of few distinct values: no lengths, but whether one is empty)
             counts += 1
+        else:
+            counts += np.fromiter(map(bool, col), bool, n)
     candidates = set(np.flatnonzero(counts == 1).tolist())
     few = counts <= 4
     short = np.flatnonzero(few).tolist()
@@ -269,20 +274,22 @@ def _footer_problems(columns: list[tuple[str, Sequence[str], ColumnScan, bool]],
 def _derive_upns(roster: Roster, values: dict[str, Sequence[str]], derived: dict[str, list[int]],
                  label: Callable[[str, str], str], out: Collector, tenant: TenantView | None,
                  naming_template: str | None, default_domain: str | None, found: ColumnScan | None,
-                 repeat_of: dict[int, int]) -> tuple[list[int], list[str]]:
+                 repeat_of: dict[int, int]) -> tuple[list[int], list[str], list[int]]:
     """Fill empty UPNs from the naming template, unique in the file and matched to the tenant's users
     (:func:`provisioning.validation.people.unique_upns`); a row that repeats another takes that row's UPN.
 
-    Returns the row indexes that were to be derived and the local part of each one's UPN (``""`` when none)."""
+    Returns the row indexes that were to be derived, the local part of each one's UPN (``""`` when none), and the
+    row indexes with a UPN as typed."""
     n = len(roster.row_numbers)
     given = values.get("userPrincipalName")
     missing = list(range(n)) if given is None else _empty(given, found)
+    typed_rows = [] if given is None else _filled(given, found)
     given = given or [""] * n
     values[_GIVEN_UPNS] = given
     upns = list(given)
     values["userPrincipalName"] = upns
     if not missing:
-        return [], []
+        return [], [], typed_rows
     column = label("userPrincipalName", "userPrincipalName")
     template = naming_template or roster.naming_template or derive.DEFAULT_NAMING_TEMPLATE
     domain = default_domain or roster.domain or (tenant.default_domain if tenant is not None else None)
@@ -291,7 +298,7 @@ def _derive_upns(roster: Roster, values: dict[str, Sequence[str]], derived: dict
             out.add(i, column, ("upn-no-domain", "userPrincipalName is empty and no domain is known to derive "
                                                  "it; fill in userPrincipalName, or give a domain with --domain or "
                                                  "a mapping file's \"domain\" setting"))
-        return missing, [""] * len(missing)
+        return missing, [""] * len(missing), typed_rows
     fields = sorted(derive.template_fields(template) - {"domain"})
     # work on the rows to derive only: made[k] is the UPN for row missing[k] ("" when the template gives none)
     made, locals_ = derive.make_upns(template, domain, {f: values[f] for f in fields if f in values}, missing)
@@ -301,9 +308,8 @@ def _derive_upns(roster: Roster, values: dict[str, Sequence[str]], derived: dict
                                                f"gives nothing for this row; fill in userPrincipalName or "
                                                f"{' / '.join(fields)}"))
     typed: dict[str, int] = {}
-    if len(missing) < n:  # typed UPN -> its first row (the earliest row is written last)
-        typed = dict(zip(reversed(identity_keys(given)), range(n - 1, -1, -1), strict=False))
-        typed.pop("", None)
+    if typed_rows:  # typed UPN -> its first row (the earliest row is written last)
+        typed = dict(zip(reversed(identity_keys(derive.pick(given, typed_rows))), reversed(typed_rows), strict=True))
     person = people.Person(values["displayName"], values.get("employeeId"), out.rownums)
     result = people.unique_upns(made, missing, repeat_of, typed, person, tenant)
     final = result.final
@@ -324,7 +330,7 @@ def _derive_upns(roster: Roster, values: dict[str, Sequence[str]], derived: dict
     for i in compress(missing, final) if problems else ():
         for problem in rules.upn_problems(upns[i], column):
             out.add(i, column, problem)
-    return missing, locals_
+    return missing, locals_, typed_rows
 
 
 def validate_roster(roster: Roster, *, tenant: TenantView | None = None, naming_template: str | None = None,

@@ -37,22 +37,30 @@ IDENTITY_FIELDS = ("givenName", "surname", "displayName", "employeeId", "employe
                    "mobilePhone", "onPremisesImmutableId", "userPrincipalName", "mailNickname")
 
 
+def telling_apart(columns: Mapping[str, Sequence[str]]) -> str | None:
+    """employeeId or userPrincipalName when that column is filled on every row and no two of its values are the
+    same (as compared, :func:`identity_key`): then no row repeats another, and that column has no duplicate."""
+    for name in ("employeeId", "userPrincipalName"):  # usually one of them tells every row apart
+        col = columns.get(name)
+        if col is not None and "" not in col and len(set(identity_keys(col))) == len(col):
+            return name
+    return None
+
+
 def repeated_rows(columns: Mapping[str, Sequence[str]], headers: Sequence[str], cells: Sequence[Sequence[str]],
-                  rownums: Sequence[int], label: Callable[[str, str], str]) -> tuple[dict[int, int], list[str]]:
+                  rownums: Sequence[int], label: Callable[[str, str], str], *, apart: bool = True) \
+        -> tuple[dict[int, int], list[str]]:
     """``({later row index: first row index}, messages)`` for the rows that repeat an earlier row's person.
 
     ``columns``: identity field -> text per row (the fields of :data:`IDENTITY_FIELDS` the roster has);
     ``headers``/``cells``: the roster's own headers and columns (``cells[j][i]``), to name those that differ.
     Rows without a displayName are left out (they are invalid already). Only the rows whose displayName occurs
-    more than once are compared field by field.
+    more than once are compared field by field. ``apart=False``: :func:`telling_apart` was asked already (it
+    found no such column).
     """
     names = columns.get("displayName")
-    if names is None:
+    if names is None or (apart and telling_apart(columns)):
         return {}, []
-    for name in ("employeeId", "userPrincipalName"):  # usually one of them tells every row apart
-        col = columns.get(name)
-        if col is not None and "" not in col and len(set(identity_keys(col))) == len(col):
-            return {}, []
     maybe = _not_unique(identity_keys(names))
     if not maybe:
         return {}, []
@@ -157,8 +165,8 @@ def unique_upns(made: Sequence[str], rows: Sequence[int], repeat_of: Mapping[int
         for k in copies:
             cands[k] = ""
     taken = set(typed)
-    final = cast(list[str], derive.assign_suffixes(cands, taken))  # str candidates (no None) give str UPNs
     low = derive.lowered(cands)
+    final = cast(list[str], derive.assign_suffixes(cands, taken, low))  # str candidates (no None) give str UPNs
     found: dict[str, dict[int, ExistingUser]] = {}
     matched: dict[int, ExistingUser] = {}
     if tenant is not None and any(cands):

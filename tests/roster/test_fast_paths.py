@@ -390,6 +390,11 @@ def test_footer_rows_are_the_rows_with_one_filled_cell_reading_like_a_footer(row
                     row_numbers=tuple(range(2, n + 2)), columns=columns,
                     column_map={h: (None if h == "notes" else h) for h in headers})
     found = [i.row - 2 for i in check_roster(roster, default_domain="contoso.com").issues if i.code == "not-a-person"]
+    assert found == _footers(rows)
+
+
+def _footers(rows: list[tuple[str, ...]]) -> list[int]:
+    """The footer rule row by row: the indexes of the rows that read as an export's footer line."""
     expected = []
     for k, row in enumerate(rows):
         filled = [v for v in map(_strip, row) if v]
@@ -398,7 +403,25 @@ def test_footer_rows_are_the_rows_with_one_filled_cell_reading_like_a_footer(row
                                      and all(rules.FOOTER_COUNT.fullmatch(v) for v in filled[1:]))
         if shape and rules.footer_problem(" ".join(filled), k + 2):
             expected.append(k)
-    assert found == expected
+    return expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["Ann", "Bo", "", " ", "Total: 2"]), st.sampled_from(["Oslo", "", "\t"]),
+                          st.sampled_from(["", "ann@contoso.com", "Page 1 of 1"])), min_size=1, max_size=6),
+       st.integers(1030, 1100))
+def test_footer_rows_among_columns_of_few_distinct_values(pattern, n):
+    # long columns of few values are checked value by value (no cell lengths): blank-only cells must still count
+    # as empty once trimmed
+    from provisioning.validation.engine import check_roster
+
+    rows = [pattern[(k * 5) % len(pattern)] for k in range(n)]
+    headers = ("givenName", "city", "userPrincipalName")
+    columns = tuple(tuple(r[j] for r in rows) for j in range(len(headers)))
+    roster = Roster(path="r.csv", sheet=None, kind="csv", headers=headers, header_row=1,
+                    row_numbers=tuple(range(2, n + 2)), columns=columns, column_map={h: h for h in headers})
+    found = [i.row - 2 for i in check_roster(roster, default_domain="contoso.com").issues if i.code == "not-a-person"]
+    assert found == _footers(rows)
 
 
 plain_phone_cells = st.one_of(st.just(""), st.builds(lambda a, b, c: f"{a}{b}{c}",
@@ -457,7 +480,7 @@ def test_the_byte_search_for_text_prefixes_misses_no_prefixed_field(rows, delimi
     with tempfile.TemporaryDirectory() as tmp:
         p = Path(tmp) / "r.csv"
         p.write_bytes(data)
-        background = reader._Background(p)
+        background = reader._Background(p, digest=True, text=True)
         fast = reader._read_csv(p, data[:reader._HEAD + 1], encoding, prefixed=background.may_hold_text_prefix)
         plain = reader._read_csv(p, data[:reader._HEAD + 1], encoding)
     assert fast == plain  # with the shortcut, the cells read are the same
@@ -487,6 +510,8 @@ def test_the_byte_search_spares_a_file_whose_apostrophes_are_inside_names(tmp_pa
     names.write_bytes("\ufeffgivenName,surname\nSeán,O'Brien\nAnn,'t Hooft\n".encode())
     phones = tmp_path / "phones.csv"
     phones.write_bytes(b"givenName,mobilePhone\nAnn,'+1 555 0100\n")
-    assert not reader._Background(names).may_hold_text_prefix("utf-8-sig")
-    assert reader._Background(names).may_hold_text_prefix("utf-16")  # not a byte-per-ASCII encoding: look
-    assert reader._Background(phones).may_hold_text_prefix("utf-8")
+    for digest in (True, False):
+        assert not reader._Background(names, digest=digest, text=True).may_hold_text_prefix("utf-8-sig")
+        # not a byte-per-ASCII encoding: look
+        assert reader._Background(names, digest=digest, text=True).may_hold_text_prefix("utf-16")
+        assert reader._Background(phones, digest=digest, text=True).may_hold_text_prefix("utf-8")
