@@ -22,7 +22,7 @@ from provisioning.roster.derive import lowered
 from provisioning.roster.identity import identity_keys
 from provisioning.validation import rules
 from provisioning.validation.colscan import SEP as _SEP
-from provisioning.validation.colscan import ColumnScan, plain_phones, scan
+from provisioning.validation.colscan import ColumnScan, plain_phones, plain_upns, scan
 from provisioning.validation.passwords import password_problems
 from provisioning.validation.patterns import BAD_UPN_DOMAIN, FORMULA_LIKE, PHONE_COLUMN, UPN_SHAPES
 
@@ -99,7 +99,8 @@ def check_cells(col: Sequence[str], label: str, out: Collector, *, secret: bool 
             found.append((k, column, problem))
 
     scanned, fixed = _check_cells(few, label, record, secret, phone)
-    column_scan = replace(scanned, joined="", lengths=None, edge_blank_rows=(), full="" not in fixed)
+    column_scan = replace(scanned, joined="", lengths=None, edge_blank_rows=(), full="" not in fixed,
+                          phones=scanned.phones and fixed is few)
     if not found:
         return column_scan, col
     rows: dict[str, list[int]] = {few[k]: [] for k, _, _ in found}
@@ -138,7 +139,7 @@ def _check_cells(col: Sequence[str], label: str, add: Callable[[int, str, tuple[
     The cells are trimmed first and the formula and invisible-character rules look at the trimmed text, the
     text that is sent: blanks ahead of ``=`` must not hide it (the password column is not trimmed, and the rules
     skip its leading blanks instead)."""
-    found_scan = scan(col)
+    found_scan = scan(col, phone=phone)
     work: Sequence[str] = col
     trimmed: list[str] | None = None
     if not secret:
@@ -177,7 +178,8 @@ def _check_cells(col: Sequence[str], label: str, add: Callable[[int, str, tuple[
         for i, v in enumerate(work):
             if INVISIBLE.search(v):
                 add(i, label, rules.invisible_problem(v, label, secret=secret))
-    return (found_scan, col) if trimmed is None else (replace(found_scan, joined="", lengths=None), trimmed)
+    return (found_scan, col) if trimmed is None else (replace(found_scan, joined="", lengths=None, phones=False),
+                                                      trimmed)
 
 
 def _each(col: Sequence[str], verdict: dict[str, tuple[str, str] | None], label: str, out: Collector) -> None:
@@ -209,18 +211,20 @@ def check_field(name: str, col: Sequence[str], label: str, out: Collector, found
     if check is not None:
         _each(col, {v: check(v, label) for v in set(col) if v}, label, out)
     if name == "userPrincipalName":
-        if "" in col:  # the empty cells (to be derived) need no look: leave them out of the joined text
+        if found is not None and found.joined:  # (empty cells, to be derived, pass both tests)
+            joined = found.joined
+        elif "" in col:  # the empty cells need no look: leave them out of the joined text
             joined = _SEP + _SEP.join(filter(None, col)) + _SEP
         else:
-            joined = found.joined if found is not None and found.joined else _SEP + _SEP.join(col) + _SEP
+            joined = _SEP + _SEP.join(col) + _SEP
         longest = found.max_bytes if found is not None else max(map(len, col), default=0)
-        if not (UPN_SHAPES.fullmatch(joined) and not BAD_UPN_DOMAIN.search(joined)
+        if not ((plain_upns(joined) or UPN_SHAPES.fullmatch(joined)) and not BAD_UPN_DOMAIN.search(joined)
                 and (longest <= 113 or max(map(len, col)) <= 113)):
             problems = {v: rules.upn_problems(v, label) for v in set(col) if v}
             for i, v in enumerate(col):
                 for problem in problems.get(v, ()):
                     out.add(i, label, problem)
-    elif name in PHONE_FIELDS and col:
+    elif name in PHONE_FIELDS and col and not (found is not None and found.phones):
         joined = found.joined if found is not None and found.joined else _SEP + _SEP.join(col) + _SEP
         if not (plain_phones(joined) or PHONE_COLUMN.fullmatch(joined)):
             _each(col, {v: _phone_problem(name, v, label) for v in set(col) if v}, label, out)

@@ -14,7 +14,7 @@ the whole column at C speed, the questions the per-cell rules of :mod:`provision
 
 :func:`plain_phones` answers one more question, for the phone fields: is every cell empty or a plain phone number
 (``+1 555 0100``, ``(0)30 1234-56``)? The regular expression of a whole phone column takes about 50 ms on
-100,000 cells; these few byte tests take a few.
+100,000 cells; these few byte tests take a few. :func:`plain_upns` does the same for the shape of the UPNs.
 
 Every answer is conservative: it may name a cell that turns out fine (a name ending in ``é`` shares its last byte
 with U+2029), never miss one. The checks then run their exact per-cell rule on what was named only. A cell that
@@ -23,12 +23,13 @@ every cell, as they would without this module.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from provisioning.cells import BLANKS, FORMULA_TRIGGERS, INVISIBLE
+from provisioning.cells import BLANKS, FORMULA_TRIGGERS, INVISIBLE, UPN_LOCAL_CHARS
 
 SEP = "\x00"
 _TRIGGERS = np.zeros(256, dtype=bool)
@@ -69,10 +70,12 @@ class ColumnScan:
     max_bytes: int  # the longest cell in UTF-8 bytes (>= its length in characters)
     lengths: np.ndarray | None = None  # every cell's length in bytes (0 = empty); None when not known
     full: bool = False  # True: no cell is empty (said where lengths are not known: see checks.check_cells)
+    phones: bool = False  # True: every cell is empty or a plain phone number (see plain_phones; asked for)
 
 
-def scan(col: Sequence[str]) -> ColumnScan:
-    """Scan one column (see the module docstring)."""
+def scan(col: Sequence[str], *, phone: bool = False) -> ColumnScan:
+    """Scan one column (see the module docstring); ``phone``: also tell whether it holds only plain phone numbers
+    (:attr:`ColumnScan.phones`, :func:`plain_phones` on the bytes at hand)."""
     if not col:
         return ColumnScan(SEP, False, False, (), False, False, 0, np.zeros(0, dtype=np.intp))
     joined = SEP + SEP.join(col) + SEP
@@ -101,7 +104,36 @@ def scan(col: Sequence[str]) -> ColumnScan:
         if raw.count(b"+") == int(np.count_nonzero(plus)) and _DIGITS[arr[seps[:-1][plus] + 2]].all():
             formula_like = False  # "+1 555 0100"
     invisible = not plain and any(lead in raw for lead in _INVISIBLE_LEAD) and _has_invisible(joined)
-    return ColumnScan(joined, False, formula_like, tuple(edges.tolist()), control, invisible, max_bytes, lengths)
+    phones = phone and not raw.translate(None, _PHONE_BYTES) and _plain_phone_cells(raw, arr, seps)
+    return ColumnScan(joined, False, formula_like, tuple(edges.tolist()), control, invisible, max_bytes, lengths,
+                      phones=phones)
+
+
+# the bytes of a UPN of plain shape: its local part's characters (the domain's are among them), "@" and NUL
+_UPN_BYTES = bytes(b for b in range(128) if re.fullmatch(f"[{UPN_LOCAL_CHARS}@\x00]", chr(b)))
+
+
+def plain_upns(joined: str) -> bool:
+    """True when every cell of ``joined`` (as :func:`plain_phones` takes it) is empty or shaped like a UPN as
+    :data:`~provisioning.validation.patterns.UPN_SHAPES` wants it: 1-64 characters a local part may hold, not
+    ending in ".", one "@", 1-48 more up to the cell's end. True means that regular expression matches; False
+    says nothing (a character outside ASCII, say: ask it)."""
+    if not joined.isascii():
+        return False
+    raw = joined.encode("ascii")
+    if raw[:1] != b"\x00" or raw[-1:] != b"\x00" or raw.translate(None, _UPN_BYTES):
+        return False
+    arr = np.frombuffer(raw, dtype=np.uint8)
+    seps = np.flatnonzero(arr == 0)
+    ats = np.flatnonzero(arr == 0x40)
+    filled = np.flatnonzero(seps[1:] - seps[:-1] > 1)  # the cells with text
+    # one "@" in each cell with text (the cell of an "@" is the number of separators before it, less one)
+    if len(ats) != len(filled) or not np.array_equal(np.searchsorted(seps, ats) - 1, filled):
+        return False
+    local = ats - seps[filled] - 1
+    domain = seps[filled + 1] - ats - 1
+    return bool((local >= 1).all() and (local <= 64).all() and (arr[ats - 1] != 0x2E).all()
+                and (domain >= 1).all() and (domain <= 48).all())
 
 
 _invisible_bmp: list[np.ndarray] = []  # INVISIBLE as a table of the Basic Multilingual Plane, made on first use
@@ -134,7 +166,13 @@ def plain_phones(joined: str) -> bool:
     if raw[:1] != b"\x00" or raw[-1:] != b"\x00" or raw.translate(None, _PHONE_BYTES):
         return False
     arr = np.frombuffer(raw, dtype=np.uint8)
-    at = np.flatnonzero(arr == 0)[:-1] + 1  # each cell's first byte (the next separator when it is empty)
+    return _plain_phone_cells(raw, arr, np.flatnonzero(arr == 0))
+
+
+def _plain_phone_cells(raw: bytes, arr: np.ndarray, seps: np.ndarray) -> bool:
+    """:func:`plain_phones` of a text of phone-number bytes only (``raw``; ``arr`` its bytes as numpy, ``seps``
+    the offsets of its separators, the first and last byte among them)."""
+    at = seps[:-1] + 1  # each cell's first byte (the next separator when it is empty)
     code = arr[at]
     if (not (_DIGITS[code] | (code == 0) | _AHEAD_OF_DIGITS[code]).all()
             or raw.count(b"+") != int(np.count_nonzero(code == 0x2B))):  # a "+" that does not start its cell

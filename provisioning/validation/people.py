@@ -203,8 +203,9 @@ def _suffix_messages(changed: Sequence[int], low: Sequence[str], cands: Sequence
                                           rows)
             continue
         messages[k] = None
-        if base not in holders:
-            holders[base] = next(k2 for k2 in families[low[k]] if final[k2] == base)
+        if base not in holders:  # (usually the family's first row)
+            ks = families[low[k]]
+            holders[base] = ks[0] if final[ks[0]] == base else next(k2 for k2 in ks if final[k2] == base)
     pairs = [(rows[k], rows[holders[cands[k]]], k) for k, m in messages.items() if m is None]
     if pairs:
         involved = sorted({i for i, _, _ in pairs} | {j for _, j, _ in pairs})

@@ -515,3 +515,49 @@ def test_the_byte_search_spares_a_file_whose_apostrophes_are_inside_names(tmp_pa
         # not a byte-per-ASCII encoding: look
         assert reader._Background(names, digest=digest, text=True).may_hold_text_prefix("utf-16")
         assert reader._Background(phones, digest=digest, text=True).may_hold_text_prefix("utf-8")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(phone_cells, plain_phone_cells), min_size=1, max_size=12), st.integers(0, 1100),
+       st.sampled_from(["mobilePhone", "businessPhones"]))
+def test_phone_columns_checked_as_validation_does_find_what_the_per_value_rule_finds(values, size, name):
+    # the column as check_roster sees it: check_cells (phone=True: its scan may say "plain phone numbers only",
+    # also for a long column of few values), then check_field with that scan
+    col = values if size < 1024 else [values[(i * 7) % len(values)] for i in range(size)]
+    collector = Collector(_roster(len(col)))
+    found, cells_after = check_cells(tuple(col), name, collector, phone=True)
+    check_field(name, list(cells_after), name, collector, found)
+    expected = []
+    for i, v in enumerate(cells_after):
+        parts = [p.strip() for p in re.split(r"[;,]", v) if p.strip()] if name == "businessPhones" else [v]
+        if not v:
+            continue
+        if len(parts) > 1 and not any(rules.phone_problem(p, name) for p in parts):
+            expected.append((i, "phone-multiple"))
+        elif rules.phone_problem(v, name):
+            expected.append((i, "phone-invalid"))
+    assert sorted((i.row - 2, i.code) for i in collector.issues if i.code.startswith("phone")) == expected
+
+
+plain_upn_cells = st.one_of(st.just(""), st.builds(lambda a, b: f"{a}@{b}",
+                                                   st.text(alphabet="ab.Z9'_!#^~-", min_size=1, max_size=64)
+                                                   .filter(lambda t: not t.endswith(".")),
+                                                   st.text(alphabet="ab.-9", min_size=1, max_size=48)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(upn_cells, plain_upn_cells, cells), max_size=20))
+def test_plain_upns_says_yes_only_where_the_upn_shape_regex_matches(col):
+    from provisioning.validation.colscan import plain_upns
+    from provisioning.validation.patterns import UPN_SHAPES
+
+    joined = "\x00" + "\x00".join(col) + "\x00"
+    assert not plain_upns(joined) or UPN_SHAPES.fullmatch(joined)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(plain_upn_cells, max_size=20))
+def test_plain_upns_knows_a_column_of_plainly_shaped_upns(col):
+    from provisioning.validation.colscan import plain_upns
+
+    assert plain_upns("\x00" + "\x00".join(col) + "\x00")
