@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from graph.client import GraphClient
+from provisioning.bulk import gc_paused
 from provisioning.context import CommandContext
 from provisioning.errors import RunFolderError, UsageError
 from provisioning.exitcodes import ExitStatus
@@ -285,8 +286,9 @@ def start_run(settings: Settings, roster_path: Path, options: RunOptions = RunOp
     if options.reset_passwords and options.existing is not Existing.UPDATE:
         raise UsageError("--reset-passwords only applies with --existing update")
     options.onboarding.check(reset_passwords=options.reset_passwords)
-    roster = load_roster(roster_path, sheet=options.sheet, mapping=options.mapping, header_row=options.header_row,
-                         encoding=options.encoding)
+    with gc_paused():  # bulk (provisioning.bulk), as are the pre-flight and the journal's plan below
+        roster = load_roster(roster_path, sheet=options.sheet, mapping=options.mapping,
+                             header_row=options.header_row, encoding=options.encoding)
     if not roster.rows:
         raise UsageError(f"{roster_path}: the roster has no data rows")
     folder = new_run_folder(roster_path, options.run_dir, force=options.force)
@@ -303,7 +305,8 @@ def start_run(settings: Settings, roster_path: Path, options: RunOptions = RunOp
         name = ""
         try:
             if not stop.is_set():
-                plan = _preflight(client, roster, options, secrets)
+                with gc_paused():
+                    plan = _preflight(client, roster, options, secrets)
                 _confirm(console, options, plan)
                 if not stop.is_set():
                     return _send(console, settings, client, roster_path, roster, options, folder, plan, started,
@@ -410,11 +413,12 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
     try:
         if chain is not None:
             journal.add_bindings(chain.bindings.values())
-        bodies = {a.row: a.user.graph_body() for a in plan.creates}
-        # with the roster's cells: the reports are built from the journal alone
-        journal.add_rows(seeds(plan, dry_run=options.dry_run, bodies=bodies,
-                               updates={**updates, **planned.restores}, tap=options.onboarding.uses_tap),
-                         roster=roster)
+        with gc_paused():
+            bodies = {a.row: a.user.graph_body() for a in plan.creates}
+            # with the roster's cells: the reports are built from the journal alone
+            journal.add_rows(seeds(plan, dry_run=options.dry_run, bodies=bodies,
+                                   updates={**updates, **planned.restores}, tap=options.onboarding.uses_tap),
+                             roster=roster)
         if not options.dry_run:  # --existing fail: the code the apply stage gives a user that appears later, too
             journal.record_many([(a.row, Outcome(RowState.FAILED, a.object_id, None, EXISTS_CODE, a.message))
                                  for a in plan.actions if a.kind is ActionKind.EXISTS])

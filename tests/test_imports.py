@@ -31,7 +31,7 @@ LAYERS = (
     ("validation",),
     ("roster",),
     ("__init__", "errors", "exitcodes", "models", "fields", "settings", "context", "cells", "codes", "targets",
-     "portable"),
+     "portable", "bulk"),
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 

@@ -160,6 +160,10 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+#: The roster's cells as stored: readable text, one encoder for every row (json.dumps makes one per call).
+_CELLS_JSON = json.JSONEncoder(ensure_ascii=False).encode
+
+
 @functools.lru_cache(maxsize=1024)
 def _secret_key(key: str) -> bool:
     """Whether a body property is a secret (cached: thousands of bodies share a few dozen property names)."""
@@ -528,7 +532,7 @@ class Journal:
         cur.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                     ("roster_headers", json.dumps(list(roster.headers))))
         cur.executemany("INSERT OR REPLACE INTO cells(row, cells) VALUES (?, ?)",
-                        [(row, json.dumps(list(values), ensure_ascii=False))
+                        [(row, _CELLS_JSON(list(values)))
                          for row, values in zip(roster.row_numbers, zip(*columns, strict=True), strict=True)])
 
     def snapshot(self, *, after: int = 0, limit: int | None = None) -> Snapshot:

@@ -10,10 +10,8 @@ that the run engine needs; both run the same rules.
 """
 from __future__ import annotations
 
-import gc
 import logging
-from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from itertools import compress
 from operator import ne, not_
@@ -21,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from provisioning.bulk import gc_paused
 from provisioning.fields import BLOCK_SIGN_IN, PHONE_FIELDS
 from provisioning.models import Issue, Roster, TenantView, UserRow, Validation
 from provisioning.roster import derive
@@ -56,24 +55,6 @@ class Checked:
     derived: dict[str, list[int]]  # canonical field -> row indexes where it was derived (ascending)
     issues: tuple[Issue, ...]
     error_rows: frozenset[int]  # row indexes (not Excel numbers) with at least one error
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for a bulk step (the previous state is restored).
-
-    Reading and checking 100,000 rows allocates millions of objects, none of them cyclic; the collector would
-    walk the roster's long-lived columns again and again while they are built (about a tenth of the time).
-    Nothing is frozen on the way out: ``gc.freeze`` would make every garbage cycle of the process uncollectable
-    for good, a leak in the ``watch`` daemon, which validates roster after roster.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _empty(col: Sequence[str], found: ColumnScan | None = None) -> list[int]:
