@@ -27,7 +27,6 @@ N/S per second starts full, so W writes need at least max(0, W - N) / (N / S) se
 from __future__ import annotations
 
 import argparse
-import compileall
 import csv
 import json
 import os
@@ -45,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: the repository is not on the path
     sys.path.insert(0, str(ROOT))
 
+from bench import byte_compile_tool  # noqa: E402
 from sandbox import process as sandbox_process  # noqa: E402
 
 CA_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")  # would override the sandbox CA in requests sessions
@@ -219,8 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep the temporary folders")
     args = p.parse_args(argv)
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
-    for package in ("provisioning", "graph"):  # see the module's docstring
-        compileall.compile_dir(str(ROOT / package), quiet=1)
+    byte_compile_tool()  # see the module's docstring
     ok = [run_scenario(SCENARIOS[n], args.keep) for n in names]
     return 0 if all(ok) else 1
 
