@@ -3,7 +3,8 @@
 Importing the libraries of a run, reading and checking a roster, planning it and writing the plan to the journal
 allocate millions of objects, almost none of them in reference cycles (reference counting frees them); the collector
 would meanwhile walk every long-lived object again and again (about a tenth of the time: 0.25 s of a 6,000-row
-run's start). Nothing is frozen on the way out (``gc.freeze`` would make every garbage cycle of the process
+run's start). Writing results.xlsx is another (each cell an openpyxl object: a sixth of a 100,000-row workbook's
+time). Nothing is frozen on the way out (``gc.freeze`` would make every garbage cycle of the process
 uncollectable for good, a leak in the ``watch`` daemon, which validates roster after roster): the collector simply
 resumes where it was.
 """
@@ -11,16 +12,28 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import threading
 from collections.abc import Iterator
+
+_lock = threading.Lock()
+_paused = 0  # bulk steps under way, in any thread
+_was_enabled = False  # the collector's state when the first of them began
 
 
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause the cyclic collector for a bulk step (the previous state is restored; nesting is harmless)."""
-    was = gc.isenabled()
-    gc.disable()
+    """Pause the cyclic collector for a bulk step. The collector is process-wide, so the pauses are counted: the
+    first step to begin (in any thread) stops it, the last to end restores what it was; nesting is harmless."""
+    global _paused, _was_enabled
+    with _lock:
+        if not _paused:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _paused += 1
     try:
         yield
     finally:
-        if was:
-            gc.enable()
+        with _lock:
+            _paused -= 1
+            if not _paused and _was_enabled:
+                gc.enable()

@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from provisioning.bulk import gc_paused
 from provisioning.models import Severity
 from provisioning.portable import quote_arg
 from provisioning.report.model import ReportRow, ReportSummary, Status
@@ -102,8 +103,9 @@ def write_run_workbook(run_dir: str | Path, *, command_line: str | None = None, 
     meta = snapshot.meta
     summary = _summary(folder, meta, snapshot.rows, rows, command_line or meta.get("command_line") or
                        "python provision.py", followup_view(snapshot.followups))
-    if early is None or not early.finish(rows, summary):
-        write_results_workbook(path, headers=snapshot.headers or (), rows=rows, summary=summary)
+    with gc_paused():  # the early workbook's last rows and its save are a bulk step too (provisioning.bulk)
+        if early is None or not early.finish(rows, summary):
+            write_results_workbook(path, headers=snapshot.headers or (), rows=rows, summary=summary)
     return path
 
 

@@ -37,6 +37,7 @@ from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from provisioning.bulk import gc_paused
 from provisioning.cells import ERROR_TEXTS, FORMULA_TRIGGERS, make_xlsx_text_safe
 from provisioning.fields import is_password_header
 from provisioning.report.model import (
@@ -96,10 +97,11 @@ def write_results_workbook(path: str | os.PathLike[str], *, headers: Sequence[st
     ``rows`` is consumed once, in order. Columns named in ``redact`` and every password-looking column
     (:func:`provisioning.fields.is_password_header`) are written empty on the Failed and Invalid sheets.
     """
-    book = ResultsWorkbook(path, headers=headers, redact=redact)
-    for row in rows:
-        book.add(row)
-    book.save(summary)
+    with gc_paused():  # a bulk step (provisioning.bulk)
+        book = ResultsWorkbook(path, headers=headers, redact=redact)
+        for row in rows:
+            book.add(row)
+        book.save(summary)
 
 
 class ResultsWorkbook:
