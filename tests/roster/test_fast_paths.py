@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +20,8 @@ from provisioning.roster import derive
 from provisioning.roster.identity import identity_key, identity_keys
 from provisioning.validation import rules
 from provisioning.validation.checks import Collector, check_cells, check_field
-from provisioning.validation.colscan import scan
+from provisioning.validation.colscan import plain_phones, plain_upns, scan
+from provisioning.validation.patterns import PHONE_COLUMN, UPN_SHAPES
 
 TRICKY = ("aZ09 .-+=@()/;,\t\r\n\x00\x07\x1c\x7f\xa0\x85\u2029\u2000\u3000\u1680éćøß'_!#^~\u00e9\u0661"
           "\u200b\u200c\u200d\u202e\u2060\ufeff\u00ad\u0628xe")  # zero-width, direction, soft hyphen, Arabic
@@ -345,11 +347,8 @@ def test_phone_like_columns_check_cells_equals_the_per_cell_rules(col, secret):
     assert list(mine) == trimmed
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.lists(phone_cells, max_size=20), st.sampled_from(["mobilePhone", "faxNumber", "businessPhones"]))
-def test_phone_column_check_equals_the_per_value_rule(col, name):
-    collector = Collector(_roster(len(col)))
-    check_field(name, list(col), name, collector, scan(col))
+def _phone_reference(col, name):
+    """The phone issues the per-value rule gives each cell of ``col``, as (index, code), in order."""
     expected = []
     for i, v in enumerate(col):
         parts = [p.strip() for p in re.split(r"[;,]", v) if p.strip()] if name == "businessPhones" else [v]
@@ -359,7 +358,16 @@ def test_phone_column_check_equals_the_per_value_rule(col, name):
             expected.append((i, "phone-multiple"))
         elif rules.phone_problem(v, name):
             expected.append((i, "phone-invalid"))
-    assert sorted((i.row - 2, i.code) for i in collector.issues if i.code.startswith("phone")) == sorted(expected)
+    return expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(phone_cells, max_size=20), st.sampled_from(["mobilePhone", "faxNumber", "businessPhones"]))
+def test_phone_column_check_equals_the_per_value_rule(col, name):
+    collector = Collector(_roster(len(col)))
+    check_field(name, list(col), name, collector, scan(col))
+    assert sorted((i.row - 2, i.code) for i in collector.issues if i.code.startswith("phone")) == \
+        _phone_reference(col, name)
 
 
 def test_blanks_and_invisible_characters_are_the_documented_sets():
@@ -427,24 +435,6 @@ def test_footer_rows_among_columns_of_few_distinct_values(pattern, n):
 plain_phone_cells = st.one_of(st.just(""), st.builds(lambda a, b, c: f"{a}{b}{c}",
                                                      st.sampled_from(["", "+", "+ ", "(", "+("]), st.integers(0, 999),
                                                      st.text(alphabet="0123456789 ().-/", max_size=9)))
-
-
-@settings(max_examples=400, deadline=None)
-@given(st.lists(st.one_of(phone_cells, plain_phone_cells, cells), max_size=20))
-def test_plain_phones_says_yes_only_where_the_phone_column_regex_matches(col):
-    from provisioning.validation.colscan import plain_phones
-    from provisioning.validation.patterns import PHONE_COLUMN
-
-    joined = "\x00" + "\x00".join(col) + "\x00"
-    assert not plain_phones(joined) or PHONE_COLUMN.fullmatch(joined)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(plain_phone_cells, max_size=20))
-def test_plain_phones_knows_a_column_of_plain_phone_numbers(col):
-    from provisioning.validation.colscan import plain_phones
-
-    assert plain_phones("\x00" + "\x00".join(col) + "\x00")  # the fast path is the one taken for such a column
 
 
 @settings(max_examples=300, deadline=None)
@@ -527,16 +517,8 @@ def test_phone_columns_checked_as_validation_does_find_what_the_per_value_rule_f
     collector = Collector(_roster(len(col)))
     found, cells_after = check_cells(tuple(col), name, collector, phone=True)
     check_field(name, list(cells_after), name, collector, found)
-    expected = []
-    for i, v in enumerate(cells_after):
-        parts = [p.strip() for p in re.split(r"[;,]", v) if p.strip()] if name == "businessPhones" else [v]
-        if not v:
-            continue
-        if len(parts) > 1 and not any(rules.phone_problem(p, name) for p in parts):
-            expected.append((i, "phone-multiple"))
-        elif rules.phone_problem(v, name):
-            expected.append((i, "phone-invalid"))
-    assert sorted((i.row - 2, i.code) for i in collector.issues if i.code.startswith("phone")) == expected
+    assert sorted((i.row - 2, i.code) for i in collector.issues if i.code.startswith("phone")) == \
+        _phone_reference(cells_after, name)
 
 
 plain_upn_cells = st.one_of(st.just(""), st.builds(lambda a, b: f"{a}@{b}",
@@ -545,19 +527,25 @@ plain_upn_cells = st.one_of(st.just(""), st.builds(lambda a, b: f"{a}@{b}",
                                                    st.text(alphabet="ab.-9", min_size=1, max_size=48)))
 
 
+#: The byte tests that spare a column its regular expression: (test, the regex, cells of any kind, cells it is for).
+BYTE_TESTS = {"phones": (plain_phones, PHONE_COLUMN, phone_cells, plain_phone_cells),
+              "upns": (plain_upns, UPN_SHAPES, upn_cells, plain_upn_cells)}
+
+
+@pytest.mark.parametrize("name", BYTE_TESTS)
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.one_of(upn_cells, plain_upn_cells, cells), max_size=20))
-def test_plain_upns_says_yes_only_where_the_upn_shape_regex_matches(col):
-    from provisioning.validation.colscan import plain_upns
-    from provisioning.validation.patterns import UPN_SHAPES
-
+@given(data=st.data())
+def test_a_byte_test_says_yes_only_where_its_regex_matches(name, data):
+    test, regex, kind, plain = BYTE_TESTS[name]
+    col = data.draw(st.lists(st.one_of(kind, plain, cells), max_size=20))
     joined = "\x00" + "\x00".join(col) + "\x00"
-    assert not plain_upns(joined) or UPN_SHAPES.fullmatch(joined)
+    assert not test(joined) or regex.fullmatch(joined)
 
 
+@pytest.mark.parametrize("name", BYTE_TESTS)
 @settings(max_examples=200, deadline=None)
-@given(st.lists(plain_upn_cells, max_size=20))
-def test_plain_upns_knows_a_column_of_plainly_shaped_upns(col):
-    from provisioning.validation.colscan import plain_upns
-
-    assert plain_upns("\x00" + "\x00".join(col) + "\x00")
+@given(data=st.data())
+def test_a_byte_test_knows_the_column_it_is_for(name, data):
+    test, _, _, plain = BYTE_TESTS[name]
+    col = data.draw(st.lists(plain, max_size=20))
+    assert test("\x00" + "\x00".join(col) + "\x00")  # the fast path is the one taken for such a column
