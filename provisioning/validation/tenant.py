@@ -5,6 +5,11 @@ failed POST) and for existing users (derived-UPN collisions); the plan asks it a
 employeeId, in one wave (:meth:`GraphTenantView.look_up`): ``$filter=prop in (...)`` items of 15 values inside
 ``$batch``, several in flight, cached, so each UPN and employeeId is asked about once per run.
 
+A tenant of at most a page of users (999, ``GET /users``) is read whole instead, when the roster's lookups would
+take more requests than that page (:data:`LIST_MIN_ITEMS`): a new or small tenant, the commonest onboarding, then
+costs one request (and one resource unit) for what 800 filter items cost a 6,000-row roster; a longer tenant (the
+page has a ``@odata.nextLink``) is looked up by the filters as before.
+
 Deleted users and the organization are read in the background while the domains are read and the roster is
 validated: Deleted users as a list (``GET /directory/deletedItems/microsoft.graph.user``, the form the list page
 documents), which in almost every tenant is one page (users stay there 30 days), so that finding the rows to create
@@ -20,7 +25,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from graph.batch import BatchRequest, BatchResponse, in_requests
+from graph.batch import IN_CHUNK, BatchRequest, BatchResponse, in_requests
+from graph.errors import GraphError
 from provisioning.models import DeletedUser, ExistingUser
 
 if TYPE_CHECKING:
@@ -35,6 +41,11 @@ DELETED_USERS = "/directory/deletedItems/microsoft.graph.user"
 DELETED_SELECT = ("id", "userPrincipalName", "displayName", "mailNickname", "employeeId", "deletedDateTime")
 #: One page of the Deleted users list (the largest ``$top`` the list takes).
 DELETED_PAGE = 999
+#: One page of the users list (the largest ``$top``, graph-facts 4): a tenant that fits in it is read whole.
+USERS_PAGE = 999
+#: The fewest lookup items (``in`` filters of 15 values) for which the users page is read first: two ``$batch``
+#: requests' worth. Fewer cost less than a page of 999 users, and they wait on no page read.
+LIST_MIN_ITEMS = 40
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -118,6 +129,15 @@ def find_deleted(client: GraphClient, *, upns: Iterable[str] = (), nicknames: It
     return _newest_first(_found(client.send_batch(reqs))) if reqs else []
 
 
+def list_users(client: GraphClient) -> list[ExistingUser] | None:
+    """Every user of the tenant when they fit in one page; None when there are more (the caller then looks its
+    values up with the filters). Raises :class:`~graph.errors.GraphError`."""
+    page = client.get("/users", {"$select": ",".join(LOOKUP_SELECT), "$top": str(USERS_PAGE)})
+    if page.get("@odata.nextLink"):
+        return None
+    return [to_existing(u) for u in page.get("value") or ()]
+
+
 def list_deleted(client: GraphClient) -> list[DeletedUser] | None:
     """Every user in Deleted users, most recently deleted first, when they fit in one page; None when there are
     more (the caller then looks for its rows with :func:`find_deleted`). Raises :class:`~graph.errors.GraphError`."""
@@ -136,18 +156,24 @@ class GraphTenantView:
         validation then cleans or derives differently is looked up when asked for)."""
         self._client = client
         self._lock = threading.Lock()
+        self._fill_lock = threading.Lock()
         self._known: dict[str, ExistingUser | None] = {}  # lower-case UPN -> the user, None: asked, not there
         self._holders: dict[str, ExistingUser | None] = {}  # employeeId -> the first user found holding it
         self.lookups = 0  # UPNs asked about
         # Started before the domains are read, so that they are in by the time validation and the plan need them;
         # a read that fails raises when it is asked for (the organization is only shown: its caller forgives it).
-        pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="preflight")
+        pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="preflight")
         # the domains too: validation asks for them only at its end (or to derive a UPN), so the first round trips
         # of the run (the token, the TLS handshake) go while the rows are checked
         self._domains_read: Future[list[Any]] = pool.submit(client.domains)
         self._deleted = pool.submit(list_deleted, client)
         self._organization = pool.submit(client.organization)
         typed, eids = list(upns), list(employee_ids)
+        items = -(-len(set(typed)) // IN_CHUNK) - (-len(set(eids)) // IN_CHUNK)
+        # read first, when it may save more requests than it costs; the lookups then wait for it (see _fill)
+        self._listing: Future[list[ExistingUser] | None] | None = (
+            pool.submit(list_users, client) if items >= LIST_MIN_ITEMS else None)
+        self._whole = False  # every user of the tenant is in the cache: what is not there does not exist
         self._early: Future[Any] | None = pool.submit(self._fill, typed, eids) if typed or eids else None
         pool.shutdown(wait=False)
         self._domains: tuple[frozenset[str], frozenset[str], str] | None = None
@@ -208,11 +234,40 @@ class GraphTenantView:
             early.result()  # the roster's typed values, asked in the background: in the cache once it is done
         return self._fill(upns, employee_ids)
 
+    def _read_whole(self) -> None:
+        """Take in the users page, once it is read: the whole tenant, or nothing when it is longer than a page or
+        the read failed (the filters then ask, and a failure that is the tenant's shows on them)."""
+        listing, self._listing = self._listing, None
+        if listing is None:
+            return
+        try:
+            users = listing.result()
+        except GraphError as exc:
+            log.info("pre-flight: the users page could not be read (%s): looking the roster's users up instead", exc)
+            return
+        if users is None:
+            log.info("pre-flight: the tenant has more than %d users: looking the roster's users up", USERS_PAGE)
+            return
+        with self._lock:
+            for u in users:
+                if u.userPrincipalName:
+                    self._known.setdefault(u.userPrincipalName.lower(), u)
+                if u.employeeId:
+                    self._holders.setdefault(str(u.employeeId), u)
+            self._whole = True
+        log.info("pre-flight: the tenant's %d users read in one page: no lookup needed", len(users))
+
     def _fill(self, upns: Iterable[str], employee_ids: Iterable[str]) \
             -> tuple[dict[str, ExistingUser], dict[str, ExistingUser]]:
         wanted = {u.strip().lower() for u in upns if u and u.strip()}
         eids = {e.strip() for e in employee_ids if e and e.strip()}
+        if self._listing is not None:
+            with self._fill_lock:  # one caller takes the page in; the others wait for it, then use it
+                self._read_whole()
         with self._lock:
+            if self._whole:
+                return ({u: x for u in wanted if (x := self._known.get(u)) is not None},
+                        {e: x for e in eids if (x := self._holders.get(e)) is not None})
             missing = sorted(u for u in wanted if u not in self._known)
             unheld = sorted(e for e in eids if e not in self._holders)
         fields = list(dict.fromkeys(["userPrincipalName", *LOOKUP_SELECT]))

@@ -70,3 +70,37 @@ def test_a_deleted_users_list_longer_than_a_page_is_searched_with_filters(
     _check(res, deleted_people[0])
     # UPNs and employeeIds, then the 40 rows' UPN, mailNickname and employeeId in Deleted users
     assert items == 3 + 3 + 3 * 3
+
+
+@pytest.fixture
+def present_people(sandbox: Any) -> tuple[str, str]:
+    """Two users of the tenant: row 5's (its UPN in capitals) and someone holding row 9's employeeId."""
+    return (precreate(sandbox, "PAT003@contoso.com", "Pat3 Row3", employeeId="P0003"),
+            precreate(sandbox, "someone@contoso.com", "Some One", employeeId="P0007"))
+
+
+def _plans(sandbox: Any, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, page: int,
+           least_items: int) -> tuple[dict[int, dict[str, str]], int]:
+    monkeypatch.setattr(tenant_view, "USERS_PAGE", page)
+    monkeypatch.setattr(tenant_view, "LIST_MIN_ITEMS", least_items)
+    res, items = _dry_run(sandbox, cli, tmp_path, f"page{page}-least{least_items}")
+    times = ("firstAt", "lastAt")  # when the run planned each row: the only cells that differ between the runs
+    return {r: {k: v for k, v in cells.items() if k not in times} for r, cells in res.items()}, items
+
+
+def test_a_tenant_of_one_users_page_is_read_whole_and_plans_the_same(
+        sandbox: Any, cli: Any, tmp_path: Path, deleted_people: tuple[str, str], present_people: tuple[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    filtered, items = _plans(sandbox, cli, tmp_path, monkeypatch, page=999, least_items=7)
+    assert items == 3 + 3  # six lookup items: under the least for which the page is read, so the filters ask
+    whole, items = _plans(sandbox, cli, tmp_path, monkeypatch, page=999, least_items=6)
+    assert items == 0  # the tenant's two users in one page: nothing left to look up
+    longer, items = _plans(sandbox, cli, tmp_path, monkeypatch, page=1, least_items=6)
+    assert items == 3 + 3  # two users, pages of one: a longer tenant is looked up by the filters
+    assert whole == filtered == longer
+    assert [r for r, v in filtered.items() if v["status"] == "invalid"] == [7]  # the deleted person's row
+    assert filtered[7]["errorCode"] == "user-deleted"
+    # rows 5 and 9 are the present users' (row 5 by its UPN in another case, row 9 by its employeeId alone)
+    assert {r: (v["status"], v["objectId"]) for r, v in filtered.items() if v["status"] == "would skip"} == {
+        5: ("would skip", present_people[0]), 9: ("would skip", present_people[1])}
+    assert sum(1 for v in filtered.values() if v["status"] == "would create") == ROWS - 3
