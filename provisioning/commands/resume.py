@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from provisioning.bulk import loading_libraries
 from provisioning.commands import add_output_arguments, notify_options, output_context
 from provisioning.context import CommandContext
 from provisioning.exitcodes import ExitStatus
@@ -27,7 +28,8 @@ def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Resume: check the roster and the tenant, reconcile the rows in doubt, send the rest (creates, updates,
     follow-ups), report over the whole run."""
     # provisioning.api loads pandas, openpyxl and requests: imported when the command runs, not for --help
-    from provisioning.api import ResumeOptions, Stop, is_rollback, resume_rollback, resume_run
+    with loading_libraries():  # a bulk step, the libraries then frozen (provisioning.bulk)
+        from provisioning.api import ResumeOptions, Stop, is_rollback, resume_rollback, resume_run
 
     if is_rollback(args.run_dir):  # a rollback folder (inside its run folder): continue the rollback
         with Stop().signals() as stop:

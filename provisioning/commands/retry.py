@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from provisioning.bulk import loading_libraries
 from provisioning.commands import add_output_arguments, output_context
 from provisioning.context import CommandContext
 from provisioning.exitcodes import ExitStatus
@@ -37,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Build the retry roster, then run it as a new run folder linked to the earlier one."""
     # provisioning.api loads pandas, openpyxl and requests: imported when the command runs, not for --help
-    from provisioning.api import Existing, RetryOptions, Stop, start_retry
+    with loading_libraries():  # a bulk step, the libraries then frozen (provisioning.bulk)
+        from provisioning.api import Existing, RetryOptions, Stop, start_retry
 
     options = RetryOptions(run_dir=args.out, force=args.force, dry_run=args.dry_run,
                            existing=Existing(args.existing) if args.existing else None, progress=not args.no_progress,

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from provisioning.bulk import gc_paused
+from provisioning.bulk import loading_libraries
 from provisioning.commands import add_header_row_argument, add_output_arguments, notify_options, output_context
 from provisioning.context import CommandContext
 from provisioning.errors import UsageError
@@ -158,7 +158,7 @@ def options(args: argparse.Namespace) -> RunOptions:
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Run the roster: pre-flight, plan, journal, apply, report (Ctrl-C, SIGTERM, SIGHUP stop it cleanly)."""
-    with gc_paused():  # a million objects and no cycles to collect (provisioning.bulk)
+    with loading_libraries():  # a million objects and no cycles to collect (provisioning.bulk)
         from provisioning.api import Stop, start_run  # loads pandas, openpyxl and requests (see options above)
 
     run_options = options(args)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from provisioning.bulk import gc_paused
+from provisioning.bulk import gc_paused, loading_libraries
 from provisioning.cells import csv_quote, csv_safe
 from provisioning.commands import add_header_row_argument
 from provisioning.context import CommandContext
@@ -111,7 +111,7 @@ def issues_json(roster: str, sheet: str | None, rows: int, bad_rows: int, issues
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Validate ``args.roster``; see the module docstring for outputs and exit status."""
-    with gc_paused():  # imported when the command runs, not for --help:
+    with loading_libraries():  # imported when the command runs, not for --help:
         from provisioning.roster.reader import hidden_rows_note, load_roster  # loads pandas
         from provisioning.validation.engine import check_roster  # loads numpy
 
