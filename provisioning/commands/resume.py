@@ -27,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Resume: check the roster and the tenant, reconcile the rows in doubt, send the rest (creates, updates,
     follow-ups), report over the whole run."""
-    # provisioning.api loads pandas, openpyxl and requests: imported when the command runs, not for --help
     with loading_libraries():  # a bulk step, the libraries then frozen (provisioning.bulk)
+        # provisioning.api loads numpy and requests: imported when the command runs, not for --help
         from provisioning.api import ResumeOptions, Stop, is_rollback, resume_rollback, resume_run
 
     if is_rollback(args.run_dir):  # a rollback folder (inside its run folder): continue the rollback

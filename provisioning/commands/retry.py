@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Build the retry roster, then run it as a new run folder linked to the earlier one."""
-    # provisioning.api loads pandas, openpyxl and requests: imported when the command runs, not for --help
     with loading_libraries():  # a bulk step, the libraries then frozen (provisioning.bulk)
+        # provisioning.api loads numpy and requests: imported when the command runs, not for --help
         from provisioning.api import Existing, RetryOptions, Stop, start_retry
 
     options = RetryOptions(run_dir=args.out, force=args.force, dry_run=args.dry_run,

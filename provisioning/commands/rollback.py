@@ -41,7 +41,7 @@ def _asker(ctx: CommandContext) -> Callable[[str], bool] | None:
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Plan, confirm, send, report (Ctrl-C, SIGTERM, SIGHUP stop it cleanly; `resume` continues it)."""
-    # provisioning.api loads pandas, openpyxl and requests: imported when the command runs, not for --help
+    # provisioning.api loads numpy and requests: imported when the command runs, not for --help
     from provisioning.api import RollbackOptions, Stop, start_rollback
 
     options = RollbackOptions(yes=args.yes, dry_run=args.dry_run)

@@ -142,7 +142,7 @@ def deliver_options(args: argparse.Namespace) -> DeliverOptions | None:
 
 def options(args: argparse.Namespace) -> RunOptions:
     """The run's options from its arguments."""
-    # provisioning.api loads pandas, openpyxl and requests: imported when the command runs, not for --help
+    # provisioning.api loads numpy and requests: imported when the command runs, not for --help
     from provisioning.api import Existing, RunOptions
 
     return RunOptions(
@@ -159,7 +159,7 @@ def options(args: argparse.Namespace) -> RunOptions:
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Run the roster: pre-flight, plan, journal, apply, report (Ctrl-C, SIGTERM, SIGHUP stop it cleanly)."""
     with loading_libraries():  # a million objects and no cycles to collect (provisioning.bulk)
-        from provisioning.api import Stop, start_run  # loads pandas, openpyxl and requests (see options above)
+        from provisioning.api import Stop, start_run  # loads numpy and requests (see options above)
 
     run_options = options(args)
     with Stop().signals() as stop:

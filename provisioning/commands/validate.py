@@ -112,7 +112,7 @@ def issues_json(roster: str, sheet: str | None, rows: int, bad_rows: int, issues
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Validate ``args.roster``; see the module docstring for outputs and exit status."""
     with loading_libraries():  # imported when the command runs, not for --help:
-        from provisioning.roster.reader import hidden_rows_note, load_roster  # loads pandas
+        from provisioning.roster.reader import hidden_rows_note, load_roster  # loads pandas for a CSV with quotes
         from provisioning.validation.engine import check_roster  # loads numpy
 
     out_path = args.out or issues_csv_path(args.roster)

@@ -84,7 +84,7 @@ def _child_ctx(ctx: CommandContext) -> CommandContext:
 def _outcome(result: RunResult) -> RunOutcome:
     """The run's status, its counts, (when not OK) its error and warning lines, and whether it completed: every
     valid row created, updated or skipped with its follow-ups done (only invalid rows left, if any)."""
-    from provisioning.watcher import RunOutcome  # loads pandas (see above)
+    from provisioning.watcher import RunOutcome  # loads numpy (see above)
 
     message = "\n".join(result.messages) if result.status is not ExitStatus.OK else ""
     return RunOutcome(result.status, message, {s.value: n for s, n in result.counts.items()}, result.complete)
@@ -99,7 +99,7 @@ class _Engine:
         self.stop = stop
 
     def run_roster(self, roster: Path, run_dir: Path) -> RunOutcome:
-        from provisioning.api import RunOptions, start_run  # loads pandas (see above)
+        from provisioning.api import RunOptions, start_run  # loads numpy (see above)
 
         # force: the run folder is the daemon's own (INBOX/.runs/...); a try that stopped before its journal
         # (an authentication failure) left its run.log there
@@ -108,14 +108,14 @@ class _Engine:
                                   console=_child_ctx(self.ctx)))
 
     def resume_run(self, run_dir: Path) -> RunOutcome:
-        from provisioning.api import ResumeOptions, resume_run  # loads pandas (see above)
+        from provisioning.api import ResumeOptions, resume_run  # loads numpy (see above)
 
         return _outcome(resume_run(self.ctx.tenant_settings, run_dir, ResumeOptions(progress=False),
                                    stop=self.stop, console=_child_ctx(self.ctx)))
 
     def notify(self, result: FileResult) -> None:
         """``--notify``: mail the file's outcome (never raises, never changes it)."""
-        from provisioning.watcher import ensure_workbook  # loads pandas (see above)
+        from provisioning.watcher import ensure_workbook  # loads numpy (see above)
 
         if result.run_dir is not None and result.run_dir.is_dir():
             problem = ensure_workbook(result.run_dir)  # for the mail (the mail then says it is missing)
@@ -126,8 +126,8 @@ class _Engine:
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Watch INBOX until SIGTERM/Ctrl-C (or one pass with --once)."""
-    from provisioning.api import Stop  # loads pandas (see above)
-    from provisioning.watcher import WatchConfig, Watcher  # loads pandas (see above)
+    from provisioning.api import Stop  # loads numpy (see above)
+    from provisioning.watcher import WatchConfig, Watcher  # loads numpy (see above)
 
     inbox = Path(args.inbox)
     if not inbox.is_dir():
