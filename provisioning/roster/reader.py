@@ -329,9 +329,8 @@ class _EmptyData(ValueError):
 def _parse_csv(p: Path, encoding: str, delimiter: str, skip: int) -> list[list[str]]:
     """The file's columns of text, from line ``skip`` (0-based): every row as wide as the widest, blank lines kept
     as rows of empty cells (row numbers stay right). Raises UnicodeDecodeError, ValueError or :class:`_EmptyData`."""
-    raw = p.read_bytes()
-    text = raw.decode(encoding)
-    if len(raw) <= QUICK_SPLIT_BYTES and '"' not in text and "\x00" not in text:
+    text = p.read_bytes().decode(encoding) if p.stat().st_size <= QUICK_SPLIT_BYTES else None
+    if text is not None and '"' not in text and "\x00" not in text:
         # Without a quote a record is a line (\n, \r or \r\n) and a cell what lies between two delimiters, as
         # pandas' C parser reads it; with one, quoting rules (and their errors: an unclosed quote) are pandas'.
         rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=delimiter))[skip:]
@@ -342,7 +341,7 @@ def _parse_csv(p: Path, encoding: str, delimiter: str, skip: int) -> list[list[s
     return _parse_csv_pandas(p, encoding, delimiter, skip, text)
 
 
-def _parse_csv_pandas(p: Path, encoding: str, delimiter: str, skip: int, text: str) -> list[list[str]]:
+def _parse_csv_pandas(p: Path, encoding: str, delimiter: str, skip: int, text: str | None = None) -> list[list[str]]:
     """pandas.read_csv of the file: strings only, no NA guessing, blank lines kept."""
     import pandas as pd  # heavy (a third of a second): only for files with quotes (see _parse_csv)
 
@@ -352,7 +351,8 @@ def _parse_csv_pandas(p: Path, encoding: str, delimiter: str, skip: int, text: s
         try:
             frame = pd.read_csv(p, **options)
         except pd.errors.ParserError:  # a row longer than the header: size the frame to the widest row
-            width = max(len(r) for r in csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter))
+            full = p.read_bytes().decode(encoding) if text is None else text
+            width = max(len(r) for r in csv.reader(io.StringIO(full.lstrip("\ufeff")), delimiter=delimiter))
             frame = pd.read_csv(p, names=list(range(width)), **options)
     except pd.errors.EmptyDataError as exc:
         raise _EmptyData(str(exc)) from exc
