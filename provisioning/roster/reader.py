@@ -221,7 +221,7 @@ def detect_delimiter(line: str) -> str:
 def _read_csv(p: Path, head: bytes, given: str | None = None, renames: dict[str, str | None] | None = None,
               header_row: int | None = None, prefixed: Callable[[str], bool] | None = None) \
         -> tuple[str, str, list[list[str]], str | None]:
-    """Parse a CSV file once with pandas' C parser (every cell a ``str``); columns as lists. ``head``: the file's
+    """Parse a CSV file once (:func:`_parse_csv`: every cell a ``str``); columns as lists. ``head``: the file's
     first bytes (one more than :data:`_HEAD` when the file is longer), for detection; ``given``: the encoding
     the user named (--encoding), else it is detected; ``renames``: the mapping file's (to know the password
     column, which a message about the encoding never shows); ``header_row``: the line of the column names, if
@@ -343,7 +343,7 @@ def _parse_csv(p: Path, encoding: str, delimiter: str, skip: int) -> list[list[s
 
 def _parse_csv_pandas(p: Path, encoding: str, delimiter: str, skip: int, text: str | None = None) -> list[list[str]]:
     """pandas.read_csv of the file: strings only, no NA guessing, blank lines kept."""
-    import pandas as pd  # heavy (a third of a second): only for files with quotes (see _parse_csv)
+    import pandas as pd  # heavy (a third of a second): only for large files and files with quotes (_parse_csv)
 
     options: dict[str, Any] = dict(sep=delimiter, encoding=encoding, header=None, dtype=object, na_filter=False,
                                    keep_default_na=False, skip_blank_lines=False, engine="c", skiprows=skip)

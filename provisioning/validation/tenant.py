@@ -41,7 +41,7 @@ DELETED_USERS = "/directory/deletedItems/microsoft.graph.user"
 DELETED_SELECT = ("id", "userPrincipalName", "displayName", "mailNickname", "employeeId", "deletedDateTime")
 #: One page of the Deleted users list (the largest ``$top`` the list takes).
 DELETED_PAGE = 999
-#: One page of the users list (the largest ``$top``, graph-facts 4): a tenant that fits in it is read whole.
+#: One page of the users list (the largest ``$top``, graph-facts 6.1): a tenant that fits in it is read whole.
 USERS_PAGE = 999
 #: The fewest lookup items (``in`` filters of 15 values) for which the users page is read first: two ``$batch``
 #: requests' worth. Fewer cost less than a page of 999 users, and they wait on no page read.
