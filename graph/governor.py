@@ -7,9 +7,8 @@ no flag should be needed for it. The governor keeps a model of Graph's bucket (c
 tokens ``T``) and corrects it from the answers:
 
 * **Start**: the bucket is believed full (``quota_writes``, default 3,000), but writes go out like TCP's slow
-  start: a few at first, then a quarter of what went in without a throttling header (what Graph provably has
-  left) and up to ``start_gamble`` writes more, so a 2,000-user roster goes out in seconds while a 5-write bucket
-  sees only a handful of 429s.
+  start: a few at first, then a quarter of what went in without a throttling header, so a 2,000-user roster
+  goes out in seconds while a 5-write bucket sees only a handful of 429s.
 * ``x-ms-throttle-limit-percentage`` (Graph sends it from 80 % use) says where Graph's bucket really is: the first
   one ends the start (``C`` = writes admitted so far / that share) and every later one pins ``T`` to the band it
   names (0.9: about a tenth of ``C`` left, minus the writes still in flight). An answer without it means Graph's
@@ -86,12 +85,6 @@ class GovernorConfig:
     min_rate_per_s: float = 0.05
     #: writes in flight before any answer came back (the start then grows by a quarter of what went in unremarked)
     first_probe: int = 4
-    #: writes the start may have in flight beyond what Graph provably has left (a quarter of what went in, at most
-    #: this much more): at most that many 429s from a bucket that turns out smaller, for a start that reaches the
-    #: refill rate sooner (Graph's bucket is full until then, and its refill is lost). In simulation against the
-    #: sandbox's buckets, 8 cut the start of bench (b) (600 writes / 3 s) by 0.15 s and gave no more 429s at
-    #: buckets of 50 to 1,000 writes; 16 gave more.
-    start_gamble: float = 8.0
     #: share of the bucket kept unspent once Graph's feedback drives the pace, until the refill rate is measured
     reserve: float = 0.1
     #: the same once the crossings measured the refill rate and the bucket (the model then knows Graph's level better)
@@ -110,8 +103,6 @@ class GovernorConfig:
             raise ValueError(f"the write burst must be at least 1, not {self.burst}")
         if self.first_probe < 1 or not (0 <= self.reserve < 1 and 0 <= self.measured_reserve < 1):
             raise ValueError("first_probe must be at least 1 and the reserves between 0 and 1")
-        if not (math.isfinite(self.start_gamble) and self.start_gamble >= 0):
-            raise ValueError(f"start_gamble must be a number of writes, at least 0, not {self.start_gamble}")
 
     @property
     def capacity(self) -> float:
@@ -327,10 +318,8 @@ class WriteGovernor:
                 self._admitted += ok
                 if pct is None and not throttled:
                     # No percentage after A writes: Graph's bucket held more than A / 0.8, so A / 4 more fit
-                    # for sure. The start grows by that much per round trip (a quarter), and by a few writes
-                    # more it may lose to 429s (start_gamble), in flight beside them.
-                    sure = self._admitted / 4
-                    self._window = self.config.first_probe + sure + min(sure, self.config.start_gamble)
+                    # for sure. The start grows by that much per round trip (a quarter), never into a 429.
+                    self._window = self.config.first_probe + self._admitted / 4
                     if self._admitted > 0.8 * self._cap:  # more than 80 % of our belief went in unremarked
                         self._grow(self._admitted / 0.8)
                     return
