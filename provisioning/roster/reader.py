@@ -247,7 +247,7 @@ def _read_csv(p: Path, head: bytes, given: str | None = None, renames: dict[str,
     delimiter = detect_delimiter(_delimiter_line(lines, skip, header_row))
     try:
         try:
-            frame = _parse_csv(p, encoding, delimiter, skip)
+            columns = _parse_csv(p, encoding, delimiter, skip)
         except UnicodeDecodeError:
             if given is not None:
                 raise RosterError(p, encodings.decode_problem(p.read_bytes(), given, _layout(head, renames))) \
@@ -255,7 +255,7 @@ def _read_csv(p: Path, head: bytes, given: str | None = None, renames: dict[str,
             if encoding != "utf-8":
                 raise
             encoding, note = _guess(p, head, renames)  # the head was UTF-8 but a later byte is not
-            frame = _parse_csv(p, encoding, delimiter, skip)
+            columns = _parse_csv(p, encoding, delimiter, skip)
     except _EmptyData as exc:
         raise RosterError(p, "the roster is empty; it needs a header row and one row per user") from exc
     except (UnicodeDecodeError, ValueError) as exc:  # pandas' ParserError is a ValueError
@@ -264,7 +264,6 @@ def _read_csv(p: Path, head: bytes, given: str | None = None, renames: dict[str,
     except OSError as exc:
         raise RosterError(p, f"cannot read the roster: {exc.strerror or exc}") from exc
     # Excel's text prefix ('+1 555 0100, as export-users and every CSV this tool writes have it) is no data
-    columns = frame
     if prefixed is None or prefixed(encoding):
         columns = [unquote_text_prefix(col) for col in columns]
     if skip:  # keep Excel row numbers: put the skipped lines back as rows (the version line in column A)

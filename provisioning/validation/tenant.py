@@ -264,12 +264,9 @@ class GraphTenantView:
         if self._listing is not None:
             with self._fill_lock:  # one caller takes the page in; the others wait for it, then use it
                 self._read_whole()
-        with self._lock:
-            if self._whole:
-                return ({u: x for u in wanted if (x := self._known.get(u)) is not None},
-                        {e: x for e in eids if (x := self._holders.get(e)) is not None})
-            missing = sorted(u for u in wanted if u not in self._known)
-            unheld = sorted(e for e in eids if e not in self._holders)
+        with self._lock:  # the whole tenant read: what is not in the cache does not exist, nothing to ask
+            missing = [] if self._whole else sorted(u for u in wanted if u not in self._known)
+            unheld = [] if self._whole else sorted(e for e in eids if e not in self._holders)
         fields = list(dict.fromkeys(["userPrincipalName", *LOOKUP_SELECT]))
         reqs = [*in_requests("u", "/users", "userPrincipalName", missing, select=fields, top=15),
                 *in_requests("e", "/users", "employeeId", unheld, select=LOOKUP_SELECT)]

@@ -52,8 +52,7 @@ def _read(path: Path) -> object:
 def _both(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
     ours = _read(path)
     with monkeypatch.context() as m:
-        m.setattr(reader, "_parse_csv", lambda p, e, d, s: reader._parse_csv_pandas(p, e, d, s, p.read_bytes()
-                                                                                       .decode(e)))
+        m.setattr(reader, "_parse_csv", reader._parse_csv_pandas)
         theirs = _read(path)
     return ours, theirs
 
