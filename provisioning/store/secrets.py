@@ -82,8 +82,9 @@ class PasswordFile:
 
     A line is appended, flushed and fsync'd (and, when the file is new, its folder too) *before* the request
     that carries the password leaves, so neither a killed process nor a crash of the machine leaves a user whose
-    password is lost. :meth:`finalize` rewrites the file to hold only the users that may exist with their
-    password (created, or sent without an answer yet), with the password that was actually sent last. On resume
+    password is lost. :meth:`finalize` makes the file hold only the users that may exist with their
+    password (created, or sent without an answer yet), with the password that was actually sent last (rewriting
+    it unless it holds just those already). On resume
     the existing file is read back first.
     """
 
@@ -95,6 +96,9 @@ class PasswordFile:
         self._fh: io.TextIOWrapper | None = None
         self._identity: tuple[int, int] | None = None
         self._known: dict[int, tuple[str, str]] = {}
+        # the rows of the lines this session wrote, in file order, when it created the file (None: it did not, or
+        # not yet): lines of only the kept rows, each once and in row order, are the file finalize would write
+        self._written: list[int] | None = None
 
     def load(self) -> dict[int, tuple[str, str]]:
         """Read an existing file (resume); the last line of a row wins. Returns ``{row: (upn, password)}``."""
@@ -109,7 +113,9 @@ class PasswordFile:
 
     def _open(self) -> io.TextIOWrapper:
         if self._fh is None:
+            fresh = not self.path.exists() and not self.path.is_symlink()
             self._fh = open_private_csv(self.path, self.COLUMNS)
+            self._written = [] if fresh else None
             self._identity = (os.fstat(self._fh.fileno()).st_dev, os.fstat(self._fh.fileno()).st_ino)
         return self._fh
 
@@ -125,11 +131,17 @@ class PasswordFile:
         with self._lock:
             fh = self._open()
             writer = csv.writer(fh)
-            for row, upn, password in entries:
-                writer.writerow((row, csv_safe(upn), password))
-            self._sync(fh)
+            try:
+                for row, upn, password in entries:
+                    writer.writerow((row, csv_safe(upn), password))
+                self._sync(fh)
+            except BaseException:
+                self._written = None  # a line may be cut short (a full disk): finalize rewrites the file
+                raise
             for row, upn, password in entries:
                 self._known[row] = (upn, password)
+            if self._written is not None:
+                self._written.extend(row for row, _, _ in entries)
 
     def check_intact(self) -> None:
         """Raise :class:`provisioning.errors.RunFolderLost` if the file written to was removed or replaced since
@@ -154,9 +166,15 @@ class PasswordFile:
 
     def finalize(self, created_rows: Iterable[int]) -> int:
         """Rewrite the file with only ``created_rows`` (the rows whose user may exist with the password); remove
-        it if none. Returns lines kept."""
+        it if none. Returns lines kept. A file this session created whose lines are already just those, in order
+        (every user created, none sent twice: the usual run), is left as it is: each line was fsync'd when added."""
+        with self._lock:
+            written, identity = self._written, self._identity
         self.close()
         keep = [(r, *self._known[r]) for r in sorted(set(created_rows)) if r in self._known]
+        if keep and written == [r for r, _, _ in keep] and identity is not None and gone(self.path, identity) is None:
+            return len(keep)
+        self._written = None  # rewritten below: no longer the lines this session appended
         if not self.path.exists() and not keep:
             return 0
         tmp = self.path.with_name(self.path.name + ".tmp")
