@@ -14,7 +14,8 @@ journal: with what it kept, that is the snapshot the session would have read at 
 adds the rows after the last one added, then the Summary, and saves. A thread that failed leaves the whole
 workbook to be written as before (:meth:`finish` returns False), and the snapshot to be read whole.
 
-The thread loads openpyxl itself (deferred imports of the workbook writer): the sends do not wait for it.
+The thread loads openpyxl itself (deferred imports of the workbook writer): the sends do not wait for it. It starts
+:data:`START_S` after them; a session over sooner writes the whole workbook at its end.
 """
 from __future__ import annotations
 
@@ -38,6 +39,10 @@ log = logging.getLogger(__name__)
 
 #: Rows read from the journal at a time, and the seconds between two looks when the next row is not settled.
 SPAN, POLL_S = 500, 0.5
+#: Seconds the thread waits before it starts (loading openpyxl takes a tenth of a second of CPU): the sends' first
+#: second is the write governor's start, when each answer lets the next writes go at once and a busy thread
+#: holding the interpreter delays them, and Graph's bucket is still full, so that every delay wastes its refill.
+START_S = 1.0
 
 
 class EarlyWorkbook:
@@ -66,6 +71,8 @@ class EarlyWorkbook:
         return self
 
     def _loop(self) -> None:
+        if self._done.wait(START_S):
+            return  # the session ended first: it writes the whole workbook
         try:
             # deferred: openpyxl is loaded here, in this thread, while the sends go (only third-party modules and
             # the report's own are imported; nothing the main thread imports meanwhile imports these)

@@ -11,8 +11,8 @@ that the run engine needs; both run the same rules.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from itertools import compress
 from operator import ne, not_
 from typing import Any
@@ -83,15 +83,24 @@ def _scatter(col: Sequence[str] | None, rows: list[int], new: list[str], n: int)
     return out
 
 
+#: What :func:`check_roster` hands to its ``meanwhile``: the final text per field, what was derived, and the row
+#: indexes with an error so far (all but the tenant's domains).
+Meanwhile = Callable[[Mapping[str, Sequence[str]], Mapping[str, list[int]], frozenset[int]], None]
+
+
 def check_roster(roster: Roster, *, tenant: TenantView | None = None, naming_template: str | None = None,
-                 default_domain: str | None = None) -> Checked:
-    """Derive empty fields and run every rule, column-wise; see :func:`validate_roster` for the arguments."""
+                 default_domain: str | None = None, meanwhile: Meanwhile | None = None) -> Checked:
+    """Derive empty fields and run every rule, column-wise; see :func:`validate_roster` for the arguments.
+
+    ``meanwhile`` is called once every rule but the tenant's domains has run, before those are checked: pre-flight
+    reads the domains while the roster is checked, and the rest of the work (:func:`validate_roster` builds the
+    rows) is done while the read may still be on its way instead of after it."""
     with gc_paused():
-        return _check_roster(roster, tenant, naming_template, default_domain)
+        return _check_roster(roster, tenant, naming_template, default_domain, meanwhile)
 
 
 def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: str | None,
-                  default_domain: str | None) -> Checked:
+                  default_domain: str | None, meanwhile: Meanwhile | None = None) -> Checked:
     n = len(roster.row_numbers)
     out = Collector(roster)
     columns = roster.columns
@@ -169,6 +178,8 @@ def _check_roster(roster: Roster, tenant: TenantView | None, naming_template: st
     for name, code in (("mailNickname", "duplicate-mail-nickname"), ("employeeId", "duplicate-employee-id")):
         if name in values and name != apart:
             duplicates(values[name], label(name, name), code, out, skip=repeat_of)
+    if meanwhile is not None:
+        meanwhile(values, derived, frozenset(out.error_rows))
     if tenant is not None:
         tenant_domains(values, label, out, tenant)
     refused = {i.row for i in roster.warnings if i.code == "totals-row"}
@@ -328,16 +339,32 @@ def validate_roster(roster: Roster, *, tenant: TenantView | None = None, naming_
 
 def _validate_roster(roster: Roster, tenant: TenantView | None, naming_template: str | None,
                      default_domain: str | None, password_length: int) -> Validation:
-    checked = check_roster(roster, tenant=tenant, naming_template=naming_template, default_domain=default_domain)
-    values = checked.values
+    built: list[tuple[list[UserRow], frozenset[int]]] = []
+
+    def build(values: Mapping[str, Sequence[str]], derived: Mapping[str, list[int]],
+              error_rows: frozenset[int]) -> None:
+        built.append((_user_rows(roster, values, derived, error_rows, password_length), error_rows))
+
+    checked = check_roster(roster, tenant=tenant, naming_template=naming_template, default_domain=default_domain,
+                           meanwhile=build)
+    (out, early), = built
+    for i in checked.error_rows - early:  # an error found after the rows were built: the tenant's domains
+        out[i] = replace(out[i], has_errors=True)
+    return Validation(rows=tuple(out), issues=checked.issues)
+
+
+def _user_rows(roster: Roster, values: Mapping[str, Sequence[str]], derived: Mapping[str, list[int]],
+               error_rows: frozenset[int], password_length: int) -> list[UserRow]:
+    """One :class:`UserRow` per source row, from the checked columns (``error_rows``: row indexes with an error)."""
     n = len(roster.rows)
     extras_idx = [(j, h) for j, h in enumerate(roster.headers) if h and roster.column_map.get(h) is None]
-    pw = values.pop("password", None) or [""] * n
-    force = values.pop("forceChangePasswordNextSignIn", None) or [""] * n
-    body_fields = [(k, v) for k, v in values.items() if k not in ("accountEnabled",)]
+    pw = values.get("password") or [""] * n
+    force = values.get("forceChangePasswordNextSignIn") or [""] * n
+    body_fields = [(k, v) for k, v in values.items()
+                   if k not in ("accountEnabled", "password", "forceChangePasswordNextSignIn")]
     enabled = values.get("accountEnabled") or [""] * n
     derived_by_row: dict[int, set[str]] = {}
-    for name, idx in checked.derived.items():
+    for name, idx in derived.items():
         for i in idx:
             derived_by_row.setdefault(i, set()).add(name)
     out: list[UserRow] = []
@@ -359,8 +386,8 @@ def _validate_roster(roster: Roster, tenant: TenantView | None, naming_template:
         out.append(UserRow(row=src.row, fields=fields, password=password, password_generated=generated,
                            force_change_password=rules.BOOLEANS.get(force[i].lower(), True) if force[i] else True,
                            derived=frozenset(d), extras={h: src.cells[j] for j, h in extras_idx},
-                           has_errors=i in checked.error_rows))
-    return Validation(rows=tuple(out), issues=checked.issues)
+                           has_errors=i in error_rows))
+    return out
 
 
 def summarise(issues: Collection[Issue]) -> dict[str, int]:

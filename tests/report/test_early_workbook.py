@@ -112,3 +112,14 @@ def test_the_snapshot_in_spans_is_the_snapshot_in_one_read(sandbox_factory: Any,
     assert merged == whole
     assert list(merged.issues)[0] == 0 and list(merged.issues) == list(whole.issues)  # the roster's own first
     assert rows == report_rows(whole) and sorted(lines) == [r.row for r in rows]
+
+
+def test_a_session_over_before_the_thread_starts_reads_and_writes_everything_at_its_end(
+        sandbox_factory: Any, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, run_dir, _ = _run(sandbox_factory, cli, tmp_path)
+    monkeypatch.setattr(early_module, "START_S", 600.0)  # the thread would start in ten minutes
+    with Journal.open(run_dir) as journal:
+        reader = early_module.EarlyWorkbook(journal, tmp_path).start()
+        merged, rows, lines = reader.snapshot()  # stops the waiting thread at once
+        assert reader.added == 0 and lines == {}
+        assert merged == journal.snapshot() and rows == report_rows(merged)

@@ -121,6 +121,8 @@ def test_tenant_collisions_same_person_and_domains(tmp_path):
     codes = {(i.row, i.code) for i in v.issues}
     assert {(3, "user-exists"), (2, "upn-suffixed"), (4, "upn-domain-unverified"),
             (5, "immutable-id-required")} <= codes
+    # the rows are built before the domains are checked (while pre-flight reads them): their errors still count
+    assert [r.has_errors for r in v.rows] == [False, False, True, True]
     msg = next(i.message for i in v.issues if i.code == "upn-domain-unverified")
     assert msg == ("userPrincipalName 'cy@unverified.contoso.net': 'unverified.contoso.net' is not a verified "
                    "domain of the tenant; use one of: contoso.com, fabrikam.com, federated.contoso.com")
