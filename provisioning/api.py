@@ -460,6 +460,12 @@ def _send(console: CommandContext, settings: Settings, client: GraphClient, rost
         journal.close()
 
 
+#: The journal's first state of a row of each action, in a real run.
+_SEED_STATE = {ActionKind.CREATE: RowState.PENDING, ActionKind.UPDATE: RowState.PENDING,
+               ActionKind.RESTORE: RowState.PENDING, ActionKind.SKIP: RowState.SKIPPED,
+               ActionKind.EXISTS: RowState.FAILED, ActionKind.INVALID: RowState.INVALID}
+
+
 def seeds(plan: Plan, *, dry_run: bool, bodies: dict[int, dict[str, Any]] | None = None,
           updates: dict[int, UserUpdate] | None = None,
           tap: bool = False) -> list[RowSeed]:
@@ -477,10 +483,7 @@ def seeds(plan: Plan, *, dry_run: bool, bodies: dict[int, dict[str, Any]] | None
         if dry_run:
             state = RowState.INVALID if a.kind is ActionKind.INVALID else RowState.PLANNED
         else:
-            state = {ActionKind.CREATE: RowState.PENDING, ActionKind.UPDATE: RowState.PENDING,
-                     ActionKind.RESTORE: RowState.PENDING,
-                     ActionKind.SKIP: RowState.SKIPPED,
-                     ActionKind.EXISTS: RowState.FAILED, ActionKind.INVALID: RowState.INVALID}[a.kind]
+            state = _SEED_STATE[a.kind]
         out.append(RowSeed(
             row=a.row, upn=a.upn, action=a.kind.value, state=state,
             password_source=_password_source(a, body, tap),
