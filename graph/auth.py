@@ -121,6 +121,9 @@ class TokenProvider:
         self._session = http_session
         self.certificate: CertificateInfo | None = None
         self.acquisitions = 0  # tokens that came from the identity provider (not from a cache)
+        # :meth:`prefetch`'s thread, and what it failed with: the callers that waited for it get that failure
+        self._prefetch: threading.Thread | None = None
+        self._prefetch_error: Exception | None = None
 
     def _credential(self) -> str | dict[str, str]:
         if self.config.client_secret is not None:
@@ -169,8 +172,38 @@ class TokenProvider:
         return AuthError(f"the authority {cfg.authority} did not answer OIDC discovery ({str(exc)[:120]}); "
                          "check AZURE_TENANT_ID and AZURE_AUTHORITY_HOST / PROVISION_CLOUD")
 
+    def prefetch(self) -> None:
+        """Ask for a token now, in a background thread, so that it is there when the first request needs it (the
+        ``run`` command asks while the rest of the tool loads). The first :meth:`token` calls wait for that thread
+        and get its token, or raise what it raised: one sign-in attempt either way, never a second one behind it."""
+        if self._prefetch is not None or self._token is not None:
+            return
+
+        def fetch() -> None:
+            try:
+                self.token()
+            except Exception as exc:  # noqa: BLE001 - handed to the callers that wait for this thread
+                self._prefetch_error = exc
+
+        self._prefetch = threading.Thread(target=fetch, name="token-prefetch", daemon=True)
+        self._prefetch.start()
+
+    def _joined_prefetch(self) -> None:
+        """Wait for :meth:`prefetch`'s thread, if one runs or ran unseen; raise its failure."""
+        pending = self._prefetch
+        if pending is None or pending is threading.current_thread():
+            return
+        pending.join()
+        error = self._prefetch_error
+        with self._lock:
+            if self._prefetch is pending:
+                self._prefetch = None  # later calls ask again, as without a prefetch
+        if error is not None:
+            raise error
+
     def token(self) -> Token:
         """A valid access token: the held one while comfortably before expiry, else a fresh one from MSAL."""
+        self._joined_prefetch()
         with self._lock:
             now = self._clock()
             tok = self._token

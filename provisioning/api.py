@@ -61,12 +61,12 @@ from provisioning.run.chain import (
     renames,
     tenant_employee_ids,
 )
+from provisioning.run.client import make_client
 from provisioning.run.creates import EXISTS_CODE, ApplyResult, CreateItem
 from provisioning.run.followups import held_for, plan_followups
 from provisioning.run.matching import employee_id, match_people
 from provisioning.run.phases import (
     execute,
-    make_client,
     run_followups,
     run_log,
     settings_public,
@@ -274,12 +274,24 @@ def _result(folder: RunFolder, done: SessionResult, apply: ApplyResult | None, m
 
 
 def start_run(settings: Settings, roster_path: Path, options: RunOptions = RunOptions(), *,
-              stop: threading.Event | None = None, console: CommandContext | None = None) -> RunResult:
+              stop: threading.Event | None = None, console: CommandContext | None = None,
+              client: GraphClient | None = None) -> RunResult:
     """Run a roster in a new run folder: pre-flight (validate, look the tenant up, plan), journal, creates, updates,
     follow-ups, reports. ``stop`` set (from any thread, or by a signal through a :class:`Stop`) ends the run
     cleanly: before the journal exists nothing is left to resume; after, the run ends with 130 and
     :func:`resume_run` continues it. ``console`` receives the user-facing lines (default: none are shown).
+    ``client``: the run's client, made by :func:`make_client` with these options' rate limits (its token may be on
+    its way already); closed when the run ends. Default: one made here.
     Raises :class:`provisioning.errors.ProvisionError` (and Graph or OS errors) for a run that cannot go on."""
+    if client is None:
+        client = make_client(settings, batch_size=options.batch_size, max_writes_per_s=options.max_writes_per_s,
+                             write_burst=options.write_burst)
+    with client:
+        return _start_run(settings, roster_path, options, stop, console, client)
+
+
+def _start_run(settings: Settings, roster_path: Path, options: RunOptions, stop: threading.Event | None,
+               console: CommandContext | None, client: GraphClient) -> RunResult:
     console = _console(console, settings)
     stop = stop if stop is not None else threading.Event()
     started = time.monotonic()
@@ -300,8 +312,6 @@ def start_run(settings: Settings, roster_path: Path, options: RunOptions = RunOp
             console.err.flush()
         log.info("run %s: roster %s (sha256 %s, %d rows)%s", folder.path, roster_path, roster.sha256,
                  len(roster.rows), " [dry run]" if options.dry_run else "")
-        client = make_client(settings, batch_size=options.batch_size, max_writes_per_s=options.max_writes_per_s,
-                             write_burst=options.write_burst)
         name = ""
         try:
             if not stop.is_set():

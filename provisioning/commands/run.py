@@ -158,10 +158,18 @@ def options(args: argparse.Namespace) -> RunOptions:
 
 def main(ctx: CommandContext, args: argparse.Namespace) -> ExitStatus:
     """Run the roster: pre-flight, plan, journal, apply, report (Ctrl-C, SIGTERM, SIGHUP stop it cleanly)."""
+    settings = ctx.tenant_settings
     with loading_libraries():  # a million objects and no cycles to collect (provisioning.bulk)
-        from provisioning.api import Stop, start_run  # loads numpy and requests (see options above)
+        # loads requests and msal: the client comes first, so that its token is on its way while the rest loads
+        from provisioning.run.client import make_client
 
-    run_options = options(args)
-    with Stop().signals() as stop:
-        console = output_context(ctx, args)
-        return start_run(ctx.tenant_settings, args.roster, run_options, stop=stop, console=console).status
+        client = make_client(settings, batch_size=args.batch_size, max_writes_per_s=args.max_writes_per_s,
+                             write_burst=args.write_burst)
+        client.tokens.prefetch()
+        from provisioning.api import Stop, start_run  # loads numpy (see options above)
+
+    with client:  # start_run closes it too; this closes it if the options are refused first
+        run_options = options(args)
+        with Stop().signals() as stop:
+            console = output_context(ctx, args)
+            return start_run(settings, args.roster, run_options, stop=stop, console=console, client=client).status

@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 KIND = "rollback"
 #: The rollback folder's name inside the run folder: ``rollback-<YYYYmmdd-HHMMSS>``.
 PREFIX = "rollback-"
-#: The run's client settings a rollback keeps (journal meta keys, as :func:`~provisioning.run.phases.make_client`
+#: The run's client settings a rollback keeps (journal meta keys, as :func:`~provisioning.run.client.make_client`
 #: takes them).
 CLIENT_KEYS = ("batch_size", "max_writes_per_s", "write_burst")
 #: How long Graph keeps a deleted user restorable (``/directory/deletedItems``).

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -104,6 +105,36 @@ def test_wrong_secret_message(sandbox, no_leak):
         "secret provided.")
     assert err.code == "AADSTS7000215" and "\n" not in str(err)
     assert "wrong-secret-value-123" not in str(err) + no_leak.text
+
+
+def test_prefetched_token_is_the_one_the_reads_use(sandbox):
+    with client_for(sandbox) as client:
+        client.tokens.prefetch()
+        client.tokens.prefetch()  # asked for already: no second thread, no second request
+        with ThreadPoolExecutor(3) as pool:  # pre-flight's reads, all waiting for the one sign-in
+            reads = [pool.submit(client.domains), pool.submit(client.organization), pool.submit(client.token)]
+            domains, organization, token = (r.result() for r in reads)
+        assert domains and organization["id"] == sandbox.tenant_id
+        assert token.claims()["tid"] == sandbox.tenant_id and client.token() is token
+        assert client.tokens.acquisitions == 1
+    assert sandbox.stats()["token_requests"] == 1
+
+
+def test_prefetched_sign_in_that_fails_fails_the_reads_once_with_its_message(sandbox, no_leak):
+    direct = _failure(sandbox, secret="wrong-secret-value-123")
+    requests_before = sandbox.stats()["token_requests"]
+    with client_for(sandbox, secret="wrong-secret-value-123") as client:
+        client.tokens.prefetch()
+        with ThreadPoolExecutor(3) as pool:
+            reads = [pool.submit(client.domains), pool.submit(client.organization), pool.submit(client.token)]
+            errors = []
+            for r in reads:
+                with pytest.raises(AuthError) as exc:
+                    r.result()
+                errors.append(str(exc.value))
+    assert errors == [str(direct)] * 3  # the message a sign-in without a prefetch gives
+    assert sandbox.stats()["token_requests"] == requests_before + 1  # one attempt, not one per waiting read
+    assert "wrong-secret-value-123" not in " ".join(errors) + no_leak.text
 
 
 def test_unknown_application_message(sandbox):

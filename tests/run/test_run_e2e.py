@@ -164,8 +164,8 @@ def test_token_lifetime_shorter_than_the_run_on_a_simulated_clock(sandbox_factor
     """The behaviour of the real-time test above in simulated time: 230 creates at 10 users/s take 23 s, the
     tokens last 20 s; the held token is renewed before the sandbox would refuse it."""
     from graph.client import GraphClient
+    from provisioning.run.client import graph_config
     from provisioning.run.creates import ApplyEngine, CreateItem
-    from provisioning.run.phases import graph_config
     from provisioning.settings import load_settings
     from provisioning.store.journal import RowSeed
 
