@@ -75,13 +75,19 @@ def plan_followups(actions: Iterable[Any], refs: References, *, dry_run: bool = 
     has is recorded "already in place" and never sent. ``tap_rows`` get a Temporary Access Pass; ``deliver_rows``
     a delivery of their credential to their manager ("not delivered" when the row names none).
     """
+    # only the rows that ask for something: most rosters have many rows and few follow-ups, or none
+    tap_rows, deliver_rows = frozenset(tap_rows), frozenset(deliver_rows)
     actions = list(actions)
+    asking = [a for a in actions if a.user is not None and (
+        a.user.groups or a.user.licenses or a.user.manager or a.row in tap_rows or a.row in deliver_rows)]
+    if not asking:
+        return []
     row_of = {a.upn.lower(): a.row for a in actions if a.kind.value in WITH_USER and a.upn}
     existing_id = {a.row: str(a.object_id).lower() for a in actions
                    if a.kind.value in ("skip", "update", "restore") and a.object_id}
     state = FollowUpState.PLANNED if dry_run else FollowUpState.PENDING
     seeds: list[FollowUpSeed] = []
-    for a in actions:
+    for a in asking:
         user = a.user
         if a.kind.value not in WITH_USER or user is None:
             continue

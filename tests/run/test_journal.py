@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from provisioning.errors import RunFolderError
-from provisioning.models import Issue, Severity
+from provisioning.models import Issue, Roster, Severity
 from provisioning.store.journal import SCHEMA_VERSION, Journal, Outcome, RowSeed, RowState, strip_secrets
 
 BODY = {"userPrincipalName": "a@contoso.com", "displayName": "A",
@@ -69,6 +69,26 @@ def test_strip_secrets_keeps_flags_only() -> None:
     clean = strip_secrets({**BODY, "clientSecret": "x"})
     assert clean == {"userPrincipalName": "a@contoso.com", "displayName": "A",
                      "passwordProfile": {"forceChangePasswordNextSignIn": True}}
+
+
+def test_bodies_and_cells_read_back_as_given_whatever_their_text(tmp_path: Path) -> None:
+    # non-ASCII, a zero-width joiner, a formula, an emoji, and a lone surrogate (which orjson refuses: json then)
+    texts = ["Zo\u00eb M\u00fcller", "\u0645\u062d\u0645\u062f\u200c\u0631\u0636\u0627", "=1+2", "\U0001f600",
+             "bad \udcff byte"]
+    roster = Roster(path=str(tmp_path / "r.csv"), sheet=None, kind="csv", headers=("displayName", "Note"), header_row=1,
+                    row_numbers=tuple(range(2, 2 + len(texts))), columns=(tuple(texts), tuple(t[::-1] for t in texts)),
+                    column_map={"displayName": "displayName", "Note": None})
+    with Journal.create(tmp_path, {}) as j:
+        profile = {"password": "S3cret!pass", "forceChangePasswordNextSignIn": False}
+        j.add_rows([RowSeed(2 + i, f"u{i}@contoso.com", "create", RowState.PENDING,
+                            body={"displayName": t, "accountEnabled": True, "businessPhones": [t],
+                                  "passwordProfile": profile})
+                    for i, t in enumerate(texts)], roster=roster)
+        rows = j.rows()
+        cells = j.snapshot().cells
+    assert [r.body for r in rows] == [{"displayName": t, "accountEnabled": True, "businessPhones": [t],
+                                       "passwordProfile": {"forceChangePasswordNextSignIn": False}} for t in texts]
+    assert cells == {2 + i: (t, t[::-1]) for i, t in enumerate(texts)}
 
 
 def test_concurrent_updates_from_threads(tmp_path: Path) -> None:
