@@ -63,6 +63,7 @@ RULES: Mapping[str, Rule] = {r.code: r for r in (
     Rule("upn-at-sign", E, "userPrincipalName must have exactly one '@' with text on both sides."),
     Rule("upn-invalid-chars", E, "userPrincipalName has characters outside A-Z a-z 0-9 ' . - _ ! # ^ ~."),
     Rule("upn-dot-before-at", E, "userPrincipalName has a '.' right before '@'."),
+    Rule("upn-dots", E, "userPrincipalName starts with '.' or has '..' before '@' (an e-mail address's dot rules)."),
     Rule("upn-local-too-long", E, "userPrincipalName has more than 64 characters before '@'."),
     Rule("upn-domain-too-long", E, "userPrincipalName has more than 48 characters after '@'."),
     Rule("upn-too-long", E, "userPrincipalName has more than 113 characters."),

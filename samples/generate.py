@@ -186,6 +186,7 @@ def error_rows() -> list[dict[str, str]]:
         ("duplicate-employee-id", {"employeeId": "E028"}),
         ("excel-error", {"jobTitle": "#N/A"}),  # openpyxl writes "#N/A" as an error cell
         ("formula-no-value", {"jobTitle": '=UPPER("tester")'}),  # a formula, no saved value (see write_errors)
+        ("upn-dots", {"userPrincipalName": ".ann.lee@contoso.com"}),
     ]
     out = []
     for i, (code, over) in enumerate(rows):

@@ -191,7 +191,7 @@ def check_upn(upn: str, domains: dict[str, dict[str, Any]], immutable_id: str | 
         return BAD, MSG_UPN_MALFORMED, None
     local, domain = upn.split("@")
     if (not local or not domain or len(upn) > 113 or len(local) > 64 or len(domain) > 48
-            or not UPN_LOCAL.fullmatch(local) or local.endswith(".") or local.startswith(".")
+            or not UPN_LOCAL.fullmatch(local) or local.endswith(".") or local.startswith(".") or ".." in local
             or not DOMAIN_RE.fullmatch(domain)):
         return BAD, MSG_UPN_INVALID, None
     info = domains.get(domain.lower())

@@ -45,3 +45,18 @@ def test_a_mail_nickname_character_validation_accepts_is_kept_by_derivation_and_
         assert valid is (userrules.check_values({"mailNickname": nick}) is None), repr(ch)
         assert mail_nickname_from(f"{nick}@contoso.com") == (nick if valid else "ab"), repr(ch)
 
+
+
+def test_the_dots_of_a_upn_validation_refuses_are_refused_by_the_sandbox_and_dropped_by_derivation():
+    """A user name (before '@') may not start or end with '.' nor hold '..' (an e-mail address's dot-atom): the
+    per-value rule, the column's fast path and the sandbox agree, and derivation never makes such a name."""
+    cases = {"a.b": None, "a.b.c": None, ".ab": "upn-dots", "a..b": "upn-dots", "ab.": "upn-dot-before-at",
+             "..ab": "upn-dots", ".": "upn-dots"}
+    for local, code in cases.items():
+        upn = f"{local}@contoso.com"
+        codes = {c for c, _ in rules.upn_problems(upn, "userPrincipalName")}
+        assert (code in codes) if code else not codes, local
+        assert _column_codes("userPrincipalName", [upn, "x@contoso.com"]) == codes, local
+        assert (userrules.check_upn(upn, DOMAINS, None) is None) is (code is None), local
+        derived = make_upns(f"{local}x@{{domain}}", "contoso.com", {}, [0])[0][0]
+        assert not rules.upn_problems(derived, "userPrincipalName"), (local, derived)

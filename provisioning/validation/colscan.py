@@ -115,13 +115,13 @@ _UPN_BYTES = bytes(b for b in range(128) if re.fullmatch(f"[{UPN_LOCAL_CHARS}@\x
 
 def plain_upns(joined: str) -> bool:
     """True when every cell of ``joined`` (as :func:`plain_phones` takes it) is empty or shaped like a UPN as
-    :data:`~provisioning.validation.patterns.UPN_SHAPES` wants it: 1-64 characters a local part may hold, not
-    ending in ".", one "@", 1-48 more up to the cell's end. True means that regular expression matches; False
-    says nothing (a character outside ASCII, say: ask it)."""
+    :data:`~provisioning.validation.patterns.UPN_SHAPES` wants it: 1-64 characters a local part may hold, neither
+    starting nor ending with "." nor holding "..", one "@", 1-48 more up to the cell's end. True means that
+    regular expression matches; False says nothing (a character outside ASCII, or a "..": ask it)."""
     if not joined.isascii():
         return False
     raw = joined.encode("ascii")
-    if raw[:1] != b"\x00" or raw[-1:] != b"\x00" or raw.translate(None, _UPN_BYTES):
+    if raw[:1] != b"\x00" or raw[-1:] != b"\x00" or raw.translate(None, _UPN_BYTES) or b".." in raw:
         return False
     arr = np.frombuffer(raw, dtype=np.uint8)
     seps = np.flatnonzero(arr == 0)
@@ -133,6 +133,7 @@ def plain_upns(joined: str) -> bool:
     local = ats - seps[filled] - 1
     domain = seps[filled + 1] - ats - 1
     return bool((local >= 1).all() and (local <= 64).all() and (arr[ats - 1] != 0x2E).all()
+                and (arr[seps[filled] + 1] != 0x2E).all()
                 and (domain >= 1).all() and (domain <= 48).all())
 
 

@@ -45,6 +45,12 @@ def upn_problems(upn: str, column: str) -> list[tuple[str, str]]:
                                          f"no accents or spaces); remove or replace them"))
     if local.endswith("."):
         out.append(("upn-dot-before-at", f"{head}: a '.' cannot stand right before '@'; remove it"))
+    if local.startswith("."):
+        out.append(("upn-dots", f"{head}: the part before '@' cannot start with '.' (an e-mail address's rule); "
+                                f"remove it"))
+    elif ".." in local:
+        out.append(("upn-dots", f"{head}: the part before '@' cannot hold '..' (an e-mail address's rule); "
+                                f"remove one '.'"))
     if len(local) > 64:
         out.append(("upn-local-too-long", f"{head}: {len(local)} characters before '@', at most 64 allowed; "
                                           f"shorten it"))

@@ -94,6 +94,9 @@ SAMPLE_MESSAGES = [
      'jobTitle: the cell holds the formula =UPPER("tester") but no calculated value was saved (the file was written '
      'by a program that does not calculate); open the workbook in Excel, let it calculate and save, or type the '
      'value'),
+    (36, 'userPrincipalName', 'upn-dots',
+     "userPrincipalName '.ann.lee@contoso.com': the part before '@' cannot start with '.' (an e-mail address's rule); "
+     "remove it"),
 ]
 UNKNOWN_COLUMN = ("column(s) 'Expected' are not roster fields; they are kept and carried to the report but not sent "
                   "to Entra ID (map them with --mapping if needed)")
@@ -168,6 +171,21 @@ def test_tenant_rules_exact_messages_with_headers_as_written(tmp_path):
     # duplicate-row: test_identity.py; phone, footer, invisible, encoding: test_csv_cells.py and test_encodings.py;
     # mapped-column-missing: test_mapping_files.py
     assert covered == set(RULES)
+
+
+def test_upn_dots_exact_messages(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text("Name,User name\nAnn Lee,.ann@contoso.com\nBo Ek,bo..ek@contoso.com\nCy Do,cy.do@contoso.com\n",
+                 encoding="utf-8")
+    issues = validate_roster(load_roster(p)).issues
+    assert [(i.row, i.column, i.code, i.severity, i.message) for i in issues] == [
+        (2, "User name", "upn-dots", Severity.ERROR,
+         "User name '.ann@contoso.com': the part before '@' cannot start with '.' (an e-mail address's rule); "
+         "remove it"),
+        (3, "User name", "upn-dots", Severity.ERROR,
+         "User name 'bo..ek@contoso.com': the part before '@' cannot hold '..' (an e-mail address's rule); "
+         "remove one '.'"),
+    ]
 
 
 def test_messages_use_the_header_as_written(tmp_path):
