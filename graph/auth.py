@@ -98,6 +98,35 @@ def load_certificate(config: GraphConfig) -> CertificateInfo:
                            cert.fingerprint(hashes.SHA256()).hex().upper())
 
 
+class _HeldRecords:
+    """The records :meth:`TokenProvider.prefetch`'s thread logs, kept until :meth:`release`: made whatever the
+    level is now (the run's log, which opens later, takes INFO; the console before it only warnings), judged
+    by the levels in force when they are let out."""
+
+    def __init__(self) -> None:
+        self.thread: int | None = None
+        self._records: list[logging.LogRecord] | None = []
+        self._lock = threading.Lock()
+
+    def keep(self, level: int, msg: str, args: tuple[Any, ...]) -> bool:
+        """Keep a record of the prefetch's thread (True), or let the caller log it now (False)."""
+        if self.thread != threading.get_ident():
+            return False
+        record = log.makeRecord(log.name, level, __file__, 0, msg, args, None)
+        with self._lock:
+            if self._records is None:
+                return False
+            self._records.append(record)
+        return True
+
+    def release(self) -> None:
+        with self._lock:
+            records, self._records = self._records or [], None
+        for record in records:
+            if log.isEnabledFor(record.levelno):
+                log.handle(record)
+
+
 class TokenProvider:
     """Thread-safe source of Graph access tokens for one app in one tenant.
 
@@ -124,6 +153,7 @@ class TokenProvider:
         # :meth:`prefetch`'s thread, and what it failed with: the callers that waited for it get that failure
         self._prefetch: threading.Thread | None = None
         self._prefetch_error: Exception | None = None
+        self._held: _HeldRecords | None = None  # the prefetch's log lines, until a caller waits for it
 
     def _credential(self) -> str | dict[str, str]:
         if self.config.client_secret is not None:
@@ -179,7 +209,10 @@ class TokenProvider:
         if self._prefetch is not None or self._token is not None:
             return
 
+        held = self._held = _HeldRecords()
+
         def fetch() -> None:
+            held.thread = threading.get_ident()
             try:
                 self.token()
             except Exception as exc:  # noqa: BLE001 - handed to the callers that wait for this thread
@@ -194,12 +227,28 @@ class TokenProvider:
         if pending is None or pending is threading.current_thread():
             return
         pending.join()
+        self.release_log()
         error = self._prefetch_error
         with self._lock:
             if self._prefetch is pending:
                 self._prefetch = None  # later calls ask again, as without a prefetch
         if error is not None:
             raise error
+
+    def release_log(self) -> None:
+        """Hand the prefetch's log lines (its retries) to the handlers now: they were held since the prefetch began
+        so that they reach the run's log, which opens after it (they keep their own times). Called when the first
+        caller has waited for the prefetch, and when the client closes without one."""
+        with self._lock:
+            held, self._held = self._held, None
+        if held is not None:
+            held.release()
+
+    def _log(self, level: int, msg: str, *args: Any) -> None:
+        """``log.log``, or kept for :meth:`release_log` when the prefetch's thread logs it."""
+        held = self._held
+        if held is None or not held.keep(level, msg, args):
+            log.log(level, msg, *args)
 
     def token(self) -> Token:
         """A valid access token: the held one while comfortably before expiry, else a fresh one from MSAL."""
@@ -232,7 +281,8 @@ class TokenProvider:
             self.acquisitions += 1
         lifetime = float(result.get("expires_in") or 600)
         self._token = Token(result["access_token"], now + lifetime, lifetime)
-        log.debug("access token acquired (source %s, lifetime %.0f s)", result.get("token_source"), lifetime)
+        self._log(logging.DEBUG, "access token acquired (source %s, lifetime %.0f s)", result.get("token_source"),
+                  lifetime)
         return self._token
 
 
@@ -285,7 +335,7 @@ class TokenProvider:
                 if status == 429:
                     raise ThrottledError(message, retry_after=parse_retry_after(headers.get("Retry-After")))
                 raise ServiceUnavailableError(message) if status else TransportError(message)
-            log.info("token endpoint of %s: %s; retry %d in %.1f s", host, failure, attempt, delay)
+            self._log(logging.INFO, "token endpoint of %s: %s; retry %d in %.1f s", host, failure, attempt, delay)
             self._http_cache.clear()
             self._sleep(delay)
 

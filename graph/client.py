@@ -50,7 +50,8 @@ class GraphClient:
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool (and let the token prefetch's log lines out if nothing waited for it)."""
+        self.tokens.release_log()
         self.transport.session.close()
 
     def __enter__(self) -> GraphClient:

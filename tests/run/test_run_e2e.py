@@ -235,3 +235,23 @@ def test_sample_roster_with_in_process_sandbox_twice(cli: Any, tmp_path: Path) -
     code, out, err = cli(NoEnv, "run", sample, "--sandbox", "--sandbox-dir", sbdir, "--out", tmp_path / "b")
     assert code == ExitStatus.OK, err
     assert {v["status"] for v in read_results(tmp_path / "b").values()} == {"skipped"}
+
+
+def test_the_token_prefetchs_retries_are_in_run_log(sandbox_factory: Any, cli: Any, tmp_path: Path) -> None:
+    """``run`` asks for its token before run.log opens (TokenProvider.prefetch); the retries of that request are
+    held and written to run.log once the run waits for the token, with the times they happened at."""
+    sb = sandbox_factory(faults={"token500": 0.5}, seed=3)
+    roster = write_roster(tmp_path / "r.csv", 3)
+    code, out, err = cli(sb, "run", roster, "--out", tmp_path / "run", "--no-progress")
+    assert code == ExitStatus.OK, out + err
+    failed = sb.stats()["faults"]["token500"]
+    assert failed >= 1 and sb.stats()["token_requests"] == failed + 1
+    lines = (tmp_path / "run" / "run.log").read_text(encoding="utf-8").splitlines()
+    retries = [line for line in lines if "graph.auth [token-prefetch] token endpoint of " in line]
+    assert [line.rsplit("; ", 1)[1].split(" in ")[0] for line in retries] == [
+        f"retry {n}" for n in range(1, failed + 1)]
+    assert all("HTTP 500" in line for line in retries)
+    # let out when the first read waited for the token: before that read's line, after run.log's first
+    first = next(i for i, line in enumerate(lines) if " run " in line and "roster" in line)
+    domains = next(i for i, line in enumerate(lines) if "tenant domains: verified" in line)
+    assert first < lines.index(retries[0]) and lines.index(retries[-1]) < domains
