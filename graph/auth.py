@@ -154,6 +154,7 @@ class TokenProvider:
         self._prefetch: threading.Thread | None = None
         self._prefetch_error: Exception | None = None
         self._held: _HeldRecords | None = None  # the prefetch's log lines, until a caller waits for it
+        self._held_lock = threading.Lock()
 
     def _credential(self) -> str | dict[str, str]:
         if self.config.client_secret is not None:
@@ -239,7 +240,8 @@ class TokenProvider:
         """Hand the prefetch's log lines (its retries) to the handlers now: they were held since the prefetch began
         so that they reach the run's log, which opens after it (they keep their own times). Called when the first
         caller has waited for the prefetch, and when the client closes without one."""
-        with self._lock:
+        # not under self._lock: a sign-in in progress holds it, and a client closing must not wait for that
+        with self._held_lock:
             held, self._held = self._held, None
         if held is not None:
             held.release()

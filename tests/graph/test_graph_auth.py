@@ -137,6 +137,24 @@ def test_prefetched_sign_in_that_fails_fails_the_reads_once_with_its_message(san
     assert "wrong-secret-value-123" not in " ".join(errors) + no_leak.text
 
 
+def test_a_client_closing_does_not_wait_for_a_sign_in_that_keeps_failing(sandbox_factory):
+    """A run that ends before it needs its token (a roster it cannot read, say) closes its client at once, while the
+    prefetch is still retrying a token endpoint that answers 500."""
+    import threading
+
+    sb = sandbox_factory(faults={"token500": 1.0})
+    client = client_for(sb)
+    client.tokens.prefetch()
+    deadline = time.monotonic() + 10
+    while sb.stats()["token_requests"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the prefetch is in its sign-in (and holds the provider's lock) from here
+    assert sb.stats()["token_requests"] >= 1
+    closing = threading.Thread(target=client.close)
+    closing.start()
+    closing.join(timeout=5)  # the retries would take longer than this (8 attempts with backoff)
+    assert not closing.is_alive()
+
+
 def test_unknown_application_message(sandbox):
     err = _failure(sandbox, client_id="00000000-0000-0000-0000-000000000001")
     assert str(err).startswith(
