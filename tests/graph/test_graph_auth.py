@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -140,8 +141,6 @@ def test_prefetched_sign_in_that_fails_fails_the_reads_once_with_its_message(san
 def test_a_client_closing_does_not_wait_for_a_sign_in_that_keeps_failing(sandbox_factory):
     """A run that ends before it needs its token (a roster it cannot read, say) closes its client at once, while the
     prefetch is still retrying a token endpoint that answers 500."""
-    import threading
-
     sb = sandbox_factory(faults={"token500": 1.0})
     client = client_for(sb)
     client.tokens.prefetch()
